@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# A private MariaDB for txgate's quick start and tests: its own data directory,
+# listening on 127.0.0.1 only, with a `txgate` user (password in DIR/password).
+#
+#   deploy/local/mariadb.sh start DIR PORT   # creates DIR on first use, waits until ready
+#   deploy/local/mariadb.sh stop DIR         # clean shutdown, waits until gone
+#   deploy/local/mariadb.sh kill DIR         # SIGKILL, as a crash would
+#   deploy/local/mariadb.sh sql DIR 'SQL'    # runs SQL as the admin (root over the socket)
+set -euo pipefail
+
+cmd=${1:?usage: mariadb.sh start|stop|kill|sql DIR [PORT|SQL]}
+dir=$(realpath -m "${2:?DIR missing}")
+sock="$dir/mysqld.sock"
+pidfile="$dir/mysqld.pid"
+
+admin() { mariadb --no-defaults --protocol=socket --socket="$sock" -uroot "$@"; }
+
+alive() { [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; }
+
+wait_gone() {
+  local pid=$1
+  for _ in $(seq 1 600); do
+    kill -0 "$pid" 2>/dev/null || return 0
+    sleep 0.1
+  done
+  echo "mariadbd $pid did not stop" >&2
+  return 1
+}
+
+case "$cmd" in
+start)
+  port=${3:?PORT missing}
+  if alive; then exit 0; fi
+  mkdir -p "$dir"
+  if [ ! -d "$dir/data/mysql" ]; then
+    mariadb-install-db --no-defaults --datadir="$dir/data" --user="$(id -un)" \
+      --auth-root-authentication-method=normal --skip-test-db >"$dir/install.log" 2>&1
+    fresh=1
+  fi
+  # --user is needed to run as root; it is ignored for other users.
+  mariadbd --no-defaults --datadir="$dir/data" --socket="$sock" --pid-file="$pidfile" \
+    --port="$port" --bind-address=127.0.0.1 --user="$(id -un)" --skip-name-resolve \
+    --log-error="$dir/error.log" --innodb-buffer-pool-size=256M --max-connections=1000 \
+    --innodb-flush-log-at-trx-commit=2 --character-set-server=utf8mb4 \
+    --collation-server=utf8mb4_unicode_ci >/dev/null 2>&1 &
+  for _ in $(seq 1 600); do
+    if admin -e 'SELECT 1' >/dev/null 2>&1; then break; fi
+    if ! kill -0 $! 2>/dev/null; then
+      echo "mariadbd exited; see $dir/error.log" >&2
+      tail -20 "$dir/error.log" >&2
+      exit 1
+    fi
+    sleep 0.1
+  done
+  admin -e 'SELECT 1' >/dev/null
+  if [ "${fresh:-0}" = 1 ] || [ ! -f "$dir/password" ]; then
+    password=$(head -c 18 /dev/urandom | base64 | tr -d '/+=')
+    admin <<SQL
+CREATE USER IF NOT EXISTS 'txgate'@'127.0.0.1' IDENTIFIED BY '$password';
+CREATE USER IF NOT EXISTS 'txgate'@'localhost' IDENTIFIED BY '$password';
+ALTER USER 'txgate'@'127.0.0.1' IDENTIFIED BY '$password';
+ALTER USER 'txgate'@'localhost' IDENTIFIED BY '$password';
+GRANT ALL PRIVILEGES ON *.* TO 'txgate'@'127.0.0.1';
+GRANT ALL PRIVILEGES ON *.* TO 'txgate'@'localhost';
+CREATE DATABASE IF NOT EXISTS txgate;
+SQL
+    umask 077
+    printf '%s' "$password" >"$dir/password"
+  fi
+  ;;
+stop)
+  if alive; then
+    pid=$(cat "$pidfile")
+    kill -TERM "$pid"
+    wait_gone "$pid"
+  fi
+  ;;
+kill)
+  if alive; then
+    pid=$(cat "$pidfile")
+    kill -KILL "$pid"
+    wait_gone "$pid"
+  fi
+  ;;
+sql)
+  admin -N -B -e "${3:?SQL missing}"
+  ;;
+*)
+  echo "unknown command $cmd" >&2
+  exit 2
+  ;;
+esac

@@ -1,0 +1,173 @@
+// txgate-server: the gRPC gateway to MySQL/MariaDB.
+//
+// Every setting is a flag; each flag --name may also come from the
+// environment as TXGATE_NAME (upper case). A flag on the command line wins
+// over the environment. The password comes from TXGATE_MYSQL_PASSWORD or
+// --mysql_password_file and is never logged. SIGTERM or SIGINT drains the
+// server (see --shutdown_grace) and exits 0.
+#include <signal.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <string>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/reflection.h"
+#include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "server/common/log.h"
+#include "server/service/server.h"
+
+ABSL_FLAG(std::string, listen, "127.0.0.1:50051", "host:port to serve gRPC on");
+ABSL_FLAG(std::string, mysql_host, "127.0.0.1", "MySQL/MariaDB host");
+ABSL_FLAG(int, mysql_port, 3306, "MySQL/MariaDB TCP port");
+ABSL_FLAG(std::string, mysql_socket, "", "MySQL/MariaDB Unix socket; wins over host/port");
+ABSL_FLAG(std::string, mysql_user, "root", "MySQL user");
+ABSL_FLAG(std::string, mysql_database, "", "default database of every session");
+ABSL_FLAG(std::string, mysql_password_file, "",
+          "file holding the MySQL password (else TXGATE_MYSQL_PASSWORD, else none)");
+ABSL_FLAG(absl::Duration, mysql_read_timeout, absl::Minutes(5),
+          "longest silence of the database on a running statement before the connection is "
+          "given up (0 = none); deadlines stop statements sooner");
+ABSL_FLAG(int, pool_min_idle, 2, "connections kept open and idle");
+ABSL_FLAG(int, pool_max_size, 16, "connections open at most");
+ABSL_FLAG(absl::Duration, pool_acquire_timeout, absl::Seconds(5),
+          "longest wait for a connection when the RPC has no sooner deadline");
+ABSL_FLAG(absl::Duration, pool_connect_timeout, absl::Seconds(5), "longest connect attempt");
+ABSL_FLAG(absl::Duration, pool_validation_interval, absl::Seconds(30),
+          "idle connections unused for longer are pinged before use");
+ABSL_FLAG(absl::Duration, pool_idle_timeout, absl::Minutes(10),
+          "idle connections beyond --pool_min_idle are closed after this long");
+ABSL_FLAG(absl::Duration, pool_max_lifetime, absl::Minutes(30),
+          "connections are replaced after this long");
+ABSL_FLAG(absl::Duration, pool_backoff_initial, absl::Milliseconds(50),
+          "first reconnect delay after a failed connect");
+ABSL_FLAG(absl::Duration, pool_backoff_max, absl::Seconds(2), "largest reconnect delay");
+ABSL_FLAG(int, worker_threads, 0, "threads running database work (0 = pool_max_size + 4)");
+ABSL_FLAG(int, max_request_bytes, 16 << 20, "largest request accepted");
+ABSL_FLAG(int64_t, max_result_rows, 100000, "most rows in one unary response");
+ABSL_FLAG(int64_t, max_result_bytes, 4 << 20, "most bytes in one unary response");
+ABSL_FLAG(int, max_statements, 1000, "most statements in one RunTransaction");
+ABSL_FLAG(int, max_conflict_retries, 3,
+          "re-runs of a RunTransaction after a deadlock or lock wait timeout");
+ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(20),
+          "how long in-flight calls may finish after SIGTERM");
+
+namespace {
+
+// Seeds every registered flag of ours from TXGATE_<NAME>; the command line,
+// parsed afterwards, overrides.
+void FlagsFromEnvironment() {
+  for (const auto& [name, flag] : absl::GetAllFlags()) {
+    if (flag->Filename().find("server/main.cc") == std::string::npos) continue;
+    const std::string env = absl::StrCat("TXGATE_", absl::AsciiStrToUpper(name));
+    const char* value = std::getenv(env.c_str());
+    if (value == nullptr) continue;
+    std::string error;
+    if (!flag->ParseFrom(value, &error)) {
+      std::fprintf(stderr, "txgate-server: bad %s: %s\n", env.c_str(), error.c_str());
+      std::exit(2);
+    }
+  }
+}
+
+std::string ReadPassword() {
+  const std::string file = absl::GetFlag(FLAGS_mysql_password_file);
+  if (!file.empty()) {
+    std::ifstream in(file);
+    if (!in) {
+      std::fprintf(stderr, "txgate-server: cannot read --mysql_password_file %s\n", file.c_str());
+      std::exit(2);
+    }
+    std::stringstream ss;
+    ss << in.rdbuf();
+    std::string password = ss.str();
+    // A trailing newline is an editor's, not the password's.
+    while (!password.empty() && (password.back() == '\n' || password.back() == '\r')) {
+      password.pop_back();
+    }
+    return password;
+  }
+  const char* env = std::getenv("TXGATE_MYSQL_PASSWORD");
+  return env == nullptr ? "" : env;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "txgate-server: gRPC access to MySQL/MariaDB over a self-healing pool.\n"
+      "Every flag --name can also be set as the environment variable TXGATE_NAME.\n"
+      "The password comes from --mysql_password_file or TXGATE_MYSQL_PASSWORD.");
+  absl::FlagsUsageConfig usage;
+  usage.contains_help_flags = [](absl::string_view path) {
+    return path.find("server/main.cc") != absl::string_view::npos;
+  };
+  absl::SetFlagsUsageConfig(usage);
+  FlagsFromEnvironment();
+  absl::ParseCommandLine(argc, argv);
+
+  // Signals are taken by sigwait below, on this thread only.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  txgate::service::ServerOptions options;
+  options.listen = absl::GetFlag(FLAGS_listen);
+  options.mysql.host = absl::GetFlag(FLAGS_mysql_host);
+  options.mysql.port = absl::GetFlag(FLAGS_mysql_port);
+  options.mysql.socket = absl::GetFlag(FLAGS_mysql_socket);
+  options.mysql.user = absl::GetFlag(FLAGS_mysql_user);
+  options.mysql.database = absl::GetFlag(FLAGS_mysql_database);
+  options.mysql.password = ReadPassword();
+  options.mysql.read_timeout = absl::GetFlag(FLAGS_mysql_read_timeout);
+  options.pool.min_idle = absl::GetFlag(FLAGS_pool_min_idle);
+  options.pool.max_size = absl::GetFlag(FLAGS_pool_max_size);
+  options.pool.acquire_timeout = absl::GetFlag(FLAGS_pool_acquire_timeout);
+  options.pool.connect_timeout = absl::GetFlag(FLAGS_pool_connect_timeout);
+  options.pool.validation_interval = absl::GetFlag(FLAGS_pool_validation_interval);
+  options.pool.idle_timeout = absl::GetFlag(FLAGS_pool_idle_timeout);
+  options.pool.max_lifetime = absl::GetFlag(FLAGS_pool_max_lifetime);
+  options.pool.backoff.initial = absl::GetFlag(FLAGS_pool_backoff_initial);
+  options.pool.backoff.max = absl::GetFlag(FLAGS_pool_backoff_max);
+  options.worker_threads = absl::GetFlag(FLAGS_worker_threads);
+  options.max_request_bytes = absl::GetFlag(FLAGS_max_request_bytes);
+  options.runner.max_result_rows = absl::GetFlag(FLAGS_max_result_rows);
+  options.runner.max_result_bytes = absl::GetFlag(FLAGS_max_result_bytes);
+  options.runner.max_statements = absl::GetFlag(FLAGS_max_statements);
+  options.runner.max_conflict_retries = absl::GetFlag(FLAGS_max_conflict_retries);
+  options.shutdown_grace = absl::GetFlag(FLAGS_shutdown_grace);
+
+  absl::StatusOr<std::unique_ptr<txgate::service::Server>> server =
+      txgate::service::Server::Start(options);
+  if (!server.ok()) {
+    txgate::Log("error", "start_failed", {{"error", std::string(server.status().message())}});
+    return 1;
+  }
+  txgate::Log("info", "serving",
+              {{"listen", options.listen},
+               {"port", absl::StrCat((*server)->port())},
+               {"mysql", options.mysql.socket.empty()
+                             ? absl::StrCat(options.mysql.host, ":", options.mysql.port)
+                             : options.mysql.socket},
+               {"mysql_user", options.mysql.user}});
+
+  int sig = 0;
+  sigwait(&signals, &sig);
+  txgate::Log("info", "draining",
+              {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"},
+               {"grace", absl::FormatDuration(options.shutdown_grace)}});
+  (*server)->Shutdown();
+  txgate::Log("info", "stopped", {});
+  return 0;
+}

@@ -1,0 +1,286 @@
+#include "server/mysql/connection.h"
+
+#include <poll.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cmath>
+#include <mutex>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "server/sql/error.h"
+
+namespace txgate::mysql {
+namespace {
+
+// Settings every txgate session starts with: UTC for TIMESTAMP values, and
+// session state tracking so a lease knows when the caller changed state.
+constexpr absl::string_view kSessionInit =
+    "SET time_zone = '+00:00', session_track_state_change = ON";
+
+unsigned int WholeSeconds(absl::Duration d) {
+  const double s = std::ceil(absl::ToDoubleSeconds(d));
+  return static_cast<unsigned int>(std::clamp(s, 1.0, 3600.0));
+}
+
+sql::MysqlError ErrorOf(MYSQL* mysql) {
+  return {mysql_errno(mysql), mysql_sqlstate(mysql), mysql_error(mysql)};
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Connection>> Connection::Open(const ConnectOptions& options,
+                                                             absl::Duration timeout) {
+  static std::once_flag library_once;
+  std::call_once(library_once, [] { mysql_library_init(0, nullptr, nullptr); });
+
+  MYSQL* mysql = mysql_init(nullptr);
+  if (mysql == nullptr) {
+    return absl::ResourceExhaustedError("mysql_init: out of memory");
+  }
+  const unsigned int connect_timeout = WholeSeconds(timeout);
+  mysql_optionsv(mysql, MYSQL_OPT_CONNECT_TIMEOUT, &connect_timeout);
+  if (options.read_timeout > absl::ZeroDuration()) {
+    const unsigned int t = WholeSeconds(options.read_timeout);
+    mysql_optionsv(mysql, MYSQL_OPT_READ_TIMEOUT, &t);
+  }
+  if (options.write_timeout > absl::ZeroDuration()) {
+    const unsigned int t = WholeSeconds(options.write_timeout);
+    mysql_optionsv(mysql, MYSQL_OPT_WRITE_TIMEOUT, &t);
+  }
+  const my_bool off = 0;
+  mysql_optionsv(mysql, MYSQL_OPT_RECONNECT, &off);  // the pool heals, not the library
+  const unsigned int local_infile = 0;
+  mysql_optionsv(mysql, MYSQL_OPT_LOCAL_INFILE, &local_infile);
+  mysql_optionsv(mysql, MYSQL_SET_CHARSET_NAME, "utf8mb4");
+  unsigned int protocol = options.socket.empty() ? MYSQL_PROTOCOL_TCP : MYSQL_PROTOCOL_SOCKET;
+  mysql_optionsv(mysql, MYSQL_OPT_PROTOCOL, &protocol);
+
+  const char* db = options.database.empty() ? nullptr : options.database.c_str();
+  const char* socket = options.socket.empty() ? nullptr : options.socket.c_str();
+  if (mysql_real_connect(mysql, options.host.c_str(), options.user.c_str(),
+                         options.password.c_str(), db, options.port, socket,
+                         CLIENT_FOUND_ROWS) == nullptr) {
+    absl::Status status = sql::ToStatus(ErrorOf(mysql));
+    mysql_close(mysql);
+    return status;
+  }
+  std::unique_ptr<Connection> conn(new Connection(mysql, options.statement_cache_size));
+  absl::Status status = conn->InitSession();
+  if (!status.ok()) return status;
+  return conn;
+}
+
+Connection::Connection(MYSQL* mysql, size_t statement_cache_size)
+    : mysql_(mysql), statement_cache_size_(statement_cache_size) {
+  thread_id_ = mysql_thread_id(mysql_);
+  socket_ = mysql_get_socket(mysql_);
+}
+
+Connection::~Connection() {
+  if (!broken()) CloseStatements();
+  // After a loss the statements die with the handle without a round trip.
+  for (auto& [sql, stmt] : statements_) mysql_stmt_close(stmt);
+  mysql_close(mysql_);
+}
+
+void Connection::CloseStatements() {
+  for (auto& [sql, stmt] : statements_) mysql_stmt_close(stmt);
+  statements_.clear();
+  statement_order_.clear();
+  active_ = nullptr;
+}
+
+absl::Status Connection::InitSession() {
+  absl::Status status = Query(kSessionInit);
+  session_changed_ = false;
+  return status;
+}
+
+absl::Status Connection::Track(absl::Status status) {
+  if (!status.ok() && sql::IsConnectionLost(status)) {
+    broken_.store(true, std::memory_order_release);
+  }
+  return status;
+}
+
+absl::Status Connection::ConnectionError() { return Track(sql::ToStatus(ErrorOf(mysql_))); }
+
+absl::Status Connection::StatementError(MYSQL_STMT* stmt) {
+  return Track(sql::ToStatus(
+      {mysql_stmt_errno(stmt), mysql_stmt_sqlstate(stmt), mysql_stmt_error(stmt)}));
+}
+
+bool Connection::InTransaction() {
+  unsigned int status = 0;
+  mariadb_get_infov(mysql_, MARIADB_CONNECTION_SERVER_STATUS, &status);
+  return (status & SERVER_STATUS_IN_TRANS) != 0;
+}
+
+// Connector/C reports CR_SERVER_GONE_ERROR when it could not send a
+// command; a command that failed later (CR_SERVER_LOST, ...) may have run.
+constexpr unsigned int kCommandNotSent = 2006;
+
+absl::Status Connection::Query(absl::string_view sql) {
+  maybe_executed_ = true;
+  if (mysql_real_query(mysql_, sql.data(), sql.size()) != 0) {
+    maybe_executed_ = mysql_errno(mysql_) != kCommandNotSent;
+    return ConnectionError();
+  }
+  if (mysql_field_count(mysql_) > 0) {
+    MYSQL_RES* res = mysql_store_result(mysql_);
+    if (res == nullptr) return ConnectionError();
+    mysql_free_result(res);
+  }
+  const char* data = nullptr;
+  size_t len = 0;
+  if (mysql_session_track_get_first(mysql_, SESSION_TRACK_STATE_CHANGE, &data, &len) == 0) {
+    session_changed_ = true;
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<MYSQL_STMT*> Connection::Prepare(absl::string_view sql) {
+  if (auto it = statements_.find(sql); it != statements_.end()) return it->second;
+  MYSQL_STMT* stmt = mysql_stmt_init(mysql_);
+  if (stmt == nullptr) return ConnectionError();
+  if (mysql_stmt_prepare(stmt, sql.data(), sql.size()) != 0) {
+    absl::Status status = StatementError(stmt);
+    mysql_stmt_close(stmt);
+    return status;
+  }
+  if (statements_.size() >= statement_cache_size_ && !statement_order_.empty()) {
+    auto victim = statements_.find(statement_order_.front());
+    mysql_stmt_close(victim->second);
+    statements_.erase(victim);
+    statement_order_.erase(statement_order_.begin());
+  }
+  statements_.emplace(std::string(sql), stmt);
+  statement_order_.emplace_back(sql);
+  return stmt;
+}
+
+absl::Status Connection::Start(
+    absl::string_view sql,
+    const google::protobuf::RepeatedPtrField<txgate::v1::Value>& params) {
+  active_ = nullptr;
+  has_rows_ = false;
+  maybe_executed_ = false;
+  absl::StatusOr<MYSQL_STMT*> prepared = Prepare(sql);
+  if (!prepared.ok()) return prepared.status();
+  MYSQL_STMT* stmt = *prepared;
+  const unsigned long expected = mysql_stmt_param_count(stmt);
+  if (expected != static_cast<unsigned long>(params.size())) {
+    return sql::MakeStatus(absl::StatusCode::kInvalidArgument, sql::kReasonInvalidRequest,
+                           absl::StrCat("the statement has ", expected,
+                                        " parameter placeholders but ", params.size(),
+                                        " parameters were given"));
+  }
+  if (absl::Status s = params_.Bind(params); !s.ok()) return s;
+  if (params_.size() > 0 && mysql_stmt_bind_param(stmt, params_.binds()) != 0) {
+    return StatementError(stmt);
+  }
+  maybe_executed_ = true;
+  if (mysql_stmt_execute(stmt) != 0) {
+    maybe_executed_ = mysql_stmt_errno(stmt) != kCommandNotSent;
+    return StatementError(stmt);
+  }
+  active_ = stmt;
+  const unsigned int columns = mysql_stmt_field_count(stmt);
+  if (columns == 0) {
+    decoder_.Reset({});
+    return absl::OkStatus();
+  }
+  MYSQL_RES* meta = mysql_stmt_result_metadata(stmt);
+  if (meta == nullptr) return StatementError(stmt);
+  std::vector<sql::FieldInfo> fields(columns);
+  MYSQL_FIELD* f = mysql_fetch_fields(meta);
+  for (unsigned int i = 0; i < columns; ++i) {
+    fields[i].name.assign(f[i].name, f[i].name_length);
+    fields[i].type = f[i].type;
+    fields[i].flags = f[i].flags;
+    fields[i].charsetnr = f[i].charsetnr;
+    fields[i].length = f[i].length;
+    MARIADB_CONST_STRING format{nullptr, 0};
+    if (mariadb_field_attr(&format, &f[i], MARIADB_FIELD_ATTR_FORMAT_NAME) == 0 &&
+        absl::string_view(format.str, format.length) == "json") {
+      fields[i].json = true;
+    }
+  }
+  mysql_free_result(meta);
+  decoder_.Reset(std::move(fields));
+  if (mysql_stmt_bind_result(stmt, decoder_.binds()) != 0) return StatementError(stmt);
+  has_rows_ = true;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<bool> Connection::Next(txgate::v1::Row* row, size_t* bytes) {
+  if (active_ == nullptr || !has_rows_) return false;
+  const int rc = mysql_stmt_fetch(active_);
+  if (rc == MYSQL_NO_DATA) {
+    has_rows_ = false;
+    return false;
+  }
+  if (rc == 1) return StatementError(active_);
+  if (rc == MYSQL_DATA_TRUNCATED || rc == 0) {
+    const std::vector<int> truncated = decoder_.Truncated();
+    for (int col : truncated) {
+      decoder_.Grow(col);
+      if (mysql_stmt_fetch_column(active_, &decoder_.binds()[col], col, 0) != 0) {
+        return StatementError(active_);
+      }
+    }
+    if (!truncated.empty() && mysql_stmt_bind_result(active_, decoder_.binds()) != 0) {
+      return StatementError(active_);
+    }
+  }
+  decoder_.Decode(row, bytes);
+  return true;
+}
+
+absl::StatusOr<ExecSummary> Connection::Done() {
+  ExecSummary summary;
+  if (active_ == nullptr) return summary;
+  MYSQL_STMT* stmt = std::exchange(active_, nullptr);
+  if (has_rows_) {
+    has_rows_ = false;
+    // Unread rows must leave the socket before the next command.
+    if (mysql_stmt_free_result(stmt) != 0) return StatementError(stmt);
+  }
+  const my_ulonglong affected = mysql_stmt_affected_rows(stmt);
+  summary.affected_rows = affected == static_cast<my_ulonglong>(-1) ? 0 : affected;
+  summary.last_insert_id = mysql_stmt_insert_id(stmt);
+  summary.warning_count = mysql_warning_count(mysql_);
+  const char* data = nullptr;
+  size_t len = 0;
+  if (mysql_session_track_get_first(mysql_, SESSION_TRACK_STATE_CHANGE, &data, &len) == 0) {
+    session_changed_ = true;
+  }
+  return summary;
+}
+
+bool Connection::IdleAlive() const {
+  if (broken() || socket_ < 0) return false;
+  pollfd pfd{socket_, POLLIN | POLLRDHUP, 0};
+  // An idle session has nothing to read: any event means it is gone.
+  return ::poll(&pfd, 1, 0) == 0;
+}
+
+absl::Status Connection::Ping() {
+  if (mysql_ping(mysql_) != 0) return ConnectionError();
+  return absl::OkStatus();
+}
+
+absl::Status Connection::ResetSession() {
+  CloseStatements();
+  if (mysql_reset_connection(mysql_) != 0) return ConnectionError();
+  return InitSession();
+}
+
+void Connection::Interrupt() {
+  broken_.store(true, std::memory_order_release);
+  if (socket_ >= 0) ::shutdown(socket_, SHUT_RDWR);
+}
+
+}  // namespace txgate::mysql

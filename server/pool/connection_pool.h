@@ -1,0 +1,396 @@
+// ConnectionPool: a bounded pool of database connections that heals itself.
+//
+// Invariants (all under mu_):
+//   open_ = idle_.size() + leased + connecting, and open_ <= max_size.
+//   A connection in idle_ had no open transaction and no changed session
+//   state when it was returned.
+// Acquire() hands out the most recently used idle connection after a cheap
+// liveness check (and a ping when it sat idle longer than the validation
+// interval), or opens a new one, or waits; it never waits past the caller's
+// deadline nor the acquire timeout, and answers UNAVAILABLE when it gives up.
+// After a failed connect, new connects wait out an exponential backoff with
+// jitter and only one runs at a time, so a recovering database sees no
+// stampede. A maintenance thread closes connections idle or alive too long,
+// keeps min_idle warm, and probes the database so health() stays true only
+// while it is reachable.
+//
+// The pool is a template over the connection type so that its bookkeeping
+// can be tested with a fake; txgate uses ConnectionPool (mysql::Connection).
+// Conn must provide: broken(), IdleAlive(), Ping(), InTransaction(),
+// Query(string_view), session_changed(), ResetSession().
+#ifndef TXGATE_SERVER_POOL_CONNECTION_POOL_H_
+#define TXGATE_SERVER_POOL_CONNECTION_POOL_H_
+
+#include <pthread.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/random/random.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "server/pool/backoff.h"
+#include "server/sql/error.h"
+
+namespace txgate::pool {
+
+// Pool settings; the defaults suit a small service.
+struct PoolOptions {
+  int min_idle = 2;   // connections kept open and idle, ready for use
+  int max_size = 16;  // connections open at most (idle + leased + connecting)
+  // Longest wait for a connection when the RPC has no sooner deadline.
+  absl::Duration acquire_timeout = absl::Seconds(5);
+  // Longest time one connect attempt may take.
+  absl::Duration connect_timeout = absl::Seconds(5);
+  // An idle connection unused for longer is pinged before it is handed out.
+  absl::Duration validation_interval = absl::Seconds(30);
+  // Idle connections beyond min_idle are closed after this long unused.
+  absl::Duration idle_timeout = absl::Minutes(10);
+  // Connections are closed (when idle) after this long open.
+  absl::Duration max_lifetime = absl::Minutes(30);
+  // How often the maintenance thread runs.
+  absl::Duration maintenance_interval = absl::Seconds(1);
+  BackoffOptions backoff;
+};
+
+// A snapshot of the pool's counters.
+struct PoolStats {
+  int open = 0;
+  int idle = 0;
+  int in_use = 0;
+  int connecting = 0;
+  int waiters = 0;
+  int64_t connects = 0;          // successful connects, ever
+  int64_t connect_failures = 0;  // failed connects, ever
+  int64_t discarded = 0;         // connections closed because found broken
+  bool reachable = false;
+};
+
+template <typename Conn>
+class BasicPool {
+ public:
+  // Opens a connection within a timeout. Called without the pool's lock.
+  using Factory = std::function<absl::StatusOr<std::unique_ptr<Conn>>(absl::Duration)>;
+  using Clock = std::function<absl::Time()>;
+
+  // A leased connection; returns to the pool, cleaned, when destroyed.
+  // Destroy it on a thread that may block (never a gRPC callback thread).
+  class Lease {
+   public:
+    Lease() = default;
+    Lease(Lease&& other) noexcept = default;
+    Lease& operator=(Lease&& other) noexcept {
+      Return();
+      pool_ = std::exchange(other.pool_, nullptr);
+      conn_ = std::move(other.conn_);
+      opened_ = other.opened_;
+      return *this;
+    }
+    ~Lease() { Return(); }
+
+    Conn* operator->() const { return conn_.get(); }
+    Conn& operator*() const { return *conn_; }
+    Conn* get() const { return conn_.get(); }
+    explicit operator bool() const { return conn_ != nullptr; }
+
+    // Returns the connection now (same as destroying the lease).
+    void Return() {
+      if (pool_ != nullptr && conn_ != nullptr) pool_->Release(std::move(conn_), opened_);
+      pool_ = nullptr;
+    }
+
+   private:
+    friend class BasicPool;
+    Lease(BasicPool* pool, std::unique_ptr<Conn> conn, absl::Time opened)
+        : pool_(pool), conn_(std::move(conn)), opened_(opened) {}
+    BasicPool* pool_ = nullptr;
+    std::unique_ptr<Conn> conn_;
+    absl::Time opened_;
+  };
+
+  // Starts the maintenance thread. `on_reachable` is told each change of
+  // the database's reachability (from the maintenance thread or a caller).
+  BasicPool(PoolOptions options, Factory factory, Clock clock = &absl::Now,
+            std::function<void(bool)> on_reachable = nullptr)
+      : options_(options),
+        factory_(std::move(factory)),
+        clock_(std::move(clock)),
+        on_reachable_(std::move(on_reachable)),
+        backoff_(options.backoff, random_) {
+    options_.max_size = std::max(1, options_.max_size);
+    options_.min_idle = std::clamp(options_.min_idle, 0, options_.max_size);
+    maintenance_ = std::thread([this] { Maintain(); });
+    pthread_setname_np(maintenance_.native_handle(), "txgate-pool");
+  }
+
+  // Stops maintenance and closes idle connections. Every Lease must have
+  // been returned.
+  ~BasicPool() { Close(); }
+
+  BasicPool(const BasicPool&) = delete;
+  BasicPool& operator=(const BasicPool&) = delete;
+
+  // Leases a connection, waiting until `deadline` at most (and never longer
+  // than the acquire timeout). UNAVAILABLE when none could be had.
+  absl::StatusOr<Lease> Acquire(absl::Time deadline) {
+    const absl::Time limit = std::min(deadline, clock_() + options_.acquire_timeout);
+    absl::MutexLock lock(&mu_);
+    for (;;) {
+      if (closed_) return Unavailable("the pool is closed");
+      while (!idle_.empty()) {
+        Idle entry = std::move(idle_.back());
+        idle_.pop_back();
+        ++checking_;
+        mu_.Unlock();
+        const bool alive = Check(entry);
+        mu_.Lock();
+        --checking_;
+        if (alive) return Lease(this, std::move(entry.conn), entry.opened);
+        Discard(std::move(entry.conn));
+      }
+      const absl::Time now = clock_();
+      if (CanConnect(now)) {
+        absl::StatusOr<Lease> lease = Connect(limit - now);
+        if (lease.ok()) return lease;
+        continue;  // the backoff now decides when to try again
+      }
+      if (now >= limit) {
+        return Unavailable(reachable_
+                               ? absl::StrCat("no connection free within the deadline (",
+                                              open_, " open, all in use)")
+                               : absl::StrCat("database unreachable: ", last_error_.message()));
+      }
+      absl::Time wake = limit;
+      if (open_ < options_.max_size) wake = std::min(wake, next_connect_);
+      ++waiters_;
+      cv_.WaitWithDeadline(&mu_, std::max(wake, now + absl::Microseconds(100)));
+      --waiters_;
+    }
+  }
+
+  // Counters for metrics and tests.
+  PoolStats Stats() const {
+    absl::MutexLock lock(&mu_);
+    PoolStats s;
+    s.open = open_;
+    s.idle = static_cast<int>(idle_.size());
+    s.connecting = connecting_;
+    s.in_use = open_ - s.idle - connecting_ - checking_;
+    s.waiters = waiters_;
+    s.connects = connects_;
+    s.connect_failures = connect_failures_;
+    s.discarded = discarded_;
+    s.reachable = reachable_;
+    return s;
+  }
+
+  // True while the database answered the last connect or probe.
+  bool reachable() const {
+    absl::MutexLock lock(&mu_);
+    return reachable_;
+  }
+
+  // Closes idle connections and stops maintenance; later Acquires fail.
+  void Close() {
+    std::vector<Idle> idle;
+    {
+      absl::MutexLock lock(&mu_);
+      if (closed_) return;
+      closed_ = true;
+      idle.swap(idle_);
+      open_ -= static_cast<int>(idle.size());
+      cv_.SignalAll();
+    }
+    maintenance_.join();
+  }
+
+ private:
+  struct Idle {
+    std::unique_ptr<Conn> conn;
+    absl::Time opened;
+    absl::Time since;
+  };
+
+  static absl::Status Unavailable(absl::string_view message) {
+    return sql::MakeStatus(absl::StatusCode::kUnavailable, sql::kReasonDatabaseUnavailable,
+                           message);
+  }
+
+  bool CanConnect(absl::Time now) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (open_ >= options_.max_size || now < next_connect_) return false;
+    // While the database is failing, probe with one connect at a time.
+    return backoff_.failures() == 0 || connecting_ == 0;
+  }
+
+  // Opens one connection with the lock released. On failure, records the
+  // error and schedules the next attempt.
+  absl::StatusOr<Lease> Connect(absl::Duration budget) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    ++open_;
+    ++connecting_;
+    const absl::Duration timeout =
+        std::max(absl::Milliseconds(1), std::min(budget, options_.connect_timeout));
+    mu_.Unlock();
+    absl::StatusOr<std::unique_ptr<Conn>> conn = factory_(timeout);
+    mu_.Lock();
+    --connecting_;
+    if (conn.ok()) {
+      ++connects_;
+      backoff_.Reset();
+      next_connect_ = absl::InfinitePast();
+      SetReachable(true);
+      return Lease(this, std::move(*conn), clock_());
+    }
+    --open_;
+    ++connect_failures_;
+    last_error_ = conn.status();
+    next_connect_ = clock_() + backoff_.Next();
+    SetReachable(false);
+    cv_.SignalAll();
+    return conn.status();
+  }
+
+  void SetReachable(bool reachable) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (reachable_ == reachable) return;
+    reachable_ = reachable;
+    if (on_reachable_) on_reachable_(reachable);
+  }
+
+  // True if an idle connection may be handed out. Runs without the lock.
+  bool Check(Idle& entry) {
+    const absl::Time now = clock_();
+    if (entry.conn->broken() || !entry.conn->IdleAlive()) return false;
+    if (now - entry.opened > options_.max_lifetime) return false;
+    if (now - entry.since > options_.validation_interval) return entry.conn->Ping().ok();
+    return true;
+  }
+
+  void Discard(std::unique_ptr<Conn> conn) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    --open_;
+    ++discarded_;
+    mu_.Unlock();
+    conn.reset();  // mysql_close may touch the network
+    mu_.Lock();
+    cv_.SignalAll();
+  }
+
+  // Takes a connection back: rolls back an open transaction and resets a
+  // changed session; a connection that cannot be cleaned is closed.
+  void Release(std::unique_ptr<Conn> conn, absl::Time opened) {
+    bool keep = !conn->broken();
+    if (keep && conn->InTransaction()) keep = conn->Query("ROLLBACK").ok();
+    if (keep && conn->session_changed()) keep = conn->ResetSession().ok();
+    absl::MutexLock lock(&mu_);
+    if (keep && !closed_) {
+      idle_.push_back(Idle{std::move(conn), opened, clock_()});
+      cv_.Signal();
+      return;
+    }
+    if (!keep) {
+      --open_;
+      ++discarded_;
+      cv_.SignalAll();
+    } else {
+      --open_;
+    }
+    mu_.Unlock();
+    conn.reset();
+    mu_.Lock();
+  }
+
+  void Maintain() {
+    absl::MutexLock lock(&mu_);
+    while (!closed_) {
+      Sweep();
+      Refill();
+      cv_.WaitWithTimeout(&mu_, options_.maintenance_interval);
+    }
+  }
+
+  // Closes idle connections that died, expired or are surplus.
+  void Sweep() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    const absl::Time now = clock_();
+    std::vector<std::unique_ptr<Conn>> doomed;
+    int kept = 0;
+    // Oldest first: surplus connections are the least recently used ones.
+    for (auto it = idle_.begin(); it != idle_.end();) {
+      const int idle_count = static_cast<int>(idle_.size());
+      const bool surplus =
+          idle_count - kept > options_.min_idle && now - it->since > options_.idle_timeout;
+      if (surplus || it->conn->broken() || !it->conn->IdleAlive() ||
+          now - it->opened > options_.max_lifetime) {
+        doomed.push_back(std::move(it->conn));
+        it = idle_.erase(it);
+        --open_;
+      } else {
+        ++it;
+        ++kept;
+      }
+    }
+    if (doomed.empty()) return;
+    mu_.Unlock();
+    doomed.clear();
+    mu_.Lock();
+    cv_.SignalAll();
+  }
+
+  // Opens connections until min_idle (at least one, so that reachability
+  // is probed even when the pool is quiet) are idle.
+  void Refill() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    const int target = std::max(1, options_.min_idle);
+    while (!closed_ && static_cast<int>(idle_.size()) + connecting_ < target &&
+           CanConnect(clock_())) {
+      absl::StatusOr<Lease> lease = Connect(options_.connect_timeout);
+      if (!lease.ok()) return;
+      std::unique_ptr<Conn> conn = std::move(lease->conn_);
+      const absl::Time opened = lease->opened_;
+      lease->pool_ = nullptr;
+      idle_.push_back(Idle{std::move(conn), opened, clock_()});
+      cv_.Signal();
+    }
+  }
+
+  PoolOptions options_;
+  const Factory factory_;
+  const Clock clock_;
+  const std::function<void(bool)> on_reachable_;
+  absl::BitGen random_;
+
+  mutable absl::Mutex mu_;
+  absl::CondVar cv_;
+  std::vector<Idle> idle_ ABSL_GUARDED_BY(mu_);  // most recently returned last
+  int open_ ABSL_GUARDED_BY(mu_) = 0;
+  int connecting_ ABSL_GUARDED_BY(mu_) = 0;
+  int checking_ ABSL_GUARDED_BY(mu_) = 0;
+  int waiters_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t connects_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t connect_failures_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t discarded_ ABSL_GUARDED_BY(mu_) = 0;
+  bool reachable_ ABSL_GUARDED_BY(mu_) = false;
+  bool closed_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Time next_connect_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+  absl::Status last_error_ ABSL_GUARDED_BY(mu_);
+  Backoff backoff_ ABSL_GUARDED_BY(mu_);
+  std::thread maintenance_;
+};
+
+}  // namespace txgate::pool
+
+namespace txgate::mysql {
+class Connection;
+}  // namespace txgate::mysql
+
+namespace txgate::pool {
+using ConnectionPool = BasicPool<mysql::Connection>;
+extern template class BasicPool<mysql::Connection>;
+}  // namespace txgate::pool
+
+#endif  // TXGATE_SERVER_POOL_CONNECTION_POOL_H_

@@ -1,0 +1,73 @@
+// CallContext: one RPC's deadline and cancellation, as the runner sees them.
+//
+// The runner attaches the connection it is using while a statement may be
+// running; Cancel() (from any thread, e.g. gRPC's OnCancel) marks the call
+// cancelled and asks the StatementKiller to stop whatever runs on that
+// connection. Attach/Detach and the killer's work on the attached
+// connection exclude each other, so a kill never reaches a connection that
+// has gone back to the pool.
+#ifndef TXGATE_SERVER_RUNNER_CALL_CONTEXT_H_
+#define TXGATE_SERVER_RUNNER_CALL_CONTEXT_H_
+
+#include <atomic>
+#include <functional>
+
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "server/mysql/connection.h"
+
+namespace txgate::runner {
+
+class CallContext {
+ public:
+  explicit CallContext(absl::Time deadline) : deadline_(deadline) {}
+
+  absl::Time deadline() const { return deadline_; }
+  bool expired() const { return absl::Now() >= deadline_; }
+  bool cancelled() const { return cancelled_.load(std::memory_order_acquire); }
+
+  // Marks the call cancelled; true on the first call only.
+  bool Cancel() {
+    if (cancelled_.exchange(true, std::memory_order_acq_rel)) return false;
+    return true;
+  }
+
+  // Publishes the connection a statement is about to run on.
+  void Attach(mysql::Connection* conn) {
+    absl::MutexLock lock(&mu_);
+    attached_ = conn;
+  }
+
+  // Withdraws it; waits while a kill is working on it.
+  void Detach() {
+    absl::MutexLock lock(&mu_);
+    attached_ = nullptr;
+  }
+
+  // Runs `fn` on the attached connection (or nullptr) under the lock; the
+  // connection cannot be detached meanwhile.
+  template <typename Fn>
+  void WithAttached(Fn&& fn) {
+    absl::MutexLock lock(&mu_);
+    fn(attached_);
+  }
+
+  // Waits until nothing is attached or `timeout` passes; true if detached.
+  bool AwaitDetached(absl::Duration timeout) {
+    absl::MutexLock lock(&mu_);
+    return mu_.AwaitWithTimeout(absl::Condition(this, &CallContext::IsDetached), timeout);
+  }
+
+ private:
+  bool IsDetached() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return attached_ == nullptr; }
+
+  const absl::Time deadline_;
+  std::atomic<bool> cancelled_{false};
+  absl::Mutex mu_;
+  mysql::Connection* attached_ ABSL_GUARDED_BY(mu_) = nullptr;
+};
+
+}  // namespace txgate::runner
+
+#endif  // TXGATE_SERVER_RUNNER_CALL_CONTEXT_H_

@@ -1,0 +1,41 @@
+#include "server/runner/statement_killer.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+
+namespace txgate::runner {
+
+StatementKiller::StatementKiller(Factory factory, absl::Duration grace)
+    : factory_(std::move(factory)), grace_(grace), executor_("txgate-killer", 2) {}
+
+StatementKiller::~StatementKiller() { executor_.Shutdown(); }
+
+void StatementKiller::Kill(std::shared_ptr<CallContext> ctx) {
+  executor_.Submit([this, ctx = std::move(ctx)] { KillNow(*ctx); });
+}
+
+void StatementKiller::KillNow(CallContext& ctx) {
+  ctx.WithAttached([&](mysql::Connection* conn) {
+    if (conn == nullptr) return;
+    absl::MutexLock lock(&mu_);
+    const std::string kill = absl::StrCat("KILL QUERY ", conn->thread_id());
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      if (side_ == nullptr || side_->broken()) {
+        absl::StatusOr<std::unique_ptr<mysql::Connection>> side = factory_(grace_);
+        if (!side.ok()) break;
+        side_ = std::move(*side);
+      }
+      if (side_->Query(kill).ok()) break;
+    }
+  });
+  if (!ctx.AwaitDetached(grace_)) {
+    // The server did not stop it in time, or cannot be reached: cut the
+    // connection so the blocked call returns.
+    ctx.WithAttached([](mysql::Connection* conn) {
+      if (conn != nullptr) conn->Interrupt();
+    });
+  }
+}
+
+}  // namespace txgate::runner

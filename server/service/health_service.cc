@@ -1,0 +1,119 @@
+#include "server/service/health_service.h"
+
+namespace txgate::service {
+
+using grpc::health::v1::HealthCheckRequest;
+using grpc::health::v1::HealthCheckResponse;
+
+// One Watch stream: writes the current status, then every change.
+class HealthService::Watcher final : public grpc::ServerWriteReactor<HealthCheckResponse> {
+ public:
+  Watcher(HealthService* service, std::string name) : service_(service), name_(std::move(name)) {
+    absl::MutexLock lock(&service_->mu_);
+    service_->watchers_.insert(this);
+    Update(service_->Current());
+  }
+
+  // Called with the service's lock held.
+  void Update(ServingStatus status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(service_->mu_) {
+    pending_ = Known(name_) ? status : HealthCheckResponse::SERVICE_UNKNOWN;
+    if (!writing_ && !finished_ && pending_ != sent_) {
+      writing_ = true;
+      sent_ = pending_;
+      response_.set_status(sent_);
+      StartWrite(&response_);
+    }
+  }
+
+  void OnWriteDone(bool ok) override {
+    absl::MutexLock lock(&service_->mu_);
+    writing_ = false;
+    if (!ok) {
+      FinishOnce(grpc::Status::CANCELLED);
+      return;
+    }
+    Update(pending_);
+  }
+
+  void OnCancel() override {
+    absl::MutexLock lock(&service_->mu_);
+    FinishOnce(grpc::Status::CANCELLED);
+  }
+
+  void Stop() ABSL_EXCLUSIVE_LOCKS_REQUIRED(service_->mu_) {
+    FinishOnce(grpc::Status(grpc::StatusCode::UNAVAILABLE, "the server is shutting down"));
+  }
+
+  void OnDone() override {
+    {
+      absl::MutexLock lock(&service_->mu_);
+      service_->watchers_.erase(this);
+    }
+    delete this;
+  }
+
+ private:
+  void FinishOnce(const grpc::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(service_->mu_) {
+    if (finished_) return;
+    finished_ = true;
+    Finish(status);
+  }
+
+  HealthService* service_;
+  const std::string name_;
+  HealthCheckResponse response_;
+  ServingStatus pending_ = HealthCheckResponse::UNKNOWN;
+  ServingStatus sent_ = HealthCheckResponse::UNKNOWN;
+  bool writing_ = false;
+  bool finished_ = false;
+};
+
+HealthService::~HealthService() = default;
+
+bool HealthService::Known(const std::string& service) {
+  return service.empty() || service == "txgate.v1.DatabaseService";
+}
+
+HealthService::ServingStatus HealthService::Current() const {
+  return serving_ && !shutdown_ ? HealthCheckResponse::SERVING : HealthCheckResponse::NOT_SERVING;
+}
+
+void HealthService::Notify() {
+  for (Watcher* w : watchers_) w->Update(Current());
+}
+
+void HealthService::SetServing(bool serving) {
+  absl::MutexLock lock(&mu_);
+  serving_ = serving;
+  Notify();
+}
+
+void HealthService::Shutdown() {
+  absl::MutexLock lock(&mu_);
+  shutdown_ = true;
+  Notify();
+  for (Watcher* w : watchers_) w->Stop();
+}
+
+grpc::ServerUnaryReactor* HealthService::Check(grpc::CallbackServerContext* context,
+                                               const HealthCheckRequest* request,
+                                               HealthCheckResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (!Known(request->service())) {
+    reactor->Finish(grpc::Status(grpc::StatusCode::NOT_FOUND, "unknown service"));
+    return reactor;
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    response->set_status(Current());
+  }
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+grpc::ServerWriteReactor<HealthCheckResponse>* HealthService::Watch(
+    grpc::CallbackServerContext* context, const HealthCheckRequest* request) {
+  return new Watcher(this, request->service());
+}
+
+}  // namespace txgate::service

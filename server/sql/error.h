@@ -1,0 +1,79 @@
+// Error classes of the retry rules, and MySQL errors carried in absl::Status.
+//
+// Every MySQL error becomes an absl::Status whose code is chosen here, once,
+// from the errno (and SQLSTATE as a fallback); the errno, SQLSTATE and a
+// reason travel as payloads so the RPC layer can put them in the gRPC
+// status's ErrorInfo detail. The classes follow the design's retry rules:
+//   kConnectionLost     - the connection is gone; re-run only if nothing can
+//                         have committed.
+//   kTransientConflict  - deadlock or lock wait timeout; a transaction may be
+//                         re-run whole.
+//   kRequest            - the request's own fault; never retried.
+#ifndef TXGATE_SERVER_SQL_ERROR_H_
+#define TXGATE_SERVER_SQL_ERROR_H_
+
+#include <optional>
+#include <string>
+#include "absl/strings/string_view.h"
+
+#include "absl/status/status.h"
+
+namespace txgate::sql {
+
+enum class ErrorClass { kConnectionLost, kTransientConflict, kRequest };
+
+// Reasons reported in google.rpc.ErrorInfo.reason.
+inline constexpr absl::string_view kReasonMysqlError = "MYSQL_ERROR";
+inline constexpr absl::string_view kReasonDatabaseUnavailable = "DATABASE_UNAVAILABLE";
+inline constexpr absl::string_view kReasonCommitOutcomeUnknown = "COMMIT_OUTCOME_UNKNOWN";
+inline constexpr absl::string_view kReasonImplicitCommit = "IMPLICIT_COMMIT_REFUSED";
+inline constexpr absl::string_view kReasonInvalidRequest = "INVALID_REQUEST";
+inline constexpr absl::string_view kReasonConflictRetriesExhausted = "CONFLICT_RETRIES_EXHAUSTED";
+inline constexpr absl::string_view kReasonDeadline = "DEADLINE_EXCEEDED";
+inline constexpr absl::string_view kReasonCancelled = "CANCELLED";
+
+// A MySQL error as the client library reports it.
+struct MysqlError {
+  unsigned int errnum = 0;
+  std::string sqlstate;  // five characters, e.g. "42S02"
+  std::string message;
+};
+
+// The retry class of a MySQL errno.
+ErrorClass Classify(unsigned int errnum);
+
+// True for errnos that mean the connection is lost (design class 1).
+bool IsConnectionLostErrno(unsigned int errnum);
+
+// The status code for a MySQL error, by errno, then by SQLSTATE class.
+absl::StatusCode CodeFor(unsigned int errnum, absl::string_view sqlstate);
+
+// A status for `error`, carrying errno, SQLSTATE and reason MYSQL_ERROR
+// (DATABASE_UNAVAILABLE for a connection loss).
+absl::Status ToStatus(const MysqlError& error);
+
+// A status with no MySQL error behind it, carrying `reason`.
+absl::Status MakeStatus(absl::StatusCode code, absl::string_view reason,
+                        absl::string_view message);
+
+// Returns `status` with its reason replaced (code and MySQL detail kept).
+absl::Status WithReason(absl::Status status, absl::string_view reason);
+
+// Returns `status` with `prefix` put before its message; payloads kept.
+absl::Status Annotate(const absl::Status& status, absl::string_view prefix);
+
+// The MySQL error carried by `status`, if any.
+std::optional<MysqlError> GetMysqlError(const absl::Status& status);
+
+// The reason carried by `status`; empty if none.
+std::string GetReason(const absl::Status& status);
+
+// True if `status` reports a lost connection (class 1).
+bool IsConnectionLost(const absl::Status& status);
+
+// True if `status` reports a deadlock or lock wait timeout (class 2).
+bool IsTransientConflict(const absl::Status& status);
+
+}  // namespace txgate::sql
+
+#endif  // TXGATE_SERVER_SQL_ERROR_H_

@@ -1,0 +1,33 @@
+// What a SQL statement is, as far as the retry rules care, from its text.
+//
+// The classification is conservative: a statement is a read only when its
+// leading keyword says so and nothing in it can write; anything unclear is
+// treated as a write (never re-run after an unknown outcome) and, inside a
+// transaction, anything that may commit implicitly is refused.
+#ifndef TXGATE_SERVER_SQL_STATEMENT_KIND_H_
+#define TXGATE_SERVER_SQL_STATEMENT_KIND_H_
+
+#include "absl/strings/string_view.h"
+
+namespace txgate::sql {
+
+struct StatementKind {
+  // Empty or only comments/whitespace.
+  bool empty = false;
+  // Cannot change data: SELECT (without INTO or locking), SHOW, DESCRIBE,
+  // EXPLAIN, and similar. Safe to re-run after a lost connection.
+  bool read_only = false;
+  // Causes an implicit commit or ends the transaction (DDL, LOCK TABLES,
+  // BEGIN/COMMIT/ROLLBACK text, SET autocommit, ...); such a statement would
+  // break all-or-nothing inside RunTransaction or Transaction.
+  bool implicit_commit = false;
+};
+
+// Classifies `sql` by its leading keywords, skipping comments. Executable
+// comments (`/*! ... */`) are treated as opaque: not read-only and refused
+// inside transactions.
+StatementKind ClassifyStatement(absl::string_view sql);
+
+}  // namespace txgate::sql
+
+#endif  // TXGATE_SERVER_SQL_STATEMENT_KIND_H_
