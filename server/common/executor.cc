@@ -19,9 +19,10 @@ Executor::~Executor() { Shutdown(); }
 
 void Executor::Submit(absl::AnyInvocable<void() &&> task) {
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     if (!stopping_) {
       queue_.push_back(std::move(task));
+      work_.Signal();
       return;
     }
   }
@@ -30,9 +31,10 @@ void Executor::Submit(absl::AnyInvocable<void() &&> task) {
 
 void Executor::Shutdown() {
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     if (stopping_) return;
     stopping_ = true;
+    work_.SignalAll();
   }
   for (std::thread& t : threads_) t.join();
   threads_.clear();
@@ -42,12 +44,8 @@ void Executor::Work() {
   for (;;) {
     absl::AnyInvocable<void() &&> task;
     {
-      absl::MutexLock lock(&mu_);
-      mu_.Await(absl::Condition(
-          +[](Executor* e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(e->mu_) {
-            return e->stopping_ || !e->queue_.empty();
-          },
-          this));
+      MutexLock lock(&mu_);
+      while (!stopping_ && queue_.empty()) work_.Wait(&mu_);
       if (queue_.empty()) return;  // stopping and drained
       task = std::move(queue_.front());
       queue_.pop_front();

@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "absl/functional/any_invocable.h"
-#include "absl/synchronization/mutex.h"
+#include "server/common/mutex.h"
 
 namespace txgate {
 
@@ -34,7 +34,8 @@ class Executor {
  private:
   void Work();
 
-  absl::Mutex mu_;
+  Mutex mu_;
+  CondVar work_;
   std::deque<absl::AnyInvocable<void() &&>> queue_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<std::thread> threads_;

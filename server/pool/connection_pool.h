@@ -35,7 +35,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
+#include "server/common/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "server/pool/backoff.h"
@@ -143,7 +143,7 @@ class BasicPool {
   // than the acquire timeout). UNAVAILABLE when none could be had.
   absl::StatusOr<Lease> Acquire(absl::Time deadline) {
     const absl::Time limit = std::min(deadline, clock_() + options_.acquire_timeout);
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     for (;;) {
       if (closed_) return Unavailable("the pool is closed");
       while (!idle_.empty()) {
@@ -179,7 +179,7 @@ class BasicPool {
 
   // Counters for metrics and tests.
   PoolStats Stats() const {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     PoolStats s;
     s.open = open_;
     s.idle = static_cast<int>(idle_.size());
@@ -195,7 +195,7 @@ class BasicPool {
 
   // True while the database answered the last connect or probe.
   bool reachable() const {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     return reachable_;
   }
 
@@ -203,7 +203,7 @@ class BasicPool {
   void Close() {
     std::vector<Idle> idle;
     {
-      absl::MutexLock lock(&mu_);
+      MutexLock lock(&mu_);
       if (closed_) return;
       closed_ = true;
       idle.swap(idle_);
@@ -288,7 +288,7 @@ class BasicPool {
     bool keep = !conn->broken();
     if (keep && conn->InTransaction()) keep = conn->Query("ROLLBACK").ok();
     if (keep && conn->session_changed()) keep = conn->ResetSession().ok();
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     if (keep && !closed_) {
       idle_.push_back(Idle{std::move(conn), opened, clock_()});
       cv_.Signal();
@@ -307,7 +307,7 @@ class BasicPool {
   }
 
   void Maintain() {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     while (!closed_) {
       Sweep();
       Refill();
@@ -364,8 +364,8 @@ class BasicPool {
   const std::function<void(bool)> on_reachable_;
   absl::BitGen random_;
 
-  mutable absl::Mutex mu_;
-  absl::CondVar cv_;
+  mutable Mutex mu_;
+  CondVar cv_;
   std::vector<Idle> idle_ ABSL_GUARDED_BY(mu_);  // most recently returned last
   int open_ ABSL_GUARDED_BY(mu_) = 0;
   int connecting_ ABSL_GUARDED_BY(mu_) = 0;

@@ -12,7 +12,7 @@
 #include <atomic>
 #include <functional>
 
-#include "absl/synchronization/mutex.h"
+#include "server/common/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "server/mysql/connection.h"
@@ -35,36 +35,40 @@ class CallContext {
 
   // Publishes the connection a statement is about to run on.
   void Attach(mysql::Connection* conn) {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     attached_ = conn;
   }
 
   // Withdraws it; waits while a kill is working on it.
   void Detach() {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     attached_ = nullptr;
+    detached_.SignalAll();
   }
 
   // Runs `fn` on the attached connection (or nullptr) under the lock; the
   // connection cannot be detached meanwhile.
   template <typename Fn>
   void WithAttached(Fn&& fn) {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     fn(attached_);
   }
 
   // Waits until nothing is attached or `timeout` passes; true if detached.
   bool AwaitDetached(absl::Duration timeout) {
-    absl::MutexLock lock(&mu_);
-    return mu_.AwaitWithTimeout(absl::Condition(this, &CallContext::IsDetached), timeout);
+    const absl::Time end = absl::Now() + timeout;
+    MutexLock lock(&mu_);
+    while (attached_ != nullptr) {
+      if (detached_.WaitWithDeadline(&mu_, end)) return attached_ == nullptr;
+    }
+    return true;
   }
 
  private:
-  bool IsDetached() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return attached_ == nullptr; }
-
   const absl::Time deadline_;
   std::atomic<bool> cancelled_{false};
-  absl::Mutex mu_;
+  Mutex mu_;
+  CondVar detached_;
   mysql::Connection* attached_ ABSL_GUARDED_BY(mu_) = nullptr;
 };
 

@@ -18,7 +18,7 @@ void StatementKiller::Kill(std::shared_ptr<CallContext> ctx) {
 void StatementKiller::KillNow(CallContext& ctx) {
   ctx.WithAttached([&](mysql::Connection* conn) {
     if (conn == nullptr) return;
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     const std::string kill = absl::StrCat("KILL QUERY ", conn->thread_id());
     for (int attempt = 0; attempt < 2; ++attempt) {
       if (side_ == nullptr || side_->broken()) {

@@ -13,7 +13,7 @@
 #include <memory>
 
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
+#include "server/common/mutex.h"
 #include "absl/time/time.h"
 #include "server/common/executor.h"
 #include "server/mysql/connection.h"
@@ -39,7 +39,7 @@ class StatementKiller {
 
   Factory factory_;
   absl::Duration grace_;
-  absl::Mutex mu_;
+  Mutex mu_;
   std::unique_ptr<mysql::Connection> side_ ABSL_GUARDED_BY(mu_);
   Executor executor_;  // last: its threads stop before the fields above go
 };

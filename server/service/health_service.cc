@@ -9,7 +9,7 @@ using grpc::health::v1::HealthCheckResponse;
 class HealthService::Watcher final : public grpc::ServerWriteReactor<HealthCheckResponse> {
  public:
   Watcher(HealthService* service, std::string name) : service_(service), name_(std::move(name)) {
-    absl::MutexLock lock(&service_->mu_);
+    MutexLock lock(&service_->mu_);
     service_->watchers_.insert(this);
     Update(service_->Current());
   }
@@ -26,7 +26,7 @@ class HealthService::Watcher final : public grpc::ServerWriteReactor<HealthCheck
   }
 
   void OnWriteDone(bool ok) override {
-    absl::MutexLock lock(&service_->mu_);
+    MutexLock lock(&service_->mu_);
     writing_ = false;
     if (!ok) {
       FinishOnce(grpc::Status::CANCELLED);
@@ -36,7 +36,7 @@ class HealthService::Watcher final : public grpc::ServerWriteReactor<HealthCheck
   }
 
   void OnCancel() override {
-    absl::MutexLock lock(&service_->mu_);
+    MutexLock lock(&service_->mu_);
     FinishOnce(grpc::Status::CANCELLED);
   }
 
@@ -46,7 +46,7 @@ class HealthService::Watcher final : public grpc::ServerWriteReactor<HealthCheck
 
   void OnDone() override {
     {
-      absl::MutexLock lock(&service_->mu_);
+      MutexLock lock(&service_->mu_);
       service_->watchers_.erase(this);
     }
     delete this;
@@ -83,13 +83,13 @@ void HealthService::Notify() {
 }
 
 void HealthService::SetServing(bool serving) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   serving_ = serving;
   Notify();
 }
 
 void HealthService::Shutdown() {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   shutdown_ = true;
   Notify();
   for (Watcher* w : watchers_) w->Stop();
@@ -104,7 +104,7 @@ grpc::ServerUnaryReactor* HealthService::Check(grpc::CallbackServerContext* cont
     return reactor;
   }
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     response->set_status(Current());
   }
   reactor->Finish(grpc::Status::OK);

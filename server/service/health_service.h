@@ -11,7 +11,7 @@
 #include <set>
 #include <string>
 
-#include "absl/synchronization/mutex.h"
+#include "server/common/mutex.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 
 namespace txgate::service {
@@ -43,7 +43,7 @@ class HealthService final : public grpc::health::v1::Health::CallbackService {
   void Notify() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   static bool Known(const std::string& service);
 
-  mutable absl::Mutex mu_;
+  mutable Mutex mu_;
   bool serving_ ABSL_GUARDED_BY(mu_) = false;
   bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
   std::set<Watcher*> watchers_ ABSL_GUARDED_BY(mu_);

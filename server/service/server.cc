@@ -46,9 +46,9 @@ Server::~Server() { Shutdown(); }
 
 void Server::Shutdown() {
   {
-    absl::MutexLock lock(&mu_);
-    if (shut_down_) return;
-    shut_down_ = true;
+    MutexLock lock(&mu_);
+    if (shutting_down_) return;
+    shutting_down_ = true;
   }
   health_.Shutdown();
   if (grpc_ != nullptr) {
@@ -60,12 +60,14 @@ void Server::Shutdown() {
   if (executor_ != nullptr) executor_->Shutdown();
   killer_.reset();
   if (pool_ != nullptr) pool_->Close();
+  MutexLock lock(&mu_);
+  shut_down_ = true;
+  stopped_.SignalAll();
 }
 
 void Server::Wait() {
-  absl::MutexLock lock(&mu_);
-  mu_.Await(absl::Condition(&shut_down_));
-  if (grpc_ != nullptr) grpc_->Wait();
+  MutexLock lock(&mu_);
+  while (!shut_down_) stopped_.Wait(&mu_);
 }
 
 }  // namespace txgate::service

@@ -70,7 +70,9 @@ class Server {
   std::unique_ptr<DatabaseService> database_;
   std::unique_ptr<grpc::Server> grpc_;
   int port_ = 0;
-  absl::Mutex mu_;
+  Mutex mu_;
+  CondVar stopped_;
+  bool shutting_down_ ABSL_GUARDED_BY(mu_) = false;
   bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
 };
 

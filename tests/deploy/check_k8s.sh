@@ -17,7 +17,6 @@ KUSTOMIZE_VERSION=v5.8.2 # v5.8.3 needs a newer Go than 1.26
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 tools=${TXGATE_TOOLS:-$HOME/.cache/txgate/tools}
 export GOTOOLCHAIN=local # use this machine's Go; never download another
-export GOFLAGS=${GOFLAGS:--mod=readonly}
 
 kustomize=$tools/bin/kustomize
 if [[ ! -x $kustomize ]] || [[ $("$kustomize" version 2>/dev/null) != "$KUSTOMIZE_VERSION" ]]; then
@@ -49,7 +48,7 @@ for target in "${targets[@]}"; do
   fi
   flags=()
   [[ $name == prod ]] && flags+=(-require-tls)
-  if ! "$work/k8svalidate" "${flags[@]}" "$out"; then
+  if ! (cd "$work/rendered" && "$work/k8svalidate" "${flags[@]}" "$name.yaml"); then
     status=1
   fi
 done

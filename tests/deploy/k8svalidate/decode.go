@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"regexp"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -31,6 +32,9 @@ type Object struct {
 }
 
 func (o Object) String() string { return o.GVK.Kind + "/" + o.Name }
+
+// schemeSuffix is noise in "no kind is registered" errors.
+var schemeSuffix = regexp.MustCompile(` in scheme "[^"]*"`)
 
 var strictSerializer = kjson.NewSerializerWithOptions(
 	kjson.DefaultMetaFactory, clientgoscheme.Scheme, clientgoscheme.Scheme,
@@ -64,7 +68,8 @@ func Decode(data []byte) ([]Object, []error) {
 		label := describe(doc, index)
 		obj, gvk, err := strictSerializer.Decode(doc, nil, nil)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %v", label, err))
+			msg := schemeSuffix.ReplaceAllString(err.Error(), "")
+			errs = append(errs, fmt.Errorf("%s: %s", label, msg))
 			continue
 		}
 		if gvk.Kind == "List" || meta.IsListType(obj) {

@@ -1,0 +1,225 @@
+#include "tests/support/test_env.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "server/mysql/connection.h"
+
+namespace txgate::testing {
+namespace {
+
+std::string Env(const char* name) {
+  const char* v = std::getenv(name);
+  return v == nullptr ? "" : v;
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+}  // namespace
+
+const TestDatabase& Database() {
+  static const TestDatabase* db = [] {
+    auto* d = new TestDatabase;
+    d->dir = Env("TXGATE_TEST_DB_DIR");
+    if (d->dir.empty() || !absl::SimpleAtoi(Env("TXGATE_TEST_MYSQL_PORT"), &d->port)) {
+      std::fprintf(stderr,
+                   "TXGATE_TEST_DB_DIR and TXGATE_TEST_MYSQL_PORT must name the test MariaDB "
+                   "(run the tests through tests/run.sh)\n");
+      std::abort();
+    }
+    d->password = ReadFile(d->dir + "/password");
+    return d;
+  }();
+  return *db;
+}
+
+service::ServerOptions DefaultServerOptions() {
+  service::ServerOptions o;
+  o.listen = "127.0.0.1:0";
+  o.mysql.host = "127.0.0.1";
+  o.mysql.port = Database().port;
+  o.mysql.user = "txgate";
+  o.mysql.password = Database().password;
+  o.mysql.database = "txgate";
+  o.pool.min_idle = 2;
+  o.pool.max_size = 8;
+  o.pool.acquire_timeout = absl::Seconds(3);
+  o.pool.connect_timeout = absl::Seconds(2);
+  o.pool.maintenance_interval = absl::Milliseconds(200);
+  o.shutdown_grace = absl::Seconds(5);
+  return o;
+}
+
+absl::StatusOr<std::vector<std::vector<std::string>>> AdminQuery(const std::string& sql) {
+  mysql::ConnectOptions o;
+  o.socket = Database().socket();
+  o.user = "root";
+  absl::StatusOr<std::unique_ptr<mysql::Connection>> conn =
+      mysql::Connection::Open(o, absl::Seconds(5));
+  if (!conn.ok()) return conn.status();
+  google::protobuf::RepeatedPtrField<txgate::v1::Value> none;
+  if (absl::Status s = (*conn)->Start(sql, none); !s.ok()) return s;
+  std::vector<std::vector<std::string>> rows;
+  for (;;) {
+    txgate::v1::Row row;
+    size_t bytes = 0;
+    absl::StatusOr<bool> more = (*conn)->Next(&row, &bytes);
+    if (!more.ok()) return more.status();
+    if (!*more) break;
+    std::vector<std::string> out;
+    for (const txgate::v1::Value& v : row.values()) {
+      switch (v.kind_case()) {
+        case txgate::v1::Value::kInt64Value: out.push_back(absl::StrCat(v.int64_value())); break;
+        case txgate::v1::Value::kUint64Value: out.push_back(absl::StrCat(v.uint64_value())); break;
+        case txgate::v1::Value::kStringValue: out.push_back(v.string_value()); break;
+        case txgate::v1::Value::kBytesValue: out.push_back(v.bytes_value()); break;
+        case txgate::v1::Value::kDecimalValue: out.push_back(v.decimal_value()); break;
+        case txgate::v1::Value::kDoubleValue: out.push_back(absl::StrCat(v.double_value())); break;
+        case txgate::v1::Value::kNullValue: out.push_back("NULL"); break;
+        default: out.push_back(v.ShortDebugString()); break;
+      }
+    }
+    rows.push_back(std::move(out));
+  }
+  if (absl::StatusOr<mysql::ExecSummary> d = (*conn)->Done(); !d.ok()) return d.status();
+  return rows;
+}
+
+std::vector<std::vector<std::string>> Admin(const std::string& sql) {
+  absl::StatusOr<std::vector<std::vector<std::string>>> rows = AdminQuery(sql);
+  EXPECT_TRUE(rows.ok()) << sql << ": " << rows.status();
+  return rows.ok() ? *rows : std::vector<std::vector<std::string>>{};
+}
+
+std::vector<std::string> TxgateSessionIds() {
+  std::vector<std::string> ids;
+  for (const auto& row :
+       Admin("SELECT ID FROM information_schema.PROCESSLIST WHERE USER = 'txgate'")) {
+    ids.push_back(row[0]);
+  }
+  return ids;
+}
+
+int KillTxgateSessions() {
+  const std::vector<std::string> ids = TxgateSessionIds();
+  for (const std::string& id : ids) (void)AdminQuery("KILL CONNECTION " + id);
+  // The kill is done once the sessions are gone from the process list.
+  EXPECT_TRUE(Eventually(
+      [&] {
+        const std::string list = absl::StrJoin(ids, ",");
+        return ids.empty() ||
+               Admin("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID IN (" + list +
+                     ")")[0][0] == "0";
+      },
+      absl::Seconds(10)));
+  return static_cast<int>(ids.size());
+}
+
+bool MariadbCtl(const std::string& command) {
+  const std::string script = absl::StrCat(TXGATE_SOURCE_DIR, "/deploy/local/mariadb.sh");
+  const std::string line = absl::StrCat("bash ", script, " ", command, " ", Database().dir,
+                                        command == "start" ? absl::StrCat(" ", Database().port) : "");
+  return std::system(line.c_str()) == 0;
+}
+
+bool Eventually(const std::function<bool()>& condition, absl::Duration timeout) {
+  const absl::Time end = absl::Now() + timeout;
+  while (absl::Now() < end) {
+    if (condition()) return true;
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  return condition();
+}
+
+TestServer::TestServer(service::ServerOptions options) {
+  absl::StatusOr<std::unique_ptr<service::Server>> server = service::Server::Start(options);
+  if (!server.ok()) {
+    ADD_FAILURE() << server.status();
+    std::abort();
+  }
+  server_ = std::move(*server);
+  channel_ = grpc::CreateChannel(address(), grpc::InsecureChannelCredentials());
+  stub_ = txgate::v1::DatabaseService::NewStub(channel_);
+  // Ready once the pool reached the database.
+  EXPECT_TRUE(Eventually([&] { return server_->pool_stats().reachable; }, absl::Seconds(10)));
+}
+
+TestServer::~TestServer() { server_->Shutdown(); }
+
+std::string TestServer::address() const { return absl::StrCat("127.0.0.1:", server_->port()); }
+
+bool TestServer::AwaitPoolQuiet(absl::Duration timeout) {
+  return Eventually(
+      [&] {
+        pool::PoolStats s = server_->pool_stats();
+        return s.in_use == 0 && s.waiters == 0 && s.connecting == 0;
+      },
+      timeout);
+}
+
+std::unique_ptr<grpc::ClientContext> WithDeadline(absl::Duration timeout) {
+  auto ctx = std::make_unique<grpc::ClientContext>();
+  ctx->set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+  return ctx;
+}
+
+google::rpc::ErrorInfo ErrorInfoOf(const grpc::Status& status) {
+  google::rpc::Status rich;
+  google::rpc::ErrorInfo info;
+  if (!rich.ParseFromString(status.error_details())) return info;
+  for (const google::protobuf::Any& any : rich.details()) {
+    if (any.UnpackTo(&info)) return info;
+  }
+  return info;
+}
+
+txgate::v1::Value Int(int64_t v) {
+  txgate::v1::Value x;
+  x.set_int64_value(v);
+  return x;
+}
+txgate::v1::Value Uint(uint64_t v) {
+  txgate::v1::Value x;
+  x.set_uint64_value(v);
+  return x;
+}
+txgate::v1::Value Str(const std::string& v) {
+  txgate::v1::Value x;
+  x.set_string_value(v);
+  return x;
+}
+txgate::v1::Value Bytes(const std::string& v) {
+  txgate::v1::Value x;
+  x.set_bytes_value(v);
+  return x;
+}
+txgate::v1::Value Null() {
+  txgate::v1::Value x;
+  x.set_null_value(google::protobuf::NULL_VALUE);
+  return x;
+}
+
+grpc::Status Exec(txgate::v1::DatabaseService::Stub& stub, const std::string& sql,
+                  std::vector<txgate::v1::Value> params, txgate::v1::ExecuteResponse* response,
+                  absl::Duration timeout) {
+  txgate::v1::ExecuteRequest request;
+  request.set_sql(sql);
+  for (auto& p : params) *request.add_params() = std::move(p);
+  txgate::v1::ExecuteResponse ignored;
+  auto ctx = WithDeadline(timeout);
+  return stub.Execute(ctx.get(), request, response != nullptr ? response : &ignored);
+}
+
+}  // namespace txgate::testing

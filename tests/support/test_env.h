@@ -1,0 +1,98 @@
+// Test support for integration tests: the real MariaDB that tests/run.sh
+// started (TXGATE_TEST_DB_DIR, TXGATE_TEST_MYSQL_PORT), an in-process txgate
+// server on a free loopback port, a stub to call it, and admin helpers that
+// run SQL as root over the server's socket (KILL, process list, restarts).
+#ifndef TXGATE_TESTS_SUPPORT_TEST_ENV_H_
+#define TXGATE_TESTS_SUPPORT_TEST_ENV_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "google/rpc/error_details.pb.h"
+#include "google/rpc/status.pb.h"
+#include "server/service/server.h"
+#include "txgate/v1/database.grpc.pb.h"
+
+namespace txgate::testing {
+
+// Where the test database is; read from the environment.
+struct TestDatabase {
+  std::string dir;       // the mariadb.sh data directory
+  int port = 0;          // TCP port on 127.0.0.1
+  std::string password;  // of user txgate
+  std::string socket() const { return dir + "/mysqld.sock"; }
+};
+
+// The test database, or a fatal test failure when the variables are unset.
+const TestDatabase& Database();
+
+// Server options pointing at the test database as user txgate, database
+// txgate, listening on a free loopback port, with small pool timeouts.
+service::ServerOptions DefaultServerOptions();
+
+// Runs `sql` as root over the socket; returns the rows as text (NULL -> "NULL").
+absl::StatusOr<std::vector<std::vector<std::string>>> AdminQuery(const std::string& sql);
+// Same, failing the test on error.
+std::vector<std::vector<std::string>> Admin(const std::string& sql);
+
+// Session ids of the connections user txgate has open (excluding `except`).
+std::vector<std::string> TxgateSessionIds();
+
+// KILL CONNECTION on every txgate session; waits until they are gone.
+int KillTxgateSessions();
+
+// Runs deploy/local/mariadb.sh with `args` (e.g. "stop", "start"); true on success.
+bool MariadbCtl(const std::string& command);
+
+// Waits (polling) until `condition` is true or `timeout` passes.
+bool Eventually(const std::function<bool()>& condition, absl::Duration timeout);
+
+// A running in-process txgate with a client stub.
+class TestServer {
+ public:
+  explicit TestServer(service::ServerOptions options = DefaultServerOptions());
+  ~TestServer();
+
+  service::Server& server() { return *server_; }
+  txgate::v1::DatabaseService::Stub& stub() { return *stub_; }
+  std::shared_ptr<grpc::Channel> channel() { return channel_; }
+  std::string address() const;
+
+  // Waits until the pool is back to no connection in use and no waiter.
+  bool AwaitPoolQuiet(absl::Duration timeout);
+
+ private:
+  std::unique_ptr<service::Server> server_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<txgate::v1::DatabaseService::Stub> stub_;
+};
+
+// A client context with a deadline `timeout` from now.
+std::unique_ptr<grpc::ClientContext> WithDeadline(absl::Duration timeout);
+
+// The ErrorInfo detail of a failed call (empty message if none).
+google::rpc::ErrorInfo ErrorInfoOf(const grpc::Status& status);
+
+// Builders of request values.
+txgate::v1::Value Int(int64_t v);
+txgate::v1::Value Uint(uint64_t v);
+txgate::v1::Value Str(const std::string& v);
+txgate::v1::Value Bytes(const std::string& v);
+txgate::v1::Value Null();
+
+// Execute with `sql` and params; returns status and fills `response`.
+grpc::Status Exec(txgate::v1::DatabaseService::Stub& stub, const std::string& sql,
+                  std::vector<txgate::v1::Value> params = {},
+                  txgate::v1::ExecuteResponse* response = nullptr,
+                  absl::Duration timeout = absl::Seconds(30));
+
+}  // namespace txgate::testing
+
+#endif  // TXGATE_TESTS_SUPPORT_TEST_ENV_H_
