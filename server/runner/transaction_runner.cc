@@ -17,21 +17,26 @@ absl::Status Invalid(absl::string_view message) {
   return sql::MakeStatus(absl::StatusCode::kInvalidArgument, sql::kReasonInvalidRequest, message);
 }
 
-absl::Status OutcomeUnknown(const absl::Status& cause) {
-  return sql::WithReason(
-      absl::Status(absl::StatusCode::kUnknown,
-                   absl::StrCat("the connection was lost while the commit was in flight; "
-                                "it may or may not have been applied and was not re-run (",
-                                cause.message(), ")")),
-      sql::kReasonCommitOutcomeUnknown);
-}
-
 // Re-attaches the MySQL detail of `cause` to `status`.
 absl::Status WithDetailOf(absl::Status status, const absl::Status& cause) {
   cause.ForEachPayload([&](absl::string_view url, const absl::Cord& payload) {
     if (!status.GetPayload(url)) status.SetPayload(url, payload);
   });
   return status;
+}
+
+// The answer when a COMMIT or an autocommit write was in flight when its
+// connection died: it may or may not have been applied. The MySQL detail
+// of the loss (e.g. 2013) stays attached.
+absl::Status OutcomeUnknown(const absl::Status& cause) {
+  return sql::WithReason(
+      WithDetailOf(absl::Status(absl::StatusCode::kUnknown,
+                                absl::StrCat("the connection was lost while the commit was in "
+                                             "flight; it may or may not have been applied and "
+                                             "was not re-run (",
+                                             cause.message(), ")")),
+                   cause),
+      sql::kReasonCommitOutcomeUnknown);
 }
 
 absl::string_view IsolationSql(txgate::v1::IsolationLevel level) {

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Runs every README example (grpcurl and buf curl calls) against a live txgate
+# on the test MariaDB. Called by tests/run.sh, which sets TXGATE_BUILD_DIR,
+# TXGATE_TEST_DB_DIR, TXGATE_TEST_MYSQL_PORT and PATH (grpcurl, buf).
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+. "$root/tests/support/lib.sh"
+port=$(free_port)
+start_txgate "$port"
+trap 'stop_txgate "$port"' EXIT
+python3 "$root/tests/readme/run_examples.py" "$root/README.md" "127.0.0.1:$port"
+# The server also documents every flag it has.
+"$TXGATE_BUILD_DIR/txgate-server" --help 2>&1 | grep -q -- '--mysql_password_file'
