@@ -57,6 +57,13 @@ ABSL_FLAG(int64_t, max_result_bytes, 4 << 20, "most bytes in one unary response"
 ABSL_FLAG(int, max_statements, 1000, "most statements in one RunTransaction");
 ABSL_FLAG(int, max_conflict_retries, 3,
           "re-runs of a RunTransaction after a deadlock or lock wait timeout");
+ABSL_FLAG(absl::Duration, idempotency_retention, absl::Hours(24),
+          "how long idempotency keys are remembered (a retry after that executes again)");
+ABSL_FLAG(std::string, outcome_table, "txgate_outcomes",
+          "table recording idempotent outcomes (created when missing), in --mysql_database "
+          "unless qualified");
+ABSL_FLAG(int, replay_max_statements, 1000,
+          "statements an interactive transaction records for replay after a connection loss");
 ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(20),
           "how long in-flight calls may finish after SIGTERM");
 
@@ -146,6 +153,9 @@ int main(int argc, char** argv) {
   options.runner.max_result_bytes = absl::GetFlag(FLAGS_max_result_bytes);
   options.runner.max_statements = absl::GetFlag(FLAGS_max_statements);
   options.runner.max_conflict_retries = absl::GetFlag(FLAGS_max_conflict_retries);
+  options.runner.replay_max_statements = absl::GetFlag(FLAGS_replay_max_statements);
+  options.outcomes.retention = absl::GetFlag(FLAGS_idempotency_retention);
+  options.outcomes.table = absl::GetFlag(FLAGS_outcome_table);
   options.shutdown_grace = absl::GetFlag(FLAGS_shutdown_grace);
 
   absl::StatusOr<std::unique_ptr<txgate::service::Server>> server =

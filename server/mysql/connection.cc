@@ -59,7 +59,9 @@ absl::StatusOr<std::unique_ptr<Connection>> Connection::Open(const ConnectOption
 
   const char* db = options.database.empty() ? nullptr : options.database.c_str();
   const char* socket = options.socket.empty() ? nullptr : options.socket.c_str();
-  if (mysql_real_connect(mysql, options.host.c_str(), options.user.c_str(),
+  // A socket connection goes to "localhost"; any other host means TCP.
+  const char* host = socket != nullptr ? "localhost" : options.host.c_str();
+  if (mysql_real_connect(mysql, host, options.user.c_str(),
                          options.password.c_str(), db, options.port, socket,
                          CLIENT_FOUND_ROWS) == nullptr) {
     absl::Status status = sql::ToStatus(ErrorOf(mysql));

@@ -1,6 +1,9 @@
 #include "server/runner/transaction_runner.h"
 
+#include <optional>
 #include <utility>
+
+#include "absl/hash/hash.h"
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -81,8 +84,14 @@ class Attached {
 
 }  // namespace
 
-TransactionRunner::TransactionRunner(pool::ConnectionPool* pool, RunnerOptions options)
-    : pool_(pool), options_(options) {}
+TransactionRunner::TransactionRunner(pool::ConnectionPool* pool, OutcomeStore* outcomes,
+                                     RunnerOptions options)
+    : pool_(pool), outcomes_(outcomes), options_(options) {}
+
+bool TransactionRunner::IsDuplicateKey(const absl::Status& status) {
+  std::optional<sql::MysqlError> e = sql::GetMysqlError(status);
+  return e.has_value() && e->errnum == 1062;
+}
 
 absl::Status TransactionRunner::Interrupted(CallContext& ctx) {
   if (ctx.expired()) {
@@ -145,6 +154,7 @@ absl::StatusOr<txgate::v1::ExecuteResponse> TransactionRunner::Execute(
     if (!sql::IsConnectionLost(status)) return status;
     if (!read_only && (*lease)->maybe_executed()) return OutcomeUnknown(status);
     if (ctx.expired()) return status;  // UNAVAILABLE with the MySQL detail
+    ++replays_;
     // Nothing can have been applied: heal and re-run on a fresh connection.
   }
 }
@@ -161,6 +171,8 @@ absl::StatusOr<pool::ConnectionPool::Lease> TransactionRunner::LeaseInTransactio
     absl::Status status;
     {
       Attached attached(ctx, lease->get());
+      // The outcome table is DDL: create it before any transaction opens.
+      if (!outcomes_->ensured()) (void)outcomes_->EnsureTable(**lease);
       if (!isolation.empty()) status = (*lease)->Query(isolation);
       if (status.ok()) status = (*lease)->Query(start);
     }
@@ -171,6 +183,49 @@ absl::StatusOr<pool::ConnectionPool::Lease> TransactionRunner::LeaseInTransactio
   }
 }
 
+absl::StatusOr<std::optional<std::string>> TransactionRunner::ResolveOutcome(
+    CallContext& ctx, const std::string& key, const std::string& fingerprint,
+    uint64_t lost_session) {
+  ++outcome_lookups_;
+  for (;;) {
+    absl::StatusOr<pool::ConnectionPool::Lease> lease = pool_->Acquire(ctx.deadline());
+    if (ctx.cancelled()) return Interrupted(ctx);
+    if (!lease.ok()) return lease.status();
+    mysql::Connection& conn = **lease;
+    absl::Status status;
+    absl::StatusOr<std::optional<OutcomeStore::Stored>> stored;
+    {
+      Attached attached(ctx, &conn);
+      if (lost_session != 0) {
+        // Settle the lost session's transaction: once it is gone, its
+        // COMMIT either happened or never will. (It may be gone already.)
+        (void)conn.Query(absl::StrCat("KILL CONNECTION ", lost_session));
+      }
+      status = outcomes_->EnsureTable(conn);
+      if (status.ok()) status = conn.Query("START TRANSACTION");
+      if (status.ok()) {
+        // A locking read waits for a transaction still writing the key.
+        stored = outcomes_->Lookup(conn, key, fingerprint, /*locking=*/true);
+        status = stored.status();
+      }
+      if (status.ok()) status = conn.Query("COMMIT");
+    }
+    if (status.ok()) {
+      if (!stored->has_value()) return std::optional<std::string>();
+      if (!(*stored)->same_request) return KeyReused();
+      return std::optional<std::string>(std::move((*stored)->response));
+    }
+    if (ctx.cancelled()) return Interrupted(ctx);
+    if (!sql::IsConnectionLost(status) || ctx.expired()) return status;
+  }
+}
+
+absl::Status TransactionRunner::KeyReused() {
+  return sql::MakeStatus(absl::StatusCode::kFailedPrecondition, kReasonKeyReused,
+                         "this idempotency key was already used by a different request; "
+                         "use a new key for a new transaction");
+}
+
 absl::StatusOr<txgate::v1::RunTransactionResponse> TransactionRunner::RunTransaction(
     CallContext& ctx, const txgate::v1::RunTransactionRequest& request) {
   if (request.statements().empty()) return Invalid("a transaction needs at least one statement");
@@ -179,16 +234,29 @@ absl::StatusOr<txgate::v1::RunTransactionResponse> TransactionRunner::RunTransac
                            absl::StrCat("a transaction may hold at most ",
                                         options_.max_statements, " statements"));
   }
-  bool all_reads = request.options().read_only();
+  bool all_reads = true;
   for (int i = 0; i < request.statements_size(); ++i) {
     if (absl::Status s = CheckSql(request.statements(i).sql(), true, i); !s.ok()) return s;
+    all_reads = all_reads && sql::ClassifyStatement(request.statements(i).sql()).read_only;
   }
-  if (!all_reads) {
-    all_reads = true;
-    for (const txgate::v1::Statement& st : request.statements()) {
-      all_reads = all_reads && sql::ClassifyStatement(st.sql()).read_only;
+  all_reads = all_reads || request.options().read_only();
+
+  const std::string& key = request.idempotency_key();
+  std::string fingerprint;
+  if (!key.empty()) {
+    if (key.size() > outcomes_->options().max_key_bytes) {
+      return Invalid(absl::StrCat("the idempotency key is longer than ",
+                                  outcomes_->options().max_key_bytes, " bytes"));
     }
+    txgate::v1::RunTransactionRequest unkeyed = request;
+    unkeyed.clear_idempotency_key();
+    fingerprint = unkeyed.SerializeAsString();
+    // A retry of a transaction that already committed: answer as before.
+    absl::StatusOr<std::optional<std::string>> prior = ResolveOutcome(ctx, key, fingerprint, 0);
+    if (!prior.ok()) return prior.status();
+    if (prior->has_value()) return StoredResponse(**prior);
   }
+
   int conflicts = 0;
   for (uint32_t attempt = 1;; ++attempt) {
     absl::StatusOr<pool::ConnectionPool::Lease> lease =
@@ -203,20 +271,47 @@ absl::StatusOr<txgate::v1::RunTransactionResponse> TransactionRunner::RunTransac
       status = RunStatement(ctx, **lease, st.sql(), st.params(), response.add_results(), &bytes);
       if (!status.ok()) failed = i;
     }
+    response.set_attempts(attempt);
+    bool recording = false;
+    if (status.ok() && !key.empty()) {
+      recording = true;
+      Attached attached(ctx, lease->get());
+      status = outcomes_->Record(**lease, key, fingerprint, response.SerializeAsString());
+    }
+    if (recording && IsDuplicateKey(status)) {
+      // A concurrent execution with this key committed first.
+      lease->Return();
+      absl::StatusOr<std::optional<std::string>> prior = ResolveOutcome(ctx, key, fingerprint, 0);
+      if (!prior.ok()) return prior.status();
+      if (prior->has_value()) return StoredResponse(**prior);
+      continue;  // it rolled back after all: run ours
+    }
     bool committing = false;
     if (status.ok()) {
       committing = true;
       Attached attached(ctx, lease->get());
       status = (*lease)->Query("COMMIT");
     }
-    if (status.ok()) {
-      response.set_attempts(attempt);
-      return response;
-    }
+    if (status.ok()) return response;
     if (ctx.cancelled()) return Interrupted(ctx);
     if (sql::IsConnectionLost(status)) {
-      if (committing && !all_reads && (*lease)->maybe_executed()) return OutcomeUnknown(status);
+      if (committing && !all_reads && (*lease)->maybe_executed()) {
+        if (key.empty()) return OutcomeUnknown(status);
+        // Exactly-once: find out whether the lost COMMIT was applied.
+        const uint64_t lost_session = (*lease)->thread_id();
+        lease->Return();
+        absl::StatusOr<std::optional<std::string>> prior =
+            ResolveOutcome(ctx, key, fingerprint, lost_session);
+        if (!prior.ok()) {
+          return prior.status().code() == absl::StatusCode::kFailedPrecondition
+                     ? prior.status()
+                     : OutcomeUnknown(status);
+        }
+        if (prior->has_value()) return StoredResponse(**prior);
+        // Not committed: it is safe to run it again.
+      }
       if (ctx.expired()) return status;
+      ++replays_;
       continue;  // the open transaction died with its connection: re-run it whole
     }
     if (sql::IsTransientConflict(status)) {
@@ -227,6 +322,7 @@ absl::StatusOr<txgate::v1::RunTransactionResponse> TransactionRunner::RunTransac
             sql::kReasonConflictRetriesExhausted);
       }
       ++conflicts;
+      ++conflict_retries_;
       lease->Return();  // rolls back
       const absl::Duration pause = options_.conflict_backoff * conflicts;
       if (absl::Now() + pause >= ctx.deadline()) return status;
@@ -236,6 +332,15 @@ absl::StatusOr<txgate::v1::RunTransactionResponse> TransactionRunner::RunTransac
     return failed >= 0 ? sql::Annotate(status, absl::StrCat("statement ", failed + 1, ": "))
                        : status;
   }
+}
+
+absl::StatusOr<txgate::v1::RunTransactionResponse> TransactionRunner::StoredResponse(
+    const std::string& bytes) {
+  txgate::v1::RunTransactionResponse response;
+  if (!response.ParseFromString(bytes)) {
+    return absl::DataLossError("the stored response of this idempotency key is unreadable");
+  }
+  return response;
 }
 
 absl::StatusOr<std::unique_ptr<TransactionRunner::QueryStream>> TransactionRunner::StartQuery(
@@ -301,54 +406,153 @@ absl::StatusOr<std::unique_ptr<TransactionRunner::Interactive>> TransactionRunne
     CallContext& ctx, const txgate::v1::Begin& begin) {
   absl::StatusOr<pool::ConnectionPool::Lease> lease = LeaseInTransaction(ctx, begin.options());
   if (!lease.ok()) return lease.status();
-  return std::unique_ptr<Interactive>(
-      new Interactive(this, std::move(*lease), begin.options().read_only()));
+  return std::unique_ptr<Interactive>(new Interactive(this, std::move(*lease), begin.options()));
+}
+
+absl::Status TransactionRunner::Interactive::Lost(absl::string_view why) {
+  return sql::MakeStatus(absl::StatusCode::kAborted, "TRANSACTION_LOST",
+                         absl::StrCat("the connection was lost inside the interactive transaction "
+                                      "and it could not be replayed: ",
+                                      why, "; it was rolled back"));
+}
+
+absl::Status TransactionRunner::Interactive::Replay(CallContext& ctx) {
+  if (overflow_) {
+    return Lost(absl::StrCat("it ran more than the replay bound (",
+                             runner_->options_.replay_max_statements, " statements or ",
+                             runner_->options_.replay_max_bytes, " bytes)"));
+  }
+  for (;;) {
+    if (ctx.expired()) return Lost("the deadline passed");
+    lease_ = pool::ConnectionPool::Lease();  // the broken connection goes
+    absl::StatusOr<pool::ConnectionPool::Lease> lease =
+        runner_->LeaseInTransaction(ctx, options_);
+    if (!lease.ok()) return lease.status();
+    lease_ = std::move(*lease);
+    ++runner_->replays_;
+    absl::Status status;
+    for (const Recorded& r : log_) {
+      ResultSet result;
+      int64_t bytes = 0;
+      status = runner_->RunStatement(ctx, *lease_, r.statement.sql(), r.statement.params(),
+                                     &result, &bytes);
+      if (!status.ok()) break;
+      if (Checksum(result) != r.checksum) {
+        return sql::MakeStatus(
+            absl::StatusCode::kAborted, "REPLAY_MISMATCH",
+            "the connection was lost and the transaction was replayed, but a statement's "
+            "result differed from the first run (the data changed meanwhile); it was rolled "
+            "back");
+      }
+    }
+    if (status.ok()) return status;
+    if (ctx.cancelled()) return Interrupted(ctx);
+    if (!sql::IsConnectionLost(status)) {
+      return Lost(absl::StrCat("a replayed statement failed: ", status.message()));
+    }
+  }
+}
+
+uint64_t TransactionRunner::Interactive::Checksum(const ResultSet& result) {
+  // Only within this process: the checksum never leaves it.
+  return absl::Hash<std::string>{}(result.SerializeAsString());
+}
+
+void TransactionRunner::Interactive::Remember(const txgate::v1::Statement& statement,
+                                              const ResultSet& result) {
+  if (overflow_) return;
+  log_bytes_ += statement.ByteSizeLong();
+  if (log_.size() >= runner_->options_.replay_max_statements ||
+      log_bytes_ > runner_->options_.replay_max_bytes) {
+    overflow_ = true;
+    log_.clear();
+    return;
+  }
+  log_.push_back(Recorded{statement, Checksum(result)});
+}
+
+std::string TransactionRunner::Interactive::Fingerprint() const {
+  std::string out;
+  for (const Recorded& r : log_) {
+    const std::string bytes = r.statement.SerializeAsString();
+    absl::StrAppend(&out, bytes.size(), ":", bytes);
+  }
+  return out;
 }
 
 absl::StatusOr<ResultSet> TransactionRunner::Interactive::Run(
     CallContext& ctx, const txgate::v1::Statement& statement) {
   if (absl::Status s = CheckSql(statement.sql(), true, -1); !s.ok()) return s;
   all_reads_ = all_reads_ && sql::ClassifyStatement(statement.sql()).read_only;
-  ResultSet result;
-  int64_t bytes = 0;
-  absl::Status status =
-      runner_->RunStatement(ctx, *lease_, statement.sql(), statement.params(), &result, &bytes);
-  if (status.ok()) return result;
-  if (ctx.cancelled()) return Interrupted(ctx);
-  if (sql::IsConnectionLost(status)) {
-    return sql::WithReason(
-        WithDetailOf(absl::AbortedError(absl::StrCat(
-                         "the connection was lost inside the interactive transaction; it was "
-                         "rolled back (",
-                         status.message(), ")")),
-                     status),
-        "TRANSACTION_LOST");
+  for (;;) {
+    ResultSet result;
+    int64_t bytes = 0;
+    absl::Status status =
+        runner_->RunStatement(ctx, *lease_, statement.sql(), statement.params(), &result, &bytes);
+    if (status.ok()) {
+      Remember(statement, result);
+      return result;
+    }
+    if (ctx.cancelled()) return Interrupted(ctx);
+    if (!sql::IsConnectionLost(status)) return status;
+    // The transaction died with its connection: nothing of it committed.
+    if (absl::Status s = Replay(ctx); !s.ok()) return WithDetailOf(s, status);
   }
-  return status;
 }
 
-absl::Status TransactionRunner::Interactive::Commit(CallContext& ctx, const txgate::v1::Commit&) {
-  absl::Status status;
-  {
-    Attached attached(ctx, lease_.get());
-    status = lease_->Query("COMMIT");
+absl::Status TransactionRunner::Interactive::Commit(CallContext& ctx,
+                                                    const txgate::v1::Commit& commit) {
+  const std::string& key = commit.idempotency_key();
+  if (key.size() > runner_->outcomes_->options().max_key_bytes) {
+    return Invalid("the idempotency key is too long");
   }
-  if (status.ok()) return status;
-  if (ctx.cancelled()) return Interrupted(ctx);
-  if (sql::IsConnectionLost(status)) {
-    if ((read_only_ || all_reads_) || !lease_->maybe_executed()) {
-      // Nothing to lose: a read-only transaction, or a COMMIT never sent
-      // (the server rolled the transaction back).
-      if (read_only_ || all_reads_) return absl::OkStatus();
-      return sql::WithReason(
-          WithDetailOf(absl::AbortedError("the connection was lost before COMMIT was sent; "
-                                          "the transaction was rolled back"),
-                       status),
-          "TRANSACTION_LOST");
+  if (!key.empty() && overflow_) {
+    return Invalid("an idempotent commit needs the transaction within the replay bound");
+  }
+  const std::string fingerprint = key.empty() ? "" : Fingerprint();
+  for (;;) {
+    absl::Status status;
+    bool recording = false;
+    if (!key.empty()) {
+      recording = true;
+      txgate::v1::TransactionResponse committed;
+      committed.mutable_committed();
+      Attached attached(ctx, lease_.get());
+      status = runner_->outcomes_->Record(*lease_, key, fingerprint, committed.SerializeAsString());
     }
-    return OutcomeUnknown(status);
+    if (recording && IsDuplicateKey(status)) {
+      lease_.Return();
+      absl::StatusOr<std::optional<std::string>> prior =
+          runner_->ResolveOutcome(ctx, key, fingerprint, 0);
+      if (!prior.ok()) return prior.status();
+      if (prior->has_value()) return absl::OkStatus();  // committed before
+      if (absl::Status s = Replay(ctx); !s.ok()) return s;
+      continue;
+    }
+    bool committing = false;
+    if (status.ok()) {
+      committing = true;
+      Attached attached(ctx, lease_.get());
+      status = lease_->Query("COMMIT");
+    }
+    if (status.ok()) return status;
+    if (ctx.cancelled()) return Interrupted(ctx);
+    if (!sql::IsConnectionLost(status)) return status;
+    if (committing && lease_->maybe_executed()) {
+      // Nothing to lose in a transaction that wrote nothing.
+      if (read_only_ || all_reads_) return absl::OkStatus();
+      if (key.empty()) return OutcomeUnknown(status);
+      const uint64_t lost_session = lease_->thread_id();
+      lease_.Return();
+      absl::StatusOr<std::optional<std::string>> prior =
+          runner_->ResolveOutcome(ctx, key, fingerprint, lost_session);
+      if (!prior.ok()) return OutcomeUnknown(status);
+      if (prior->has_value()) return absl::OkStatus();
+    }
+    // Not committed (the COMMIT never left, or it was found not applied):
+    // replay the transaction and commit again.
+    if (absl::Status s = Replay(ctx); !s.ok()) return WithDetailOf(s, status);
   }
-  return status;
 }
 
 absl::Status TransactionRunner::Interactive::Rollback(CallContext& ctx) {

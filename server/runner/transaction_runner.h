@@ -9,6 +9,12 @@
 //    UNKNOWN / COMMIT_OUTCOME_UNKNOWN and is never re-run;
 //  - a deadlock or lock wait timeout re-runs a RunTransaction whole, a
 //    bounded number of times, then answers ABORTED;
+//  - with an idempotency key, a transaction commits at most once: its
+//    outcome is recorded with it (OutcomeStore) and a lost COMMIT is
+//    resolved by looking the key up, a retry answered from the record;
+//  - an interactive transaction records its statements and result
+//    checksums and, after a connection loss before COMMIT, replays them on
+//    a new connection, going on only if every result is the same;
 //  - the request's own errors are answered at once with the MySQL detail;
 //  - on cancellation or deadline the running statement is killed, the
 //    transaction rolled back (by the lease's return) and the caller gets
@@ -16,7 +22,9 @@
 #ifndef TXGATE_SERVER_RUNNER_TRANSACTION_RUNNER_H_
 #define TXGATE_SERVER_RUNNER_TRANSACTION_RUNNER_H_
 
+#include <atomic>
 #include <cstdint>
+#include <optional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -25,6 +33,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "server/pool/connection_pool.h"
+#include "server/runner/outcome_store.h"
 #include "server/runner/call_context.h"
 #include "txgate/v1/database.pb.h"
 
@@ -42,11 +51,29 @@ struct RunnerOptions {
   int64_t stream_chunk_bytes = 1 << 20;
   // Statements in one RunTransaction.
   int max_statements = 1000;
+  // What an interactive transaction records for replay; past either bound
+  // a connection loss ends it with ABORTED.
+  size_t replay_max_statements = 1000;
+  size_t replay_max_bytes = 4 << 20;
 };
+
+// Counters for metrics.
+struct RunnerStats {
+  int64_t replays = 0;           // work re-run after a connection loss
+  int64_t conflict_retries = 0;  // RunTransaction re-runs after 1213/1205
+  int64_t outcome_lookups = 0;   // idempotency keys looked up
+};
+
+// ErrorInfo reason: an idempotency key reused for a different request.
+inline constexpr char kReasonKeyReused[] = "IDEMPOTENCY_KEY_REUSED";
 
 class TransactionRunner {
  public:
-  TransactionRunner(pool::ConnectionPool* pool, RunnerOptions options);
+  TransactionRunner(pool::ConnectionPool* pool, OutcomeStore* outcomes, RunnerOptions options);
+
+  RunnerStats stats() const {
+    return RunnerStats{replays_.load(), conflict_retries_.load(), outcome_lookups_.load()};
+  }
 
   absl::StatusOr<txgate::v1::ExecuteResponse> Execute(CallContext& ctx,
                                                       const txgate::v1::ExecuteRequest& request);
@@ -87,12 +114,31 @@ class TransactionRunner {
 
    private:
     friend class TransactionRunner;
-    Interactive(TransactionRunner* runner, pool::ConnectionPool::Lease lease, bool read_only)
-        : runner_(runner), lease_(std::move(lease)), read_only_(read_only) {}
+    struct Recorded {
+      txgate::v1::Statement statement;
+      uint64_t checksum;
+    };
+    Interactive(TransactionRunner* runner, pool::ConnectionPool::Lease lease,
+                txgate::v1::TransactionOptions options)
+        : runner_(runner),
+          lease_(std::move(lease)),
+          options_(std::move(options)),
+          read_only_(options_.read_only()) {}
+    // Re-opens the transaction on a new connection and re-runs the log.
+    absl::Status Replay(CallContext& ctx);
+    void Remember(const txgate::v1::Statement& statement, const txgate::v1::ResultSet& result);
+    std::string Fingerprint() const;
+    static uint64_t Checksum(const txgate::v1::ResultSet& result);
+    static absl::Status Lost(absl::string_view why);
+
     TransactionRunner* runner_;
     pool::ConnectionPool::Lease lease_;
+    txgate::v1::TransactionOptions options_;
     bool read_only_;
     bool all_reads_ = true;
+    std::vector<Recorded> log_;
+    size_t log_bytes_ = 0;
+    bool overflow_ = false;
   };
 
   absl::StatusOr<std::unique_ptr<Interactive>> Begin(CallContext& ctx,
@@ -109,9 +155,24 @@ class TransactionRunner {
       CallContext& ctx, const txgate::v1::TransactionOptions& options);
   // The status to answer when the call was cancelled or ran out of time.
   static absl::Status Interrupted(CallContext& ctx);
+  static absl::Status KeyReused();
+  static bool IsDuplicateKey(const absl::Status& status);
+  static absl::StatusOr<txgate::v1::RunTransactionResponse> StoredResponse(
+      const std::string& bytes);
+  // Whether the transaction with `key` committed, by a locking read on a
+  // fresh connection, after killing `lost_session` (0: none) so that its
+  // transaction is settled. The stored response if it did.
+  absl::StatusOr<std::optional<std::string>> ResolveOutcome(CallContext& ctx,
+                                                            const std::string& key,
+                                                            const std::string& fingerprint,
+                                                            uint64_t lost_session);
 
   pool::ConnectionPool* pool_;
+  OutcomeStore* outcomes_;
   RunnerOptions options_;
+  std::atomic<int64_t> replays_{0};
+  std::atomic<int64_t> conflict_retries_{0};
+  std::atomic<int64_t> outcome_lookups_{0};
 };
 
 }  // namespace txgate::runner

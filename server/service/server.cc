@@ -22,7 +22,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   s->pool_ = std::make_unique<pool::ConnectionPool>(
       options.pool, factory, &absl::Now, [s](bool reachable) { s->health_.SetServing(reachable); });
   s->killer_ = std::make_unique<runner::StatementKiller>(factory, options.kill_grace);
-  s->runner_ = std::make_unique<runner::TransactionRunner>(s->pool_.get(), options.runner);
+  s->outcomes_ = std::make_unique<runner::OutcomeStore>(s->pool_.get(), options.outcomes);
+  s->runner_ = std::make_unique<runner::TransactionRunner>(s->pool_.get(), s->outcomes_.get(),
+                                                           options.runner);
   const int workers =
       options.worker_threads > 0 ? options.worker_threads : options.pool.max_size + 4;
   s->executor_ = std::make_unique<Executor>("txgate-worker", workers);
@@ -59,6 +61,7 @@ void Server::Shutdown() {
   }
   if (executor_ != nullptr) executor_->Shutdown();
   killer_.reset();
+  outcomes_.reset();  // its purge thread leases from the pool
   if (pool_ != nullptr) pool_->Close();
   MutexLock lock(&mu_);
   shut_down_ = true;

@@ -28,6 +28,7 @@ struct ServerOptions {
   mysql::ConnectOptions mysql;
   pool::PoolOptions pool;
   runner::RunnerOptions runner;
+  runner::OutcomeOptions outcomes;
   // Threads that run blocking database work; 0 means pool.max_size + 4.
   int worker_threads = 0;
   // Largest request accepted, in bytes (gRPC answers RESOURCE_EXHAUSTED).
@@ -49,6 +50,7 @@ class Server {
   int port() const { return port_; }
 
   pool::PoolStats pool_stats() const { return pool_->Stats(); }
+  runner::RunnerStats runner_stats() const { return runner_->stats(); }
 
   // Stops accepting calls, lets in-flight calls finish within the grace
   // period (then cancels them, rolling back open transactions), and closes
@@ -65,6 +67,7 @@ class Server {
   HealthService health_;
   std::unique_ptr<pool::ConnectionPool> pool_;
   std::unique_ptr<runner::StatementKiller> killer_;
+  std::unique_ptr<runner::OutcomeStore> outcomes_;
   std::unique_ptr<runner::TransactionRunner> runner_;
   std::unique_ptr<Executor> executor_;
   std::unique_ptr<DatabaseService> database_;
