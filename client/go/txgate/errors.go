@@ -1,0 +1,86 @@
+package txgate
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// ErrorDomain is the google.rpc.ErrorInfo domain of txgate's errors.
+const ErrorDomain = "txgate.dev"
+
+// ReasonCommitOutcomeUnknown is the ErrorInfo reason of an UNKNOWN status
+// whose write may or may not have been applied.
+const ReasonCommitOutcomeUnknown = "COMMIT_OUTCOME_UNKNOWN"
+
+// Error is a failed txgate call: the gRPC status and its ErrorInfo detail.
+// Every error the helpers return is an *Error (use errors.As), and
+// status.Code / status.FromError work on it too.
+type Error struct {
+	Code    codes.Code
+	Message string
+	// From the google.rpc.ErrorInfo detail; empty when there is none (e.g. a
+	// transport error that never reached txgate).
+	Reason   string
+	Domain   string
+	Metadata map[string]string
+	// The MySQL error, when the status carries one (MySQLErrno 0 otherwise).
+	MySQLErrno   int
+	SQLState     string
+	MySQLMessage string
+	// The idempotency key the failed call carried, if any: retry with it.
+	IdempotencyKey string
+
+	status *status.Status
+}
+
+func (e *Error) Error() string {
+	s := fmt.Sprintf("txgate: %s: %s", e.Code, e.Message)
+	if e.Reason != "" {
+		s += " [" + e.Reason + "]"
+	}
+	return s
+}
+
+// GRPCStatus returns the original status (for status.FromError and status.Code).
+func (e *Error) GRPCStatus() *status.Status { return e.status }
+
+// OutcomeUnknown reports whether the call may or may not have been applied
+// (code UNKNOWN, usually with reason COMMIT_OUTCOME_UNKNOWN).
+func (e *Error) OutcomeUnknown() bool { return e.Code == codes.Unknown }
+
+// FromError converts an error of a gRPC call into an *Error (nil stays nil;
+// an *Error is returned as is).
+func FromError(err error) *Error {
+	if err == nil {
+		return nil
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	st := status.Convert(err)
+	e = &Error{Code: st.Code(), Message: st.Message(), status: st}
+	for _, d := range st.Details() {
+		if info, ok := d.(*errdetails.ErrorInfo); ok {
+			e.Reason, e.Domain, e.Metadata = info.GetReason(), info.GetDomain(), info.GetMetadata()
+			break
+		}
+	}
+	if n, err := strconv.Atoi(e.Metadata["mysql_errno"]); err == nil {
+		e.MySQLErrno = n
+	}
+	e.SQLState = e.Metadata["mysql_sqlstate"]
+	e.MySQLMessage = e.Metadata["mysql_message"]
+	return e
+}
+
+func withKey(err error, key string) *Error {
+	e := FromError(err)
+	e.IdempotencyKey = key
+	return e
+}

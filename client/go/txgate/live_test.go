@@ -1,0 +1,296 @@
+package txgate_test
+
+// Tests against a live txgate and a real MariaDB. They need TXGATE_ADDR (and
+// TXGATE_TEST_DB_DIR for the connection-kill test); tests/clients/run.sh sets
+// both. Without TXGATE_ADDR they are skipped.
+
+import (
+	"context"
+	"errors"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/txgate/txgate/client/go/txgate"
+	"github.com/txgate/txgate/client/go/txgatev1"
+)
+
+func live(t *testing.T) (*txgate.Client, context.Context) {
+	t.Helper()
+	addr := os.Getenv("TXGATE_ADDR")
+	if addr == "" {
+		t.Skip("TXGATE_ADDR not set (no live txgate)")
+	}
+	c, err := txgate.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	return c, ctx
+}
+
+func must(t *testing.T, c *txgate.Client, ctx context.Context, sql string, params ...any) *txgate.Result {
+	t.Helper()
+	res, err := c.Execute(ctx, sql, params...)
+	if err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+	return res
+}
+
+func adminSQL(t *testing.T, sql string) []string {
+	t.Helper()
+	dir := os.Getenv("TXGATE_TEST_DB_DIR")
+	if dir == "" {
+		t.Skip("TXGATE_TEST_DB_DIR not set (no admin access to MariaDB)")
+	}
+	root, _ := filepath.Abs("../../..")
+	out, err := exec.Command("bash", filepath.Join(root, "deploy/local/mariadb.sh"), "sql", dir, sql).Output()
+	if err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+	return strings.Fields(string(out))
+}
+
+// killTxgateSessions kills every MariaDB session of user txgate and waits
+// until they are gone.
+func killTxgateSessions(t *testing.T) {
+	t.Helper()
+	const query = "SELECT ID FROM information_schema.PROCESSLIST WHERE USER='txgate'"
+	ids := adminSQL(t, query)
+	if len(ids) == 0 {
+		t.Fatal("txgate holds no MariaDB sessions to kill")
+	}
+	root, _ := filepath.Abs("../../..")
+	for _, id := range ids {
+		// Not checked: the session may have closed by itself meanwhile.
+		_ = exec.Command("bash", filepath.Join(root, "deploy/local/mariadb.sh"), "sql",
+			os.Getenv("TXGATE_TEST_DB_DIR"), "KILL CONNECTION "+id).Run()
+	}
+	for range 300 {
+		if !slices.ContainsFunc(adminSQL(t, query), func(id string) bool { return slices.Contains(ids, id) }) {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("sessions %v still alive", ids)
+}
+
+func TestLiveTypedValuesRoundTrip(t *testing.T) {
+	c, ctx := live(t)
+	must(t, c, ctx, "DROP TABLE IF EXISTS go_types")
+	must(t, c, ctx, `CREATE TABLE go_types (id INT PRIMARY KEY, n VARCHAR(10) NULL, u BIGINT UNSIGNED,
+		d DECIMAL(65,30), b VARBINARY(32), ts DATETIME(6), da DATE, neg TIME(6), big TIME(6), i BIGINT,
+		s VARCHAR(20)) CHARACTER SET utf8mb4`)
+	row := []any{
+		int64(1), nil, uint64(math.MaxUint64),
+		txgate.Decimal("-" + strings.Repeat("9", 35) + "." + strings.Repeat("0", 29) + "1"),
+		[]byte("\x00\xff\x00txgate\xff"), time.Date(2024, 2, 29, 23, 59, 59, 999999000, time.UTC),
+		txgate.Date{Year: 1000, Month: 1, Day: 1},
+		-(838*time.Hour + 59*time.Minute + 59*time.Second + 999999*time.Microsecond),
+		100*time.Hour + time.Minute + 2*time.Second + 500*time.Millisecond,
+		int64(math.MinInt64), "héllo ☃",
+	}
+	if res := must(t, c, ctx, "INSERT INTO go_types VALUES (?,?,?,?,?,?,?,?,?,?,?)", row...); res.AffectedRows != 1 {
+		t.Fatalf("affected %d", res.AffectedRows)
+	}
+	res := must(t, c, ctx, "SELECT * FROM go_types WHERE id = ?", 1)
+	if len(res.Rows) != 1 || !reflect.DeepEqual(res.Rows[0], row) {
+		t.Fatalf("got %#v\nwant %#v", res.Rows, row)
+	}
+	if res.Columns[2].GetType() != "BIGINT UNSIGNED" || res.Columns[3].GetType() != "DECIMAL" ||
+		res.Columns[0].GetNullable() || !res.Columns[1].GetNullable() {
+		t.Errorf("columns %v", res.Columns)
+	}
+	echo := must(t, c, ctx, "SELECT ?, ?, ?, ?", nil, uint64(math.MaxUint64), []byte{0, 0xff}, 2.5).Rows[0]
+	if !reflect.DeepEqual(echo, []any{nil, uint64(math.MaxUint64), []byte{0, 0xff}, 2.5}) {
+		t.Errorf("echo %#v", echo)
+	}
+}
+
+func TestLiveMySQLErrorDetail(t *testing.T) {
+	c, ctx := live(t)
+	_, err := c.Execute(ctx, "SELEC 1")
+	var e *txgate.Error
+	if !errors.As(err, &e) {
+		t.Fatalf("err %v", err)
+	}
+	if e.Code != codes.InvalidArgument || e.Domain != "txgate.dev" || e.Reason != "MYSQL_ERROR" ||
+		e.MySQLErrno != 1064 || e.SQLState != "42000" || !strings.Contains(e.MySQLMessage, "SQL syntax") {
+		t.Fatalf("error %+v", e)
+	}
+}
+
+func TestLiveRunTransaction(t *testing.T) {
+	c, ctx := live(t)
+	must(t, c, ctx, "DROP TABLE IF EXISTS go_accounts")
+	must(t, c, ctx, "CREATE TABLE go_accounts (id INT PRIMARY KEY, balance BIGINT NOT NULL)")
+	must(t, c, ctx, "INSERT INTO go_accounts VALUES (1, 100), (2, 0)")
+	res, err := c.RunTransaction(ctx, []txgate.Statement{
+		txgate.Stmt("UPDATE go_accounts SET balance = balance - ? WHERE id = ?", 30, 1),
+		txgate.Stmt("UPDATE go_accounts SET balance = balance + ? WHERE id = ?", 30, 2),
+		txgate.Stmt("SELECT id, balance FROM go_accounts ORDER BY id"),
+	}, txgate.RunOptions{TxOptions: txgate.TxOptions{Isolation: txgatev1.IsolationLevel_ISOLATION_LEVEL_READ_COMMITTED}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := [][]any{{int64(1), int64(70)}, {int64(2), int64(30)}}
+	if res.Results[0].AffectedRows != 1 || res.Results[1].AffectedRows != 1 || !reflect.DeepEqual(res.Results[2].Rows, want) ||
+		res.Attempts < 1 || res.Calls != 1 || len(res.IdempotencyKey) != 36 {
+		t.Fatalf("result %+v rows %v", res, res.Results[2].Rows)
+	}
+	// All or nothing: the failing second statement undoes the first.
+	_, err = c.RunTransaction(ctx, []txgate.Statement{
+		txgate.Stmt("UPDATE go_accounts SET balance = 0 WHERE id = ?", 1),
+		txgate.Stmt("INSERT INTO go_accounts VALUES (?, ?)", 2, 5),
+	}, txgate.RunOptions{})
+	var e *txgate.Error
+	if !errors.As(err, &e) || e.Code != codes.AlreadyExists || e.MySQLErrno != 1062 {
+		t.Fatalf("err %v", err)
+	}
+	if got := must(t, c, ctx, "SELECT balance FROM go_accounts WHERE id = 1").Rows[0][0]; got != int64(70) {
+		t.Fatalf("balance %v", got)
+	}
+}
+
+func TestLiveRunTransactionRetriedWithItsKeyAppliesOnce(t *testing.T) {
+	c, ctx := live(t)
+	must(t, c, ctx, "DROP TABLE IF EXISTS go_once")
+	must(t, c, ctx, "CREATE TABLE go_once (id INT PRIMARY KEY)")
+	opts := txgate.RunOptions{IdempotencyKey: txgate.NewIdempotencyKey()}
+	stmts := []txgate.Statement{txgate.Stmt("INSERT INTO go_once VALUES (?)", 1)}
+	for i := range 2 { // the second call is a retry: it gets the stored response
+		res, err := c.RunTransaction(ctx, stmts, opts)
+		if err != nil || res.Results[0].AffectedRows != 1 {
+			t.Fatalf("call %d: %v %v", i+1, res, err)
+		}
+	}
+	if n := must(t, c, ctx, "SELECT COUNT(*) FROM go_once").Rows[0][0]; n != int64(1) {
+		t.Fatalf("%v rows", n)
+	}
+}
+
+func TestLiveStreamQuery(t *testing.T) {
+	c, ctx := live(t)
+	rows, err := c.StreamQuery(ctx, "SELECT seq, REPEAT('x', 100) FROM seq_1_to_2500 WHERE seq > ?", []any{0}, 400)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var n uint64
+	for rows.Next() {
+		n++
+		if got := rows.Values()[0]; got != n {
+			t.Fatalf("row %d is %v", n, got)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if n != 2500 || rows.Chunks() < 7 || !rows.Done() || rows.Columns()[0].GetName() != "seq" {
+		t.Fatalf("%d rows in %d chunks, done %v", n, rows.Chunks(), rows.Done())
+	}
+	bad, err := c.StreamQuery(ctx, "SELECT * FROM go_no_such_table", nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for bad.Next() {
+	}
+	var e *txgate.Error
+	if !errors.As(bad.Err(), &e) || e.Code != codes.NotFound || e.MySQLErrno != 1146 {
+		t.Fatalf("err %v", bad.Err())
+	}
+}
+
+func setupTxTable(t *testing.T, c *txgate.Client, ctx context.Context) {
+	must(t, c, ctx, "DROP TABLE IF EXISTS go_tx")
+	must(t, c, ctx, "CREATE TABLE go_tx (id INT PRIMARY KEY, v VARCHAR(10))")
+}
+
+func count(t *testing.T, c *txgate.Client, ctx context.Context) int64 {
+	return must(t, c, ctx, "SELECT COUNT(*) FROM go_tx").Rows[0][0].(int64)
+}
+
+func TestLiveInteractiveCommit(t *testing.T) {
+	c, ctx := live(t)
+	setupTxTable(t, c, ctx)
+	tx, err := c.Begin(ctx, txgate.TxOptions{Isolation: txgatev1.IsolationLevel_ISOLATION_LEVEL_REPEATABLE_READ})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	if res, err := tx.Execute("INSERT INTO go_tx VALUES (?, ?)", 1, "a"); err != nil || res.AffectedRows != 1 {
+		t.Fatalf("insert: %v %v", res, err)
+	}
+	if res, err := tx.Execute("SELECT v FROM go_tx WHERE id = ?", 1); err != nil || res.Rows[0][0] != "a" {
+		t.Fatalf("select: %v %v", res, err)
+	}
+	if n := count(t, c, ctx); n != 0 {
+		t.Fatalf("uncommitted row visible outside: %d", n)
+	}
+	key, err := tx.Commit()
+	if err != nil || len(key) != 36 || tx.State() != "committed" {
+		t.Fatalf("commit: %q %v %s", key, err, tx.State())
+	}
+	if n := count(t, c, ctx); n != 1 {
+		t.Fatalf("committed row not visible: %d", n)
+	}
+}
+
+func TestLiveInteractiveRollback(t *testing.T) {
+	c, ctx := live(t)
+	setupTxTable(t, c, ctx)
+	tx, err := c.Begin(ctx, txgate.TxOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Execute("INSERT INTO go_tx VALUES (?, ?)", 1, "a"); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Rollback(); err != nil || tx.State() != "rolled back" {
+		t.Fatalf("rollback: %v %s", err, tx.State())
+	}
+	boom := errors.New("boom")
+	err = c.InTransaction(ctx, txgate.TxOptions{}, func(tx *txgate.Tx) error {
+		if _, err := tx.Execute("INSERT INTO go_tx VALUES (?, ?)", 2, "b"); err != nil {
+			return err
+		}
+		return boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("InTransaction: %v", err)
+	}
+	if n := count(t, c, ctx); n != 0 {
+		t.Fatalf("%d rows after rollbacks", n)
+	}
+}
+
+func TestLiveSurvivesKilledPooledConnections(t *testing.T) {
+	c, ctx := live(t)
+	must(t, c, ctx, "DROP TABLE IF EXISTS go_kill")
+	must(t, c, ctx, "CREATE TABLE go_kill (id INT PRIMARY KEY)")
+	for range 3 {
+		must(t, c, ctx, "SELECT 1")
+	}
+	killTxgateSessions(t)
+	if got := must(t, c, ctx, "SELECT ?", 42).Rows[0][0]; got != int64(42) {
+		t.Fatalf("got %v", got)
+	}
+	killTxgateSessions(t)
+	res, err := c.RunTransaction(ctx, []txgate.Statement{txgate.Stmt("INSERT INTO go_kill VALUES (?)", 1)}, txgate.RunOptions{})
+	if err != nil || res.Results[0].AffectedRows != 1 {
+		t.Fatalf("after kill: %v %v", res, err)
+	}
+}

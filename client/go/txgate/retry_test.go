@@ -1,0 +1,163 @@
+package txgate_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+
+	"github.com/txgate/txgate/client/go/txgate"
+	"github.com/txgate/txgate/client/go/txgatev1"
+)
+
+// fakeStub fails RunTransaction with the given codes, then succeeds.
+type fakeStub struct {
+	txgatev1.DatabaseServiceClient
+	codes    []codes.Code
+	requests []*txgatev1.RunTransactionRequest
+	budgets  []time.Duration
+}
+
+func (f *fakeStub) RunTransaction(ctx context.Context, in *txgatev1.RunTransactionRequest, _ ...grpc.CallOption) (*txgatev1.RunTransactionResponse, error) {
+	f.requests = append(f.requests, in)
+	dl, _ := ctx.Deadline()
+	f.budgets = append(f.budgets, time.Until(dl))
+	if len(f.codes) > 0 {
+		c := f.codes[0]
+		f.codes = f.codes[1:]
+		return nil, status.Error(c, "fake")
+	}
+	return &txgatev1.RunTransactionResponse{Results: []*txgatev1.ResultSet{{AffectedRows: 1}}, Attempts: 1}, nil
+}
+
+var fast = txgate.RunOptions{InitialBackoff: time.Millisecond, Timeout: 10 * time.Second}
+
+func TestRetriesUnavailableAndUnknownWithTheSameKey(t *testing.T) {
+	stub := &fakeStub{codes: []codes.Code{codes.Unavailable, codes.Unknown, codes.Unavailable}}
+	res, err := txgate.NewFromStub(stub).RunTransaction(context.Background(),
+		[]txgate.Statement{txgate.Stmt("INSERT INTO t VALUES (?)", 1)}, fast)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Calls != 4 || res.Results[0].AffectedRows != 1 || len(res.IdempotencyKey) != 36 {
+		t.Fatalf("result %+v", res)
+	}
+	for i, r := range stub.requests {
+		if r.GetIdempotencyKey() != res.IdempotencyKey {
+			t.Errorf("call %d carried key %q, want %q", i, r.GetIdempotencyKey(), res.IdempotencyKey)
+		}
+		if stub.budgets[i] <= 0 || stub.budgets[i] > 10*time.Second {
+			t.Errorf("call %d had budget %v", i, stub.budgets[i])
+		}
+	}
+}
+
+func TestEachLogicalTransactionGetsItsOwnKey(t *testing.T) {
+	c := txgate.NewFromStub(&fakeStub{})
+	ctx := context.Background()
+	a, _ := c.RunTransaction(ctx, []txgate.Statement{txgate.Stmt("DELETE FROM t")}, txgate.RunOptions{})
+	b, _ := c.RunTransaction(ctx, []txgate.Statement{txgate.Stmt("DELETE FROM t")}, txgate.RunOptions{})
+	ro, _ := c.RunTransaction(ctx, []txgate.Statement{txgate.Stmt("SELECT 1")},
+		txgate.RunOptions{TxOptions: txgate.TxOptions{ReadOnly: true}})
+	if a.IdempotencyKey == "" || a.IdempotencyKey == b.IdempotencyKey || ro.IdempotencyKey != "" {
+		t.Fatalf("keys %q %q %q", a.IdempotencyKey, b.IdempotencyKey, ro.IdempotencyKey)
+	}
+}
+
+func TestDoesNotRetryOtherCodes(t *testing.T) {
+	for _, code := range []codes.Code{codes.InvalidArgument, codes.Aborted, codes.DeadlineExceeded} {
+		stub := &fakeStub{codes: []codes.Code{code}}
+		_, err := txgate.NewFromStub(stub).RunTransaction(context.Background(),
+			[]txgate.Statement{txgate.Stmt("DELETE FROM t")}, fast)
+		var e *txgate.Error
+		if !errors.As(err, &e) || e.Code != code || len(stub.requests) != 1 ||
+			e.IdempotencyKey != stub.requests[0].GetIdempotencyKey() || status.Code(err) != code {
+			t.Errorf("%v: err %v after %d calls", code, err, len(stub.requests))
+		}
+	}
+}
+
+func TestGivesUpAtTheOverallDeadline(t *testing.T) {
+	stub := &fakeStub{codes: make([]codes.Code, 1000)}
+	for i := range stub.codes {
+		stub.codes[i] = codes.Unavailable
+	}
+	start := time.Now()
+	_, err := txgate.NewFromStub(stub).RunTransaction(context.Background(),
+		[]txgate.Statement{txgate.Stmt("DELETE FROM t")},
+		txgate.RunOptions{Timeout: 300 * time.Millisecond, InitialBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond})
+	if status.Code(err) != codes.Unavailable || time.Since(start) > time.Second || len(stub.requests) < 3 {
+		t.Fatalf("err %v after %v and %d calls", err, time.Since(start), len(stub.requests))
+	}
+}
+
+// flakyServer answers the first `failures` Execute calls with `code`.
+type flakyServer struct {
+	txgatev1.UnimplementedDatabaseServiceServer
+	code     codes.Code
+	failures int32
+	calls    atomic.Int32
+}
+
+func (f *flakyServer) Execute(context.Context, *txgatev1.ExecuteRequest) (*txgatev1.ExecuteResponse, error) {
+	if f.calls.Add(1) <= f.failures {
+		reason := "DATABASE_UNAVAILABLE"
+		if f.code == codes.Unknown {
+			reason = txgate.ReasonCommitOutcomeUnknown
+		}
+		st, _ := status.New(f.code, "flaky").WithDetails(&errdetails.ErrorInfo{Reason: reason,
+			Domain: txgate.ErrorDomain, Metadata: map[string]string{"mysql_errno": "2013", "mysql_sqlstate": "HY000"}})
+		return nil, st.Err()
+	}
+	return &txgatev1.ExecuteResponse{Result: &txgatev1.ResultSet{AffectedRows: 7}}, nil
+}
+
+func startFake(t *testing.T, f *flakyServer) *txgate.Client {
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := grpc.NewServer()
+	txgatev1.RegisterDatabaseServiceServer(srv, f)
+	go srv.Serve(lis)
+	t.Cleanup(srv.Stop)
+	c, err := txgate.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func TestChannelRetriesUnavailable(t *testing.T) {
+	f := &flakyServer{code: codes.Unavailable, failures: 2}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	res, err := startFake(t, f).Execute(ctx, "UPDATE t SET a = 1")
+	if err != nil || res.AffectedRows != 7 || f.calls.Load() != 3 {
+		t.Fatalf("res %v err %v calls %d", res, err, f.calls.Load())
+	}
+}
+
+func TestChannelNeverRetriesUnknown(t *testing.T) {
+	f := &flakyServer{code: codes.Unknown, failures: 1}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := startFake(t, f).Execute(ctx, "UPDATE t SET a = 1")
+	var e *txgate.Error
+	if !errors.As(err, &e) || f.calls.Load() != 1 {
+		t.Fatalf("err %v calls %d", err, f.calls.Load())
+	}
+	if !e.OutcomeUnknown() || e.Reason != txgate.ReasonCommitOutcomeUnknown || e.Domain != "txgate.dev" ||
+		e.MySQLErrno != 2013 || e.SQLState != "HY000" {
+		t.Fatalf("error %+v", e)
+	}
+}

@@ -1,0 +1,327 @@
+'use strict';
+// A thin client for txgate.v1.DatabaseService over @grpc/grpc-js.
+
+const crypto = require('node:crypto');
+const fs = require('node:fs');
+const path = require('node:path');
+const grpc = require('@grpc/grpc-js');
+const protoLoader = require('@grpc/proto-loader');
+
+const { TxgateError, fromServiceError } = require('./errors');
+const { toValue, rowValues } = require('./values');
+
+const PROTO_DIR = path.join(__dirname, '..', 'proto');
+
+// proto/txgate/v1/service_config.json: retries UNAVAILABLE (see client/README.md).
+const SERVICE_CONFIG = fs.readFileSync(path.join(PROTO_DIR, 'txgate/v1/service_config.json'), 'utf8');
+
+const packageDefinition = protoLoader.loadSync('txgate/v1/database.proto', {
+  includeDirs: [PROTO_DIR],
+  keepCase: true, // field names as in the proto
+  longs: String, // 64-bit integers as decimal strings: no precision lost
+  enums: String,
+  bytes: Buffer,
+  defaults: false,
+  oneofs: true, // a `kind` / `action` / `outcome` property names the set field
+});
+const txgatev1 = grpc.loadPackageDefinition(packageDefinition).txgate.v1;
+
+/** Channel options that load txgate's service config (retry policy). */
+function channelOptions(extra = {}) {
+  return { 'grpc.service_config': SERVICE_CONFIG, 'grpc.enable_retries': 1, ...extra };
+}
+
+function isolationLevel(level) {
+  if (level === undefined || level === null) return 'ISOLATION_LEVEL_UNSPECIFIED';
+  let name = String(level).toUpperCase().replace(/[ -]/g, '_');
+  if (!name.startsWith('ISOLATION_LEVEL_')) name = `ISOLATION_LEVEL_${name}`;
+  return name;
+}
+
+function txOptions({ isolation, readOnly = false } = {}) {
+  return { isolation_level: isolationLevel(isolation), read_only: Boolean(readOnly) };
+}
+
+// A statement: 'SQL', ['SQL', [params]] or { sql, params }.
+function statement(s) {
+  if (typeof s === 'string') return { sql: s, params: [] };
+  const [sql, params = []] = Array.isArray(s) ? s : [s.sql, s.params];
+  return { sql, params: params.map(toValue) };
+}
+
+/** The result of one statement, with values converted by fromValue. */
+function result(rs = {}) {
+  return {
+    columns: rs.columns || [],
+    columnNames: (rs.columns || []).map((c) => c.name),
+    rows: (rs.rows || []).map(rowValues),
+    affectedRows: BigInt(rs.affected_rows || 0),
+    lastInsertId: BigInt(rs.last_insert_id || 0),
+    warningCount: rs.warning_count || 0,
+  };
+}
+
+const deadlineOf = (ms) => (ms === null || ms === undefined ? Infinity : Date.now() + ms);
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+class Client {
+  /**
+   * Dials target (insecure unless options.credentials) with the service config.
+   * options: credentials, channelOptions (extra grpc-js options),
+   * defaultTimeoutMs (unary calls without a timeout; default 30000),
+   * stub (anything with DatabaseService's methods, e.g. a fake in tests).
+   */
+  constructor(target, options = {}) {
+    this.stub = options.stub || new txgatev1.DatabaseService(target,
+      options.credentials || grpc.credentials.createInsecure(), channelOptions(options.channelOptions));
+    this.defaultTimeoutMs = options.defaultTimeoutMs === undefined ? 30000 : options.defaultTimeoutMs;
+  }
+
+  close() {
+    if (typeof this.stub.close === 'function') this.stub.close();
+  }
+
+  _unary(method, request, deadline) {
+    return new Promise((resolve, reject) => {
+      this.stub[method](request, { deadline }, (err, resp) => (err ? reject(err) : resolve(resp)));
+    });
+  }
+
+  /**
+   * Runs one statement in autocommit mode. The channel retries UNAVAILABLE;
+   * nothing else is retried. A write answered UNKNOWN (CommitOutcomeUnknown)
+   * may or may not have applied: for exactly-once writes use runTransaction.
+   */
+  async execute(sql, params = [], { timeoutMs = this.defaultTimeoutMs } = {}) {
+    const request = { sql, params: params.map(toValue) };
+    try {
+      return result((await this._unary('Execute', request, deadlineOf(timeoutMs))).result);
+    } catch (e) {
+      throw fromServiceError(e);
+    }
+  }
+
+  /**
+   * Runs the statements as one transaction, all or nothing, exactly once.
+   * A fresh idempotency key (UUIDv4) names this logical transaction unless
+   * one is given (none for readOnly: re-running those is harmless); every
+   * call carries it, so UNAVAILABLE and UNKNOWN are retried safely, with
+   * exponential backoff and jitter, within timeoutMs overall.
+   * Resolves to { results, attempts, calls, idempotencyKey }.
+   */
+  async runTransaction(statements, {
+    isolation, readOnly = false, idempotencyKey, timeoutMs = 30000, initialBackoffMs = 50, maxBackoffMs = 2000,
+  } = {}) {
+    const key = idempotencyKey ?? (readOnly ? '' : crypto.randomUUID());
+    const request = {
+      statements: statements.map(statement),
+      options: txOptions({ isolation, readOnly }),
+      idempotency_key: key,
+    };
+    const deadline = Date.now() + timeoutMs;
+    let backoff = initialBackoffMs;
+    for (let calls = 1; ; calls++) {
+      let err;
+      try {
+        if (Date.now() >= deadline) {
+          throw new TxgateError(grpc.status.DEADLINE_EXCEEDED, 'runTransaction: deadline passed', { idempotencyKey: key });
+        }
+        const resp = await this._unary('RunTransaction', request, deadline);
+        return { results: (resp.results || []).map(result), attempts: resp.attempts || 0, calls, idempotencyKey: key };
+      } catch (e) {
+        err = fromServiceError(e, key);
+      }
+      const retryable = err.code === grpc.status.UNAVAILABLE ||
+        (err.code === grpc.status.UNKNOWN && (key !== '' || readOnly));
+      const pause = backoff / 2 + Math.random() * (backoff / 2);
+      if (!retryable || Date.now() + pause >= deadline) throw err;
+      await sleep(pause);
+      backoff = Math.min(backoff * 2, maxBackoffMs);
+    }
+  }
+
+  /**
+   * Streams the rows of one query:
+   *   const rows = db.streamQuery('SELECT * FROM big', [], { maxRowsPerChunk: 500 });
+   *   for await (const row of rows) { ... }   // rows.columns, rows.chunks
+   */
+  streamQuery(sql, params = [], { maxRowsPerChunk = 0, timeoutMs = null } = {}) {
+    const call = this.stub.StreamQuery({ sql, params: params.map(toValue), max_rows_per_chunk: maxRowsPerChunk },
+      { deadline: deadlineOf(timeoutMs) });
+    return new RowStream(call);
+  }
+
+  /** Begins an interactive transaction; resolves to a Transaction. */
+  async begin({ isolation, readOnly = false, timeoutMs = null } = {}) {
+    const call = this.stub.Transaction({ deadline: deadlineOf(timeoutMs) });
+    const tx = new Transaction(call, readOnly);
+    await tx._exchange({ begin: { options: txOptions({ isolation, readOnly }) } }, 'begun');
+    tx.state = 'open';
+    return tx;
+  }
+
+  /**
+   * Runs fn(tx) in an interactive transaction: commits when the promise it
+   * returns resolves, rolls back when it rejects (or fn leaves it open).
+   */
+  async transaction(fn, options = {}) {
+    const tx = await this.begin(options);
+    try {
+      const value = await fn(tx);
+      if (tx.state === 'open') await tx.commit();
+      return value;
+    } finally {
+      await tx.close();
+    }
+  }
+}
+
+/** The rows of a StreamQuery: an async iterable of row arrays. */
+class RowStream {
+  constructor(call) {
+    this._call = call;
+    this.columns = [];
+    this.chunks = 0;
+    this.warningCount = 0;
+    this.done = false;
+  }
+
+  async* [Symbol.asyncIterator]() {
+    try {
+      for await (const chunk of this._call) {
+        this.chunks++;
+        if (chunk.columns && chunk.columns.length) this.columns = chunk.columns;
+        if (chunk.done) {
+          this.done = true;
+          this.warningCount = chunk.warning_count || 0;
+        }
+        yield* (chunk.rows || []).map(rowValues);
+      }
+    } catch (e) {
+      throw fromServiceError(e);
+    } finally {
+      if (!this.done) this.cancel();
+    }
+  }
+
+  /** Stops the query (the server kills the statement). */
+  cancel() {
+    this._call.cancel();
+  }
+}
+
+/** An interactive transaction: the bidi stream is the transaction. */
+class Transaction {
+  constructor(call, readOnly) {
+    this._call = call;
+    this._readOnly = readOnly;
+    this._items = [];
+    this._waiters = [];
+    this._error = null;
+    this._ended = false;
+    this.state = 'beginning';
+    call.on('data', (response) => this._push({ response }));
+    call.on('error', (error) => {
+      this._error = error;
+      this._push({ error });
+    });
+    call.on('end', () => {
+      this._ended = true;
+      this._push({ end: true });
+    });
+  }
+
+  _push(item) {
+    const waiter = this._waiters.shift();
+    if (waiter) waiter(item);
+    else this._items.push(item);
+  }
+
+  _next() {
+    if (this._items.length) return Promise.resolve(this._items.shift());
+    if (this._error) return Promise.resolve({ error: this._error });
+    if (this._ended) return Promise.resolve({ end: true });
+    return new Promise((resolve) => this._waiters.push(resolve));
+  }
+
+  _fail() {
+    this.state = 'failed';
+    this._call.cancel();
+  }
+
+  async _exchange(request, expect) {
+    if (this.state !== 'beginning' && this.state !== 'open') {
+      throw new TxgateError(grpc.status.FAILED_PRECONDITION, `the transaction is ${this.state}`);
+    }
+    this._call.write(request);
+    const item = await this._next();
+    if (item.error) {
+      this._fail();
+      throw fromServiceError(item.error);
+    }
+    if (item.end) {
+      this._fail();
+      throw new TxgateError(grpc.status.INTERNAL, 'the Transaction stream ended early');
+    }
+    if (item.response.outcome !== expect) {
+      this._fail();
+      throw new TxgateError(grpc.status.INTERNAL, `expected ${expect}, got ${item.response.outcome}`);
+    }
+    return item.response;
+  }
+
+  // Half-closes the stream and waits for its final status.
+  async _finish(state) {
+    this.state = state;
+    this._call.end();
+    for (;;) {
+      const item = await this._next();
+      if (item.error) throw fromServiceError(item.error);
+      if (item.end) return;
+    }
+  }
+
+  /** Runs one statement inside the transaction. */
+  async execute(sql, params = []) {
+    const resp = await this._exchange({ statement: { sql, params: params.map(toValue) } }, 'result');
+    return result(resp.result);
+  }
+
+  /**
+   * Commits; resolves to the idempotency key the commit carried (a UUIDv4
+   * unless given; none for a read-only transaction), which lets txgate
+   * resolve a commit whose outcome was lost instead of answering UNKNOWN.
+   */
+  async commit(idempotencyKey) {
+    const key = idempotencyKey ?? (this._readOnly ? '' : crypto.randomUUID());
+    try {
+      await this._exchange({ commit: { idempotency_key: key } }, 'committed');
+    } catch (e) {
+      e.idempotencyKey = key;
+      throw e;
+    }
+    await this._finish('committed');
+    return key;
+  }
+
+  /** Rolls back; a no-op once the transaction has ended. */
+  async rollback() {
+    if (this.state !== 'open') return;
+    await this._exchange({ rollback: {} }, 'rolled_back');
+    await this._finish('rolled back');
+  }
+
+  /** Rolls back if still open; cancels the stream if that fails. */
+  async close() {
+    if (this.state === 'open') {
+      try {
+        await this.rollback();
+      } catch (e) {
+        this._fail();
+      }
+    }
+    if (this.state === 'failed' || this.state === 'beginning') this._call.cancel();
+  }
+}
+
+module.exports = { Client, RowStream, Transaction, SERVICE_CONFIG, channelOptions, txgatev1, packageDefinition };

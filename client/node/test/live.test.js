@@ -1,0 +1,181 @@
+'use strict';
+// Tests against a live txgate and a real MariaDB. They need TXGATE_ADDR (and
+// TXGATE_TEST_DB_DIR for the connection-kill test); tests/clients/run.sh sets
+// both. Without TXGATE_ADDR they are skipped.
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const path = require('node:path');
+const { execFileSync } = require('node:child_process');
+const grpc = require('@grpc/grpc-js');
+const t = require('../lib');
+
+const addr = process.env.TXGATE_ADDR;
+const skip = addr ? false : 'TXGATE_ADDR not set (no live txgate)';
+const REPO = path.resolve(__dirname, '..', '..', '..');
+let db;
+
+test.before(() => {
+  if (addr) db = new t.Client(addr);
+});
+test.after(() => db && db.close());
+
+function adminSql(sql) {
+  const dir = process.env.TXGATE_TEST_DB_DIR;
+  assert.ok(dir, 'TXGATE_TEST_DB_DIR not set (no admin access to MariaDB)');
+  return execFileSync('bash', [path.join(REPO, 'deploy/local/mariadb.sh'), 'sql', dir, sql], { encoding: 'utf8' })
+    .split(/\s+/).filter(Boolean);
+}
+
+// KILL CONNECTION for every session of user txgate; waits until they are gone.
+async function killTxgateSessions() {
+  const query = "SELECT ID FROM information_schema.PROCESSLIST WHERE USER='txgate'";
+  const ids = adminSql(query);
+  assert.ok(ids.length > 0, 'txgate holds no MariaDB sessions to kill');
+  for (const id of ids) {
+    try {
+      adminSql(`KILL CONNECTION ${Number(id)}`);
+    } catch (e) {
+      // the session may have closed by itself meanwhile
+    }
+  }
+  for (let i = 0; i < 300; i++) {
+    if (!adminSql(query).some((id) => ids.includes(id))) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.fail(`sessions ${ids} still alive`);
+}
+
+const DECIMAL_65_30 = new t.Decimal(`-${'9'.repeat(35)}.${'0'.repeat(29)}1`);
+const ROW = [
+  1n, null, t.UINT64_MAX, DECIMAL_65_30, Buffer.from('\x00\xff\x00txgate\xff', 'latin1'),
+  new t.DateTime(2024, 2, 29, 23, 59, 59, 999999), new t.DateOnly(1000, 1, 1),
+  new t.Time(true, 838, 59, 59, 999999), new t.Time(false, 100, 1, 2, 500000), t.INT64_MIN, 'héllo ☃',
+];
+
+test('typed values round-trip', { skip }, async () => {
+  await db.execute('DROP TABLE IF EXISTS node_types');
+  await db.execute(`CREATE TABLE node_types (id INT PRIMARY KEY, n VARCHAR(10) NULL, u BIGINT UNSIGNED,
+    d DECIMAL(65,30), b VARBINARY(32), ts DATETIME(6), da DATE, neg TIME(6), big TIME(6), i BIGINT,
+    s VARCHAR(20)) CHARACTER SET utf8mb4`);
+  const ins = await db.execute('INSERT INTO node_types VALUES (?,?,?,?,?,?,?,?,?,?,?)', ROW);
+  assert.equal(ins.affectedRows, 1n);
+  const res = await db.execute('SELECT * FROM node_types WHERE id = ?', [1]);
+  assert.deepEqual(res.rows, [ROW]);
+  assert.equal(res.columns[2].type, 'BIGINT UNSIGNED');
+  assert.equal(res.columns[3].type, 'DECIMAL');
+  assert.deepEqual(res.columns.slice(0, 2).map((c) => Boolean(c.nullable)), [false, true]);
+  const echo = await db.execute('SELECT ?, ?, ?, ?', [null, t.UINT64_MAX, Buffer.from([0, 0xff]), 2.5]);
+  assert.deepEqual(echo.rows[0], [null, t.UINT64_MAX, Buffer.from([0, 0xff]), 2.5]);
+});
+
+test('an error carries its MySQL detail', { skip }, async () => {
+  await assert.rejects(db.execute('SELEC 1'), (e) => {
+    assert.ok(e instanceof t.TxgateError);
+    assert.equal(e.code, grpc.status.INVALID_ARGUMENT);
+    assert.equal(e.codeName, 'INVALID_ARGUMENT');
+    assert.deepEqual([e.domain, e.reason, e.mysqlErrno, e.mysqlSqlstate], ['txgate.dev', 'MYSQL_ERROR', 1064, '42000']);
+    assert.match(e.mysqlMessage, /SQL syntax/);
+    return true;
+  });
+});
+
+test('runTransaction', { skip }, async () => {
+  await db.execute('DROP TABLE IF EXISTS node_accounts');
+  await db.execute('CREATE TABLE node_accounts (id INT PRIMARY KEY, balance BIGINT NOT NULL)');
+  await db.execute('INSERT INTO node_accounts VALUES (1, 100), (2, 0)');
+  const res = await db.runTransaction([
+    ['UPDATE node_accounts SET balance = balance - ? WHERE id = ?', [30, 1]],
+    { sql: 'UPDATE node_accounts SET balance = balance + ? WHERE id = ?', params: [30, 2] },
+    'SELECT id, balance FROM node_accounts ORDER BY id',
+  ], { isolation: 'read committed' });
+  assert.deepEqual(res.results.slice(0, 2).map((r) => r.affectedRows), [1n, 1n]);
+  assert.deepEqual(res.results[2].rows, [[1n, 70n], [2n, 30n]]);
+  assert.ok(res.attempts >= 1);
+  assert.equal(res.calls, 1);
+  assert.equal(res.idempotencyKey.length, 36);
+  // All or nothing: the failing second statement undoes the first.
+  await assert.rejects(db.runTransaction([
+    ['UPDATE node_accounts SET balance = 0 WHERE id = ?', [1]],
+    ['INSERT INTO node_accounts VALUES (?, ?)', [2, 5]],
+  ]), (e) => e.code === grpc.status.ALREADY_EXISTS && e.mysqlErrno === 1062);
+  assert.deepEqual((await db.execute('SELECT balance FROM node_accounts WHERE id = 1')).rows, [[70n]]);
+});
+
+test('runTransaction retried with its key applies once', { skip }, async () => {
+  await db.execute('DROP TABLE IF EXISTS node_once');
+  await db.execute('CREATE TABLE node_once (id INT PRIMARY KEY)');
+  const opts = { idempotencyKey: require('node:crypto').randomUUID() };
+  const stmts = [['INSERT INTO node_once VALUES (?)', [1]]];
+  const first = await db.runTransaction(stmts, opts);
+  const again = await db.runTransaction(stmts, opts); // a retry: the stored response
+  assert.deepEqual([first.results[0].affectedRows, again.results[0].affectedRows], [1n, 1n]);
+  assert.deepEqual((await db.execute('SELECT COUNT(*) FROM node_once')).rows, [[1n]]);
+});
+
+test('streamQuery in several chunks', { skip }, async () => {
+  const rows = db.streamQuery("SELECT seq, REPEAT('x', 100) FROM seq_1_to_2500 WHERE seq > ?", [0],
+    { maxRowsPerChunk: 400 });
+  const got = [];
+  for await (const row of rows) got.push(row[0]);
+  assert.equal(got.length, 2500);
+  assert.ok(got.every((n, i) => n === BigInt(i + 1)));
+  assert.ok(rows.chunks >= 7, `${rows.chunks} chunks`);
+  assert.ok(rows.done);
+  assert.deepEqual(rows.columns.map((c) => c.name), ['seq', "REPEAT('x', 100)"]);
+  await assert.rejects(async () => {
+    for await (const row of db.streamQuery('SELECT * FROM node_no_such_table')) assert.fail(String(row));
+  }, (e) => e.code === grpc.status.NOT_FOUND && e.mysqlErrno === 1146);
+});
+
+async function setupTxTable() {
+  await db.execute('DROP TABLE IF EXISTS node_tx');
+  await db.execute('CREATE TABLE node_tx (id INT PRIMARY KEY, v VARCHAR(10))');
+}
+const count = async () => (await db.execute('SELECT COUNT(*) FROM node_tx')).rows[0][0];
+
+test('interactive transaction: commit', { skip }, async () => {
+  await setupTxTable();
+  const tx = await db.begin({ isolation: 'REPEATABLE_READ', timeoutMs: 30000 });
+  assert.equal((await tx.execute('INSERT INTO node_tx VALUES (?, ?)', [1, 'a'])).affectedRows, 1n);
+  assert.deepEqual((await tx.execute('SELECT v FROM node_tx WHERE id = ?', [1])).rows, [['a']]);
+  assert.equal(await count(), 0n, 'not visible before commit');
+  const key = await tx.commit();
+  assert.equal(key.length, 36);
+  assert.equal(tx.state, 'committed');
+  assert.equal(await count(), 1n);
+  // The callback form commits when the callback resolves.
+  const v = await db.transaction(async (t2) => {
+    await t2.execute('INSERT INTO node_tx VALUES (?, ?)', [2, 'b']);
+    return 'done';
+  });
+  assert.equal(v, 'done');
+  assert.equal(await count(), 2n);
+});
+
+test('interactive transaction: rollback', { skip }, async () => {
+  await setupTxTable();
+  const tx = await db.begin();
+  await tx.execute('INSERT INTO node_tx VALUES (?, ?)', [1, 'a']);
+  await tx.rollback();
+  assert.equal(tx.state, 'rolled back');
+  let inner;
+  await assert.rejects(db.transaction(async (t2) => {
+    inner = t2;
+    await t2.execute('INSERT INTO node_tx VALUES (?, ?)', [2, 'b']);
+    throw new Error('boom');
+  }), /boom/);
+  assert.equal(inner.state, 'rolled back');
+  assert.equal(await count(), 0n);
+});
+
+test('a call succeeds across killed pooled connections', { skip }, async () => {
+  await db.execute('DROP TABLE IF EXISTS node_kill');
+  await db.execute('CREATE TABLE node_kill (id INT PRIMARY KEY)');
+  for (let i = 0; i < 3; i++) await db.execute('SELECT 1');
+  await killTxgateSessions();
+  assert.deepEqual((await db.execute('SELECT ?', [42], { timeoutMs: 20000 })).rows, [[42n]]);
+  await killTxgateSessions();
+  const res = await db.runTransaction([['INSERT INTO node_kill VALUES (?)', [1]]], { timeoutMs: 20000 });
+  assert.equal(res.results[0].affectedRows, 1n);
+  assert.deepEqual((await db.execute('SELECT COUNT(*) FROM node_kill')).rows, [[1n]]);
+});

@@ -1,0 +1,156 @@
+"""Tests against a live txgate and a real MariaDB (TXGATE_ADDR; see conftest.py)."""
+
+import datetime as dt
+import decimal
+import uuid
+
+import grpc
+import pytest
+
+from conftest import kill_txgate_sessions
+from txgate_client import UINT64_MAX, TxgateError
+
+DECIMAL_65_30 = decimal.Decimal("-" + "9" * 35 + "." + "0" * 29 + "1")
+ROW = (
+    1,
+    None,
+    UINT64_MAX,
+    DECIMAL_65_30,
+    b"\x00\xff\x00txgate\xff",
+    dt.datetime(2024, 2, 29, 23, 59, 59, 999999),
+    dt.date(1000, 1, 1),
+    -dt.timedelta(hours=838, minutes=59, seconds=59, microseconds=999999),
+    dt.timedelta(hours=100, minutes=1, seconds=2, microseconds=500000),
+    -(1 << 63),
+    "héllo ☃",
+)
+
+
+def test_typed_values_round_trip(db):
+    db.execute("DROP TABLE IF EXISTS py_types")
+    db.execute("""CREATE TABLE py_types (
+        id INT PRIMARY KEY, n VARCHAR(10) NULL, u BIGINT UNSIGNED, d DECIMAL(65,30),
+        b VARBINARY(32), ts DATETIME(6), da DATE, neg TIME(6), big TIME(6), i BIGINT,
+        s VARCHAR(20)) CHARACTER SET utf8mb4""")
+    res = db.execute("INSERT INTO py_types VALUES (?,?,?,?,?,?,?,?,?,?,?)", ROW)
+    assert res.affected_rows == 1
+    res = db.execute("SELECT * FROM py_types WHERE id = ?", [1])
+    assert res.rows == [ROW]
+    types = dict(zip(res.column_names, (c.type for c in res.columns)))
+    assert types["u"] == "BIGINT UNSIGNED" and types["d"] == "DECIMAL"
+    assert [c.nullable for c in res.columns][:2] == [False, True]
+    # And the same values as bare parameters, echoed back by the server.
+    echoed = db.execute("SELECT ?, ?, ?, ?", [None, UINT64_MAX, b"\x00\xff", 2.5]).rows[0]
+    assert echoed == (None, UINT64_MAX, b"\x00\xff", 2.5)
+
+
+def test_mysql_error_detail(db):
+    with pytest.raises(TxgateError) as e:
+        db.execute("SELEC 1")
+    err = e.value
+    assert err.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert (err.domain, err.reason) == ("txgate.dev", "MYSQL_ERROR")
+    assert (err.mysql_errno, err.mysql_sqlstate) == (1064, "42000")
+    assert "SQL syntax" in err.mysql_message
+
+
+def test_run_transaction(db):
+    db.execute("DROP TABLE IF EXISTS py_accounts")
+    db.execute("CREATE TABLE py_accounts (id INT PRIMARY KEY, balance BIGINT NOT NULL)")
+    db.execute("INSERT INTO py_accounts VALUES (1, 100), (2, 0)")
+    res = db.run_transaction([
+        ("UPDATE py_accounts SET balance = balance - ? WHERE id = ?", [30, 1]),
+        ("UPDATE py_accounts SET balance = balance + ? WHERE id = ?", [30, 2]),
+        "SELECT id, balance FROM py_accounts ORDER BY id",
+    ], isolation="read committed")
+    assert [r.affected_rows for r in res.results[:2]] == [1, 1]
+    assert res.results[2].rows == [(1, 70), (2, 30)]
+    assert res.attempts >= 1 and res.calls == 1 and len(res.idempotency_key) == 36
+    # All or nothing: the failing second statement undoes the first.
+    with pytest.raises(TxgateError) as e:
+        db.run_transaction([("UPDATE py_accounts SET balance = 0 WHERE id = ?", [1]),
+                            ("INSERT INTO py_accounts VALUES (?, ?)", [2, 5])])
+    assert e.value.code == grpc.StatusCode.ALREADY_EXISTS and e.value.mysql_errno == 1062
+    assert db.execute("SELECT balance FROM py_accounts WHERE id = 1").rows == [(70,)]
+
+
+def test_run_transaction_retried_with_its_key_applies_once(db):
+    db.execute("DROP TABLE IF EXISTS py_once")
+    db.execute("CREATE TABLE py_once (id INT PRIMARY KEY)")
+    key = str(uuid.uuid4())
+    stmts = [("INSERT INTO py_once VALUES (?)", [1])]
+    first = db.run_transaction(stmts, idempotency_key=key)
+    again = db.run_transaction(stmts, idempotency_key=key)  # a retry: the stored response
+    assert first.results[0].affected_rows == again.results[0].affected_rows == 1
+    assert db.execute("SELECT COUNT(*) FROM py_once").rows == [(1,)]
+
+
+def test_stream_query_in_chunks(db):
+    with db.stream_query("SELECT seq, REPEAT('x', 100) FROM seq_1_to_2500 WHERE seq > ?", [0],
+                         max_rows_per_chunk=400) as rows:
+        got = [r[0] for r in rows]
+    assert got == list(range(1, 2501))
+    assert rows.chunks >= 7 and rows.done
+    assert [c.name for c in rows.columns] == ["seq", "REPEAT('x', 100)"]
+
+
+def test_stream_query_error(db):
+    with pytest.raises(TxgateError) as e:
+        list(db.stream_query("SELECT * FROM py_no_such_table"))
+    assert e.value.code == grpc.StatusCode.NOT_FOUND and e.value.mysql_errno == 1146
+
+
+def _setup_tx_table(db):
+    db.execute("DROP TABLE IF EXISTS py_tx")
+    db.execute("CREATE TABLE py_tx (id INT PRIMARY KEY, v VARCHAR(10))")
+
+
+def test_interactive_commit(db):
+    _setup_tx_table(db)
+    with db.transaction(isolation="REPEATABLE_READ", timeout=30) as tx:
+        assert tx.execute("INSERT INTO py_tx VALUES (?, ?)", [1, "a"]).affected_rows == 1
+        assert tx.execute("SELECT v FROM py_tx WHERE id = ?", [1]).rows == [("a",)]
+        assert db.execute("SELECT COUNT(*) FROM py_tx").rows == [(0,)]  # not yet visible
+        key = tx.commit()
+    assert tx.state == "committed" and len(key) == 36
+    assert db.execute("SELECT v FROM py_tx").rows == [("a",)]
+
+
+def test_interactive_rollback(db):
+    _setup_tx_table(db)
+    with db.transaction() as tx:
+        tx.execute("INSERT INTO py_tx VALUES (?, ?)", [1, "a"])
+        tx.rollback()
+    assert tx.state == "rolled back"
+    with db.transaction() as tx:  # no commit: leaving the block rolls back
+        tx.execute("INSERT INTO py_tx VALUES (?, ?)", [2, "b"])
+    assert tx.state == "rolled back"
+    with pytest.raises(ZeroDivisionError):
+        with db.transaction() as tx:
+            tx.execute("INSERT INTO py_tx VALUES (?, ?)", [3, "c"])
+            1 / 0
+    assert tx.state == "rolled back"
+    assert db.execute("SELECT COUNT(*) FROM py_tx").rows == [(0,)]
+
+
+def test_interactive_statement_error_ends_the_transaction(db):
+    _setup_tx_table(db)
+    with db.transaction() as tx:
+        tx.execute("INSERT INTO py_tx VALUES (?, ?)", [1, "a"])
+        with pytest.raises(TxgateError) as e:
+            tx.execute("INSERT INTO py_tx VALUES (?, ?)", [1, "dup"])
+        assert e.value.mysql_errno == 1062
+    assert db.execute("SELECT COUNT(*) FROM py_tx").rows == [(0,)]
+
+
+def test_survives_killed_pooled_connections(db):
+    db.execute("DROP TABLE IF EXISTS py_kill")
+    db.execute("CREATE TABLE py_kill (id INT PRIMARY KEY)")
+    for _ in range(3):
+        assert db.execute("SELECT 1").rows == [(1,)]
+    kill_txgate_sessions()
+    assert db.execute("SELECT ?", [42], timeout=20).rows == [(42,)]
+    kill_txgate_sessions()
+    res = db.run_transaction([("INSERT INTO py_kill VALUES (?)", [1])], timeout=20)
+    assert res.results[0].affected_rows == 1
+    assert db.execute("SELECT COUNT(*) FROM py_kill").rows == [(1,)]

@@ -1,0 +1,153 @@
+"""Offline tests of run_transaction's retries and of the channel's retry policy,
+against fakes: a stub, and an in-process gRPC server."""
+
+from concurrent import futures
+
+import grpc
+import pytest
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
+from txgate.v1 import database_pb2 as pb
+from txgate.v1 import database_pb2_grpc as pb_grpc
+from txgate_client import Client, CommitOutcomeUnknown, TxgateError
+
+
+class FakeRpcError(grpc.RpcError, grpc.Call):
+    def __init__(self, code, details="fake"):
+        self._code, self._details = code, details
+
+    def code(self):
+        return self._code
+
+    def details(self):
+        return self._details
+
+    def trailing_metadata(self):
+        return ()
+
+    def initial_metadata(self):
+        return ()
+
+    def is_active(self):
+        return False
+
+    def time_remaining(self):
+        return None
+
+    def cancel(self):
+        return False
+
+    def add_callback(self, callback):
+        return False
+
+
+class FakeStub:
+    """RunTransaction fails with the given codes, then succeeds."""
+
+    def __init__(self, *codes):
+        self.codes = list(codes)
+        self.requests = []
+
+    def RunTransaction(self, request, timeout=None):
+        self.requests.append((request, timeout))
+        if self.codes:
+            raise FakeRpcError(self.codes.pop(0))
+        return pb.RunTransactionResponse(results=[pb.ResultSet(affected_rows=1)], attempts=1)
+
+
+def test_retries_unavailable_and_unknown_with_the_same_key():
+    stub = FakeStub(grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.UNKNOWN,
+                    grpc.StatusCode.UNAVAILABLE)
+    res = Client(stub=stub).run_transaction([("INSERT INTO t VALUES (?)", [1])],
+                                            timeout=10, initial_backoff=0.001)
+    assert res.calls == 4 and res.results[0].affected_rows == 1
+    keys = {req.idempotency_key for req, _ in stub.requests}
+    assert len(keys) == 1 and len(res.idempotency_key) == 36 and keys == {res.idempotency_key}
+    timeouts = [t for _, t in stub.requests]
+    assert all(0 < t <= 10 for t in timeouts) and timeouts == sorted(timeouts, reverse=True)
+
+
+def test_each_logical_transaction_gets_its_own_key():
+    stub = FakeStub()
+    client = Client(stub=stub)
+    a = client.run_transaction(["DELETE FROM t"]).idempotency_key
+    b = client.run_transaction(["DELETE FROM t"]).idempotency_key
+    assert a and b and a != b
+    assert client.run_transaction(["SELECT 1"], read_only=True).idempotency_key == ""
+    assert client.run_transaction(["DELETE FROM t"], idempotency_key="mine").idempotency_key == "mine"
+
+
+@pytest.mark.parametrize("code", [grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.ABORTED,
+                                  grpc.StatusCode.DEADLINE_EXCEEDED])
+def test_does_not_retry_other_codes(code):
+    stub = FakeStub(code)
+    with pytest.raises(TxgateError) as e:
+        Client(stub=stub).run_transaction(["DELETE FROM t"], initial_backoff=0.001)
+    assert e.value.code == code and len(stub.requests) == 1
+    assert e.value.idempotency_key == stub.requests[0][0].idempotency_key
+
+
+def test_gives_up_at_the_overall_deadline():
+    stub = FakeStub(*[grpc.StatusCode.UNAVAILABLE] * 1000)
+    with pytest.raises(TxgateError) as e:
+        Client(stub=stub).run_transaction(["DELETE FROM t"], timeout=0.3, initial_backoff=0.01,
+                                          max_backoff=0.05)
+    assert e.value.code == grpc.StatusCode.UNAVAILABLE
+    assert 3 <= len(stub.requests) < 100
+
+
+class FlakyServicer(pb_grpc.DatabaseServiceServicer):
+    """Answers the first `failures` Execute calls with `code`, then succeeds."""
+
+    def __init__(self, code, failures):
+        self.code, self.failures, self.calls = code, failures, 0
+
+    def Execute(self, request, context):
+        self.calls += 1
+        if self.calls <= self.failures:
+            info = error_details_pb2.ErrorInfo(
+                reason="COMMIT_OUTCOME_UNKNOWN" if self.code == grpc.StatusCode.UNKNOWN
+                else "DATABASE_UNAVAILABLE",
+                domain="txgate.dev", metadata={"mysql_errno": "2013", "mysql_sqlstate": "HY000"})
+            status = status_pb2.Status(code=self.code.value[0], message="flaky")
+            status.details.add().Pack(info)
+            context.abort_with_status(rpc_status.to_status(status))
+        return pb.ExecuteResponse(result=pb.ResultSet(affected_rows=7))
+
+
+@pytest.fixture
+def fake_server():
+    servers = []
+
+    def start(servicer):
+        server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+        pb_grpc.add_DatabaseServiceServicer_to_server(servicer, server)
+        port = server.add_insecure_port("127.0.0.1:0")
+        server.start()
+        servers.append(server)
+        return f"127.0.0.1:{port}"
+
+    yield start
+    for s in servers:
+        s.stop(None)
+
+
+def test_channel_retries_unavailable(fake_server):
+    servicer = FlakyServicer(grpc.StatusCode.UNAVAILABLE, failures=2)
+    with Client(fake_server(servicer)) as client:
+        assert client.execute("UPDATE t SET a = 1", timeout=10).affected_rows == 7
+    assert servicer.calls == 3
+
+
+def test_channel_never_retries_unknown(fake_server):
+    servicer = FlakyServicer(grpc.StatusCode.UNKNOWN, failures=1)
+    with Client(fake_server(servicer)) as client:
+        with pytest.raises(CommitOutcomeUnknown) as e:
+            client.execute("UPDATE t SET a = 1", timeout=10)
+    assert servicer.calls == 1
+    err = e.value
+    assert err.code == grpc.StatusCode.UNKNOWN and err.outcome_unknown
+    assert (err.reason, err.domain, err.mysql_errno, err.mysql_sqlstate) == (
+        "COMMIT_OUTCOME_UNKNOWN", "txgate.dev", 2013, "HY000")
+    assert code_pb2.UNKNOWN == err.code.value[0]

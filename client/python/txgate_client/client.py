@@ -1,0 +1,354 @@
+"""A thin client for txgate.v1.DatabaseService over grpcio."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.resources
+import queue
+import random
+import time
+import uuid
+from typing import Any, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
+
+import grpc
+
+from txgate.v1 import database_pb2 as pb
+from txgate.v1 import database_pb2_grpc as pb_grpc
+
+from .errors import TxgateError, from_rpc_error
+from .values import row_values, to_values
+
+# proto/txgate/v1/service_config.json: retries UNAVAILABLE (see client/README.md).
+SERVICE_CONFIG = importlib.resources.files("txgate.v1").joinpath(
+    "service_config.json").read_text(encoding="utf-8")
+
+# A statement: "SQL", ("SQL", [params]) or a txgate.v1.Statement.
+StatementLike = Union[str, Tuple[str, Sequence[Any]], pb.Statement]
+
+_DEFAULT = object()
+
+
+@dataclasses.dataclass
+class Result:
+    """The result of one statement, with row values converted to Python."""
+    columns: List[pb.Column]
+    rows: List[tuple]
+    affected_rows: int = 0
+    last_insert_id: int = 0
+    warning_count: int = 0
+
+    @property
+    def column_names(self) -> List[str]:
+        return [c.name for c in self.columns]
+
+    @classmethod
+    def from_proto(cls, rs: pb.ResultSet) -> "Result":
+        return cls(list(rs.columns), [row_values(r) for r in rs.rows], rs.affected_rows,
+                   rs.last_insert_id, rs.warning_count)
+
+
+@dataclasses.dataclass
+class TransactionResult:
+    """The results of a RunTransaction, one per statement."""
+    results: List[Result]
+    attempts: int           # times the server started the transaction (last call)
+    calls: int              # RunTransaction calls this client made
+    idempotency_key: str    # the key every call carried ("" for read-only)
+
+
+def channel_options(extra: Iterable[Tuple[str, Any]] = ()) -> List[Tuple[str, Any]]:
+    """gRPC channel options that load txgate's service config (retry policy)."""
+    return [("grpc.service_config", SERVICE_CONFIG), ("grpc.enable_retries", 1), *extra]
+
+
+def _isolation(level: Union[None, int, str]) -> int:
+    if level is None:
+        return pb.ISOLATION_LEVEL_UNSPECIFIED
+    if isinstance(level, int):
+        return level
+    name = level.upper().replace(" ", "_").replace("-", "_")
+    if not name.startswith("ISOLATION_LEVEL_"):
+        name = "ISOLATION_LEVEL_" + name
+    return pb.IsolationLevel.Value(name)
+
+
+def _options(isolation, read_only: bool) -> pb.TransactionOptions:
+    return pb.TransactionOptions(isolation_level=_isolation(isolation), read_only=read_only)
+
+
+def _statement(s: StatementLike) -> pb.Statement:
+    if isinstance(s, pb.Statement):
+        return s
+    if isinstance(s, str):
+        return pb.Statement(sql=s)
+    sql, params = s
+    return pb.Statement(sql=sql, params=to_values(params))
+
+
+class Client:
+    """A txgate client.
+
+        with Client("127.0.0.1:50051") as db:
+            db.execute("SELECT ?", [1]).rows
+    """
+
+    def __init__(self, target: Optional[str] = None, *,
+                 credentials: Optional[grpc.ChannelCredentials] = None,
+                 options: Iterable[Tuple[str, Any]] = (),
+                 channel: Optional[grpc.Channel] = None,
+                 stub: Any = None, default_timeout: Optional[float] = 30.0):
+        """Dials `target` (insecure unless `credentials`) with the service config.
+
+        Alternatively pass your own `channel` (give it channel_options()), or a
+        `stub` (anything with DatabaseService's methods, e.g. for tests).
+        `default_timeout` (seconds) bounds unary calls that pass no timeout."""
+        self._channel = None
+        if stub is None:
+            if channel is None:
+                if target is None:
+                    raise ValueError("target, channel or stub required")
+                opts = channel_options(options)
+                channel = (grpc.secure_channel(target, credentials, opts) if credentials
+                           else grpc.insecure_channel(target, opts))
+                self._channel = channel
+            stub = pb_grpc.DatabaseServiceStub(channel)
+        self.stub = stub
+        self.default_timeout = default_timeout
+
+    def close(self) -> None:
+        if self._channel is not None:
+            self._channel.close()
+            self._channel = None
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _timeout(self, timeout):
+        return self.default_timeout if timeout is _DEFAULT else timeout
+
+    def execute(self, sql: str, params: Sequence[Any] = (), *, timeout=_DEFAULT) -> Result:
+        """Runs one statement in autocommit mode.
+
+        UNAVAILABLE is retried by the channel's retry policy; nothing else is.
+        A write answered UNKNOWN (CommitOutcomeUnknown) may or may not have
+        applied: for writes that must apply exactly once, use run_transaction."""
+        req = pb.ExecuteRequest(sql=sql, params=to_values(params))
+        try:
+            resp = self.stub.Execute(req, timeout=self._timeout(timeout))
+        except grpc.RpcError as e:
+            raise from_rpc_error(e) from None
+        return Result.from_proto(resp.result)
+
+    def run_transaction(self, statements: Sequence[StatementLike], *, isolation=None,
+                        read_only: bool = False, idempotency_key: Optional[str] = None,
+                        timeout: float = 30.0, initial_backoff: float = 0.05,
+                        max_backoff: float = 2.0) -> TransactionResult:
+        """Runs the statements as one transaction, all or nothing, exactly once.
+
+        A fresh idempotency key (uuid4) names this logical transaction unless
+        one is given; every call carries the same key, so retrying UNAVAILABLE
+        and UNKNOWN (outcome unknown) is safe: a transaction that did commit
+        answers its stored response instead of running again. Retries back off
+        exponentially with jitter, within `timeout` seconds overall. Read-only
+        transactions carry no key: re-running them is harmless.
+
+        Raises TxgateError; its idempotency_key lets a caller retry later."""
+        key = idempotency_key if idempotency_key is not None else (
+            "" if read_only else str(uuid.uuid4()))
+        req = pb.RunTransactionRequest(statements=[_statement(s) for s in statements],
+                                       options=_options(isolation, read_only),
+                                       idempotency_key=key)
+        deadline = time.monotonic() + timeout
+        backoff = initial_backoff
+        calls = 0
+        while True:
+            calls += 1
+            remaining = deadline - time.monotonic()
+            try:
+                if remaining <= 0:
+                    raise TxgateError(grpc.StatusCode.DEADLINE_EXCEEDED,
+                                      "run_transaction: deadline passed", idempotency_key=key)
+                resp = self.stub.RunTransaction(req, timeout=remaining)
+                return TransactionResult([Result.from_proto(r) for r in resp.results],
+                                         resp.attempts, calls, key)
+            except grpc.RpcError as e:
+                err = from_rpc_error(e, key)
+            retryable = err.code == grpc.StatusCode.UNAVAILABLE or (
+                err.code == grpc.StatusCode.UNKNOWN and (key or read_only))
+            if not retryable:
+                raise err
+            pause = backoff / 2 + random.uniform(0, backoff / 2)
+            if time.monotonic() + pause >= deadline:
+                raise err
+            time.sleep(pause)
+            backoff = min(backoff * 2, max_backoff)
+
+    def stream_query(self, sql: str, params: Sequence[Any] = (), *,
+                     max_rows_per_chunk: int = 0,
+                     timeout: Optional[float] = None) -> "RowStream":
+        """Streams the rows of one query; iterate the result for row tuples.
+
+            with db.stream_query("SELECT * FROM big") as rows:
+                for row in rows: ...
+        """
+        req = pb.StreamQueryRequest(sql=sql, params=to_values(params),
+                                    max_rows_per_chunk=max_rows_per_chunk)
+        return RowStream(self.stub.StreamQuery(req, timeout=timeout))
+
+    def transaction(self, *, isolation=None, read_only: bool = False,
+                    timeout: Optional[float] = None) -> "Transaction":
+        """Begins an interactive transaction over the bidi Transaction stream.
+
+            with db.transaction() as tx:
+                tx.execute("UPDATE ...", [...])
+                tx.commit()
+            # leaving the block without commit() rolls back
+        """
+        return Transaction(self.stub, _options(isolation, read_only), timeout)
+
+
+class RowStream:
+    """The rows of a StreamQuery, chunk by chunk. Iterating yields row tuples.
+
+    columns        column metadata (known once the first chunk arrived)
+    chunks         chunks received so far
+    warning_count  set by the last chunk
+    """
+
+    def __init__(self, call):
+        self._call = call
+        self.columns: List[pb.Column] = []
+        self.chunks = 0
+        self.warning_count = 0
+        self.done = False
+
+    def __iter__(self) -> Iterator[tuple]:
+        try:
+            for chunk in self._call:
+                self.chunks += 1
+                if chunk.columns:
+                    self.columns = list(chunk.columns)
+                for row in chunk.rows:
+                    yield row_values(row)
+                if chunk.done:
+                    self.done = True
+                    self.warning_count = chunk.warning_count
+        except grpc.RpcError as e:
+            raise from_rpc_error(e) from None
+        finally:
+            if not self.done:  # abandoned early (or failed): stop the query
+                self.cancel()
+
+    def cancel(self) -> None:
+        """Stops the query (the server kills the statement)."""
+        self._call.cancel()
+
+    def __enter__(self) -> "RowStream":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if not self.done:
+            self.cancel()
+
+
+class Transaction:
+    """An interactive transaction: the bidi stream is the transaction.
+
+    Use as a context manager: leaving the block without commit() rolls back
+    (and an exception in the block rolls back before propagating)."""
+
+    def __init__(self, stub, options: pb.TransactionOptions, timeout: Optional[float]):
+        self._requests: "queue.SimpleQueue[Optional[pb.TransactionRequest]]" = queue.SimpleQueue()
+        self._read_only = options.read_only
+        self._call = stub.Transaction(self._request_iterator(), timeout=timeout)
+        self.state = "beginning"
+        self._exchange(pb.TransactionRequest(begin=pb.Begin(options=options)), "begun")
+        self.state = "open"
+
+    def _request_iterator(self):
+        while True:
+            req = self._requests.get()
+            if req is None:
+                return
+            yield req
+
+    def _end(self, state: str) -> None:
+        self.state = state
+        self._requests.put(None)  # half-close; unblocks the request iterator
+
+    def _exchange(self, req: pb.TransactionRequest, expect: str) -> pb.TransactionResponse:
+        if self.state not in ("beginning", "open"):
+            raise TxgateError(grpc.StatusCode.FAILED_PRECONDITION,
+                              f"the transaction is {self.state}")
+        self._requests.put(req)
+        try:
+            resp = next(self._call)
+        except grpc.RpcError as e:
+            self._end("failed")
+            raise from_rpc_error(e) from None
+        except StopIteration:
+            self._end("failed")
+            raise TxgateError(grpc.StatusCode.INTERNAL, "the Transaction stream ended early")
+        if resp.WhichOneof("outcome") != expect:
+            self._end("failed")
+            self._call.cancel()
+            raise TxgateError(grpc.StatusCode.INTERNAL,
+                              f"expected {expect}, got {resp.WhichOneof('outcome')}")
+        return resp
+
+    def _finish(self) -> None:
+        """Reads the stream's final status after commit or rollback."""
+        try:
+            for _ in self._call:
+                pass
+        except grpc.RpcError as e:
+            raise from_rpc_error(e) from None
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Result:
+        """Runs one statement inside the transaction."""
+        req = pb.TransactionRequest(statement=pb.Statement(sql=sql, params=to_values(params)))
+        return Result.from_proto(self._exchange(req, "result").result)
+
+    def commit(self, idempotency_key: Optional[str] = None) -> str:
+        """Commits; returns the idempotency key the commit carried.
+
+        A key (uuid4 unless given; none for read-only transactions) lets txgate
+        resolve a commit whose outcome was lost instead of answering UNKNOWN."""
+        key = idempotency_key if idempotency_key is not None else (
+            "" if self._read_only else str(uuid.uuid4()))
+        try:
+            self._exchange(pb.TransactionRequest(commit=pb.Commit(idempotency_key=key)),
+                           "committed")
+        except TxgateError as e:
+            e.idempotency_key = key
+            raise
+        self._end("committed")
+        self._finish()
+        return key
+
+    def rollback(self) -> None:
+        """Rolls back; a no-op once the transaction has ended."""
+        if self.state != "open":
+            return
+        self._exchange(pb.TransactionRequest(rollback=pb.Rollback()), "rolled_back")
+        self._end("rolled back")
+        self._finish()
+
+    def close(self) -> None:
+        """Rolls back if still open; cancels the stream if that fails."""
+        if self.state == "open":
+            try:
+                self.rollback()
+            except TxgateError:
+                pass
+        if self.state == "failed":
+            self._call.cancel()
+
+    def __enter__(self) -> "Transaction":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -1,0 +1,78 @@
+"""txgate errors: the gRPC status plus the google.rpc.ErrorInfo detail."""
+
+from __future__ import annotations
+
+from typing import Dict, Optional
+
+import grpc
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
+
+ERROR_DOMAIN = "txgate.dev"
+REASON_COMMIT_OUTCOME_UNKNOWN = "COMMIT_OUTCOME_UNKNOWN"
+
+
+class TxgateError(Exception):
+    """A failed txgate call.
+
+    code            grpc.StatusCode
+    message         the status message
+    reason, domain  from the google.rpc.ErrorInfo detail ("" when absent, e.g. a
+                    transport error that never reached txgate)
+    metadata        the ErrorInfo metadata (dict of str)
+    mysql_errno     int or None; mysql_sqlstate, mysql_message: str or None
+    idempotency_key the key the call carried, if any (retry with it)
+    """
+
+    def __init__(self, code: grpc.StatusCode, message: str, reason: str = "",
+                 domain: str = "", metadata: Optional[Dict[str, str]] = None,
+                 idempotency_key: str = ""):
+        self.code = code
+        self.message = message
+        self.reason = reason
+        self.domain = domain
+        self.metadata = dict(metadata or {})
+        self.idempotency_key = idempotency_key
+        errno = self.metadata.get("mysql_errno")
+        self.mysql_errno: Optional[int] = int(errno) if errno and errno.isdigit() else None
+        self.mysql_sqlstate: Optional[str] = self.metadata.get("mysql_sqlstate")
+        self.mysql_message: Optional[str] = self.metadata.get("mysql_message")
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        s = f"{self.code.name}: {self.message}"
+        if self.reason:
+            s += f" [{self.reason}]"
+        return s
+
+    @property
+    def outcome_unknown(self) -> bool:
+        """True when a commit's outcome is unknown (it may or may not have applied)."""
+        return self.code == grpc.StatusCode.UNKNOWN
+
+
+class CommitOutcomeUnknown(TxgateError):
+    """UNKNOWN / COMMIT_OUTCOME_UNKNOWN: the write may or may not have been applied.
+
+    Retry only with the same idempotency_key (run_transaction does)."""
+
+
+def from_rpc_error(err: grpc.RpcError, idempotency_key: str = "") -> TxgateError:
+    """Converts a grpc.RpcError (a failed call) into a TxgateError."""
+    code = err.code() if hasattr(err, "code") else grpc.StatusCode.UNKNOWN
+    message = err.details() if hasattr(err, "details") else str(err)
+    reason = domain = ""
+    metadata: Dict[str, str] = {}
+    try:
+        status = rpc_status.from_call(err)
+    except ValueError:  # the rich status disagrees with the plain one
+        status = None
+    if status is not None:
+        for detail in status.details:
+            if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+                info = error_details_pb2.ErrorInfo()
+                detail.Unpack(info)
+                reason, domain, metadata = info.reason, info.domain, dict(info.metadata)
+                break
+    cls = CommitOutcomeUnknown if reason == REASON_COMMIT_OUTCOME_UNKNOWN else TxgateError
+    return cls(code, message or "", reason, domain, metadata, idempotency_key)

@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# Client suite: the Python, Go and Node.js clients (client/*) against a live txgate.
+#
+# Checks that the committed generated code matches proto/ (check_generated.sh),
+# installs each language's pinned dependencies (a venv under $TXGATE_TOOLS/venv,
+# `npm ci` from client/node/package-lock.json, Go modules from client/go/go.sum;
+# all skipped when already current), starts a txgate on a free port against the
+# test MariaDB, runs each language's tests (TXGATE_ADDR=127.0.0.1:PORT) and
+# example, and stops txgate. Called by tests/run.sh, which sets TXGATE_BUILD_DIR,
+# TXGATE_TEST_DB_DIR, TXGATE_TEST_MYSQL_PORT, TXGATE_LOG_DIR and a PATH holding
+# grpcurl and buf.
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+cd "$root"
+. tests/support/lib.sh
+export TXGATE_TOOLS=${TXGATE_TOOLS:-$HOME/.cache/txgate/tools}
+export PATH="$TXGATE_TOOLS/bin:$PATH"
+export PYTHONDONTWRITEBYTECODE=1
+venv=$TXGATE_TOOLS/venv/txgate-clients  # created by client/generate.sh
+logs=${TXGATE_LOG_DIR:-/tmp}
+started=$(date +%s)
+say() { echo "--- clients [$(($(date +%s) - started))s] $*"; }
+
+# run_logged NAME CMD...: runs CMD with its output in $logs/clients-NAME.log;
+# shows the log's tail on failure, the test counts on success.
+run_logged() {
+  local name=$1 log="$logs/clients-$1.log"
+  shift
+  if ! "$@" >"$log" 2>&1; then
+    tail -n 80 "$log" >&2
+    echo "clients: $name failed; full log in $log" >&2
+    return 1
+  fi
+  local passed skipped
+  case $name in
+  python) passed=$(grep -c ' PASSED' "$log" || true) skipped=$(grep -c ' SKIPPED' "$log" || true) ;;
+  go) passed=$(grep -c -- '^\s*--- PASS' "$log" || true) skipped=$(grep -c -- '^\s*--- SKIP' "$log" || true) ;;
+  node) passed=$(sed -n 's/^# pass //p' "$log") skipped=$(sed -n 's/^# skipped //p' "$log") ;;
+  esac
+  echo "$name: $passed passed, $skipped skipped (log: $log)"
+  if [ "${skipped:-0}" != 0 ] || [ "${passed:-0}" = 0 ]; then
+    echo "clients: $name skipped tests against the live txgate; see $log" >&2
+    return 1
+  fi
+}
+
+say "generated code is current (also prepares the Python venv)"
+bash tests/clients/check_generated.sh
+
+say "dependencies"
+lock_sum=$(sha256sum client/node/package-lock.json | cut -d' ' -f1)
+if [ "$(cat client/node/node_modules/.txgate-lock.sha256 2>/dev/null)" != "$lock_sum" ]; then
+  (cd client/node && npm ci --no-audit --no-fund --silent)
+  echo "$lock_sum" >client/node/node_modules/.txgate-lock.sha256
+fi
+(cd client/go && go mod download)
+
+port=$(free_port)
+cleanup() {
+  local rc=$?
+  stop_txgate "$port" || true
+  exit $rc
+}
+trap cleanup EXIT
+say "txgate on 127.0.0.1:$port"
+start_txgate "$port"
+export TXGATE_ADDR=127.0.0.1:$port
+
+say "Python (pytest)"
+run_logged python sh -c 'cd client/python && "$0" -m pytest -v -p no:cacheprovider' "$venv/bin/python"
+say "Go (go test)"
+run_logged go sh -c 'cd client/go && go test -count=1 -v ./...'
+say "Node.js (node --test)"
+run_logged node sh -c 'cd client/node && node --test'
+
+say "example: Python"
+(cd client/python && "$venv/bin/python" example.py)
+say "example: Go"
+(cd client/go && go run ./example)
+say "example: Node.js"
+(cd client/node && node example.js)
+
+trap - EXIT
+say "stopping txgate"
+stop_txgate "$port"
+say "client suite passed"
