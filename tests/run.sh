@@ -8,14 +8,15 @@
 # (AddressSanitizer+UBSan for everything, ThreadSanitizer for the pool's tests),
 # starts a private MariaDB on 127.0.0.1 in a temporary directory, runs each
 # suite, and stops everything it started. Suites: lint unit tsan integration
-# readme, then every tests/<kind>/run.sh that exists (clients, deploy, chaos, load).
+# readme, then every tests/<kind>/run.sh that exists (clients, shutdown, deploy,
+# chaos, load).
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 export TXGATE_TOOLS=${TXGATE_TOOLS:-$HOME/.cache/txgate/tools}
 export PATH="$TXGATE_TOOLS/bin:$PATH"
-suites=${TXGATE_SUITES:-"lint unit tsan integration readme clients deploy chaos load"}
+suites=${TXGATE_SUITES:-"lint unit tsan integration readme clients shutdown deploy chaos load"}
 want() { [[ " $suites " == *" $1 "* ]]; }
 started=$(date +%s)
 step() { echo; echo "=== [$(($(date +%s) - started))s] $*"; }
@@ -85,7 +86,7 @@ if want integration; then
   ctest --test-dir build-asan -L integration --output-on-failure
 fi
 
-for suite in readme clients deploy chaos load; do
+for suite in readme clients shutdown deploy chaos load; do
   script=tests/$suite/run.sh
   if want "$suite" && [ -f "$script" ]; then
     step "$suite ($script)"

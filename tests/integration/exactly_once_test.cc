@@ -191,17 +191,19 @@ txgate::v1::ResultSet Step(grpc::ClientReaderWriter<txgate::v1::TransactionReque
 TEST_F(ExactlyOnceTest, InteractiveTransactionIsReplayedAfterItsConnectionDies) {
   grpc::ClientContext ctx;
   auto stream = server_.stub().Transaction(&ctx);
+  // A named lock tells the admin session which connection to kill (not
+  // CONNECTION_ID(): its result would differ on replay, and rightly abort it).
+  Step(*stream, "SELECT GET_LOCK('eo-replay', 0)");
   Step(*stream, "SELECT balance FROM eo_acct WHERE id = 2");
   Step(*stream, "UPDATE eo_acct SET balance = balance + 5 WHERE id = 2");
-  // (Not CONNECTION_ID(): its result would differ on replay, and rightly abort it.)
-  const auto open = Admin("SELECT trx_mysql_thread_id FROM information_schema.INNODB_TRX");
-  ASSERT_EQ(open.size(), 1u);
-  const std::string session = open[0][0];
+  const std::string session = Admin("SELECT IS_USED_LOCK('eo-replay')")[0][0];
+  ASSERT_NE(session, "NULL");
   Admin("KILL CONNECTION " + session);
   // The next statement runs after a transparent replay on a new connection.
   txgate::v1::ResultSet r = Step(*stream, "SELECT balance FROM eo_acct WHERE id = 2");
   ASSERT_EQ(r.rows_size(), 1);
   EXPECT_EQ(r.rows(0).values(0).int64_value(), 105);
+  Step(*stream, "SELECT RELEASE_LOCK('eo-replay')");
   txgate::v1::TransactionRequest commit;
   commit.mutable_commit()->set_idempotency_key(absl::StrCat("itx-", session));
   ASSERT_TRUE(stream->Write(commit));
@@ -217,10 +219,11 @@ TEST_F(ExactlyOnceTest, InteractiveTransactionIsReplayedAfterItsConnectionDies) 
 TEST_F(ExactlyOnceTest, ReplayThatSeesDifferentDataAborts) {
   grpc::ClientContext ctx;
   auto stream = server_.stub().Transaction(&ctx);
-  Step(*stream, "SELECT balance FROM eo_acct WHERE id = 2 FOR UPDATE");
-  const auto open = Admin("SELECT trx_mysql_thread_id FROM information_schema.INNODB_TRX");
-  ASSERT_EQ(open.size(), 1u);
-  Admin("KILL CONNECTION " + open[0][0]);
+  Step(*stream, "SELECT GET_LOCK('eo-mismatch', 0)");
+  Step(*stream, "SELECT balance FROM eo_acct WHERE id = 2");
+  const std::string session = Admin("SELECT IS_USED_LOCK('eo-mismatch')")[0][0];
+  ASSERT_NE(session, "NULL");
+  Admin("KILL CONNECTION " + session);
   // The data the transaction read changes before the replay.
   ASSERT_TRUE(Exec(server_.stub(), "UPDATE eo_acct SET balance = 1 WHERE id = 2").ok());
   txgate::v1::TransactionRequest req;
