@@ -114,6 +114,14 @@ absl::Status Connection::StatementError(MYSQL_STMT* stmt) {
       {mysql_stmt_errno(stmt), mysql_stmt_sqlstate(stmt), mysql_stmt_error(stmt)}));
 }
 
+bool Connection::LastCommandChangedSession() {
+  // The tracker keeps the last state-change record until another one comes,
+  // so ask the server status of this very command first.
+  unsigned int status = 0;
+  mariadb_get_infov(mysql_, MARIADB_CONNECTION_SERVER_STATUS, &status);
+  return (status & SERVER_SESSION_STATE_CHANGED) != 0;
+}
+
 bool Connection::InTransaction() {
   unsigned int status = 0;
   mariadb_get_infov(mysql_, MARIADB_CONNECTION_SERVER_STATUS, &status);
@@ -135,11 +143,7 @@ absl::Status Connection::Query(absl::string_view sql) {
     if (res == nullptr) return ConnectionError();
     mysql_free_result(res);
   }
-  const char* data = nullptr;
-  size_t len = 0;
-  if (mysql_session_track_get_first(mysql_, SESSION_TRACK_STATE_CHANGE, &data, &len) == 0) {
-    session_changed_ = true;
-  }
+  if (LastCommandChangedSession()) session_changed_ = true;
   return absl::OkStatus();
 }
 
@@ -254,11 +258,7 @@ absl::StatusOr<ExecSummary> Connection::Done() {
   summary.affected_rows = affected == static_cast<my_ulonglong>(-1) ? 0 : affected;
   summary.last_insert_id = mysql_stmt_insert_id(stmt);
   summary.warning_count = mysql_warning_count(mysql_);
-  const char* data = nullptr;
-  size_t len = 0;
-  if (mysql_session_track_get_first(mysql_, SESSION_TRACK_STATE_CHANGE, &data, &len) == 0) {
-    session_changed_ = true;
-  }
+  if (LastCommandChangedSession()) session_changed_ = true;
   return summary;
 }
 

@@ -118,6 +118,7 @@ class Connection {
   absl::Status ConnectionError();
   absl::Status StatementError(MYSQL_STMT* stmt);
   absl::Status Track(absl::Status status);
+  bool LastCommandChangedSession();
   absl::StatusOr<MYSQL_STMT*> Prepare(absl::string_view sql);
   void CloseStatements();
 

@@ -209,6 +209,7 @@ class BasicPool {
       idle.swap(idle_);
       open_ -= static_cast<int>(idle.size());
       cv_.SignalAll();
+      maintain_.SignalAll();
     }
     maintenance_.join();
   }
@@ -311,7 +312,7 @@ class BasicPool {
     while (!closed_) {
       Sweep();
       Refill();
-      cv_.WaitWithTimeout(&mu_, options_.maintenance_interval);
+      maintain_.WaitWithTimeout(&mu_, options_.maintenance_interval);
     }
   }
 
@@ -365,7 +366,8 @@ class BasicPool {
   absl::BitGen random_;
 
   mutable Mutex mu_;
-  CondVar cv_;
+  CondVar cv_;        // acquirers wait here
+  CondVar maintain_;  // the maintenance thread waits here
   std::vector<Idle> idle_ ABSL_GUARDED_BY(mu_);  // most recently returned last
   int open_ ABSL_GUARDED_BY(mu_) = 0;
   int connecting_ ABSL_GUARDED_BY(mu_) = 0;

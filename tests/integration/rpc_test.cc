@@ -546,5 +546,21 @@ TEST_F(RpcTest, SessionStateChangesDoNotLeakToOtherCallers) {
   }
 }
 
+TEST_F(RpcTest, PreparedStatementsAreReusedNotReprepared) {
+  auto prepares = [] {
+    return std::stoll(Admin("SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS "
+                            "WHERE VARIABLE_NAME = 'COM_STMT_PREPARE'")[0][0]);
+  };
+  ExpectServing();
+  const int64_t before = prepares();
+  for (int i = 0; i < 50; ++i) {
+    txgate::v1::ExecuteResponse r;
+    ASSERT_TRUE(Exec(stub(), "SELECT ? + 0 AS reuse_check", {Int(i)}, &r).ok());
+  }
+  // At most one prepare per pooled connection (8), not one per call: a plain
+  // SELECT must not make txgate think the session changed and reset it.
+  EXPECT_LE(prepares() - before, 8);
+}
+
 }  // namespace
 }  // namespace txgate::testing
