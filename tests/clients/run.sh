@@ -80,6 +80,7 @@ say "example: Go"
 (cd client/go && go run ./example)
 say "example: Node.js"
 (cd client/node && node example.js)
+say "C++ (gtest, txgate-cli)"; bash tests/clients/cpp/run.sh
 
 trap - EXIT
 say "stopping txgate"

@@ -1,0 +1,281 @@
+#include "txgate/client.h"
+
+#include <grpcpp/create_channel.h>
+#include <grpcpp/security/credentials.h>
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/random/distributions.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "txgate/service_config.inc"  // kEmbeddedServiceConfig, generated
+
+namespace txgate::client {
+namespace {
+
+using txgate::v1::TransactionRequest;
+using txgate::v1::TransactionResponse;
+
+void SetParams(absl::Span<const Value> params,
+               google::protobuf::RepeatedPtrField<txgate::v1::Value>* out) {
+  out->Reserve(static_cast<int>(params.size()));
+  for (const Value& p : params) *out->Add() = p.proto();
+}
+
+void SetDeadline(grpc::ClientContext* context, absl::Duration timeout) {
+  if (timeout > absl::ZeroDuration() && timeout != absl::InfiniteDuration()) {
+    context->set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+  }
+}
+
+const char* StateName(InteractiveTransaction::State state) {
+  switch (state) {
+    case InteractiveTransaction::State::kOpen:
+      return "open";
+    case InteractiveTransaction::State::kCommitted:
+      return "committed";
+    case InteractiveTransaction::State::kRolledBack:
+      return "rolled back";
+    case InteractiveTransaction::State::kFailed:
+      return "failed";
+  }
+  return "unknown";
+}
+
+}  // namespace
+
+Client::Client(absl::string_view target, Options options)
+    : options_(std::move(options)) {
+  std::shared_ptr<grpc::ChannelCredentials> credentials =
+      options_.credentials != nullptr ? options_.credentials : grpc::InsecureChannelCredentials();
+  channel_ = grpc::CreateCustomChannel(std::string(target), credentials, ChannelArgs(options_));
+  stub_ = txgate::v1::DatabaseService::NewStub(channel_);
+}
+
+Client::Client(std::shared_ptr<grpc::Channel> channel, Options options)
+    : options_(std::move(options)), channel_(std::move(channel)) {
+  stub_ = txgate::v1::DatabaseService::NewStub(channel_);
+}
+
+Client::~Client() = default;
+
+grpc::ChannelArguments Client::ChannelArgs(const Options& options) {
+  grpc::ChannelArguments args;
+  args.SetServiceConfigJSON(options.service_config.empty() ? std::string(DefaultServiceConfig())
+                                                           : options.service_config);
+  args.SetInt(GRPC_ARG_ENABLE_RETRIES, 1);
+  return args;
+}
+
+absl::string_view Client::DefaultServiceConfig() { return kEmbeddedServiceConfig; }
+
+std::string Client::NewIdempotencyKey() {
+  absl::MutexLock lock(&mu_);
+  const uint64_t hi = absl::Uniform<uint64_t>(random_);
+  const uint64_t lo = absl::Uniform<uint64_t>(random_);
+  return absl::StrFormat("%016x%016x", hi, lo);
+}
+
+absl::Duration Client::Jitter(absl::Duration backoff) {
+  absl::MutexLock lock(&mu_);
+  return backoff / 2 + absl::Uniform(random_, 0.0, 1.0) * (backoff / 2);
+}
+
+absl::StatusOr<txgate::v1::ResultSet> Client::Execute(absl::string_view sql,
+                                                      absl::Span<const Value> params) {
+  txgate::v1::ExecuteRequest request;
+  request.set_sql(std::string(sql));
+  SetParams(params, request.mutable_params());
+  grpc::ClientContext context;
+  SetDeadline(&context, options_.call_timeout);
+  txgate::v1::ExecuteResponse response;
+  grpc::Status status = stub_->Execute(&context, request, &response);
+  if (!status.ok()) return StatusFromGrpc(status);
+  return std::move(*response.mutable_result());
+}
+
+absl::StatusOr<TransactionResult> Client::RunTransaction(absl::Span<const Statement> statements,
+                                                         const TransactionOptions& options) {
+  std::string key = options.idempotency_key;
+  if (key.empty() && !options.read_only) key = NewIdempotencyKey();
+  txgate::v1::RunTransactionRequest request;
+  for (const Statement& s : statements) {
+    txgate::v1::Statement* st = request.add_statements();
+    st->set_sql(s.sql);
+    SetParams(s.params, st->mutable_params());
+  }
+  request.mutable_options()->set_isolation_level(options.isolation_level);
+  request.mutable_options()->set_read_only(options.read_only);
+  request.set_idempotency_key(key);
+
+  const absl::Duration timeout =
+      options.timeout > absl::ZeroDuration() ? options.timeout : options_.transaction_timeout;
+  const absl::Time deadline = absl::Now() + timeout;
+  absl::Duration backoff = options_.initial_backoff;
+  for (int calls = 1;; ++calls) {
+    grpc::ClientContext context;
+    context.set_deadline(absl::ToChronoTime(deadline));
+    txgate::v1::RunTransactionResponse response;
+    grpc::Status status = stub_->RunTransaction(&context, request, &response);
+    if (status.ok()) {
+      TransactionResult result;
+      result.results.assign(std::make_move_iterator(response.mutable_results()->begin()),
+                            std::make_move_iterator(response.mutable_results()->end()));
+      result.attempts = response.attempts();
+      result.calls = calls;
+      result.idempotency_key = key;
+      return result;
+    }
+    // UNAVAILABLE: nothing was applied. UNKNOWN: maybe applied, which the
+    // key makes safe to re-send (txgate answers a committed one as before).
+    const bool retryable = status.error_code() == grpc::StatusCode::UNAVAILABLE ||
+                           (status.error_code() == grpc::StatusCode::UNKNOWN && !key.empty());
+    absl::Status error = StatusFromGrpc(status, key);
+    if (!retryable) return error;
+    const absl::Duration pause = Jitter(backoff);
+    if (absl::Now() + pause >= deadline) return error;
+    absl::SleepFor(pause);
+    backoff = std::min(backoff * 2, options_.max_backoff);
+  }
+}
+
+absl::StatusOr<StreamSummary> Client::StreamQuery(absl::string_view sql,
+                                                  absl::Span<const Value> params,
+                                                  const RowCallback& on_row,
+                                                  uint32_t max_rows_per_chunk) {
+  txgate::v1::StreamQueryRequest request;
+  request.set_sql(std::string(sql));
+  SetParams(params, request.mutable_params());
+  request.set_max_rows_per_chunk(max_rows_per_chunk);
+  grpc::ClientContext context;
+  SetDeadline(&context, options_.stream_timeout);
+  std::unique_ptr<grpc::ClientReader<txgate::v1::StreamQueryResponse>> reader =
+      stub_->StreamQuery(&context, request);
+  StreamSummary summary;
+  absl::Status stopped;
+  txgate::v1::StreamQueryResponse chunk;
+  while (stopped.ok() && reader->Read(&chunk)) {
+    ++summary.chunks;
+    if (summary.columns.empty() && chunk.columns_size() > 0) {
+      summary.columns.assign(chunk.columns().begin(), chunk.columns().end());
+    }
+    for (const txgate::v1::Row& row : chunk.rows()) {
+      stopped = on_row(row);
+      if (!stopped.ok()) break;
+      ++summary.rows;
+    }
+    if (chunk.done()) summary.warning_count = chunk.warning_count();
+  }
+  if (!stopped.ok()) {
+    context.TryCancel();  // txgate kills the running statement
+    reader->Finish().IgnoreError();
+    return stopped;
+  }
+  grpc::Status status = reader->Finish();
+  if (!status.ok()) return StatusFromGrpc(status);
+  return summary;
+}
+
+absl::StatusOr<std::unique_ptr<InteractiveTransaction>> Client::BeginTransaction(
+    const TransactionOptions& options) {
+  auto context = std::make_unique<grpc::ClientContext>();
+  SetDeadline(context.get(), options.timeout);
+  std::unique_ptr<InteractiveTransaction> txn(
+      new InteractiveTransaction(this, options.read_only, std::move(context)));
+  TransactionRequest begin;
+  begin.mutable_begin()->mutable_options()->set_isolation_level(options.isolation_level);
+  begin.mutable_begin()->mutable_options()->set_read_only(options.read_only);
+  absl::StatusOr<TransactionResponse> begun = txn->Exchange(begin, TransactionResponse::kBegun);
+  if (!begun.ok()) return begun.status();
+  return txn;
+}
+
+InteractiveTransaction::InteractiveTransaction(Client* client, bool read_only,
+                                               std::unique_ptr<grpc::ClientContext> context)
+    : client_(client), read_only_(read_only), context_(std::move(context)) {
+  stream_ = client_->stub().Transaction(context_.get());
+}
+
+InteractiveTransaction::~InteractiveTransaction() {
+  if (state_ == State::kOpen) Rollback().IgnoreError();
+  if (!finished_) {
+    // The rollback failed (or never ran): cancelling makes txgate roll back.
+    context_->TryCancel();
+    stream_->Finish().IgnoreError();
+    finished_ = true;
+  }
+}
+
+absl::StatusOr<TransactionResponse> InteractiveTransaction::Exchange(
+    const TransactionRequest& request, TransactionResponse::OutcomeCase expect) {
+  if (state_ != State::kOpen) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("the transaction is ", StateName(state_)));
+  }
+  if (!stream_->Write(request)) return Fail("the Transaction stream broke");
+  TransactionResponse response;
+  if (!stream_->Read(&response)) return Fail("the Transaction stream ended early");
+  if (response.outcome_case() != expect) {
+    context_->TryCancel();
+    Fail("").IgnoreError();
+    return absl::InternalError(absl::StrCat("expected outcome ", static_cast<int>(expect),
+                                            ", got ", static_cast<int>(response.outcome_case())));
+  }
+  return response;
+}
+
+absl::Status InteractiveTransaction::Finish() {
+  stream_->WritesDone();
+  TransactionResponse extra;
+  while (stream_->Read(&extra)) {
+  }
+  grpc::Status status = stream_->Finish();
+  finished_ = true;
+  return StatusFromGrpc(status);
+}
+
+absl::Status InteractiveTransaction::Fail(absl::string_view what) {
+  state_ = State::kFailed;
+  grpc::Status status = stream_->Finish();
+  finished_ = true;
+  if (status.ok()) return absl::InternalError(what);
+  return StatusFromGrpc(status);
+}
+
+absl::StatusOr<txgate::v1::ResultSet> InteractiveTransaction::Execute(
+    absl::string_view sql, absl::Span<const Value> params) {
+  TransactionRequest request;
+  request.mutable_statement()->set_sql(std::string(sql));
+  SetParams(params, request.mutable_statement()->mutable_params());
+  absl::StatusOr<TransactionResponse> response = Exchange(request, TransactionResponse::kResult);
+  if (!response.ok()) return response.status();
+  return std::move(*response->mutable_result());
+}
+
+absl::StatusOr<std::string> InteractiveTransaction::Commit(absl::string_view idempotency_key) {
+  std::string key(idempotency_key);
+  if (key.empty() && !read_only_) key = client_->NewIdempotencyKey();
+  TransactionRequest request;
+  request.mutable_commit()->set_idempotency_key(key);
+  absl::StatusOr<TransactionResponse> response =
+      Exchange(request, TransactionResponse::kCommitted);
+  if (!response.ok()) return WithIdempotencyKey(response.status(), key);
+  state_ = State::kCommitted;
+  // Committed is final; the stream's own end can only add noise.
+  Finish().IgnoreError();
+  return key;
+}
+
+absl::Status InteractiveTransaction::Rollback() {
+  if (state_ == State::kRolledBack || state_ == State::kFailed) return absl::OkStatus();
+  TransactionRequest request;
+  request.mutable_rollback();
+  absl::StatusOr<TransactionResponse> response =
+      Exchange(request, TransactionResponse::kRolledBack);
+  if (!response.ok()) return response.status();
+  state_ = State::kRolledBack;
+  return Finish();
+}
+
+}  // namespace txgate::client

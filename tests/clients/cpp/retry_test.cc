@@ -1,0 +1,366 @@
+// Offline tests of the retry rules and of the interactive transaction's
+// messages, against an in-process fake DatabaseService: a real txgate cannot
+// be made to answer UNKNOWN on demand.
+#include <grpcpp/server.h>
+#include <grpcpp/server_builder.h>
+
+#include <deque>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "google/rpc/error_details.pb.h"
+#include "google/rpc/status.pb.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "txgate/client.h"
+
+namespace txgate::client {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::MatchesRegex;
+using txgate::v1::TransactionRequest;
+
+// A status like txgate's: the code plus an ErrorInfo with MySQL metadata.
+grpc::Status RichStatus(grpc::StatusCode code) {
+  google::rpc::ErrorInfo info;
+  info.set_domain("txgate.dev");
+  info.set_reason(code == grpc::StatusCode::UNKNOWN ? "COMMIT_OUTCOME_UNKNOWN" : "FAKE");
+  (*info.mutable_metadata())["mysql_errno"] = "2013";
+  (*info.mutable_metadata())["mysql_sqlstate"] = "HY000";
+  google::rpc::Status rich;
+  rich.set_code(code);
+  rich.set_message("fake failure");
+  rich.add_details()->PackFrom(info);
+  return grpc::Status(code, "fake failure", rich.SerializeAsString());
+}
+
+// Answers Execute and RunTransaction with the scripted codes first, then OK;
+// records what it was sent.
+class FakeService final : public txgate::v1::DatabaseService::Service {
+ public:
+  void Script(std::vector<grpc::StatusCode> codes) {
+    absl::MutexLock lock(&mu_);
+    codes_.assign(codes.begin(), codes.end());
+  }
+  void FailForever(grpc::StatusCode code) {
+    absl::MutexLock lock(&mu_);
+    forever_ = code;
+  }
+  std::vector<std::string> keys() {
+    absl::MutexLock lock(&mu_);
+    return keys_;
+  }
+  int execute_calls() {
+    absl::MutexLock lock(&mu_);
+    return execute_calls_;
+  }
+  std::vector<std::string> actions() {
+    absl::MutexLock lock(&mu_);
+    return actions_;
+  }
+
+  grpc::Status Execute(grpc::ServerContext*, const txgate::v1::ExecuteRequest*,
+                       txgate::v1::ExecuteResponse* response) override {
+    absl::MutexLock lock(&mu_);
+    ++execute_calls_;
+    if (grpc::Status s = NextLocked(); !s.ok()) return s;
+    response->mutable_result()->set_affected_rows(7);
+    return grpc::Status::OK;
+  }
+
+  grpc::Status RunTransaction(grpc::ServerContext*,
+                              const txgate::v1::RunTransactionRequest* request,
+                              txgate::v1::RunTransactionResponse* response) override {
+    absl::MutexLock lock(&mu_);
+    keys_.push_back(request->idempotency_key());
+    if (grpc::Status s = NextLocked(); !s.ok()) return s;
+    response->add_results()->set_affected_rows(1);
+    response->set_attempts(1);
+    return grpc::Status::OK;
+  }
+
+  // Records each message's action; fails a statement whose SQL is "FAIL".
+  grpc::Status Transaction(
+      grpc::ServerContext*,
+      grpc::ServerReaderWriter<txgate::v1::TransactionResponse, TransactionRequest>* stream)
+      override {
+    TransactionRequest request;
+    while (stream->Read(&request)) {
+      txgate::v1::TransactionResponse response;
+      {
+        absl::MutexLock lock(&mu_);
+        switch (request.action_case()) {
+          case TransactionRequest::kBegin:
+            actions_.push_back(request.begin().options().read_only() ? "begin ro" : "begin");
+            response.mutable_begun();
+            break;
+          case TransactionRequest::kStatement:
+            actions_.push_back(absl::StrCat("statement ", request.statement().sql()));
+            if (request.statement().sql() == "FAIL") {
+              return RichStatus(grpc::StatusCode::ALREADY_EXISTS);
+            }
+            response.mutable_result()->set_affected_rows(1);
+            break;
+          case TransactionRequest::kCommit:
+            actions_.push_back(absl::StrCat("commit ", request.commit().idempotency_key()));
+            response.mutable_committed();
+            break;
+          case TransactionRequest::kRollback:
+            actions_.push_back("rollback");
+            response.mutable_rolled_back();
+            break;
+          case TransactionRequest::ACTION_NOT_SET:
+            return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "no action");
+        }
+      }
+      stream->Write(response);
+      if (response.has_committed() || response.has_rolled_back()) return grpc::Status::OK;
+    }
+    absl::MutexLock lock(&mu_);
+    actions_.push_back("closed");
+    return grpc::Status(grpc::StatusCode::ABORTED, "not committed");
+  }
+
+ private:
+  grpc::Status NextLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (forever_ != grpc::StatusCode::OK) return RichStatus(forever_);
+    if (codes_.empty()) return grpc::Status::OK;
+    grpc::StatusCode code = codes_.front();
+    codes_.pop_front();
+    return RichStatus(code);
+  }
+
+  absl::Mutex mu_;
+  std::deque<grpc::StatusCode> codes_ ABSL_GUARDED_BY(mu_);
+  grpc::StatusCode forever_ ABSL_GUARDED_BY(mu_) = grpc::StatusCode::OK;
+  std::vector<std::string> keys_ ABSL_GUARDED_BY(mu_);
+  int execute_calls_ ABSL_GUARDED_BY(mu_) = 0;
+  std::vector<std::string> actions_ ABSL_GUARDED_BY(mu_);
+};
+
+class RetryTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    grpc::ServerBuilder builder;
+    int port = 0;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+    builder.RegisterService(&service_);
+    server_ = builder.BuildAndStart();
+    ASSERT_NE(server_, nullptr);
+    addr_ = absl::StrCat("127.0.0.1:", port);
+  }
+  void TearDown() override {
+    if (server_ != nullptr) server_->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
+  }
+
+  std::unique_ptr<Client> NewClient(Options options = FastOptions()) {
+    return std::make_unique<Client>(addr_, std::move(options));
+  }
+  static Options FastOptions() {
+    Options options;
+    options.initial_backoff = absl::Milliseconds(1);
+    options.max_backoff = absl::Milliseconds(5);
+    options.transaction_timeout = absl::Seconds(10);
+    return options;
+  }
+
+  FakeService service_;
+  std::unique_ptr<grpc::Server> server_;
+  std::string addr_;
+};
+
+TEST_F(RetryTest, RunTransactionRetriesUnavailableAndUnknownWithTheSameKey) {
+  service_.Script({grpc::StatusCode::UNAVAILABLE, grpc::StatusCode::UNKNOWN,
+                   grpc::StatusCode::UNAVAILABLE, grpc::StatusCode::UNKNOWN});
+  auto db = NewClient();
+  absl::StatusOr<TransactionResult> result =
+      db->RunTransaction({{"INSERT INTO t VALUES (?)", {Value::Int(1)}}});
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->results.at(0).affected_rows(), 1u);
+  EXPECT_THAT(result->idempotency_key, MatchesRegex("[0-9a-f]{32}"));
+  // The channel retries UNAVAILABLE itself; RunTransaction retries the UNKNOWNs.
+  EXPECT_GE(result->calls, 3);
+  std::vector<std::string> keys = service_.keys();
+  ASSERT_EQ(keys.size(), 5u);
+  for (const std::string& key : keys) EXPECT_EQ(key, result->idempotency_key);
+}
+
+TEST_F(RetryTest, EachLogicalTransactionGetsItsOwnKey) {
+  auto db = NewClient();
+  absl::StatusOr<TransactionResult> a = db->RunTransaction({"DELETE FROM t"});
+  absl::StatusOr<TransactionResult> b = db->RunTransaction({"DELETE FROM t"});
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_NE(a->idempotency_key, b->idempotency_key);
+  TransactionOptions read_only;
+  read_only.read_only = true;
+  EXPECT_EQ(db->RunTransaction({"SELECT 1"}, read_only)->idempotency_key, "");
+  TransactionOptions mine;
+  mine.idempotency_key = "mine";
+  EXPECT_EQ(db->RunTransaction({"DELETE FROM t"}, mine)->idempotency_key, "mine");
+  EXPECT_THAT(service_.keys(), ElementsAre(a->idempotency_key, b->idempotency_key, "", "mine"));
+}
+
+TEST_F(RetryTest, UnknownWithoutAKeyIsNeverRetried) {
+  service_.Script({grpc::StatusCode::UNKNOWN});
+  auto db = NewClient();
+  TransactionOptions read_only;
+  read_only.read_only = true;
+  absl::StatusOr<TransactionResult> result = db->RunTransaction({"SELECT 1"}, read_only);
+  ASSERT_EQ(result.status().code(), absl::StatusCode::kUnknown);
+  EXPECT_EQ(service_.keys().size(), 1u);
+  Error e = Error::FromStatus(result.status());
+  EXPECT_EQ(e.reason, kReasonCommitOutcomeUnknown);
+  EXPECT_EQ(e.idempotency_key, "");
+}
+
+TEST_F(RetryTest, OtherCodesAreFinalAndCarryTheKey) {
+  for (grpc::StatusCode code : {grpc::StatusCode::INVALID_ARGUMENT, grpc::StatusCode::ABORTED,
+                                grpc::StatusCode::DEADLINE_EXCEEDED,
+                                grpc::StatusCode::ALREADY_EXISTS}) {
+    service_.Script({code});
+    auto db = NewClient();
+    const size_t before = service_.keys().size();
+    absl::StatusOr<TransactionResult> result = db->RunTransaction({"DELETE FROM t"});
+    ASSERT_EQ(static_cast<int>(result.status().code()), static_cast<int>(code));
+    ASSERT_EQ(service_.keys().size(), before + 1);
+    Error e = Error::FromStatus(result.status());
+    EXPECT_EQ(e.idempotency_key, service_.keys().back());
+    EXPECT_THAT(e.idempotency_key, MatchesRegex("[0-9a-f]{32}"));
+    EXPECT_EQ(e.mysql_errno, 2013);
+    EXPECT_EQ(e.sqlstate, "HY000");
+  }
+}
+
+TEST_F(RetryTest, RunTransactionGivesUpAtTheOverallDeadline) {
+  service_.FailForever(grpc::StatusCode::UNKNOWN);
+  Options options = FastOptions();
+  options.initial_backoff = absl::Milliseconds(10);
+  options.max_backoff = absl::Milliseconds(50);
+  auto db = NewClient(options);
+  TransactionOptions tx;
+  tx.timeout = absl::Milliseconds(300);
+  const absl::Time start = absl::Now();
+  absl::StatusOr<TransactionResult> result = db->RunTransaction({"DELETE FROM t"}, tx);
+  const absl::Duration took = absl::Now() - start;
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kUnknown);
+  EXPECT_GE(service_.keys().size(), 3u);
+  EXPECT_LT(service_.keys().size(), 100u);
+  EXPECT_LT(took, absl::Seconds(2));
+  EXPECT_FALSE(Error::FromStatus(result.status()).idempotency_key.empty());
+}
+
+TEST_F(RetryTest, TheChannelRetriesUnavailable) {
+  service_.Script({grpc::StatusCode::UNAVAILABLE, grpc::StatusCode::UNAVAILABLE});
+  auto db = NewClient();
+  absl::StatusOr<txgate::v1::ResultSet> result = db->Execute("UPDATE t SET a = 1");
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->affected_rows(), 7u);
+  EXPECT_EQ(service_.execute_calls(), 3);
+}
+
+TEST_F(RetryTest, ExecuteNeverRetriesUnknown) {
+  service_.Script({grpc::StatusCode::UNKNOWN});
+  auto db = NewClient();
+  absl::StatusOr<txgate::v1::ResultSet> result = db->Execute("UPDATE t SET a = 1");
+  ASSERT_EQ(result.status().code(), absl::StatusCode::kUnknown);
+  EXPECT_EQ(service_.execute_calls(), 1);
+  Error e = Error::FromStatus(result.status());
+  EXPECT_TRUE(e.outcome_unknown());
+  EXPECT_EQ(e.reason, kReasonCommitOutcomeUnknown);
+  EXPECT_EQ(e.domain, kErrorDomain);
+  EXPECT_EQ(e.mysql_errno, 2013);
+}
+
+TEST_F(RetryTest, AServiceConfigOfOnesOwnReplacesTheEmbeddedOne) {
+  EXPECT_NE(Client::DefaultServiceConfig().find("\"UNAVAILABLE\""), absl::string_view::npos);
+  service_.Script({grpc::StatusCode::UNAVAILABLE});
+  Options options = FastOptions();
+  options.service_config = "{}";  // no retry policy
+  auto db = NewClient(options);
+  EXPECT_EQ(db->Execute("SELECT 1").status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(service_.execute_calls(), 1);
+}
+
+TEST_F(RetryTest, AnUnreachableTxgateIsUnavailable) {
+  Options options = FastOptions();
+  options.call_timeout = absl::Seconds(5);
+  Client db("127.0.0.1:1", options);
+  EXPECT_EQ(db.Execute("SELECT 1").status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(db.BeginTransaction().status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(db.StreamQuery("SELECT 1", {}, [](const txgate::v1::Row&) { return absl::OkStatus(); })
+                .status()
+                .code(),
+            absl::StatusCode::kUnavailable);
+  TransactionOptions tx;
+  tx.timeout = absl::Milliseconds(300);
+  absl::StatusOr<TransactionResult> result = db.RunTransaction({"DELETE FROM t"}, tx);
+  // The channel's own retries may use up the deadline before the last answer.
+  EXPECT_THAT(result.status().code(), ::testing::AnyOf(absl::StatusCode::kUnavailable,
+                                                       absl::StatusCode::kDeadlineExceeded));
+  EXPECT_FALSE(Error::FromStatus(result.status()).idempotency_key.empty());
+}
+
+TEST_F(RetryTest, InteractiveTransactionRollsBackWhenDestroyedOpen) {
+  auto db = NewClient();
+  {
+    absl::StatusOr<std::unique_ptr<InteractiveTransaction>> tx = db->BeginTransaction();
+    ASSERT_TRUE(tx.ok()) << tx.status();
+    ASSERT_TRUE((*tx)->Execute("UPDATE t SET a = ?", {Value::Int(1)}).ok());
+  }
+  EXPECT_THAT(service_.actions(), ElementsAre("begin", "statement UPDATE t SET a = ?", "rollback"));
+}
+
+TEST_F(RetryTest, InteractiveCommitCarriesAFreshKey) {
+  auto db = NewClient();
+  std::string key;
+  {
+    auto tx = db->BeginTransaction();
+    ASSERT_TRUE(tx.ok());
+    absl::StatusOr<std::string> committed = (*tx)->Commit();
+    ASSERT_TRUE(committed.ok()) << committed.status();
+    key = *committed;
+    EXPECT_EQ((*tx)->state(), InteractiveTransaction::State::kCommitted);
+    EXPECT_EQ((*tx)->Rollback().code(), absl::StatusCode::kFailedPrecondition);
+    EXPECT_EQ((*tx)->Execute("SELECT 1").status().code(), absl::StatusCode::kFailedPrecondition);
+  }
+  EXPECT_THAT(key, MatchesRegex("[0-9a-f]{32}"));
+  {
+    TransactionOptions read_only;
+    read_only.read_only = true;
+    auto tx = db->BeginTransaction(read_only);
+    ASSERT_TRUE(tx.ok());
+    EXPECT_EQ(*(*tx)->Commit(), "");
+  }
+  EXPECT_THAT(service_.actions(),
+              ElementsAre("begin", absl::StrCat("commit ", key), "begin ro", "commit "));
+}
+
+TEST_F(RetryTest, AFailedStatementEndsTheTransaction) {
+  auto db = NewClient();
+  {
+    auto tx = db->BeginTransaction();
+    ASSERT_TRUE(tx.ok());
+    absl::StatusOr<txgate::v1::ResultSet> failed = (*tx)->Execute("FAIL");
+    ASSERT_EQ(failed.status().code(), absl::StatusCode::kAlreadyExists);
+    EXPECT_EQ(Error::FromStatus(failed.status()).mysql_errno, 2013);
+    EXPECT_EQ((*tx)->state(), InteractiveTransaction::State::kFailed);
+    EXPECT_EQ((*tx)->Execute("SELECT 1").status().code(), absl::StatusCode::kFailedPrecondition);
+    EXPECT_TRUE((*tx)->Rollback().ok());  // already over, rolled back by txgate
+  }
+  EXPECT_THAT(service_.actions(), ElementsAre("begin", "statement FAIL"));
+}
+
+TEST_F(RetryTest, KeysAreRandom128BitHex) {
+  auto db = NewClient();
+  std::string a = db->NewIdempotencyKey(), b = db->NewIdempotencyKey();
+  EXPECT_THAT(a, MatchesRegex("[0-9a-f]{32}"));
+  EXPECT_NE(a, b);
+}
+
+}  // namespace
+}  // namespace txgate::client
