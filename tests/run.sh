@@ -51,7 +51,7 @@ fi
 
 if want tsan; then
   step "pool tests under ThreadSanitizer"
-  build build-tsan thread
+  build build-tsan thread connection_pool_test
   TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
     ctest --test-dir build-tsan -L pool --output-on-failure
 fi

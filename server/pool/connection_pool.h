@@ -1,7 +1,8 @@
 // ConnectionPool: a bounded pool of database connections that heals itself.
 //
 // Invariants (all under mu_):
-//   open_ = idle_.size() + leased + connecting, and open_ <= max_size.
+//   open_ = idle_.size() + leased + connecting + checking + closing, and
+//   open_ <= max_size: a connection counts until it is closed.
 //   A connection in idle_ had no open transaction and no changed session
 //   state when it was returned.
 // Acquire() hands out the most recently used idle connection after a cheap
@@ -163,14 +164,21 @@ class BasicPool {
         if (lease.ok()) return lease;
         continue;  // the backoff now decides when to try again
       }
-      if (now >= limit) {
+      const int leased =
+          open_ - static_cast<int>(idle_.size()) - connecting_ - checking_ - closing_;
+      // Nothing can free up or open before the deadline: fail now.
+      const bool hopeless = !reachable_ && connecting_ == 0 && leased == 0 &&
+                            next_connect_ >= limit;
+      if (now >= limit || hopeless) {
         return Unavailable(reachable_
                                ? absl::StrCat("no connection free within the deadline (",
                                               open_, " open, all in use)")
                                : absl::StrCat("database unreachable: ", last_error_.message()));
       }
       absl::Time wake = limit;
-      if (open_ < options_.max_size) wake = std::min(wake, next_connect_);
+      // A connect in flight signals when it ends; otherwise wake for the
+      // next allowed connect.
+      if (open_ < options_.max_size && connecting_ == 0) wake = std::min(wake, next_connect_);
       ++waiters_;
       cv_.WaitWithDeadline(&mu_, std::max(wake, now + absl::Microseconds(100)));
       --waiters_;
@@ -184,7 +192,7 @@ class BasicPool {
     s.open = open_;
     s.idle = static_cast<int>(idle_.size());
     s.connecting = connecting_;
-    s.in_use = open_ - s.idle - connecting_ - checking_;
+    s.in_use = open_ - s.idle - connecting_ - checking_ - closing_;
     s.waiters = waiters_;
     s.connects = connects_;
     s.connect_failures = connect_failures_;
@@ -248,6 +256,7 @@ class BasicPool {
       backoff_.Reset();
       next_connect_ = absl::InfinitePast();
       SetReachable(true);
+      cv_.SignalAll();  // waiters held back by the backoff may connect now
       return Lease(this, std::move(*conn), clock_());
     }
     --open_;
@@ -274,12 +283,16 @@ class BasicPool {
     return true;
   }
 
+  // Closes a broken connection. It counts as open until it is closed, so
+  // the database never sees more than max_size connections.
   void Discard(std::unique_ptr<Conn> conn) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    --open_;
-    ++discarded_;
+    ++closing_;
     mu_.Unlock();
     conn.reset();  // mysql_close may touch the network
     mu_.Lock();
+    --closing_;
+    --open_;
+    ++discarded_;
     cv_.SignalAll();
   }
 
@@ -295,16 +308,14 @@ class BasicPool {
       cv_.Signal();
       return;
     }
-    if (!keep) {
-      --open_;
-      ++discarded_;
-      cv_.SignalAll();
-    } else {
-      --open_;
-    }
+    ++closing_;
     mu_.Unlock();
     conn.reset();
     mu_.Lock();
+    --closing_;
+    --open_;
+    if (!keep) ++discarded_;
+    cv_.SignalAll();
   }
 
   void Maintain() {
@@ -312,6 +323,7 @@ class BasicPool {
     while (!closed_) {
       Sweep();
       Refill();
+      if (closed_) break;
       maintain_.WaitWithTimeout(&mu_, options_.maintenance_interval);
     }
   }
@@ -321,25 +333,31 @@ class BasicPool {
     const absl::Time now = clock_();
     std::vector<std::unique_ptr<Conn>> doomed;
     int kept = 0;
+    int dead = 0;
     // Oldest first: surplus connections are the least recently used ones.
     for (auto it = idle_.begin(); it != idle_.end();) {
       const int idle_count = static_cast<int>(idle_.size());
       const bool surplus =
           idle_count - kept > options_.min_idle && now - it->since > options_.idle_timeout;
-      if (surplus || it->conn->broken() || !it->conn->IdleAlive() ||
-          now - it->opened > options_.max_lifetime) {
+      const bool broken = it->conn->broken() || !it->conn->IdleAlive();
+      if (surplus || broken || now - it->opened > options_.max_lifetime) {
+        dead += broken ? 1 : 0;
         doomed.push_back(std::move(it->conn));
         it = idle_.erase(it);
-        --open_;
       } else {
         ++it;
         ++kept;
       }
     }
     if (doomed.empty()) return;
+    const int n = static_cast<int>(doomed.size());
+    closing_ += n;
     mu_.Unlock();
     doomed.clear();
     mu_.Lock();
+    closing_ -= n;
+    open_ -= n;
+    discarded_ += dead;
     cv_.SignalAll();
   }
 
@@ -354,6 +372,15 @@ class BasicPool {
       std::unique_ptr<Conn> conn = std::move(lease->conn_);
       const absl::Time opened = lease->opened_;
       lease->pool_ = nullptr;
+      if (closed_) {  // closed while connecting: this one must not stay open
+        ++closing_;
+        mu_.Unlock();
+        conn.reset();
+        mu_.Lock();
+        --closing_;
+        --open_;
+        return;
+      }
       idle_.push_back(Idle{std::move(conn), opened, clock_()});
       cv_.Signal();
     }
@@ -372,6 +399,7 @@ class BasicPool {
   int open_ ABSL_GUARDED_BY(mu_) = 0;
   int connecting_ ABSL_GUARDED_BY(mu_) = 0;
   int checking_ ABSL_GUARDED_BY(mu_) = 0;
+  int closing_ ABSL_GUARDED_BY(mu_) = 0;  // being closed, still counted in open_
   int waiters_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t connects_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t connect_failures_ ABSL_GUARDED_BY(mu_) = 0;

@@ -15,8 +15,10 @@ bool SkipNoise(absl::string_view sql, size_t& i) {
     const char c = sql[i];
     if (absl::ascii_isspace(static_cast<unsigned char>(c)) || c == '(') {
       ++i;
-    } else if (c == '#' || (c == '-' && sql.substr(i, 3) == "-- ") ||
-               (c == '-' && sql.substr(i) == "--")) {
+    } else if (c == '#' || (sql.substr(i, 2) == "--" &&
+                            (i + 2 == sql.size() ||
+                             static_cast<unsigned char>(sql[i + 2]) <= ' '))) {
+      // "--" starts a comment when a space or control character follows.
       const size_t nl = sql.find('\n', i);
       i = nl == absl::string_view::npos ? sql.size() : nl + 1;
     } else if (sql.substr(i, 2) == "/*") {
@@ -95,8 +97,10 @@ StatementKind ClassifyStatement(absl::string_view sql) {
     }
   }
   if (first == "ROLLBACK") {
-    // ROLLBACK TO SAVEPOINT keeps the transaction open; plain ROLLBACK ends it.
-    kind.implicit_commit = second != "TO";
+    // ROLLBACK [WORK] TO SAVEPOINT keeps the transaction open; plain
+    // ROLLBACK ends it.
+    const std::string third = second == "WORK" ? NextWord(sql, i) : second;
+    kind.implicit_commit = third != "TO";
     return kind;
   }
   if (first == "SET") {

@@ -1,0 +1,161 @@
+// ClassifyStatement decides two retry rules from SQL text: a read-only
+// statement may be re-run after a lost connection, and a statement that
+// commits implicitly is refused inside a transaction. Mistakes either way
+// lose or duplicate data, so the cases are many.
+#include "server/sql/statement_kind.h"
+
+#include <ostream>
+#include <string>
+
+#include "gtest/gtest.h"
+
+namespace txgate::sql {
+namespace {
+
+struct Case {
+  const char* sql;
+  bool empty;
+  bool read_only;
+  bool implicit_commit;
+};
+
+std::ostream& operator<<(std::ostream& os, const Case& c) { return os << '"' << c.sql << '"'; }
+
+void Check(const Case& c) {
+  const StatementKind k = ClassifyStatement(c.sql);
+  EXPECT_EQ(k.empty, c.empty) << "empty: " << c;
+  EXPECT_EQ(k.read_only, c.read_only) << "read_only: " << c;
+  EXPECT_EQ(k.implicit_commit, c.implicit_commit) << "implicit_commit: " << c;
+}
+
+class Empty : public ::testing::TestWithParam<Case> {};
+TEST_P(Empty, Classifies) { Check(GetParam()); }
+INSTANTIATE_TEST_SUITE_P(StatementKind, Empty,
+                         ::testing::Values(Case{"", true, false, false},
+                                           Case{"   \t\r\n ", true, false, false},
+                                           Case{"-- just a comment", true, false, false},
+                                           Case{"--", true, false, false},
+                                           Case{"# hash comment\n  ", true, false, false},
+                                           Case{"/* block */ /* another */", true, false, false},
+                                           Case{"/* multi\nline\n*/\n-- x\n# y", true, false,
+                                                false}));
+
+class ReadOnly : public ::testing::TestWithParam<Case> {};
+TEST_P(ReadOnly, Classifies) { Check(GetParam()); }
+INSTANTIATE_TEST_SUITE_P(
+    StatementKind, ReadOnly,
+    ::testing::Values(
+        Case{"SELECT 1", false, true, false},
+        Case{"select * from t where id = ?", false, true, false},
+        Case{"SeLeCt name FROM users", false, true, false},
+        Case{"  \n\tSELECT 1", false, true, false},
+        Case{"(SELECT 1) UNION (SELECT 2)", false, true, false},
+        Case{"((select 1))", false, true, false},
+        Case{"/* why */ SELECT 1", false, true, false},
+        Case{"-- note\nSELECT 1", false, true, false},
+        Case{"# note\nSELECT 1", false, true, false},
+        Case{"SHOW TABLES", false, true, false},
+        Case{"show variables like 'autocommit'", false, true, false},
+        Case{"DESCRIBE t", false, true, false}, Case{"DESC t", false, true, false},
+        Case{"EXPLAIN SELECT * FROM t", false, true, false},
+        Case{"HELP 'SELECT'", false, true, false},
+        Case{"VALUES (1), (2)", false, true, false}, Case{"TABLE t", false, true, false},
+        // Words that merely contain a locking keyword.
+        Case{"SELECT format, forecast, into_date, blocked FROM t", false, true, false},
+        Case{"SELECT lock_id, for_user FROM t", false, true, false}));
+
+class NotReadOnly : public ::testing::TestWithParam<Case> {};
+TEST_P(NotReadOnly, Classifies) { Check(GetParam()); }
+INSTANTIATE_TEST_SUITE_P(
+    StatementKind, NotReadOnly,
+    ::testing::Values(
+        // SELECT ... INTO writes variables or files.
+        Case{"SELECT 1 INTO @x", false, false, false},
+        Case{"SELECT * FROM t INTO OUTFILE '/tmp/x'", false, false, false},
+        Case{"select a into @a from t", false, false, false},
+        // Locking reads.
+        Case{"SELECT * FROM t WHERE id = 1 FOR UPDATE", false, false, false},
+        Case{"SELECT * FROM t for update", false, false, false},
+        Case{"SELECT * FROM t FOR SHARE", false, false, false},
+        Case{"SELECT * FROM t LOCK IN SHARE MODE", false, false, false},
+        Case{"SELECT * FROM t\nFOR\tUPDATE", false, false, false},
+        // Ordinary writes: not read-only, no implicit commit.
+        Case{"INSERT INTO t VALUES (1)", false, false, false},
+        Case{"insert into t select * from u", false, false, false},
+        Case{"UPDATE t SET a = 1", false, false, false},
+        Case{"DELETE FROM t", false, false, false},
+        Case{"REPLACE INTO t VALUES (1)", false, false, false},
+        Case{"CALL proc()", false, false, false}, Case{"DO SLEEP(1)", false, false, false},
+        Case{"SAVEPOINT s1", false, false, false},
+        Case{"RELEASE SAVEPOINT s1", false, false, false},
+        Case{"ROLLBACK TO SAVEPOINT s1", false, false, false},
+        Case{"rollback to s1", false, false, false},
+        Case{"LOAD DATA INFILE '/tmp/x' INTO TABLE t", false, false, false},
+        Case{"SET @x = 1", false, false, false}, Case{"SET NAMES utf8mb4", false, false, false},
+        Case{"SET SESSION sql_mode = ''", false, false, false},
+        // Anything unrecognised is a write.
+        Case{"WITH c AS (SELECT 1) SELECT * FROM c", false, false, false},
+        Case{"!?", false, false, false}));
+
+class ImplicitCommit : public ::testing::TestWithParam<Case> {};
+TEST_P(ImplicitCommit, Classifies) { Check(GetParam()); }
+INSTANTIATE_TEST_SUITE_P(
+    StatementKind, ImplicitCommit,
+    ::testing::Values(
+        Case{"CREATE TABLE t (id INT)", false, false, true},
+        Case{"create index i on t (a)", false, false, true},
+        Case{"ALTER TABLE t ADD COLUMN b INT", false, false, true},
+        Case{"DROP TABLE t", false, false, true}, Case{"TRUNCATE TABLE t", false, false, true},
+        Case{"RENAME TABLE a TO b", false, false, true},
+        Case{"GRANT SELECT ON *.* TO u", false, false, true},
+        Case{"REVOKE SELECT ON *.* FROM u", false, false, true},
+        Case{"LOCK TABLES t WRITE", false, false, true},
+        Case{"UNLOCK TABLES", false, false, true},
+        Case{"BEGIN", false, false, true}, Case{"begin work", false, false, true},
+        Case{"START TRANSACTION", false, false, true},
+        Case{"START TRANSACTION READ ONLY", false, false, true},
+        Case{"COMMIT", false, false, true}, Case{"commit work", false, false, true},
+        Case{"ROLLBACK", false, false, true}, Case{"rollback;", false, false, true},
+        Case{"XA START 'x'", false, false, true},
+        Case{"FLUSH TABLES", false, false, true},
+        Case{"OPTIMIZE TABLE t", false, false, true},
+        Case{"ANALYZE TABLE t", false, false, true},
+        Case{"LOAD INDEX INTO CACHE t", false, false, true},
+        Case{"SET autocommit = 1", false, false, true},
+        Case{"set AUTOCOMMIT=0", false, false, true},
+        Case{"SET @@autocommit := 1", false, false, true},
+        Case{"SET SESSION autocommit = ON", false, false, true},
+        Case{"SET @a = 1, autocommit = 1", false, false, true},
+        Case{"SET TRANSACTION ISOLATION LEVEL SERIALIZABLE", false, false, true},
+        Case{"SET PASSWORD = PASSWORD('x')", false, false, true},
+        // Leading noise does not hide the keyword.
+        Case{"/* c */ DROP TABLE t", false, false, true},
+        Case{"-- c\n  drop table t", false, false, true},
+        Case{"# c\nCOMMIT", false, false, true},
+        Case{"\n\n  Create Table t (a int)", false, false, true},
+        // Executable comments are opaque: refused, never read-only.
+        Case{"/*!50000 DROP TABLE t */", false, false, true},
+        Case{"/*!40101 SELECT 1 */", false, false, true},
+        Case{"/*M!100100 SELECT 1 */", false, false, true},
+        Case{"  /* plain */ /*! COMMIT */", false, false, true}));
+
+// MySQL and MariaDB take "--" followed by any whitespace or control
+// character (tab, newline), not only a space, as the start of a comment; a
+// statement behind such a comment is still DDL and still commits.
+class DoubleDashComment : public ::testing::TestWithParam<Case> {};
+TEST_P(DoubleDashComment, Classifies) {
+  Check(GetParam());
+}
+INSTANTIATE_TEST_SUITE_P(StatementKind, DoubleDashComment,
+                         ::testing::Values(Case{"--\tnote\nDROP TABLE t", false, false, true},
+                                           Case{"--\nDROP TABLE t", false, false, true},
+                                           Case{"--\r\nCOMMIT", false, false, true},
+                                           Case{"--\tnote\nSELECT 1", false, true, false}));
+
+// ROLLBACK [WORK] TO [SAVEPOINT] keeps the transaction open.
+TEST(StatementKindRollbackTo, OptionalWorkKeyword) {
+  Check(Case{"ROLLBACK WORK TO SAVEPOINT s1", false, false, false});
+}
+
+}  // namespace
+}  // namespace txgate::sql
