@@ -7,6 +7,7 @@
 // server (see --shutdown_grace) and exits 0.
 #include <signal.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -66,6 +67,26 @@ ABSL_FLAG(int, replay_max_statements, 1000,
           "statements an interactive transaction records for replay after a connection loss");
 ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(20),
           "how long in-flight calls may finish after SIGTERM");
+ABSL_FLAG(std::string, tls_cert_file, "",
+          "PEM certificate chain of the gRPC port; with --tls_key_file, serves TLS");
+ABSL_FLAG(std::string, tls_key_file, "", "PEM private key of --tls_cert_file");
+ABSL_FLAG(std::string, tls_client_ca_file, "",
+          "PEM CA certificates; when set, clients must present a certificate signed by one "
+          "(mutual TLS)");
+ABSL_FLAG(std::string, health_listen, "",
+          "host:port of a plaintext port serving only grpc.health.v1.Health, for probes "
+          "(empty = none)");
+ABSL_FLAG(std::string, metrics_listen, "",
+          "host:port serving Prometheus metrics at /metrics (empty = none)");
+ABSL_FLAG(std::string, auth_tokens_file, "",
+          "file of `<sha256-hex-of-token> <ro|rw> [name]` lines; when set, DatabaseService "
+          "calls need `authorization: Bearer <token>`");
+ABSL_FLAG(int, max_open_transactions, 0,
+          "interactive Transaction streams open at once; more are refused with "
+          "RESOURCE_EXHAUSTED (0 = half of --pool_max_size, at least 1)");
+ABSL_FLAG(absl::Duration, transaction_idle_timeout, absl::Minutes(1),
+          "an interactive transaction waiting for its client longer than this is rolled back "
+          "and ended with ABORTED (0 = never)");
 
 namespace {
 
@@ -157,6 +178,16 @@ int main(int argc, char** argv) {
   options.outcomes.retention = absl::GetFlag(FLAGS_idempotency_retention);
   options.outcomes.table = absl::GetFlag(FLAGS_outcome_table);
   options.shutdown_grace = absl::GetFlag(FLAGS_shutdown_grace);
+  options.tls_cert_file = absl::GetFlag(FLAGS_tls_cert_file);
+  options.tls_key_file = absl::GetFlag(FLAGS_tls_key_file);
+  options.tls_client_ca_file = absl::GetFlag(FLAGS_tls_client_ca_file);
+  options.health_listen = absl::GetFlag(FLAGS_health_listen);
+  options.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
+  options.auth_tokens_file = absl::GetFlag(FLAGS_auth_tokens_file);
+  const int max_open = absl::GetFlag(FLAGS_max_open_transactions);
+  options.service.max_open_transactions =
+      max_open > 0 ? max_open : std::max(1, options.pool.max_size / 2);
+  options.service.transaction_idle_timeout = absl::GetFlag(FLAGS_transaction_idle_timeout);
 
   absl::StatusOr<std::unique_ptr<txgate::service::Server>> server =
       txgate::service::Server::Start(options);
@@ -170,7 +201,13 @@ int main(int argc, char** argv) {
                {"mysql", options.mysql.socket.empty()
                              ? absl::StrCat(options.mysql.host, ":", options.mysql.port)
                              : options.mysql.socket},
-               {"mysql_user", options.mysql.user}});
+               {"mysql_user", options.mysql.user},
+               {"tls", options.tls_cert_file.empty()           ? "off"
+                       : options.tls_client_ca_file.empty()    ? "tls"
+                                                               : "mutual"},
+               {"auth", options.auth_tokens_file.empty() ? "off" : "bearer"},
+               {"health_port", absl::StrCat((*server)->health_port())},
+               {"metrics_port", absl::StrCat((*server)->metrics_port())}});
 
   int sig = 0;
   sigwait(&signals, &sig);

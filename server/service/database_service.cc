@@ -1,12 +1,19 @@
 #include "server/service/database_service.h"
 
+#include <pthread.h>
+
+#include <algorithm>
 #include <chrono>
 #include <memory>
 #include <utility>
+#include <vector>
 
-#include "absl/time/time.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
 #include "server/service/status_mapping.h"
 #include "server/sql/error.h"
+#include "server/sql/statement_kind.h"
 
 namespace txgate::service {
 namespace {
@@ -24,13 +31,30 @@ std::shared_ptr<CallContext> MakeCallContext(grpc::CallbackServerContext* contex
   return std::make_shared<CallContext>(d);
 }
 
+absl::Status ReadOnlyRefused() {
+  return sql::MakeStatus(absl::StatusCode::kPermissionDenied, auth::kReasonReadOnlyToken,
+                         "this token is read-only: Execute and StreamQuery accept only "
+                         "statements that cannot write (SELECT, SHOW, ...)");
+}
+
+// Whether a read-only token may send `sql` through Execute/StreamQuery
+// (empty SQL goes on, to be refused as INVALID_ARGUMENT).
+bool ReadOnlyAllowed(absl::string_view sql) {
+  const sql::StatementKind kind = sql::ClassifyStatement(sql);
+  return kind.read_only || kind.empty;
+}
+
 // A unary call whose work runs on the executor.
 class UnaryCall final : public grpc::ServerUnaryReactor {
  public:
-  UnaryCall(grpc::CallbackServerContext* context, runner::StatementKiller* killer)
-      : call_(MakeCallContext(context)), killer_(killer) {}
+  UnaryCall(grpc::CallbackServerContext* context, runner::StatementKiller* killer,
+            std::unique_ptr<CallRecord> record)
+      : call_(MakeCallContext(context)), killer_(killer), record_(std::move(record)) {}
 
   CallContext& call() { return *call_; }
+  CallRecord& record() { return *record_; }
+
+  void End(const absl::Status& status) { Finish(record_->Finish(status)); }
 
   void OnCancel() override {
     if (call_->Cancel()) killer_->Kill(call_);
@@ -40,18 +64,26 @@ class UnaryCall final : public grpc::ServerUnaryReactor {
  private:
   std::shared_ptr<CallContext> call_;
   runner::StatementKiller* killer_;
+  std::unique_ptr<CallRecord> record_;
 };
 
 class StreamQueryCall final : public grpc::ServerWriteReactor<txgate::v1::StreamQueryResponse> {
  public:
+  // Starts the query, or ends the call at once with `refused` if not OK.
   StreamQueryCall(grpc::CallbackServerContext* context, const txgate::v1::StreamQueryRequest* request,
                   runner::TransactionRunner* runner, runner::StatementKiller* killer,
-                  Executor* executor)
+                  Executor* executor, std::unique_ptr<CallRecord> record,
+                  const absl::Status& refused)
       : call_(MakeCallContext(context)),
         request_(request),
         runner_(runner),
         killer_(killer),
-        executor_(executor) {
+        executor_(executor),
+        record_(std::move(record)) {
+    if (!refused.ok()) {
+      Finish(record_->Finish(refused));
+      return;
+    }
     executor_->Submit([this] { Start(); });
   }
 
@@ -91,7 +123,7 @@ class StreamQueryCall final : public grpc::ServerWriteReactor<txgate::v1::Stream
   // Returns the connection (on this executor thread) and ends the call.
   void End(const absl::Status& status) {
     stream_.reset();
-    Finish(ToGrpcStatus(status));
+    Finish(record_->Finish(status));
   }
 
   std::shared_ptr<CallContext> call_;
@@ -99,20 +131,76 @@ class StreamQueryCall final : public grpc::ServerWriteReactor<txgate::v1::Stream
   runner::TransactionRunner* runner_;
   runner::StatementKiller* killer_;
   Executor* executor_;
+  std::unique_ptr<CallRecord> record_;
   std::unique_ptr<runner::TransactionRunner::QueryStream> stream_;
   txgate::v1::StreamQueryResponse chunk_;
   bool last_ = false;
 };
 
+}  // namespace
+
+// One interactive transaction. Its messages are handled one at a time on
+// the executor; between two of them it waits for the client (kReading),
+// and only then may the idle watchdog or Drain() end it: they claim the
+// call under mu_ (finished_), so exactly one party finishes it, and their
+// rollback cannot overlap a handler, as none is running.
 class TransactionCall final : public grpc::ServerBidiReactor<TransactionRequest, TransactionResponse> {
  public:
-  TransactionCall(grpc::CallbackServerContext* context, runner::TransactionRunner* runner,
-                  runner::StatementKiller* killer, Executor* executor)
-      : call_(MakeCallContext(context)), runner_(runner), killer_(killer), executor_(executor) {
-    StartRead(&request_);
+  TransactionCall(grpc::CallbackServerContext* context, DatabaseService* service,
+                  std::unique_ptr<CallRecord> record, bool read_only)
+      : call_(MakeCallContext(context)),
+        service_(service),
+        executor_(service->executor_),
+        record_(std::move(record)),
+        read_only_(read_only) {}
+
+  // Ends the call at once (it was not admitted).
+  void Refuse(const absl::Status& status) {
+    {
+      MutexLock lock(&mu_);
+      finished_ = true;
+    }
+    Finish(record_->Finish(status));
+  }
+
+  // Admitted: waits for the first message.
+  void Start() { ReadNext(); }
+
+  // From the watchdog (with the service's lock held): ends the call if it
+  // has waited for its client since before `cutoff`.
+  bool ExpireIfIdleSince(absl::Time cutoff) {
+    {
+      MutexLock lock(&mu_);
+      if (finished_ || !reading_ || idle_since_ > cutoff) return false;
+      finished_ = true;
+    }
+    const absl::Duration timeout = service_->options_.transaction_idle_timeout;
+    EndClaimed(sql::MakeStatus(
+        absl::StatusCode::kAborted, kReasonIdleTimeout,
+        absl::StrCat("the interactive transaction waited for its client longer than "
+                     "--transaction_idle_timeout (",
+                     absl::FormatDuration(timeout), "); it was rolled back")));
+    return true;
+  }
+
+  // From Drain(): ends the call now if it waits for its client, else as
+  // soon as it does.
+  void Drain() {
+    {
+      MutexLock lock(&mu_);
+      draining_ = true;
+      if (finished_ || !reading_) return;
+      finished_ = true;
+    }
+    EndClaimed(ShuttingDown());
   }
 
   void OnReadDone(bool ok) override {
+    {
+      MutexLock lock(&mu_);
+      reading_ = false;
+      if (finished_) return;  // ended while waiting (idle, draining)
+    }
     executor_->Submit([this, ok] {
       if (!ok) {
         // The client closed its side (or the stream broke) before a commit.
@@ -133,18 +221,48 @@ class TransactionCall final : public grpc::ServerBidiReactor<TransactionRequest,
       return;
     }
     if (ended_) {
-      Finish(grpc::Status::OK);
+      {
+        MutexLock lock(&mu_);
+        finished_ = true;
+      }
+      Finish(record_->Finish(absl::OkStatus()));
       return;
     }
-    StartRead(&request_);
+    ReadNext();
   }
 
   void OnCancel() override {
-    if (call_->Cancel()) killer_->Kill(call_);
+    if (call_->Cancel()) service_->killer_->Kill(call_);
   }
-  void OnDone() override { delete this; }
+  void OnDone() override {
+    service_->Unregister(this);
+    delete this;
+  }
 
  private:
+  static absl::Status ShuttingDown() {
+    return sql::MakeStatus(absl::StatusCode::kUnavailable, kReasonShuttingDown,
+                           "the server is shutting down; the transaction was rolled back "
+                           "(nothing of it was committed: retry it on another server)");
+  }
+
+  // Waits for the client's next message, unless draining.
+  void ReadNext() {
+    bool draining;
+    {
+      MutexLock lock(&mu_);
+      draining = draining_;
+      if (draining) {
+        finished_ = true;
+      } else {
+        reading_ = true;
+        idle_since_ = absl::Now();
+      }
+    }
+    if (draining) return EndClaimed(ShuttingDown());
+    StartRead(&request_);
+  }
+
   void Handle() {
     response_.Clear();
     switch (request_.action_case()) {
@@ -161,6 +279,7 @@ class TransactionCall final : public grpc::ServerBidiReactor<TransactionRequest,
           absl::Status status = Open(txgate::v1::Begin());
           if (!status.ok()) return End(status);
         }
+        ++statements_;
         absl::StatusOr<txgate::v1::ResultSet> result = txn_->Run(*call_, request_.statement());
         if (!result.ok()) return End(result.status());
         *response_.mutable_result() = std::move(*result);
@@ -168,7 +287,11 @@ class TransactionCall final : public grpc::ServerBidiReactor<TransactionRequest,
       }
       case TransactionRequest::kCommit: {
         if (txn_ == nullptr) return End(Invalid("commit before begin"));
-        absl::Status status = txn_->Commit(*call_, request_.commit());
+        txgate::v1::Commit commit = request_.commit();
+        // A read-only transaction has nothing to make exactly-once, and the
+        // outcome record would be a write.
+        if (read_only_) commit.clear_idempotency_key();
+        absl::Status status = txn_->Commit(*call_, commit);
         if (!status.ok()) return End(status);
         txn_.reset();
         ended_ = true;
@@ -191,9 +314,10 @@ class TransactionCall final : public grpc::ServerBidiReactor<TransactionRequest,
     StartWrite(&response_);
   }
 
-  absl::Status Open(const txgate::v1::Begin& begin) {
+  absl::Status Open(txgate::v1::Begin begin) {
+    if (read_only_) begin.mutable_options()->set_read_only(true);
     absl::StatusOr<std::unique_ptr<runner::TransactionRunner::Interactive>> txn =
-        runner_->Begin(*call_, begin);
+        service_->runner_->Begin(*call_, begin);
     if (!txn.ok()) return txn.status();
     txn_ = std::move(*txn);
     return absl::OkStatus();
@@ -203,32 +327,164 @@ class TransactionCall final : public grpc::ServerBidiReactor<TransactionRequest,
     return sql::MakeStatus(absl::StatusCode::kInvalidArgument, sql::kReasonInvalidRequest, message);
   }
 
-  // Rolls back (by returning the lease, on this executor thread) and ends.
+  // Rolls back (by returning the lease, on an executor thread) and ends,
+  // unless the call was already ended.
   void End(const absl::Status& status) {
+    {
+      MutexLock lock(&mu_);
+      if (finished_) return;
+      finished_ = true;
+    }
     txn_.reset();
-    Finish(ToGrpcStatus(status));
+    Finish(RecordedStatus(status));
+  }
+
+  // Ends a call claimed (finished_ set) while no handler runs.
+  void EndClaimed(absl::Status status) {
+    executor_->Submit([this, status = std::move(status)] {
+      txn_.reset();
+      Finish(RecordedStatus(status));
+    });
+  }
+
+  grpc::Status RecordedStatus(const absl::Status& status) {
+    record_->Set("statements", absl::StrCat(statements_));
+    return record_->Finish(status);
   }
 
   std::shared_ptr<CallContext> call_;
-  runner::TransactionRunner* runner_;
-  runner::StatementKiller* killer_;
+  DatabaseService* service_;
   Executor* executor_;
+  std::unique_ptr<CallRecord> record_;
+  const bool read_only_;
   std::unique_ptr<runner::TransactionRunner::Interactive> txn_;
   TransactionRequest request_;
   TransactionResponse response_;
   bool ended_ = false;
+  int statements_ = 0;
+
+  Mutex mu_;
+  bool reading_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  bool draining_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Time idle_since_ ABSL_GUARDED_BY(mu_);
 };
 
-}  // namespace
+DatabaseService::DatabaseService(runner::TransactionRunner* runner,
+                                 runner::StatementKiller* killer, Executor* executor,
+                                 ServiceOptions options, const auth::TokenAuthenticator* auth,
+                                 metrics::Metrics* metrics)
+    : runner_(runner),
+      killer_(killer),
+      executor_(executor),
+      options_(options),
+      auth_(auth),
+      metrics_(metrics) {
+  if (options_.transaction_idle_timeout > absl::ZeroDuration()) {
+    watchdog_ = std::thread([this] { WatchIdle(); });
+    pthread_setname_np(watchdog_.native_handle(), "txgate-idle");
+  }
+}
+
+DatabaseService::~DatabaseService() { Stop(); }
+
+void DatabaseService::Stop() {
+  {
+    MutexLock lock(&mu_);
+    stopping_ = true;
+    wake_.SignalAll();
+  }
+  if (watchdog_.joinable()) watchdog_.join();
+}
+
+void DatabaseService::Drain() {
+  MutexLock lock(&mu_);
+  draining_ = true;
+  for (TransactionCall* call : open_) call->Drain();
+}
+
+int DatabaseService::open_transactions() const {
+  MutexLock lock(&mu_);
+  return static_cast<int>(open_.size());
+}
+
+void DatabaseService::WatchIdle() {
+  const absl::Duration timeout = options_.transaction_idle_timeout;
+  const absl::Duration tick =
+      std::clamp(timeout / 4, absl::Milliseconds(10), absl::Seconds(1));
+  MutexLock lock(&mu_);
+  while (!stopping_) {
+    wake_.WaitWithTimeout(&mu_, tick);
+    const absl::Time cutoff = absl::Now() - timeout;
+    for (TransactionCall* call : open_) {
+      if (call->ExpireIfIdleSince(cutoff)) ++idle_timeouts_;
+    }
+  }
+}
+
+absl::Status DatabaseService::Register(TransactionCall* call) {
+  MutexLock lock(&mu_);
+  if (draining_) {
+    return sql::MakeStatus(absl::StatusCode::kUnavailable, kReasonShuttingDown,
+                           "the server is shutting down");
+  }
+  if (static_cast<int>(open_.size()) >= options_.max_open_transactions) {
+    return sql::MakeStatus(
+        absl::StatusCode::kResourceExhausted, kReasonTooManyTransactions,
+        absl::StrCat("this server already holds ", open_.size(),
+                     " open interactive transactions (--max_open_transactions); retry later "
+                     "or use RunTransaction"));
+  }
+  open_.insert(call);
+  return absl::OkStatus();
+}
+
+void DatabaseService::Unregister(TransactionCall* call) {
+  MutexLock lock(&mu_);
+  open_.erase(call);
+}
+
+std::unique_ptr<CallRecord> DatabaseService::Record(grpc::CallbackServerContext* context,
+                                                    absl::string_view method) {
+  uint64_t hi, lo;
+  {
+    MutexLock lock(&mu_);
+    hi = absl::Uniform<uint64_t>(random_);
+    lo = absl::Uniform<uint64_t>(random_);
+  }
+  return std::make_unique<CallRecord>(context, method, metrics_,
+                                      absl::StrFormat("%016x%016x", hi, lo), &unfinished_);
+}
+
+absl::StatusOr<auth::Principal> DatabaseService::Authenticate(
+    grpc::CallbackServerContext* context) const {
+  if (auth_ == nullptr) return auth::Principal{};
+  const auto& md = context->client_metadata();
+  auto it = md.find("authorization");
+  const absl::string_view value =
+      it == md.end() ? absl::string_view() : absl::string_view(it->second.data(), it->second.size());
+  return auth_->Authenticate(value);
+}
 
 grpc::ServerUnaryReactor* DatabaseService::Execute(grpc::CallbackServerContext* context,
                                                    const txgate::v1::ExecuteRequest* request,
                                                    txgate::v1::ExecuteResponse* response) {
-  auto* reactor = new UnaryCall(context, killer_);
+  auto* reactor = new UnaryCall(context, killer_, Record(context, "Execute"));
+  reactor->record().DescribeSql(request->sql());
+  absl::StatusOr<auth::Principal> principal = Authenticate(context);
+  if (!principal.ok()) {
+    reactor->End(principal.status());
+    return reactor;
+  }
+  if (auth_ != nullptr) reactor->record().Set("token", principal->name);
+  if (principal->read_only && !ReadOnlyAllowed(request->sql())) {
+    reactor->End(ReadOnlyRefused());
+    return reactor;
+  }
   executor_->Submit([this, reactor, request, response] {
     absl::StatusOr<txgate::v1::ExecuteResponse> result = runner_->Execute(reactor->call(), *request);
     if (result.ok()) *response = std::move(*result);
-    reactor->Finish(ToGrpcStatus(result.status()));
+    reactor->End(result.status());
   });
   return reactor;
 }
@@ -236,24 +492,67 @@ grpc::ServerUnaryReactor* DatabaseService::Execute(grpc::CallbackServerContext* 
 grpc::ServerUnaryReactor* DatabaseService::RunTransaction(
     grpc::CallbackServerContext* context, const txgate::v1::RunTransactionRequest* request,
     txgate::v1::RunTransactionResponse* response) {
-  auto* reactor = new UnaryCall(context, killer_);
-  executor_->Submit([this, reactor, request, response] {
-    absl::StatusOr<txgate::v1::RunTransactionResponse> result =
-        runner_->RunTransaction(reactor->call(), *request);
+  auto* reactor = new UnaryCall(context, killer_, Record(context, "RunTransaction"));
+  reactor->record().Set("statements", absl::StrCat(request->statements_size()));
+  absl::StatusOr<auth::Principal> principal = Authenticate(context);
+  if (!principal.ok()) {
+    reactor->End(principal.status());
+    return reactor;
+  }
+  if (auth_ != nullptr) reactor->record().Set("token", principal->name);
+  std::shared_ptr<const txgate::v1::RunTransactionRequest> read_only;
+  if (principal->read_only) {
+    // START TRANSACTION READ ONLY: the database refuses every write (1792).
+    // Nothing to make exactly-once, and the outcome record would be a write.
+    auto copy = std::make_shared<txgate::v1::RunTransactionRequest>(*request);
+    copy->mutable_options()->set_read_only(true);
+    copy->clear_idempotency_key();
+    read_only = std::move(copy);
+  }
+  executor_->Submit([this, reactor, request, response, read_only] {
+    absl::StatusOr<txgate::v1::RunTransactionResponse> result = runner_->RunTransaction(
+        reactor->call(), read_only != nullptr ? *read_only : *request);
     if (result.ok()) *response = std::move(*result);
-    reactor->Finish(ToGrpcStatus(result.status()));
+    reactor->End(result.status());
   });
   return reactor;
 }
 
 grpc::ServerWriteReactor<txgate::v1::StreamQueryResponse>* DatabaseService::StreamQuery(
     grpc::CallbackServerContext* context, const txgate::v1::StreamQueryRequest* request) {
-  return new StreamQueryCall(context, request, runner_, killer_, executor_);
+  std::unique_ptr<CallRecord> record = Record(context, "StreamQuery");
+  record->DescribeSql(request->sql());
+  absl::Status refused;
+  absl::StatusOr<auth::Principal> principal = Authenticate(context);
+  if (!principal.ok()) {
+    refused = principal.status();
+  } else {
+    if (auth_ != nullptr) record->Set("token", principal->name);
+    if (principal->read_only && !ReadOnlyAllowed(request->sql())) {
+      refused = ReadOnlyRefused();
+    }
+  }
+  return new StreamQueryCall(context, request, runner_, killer_, executor_, std::move(record),
+                             refused);
 }
 
 grpc::ServerBidiReactor<TransactionRequest, TransactionResponse>* DatabaseService::Transaction(
     grpc::CallbackServerContext* context) {
-  return new TransactionCall(context, runner_, killer_, executor_);
+  std::unique_ptr<CallRecord> record = Record(context, "Transaction");
+  absl::StatusOr<auth::Principal> principal = Authenticate(context);
+  if (principal.ok() && auth_ != nullptr) record->Set("token", principal->name);
+  auto* call = new TransactionCall(context, this, std::move(record),
+                                   principal.ok() && principal->read_only);
+  if (!principal.ok()) {
+    call->Refuse(principal.status());
+    return call;
+  }
+  if (absl::Status admitted = Register(call); !admitted.ok()) {
+    call->Refuse(admitted);
+    return call;
+  }
+  call->Start();
+  return call;
 }
 
 }  // namespace txgate::service

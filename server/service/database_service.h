@@ -5,21 +5,80 @@
 // gRPC's threads), and translate the outcome with ToGrpcStatus. OnCancel (a
 // cancelled call or a passed deadline) asks the StatementKiller to stop the
 // running statement. Leases are only ever returned on executor threads.
+//
+// Around that, each call is authenticated (when a TokenAuthenticator is
+// given: a read-only token runs transactions READ ONLY and only read
+// statements through Execute/StreamQuery), recorded (CallRecord: request
+// id, metrics, one log line), and interactive transactions are bounded:
+// at most max_open_transactions streams at once, each rolled back and ended
+// when it waits for its client longer than transaction_idle_timeout, or
+// when the server starts draining (Drain()).
 #ifndef TXGATE_SERVER_SERVICE_DATABASE_SERVICE_H_
 #define TXGATE_SERVER_SERVICE_DATABASE_SERVICE_H_
 
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <set>
+#include <string>
+#include <thread>
+
+#include "absl/random/random.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "server/auth/token_auth.h"
 #include "server/common/executor.h"
+#include "server/common/mutex.h"
+#include "server/metrics/metrics.h"
 #include "server/runner/statement_killer.h"
 #include "server/runner/transaction_runner.h"
+#include "server/service/call_record.h"
 #include "txgate/v1/database.grpc.pb.h"
 
 namespace txgate::service {
 
+// ErrorInfo reasons of the service's own limits.
+inline constexpr absl::string_view kReasonTooManyTransactions = "TOO_MANY_TRANSACTIONS";
+inline constexpr absl::string_view kReasonIdleTimeout = "TRANSACTION_IDLE_TIMEOUT";
+inline constexpr absl::string_view kReasonShuttingDown = "SERVER_SHUTTING_DOWN";
+
+struct ServiceOptions {
+  // Interactive Transaction streams open at once; one more is refused with
+  // RESOURCE_EXHAUSTED. Each holds a pooled connection once begun, so this
+  // should stay below the pool's size (main() defaults it to half of it).
+  int max_open_transactions = 8;
+  // An interactive transaction waiting for its client's next message longer
+  // than this is rolled back and its stream ended with ABORTED (reason
+  // TRANSACTION_IDLE_TIMEOUT). Zero disables the limit.
+  absl::Duration transaction_idle_timeout = absl::Minutes(1);
+};
+
+class TransactionCall;
+
 class DatabaseService final : public txgate::v1::DatabaseService::CallbackService {
  public:
+  // `auth` (nullptr: no authentication) and `metrics` (nullptr: none) must
+  // outlive the service, as must the runner, killer and executor.
   DatabaseService(runner::TransactionRunner* runner, runner::StatementKiller* killer,
-                  Executor* executor)
-      : runner_(runner), killer_(killer), executor_(executor) {}
+                  Executor* executor, ServiceOptions options,
+                  const auth::TokenAuthenticator* auth, metrics::Metrics* metrics);
+  ~DatabaseService() override;  // Calls Stop().
+
+  // Shutdown has begun: refuses new interactive transactions and ends the
+  // open ones (rolled back, UNAVAILABLE with reason SERVER_SHUTTING_DOWN)
+  // as soon as each waits for its client — at once for those waiting now.
+  // A call already running (a statement, a COMMIT) completes first.
+  void Drain();
+  // Stops the idle watchdog; call once no call is left (after the gRPC
+  // server's Wait()).
+  void Stop();
+
+  // Interactive transaction streams open now.
+  int open_transactions() const;
+  // Calls whose final status is not decided yet.
+  int unfinished_calls() const { return unfinished_.load(); }
+  // Interactive transactions ended by the idle timeout, ever.
+  int64_t idle_timeouts() const { return idle_timeouts_.load(); }
 
   grpc::ServerUnaryReactor* Execute(grpc::CallbackServerContext* context,
                                     const txgate::v1::ExecuteRequest* request,
@@ -37,9 +96,34 @@ class DatabaseService final : public txgate::v1::DatabaseService::CallbackServic
   Transaction(grpc::CallbackServerContext* context) override;
 
  private:
+  friend class TransactionCall;
+
+  std::unique_ptr<CallRecord> Record(grpc::CallbackServerContext* context,
+                                     absl::string_view method);
+  // The caller's principal; an empty one when authentication is off.
+  absl::StatusOr<auth::Principal> Authenticate(grpc::CallbackServerContext* context) const;
+  // Admits an interactive transaction, or says why not.
+  absl::Status Register(TransactionCall* call);
+  void Unregister(TransactionCall* call);
+  // Ends transactions idle too long; runs on its own thread.
+  void WatchIdle();
+
   runner::TransactionRunner* runner_;
   runner::StatementKiller* killer_;
   Executor* executor_;
+  const ServiceOptions options_;
+  const auth::TokenAuthenticator* auth_;
+  metrics::Metrics* metrics_;
+  std::atomic<int64_t> idle_timeouts_{0};
+  std::atomic<int> unfinished_{0};
+
+  mutable Mutex mu_;
+  CondVar wake_;
+  std::set<TransactionCall*> open_ ABSL_GUARDED_BY(mu_);
+  bool draining_ ABSL_GUARDED_BY(mu_) = false;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  absl::BitGen random_ ABSL_GUARDED_BY(mu_);
+  std::thread watchdog_;
 };
 
 }  // namespace txgate::service

@@ -11,12 +11,12 @@ class HealthService::Watcher final : public grpc::ServerWriteReactor<HealthCheck
   Watcher(HealthService* service, std::string name) : service_(service), name_(std::move(name)) {
     MutexLock lock(&service_->mu_);
     service_->watchers_.insert(this);
-    Update(service_->Current());
+    Update(service_->Current(name_));
   }
 
   // Called with the service's lock held.
   void Update(ServingStatus status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(service_->mu_) {
-    pending_ = Known(name_) ? status : HealthCheckResponse::SERVICE_UNKNOWN;
+    pending_ = status;
     if (!writing_ && !finished_ && pending_ != sent_) {
       writing_ = true;
       sent_ = pending_;
@@ -24,6 +24,8 @@ class HealthService::Watcher final : public grpc::ServerWriteReactor<HealthCheck
       StartWrite(&response_);
     }
   }
+
+  const std::string& name() const { return name_; }
 
   void OnWriteDone(bool ok) override {
     MutexLock lock(&service_->mu_);
@@ -71,15 +73,17 @@ class HealthService::Watcher final : public grpc::ServerWriteReactor<HealthCheck
 HealthService::~HealthService() = default;
 
 bool HealthService::Known(const std::string& service) {
-  return service.empty() || service == "txgate.v1.DatabaseService";
+  return service.empty() || service == "txgate.v1.DatabaseService" || service == kLivenessService;
 }
 
-HealthService::ServingStatus HealthService::Current() const {
+HealthService::ServingStatus HealthService::Current(const std::string& service) const {
+  if (!Known(service)) return HealthCheckResponse::SERVICE_UNKNOWN;
+  if (service == kLivenessService) return HealthCheckResponse::SERVING;
   return serving_ && !shutdown_ ? HealthCheckResponse::SERVING : HealthCheckResponse::NOT_SERVING;
 }
 
 void HealthService::Notify() {
-  for (Watcher* w : watchers_) w->Update(Current());
+  for (Watcher* w : watchers_) w->Update(Current(w->name()));
 }
 
 void HealthService::SetServing(bool serving) {
@@ -105,7 +109,7 @@ grpc::ServerUnaryReactor* HealthService::Check(grpc::CallbackServerContext* cont
   }
   {
     MutexLock lock(&mu_);
-    response->set_status(Current());
+    response->set_status(Current(request->service()));
   }
   reactor->Finish(grpc::Status::OK);
   return reactor;

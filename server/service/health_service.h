@@ -2,9 +2,12 @@
 // server reflection describes it (gRPC's built-in health service is
 // invisible to reflection, which breaks `buf curl --list-methods`).
 //
-// Both "" and "txgate.v1.DatabaseService" report SERVING exactly while the
-// database is reachable through the pool and the server is not shutting
-// down. Watch streams every change.
+// Readiness: "" and "txgate.v1.DatabaseService" report SERVING exactly
+// while the database is reachable through the pool and the server is not
+// shutting down. Liveness: "txgate.v1.Liveness" reports SERVING while the
+// process runs, whatever the database and through the drain, so that a
+// database outage or a shutdown never makes a kubelet restart the pod.
+// Watch streams every change.
 #ifndef TXGATE_SERVER_SERVICE_HEALTH_SERVICE_H_
 #define TXGATE_SERVER_SERVICE_HEALTH_SERVICE_H_
 
@@ -15,6 +18,9 @@
 #include "grpc/health/v1/health.grpc.pb.h"
 
 namespace txgate::service {
+
+// The service name of the liveness status.
+inline constexpr char kLivenessService[] = "txgate.v1.Liveness";
 
 class HealthService final : public grpc::health::v1::Health::CallbackService {
  public:
@@ -39,7 +45,7 @@ class HealthService final : public grpc::health::v1::Health::CallbackService {
 
  private:
   friend class Watcher;
-  ServingStatus Current() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  ServingStatus Current(const std::string& service) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Notify() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   static bool Known(const std::string& service);
 

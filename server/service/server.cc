@@ -1,26 +1,144 @@
 #include "server/service/server.h"
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/impl/server_builder_option.h>
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server_builder.h>
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 
+#include <grpc/grpc.h>
+
+#include <algorithm>
 #include <chrono>
+#include <fstream>
+#include <thread>
+#include <sstream>
 
 #include "absl/strings/str_cat.h"
 
 namespace txgate::service {
+namespace {
+
+absl::StatusOr<std::string> ReadPem(const std::string& path, absl::string_view flag) {
+  std::ifstream in(path);
+  if (!in) return absl::InvalidArgumentError(absl::StrCat("cannot read ", flag, " ", path));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Checks that `cert` holds a certificate, `key` a private key, and that
+// they belong together, so that a broken pair fails at start, not at the
+// first handshake.
+absl::Status CheckKeyPair(const std::string& cert, const std::string& key) {
+  BIO* cert_bio = BIO_new_mem_buf(cert.data(), static_cast<int>(cert.size()));
+  X509* x509 = PEM_read_bio_X509(cert_bio, nullptr, nullptr, nullptr);
+  BIO_free(cert_bio);
+  BIO* key_bio = BIO_new_mem_buf(key.data(), static_cast<int>(key.size()));
+  EVP_PKEY* pkey = PEM_read_bio_PrivateKey(key_bio, nullptr, nullptr, nullptr);
+  BIO_free(key_bio);
+  absl::Status status;
+  if (x509 == nullptr) {
+    status = absl::InvalidArgumentError("--tls_cert_file holds no PEM certificate");
+  } else if (pkey == nullptr) {
+    status = absl::InvalidArgumentError("--tls_key_file holds no PEM private key");
+  } else if (X509_check_private_key(x509, pkey) != 1) {
+    status = absl::InvalidArgumentError(
+        "--tls_key_file is not the private key of --tls_cert_file's certificate");
+  }
+  ERR_clear_error();
+  X509_free(x509);
+  EVP_PKEY_free(pkey);
+  return status;
+}
+
+absl::Status CheckCertificates(const std::string& pem) {
+  BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
+  X509* x509 = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr);
+  BIO_free(bio);
+  ERR_clear_error();
+  const bool ok = x509 != nullptr;
+  X509_free(x509);
+  return ok ? absl::OkStatus()
+            : absl::InvalidArgumentError("--tls_client_ca_file holds no PEM certificate");
+}
+
+// The credentials of the main port: plaintext, TLS or mutual TLS.
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MainCredentials(
+    const ServerOptions& o) {
+  if (o.tls_cert_file.empty() && o.tls_key_file.empty()) {
+    if (!o.tls_client_ca_file.empty()) {
+      return absl::InvalidArgumentError(
+          "--tls_client_ca_file needs --tls_cert_file and --tls_key_file");
+    }
+    return grpc::InsecureServerCredentials();
+  }
+  if (o.tls_cert_file.empty() || o.tls_key_file.empty()) {
+    return absl::InvalidArgumentError("TLS needs both --tls_cert_file and --tls_key_file");
+  }
+  absl::StatusOr<std::string> cert = ReadPem(o.tls_cert_file, "--tls_cert_file");
+  if (!cert.ok()) return cert.status();
+  absl::StatusOr<std::string> key = ReadPem(o.tls_key_file, "--tls_key_file");
+  if (!key.ok()) return key.status();
+  if (absl::Status s = CheckKeyPair(*cert, *key); !s.ok()) return s;
+  std::string client_ca;
+  if (!o.tls_client_ca_file.empty()) {
+    absl::StatusOr<std::string> ca = ReadPem(o.tls_client_ca_file, "--tls_client_ca_file");
+    if (!ca.ok()) return ca.status();
+    if (absl::Status s = CheckCertificates(*ca); !s.ok()) return s;
+    client_ca = std::move(*ca);
+  }
+  grpc::SslServerCredentialsOptions ssl(
+      client_ca.empty() ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
+                        : GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+  ssl.pem_root_certs = client_ca;
+  ssl.pem_key_cert_pairs.push_back({std::move(*key), std::move(*cert)});
+  return grpc::SslServerCredentials(ssl);
+}
+
+// Keeps builder plugins (server reflection) off the health port, which
+// serves Health and nothing else.
+class WithoutPlugins final : public grpc::ServerBuilderOption {
+ public:
+  void UpdateArguments(grpc::ChannelArguments* args) override {}
+  void UpdatePlugins(std::vector<std::unique_ptr<grpc::ServerBuilderPlugin>>* plugins) override {
+    plugins->clear();
+  }
+};
+
+}  // namespace
 
 Server::Server(const ServerOptions& options) : options_(options) {}
 
 absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& options) {
   std::unique_ptr<Server> server(new Server(options));
   Server* s = server.get();
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials = MainCredentials(options);
+  if (!credentials.ok()) return credentials.status();
+  if (!options.auth_tokens_file.empty()) {
+    absl::StatusOr<std::unique_ptr<auth::TokenAuthenticator>> auth =
+        auth::TokenAuthenticator::LoadFile(options.auth_tokens_file);
+    if (!auth.ok()) return auth.status();
+    s->auth_ = std::move(*auth);
+  }
+  absl::StatusOr<std::unique_ptr<metrics::Metrics>> metrics =
+      metrics::Metrics::Create(options.metrics_listen);
+  if (!metrics.ok()) return metrics.status();
+  s->metrics_ = std::move(*metrics);
+
   const mysql::ConnectOptions connect = options.mysql;
   auto factory = [connect](absl::Duration timeout) {
     return mysql::Connection::Open(connect, timeout);
   };
   s->pool_ = std::make_unique<pool::ConnectionPool>(
-      options.pool, factory, &absl::Now, [s](bool reachable) { s->health_.SetServing(reachable); });
+      options.pool, factory, &absl::Now, [s](bool reachable) {
+        s->health_.SetServing(reachable);
+        s->probe_health_.SetServing(reachable);
+      });
   s->killer_ = std::make_unique<runner::StatementKiller>(factory, options.kill_grace);
   s->outcomes_ = std::make_unique<runner::OutcomeStore>(s->pool_.get(), options.outcomes);
   s->runner_ = std::make_unique<runner::TransactionRunner>(s->pool_.get(), s->outcomes_.get(),
@@ -28,12 +146,27 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   const int workers =
       options.worker_threads > 0 ? options.worker_threads : options.pool.max_size + 4;
   s->executor_ = std::make_unique<Executor>("txgate-worker", workers);
-  s->database_ =
-      std::make_unique<DatabaseService>(s->runner_.get(), s->killer_.get(), s->executor_.get());
+  s->database_ = std::make_unique<DatabaseService>(s->runner_.get(), s->killer_.get(),
+                                                   s->executor_.get(), options.service,
+                                                   s->auth_.get(), s->metrics_.get());
+  s->AddSampledMetrics();
+
+  if (!options.health_listen.empty()) {
+    grpc::ServerBuilder builder;
+    builder.SetOption(std::make_unique<WithoutPlugins>());
+    builder.AddListeningPort(options.health_listen, grpc::InsecureServerCredentials(),
+                             &s->health_port_);
+    builder.RegisterService(&s->probe_health_);
+    s->health_grpc_ = builder.BuildAndStart();
+    if (s->health_grpc_ == nullptr || s->health_port_ == 0) {
+      return absl::UnavailableError(
+          absl::StrCat("cannot serve health on ", options.health_listen));
+    }
+  }
 
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(), &s->port_);
+  builder.AddListeningPort(options.listen, *credentials, &s->port_);
   builder.RegisterService(s->database_.get());
   builder.RegisterService(&s->health_);
   builder.SetMaxReceiveMessageSize(options.max_request_bytes);
@@ -42,6 +175,46 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
     return absl::UnavailableError(absl::StrCat("cannot listen on ", options.listen));
   }
   return server;
+}
+
+void Server::AddSampledMetrics() {
+  using Kind = metrics::Metrics::Kind;
+  metrics::Metrics& m = *metrics_;
+  pool::ConnectionPool* pool = pool_.get();
+  runner::TransactionRunner* runner = runner_.get();
+  auto pool_stat = [pool](auto field) {
+    return [pool, field] { return static_cast<double>(pool->Stats().*field); };
+  };
+  m.AddSampled("txgate_pool_open_connections", "connections open (idle, in use or connecting)",
+               Kind::kGauge, pool_stat(&pool::PoolStats::open));
+  m.AddSampled("txgate_pool_idle_connections", "connections idle in the pool", Kind::kGauge,
+               pool_stat(&pool::PoolStats::idle));
+  m.AddSampled("txgate_pool_in_use_connections", "connections leased to calls", Kind::kGauge,
+               pool_stat(&pool::PoolStats::in_use));
+  m.AddSampled("txgate_pool_waiters", "calls waiting for a connection", Kind::kGauge,
+               pool_stat(&pool::PoolStats::waiters));
+  m.AddSampled("txgate_pool_connects_total", "successful connects to the database",
+               Kind::kCounter, pool_stat(&pool::PoolStats::connects));
+  m.AddSampled("txgate_pool_connect_failures_total", "failed connects to the database",
+               Kind::kCounter, pool_stat(&pool::PoolStats::connect_failures));
+  m.AddSampled("txgate_pool_discarded_total",
+               "connections closed because they were found broken", Kind::kCounter,
+               pool_stat(&pool::PoolStats::discarded));
+  m.AddSampled("txgate_database_reachable", "1 while the database answers, else 0",
+               Kind::kGauge, pool_stat(&pool::PoolStats::reachable));
+  m.AddSampled("txgate_replays_total", "work re-run after a connection loss", Kind::kCounter,
+               [runner] { return static_cast<double>(runner->stats().replays); });
+  m.AddSampled("txgate_conflict_retries_total",
+               "RunTransaction re-runs after a deadlock or lock wait timeout", Kind::kCounter,
+               [runner] { return static_cast<double>(runner->stats().conflict_retries); });
+  m.AddSampled("txgate_outcome_lookups_total", "idempotency keys looked up", Kind::kCounter,
+               [runner] { return static_cast<double>(runner->stats().outcome_lookups); });
+  DatabaseService* database = database_.get();
+  m.AddSampled("txgate_open_transactions", "interactive Transaction streams open",
+               Kind::kGauge, [database] { return static_cast<double>(database->open_transactions()); });
+  m.AddSampled("txgate_transaction_idle_timeouts_total",
+               "interactive transactions rolled back by --transaction_idle_timeout",
+               Kind::kCounter, [database] { return static_cast<double>(database->idle_timeouts()); });
 }
 
 Server::~Server() { Shutdown(); }
@@ -53,19 +226,73 @@ void Server::Shutdown() {
     shutting_down_ = true;
   }
   health_.Shutdown();
+  probe_health_.Shutdown();
   if (grpc_ != nullptr) {
-    // In-flight calls get the grace period; then they are cancelled, which
-    // kills their statements and rolls their transactions back.
-    grpc_->Shutdown(absl::ToChronoTime(absl::Now() + options_.shutdown_grace));
+    // Open interactive transactions are ended (rolled back) as soon as they
+    // wait for their client, so the drain is not held up by streams whose
+    // clients send nothing. Other in-flight calls get the grace period;
+    // then they are cancelled, which kills their statements and rolls
+    // their transactions back.
+    //
+    // gRPC's Shutdown(deadline) waits for every call and connection to end.
+    // A stream whose client never half-closes (e.g. grpcurl or grpc-go
+    // with its send side still open) stays open after its status went out,
+    // and would hold the drain until the deadline; so once every call of
+    // ours has its status, the streams still open are cancelled.
+    database_->Drain();
+    const absl::Time deadline = absl::Now() + options_.shutdown_grace;
+    std::thread reaper([this, deadline] { CancelLingering(deadline); });
+    grpc_->Shutdown(absl::ToChronoTime(deadline));
+    {
+      MutexLock lock(&mu_);
+      grpc_stopped_ = true;
+      grpc_stopped_cv_.SignalAll();
+    }
+    reaper.join();
     grpc_->Wait();
   }
+  if (database_ != nullptr) database_->Stop();
   if (executor_ != nullptr) executor_->Shutdown();
   killer_.reset();
   outcomes_.reset();  // its purge thread leases from the pool
   if (pool_ != nullptr) pool_->Close();
+  // Probes keep an answer (NOT_SERVING) until the very end of the drain.
+  if (health_grpc_ != nullptr) {
+    health_grpc_->Shutdown(absl::ToChronoTime(absl::Now()));
+    health_grpc_->Wait();
+  }
+  if (metrics_ != nullptr) metrics_->RemoveSampled();
   MutexLock lock(&mu_);
   shut_down_ = true;
   stopped_.SignalAll();
+}
+
+void Server::CancelLingering(absl::Time deadline) {
+  // Time for statuses just decided to reach their clients; also lets
+  // Shutdown() stop accepting calls before the first check.
+  const absl::Duration linger = absl::Milliseconds(250);
+  absl::Time next = absl::Now() + linger;
+  bool quiet = false;  // no unfinished call at the last check
+  MutexLock lock(&mu_);
+  for (;;) {
+    grpc_stopped_cv_.WaitWithDeadline(&mu_, std::min(next, deadline));
+    if (grpc_stopped_ || absl::Now() >= deadline) return;  // gRPC cancels at the deadline
+    if (absl::Now() < next) continue;
+    if (database_->unfinished_calls() > 0) {
+      quiet = false;
+      next = absl::Now() + absl::Milliseconds(20);
+      continue;
+    }
+    if (!quiet) {
+      quiet = true;
+      next = absl::Now() + linger;
+      continue;
+    }
+    break;
+  }
+  mu_.Unlock();
+  grpc_server_cancel_all_calls(grpc_->c_server());
+  mu_.Lock();
 }
 
 void Server::Wait() {

@@ -1,7 +1,9 @@
 // Server: assembles txgate — pool, runner, killer, executor, the gRPC
-// services (DatabaseService, Health, reflection) — and drains it on
-// shutdown. main() fills ServerOptions from flags; tests start a Server
-// in-process the same way.
+// services (DatabaseService, Health, reflection) on the main port (TLS or
+// mutual TLS when configured), a plaintext port serving only Health for
+// probes, the metrics endpoint, bearer-token authentication — and drains
+// it on shutdown. main() fills ServerOptions from flags; tests start a
+// Server in-process the same way.
 #ifndef TXGATE_SERVER_SERVICE_SERVER_H_
 #define TXGATE_SERVER_SERVICE_SERVER_H_
 
@@ -12,7 +14,9 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "server/auth/token_auth.h"
 #include "server/common/executor.h"
+#include "server/metrics/metrics.h"
 #include "server/mysql/connection.h"
 #include "server/pool/connection_pool.h"
 #include "server/runner/statement_killer.h"
@@ -25,6 +29,22 @@ namespace txgate::service {
 struct ServerOptions {
   // host:port to serve gRPC on; port 0 picks a free one (see Server::port()).
   std::string listen = "127.0.0.1:50051";
+  // TLS on `listen`: PEM files of the server's certificate chain and key
+  // (both or neither). With a client CA too, clients must present a
+  // certificate signed by it (mutual TLS).
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  std::string tls_client_ca_file;
+  // host:port of a plaintext port serving only grpc.health.v1.Health (for
+  // kubelet probes, which can do neither TLS client certificates nor
+  // tokens); empty: none. Port 0 picks a free one.
+  std::string health_listen;
+  // host:port of the Prometheus endpoint (GET /metrics); empty: none.
+  std::string metrics_listen;
+  // File of bearer tokens (see TokenAuthenticator); empty: no
+  // authentication.
+  std::string auth_tokens_file;
+  ServiceOptions service;
   mysql::ConnectOptions mysql;
   pool::PoolOptions pool;
   runner::RunnerOptions runner;
@@ -46,15 +66,20 @@ class Server {
   static absl::StatusOr<std::unique_ptr<Server>> Start(const ServerOptions& options);
   ~Server();  // Calls Shutdown().
 
-  // The port actually bound.
+  // The ports actually bound (0: not served).
   int port() const { return port_; }
+  int health_port() const { return health_port_; }
+  int metrics_port() const { return metrics_ != nullptr ? metrics_->port() : 0; }
 
   pool::PoolStats pool_stats() const { return pool_->Stats(); }
   runner::RunnerStats runner_stats() const { return runner_->stats(); }
+  DatabaseService& database() { return *database_; }
 
-  // Stops accepting calls, lets in-flight calls finish within the grace
-  // period (then cancels them, rolling back open transactions), and closes
-  // the pool. Idempotent.
+  // Reports NOT_SERVING, stops accepting calls, ends open interactive
+  // transactions as soon as each waits for its client (rolled back,
+  // UNAVAILABLE), lets in-flight calls finish within the grace period (then
+  // cancels them, rolling back their transactions), closes the pool, and
+  // last stops the health port and the metrics endpoint. Idempotent.
   void Shutdown();
 
   // Blocks until Shutdown() has finished.
@@ -62,9 +87,18 @@ class Server {
 
  private:
   explicit Server(const ServerOptions& options);
+  // Registers the pool's and runner's numbers as sampled metrics.
+  void AddSampledMetrics();
+  // During the drain: once every DatabaseService call has its status,
+  // cancels the streams still open (see Shutdown()). Until `deadline` or
+  // grpc_stopped_.
+  void CancelLingering(absl::Time deadline);
 
   ServerOptions options_;
-  HealthService health_;
+  HealthService health_;        // on the main port
+  HealthService probe_health_;  // on the plaintext health port
+  std::unique_ptr<metrics::Metrics> metrics_;
+  std::unique_ptr<auth::TokenAuthenticator> auth_;
   std::unique_ptr<pool::ConnectionPool> pool_;
   std::unique_ptr<runner::StatementKiller> killer_;
   std::unique_ptr<runner::OutcomeStore> outcomes_;
@@ -72,11 +106,15 @@ class Server {
   std::unique_ptr<Executor> executor_;
   std::unique_ptr<DatabaseService> database_;
   std::unique_ptr<grpc::Server> grpc_;
+  std::unique_ptr<grpc::Server> health_grpc_;
   int port_ = 0;
+  int health_port_ = 0;
   Mutex mu_;
   CondVar stopped_;
   bool shutting_down_ ABSL_GUARDED_BY(mu_) = false;
   bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
+  bool grpc_stopped_ ABSL_GUARDED_BY(mu_) = false;
+  CondVar grpc_stopped_cv_;
 };
 
 }  // namespace txgate::service

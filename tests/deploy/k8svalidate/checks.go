@@ -1,7 +1,9 @@
 package main
 
 // txgate's own rules for a rendering, on top of strict decoding: the txgate
-// container is probed over native gRPC on its gRPC port, the DB password only
+// container is probed over native gRPC on its health port (--health_listen;
+// the gRPC port without one), readiness on service "" and liveness on
+// txgate.v1.Liveness, the DB password only
 // ever reaches it as a file from a Secret volume, the pod's termination grace
 // covers the preStop sleep plus txgate's drain, it runs non-root on a
 // read-only root filesystem, and Services (one of them headless), a PDB, an
@@ -511,33 +513,82 @@ func (c *checker) checkPorts(where string, ctr *corev1.Container, set map[string
 			c.errorf("%s: --metrics_listen port %d (from %s) is not a containerPort", where, port, m.from)
 		}
 	}
+	if h, ok := set["health_listen"]; ok {
+		if host, port, err := listenPort(h.value); err != nil {
+			c.errorf("%s: --health_listen %q (from %s) is not host:port: %v", where, h.value, h.from, err)
+		} else {
+			if hasContainerPort(ctr, int32(port)) == nil {
+				c.errorf("%s: --health_listen port %d (from %s) is not a containerPort", where, port, h.from)
+			}
+			if ip := net.ParseIP(host); host == "localhost" || (ip != nil && ip.IsLoopback()) {
+				c.errorf("%s: --health_listen %q (from %s) is loopback; the kubelet cannot reach it", where, h.value, h.from)
+			}
+		}
+	}
+}
+
+// Health service names txgate answers (server/service/health_service.h).
+const (
+	readinessService = ""                   // SERVING while the database is reachable
+	livenessService  = "txgate.v1.Liveness" // SERVING while the process runs
+)
+
+// healthPort is the port the kubelet's probes must use: --health_listen's
+// when set (plaintext, health only), else the gRPC port.
+func (c *checker) healthPort(set map[string]setting) (int32, string) {
+	if h, ok := set["health_listen"]; ok {
+		if _, port, err := listenPort(h.value); err == nil {
+			return int32(port), "health"
+		}
+	}
+	return c.opt.GRPCPort, "gRPC"
 }
 
 func (c *checker) checkProbes(where string, ctr *corev1.Container, set map[string]setting) {
+	port, what := c.healthPort(set)
 	probes := []struct {
 		name     string
 		probe    *corev1.Probe
 		required bool
+		services []string // accepted health service names
+		why      string
 	}{
-		{"readinessProbe", ctr.ReadinessProbe, true},
-		{"livenessProbe", ctr.LivenessProbe, true},
-		{"startupProbe", ctr.StartupProbe, false},
+		{"readinessProbe", ctr.ReadinessProbe, true, []string{readinessService, "txgate.v1.DatabaseService"},
+			"readiness must follow the database and the drain"},
+		{"livenessProbe", ctr.LivenessProbe, true, []string{livenessService},
+			"a database outage or a drain would make the kubelet restart every pod"},
+		{"startupProbe", ctr.StartupProbe, false, []string{livenessService},
+			"a database down at start would make the kubelet restart the pods"},
 	}
 	for _, p := range probes {
 		switch {
 		case p.probe == nil:
 			if p.required {
-				c.errorf("%s: no %s; want a native gRPC probe (grpc: {port: %d})", where, p.name, c.opt.GRPCPort)
+				c.errorf("%s: no %s; want a native gRPC probe (grpc: {port: %d})", where, p.name, port)
 			}
 		case p.probe.GRPC == nil:
-			c.errorf("%s: %s is not a native gRPC probe; want grpc: {port: %d}", where, p.name, c.opt.GRPCPort)
-		case p.probe.GRPC.Port != c.opt.GRPCPort:
-			c.errorf("%s: %s probes port %d, but txgate serves gRPC on %d", where, p.name, p.probe.GRPC.Port, c.opt.GRPCPort)
+			c.errorf("%s: %s is not a native gRPC probe; want grpc: {port: %d}", where, p.name, port)
+		case p.probe.GRPC.Port != port:
+			c.errorf("%s: %s probes port %d, but txgate serves %s on %d", where, p.name, p.probe.GRPC.Port, what, port)
+		default:
+			service := ""
+			if p.probe.GRPC.Service != nil {
+				service = *p.probe.GRPC.Service
+			}
+			ok := false
+			for _, s := range p.services {
+				ok = ok || s == service
+			}
+			if !ok {
+				c.errorf("%s: %s checks health service %q; want %q (%s)", where, p.name, service, p.services[0], p.why)
+			}
 		}
 	}
 	if _, tls := set["tls_cert_file"]; tls {
-		c.warnf("%s: TLS is on, and the kubelet's gRPC probes connect in plaintext without a client certificate; "+
-			"they need a plaintext health port (not a txgate flag yet) or GRPCContainerProbeTLS (mode: TLS, no mTLS)", where)
+		if _, health := set["health_listen"]; !health {
+			c.errorf("%s: TLS is on, and the kubelet's gRPC probes connect in plaintext without a client certificate "+
+				"or token; set --health_listen (a plaintext port serving only health) and probe it", where)
+		}
 	}
 }
 

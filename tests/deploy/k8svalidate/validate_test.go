@@ -209,6 +209,22 @@ var breakages = []breakage{
 		txgate(t, d)["livenessProbe"] = map[string]any{"tcpSocket": map[string]any{"port": 50051}}
 		return d
 	}},
+	{"liveness probe on the readiness service", `livenessProbe checks health service ""; want "txgate.v1.Liveness"`, func(t *testing.T, d docs) docs {
+		get(t, txgate(t, d), "livenessProbe", "grpc").(map[string]any)["service"] = ""
+		return d
+	}},
+	{"readiness probe on the liveness service", `readinessProbe checks health service "txgate.v1.Liveness"`, func(t *testing.T, d docs) docs {
+		get(t, txgate(t, d), "readinessProbe", "grpc").(map[string]any)["service"] = "txgate.v1.Liveness"
+		return d
+	}},
+	{"probes on the gRPC port beside a health port", "livenessProbe probes port 50051, but txgate serves health on 8086", func(t *testing.T, d docs) docs {
+		get(t, txgate(t, d), "livenessProbe", "grpc").(map[string]any)["port"] = 50051
+		return d
+	}},
+	{"health port not a containerPort", "--health_listen port 8087 (from ConfigMap", func(t *testing.T, d docs) docs {
+		get(t, obj(t, d, "ConfigMap", "txgate-config"), "data").(map[string]any)["TXGATE_HEALTH_LISTEN"] = "0.0.0.0:8087"
+		return d
+	}},
 	{"no readiness probe", "no readinessProbe", func(t *testing.T, d docs) docs {
 		delete(txgate(t, d), "readinessProbe")
 		return d

@@ -1,0 +1,135 @@
+#include "server/service/call_record.h"
+
+#include <optional>
+#include <utility>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "server/service/status_mapping.h"
+#include "server/sql/error.h"
+
+namespace txgate::service {
+namespace {
+
+constexpr size_t kMaxRequestIdBytes = 128;
+
+bool SaneRequestId(absl::string_view id) {
+  if (id.empty() || id.size() > kMaxRequestIdBytes) return false;
+  for (char c : id) {
+    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' &&
+        c != ':' && c != '-') {
+      return false;
+    }
+  }
+  return true;
+}
+
+absl::string_view CodeName(grpc::StatusCode code) {
+  switch (code) {
+    case grpc::StatusCode::OK: return "OK";
+    case grpc::StatusCode::CANCELLED: return "CANCELLED";
+    case grpc::StatusCode::UNKNOWN: return "UNKNOWN";
+    case grpc::StatusCode::INVALID_ARGUMENT: return "INVALID_ARGUMENT";
+    case grpc::StatusCode::DEADLINE_EXCEEDED: return "DEADLINE_EXCEEDED";
+    case grpc::StatusCode::NOT_FOUND: return "NOT_FOUND";
+    case grpc::StatusCode::ALREADY_EXISTS: return "ALREADY_EXISTS";
+    case grpc::StatusCode::PERMISSION_DENIED: return "PERMISSION_DENIED";
+    case grpc::StatusCode::RESOURCE_EXHAUSTED: return "RESOURCE_EXHAUSTED";
+    case grpc::StatusCode::FAILED_PRECONDITION: return "FAILED_PRECONDITION";
+    case grpc::StatusCode::ABORTED: return "ABORTED";
+    case grpc::StatusCode::OUT_OF_RANGE: return "OUT_OF_RANGE";
+    case grpc::StatusCode::UNIMPLEMENTED: return "UNIMPLEMENTED";
+    case grpc::StatusCode::INTERNAL: return "INTERNAL";
+    case grpc::StatusCode::UNAVAILABLE: return "UNAVAILABLE";
+    case grpc::StatusCode::DATA_LOSS: return "DATA_LOSS";
+    case grpc::StatusCode::UNAUTHENTICATED: return "UNAUTHENTICATED";
+    default: return "UNKNOWN";
+  }
+}
+
+}  // namespace
+
+std::string FirstKeyword(absl::string_view sql) {
+  size_t i = 0;
+  while (i < sql.size()) {
+    const char c = sql[i];
+    if (absl::ascii_isspace(static_cast<unsigned char>(c))) {
+      ++i;
+    } else if (c == '#' || (c == '-' && i + 1 < sql.size() && sql[i + 1] == '-')) {
+      while (i < sql.size() && sql[i] != '\n') ++i;
+    } else if (c == '/' && i + 1 < sql.size() && sql[i + 1] == '*') {
+      const size_t end = sql.find("*/", i + 2);
+      i = end == absl::string_view::npos ? sql.size() : end + 2;
+    } else {
+      break;
+    }
+  }
+  std::string word;
+  while (i < sql.size() && word.size() < 16 &&
+         absl::ascii_isalpha(static_cast<unsigned char>(sql[i]))) {
+    word.push_back(absl::ascii_toupper(static_cast<unsigned char>(sql[i])));
+    ++i;
+  }
+  return word;
+}
+
+CallRecord::CallRecord(grpc::CallbackServerContext* context, absl::string_view method,
+                       metrics::Metrics* metrics, std::string generated_id,
+                       std::atomic<int>* unfinished)
+    : start_(absl::Now()), method_(method), metrics_(metrics), unfinished_(unfinished) {
+  ++*unfinished_;
+  const auto& md = context->client_metadata();
+  auto it = md.find("x-request-id");
+  if (it != md.end()) {
+    const absl::string_view id(it->second.data(), it->second.size());
+    if (SaneRequestId(id)) request_id_ = std::string(id);
+  }
+  if (request_id_.empty()) request_id_ = std::move(generated_id);
+  context->AddInitialMetadata("x-request-id", request_id_);
+}
+
+CallRecord::~CallRecord() {
+  if (!done_.exchange(true)) --*unfinished_;
+}
+
+void CallRecord::Set(absl::string_view key, std::string value) {
+  fields_.emplace_back(std::string(key), std::move(value));
+}
+
+void CallRecord::DescribeSql(absl::string_view sql) {
+  Set("sql_bytes", absl::StrCat(sql.size()));
+  Set("sql_keyword", FirstKeyword(sql));
+}
+
+grpc::Status CallRecord::Finish(const absl::Status& status) {
+  grpc::Status result = ToGrpcStatus(status);
+  if (done_.exchange(true)) return result;
+  --*unfinished_;
+  const absl::Duration elapsed = absl::Now() - start_;
+  const absl::string_view code = CodeName(result.error_code());
+  std::optional<sql::MysqlError> mysql = sql::GetMysqlError(status);
+  if (metrics_ != nullptr) {
+    metrics_->ObserveRpc(method_, code, elapsed);
+    if (mysql.has_value()) metrics_->CountMysqlError(mysql->errnum);
+  }
+  LogFields fields = {{"request_id", request_id_},
+                      {"method", method_},
+                      {"code", std::string(code)},
+                      {"duration_ms", absl::StrFormat("%.3f", absl::ToDoubleMilliseconds(elapsed))}};
+  if (!status.ok()) {
+    const std::string reason = sql::GetReason(status);
+    if (!reason.empty()) fields.emplace_back("reason", reason);
+    if (mysql.has_value()) fields.emplace_back("mysql_errno", absl::StrCat(mysql->errnum));
+  }
+  fields.insert(fields.end(), fields_.begin(), fields_.end());
+  // warn: the server's or the database's trouble, not the caller's request.
+  const grpc::StatusCode c = result.error_code();
+  const bool trouble = c == grpc::StatusCode::UNKNOWN || c == grpc::StatusCode::INTERNAL ||
+                       c == grpc::StatusCode::UNAVAILABLE || c == grpc::StatusCode::DATA_LOSS;
+  Log(trouble ? "warn" : "info", "rpc", fields);
+  return result;
+}
+
+}  // namespace txgate::service

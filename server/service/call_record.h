@@ -1,0 +1,65 @@
+// CallRecord: what txgate records about one RPC — a request id, a metrics
+// sample and one structured log line at completion.
+//
+// The request id is the caller's `x-request-id` metadata when it is a sane
+// token (at most 128 of [A-Za-z0-9._:-]), else a generated one; it is sent
+// back as `x-request-id` initial metadata so a caller can quote it.
+// The log line holds the method, the gRPC code, the duration, the ErrorInfo
+// reason and MySQL errno, the token's name, and the size and first keyword
+// of the SQL. Never SQL text (it may hold literals), parameter values, error
+// messages (MySQL quotes values in them) or credentials.
+#ifndef TXGATE_SERVER_SERVICE_CALL_RECORD_H_
+#define TXGATE_SERVER_SERVICE_CALL_RECORD_H_
+
+#include <grpcpp/server_context.h>
+#include <grpcpp/support/status.h>
+
+#include <atomic>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "server/common/log.h"
+#include "server/metrics/metrics.h"
+
+namespace txgate::service {
+
+// The leading keyword of `sql` in upper case, skipping whitespace and
+// comments; at most 16 letters, empty if it starts otherwise.
+std::string FirstKeyword(absl::string_view sql);
+
+class CallRecord {
+ public:
+  // Takes the request id (see above) from `context` and echoes it back.
+  // `generated_id` is used when the caller sent none. `unfinished` counts
+  // the calls whose status is not decided yet: +1 here, -1 at Finish().
+  CallRecord(grpc::CallbackServerContext* context, absl::string_view method,
+             metrics::Metrics* metrics, std::string generated_id,
+             std::atomic<int>* unfinished);
+  ~CallRecord();
+
+  const std::string& request_id() const { return request_id_; }
+
+  // Extra fields for the log line (sizes, names: nothing secret).
+  void Set(absl::string_view key, std::string value);
+  // Describes the SQL of the call without its text.
+  void DescribeSql(absl::string_view sql);
+
+  // Maps `status` to the gRPC status to finish with, and records the call:
+  // the first time only (later calls just map).
+  grpc::Status Finish(const absl::Status& status);
+
+ private:
+  const absl::Time start_;
+  const std::string method_;
+  std::string request_id_;
+  metrics::Metrics* metrics_;
+  std::atomic<int>* unfinished_;
+  LogFields fields_;
+  std::atomic<bool> done_{false};
+};
+
+}  // namespace txgate::service
+
+#endif  // TXGATE_SERVER_SERVICE_CALL_RECORD_H_

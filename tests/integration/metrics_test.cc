@@ -1,0 +1,248 @@
+// Prometheus metrics scraped over HTTP from a server under real traffic and
+// real faults (a syntax error, KILL CONNECTION of a running statement), and
+// the structured log of each call: a request id, method, code and duration,
+// and never SQL text, parameter values, error messages, tokens or the
+// database password.
+#include <arpa/inet.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "tests/support/test_env.h"
+
+namespace txgate::testing {
+namespace {
+
+// GET http://127.0.0.1:port/metrics; the body, or "" on failure.
+std::string Scrape(int port) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  std::string response;
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
+    const std::string request = "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+    if (write(fd, request.data(), request.size()) == static_cast<ssize_t>(request.size())) {
+      char buf[8192];
+      for (ssize_t n; (n = read(fd, buf, sizeof(buf))) > 0;) response.append(buf, n);
+    }
+  }
+  close(fd);
+  const size_t body = response.find("\r\n\r\n");
+  if (!absl::StartsWith(response, "HTTP/1.") || body == std::string::npos) return "";
+  return response.substr(body + 4);
+}
+
+// The sum of the samples of `name` whose labels include every one of
+// `labels` (each `key="value"`); -1 if there is none.
+double Sample(const std::string& text, const std::string& name,
+              const std::vector<std::string>& labels = {}) {
+  double sum = -1;
+  for (absl::string_view line : absl::StrSplit(text, '\n')) {
+    if (!absl::StartsWith(line, name)) continue;
+    const absl::string_view rest = line.substr(name.size());
+    if (rest.empty() || (rest[0] != '{' && rest[0] != ' ')) continue;
+    bool match = true;
+    for (const std::string& l : labels) match = match && absl::StrContains(rest, l);
+    if (!match) continue;
+    double v = 0;
+    if (!absl::SimpleAtod(rest.substr(rest.rfind(' ') + 1), &v)) continue;
+    sum = (sum < 0 ? 0 : sum) + v;
+  }
+  return sum;
+}
+
+double Counter(const std::string& text, const std::string& name,
+               const std::vector<std::string>& labels = {}) {
+  return std::max(0.0, Sample(text, name, labels));
+}
+
+class MetricsTest : public ::testing::Test {
+ protected:
+  static service::ServerOptions Options() {
+    service::ServerOptions o = DefaultServerOptions();
+    o.metrics_listen = "127.0.0.1:0";
+    return o;
+  }
+  std::string Scrape() { return testing::Scrape(server_.server().metrics_port()); }
+  TestServer server_{Options()};
+};
+
+TEST_F(MetricsTest, ServesTheRegistryOverHttp) {
+  ASSERT_NE(server_.server().metrics_port(), 0);
+  ASSERT_TRUE(Exec(server_.stub(), "SELECT 1").ok());  // families with no sample are not shown
+  const std::string text = Scrape();
+  ASSERT_FALSE(text.empty());
+  EXPECT_THAT(text, ::testing::HasSubstr("# TYPE txgate_rpcs_total counter"));
+  EXPECT_THAT(text, ::testing::HasSubstr("# TYPE txgate_rpc_duration_seconds histogram"));
+  EXPECT_THAT(text, ::testing::HasSubstr("# TYPE txgate_pool_open_connections gauge"));
+  EXPECT_THAT(text, ::testing::HasSubstr("# TYPE txgate_pool_discarded_total counter"));
+  EXPECT_GE(Sample(text, "txgate_pool_open_connections"), 1);
+  EXPECT_GE(Sample(text, "txgate_pool_idle_connections"), 0);
+  EXPECT_EQ(Sample(text, "txgate_pool_in_use_connections"), 0);
+  EXPECT_EQ(Sample(text, "txgate_pool_waiters"), 0);
+  EXPECT_GE(Sample(text, "txgate_pool_connects_total"), 1);
+  EXPECT_EQ(Sample(text, "txgate_database_reachable"), 1);
+  for (const char* name : {"txgate_pool_connect_failures_total", "txgate_replays_total",
+                           "txgate_conflict_retries_total", "txgate_outcome_lookups_total",
+                           "txgate_open_transactions", "txgate_transaction_idle_timeouts_total"}) {
+    EXPECT_GE(Sample(text, name), 0) << name;
+  }
+}
+
+TEST_F(MetricsTest, RpcsLatencyAndMysqlErrorsMoveWithTraffic) {
+  const std::string before = Scrape();
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(Exec(server_.stub(), "SELECT ?", {Int(i)}).ok());
+  EXPECT_EQ(Exec(server_.stub(), "SELEKT 1").error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(Exec(server_.stub(), "SELECT * FROM no_such_table_m").error_code(),
+            grpc::StatusCode::NOT_FOUND);
+  txgate::v1::RunTransactionRequest req;
+  req.add_statements()->set_sql("SELECT 1");
+  txgate::v1::RunTransactionResponse resp;
+  auto ctx = WithDeadline(absl::Seconds(10));
+  ASSERT_TRUE(server_.stub().RunTransaction(ctx.get(), req, &resp).ok());
+  const std::string after = Scrape();
+
+  auto delta = [&](const std::string& name, const std::vector<std::string>& labels) {
+    return Counter(after, name, labels) - Counter(before, name, labels);
+  };
+  EXPECT_EQ(delta("txgate_rpcs_total", {R"(method="Execute")", R"(code="OK")"}), 3);
+  EXPECT_EQ(delta("txgate_rpcs_total", {R"(method="Execute")", R"(code="INVALID_ARGUMENT")"}), 1);
+  EXPECT_EQ(delta("txgate_rpcs_total", {R"(method="Execute")", R"(code="NOT_FOUND")"}), 1);
+  EXPECT_EQ(delta("txgate_rpcs_total", {R"(method="RunTransaction")", R"(code="OK")"}), 1);
+  EXPECT_EQ(delta("txgate_rpc_duration_seconds_count", {R"(method="Execute")"}), 5);
+  EXPECT_EQ(delta("txgate_rpc_duration_seconds_bucket", {R"(method="Execute")", R"(le="+Inf")"}), 5);
+  EXPECT_EQ(delta("txgate_mysql_errors_total", {R"(errno="1064")"}), 1);
+  EXPECT_EQ(delta("txgate_mysql_errors_total", {R"(errno="1146")"}), 1);
+}
+
+// KILL CONNECTION of the session running a read: the connection is
+// discarded, the read replayed on a new one, the caller sees the result.
+TEST_F(MetricsTest, AKilledConnectionMovesDiscardedAndReplays) {
+  const std::string before = Scrape();
+  grpc::Status status;
+  std::thread call([&] { status = Exec(server_.stub(), "SELECT SLEEP(1.5)"); });
+  std::string id;
+  ASSERT_TRUE(Eventually(
+      [&] {
+        auto rows = Admin(
+            "SELECT ID FROM information_schema.PROCESSLIST WHERE USER = 'txgate' AND INFO LIKE "
+            "'SELECT SLEEP%'");
+        if (rows.empty()) return false;
+        id = rows[0][0];
+        return true;
+      },
+      absl::Seconds(10)));
+  Admin("KILL CONNECTION " + id);
+  call.join();
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  ASSERT_TRUE(server_.AwaitPoolQuiet(absl::Seconds(5)));
+  const std::string after = Scrape();
+  EXPECT_GE(Counter(after, "txgate_pool_discarded_total") -
+                Counter(before, "txgate_pool_discarded_total"),
+            1);
+  EXPECT_GE(Counter(after, "txgate_replays_total") - Counter(before, "txgate_replays_total"), 1);
+  EXPECT_GE(Counter(after, "txgate_pool_connects_total") -
+                Counter(before, "txgate_pool_connects_total"),
+            1);
+}
+
+TEST(MetricsConfigTest, AnAddressThatCannotBeBoundFailsAtStart) {
+  service::ServerOptions o = DefaultServerOptions();
+  o.metrics_listen = "127.0.0.1:0";
+  TestServer first(o);
+  o.metrics_listen = absl::StrCat("127.0.0.1:", first.server().metrics_port());
+  absl::StatusOr<std::unique_ptr<service::Server>> second = service::Server::Start(o);
+  EXPECT_FALSE(second.ok());
+  EXPECT_THAT(second.status().message(), ::testing::HasSubstr("cannot serve metrics"));
+}
+
+// Sends stderr to a file for its lifetime.
+class CapturedStderr {
+ public:
+  CapturedStderr() : path_("/tmp/txgate-log-" + std::to_string(getpid())) {
+    fflush(stderr);
+    saved_ = dup(STDERR_FILENO);
+    FILE* f = fopen(path_.c_str(), "w");
+    dup2(fileno(f), STDERR_FILENO);
+    fclose(f);
+  }
+  ~CapturedStderr() { Restore(); }
+  // Restores stderr; returns what was written.
+  std::string Restore() {
+    if (saved_ >= 0) {
+      fflush(stderr);
+      dup2(saved_, STDERR_FILENO);
+      close(saved_);
+      saved_ = -1;
+    }
+    std::ifstream in(path_);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    std::remove(path_.c_str());
+    return ss.str();
+  }
+
+ private:
+  std::string path_;
+  int saved_ = -1;
+};
+
+TEST(LogTest, EachCallIsLoggedWithARequestIdAndNothingSecret) {
+  const std::string param = "param-secret-5b7e0c";
+  const std::string literal = "literal-secret-91c4aa";
+  const std::string token = "token-secret-d3a9f1";
+  std::string log;
+  {
+    CapturedStderr captured;
+    {
+      service::ServerOptions o = DefaultServerOptions();
+      TestServer server(o);
+      ASSERT_TRUE(Exec(server.stub(), "DROP TABLE IF EXISTS log_t").ok());
+      ASSERT_TRUE(Exec(server.stub(), "CREATE TABLE log_t (v VARCHAR(64) PRIMARY KEY)").ok());
+      ASSERT_TRUE(Exec(server.stub(), "INSERT INTO log_t VALUES (?)", {Str(param)}).ok());
+      // A duplicate: MySQL's message quotes the value.
+      EXPECT_EQ(Exec(server.stub(), "INSERT INTO log_t VALUES (?)", {Str(param)}).error_code(),
+                grpc::StatusCode::ALREADY_EXISTS);
+      EXPECT_TRUE(Exec(server.stub(), absl::StrCat("SELECT '", literal, "'")).ok());
+
+      txgate::v1::ExecuteRequest req;
+      req.set_sql("SELECT 1");
+      txgate::v1::ExecuteResponse resp;
+      grpc::ClientContext ctx;
+      ctx.AddMetadata("x-request-id", "req-abc-123");
+      ctx.AddMetadata("authorization", "Bearer " + token);  // ignored, never logged
+      ASSERT_TRUE(server.stub().Execute(&ctx, req, &resp).ok());
+      auto echoed = ctx.GetServerInitialMetadata().find("x-request-id");
+      ASSERT_NE(echoed, ctx.GetServerInitialMetadata().end());
+      EXPECT_EQ(std::string(echoed->second.data(), echoed->second.size()), "req-abc-123");
+    }
+    log = captured.Restore();
+  }
+  EXPECT_THAT(log, ::testing::HasSubstr(R"("msg":"rpc","request_id":"req-abc-123","method":"Execute","code":"OK","duration_ms":")"));
+  EXPECT_THAT(log, ::testing::HasSubstr(R"("code":"ALREADY_EXISTS")"));
+  EXPECT_THAT(log, ::testing::HasSubstr(R"("mysql_errno":"1062")"));
+  EXPECT_THAT(log, ::testing::HasSubstr(R"("sql_keyword":"INSERT")"));
+  // Generated ids: 32 hex digits.
+  EXPECT_THAT(log, ::testing::ContainsRegex(R"("request_id":"[0-9a-f]{32}")"));
+  EXPECT_THAT(log, ::testing::Not(::testing::HasSubstr(param)));
+  EXPECT_THAT(log, ::testing::Not(::testing::HasSubstr(literal)));
+  EXPECT_THAT(log, ::testing::Not(::testing::HasSubstr(token)));
+  EXPECT_THAT(log, ::testing::Not(::testing::HasSubstr(Database().password)));
+  EXPECT_THAT(log, ::testing::Not(::testing::HasSubstr("Duplicate entry")));
+}
+
+}  // namespace
+}  // namespace txgate::testing
