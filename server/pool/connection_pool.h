@@ -283,17 +283,31 @@ class BasicPool {
     return true;
   }
 
-  // Closes a broken connection. It counts as open until it is closed, so
-  // the database never sees more than max_size connections.
-  void Discard(std::unique_ptr<Conn> conn) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    ++closing_;
+  // Closes connections with the lock released (mysql_close may touch the
+  // network). They count as open until closed, so the database never sees
+  // more than max_size connections; `broken` of them count as discarded.
+  void CloseAll(std::vector<std::unique_ptr<Conn>> conns, int broken)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (conns.empty()) return;
+    const int n = static_cast<int>(conns.size());
+    closing_ += n;
     mu_.Unlock();
-    conn.reset();  // mysql_close may touch the network
+    conns.clear();
     mu_.Lock();
-    --closing_;
-    --open_;
-    ++discarded_;
+    closing_ -= n;
+    open_ -= n;
+    discarded_ += broken;
     cv_.SignalAll();
+  }
+
+  void CloseOne(std::unique_ptr<Conn> conn, bool broken) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    std::vector<std::unique_ptr<Conn>> one;
+    one.push_back(std::move(conn));
+    CloseAll(std::move(one), broken ? 1 : 0);
+  }
+
+  void Discard(std::unique_ptr<Conn> conn) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    CloseOne(std::move(conn), /*broken=*/true);
   }
 
   // Takes a connection back: rolls back an open transaction and resets a
@@ -308,14 +322,7 @@ class BasicPool {
       cv_.Signal();
       return;
     }
-    ++closing_;
-    mu_.Unlock();
-    conn.reset();
-    mu_.Lock();
-    --closing_;
-    --open_;
-    if (!keep) ++discarded_;
-    cv_.SignalAll();
+    CloseOne(std::move(conn), /*broken=*/!keep);
   }
 
   void Maintain() {
@@ -349,16 +356,7 @@ class BasicPool {
         ++kept;
       }
     }
-    if (doomed.empty()) return;
-    const int n = static_cast<int>(doomed.size());
-    closing_ += n;
-    mu_.Unlock();
-    doomed.clear();
-    mu_.Lock();
-    closing_ -= n;
-    open_ -= n;
-    discarded_ += dead;
-    cv_.SignalAll();
+    CloseAll(std::move(doomed), dead);
   }
 
   // Opens connections until min_idle (at least one, so that reachability
@@ -373,12 +371,7 @@ class BasicPool {
       const absl::Time opened = lease->opened_;
       lease->pool_ = nullptr;
       if (closed_) {  // closed while connecting: this one must not stay open
-        ++closing_;
-        mu_.Unlock();
-        conn.reset();
-        mu_.Lock();
-        --closing_;
-        --open_;
+        CloseOne(std::move(conn), /*broken=*/false);
         return;
       }
       idle_.push_back(Idle{std::move(conn), opened, clock_()});
