@@ -57,9 +57,11 @@ absl::string_view IsolationSql(txgate::v1::IsolationLevel level) {
   }
 }
 
-absl::Status CheckSql(const std::string& sql, bool in_transaction, int index) {
-  const std::string where = index >= 0 ? absl::StrCat("statement ", index + 1, ": ") : "";
+// Classifies `sql` once for the whole call and refuses what may not run.
+absl::StatusOr<sql::StatementKind> CheckSql(const std::string& sql, bool in_transaction,
+                                            int index) {
   const sql::StatementKind kind = sql::ClassifyStatement(sql);
+  const std::string where = index >= 0 ? absl::StrCat("statement ", index + 1, ": ") : "";
   if (kind.empty) return Invalid(absl::StrCat(where, "the SQL text is empty"));
   if (in_transaction && kind.implicit_commit) {
     return sql::MakeStatus(
@@ -69,7 +71,7 @@ absl::Status CheckSql(const std::string& sql, bool in_transaction, int index) {
                      "TABLES, BEGIN/COMMIT/ROLLBACK, SET autocommit, ...) cannot run inside a "
                      "transaction; send them with Execute"));
   }
-  return absl::OkStatus();
+  return kind;
 }
 
 // Holds a connection attached to the call while a statement may run.
@@ -139,8 +141,9 @@ absl::Status TransactionRunner::RunStatement(
 
 absl::StatusOr<txgate::v1::ExecuteResponse> TransactionRunner::Execute(
     CallContext& ctx, const txgate::v1::ExecuteRequest& request) {
-  if (absl::Status s = CheckSql(request.sql(), false, -1); !s.ok()) return s;
-  const bool read_only = sql::ClassifyStatement(request.sql()).read_only;
+  absl::StatusOr<sql::StatementKind> kind = CheckSql(request.sql(), false, -1);
+  if (!kind.ok()) return kind.status();
+  const bool read_only = kind->read_only;
   for (;;) {
     absl::StatusOr<pool::ConnectionPool::Lease> lease = pool_->Acquire(ctx.deadline());
     if (ctx.cancelled()) return Interrupted(ctx);
@@ -236,8 +239,9 @@ absl::StatusOr<txgate::v1::RunTransactionResponse> TransactionRunner::RunTransac
   }
   bool all_reads = true;
   for (int i = 0; i < request.statements_size(); ++i) {
-    if (absl::Status s = CheckSql(request.statements(i).sql(), true, i); !s.ok()) return s;
-    all_reads = all_reads && sql::ClassifyStatement(request.statements(i).sql()).read_only;
+    absl::StatusOr<sql::StatementKind> kind = CheckSql(request.statements(i).sql(), true, i);
+    if (!kind.ok()) return kind.status();
+    all_reads = all_reads && kind->read_only;
   }
   all_reads = all_reads || request.options().read_only();
 
@@ -345,8 +349,9 @@ absl::StatusOr<txgate::v1::RunTransactionResponse> TransactionRunner::StoredResp
 
 absl::StatusOr<std::unique_ptr<TransactionRunner::QueryStream>> TransactionRunner::StartQuery(
     CallContext& ctx, const txgate::v1::StreamQueryRequest& request) {
-  if (absl::Status s = CheckSql(request.sql(), false, -1); !s.ok()) return s;
-  const bool read_only = sql::ClassifyStatement(request.sql()).read_only;
+  absl::StatusOr<sql::StatementKind> kind = CheckSql(request.sql(), false, -1);
+  if (!kind.ok()) return kind.status();
+  const bool read_only = kind->read_only;
   const int64_t max_rows = request.max_rows_per_chunk() > 0
                                ? std::min<int64_t>(request.max_rows_per_chunk(),
                                                    options_.stream_chunk_rows)
@@ -482,8 +487,9 @@ std::string TransactionRunner::Interactive::Fingerprint() const {
 
 absl::StatusOr<ResultSet> TransactionRunner::Interactive::Run(
     CallContext& ctx, const txgate::v1::Statement& statement) {
-  if (absl::Status s = CheckSql(statement.sql(), true, -1); !s.ok()) return s;
-  all_reads_ = all_reads_ && sql::ClassifyStatement(statement.sql()).read_only;
+  absl::StatusOr<sql::StatementKind> kind = CheckSql(statement.sql(), true, -1);
+  if (!kind.ok()) return kind.status();
+  all_reads_ = all_reads_ && kind->read_only;
   for (;;) {
     ResultSet result;
     int64_t bytes = 0;
