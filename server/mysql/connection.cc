@@ -1,6 +1,7 @@
 #include "server/mysql/connection.h"
 
 #include <poll.h>
+#include <errmsg.h>
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -81,9 +82,9 @@ Connection::Connection(MYSQL* mysql, size_t statement_cache_size)
 }
 
 Connection::~Connection() {
-  if (!broken()) CloseStatements();
-  // After a loss the statements die with the handle without a round trip.
-  for (auto& [sql, stmt] : statements_) mysql_stmt_close(stmt);
+  // mysql_stmt_close sends COM_STMT_CLOSE only while the connection lives;
+  // after a loss it just frees the statement.
+  CloseStatements();
   mysql_close(mysql_);
 }
 
@@ -128,9 +129,9 @@ bool Connection::InTransaction() {
   return (status & SERVER_STATUS_IN_TRANS) != 0;
 }
 
-// Connector/C reports CR_SERVER_GONE_ERROR when it could not send a
+// Connector/C reports CR_SERVER_GONE_ERROR (2006) when it could not send a
 // command; a command that failed later (CR_SERVER_LOST, ...) may have run.
-constexpr unsigned int kCommandNotSent = 2006;
+constexpr unsigned int kCommandNotSent = CR_SERVER_GONE_ERROR;
 
 absl::Status Connection::Query(absl::string_view sql) {
   maybe_executed_ = true;
@@ -167,9 +168,7 @@ absl::StatusOr<MYSQL_STMT*> Connection::Prepare(absl::string_view sql) {
   return stmt;
 }
 
-absl::Status Connection::Start(
-    absl::string_view sql,
-    const google::protobuf::RepeatedPtrField<txgate::v1::Value>& params) {
+absl::Status Connection::Start(absl::string_view sql, const db::Params& params) {
   active_ = nullptr;
   has_rows_ = false;
   maybe_executed_ = false;
@@ -219,6 +218,11 @@ absl::Status Connection::Start(
   if (mysql_stmt_bind_result(stmt, decoder_.binds()) != 0) return StatementError(stmt);
   has_rows_ = true;
   return absl::OkStatus();
+}
+
+void Connection::AppendColumns(
+    google::protobuf::RepeatedPtrField<txgate::v1::Column>* out) const {
+  for (const sql::FieldInfo& f : decoder_.fields()) *out->Add() = sql::ColumnOf(f);
 }
 
 absl::StatusOr<bool> Connection::Next(txgate::v1::Row* row, size_t* bytes) {

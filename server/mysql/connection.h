@@ -2,12 +2,9 @@
 // Nothing else in txgate calls mysql_*.
 //
 // A Connection owns one MYSQL handle and its cache of server-side prepared
-// statements; both die together. It is used by one thread at a time (the
-// pool's lease guarantees it), except for Interrupt(), which any thread may
-// call to unblock a call stuck on the network. Every failure is an
-// absl::Status built by sql::ToStatus, so the retry rules can classify it;
-// after a connection-lost error the connection reports broken() and must be
-// discarded.
+// statements; both die together. It implements db::Connection, whose
+// contract (one thread at a time, Interrupt() from any, failures built by
+// sql::ToStatus, broken() after a loss) it keeps.
 #ifndef TXGATE_SERVER_MYSQL_CONNECTION_H_
 #define TXGATE_SERVER_MYSQL_CONNECTION_H_
 
@@ -24,6 +21,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "server/db/connection.h"
 #include "server/sql/value_codec.h"
 #include "txgate/v1/database.pb.h"
 
@@ -44,73 +42,46 @@ struct ConnectOptions {
   size_t statement_cache_size = 256;
 };
 
-// Counters of one statement's completion.
-struct ExecSummary {
-  uint64_t affected_rows = 0;
-  uint64_t last_insert_id = 0;
-  uint32_t warning_count = 0;
-};
+// The summary type is the seam's; the name stays for existing callers.
+using ExecSummary = db::ExecSummary;
 
-class Connection {
+class Connection final : public db::Connection {
  public:
   // Connects within `timeout` (rounded up to whole seconds, at least 1).
   static absl::StatusOr<std::unique_ptr<Connection>> Open(const ConnectOptions& options,
                                                           absl::Duration timeout);
-  ~Connection();
+  ~Connection() override;
 
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
-  // The server's id for this session (for KILL).
-  uint64_t thread_id() const { return thread_id_; }
-
-  // True once a connection-lost error was seen, or after Interrupt().
-  bool broken() const { return broken_.load(std::memory_order_acquire); }
-
-  // False if the last Start() or Query() failed before its command could
-  // reach the server (so it certainly did not run); true otherwise.
-  bool maybe_executed() const { return maybe_executed_; }
-
-  // True if the server reports an open transaction.
-  bool InTransaction();
-
-  // True if a statement changed session state (variables, schema, ...) since
-  // the last Open or ResetSession, as session state tracking reports.
-  bool session_changed() const { return session_changed_; }
-
-  // Runs `sql` with the text protocol and discards any result.
-  absl::Status Query(absl::string_view sql);
-
-  // Prepares (or reuses) `sql`, binds `params` and executes it. If it
-  // returns rows, fields() describes them and Next() reads them; Done()
-  // must be called before the connection runs anything else.
-  absl::Status Start(absl::string_view sql,
-                     const google::protobuf::RepeatedPtrField<txgate::v1::Value>& params);
+  // db::Connection; see there.
+  uint64_t thread_id() const override { return thread_id_; }
+  bool broken() const override { return broken_.load(std::memory_order_acquire); }
+  bool maybe_executed() const override { return maybe_executed_; }
+  bool InTransaction() override;
+  // As session state tracking reports it.
+  bool session_changed() const override { return session_changed_; }
+  // With the text protocol.
+  absl::Status Query(absl::string_view sql) override;
+  // Prepares `sql` (or reuses its cached statement), binds and executes it.
+  absl::Status Start(absl::string_view sql, const db::Params& params) override;
+  void AppendColumns(
+      google::protobuf::RepeatedPtrField<txgate::v1::Column>* out) const override;
+  absl::StatusOr<bool> Next(txgate::v1::Row* row, size_t* bytes) override;
+  absl::StatusOr<ExecSummary> Done() override;
+  // Looks at the idle socket: EOF, a reset or an unsolicited packet (such as
+  // a kill notice) mean the server closed it.
+  bool IdleAlive() const override;
+  absl::Status Ping() override;
+  // COM_RESET_CONNECTION (dropping prepared statements), then txgate's
+  // session settings again.
+  absl::Status ResetSession() override;
+  // Shuts the socket down.
+  void Interrupt() override;
 
   // Columns of the started statement; empty when it returns no rows.
   const std::vector<sql::FieldInfo>& fields() const { return decoder_.fields(); }
-
-  // Reads the next row into `row` (adding its approximate size to `bytes`);
-  // false at the end of the rows.
-  absl::StatusOr<bool> Next(txgate::v1::Row* row, size_t* bytes);
-
-  // Discards unread rows, ends the statement and returns its summary.
-  absl::StatusOr<ExecSummary> Done();
-
-  // Without a round trip: false if the idle socket shows the server closed
-  // it (EOF, reset or an unsolicited packet such as a kill notice).
-  bool IdleAlive() const;
-
-  // A cheap round trip that proves the session is alive.
-  absl::Status Ping();
-
-  // Returns the session to a fresh state (COM_RESET_CONNECTION), dropping
-  // prepared statements, then re-applies txgate's session settings.
-  absl::Status ResetSession();
-
-  // From any thread: shuts the socket down so a blocked call returns with a
-  // connection-lost error; the connection is broken afterwards.
-  void Interrupt();
 
  private:
   Connection(MYSQL* mysql, size_t statement_cache_size);

@@ -1,10 +1,10 @@
 #include "server/pool/connection_pool.h"
 
-#include "server/mysql/connection.h"
+#include "server/db/connection.h"
 
 namespace txgate::pool {
 
-// txgate's pool holds MySQL connections; instantiated once, here.
-template class BasicPool<mysql::Connection>;
+// txgate's pool holds db::Connection; instantiated once, here.
+template class BasicPool<db::Connection>;
 
 }  // namespace txgate::pool

@@ -15,10 +15,11 @@
 // keeps min_idle warm, and probes the database so health() stays true only
 // while it is reachable.
 //
-// The pool is a template over the connection type so that its bookkeeping
-// can be tested with a fake; txgate uses ConnectionPool (mysql::Connection).
-// Conn must provide: broken(), IdleAlive(), Ping(), InTransaction(),
-// Query(string_view), session_changed(), ResetSession().
+// The pool holds db::Connection (the seam every driver implements); its
+// tests drive the bookkeeping with fakes of it. It is a template only so
+// that a test may use a fake that implements just what the pool calls:
+// broken(), IdleAlive(), Ping(), InTransaction(), Query(string_view),
+// session_changed(), ResetSession().
 #ifndef TXGATE_SERVER_POOL_CONNECTION_POOL_H_
 #define TXGATE_SERVER_POOL_CONNECTION_POOL_H_
 
@@ -407,13 +408,13 @@ class BasicPool {
 
 }  // namespace txgate::pool
 
-namespace txgate::mysql {
+namespace txgate::db {
 class Connection;
-}  // namespace txgate::mysql
+}  // namespace txgate::db
 
 namespace txgate::pool {
-using ConnectionPool = BasicPool<mysql::Connection>;
-extern template class BasicPool<mysql::Connection>;
+using ConnectionPool = BasicPool<db::Connection>;
+extern template class BasicPool<db::Connection>;
 }  // namespace txgate::pool
 
 #endif  // TXGATE_SERVER_POOL_CONNECTION_POOL_H_

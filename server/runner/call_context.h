@@ -15,7 +15,7 @@
 #include "server/common/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "server/mysql/connection.h"
+#include "server/db/connection.h"
 
 namespace txgate::runner {
 
@@ -23,8 +23,9 @@ class CallContext {
  public:
   explicit CallContext(absl::Time deadline) : deadline_(deadline) {}
 
+  // When the call's time is up (InfiniteFuture: never). Whoever compares
+  // it with "now" brings its own clock.
   absl::Time deadline() const { return deadline_; }
-  bool expired() const { return absl::Now() >= deadline_; }
   bool cancelled() const { return cancelled_.load(std::memory_order_acquire); }
 
   // Marks the call cancelled; true on the first call only.
@@ -34,7 +35,7 @@ class CallContext {
   }
 
   // Publishes the connection a statement is about to run on.
-  void Attach(mysql::Connection* conn) {
+  void Attach(db::Connection* conn) {
     MutexLock lock(&mu_);
     attached_ = conn;
   }
@@ -69,7 +70,7 @@ class CallContext {
   std::atomic<bool> cancelled_{false};
   Mutex mu_;
   CondVar detached_;
-  mysql::Connection* attached_ ABSL_GUARDED_BY(mu_) = nullptr;
+  db::Connection* attached_ ABSL_GUARDED_BY(mu_) = nullptr;
 };
 
 }  // namespace txgate::runner

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "txgate/v1/database.pb.h"
 
 namespace txgate::runner {
 namespace {
@@ -40,7 +41,7 @@ OutcomeStore::~OutcomeStore() {
   purger_.join();
 }
 
-absl::Status OutcomeStore::EnsureTable(mysql::Connection& conn) {
+absl::Status OutcomeStore::EnsureTable(db::Connection& conn) {
   if (ensured_.load(std::memory_order_acquire)) return absl::OkStatus();
   absl::Status status = conn.Query(absl::StrCat(
       "CREATE TABLE IF NOT EXISTS ", options_.table,
@@ -53,7 +54,7 @@ absl::Status OutcomeStore::EnsureTable(mysql::Connection& conn) {
 }
 
 absl::StatusOr<std::optional<OutcomeStore::Stored>> OutcomeStore::Lookup(
-    mysql::Connection& conn, const std::string& key, const std::string& request, bool locking) {
+    db::Connection& conn, const std::string& key, const std::string& request, bool locking) {
   google::protobuf::RepeatedPtrField<txgate::v1::Value> params;
   *params.Add() = BytesValue(request);
   *params.Add() = BytesValue(key);
@@ -64,7 +65,7 @@ absl::StatusOr<std::optional<OutcomeStore::Stored>> OutcomeStore::Lookup(
   size_t bytes = 0;
   absl::StatusOr<bool> found = conn.Next(&row, &bytes);
   if (!found.ok()) return found.status();
-  if (absl::StatusOr<mysql::ExecSummary> done = conn.Done(); !done.ok()) return done.status();
+  if (absl::StatusOr<db::ExecSummary> done = conn.Done(); !done.ok()) return done.status();
   if (!*found) return std::optional<Stored>();
   Stored stored;
   stored.same_request = row.values(0).int64_value() == 1;
@@ -72,7 +73,7 @@ absl::StatusOr<std::optional<OutcomeStore::Stored>> OutcomeStore::Lookup(
   return std::optional<Stored>(std::move(stored));
 }
 
-absl::Status OutcomeStore::Record(mysql::Connection& conn, const std::string& key,
+absl::Status OutcomeStore::Record(db::Connection& conn, const std::string& key,
                                   const std::string& request, const std::string& response) {
   google::protobuf::RepeatedPtrField<txgate::v1::Value> params;
   *params.Add() = BytesValue(key);
@@ -93,7 +94,7 @@ absl::StatusOr<uint64_t> OutcomeStore::Purge() {
     params.Add()->set_int64_value(absl::ToInt64Microseconds(options_.retention));
     params.Add()->set_int64_value(options_.purge_batch);
     if (absl::Status s = (*lease)->Start(purge_sql_, params); !s.ok()) return s;
-    absl::StatusOr<mysql::ExecSummary> done = (*lease)->Done();
+    absl::StatusOr<db::ExecSummary> done = (*lease)->Done();
     if (!done.ok()) return done.status();
     total += done->affected_rows;
     if (done->affected_rows < static_cast<uint64_t>(options_.purge_batch)) return total;

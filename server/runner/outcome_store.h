@@ -24,7 +24,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "server/common/mutex.h"
-#include "server/mysql/connection.h"
+#include "server/db/connection.h"
 #include "server/pool/connection_pool.h"
 
 namespace txgate::runner {
@@ -58,17 +58,17 @@ class OutcomeStore {
   bool ensured() const { return ensured_.load(std::memory_order_acquire); }
 
   // Creates the table if this process has not yet done so.
-  absl::Status EnsureTable(mysql::Connection& conn);
+  absl::Status EnsureTable(db::Connection& conn);
 
   // The stored outcome of `key`, if any. `request` is the serialized
   // request, compared by hash. A locking read waits for a transaction that
   // is still writing the key; it must run inside a transaction.
-  absl::StatusOr<std::optional<Stored>> Lookup(mysql::Connection& conn, const std::string& key,
+  absl::StatusOr<std::optional<Stored>> Lookup(db::Connection& conn, const std::string& key,
                                                const std::string& request, bool locking);
 
   // Writes the key's row inside the caller's open transaction. A duplicate
   // key (errno 1062) means another execution with this key got there first.
-  absl::Status Record(mysql::Connection& conn, const std::string& key, const std::string& request,
+  absl::Status Record(db::Connection& conn, const std::string& key, const std::string& request,
                       const std::string& response);
 
   // Deletes expired rows now (the purge thread calls it); returns how many.

@@ -16,13 +16,13 @@ void StatementKiller::Kill(std::shared_ptr<CallContext> ctx) {
 }
 
 void StatementKiller::KillNow(CallContext& ctx) {
-  ctx.WithAttached([&](mysql::Connection* conn) {
+  ctx.WithAttached([&](db::Connection* conn) {
     if (conn == nullptr) return;
     MutexLock lock(&mu_);
     const std::string kill = absl::StrCat("KILL QUERY ", conn->thread_id());
     for (int attempt = 0; attempt < 2; ++attempt) {
       if (side_ == nullptr || side_->broken()) {
-        absl::StatusOr<std::unique_ptr<mysql::Connection>> side = factory_(grace_);
+        absl::StatusOr<std::unique_ptr<db::Connection>> side = factory_(grace_);
         if (!side.ok()) break;
         side_ = std::move(*side);
       }
@@ -32,7 +32,7 @@ void StatementKiller::KillNow(CallContext& ctx) {
   if (!ctx.AwaitDetached(grace_)) {
     // The server did not stop it in time, or cannot be reached: cut the
     // connection so the blocked call returns.
-    ctx.WithAttached([](mysql::Connection* conn) {
+    ctx.WithAttached([](db::Connection* conn) {
       if (conn != nullptr) conn->Interrupt();
     });
   }

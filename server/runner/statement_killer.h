@@ -16,15 +16,15 @@
 #include "server/common/mutex.h"
 #include "absl/time/time.h"
 #include "server/common/executor.h"
-#include "server/mysql/connection.h"
+#include "server/db/connection.h"
 #include "server/runner/call_context.h"
 
 namespace txgate::runner {
 
 class StatementKiller {
  public:
-  using Factory =
-      std::function<absl::StatusOr<std::unique_ptr<mysql::Connection>>(absl::Duration)>;
+  // Opens the side connection that sends KILL.
+  using Factory = db::ConnectionFactory;
 
   StatementKiller(Factory factory, absl::Duration grace);
   ~StatementKiller();
@@ -40,7 +40,7 @@ class StatementKiller {
   Factory factory_;
   absl::Duration grace_;
   Mutex mu_;
-  std::unique_ptr<mysql::Connection> side_ ABSL_GUARDED_BY(mu_);
+  std::unique_ptr<db::Connection> side_ ABSL_GUARDED_BY(mu_);
   Executor executor_;  // last: its threads stop before the fields above go
 };
 

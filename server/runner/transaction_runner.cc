@@ -1,19 +1,18 @@
 #include "server/runner/transaction_runner.h"
 
+#include <algorithm>
 #include <optional>
 #include <utility>
 
 #include "absl/hash/hash.h"
-
 #include "absl/strings/str_cat.h"
-#include "absl/time/clock.h"
 #include "server/sql/error.h"
 #include "server/sql/statement_kind.h"
-#include "server/sql/value_codec.h"
 
 namespace txgate::runner {
 namespace {
 
+using Lease = pool::ConnectionPool::Lease;
 using txgate::v1::ResultSet;
 
 absl::Status Invalid(absl::string_view message) {
@@ -57,13 +56,16 @@ absl::string_view IsolationSql(txgate::v1::IsolationLevel level) {
   }
 }
 
+// Where a statement stands in its call, for messages.
+enum class Context { kAutocommit, kTransaction };
+
 // Classifies `sql` once for the whole call and refuses what may not run.
-absl::StatusOr<sql::StatementKind> CheckSql(const std::string& sql, bool in_transaction,
-                                            int index) {
+// `index` names the statement in messages (-1: the call has one).
+absl::StatusOr<sql::StatementKind> CheckSql(const std::string& sql, Context context, int index) {
   const sql::StatementKind kind = sql::ClassifyStatement(sql);
   const std::string where = index >= 0 ? absl::StrCat("statement ", index + 1, ": ") : "";
   if (kind.empty) return Invalid(absl::StrCat(where, "the SQL text is empty"));
-  if (in_transaction && kind.implicit_commit) {
+  if (context == Context::kTransaction && kind.implicit_commit) {
     return sql::MakeStatus(
         absl::StatusCode::kInvalidArgument, sql::kReasonImplicitCommit,
         absl::StrCat(where,
@@ -77,26 +79,130 @@ absl::StatusOr<sql::StatementKind> CheckSql(const std::string& sql, bool in_tran
 // Holds a connection attached to the call while a statement may run.
 class Attached {
  public:
-  Attached(CallContext& ctx, mysql::Connection* conn) : ctx_(ctx) { ctx_.Attach(conn); }
+  Attached(CallContext& ctx, db::Connection* conn) : ctx_(ctx) { ctx_.Attach(conn); }
   ~Attached() { ctx_.Detach(); }
 
  private:
   CallContext& ctx_;
 };
 
+// What an interactive COMMIT answers: nothing but that it happened.
+struct Committed {};
+
 }  // namespace
 
 TransactionRunner::TransactionRunner(pool::ConnectionPool* pool, OutcomeStore* outcomes,
-                                     RunnerOptions options)
-    : pool_(pool), outcomes_(outcomes), options_(options) {}
+                                     RunnerOptions options, Clock* clock)
+    : pool_(pool),
+      outcomes_(outcomes),
+      options_(options),
+      policy_(RetryOptions{options.max_conflict_retries, options.conflict_backoff}),
+      clock_(clock) {}
+
+// ---- The heal loop --------------------------------------------------------
+
+FailureClass TransactionRunner::ClassOf(const CallContext& ctx, const AttemptFailure& failure) {
+  if (ctx.cancelled()) return FailureClass::kInterrupted;
+  if (failure.final) return FailureClass::kRequest;
+  if (failure.key_taken) return FailureClass::kKeyTaken;
+  if (sql::IsConnectionLost(failure.status)) return FailureClass::kConnectionLost;
+  if (sql::IsTransientConflict(failure.status)) return FailureClass::kTransientConflict;
+  return FailureClass::kRequest;
+}
+
+TransactionRunner::AttemptFailure TransactionRunner::FailedOn(const db::Connection& conn,
+                                                              absl::Status status, Phase sent,
+                                                              bool may_have_written) {
+  AttemptFailure failure;
+  failure.status = std::move(status);
+  failure.phase = conn.maybe_executed() ? sent : Phase::kBeforeSend;
+  failure.may_have_written = may_have_written;
+  return failure;
+}
+
+TransactionRunner::AttemptFailure TransactionRunner::Final(absl::Status status) {
+  AttemptFailure failure;
+  failure.status = std::move(status);
+  failure.final = true;
+  return failure;
+}
+
+template <typename T>
+absl::StatusOr<T> TransactionRunner::Heal(CallContext& ctx, const Job<T>& job) {
+  int conflicts = 0;
+  for (int n = 1;; ++n) {
+    Attempt<T> attempt = job.attempt(n);
+    if (attempt.ok()) return std::move(attempt.value());
+    const AttemptFailure& failed = attempt.failure();
+    Failure failure;
+    failure.work = job.work;
+    failure.error = ClassOf(ctx, failed);
+    failure.phase = failed.phase;
+    failure.may_have_written = failed.may_have_written;
+    failure.keyed = job.keyed;
+    failure.attempts = n;
+    failure.conflicts = conflicts;
+    failure.time_left = TimeLeft(ctx);
+    const Decision decision = policy_.Decide(failure);
+    switch (decision.action) {
+      case Action::kAnswer:
+        if (failure.error == FailureClass::kInterrupted) return Interrupted(ctx);
+        if (failure.error == FailureClass::kConnectionLost && job.unhealed) {
+          return WithDetailOf(job.unhealed(failed.status), failed.status);
+        }
+        return failed.status;
+      case Action::kAnswerOutcomeUnknown:
+        return OutcomeUnknown(failed.status);
+      case Action::kAnswerConflictsExhausted:
+        return sql::WithReason(
+            sql::Annotate(failed.status, absl::StrCat("gave up after ", conflicts + 1,
+                                                      " attempts of the transaction: ")),
+            sql::kReasonConflictRetriesExhausted);
+      case Action::kBackoffAndRerun:
+        ++conflicts;
+        ++conflict_retries_;
+        clock_->SleepFor(decision.pause);  // the attempt's lease went back: locks are free
+        break;
+      case Action::kHealAndRerun:
+        ++replays_;
+        break;
+      case Action::kResolveOutcome: {
+        absl::StatusOr<std::optional<T>> prior = job.resolve(failed.lost_session);
+        if (!prior.ok()) {
+          // A taken key's look-up failing is that look-up's answer; after a
+          // lost COMMIT, only a reused key is certain, the rest unknown.
+          if (failed.key_taken || prior.status().code() == absl::StatusCode::kFailedPrecondition) {
+            return prior.status();
+          }
+          return OutcomeUnknown(failed.status);
+        }
+        if (prior->has_value()) return std::move(**prior);
+        // It did not commit: running it (again) is safe.
+        if (!failed.key_taken) {
+          if (TimeLeft(ctx) <= absl::ZeroDuration()) return failed.status;
+          ++replays_;
+        }
+        break;
+      }
+    }
+    if (job.heal) {
+      absl::Status healed = job.heal();
+      if (!healed.ok()) {
+        return sql::IsConnectionLost(failed.status) ? WithDetailOf(healed, failed.status) : healed;
+      }
+    }
+  }
+}
+
+// ---- Building blocks ------------------------------------------------------
 
 bool TransactionRunner::IsDuplicateKey(const absl::Status& status) {
   std::optional<sql::MysqlError> e = sql::GetMysqlError(status);
-  return e.has_value() && e->errnum == 1062;
+  return e.has_value() && e->errnum == 1062;  // ER_DUP_ENTRY
 }
 
-absl::Status TransactionRunner::Interrupted(CallContext& ctx) {
-  if (ctx.expired()) {
+absl::Status TransactionRunner::Interrupted(const CallContext& ctx) const {
+  if (clock_->Now() >= ctx.deadline()) {
     return sql::MakeStatus(absl::StatusCode::kDeadlineExceeded, sql::kReasonDeadline,
                            "the deadline passed; the statement was stopped on the server");
   }
@@ -104,23 +210,19 @@ absl::Status TransactionRunner::Interrupted(CallContext& ctx) {
                          "the call was cancelled; the statement was stopped on the server");
 }
 
-absl::Status TransactionRunner::RunStatement(
-    CallContext& ctx, mysql::Connection& conn, const std::string& sql,
-    const google::protobuf::RepeatedPtrField<txgate::v1::Value>& params, ResultSet* result,
-    int64_t* bytes) const {
+absl::Status TransactionRunner::RunStatement(CallContext& ctx, db::Connection& conn,
+                                             const std::string& sql, const db::Params& params,
+                                             ResultSet* result, int64_t* bytes) const {
   Attached attached(ctx, &conn);
   if (ctx.cancelled()) return Interrupted(ctx);
   if (absl::Status s = conn.Start(sql, params); !s.ok()) return s;
-  if (!conn.fields().empty()) {
-    for (const sql::FieldInfo& f : conn.fields()) *result->add_columns() = sql::ColumnOf(f);
-  }
-  for (;;) {
-    txgate::v1::Row row;
-    size_t row_bytes = 0;
-    absl::StatusOr<bool> more = conn.Next(&row, &row_bytes);
-    if (!more.ok()) return more.status();
-    if (!*more) break;
+  conn.AppendColumns(result->mutable_columns());
+  txgate::v1::Row row;
+  size_t row_bytes = 0;
+  absl::StatusOr<bool> more = conn.Next(&row, &row_bytes);
+  for (; more.ok() && *more; more = conn.Next(&row, &row_bytes)) {
     *bytes += static_cast<int64_t>(row_bytes);
+    row_bytes = 0;
     if (result->rows_size() >= options_.max_result_rows || *bytes > options_.max_result_bytes) {
       (void)conn.Done();
       return sql::MakeStatus(
@@ -130,8 +232,10 @@ absl::Status TransactionRunner::RunStatement(
                        " bytes); use StreamQuery for large results"));
     }
     *result->add_rows() = std::move(row);
+    row.Clear();
   }
-  absl::StatusOr<mysql::ExecSummary> summary = conn.Done();
+  if (!more.ok()) return more.status();
+  absl::StatusOr<db::ExecSummary> summary = conn.Done();
   if (!summary.ok()) return summary.status();
   result->set_affected_rows(summary->affected_rows);
   result->set_last_insert_id(summary->last_insert_id);
@@ -139,88 +243,64 @@ absl::Status TransactionRunner::RunStatement(
   return absl::OkStatus();
 }
 
-absl::StatusOr<txgate::v1::ExecuteResponse> TransactionRunner::Execute(
-    CallContext& ctx, const txgate::v1::ExecuteRequest& request) {
-  absl::StatusOr<sql::StatementKind> kind = CheckSql(request.sql(), false, -1);
-  if (!kind.ok()) return kind.status();
-  const bool read_only = kind->read_only;
-  for (;;) {
-    absl::StatusOr<pool::ConnectionPool::Lease> lease = pool_->Acquire(ctx.deadline());
-    if (ctx.cancelled()) return Interrupted(ctx);
-    if (!lease.ok()) return lease.status();
-    txgate::v1::ExecuteResponse response;
-    int64_t bytes = 0;
-    absl::Status status =
-        RunStatement(ctx, **lease, request.sql(), request.params(), response.mutable_result(), &bytes);
-    if (status.ok()) return response;
-    if (ctx.cancelled()) return Interrupted(ctx);
-    if (!sql::IsConnectionLost(status)) return status;
-    if (!read_only && (*lease)->maybe_executed()) return OutcomeUnknown(status);
-    if (ctx.expired()) return status;  // UNAVAILABLE with the MySQL detail
-    ++replays_;
-    // Nothing can have been applied: heal and re-run on a fresh connection.
+absl::Status TransactionRunner::OpenTransaction(CallContext& ctx, db::Connection& conn,
+                                                const txgate::v1::TransactionOptions& options) {
+  Attached attached(ctx, &conn);
+  if (ctx.cancelled()) return Interrupted(ctx);
+  // The outcome table is DDL: create it before any transaction opens.
+  if (!outcomes_->ensured()) (void)outcomes_->EnsureTable(conn);
+  const absl::string_view isolation = IsolationSql(options.isolation_level());
+  if (!isolation.empty()) {
+    if (absl::Status s = conn.Query(isolation); !s.ok()) return s;
   }
+  return conn.Query(options.read_only() ? "START TRANSACTION READ ONLY" : "START TRANSACTION");
 }
 
-absl::StatusOr<pool::ConnectionPool::Lease> TransactionRunner::LeaseInTransaction(
+absl::StatusOr<Lease> TransactionRunner::LeaseInTransaction(
     CallContext& ctx, const txgate::v1::TransactionOptions& options) {
-  const absl::string_view isolation = IsolationSql(options.isolation_level());
-  const absl::string_view start =
-      options.read_only() ? "START TRANSACTION READ ONLY" : "START TRANSACTION";
-  for (;;) {
-    absl::StatusOr<pool::ConnectionPool::Lease> lease = pool_->Acquire(ctx.deadline());
-    if (ctx.cancelled()) return Interrupted(ctx);
-    if (!lease.ok()) return lease.status();
-    absl::Status status;
-    {
-      Attached attached(ctx, lease->get());
-      // The outcome table is DDL: create it before any transaction opens.
-      if (!outcomes_->ensured()) (void)outcomes_->EnsureTable(**lease);
-      if (!isolation.empty()) status = (*lease)->Query(isolation);
-      if (status.ok()) status = (*lease)->Query(start);
+  auto attempt = [&](int) -> Attempt<Lease> {
+    absl::StatusOr<Lease> lease = pool_->Acquire(ctx.deadline());
+    if (!lease.ok()) return Final(lease.status());
+    if (absl::Status s = OpenTransaction(ctx, **lease, options); !s.ok()) {
+      return FailedOn(**lease, std::move(s), Phase::kStatementInFlight, false);
     }
-    if (status.ok()) return lease;
-    if (ctx.cancelled()) return Interrupted(ctx);
-    // Nothing has run yet: a loss here is always safe to heal.
-    if (!sql::IsConnectionLost(status) || ctx.expired()) return status;
-  }
+    return std::move(*lease);
+  };
+  return Heal(ctx, Job<Lease>(Work::kInternal, false, attempt));
 }
 
 absl::StatusOr<std::optional<std::string>> TransactionRunner::ResolveOutcome(
     CallContext& ctx, const std::string& key, const std::string& fingerprint,
     uint64_t lost_session) {
   ++outcome_lookups_;
-  for (;;) {
-    absl::StatusOr<pool::ConnectionPool::Lease> lease = pool_->Acquire(ctx.deadline());
-    if (ctx.cancelled()) return Interrupted(ctx);
-    if (!lease.ok()) return lease.status();
-    mysql::Connection& conn = **lease;
-    absl::Status status;
-    absl::StatusOr<std::optional<OutcomeStore::Stored>> stored;
-    {
-      Attached attached(ctx, &conn);
-      if (lost_session != 0) {
-        // Settle the lost session's transaction: once it is gone, its
-        // COMMIT either happened or never will. (It may be gone already.)
-        (void)conn.Query(absl::StrCat("KILL CONNECTION ", lost_session));
-      }
-      status = outcomes_->EnsureTable(conn);
-      if (status.ok()) status = conn.Query("START TRANSACTION");
-      if (status.ok()) {
-        // A locking read waits for a transaction still writing the key.
-        stored = outcomes_->Lookup(conn, key, fingerprint, /*locking=*/true);
-        status = stored.status();
-      }
-      if (status.ok()) status = conn.Query("COMMIT");
+  using Found = std::optional<OutcomeStore::Stored>;
+  auto attempt = [&](int) -> Attempt<Found> {
+    absl::StatusOr<Lease> lease = pool_->Acquire(ctx.deadline());
+    if (!lease.ok()) return Final(lease.status());
+    db::Connection& conn = **lease;
+    Attached attached(ctx, &conn);
+    if (lost_session != 0) {
+      // Settle the lost session's transaction: once it is gone, its COMMIT
+      // either happened or never will. (It may be gone already.)
+      (void)conn.Query(absl::StrCat("KILL CONNECTION ", lost_session));
     }
+    absl::Status status = outcomes_->EnsureTable(conn);
+    if (status.ok()) status = conn.Query("START TRANSACTION");
+    absl::StatusOr<Found> stored;
     if (status.ok()) {
-      if (!stored->has_value()) return std::optional<std::string>();
-      if (!(*stored)->same_request) return KeyReused();
-      return std::optional<std::string>(std::move((*stored)->response));
+      // A locking read waits for a transaction still writing the key.
+      stored = outcomes_->Lookup(conn, key, fingerprint, /*locking=*/true);
+      status = stored.status();
     }
-    if (ctx.cancelled()) return Interrupted(ctx);
-    if (!sql::IsConnectionLost(status) || ctx.expired()) return status;
-  }
+    if (status.ok()) status = conn.Query("COMMIT");
+    if (status.ok()) return std::move(*stored);
+    return FailedOn(conn, std::move(status), Phase::kStatementInFlight, false);
+  };
+  absl::StatusOr<Found> stored = Heal(ctx, Job<Found>(Work::kInternal, false, attempt));
+  if (!stored.ok()) return stored.status();
+  if (!stored->has_value()) return std::optional<std::string>();
+  if (!(*stored)->same_request) return KeyReused();
+  return std::optional<std::string>(std::move((*stored)->response));
 }
 
 absl::Status TransactionRunner::KeyReused() {
@@ -229,8 +309,39 @@ absl::Status TransactionRunner::KeyReused() {
                          "use a new key for a new transaction");
 }
 
+absl::StatusOr<txgate::v1::RunTransactionResponse> TransactionRunner::StoredResponse(
+    const std::string& bytes) {
+  txgate::v1::RunTransactionResponse response;
+  if (!response.ParseFromString(bytes)) {
+    return absl::DataLossError("the stored response of this idempotency key is unreadable");
+  }
+  return response;
+}
+
+// ---- The RPCs' work -------------------------------------------------------
+
+absl::StatusOr<txgate::v1::ExecuteResponse> TransactionRunner::Execute(
+    CallContext& ctx, const txgate::v1::ExecuteRequest& request) {
+  absl::StatusOr<sql::StatementKind> kind = CheckSql(request.sql(), Context::kAutocommit, -1);
+  if (!kind.ok()) return kind.status();
+  const bool writes = !kind->read_only;
+  auto attempt = [&](int) -> Attempt<txgate::v1::ExecuteResponse> {
+    absl::StatusOr<Lease> lease = pool_->Acquire(ctx.deadline());
+    if (!lease.ok()) return Final(lease.status());
+    txgate::v1::ExecuteResponse response;
+    int64_t bytes = 0;
+    absl::Status status = RunStatement(ctx, **lease, request.sql(), request.params(),
+                                       response.mutable_result(), &bytes);
+    if (status.ok()) return response;
+    // An autocommit statement is its own COMMIT.
+    return FailedOn(**lease, std::move(status), Phase::kCommitInFlight, writes);
+  };
+  return Heal(ctx, Job<txgate::v1::ExecuteResponse>(Work::kStatement, false, attempt));
+}
+
 absl::StatusOr<txgate::v1::RunTransactionResponse> TransactionRunner::RunTransaction(
     CallContext& ctx, const txgate::v1::RunTransactionRequest& request) {
+  using Response = txgate::v1::RunTransactionResponse;
   if (request.statements().empty()) return Invalid("a transaction needs at least one statement");
   if (request.statements_size() > options_.max_statements) {
     return sql::MakeStatus(absl::StatusCode::kResourceExhausted, sql::kReasonInvalidRequest,
@@ -239,7 +350,8 @@ absl::StatusOr<txgate::v1::RunTransactionResponse> TransactionRunner::RunTransac
   }
   bool all_reads = true;
   for (int i = 0; i < request.statements_size(); ++i) {
-    absl::StatusOr<sql::StatementKind> kind = CheckSql(request.statements(i).sql(), true, i);
+    absl::StatusOr<sql::StatementKind> kind =
+        CheckSql(request.statements(i).sql(), Context::kTransaction, i);
     if (!kind.ok()) return kind.status();
     all_reads = all_reads && kind->read_only;
   }
@@ -261,128 +373,96 @@ absl::StatusOr<txgate::v1::RunTransactionResponse> TransactionRunner::RunTransac
     if (prior->has_value()) return StoredResponse(**prior);
   }
 
-  int conflicts = 0;
-  for (uint32_t attempt = 1;; ++attempt) {
-    absl::StatusOr<pool::ConnectionPool::Lease> lease =
-        LeaseInTransaction(ctx, request.options());
-    if (!lease.ok()) return lease.status();
-    txgate::v1::RunTransactionResponse response;
-    absl::Status status;
-    int failed = -1;
+  auto attempt = [&](int n) -> Attempt<Response> {
+    absl::StatusOr<Lease> lease = pool_->Acquire(ctx.deadline());
+    if (!lease.ok()) return Final(lease.status());
+    db::Connection& conn = **lease;
+    if (absl::Status s = OpenTransaction(ctx, conn, request.options()); !s.ok()) {
+      return FailedOn(conn, std::move(s), Phase::kStatementInFlight, false);
+    }
+    Response response;
     int64_t bytes = 0;
-    for (int i = 0; i < request.statements_size() && status.ok(); ++i) {
+    for (int i = 0; i < request.statements_size(); ++i) {
       const txgate::v1::Statement& st = request.statements(i);
-      status = RunStatement(ctx, **lease, st.sql(), st.params(), response.add_results(), &bytes);
-      if (!status.ok()) failed = i;
-    }
-    response.set_attempts(attempt);
-    bool recording = false;
-    if (status.ok() && !key.empty()) {
-      recording = true;
-      Attached attached(ctx, lease->get());
-      status = outcomes_->Record(**lease, key, fingerprint, response.SerializeAsString());
-    }
-    if (recording && IsDuplicateKey(status)) {
-      // A concurrent execution with this key committed first.
-      lease->Return();
-      absl::StatusOr<std::optional<std::string>> prior = ResolveOutcome(ctx, key, fingerprint, 0);
-      if (!prior.ok()) return prior.status();
-      if (prior->has_value()) return StoredResponse(**prior);
-      continue;  // it rolled back after all: run ours
-    }
-    bool committing = false;
-    if (status.ok()) {
-      committing = true;
-      Attached attached(ctx, lease->get());
-      status = (*lease)->Query("COMMIT");
-    }
-    if (status.ok()) return response;
-    if (ctx.cancelled()) return Interrupted(ctx);
-    if (sql::IsConnectionLost(status)) {
-      if (committing && !all_reads && (*lease)->maybe_executed()) {
-        if (key.empty()) return OutcomeUnknown(status);
-        // Exactly-once: find out whether the lost COMMIT was applied.
-        const uint64_t lost_session = (*lease)->thread_id();
-        lease->Return();
-        absl::StatusOr<std::optional<std::string>> prior =
-            ResolveOutcome(ctx, key, fingerprint, lost_session);
-        if (!prior.ok()) {
-          return prior.status().code() == absl::StatusCode::kFailedPrecondition
-                     ? prior.status()
-                     : OutcomeUnknown(status);
+      absl::Status s = RunStatement(ctx, conn, st.sql(), st.params(), response.add_results(), &bytes);
+      if (!s.ok()) {
+        // The request's own error names its statement.
+        if (!sql::IsConnectionLost(s) && !sql::IsTransientConflict(s)) {
+          s = sql::Annotate(s, absl::StrCat("statement ", i + 1, ": "));
         }
-        if (prior->has_value()) return StoredResponse(**prior);
-        // Not committed: it is safe to run it again.
+        return FailedOn(conn, std::move(s), Phase::kStatementInFlight, !all_reads);
       }
-      if (ctx.expired()) return status;
-      ++replays_;
-      continue;  // the open transaction died with its connection: re-run it whole
     }
-    if (sql::IsTransientConflict(status)) {
-      if (conflicts >= options_.max_conflict_retries) {
-        return sql::WithReason(
-            sql::Annotate(status, absl::StrCat("gave up after ", conflicts + 1,
-                                               " attempts of the transaction: ")),
-            sql::kReasonConflictRetriesExhausted);
+    response.set_attempts(n);
+    if (!key.empty()) {
+      absl::Status s;
+      {
+        Attached attached(ctx, &conn);
+        s = outcomes_->Record(conn, key, fingerprint, response.SerializeAsString());
       }
-      ++conflicts;
-      ++conflict_retries_;
-      lease->Return();  // rolls back
-      const absl::Duration pause = options_.conflict_backoff * conflicts;
-      if (absl::Now() + pause >= ctx.deadline()) return status;
-      absl::SleepFor(pause);
-      continue;
+      if (!s.ok()) {
+        AttemptFailure failure = FailedOn(conn, std::move(s), Phase::kStatementInFlight, !all_reads);
+        // A concurrent execution with this key committed (or is committing) first.
+        failure.key_taken = IsDuplicateKey(failure.status);
+        return failure;
+      }
     }
-    return failed >= 0 ? sql::Annotate(status, absl::StrCat("statement ", failed + 1, ": "))
-                       : status;
-  }
-}
-
-absl::StatusOr<txgate::v1::RunTransactionResponse> TransactionRunner::StoredResponse(
-    const std::string& bytes) {
-  txgate::v1::RunTransactionResponse response;
-  if (!response.ParseFromString(bytes)) {
-    return absl::DataLossError("the stored response of this idempotency key is unreadable");
-  }
-  return response;
+    absl::Status s;
+    {
+      Attached attached(ctx, &conn);
+      s = conn.Query("COMMIT");
+    }
+    if (s.ok()) return response;
+    AttemptFailure failure = FailedOn(conn, std::move(s), Phase::kCommitInFlight, !all_reads);
+    failure.lost_session = conn.thread_id();
+    return failure;  // the lease goes back (a lost one is discarded) before any look-up
+  };
+  Job<Response> job(Work::kTransaction, !key.empty(), attempt);
+  job.resolve = [&](uint64_t lost_session) -> absl::StatusOr<std::optional<Response>> {
+    absl::StatusOr<std::optional<std::string>> prior =
+        ResolveOutcome(ctx, key, fingerprint, lost_session);
+    if (!prior.ok()) return prior.status();
+    if (!prior->has_value()) return std::optional<Response>();
+    absl::StatusOr<Response> stored = StoredResponse(**prior);
+    if (!stored.ok()) return stored.status();
+    return std::optional<Response>(std::move(*stored));
+  };
+  return Heal(ctx, job);
 }
 
 absl::StatusOr<std::unique_ptr<TransactionRunner::QueryStream>> TransactionRunner::StartQuery(
     CallContext& ctx, const txgate::v1::StreamQueryRequest& request) {
-  absl::StatusOr<sql::StatementKind> kind = CheckSql(request.sql(), false, -1);
+  absl::StatusOr<sql::StatementKind> kind = CheckSql(request.sql(), Context::kAutocommit, -1);
   if (!kind.ok()) return kind.status();
-  const bool read_only = kind->read_only;
+  const bool writes = !kind->read_only;
   const int64_t max_rows = request.max_rows_per_chunk() > 0
                                ? std::min<int64_t>(request.max_rows_per_chunk(),
                                                    options_.stream_chunk_rows)
                                : options_.stream_chunk_rows;
-  for (;;) {
-    absl::StatusOr<pool::ConnectionPool::Lease> lease = pool_->Acquire(ctx.deadline());
-    if (ctx.cancelled()) return Interrupted(ctx);
-    if (!lease.ok()) return lease.status();
+  using Stream = std::unique_ptr<QueryStream>;
+  auto attempt = [&](int) -> Attempt<Stream> {
+    absl::StatusOr<Lease> lease = pool_->Acquire(ctx.deadline());
+    if (!lease.ok()) return Final(lease.status());
+    if (ctx.cancelled()) return Final(Interrupted(ctx));
     absl::Status status;
     {
       Attached attached(ctx, lease->get());
       status = (*lease)->Start(request.sql(), request.params());
     }
-    if (status.ok()) {
-      return std::unique_ptr<QueryStream>(new QueryStream(this, std::move(*lease), max_rows));
-    }
-    if (ctx.cancelled()) return Interrupted(ctx);
-    if (!sql::IsConnectionLost(status)) return status;
-    if (!read_only && (*lease)->maybe_executed()) return OutcomeUnknown(status);
-    if (ctx.expired()) return status;
-  }
+    if (status.ok()) return Stream(new QueryStream(this, std::move(*lease), max_rows));
+    return FailedOn(**lease, std::move(status), Phase::kCommitInFlight, writes);
+  };
+  return Heal(ctx, Job<Stream>(Work::kStatement, false, attempt));
 }
 
 absl::Status TransactionRunner::QueryStream::NextChunk(CallContext& ctx,
                                                        txgate::v1::StreamQueryResponse* chunk) {
-  mysql::Connection& conn = *lease_;
+  db::Connection& conn = *lease_;
   Attached attached(ctx, &conn);
-  if (ctx.cancelled()) return Interrupted(ctx);
+  if (ctx.cancelled()) return runner_->Interrupted(ctx);
   if (first_) {
     first_ = false;
-    for (const sql::FieldInfo& f : conn.fields()) *chunk->add_columns() = sql::ColumnOf(f);
+    conn.AppendColumns(chunk->mutable_columns());
   }
   size_t bytes = 0;
   while (chunk->rows_size() < max_rows_ &&
@@ -390,12 +470,12 @@ absl::Status TransactionRunner::QueryStream::NextChunk(CallContext& ctx,
     txgate::v1::Row row;
     absl::StatusOr<bool> more = conn.Next(&row, &bytes);
     if (!more.ok()) {
-      if (ctx.cancelled()) return Interrupted(ctx);
+      if (ctx.cancelled()) return runner_->Interrupted(ctx);
       return sql::Annotate(more.status(),
                            absl::StrCat("the stream broke after ", sent_rows_, " rows: "));
     }
     if (!*more) {
-      absl::StatusOr<mysql::ExecSummary> summary = conn.Done();
+      absl::StatusOr<db::ExecSummary> summary = conn.Done();
       if (!summary.ok()) return summary.status();
       chunk->set_warning_count(summary->warning_count);
       chunk->set_done(true);
@@ -407,9 +487,11 @@ absl::Status TransactionRunner::QueryStream::NextChunk(CallContext& ctx,
   return absl::OkStatus();
 }
 
+// ---- Interactive transactions ----------------------------------------------
+
 absl::StatusOr<std::unique_ptr<TransactionRunner::Interactive>> TransactionRunner::Begin(
     CallContext& ctx, const txgate::v1::Begin& begin) {
-  absl::StatusOr<pool::ConnectionPool::Lease> lease = LeaseInTransaction(ctx, begin.options());
+  absl::StatusOr<Lease> lease = LeaseInTransaction(ctx, begin.options());
   if (!lease.ok()) return lease.status();
   return std::unique_ptr<Interactive>(new Interactive(this, std::move(*lease), begin.options()));
 }
@@ -421,41 +503,51 @@ absl::Status TransactionRunner::Interactive::Lost(absl::string_view why) {
                                       why, "; it was rolled back"));
 }
 
+absl::Status TransactionRunner::Interactive::Unhealed(const absl::Status&) {
+  return Lost("the deadline passed");
+}
+
 absl::Status TransactionRunner::Interactive::Replay(CallContext& ctx) {
   if (overflow_) {
     return Lost(absl::StrCat("it ran more than the replay bound (",
                              runner_->options_.replay_max_statements, " statements or ",
                              runner_->options_.replay_max_bytes, " bytes)"));
   }
-  for (;;) {
-    if (ctx.expired()) return Lost("the deadline passed");
-    lease_ = pool::ConnectionPool::Lease();  // the broken connection goes
-    absl::StatusOr<pool::ConnectionPool::Lease> lease =
-        runner_->LeaseInTransaction(ctx, options_);
-    if (!lease.ok()) return lease.status();
-    lease_ = std::move(*lease);
-    ++runner_->replays_;
-    absl::Status status;
+  lease_ = Lease();  // the broken connection goes
+  auto attempt = [&](int) -> Attempt<Lease> {
+    absl::StatusOr<Lease> lease = runner_->pool_->Acquire(ctx.deadline());
+    if (!lease.ok()) return Final(lease.status());
+    db::Connection& conn = **lease;
+    if (absl::Status s = runner_->OpenTransaction(ctx, conn, options_); !s.ok()) {
+      return FailedOn(conn, std::move(s), Phase::kStatementInFlight, false);
+    }
     for (const Recorded& r : log_) {
       ResultSet result;
       int64_t bytes = 0;
-      status = runner_->RunStatement(ctx, *lease_, r.statement.sql(), r.statement.params(),
-                                     &result, &bytes);
-      if (!status.ok()) break;
+      absl::Status s = runner_->RunStatement(ctx, conn, r.statement.sql(), r.statement.params(),
+                                             &result, &bytes);
+      if (!s.ok()) {
+        if (sql::IsConnectionLost(s)) {
+          return FailedOn(conn, std::move(s), Phase::kStatementInFlight, !all_reads_);
+        }
+        return Final(Lost(absl::StrCat("a replayed statement failed: ", s.message())));
+      }
       if (Checksum(result) != r.checksum) {
-        return sql::MakeStatus(
+        return Final(sql::MakeStatus(
             absl::StatusCode::kAborted, "REPLAY_MISMATCH",
             "the connection was lost and the transaction was replayed, but a statement's "
             "result differed from the first run (the data changed meanwhile); it was rolled "
-            "back");
+            "back"));
       }
     }
-    if (status.ok()) return status;
-    if (ctx.cancelled()) return Interrupted(ctx);
-    if (!sql::IsConnectionLost(status)) {
-      return Lost(absl::StrCat("a replayed statement failed: ", status.message()));
-    }
-  }
+    return std::move(*lease);
+  };
+  Job<Lease> job(Work::kInteractive, false, attempt);
+  job.unhealed = &Unhealed;
+  absl::StatusOr<Lease> lease = runner_->Heal(ctx, job);
+  if (!lease.ok()) return lease.status();
+  lease_ = std::move(*lease);
+  return absl::OkStatus();
 }
 
 uint64_t TransactionRunner::Interactive::Checksum(const ResultSet& result) {
@@ -487,23 +579,25 @@ std::string TransactionRunner::Interactive::Fingerprint() const {
 
 absl::StatusOr<ResultSet> TransactionRunner::Interactive::Run(
     CallContext& ctx, const txgate::v1::Statement& statement) {
-  absl::StatusOr<sql::StatementKind> kind = CheckSql(statement.sql(), true, -1);
+  absl::StatusOr<sql::StatementKind> kind = CheckSql(statement.sql(), Context::kTransaction, -1);
   if (!kind.ok()) return kind.status();
   all_reads_ = all_reads_ && kind->read_only;
-  for (;;) {
+  auto attempt = [&](int) -> Attempt<ResultSet> {
     ResultSet result;
     int64_t bytes = 0;
-    absl::Status status =
-        runner_->RunStatement(ctx, *lease_, statement.sql(), statement.params(), &result, &bytes);
+    absl::Status status = runner_->RunStatement(ctx, *lease_, statement.sql(), statement.params(),
+                                                &result, &bytes);
     if (status.ok()) {
       Remember(statement, result);
       return result;
     }
-    if (ctx.cancelled()) return Interrupted(ctx);
-    if (!sql::IsConnectionLost(status)) return status;
-    // The transaction died with its connection: nothing of it committed.
-    if (absl::Status s = Replay(ctx); !s.ok()) return WithDetailOf(s, status);
-  }
+    // The transaction is still open: nothing of it can have committed.
+    return FailedOn(*lease_, std::move(status), Phase::kStatementInFlight, !all_reads_);
+  };
+  Job<ResultSet> job(Work::kInteractive, false, attempt);
+  job.heal = [&] { return Replay(ctx); };
+  job.unhealed = &Unhealed;
+  return runner_->Heal(ctx, job);
 }
 
 absl::Status TransactionRunner::Interactive::Commit(CallContext& ctx,
@@ -516,49 +610,52 @@ absl::Status TransactionRunner::Interactive::Commit(CallContext& ctx,
     return Invalid("an idempotent commit needs the transaction within the replay bound");
   }
   const std::string fingerprint = key.empty() ? "" : Fingerprint();
-  for (;;) {
-    absl::Status status;
-    bool recording = false;
+  const bool writes = !(read_only_ || all_reads_);
+  auto attempt = [&](int) -> Attempt<Committed> {
+    db::Connection& conn = *lease_;
     if (!key.empty()) {
-      recording = true;
       txgate::v1::TransactionResponse committed;
       committed.mutable_committed();
-      Attached attached(ctx, lease_.get());
-      status = runner_->outcomes_->Record(*lease_, key, fingerprint, committed.SerializeAsString());
+      absl::Status s;
+      {
+        Attached attached(ctx, &conn);
+        s = runner_->outcomes_->Record(conn, key, fingerprint, committed.SerializeAsString());
+      }
+      if (!s.ok()) {
+        AttemptFailure failure = FailedOn(conn, std::move(s), Phase::kStatementInFlight, writes);
+        failure.key_taken = IsDuplicateKey(failure.status);
+        return failure;
+      }
     }
-    if (recording && IsDuplicateKey(status)) {
-      lease_.Return();
-      absl::StatusOr<std::optional<std::string>> prior =
-          runner_->ResolveOutcome(ctx, key, fingerprint, 0);
-      if (!prior.ok()) return prior.status();
-      if (prior->has_value()) return absl::OkStatus();  // committed before
-      if (absl::Status s = Replay(ctx); !s.ok()) return s;
-      continue;
+    absl::Status s;
+    {
+      Attached attached(ctx, &conn);
+      s = conn.Query("COMMIT");
     }
-    bool committing = false;
-    if (status.ok()) {
-      committing = true;
-      Attached attached(ctx, lease_.get());
-      status = lease_->Query("COMMIT");
+    if (s.ok()) return Committed{};
+    // A transaction that wrote nothing has nothing to lose with its COMMIT:
+    // its results were already answered.
+    if (!writes && sql::IsConnectionLost(s) && conn.maybe_executed() && !ctx.cancelled()) {
+      return Committed{};
     }
-    if (status.ok()) return status;
-    if (ctx.cancelled()) return Interrupted(ctx);
-    if (!sql::IsConnectionLost(status)) return status;
-    if (committing && lease_->maybe_executed()) {
-      // Nothing to lose in a transaction that wrote nothing.
-      if (read_only_ || all_reads_) return absl::OkStatus();
-      if (key.empty()) return OutcomeUnknown(status);
-      const uint64_t lost_session = lease_->thread_id();
-      lease_.Return();
-      absl::StatusOr<std::optional<std::string>> prior =
-          runner_->ResolveOutcome(ctx, key, fingerprint, lost_session);
-      if (!prior.ok()) return OutcomeUnknown(status);
-      if (prior->has_value()) return absl::OkStatus();
-    }
-    // Not committed (the COMMIT never left, or it was found not applied):
-    // replay the transaction and commit again.
-    if (absl::Status s = Replay(ctx); !s.ok()) return WithDetailOf(s, status);
-  }
+    AttemptFailure failure = FailedOn(conn, std::move(s), Phase::kCommitInFlight, writes);
+    failure.lost_session = conn.thread_id();
+    return failure;
+  };
+  Job<Committed> job(Work::kInteractive, !key.empty(), attempt);
+  // Not committed (the COMMIT never left, or it was found not applied):
+  // replay the transaction and commit again.
+  job.heal = [&] { return Replay(ctx); };
+  job.resolve = [&](uint64_t lost_session) -> absl::StatusOr<std::optional<Committed>> {
+    lease_.Return();  // rolls back ours (or discards the lost connection) first
+    absl::StatusOr<std::optional<std::string>> prior =
+        runner_->ResolveOutcome(ctx, key, fingerprint, lost_session);
+    if (!prior.ok()) return prior.status();
+    if (!prior->has_value()) return std::optional<Committed>();
+    return std::optional<Committed>(Committed{});
+  };
+  job.unhealed = &Unhealed;
+  return runner_->Heal(ctx, job).status();
 }
 
 absl::Status TransactionRunner::Interactive::Rollback(CallContext& ctx) {

@@ -19,30 +19,41 @@
 //  - on cancellation or deadline the running statement is killed, the
 //    transaction rolled back (by the lease's return) and the caller gets
 //    CANCELLED / DEADLINE_EXCEEDED.
+// The rules themselves are RetryPolicy's; this class runs attempts of each
+// RPC's work and executes the policy's decisions in one heal loop (Heal).
+// It sees the database only through db::Connection and time only through
+// the Clock it is given, so tests/unit/transaction_runner_test.cc drives it
+// with scripted connections and a test clock.
 #ifndef TXGATE_SERVER_RUNNER_TRANSACTION_RUNNER_H_
 #define TXGATE_SERVER_RUNNER_TRANSACTION_RUNNER_H_
 
 #include <atomic>
 #include <cstdint>
-#include <optional>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/functional/function_ref.h"
 #include "absl/time/time.h"
+#include "server/common/clock.h"
+#include "server/db/connection.h"
 #include "server/pool/connection_pool.h"
-#include "server/runner/outcome_store.h"
 #include "server/runner/call_context.h"
+#include "server/runner/outcome_store.h"
+#include "server/runner/retry_policy.h"
 #include "txgate/v1/database.pb.h"
 
 namespace txgate::runner {
 
 struct RunnerOptions {
-  // Re-runs of a RunTransaction after a deadlock or lock wait timeout.
-  int max_conflict_retries = 3;
-  absl::Duration conflict_backoff = absl::Milliseconds(20);
+  // Re-runs of a RunTransaction after a deadlock or lock wait timeout, and
+  // the pause before the n-th (n times conflict_backoff): RetryOptions.
+  int max_conflict_retries = RetryOptions{}.max_conflict_retries;
+  absl::Duration conflict_backoff = RetryOptions{}.conflict_backoff;
   // Bounds of one unary response; larger results belong to StreamQuery.
   int64_t max_result_rows = 100000;
   int64_t max_result_bytes = 4 << 20;
@@ -69,7 +80,9 @@ inline constexpr char kReasonKeyReused[] = "IDEMPOTENCY_KEY_REUSED";
 
 class TransactionRunner {
  public:
-  TransactionRunner(pool::ConnectionPool* pool, OutcomeStore* outcomes, RunnerOptions options);
+  // `pool`, `outcomes` and `clock` must outlive the runner.
+  TransactionRunner(pool::ConnectionPool* pool, OutcomeStore* outcomes, RunnerOptions options,
+                    Clock* clock);
 
   RunnerStats stats() const {
     return RunnerStats{replays_.load(), conflict_retries_.load(), outcome_lookups_.load()};
@@ -124,8 +137,12 @@ class TransactionRunner {
           lease_(std::move(lease)),
           options_(std::move(options)),
           read_only_(options_.read_only()) {}
-    // Re-opens the transaction on a new connection and re-runs the log.
+    // Re-opens the transaction on a new connection and re-runs the log,
+    // going on only if every result is the same.
     absl::Status Replay(CallContext& ctx);
+    // The answer for a loss left unhealed for want of time: the
+    // transaction is gone (ABORTED, TRANSACTION_LOST).
+    static absl::Status Unhealed(const absl::Status& loss);
     void Remember(const txgate::v1::Statement& statement, const txgate::v1::ResultSet& result);
     std::string Fingerprint() const;
     static uint64_t Checksum(const txgate::v1::ResultSet& result);
@@ -145,16 +162,82 @@ class TransactionRunner {
                                                      const txgate::v1::Begin& begin);
 
  private:
+  // How one attempt of some work failed, for the RetryPolicy.
+  struct AttemptFailure {
+    absl::Status status;
+    Phase phase = Phase::kBeforeSend;
+    bool may_have_written = false;
+    bool key_taken = false;     // the key's row exists or is being written elsewhere
+    bool final = false;         // answer it as it is, whatever its class
+    uint64_t lost_session = 0;  // the session whose COMMIT's fate is unknown
+  };
+
+  // One attempt's result: a value, or how it failed.
+  template <typename T>
+  class Attempt {
+   public:
+    // Implicit, so that an attempt returns its value or its failure.
+    Attempt(T&& value) : value_(std::move(value)) {}                     // NOLINT
+    Attempt(AttemptFailure&& failure) : failure_(std::move(failure)) {}  // NOLINT
+    bool ok() const { return value_.has_value(); }
+    T& value() { return *value_; }
+    const AttemptFailure& failure() const { return failure_; }
+
+   private:
+    std::optional<T> value_;
+    AttemptFailure failure_;
+  };
+
+  // What the heal loop runs: attempts of one piece of work, and what
+  // re-running it and resolving its outcome mean.
+  template <typename T>
+  struct Job {
+    Job(Work w, bool k, absl::FunctionRef<Attempt<T>(int attempt)> a)
+        : work(w), keyed(k), attempt(a) {}
+    const Work work;
+    const bool keyed;  // it carries an idempotency key
+    // One attempt (numbered from 1); it owns and returns whatever
+    // connection it leases.
+    const absl::FunctionRef<Attempt<T>(int attempt)> attempt;
+    // Before each re-run: re-establishes what the next attempt needs (an
+    // interactive transaction replays its log). Null: nothing to do.
+    std::function<absl::Status()> heal;
+    // With a key, after a lost COMMIT (of that session id) or a taken key
+    // (0): the committed answer, or nullopt if the work did not commit.
+    std::function<absl::StatusOr<std::optional<T>>(uint64_t lost_session)> resolve;
+    // The answer for a connection loss left unhealed because no time was
+    // left. Null: the loss itself.
+    std::function<absl::Status(const absl::Status& loss)> unhealed;
+  };
+
+  // The one heal loop: runs attempts of `job` and executes the policy's
+  // decision after each failure, until an answer.
+  template <typename T>
+  absl::StatusOr<T> Heal(CallContext& ctx, const Job<T>& job);
+
+  // The class of a failed attempt's error.
+  static FailureClass ClassOf(const CallContext& ctx, const AttemptFailure& failure);
+  // The failure of a command on `conn`: `sent` is the phase if the
+  // command reached the server, kBeforeSend if it certainly did not.
+  static AttemptFailure FailedOn(const db::Connection& conn, absl::Status status, Phase sent,
+                                 bool may_have_written);
+  // A failure to answer as it is.
+  static AttemptFailure Final(absl::Status status);
+
+  absl::Duration TimeLeft(const CallContext& ctx) const { return ctx.deadline() - clock_->Now(); }
+
   // Runs one statement on `conn`, reading all its rows into `result`.
-  absl::Status RunStatement(CallContext& ctx, mysql::Connection& conn,
-                            const std::string& sql,
-                            const google::protobuf::RepeatedPtrField<txgate::v1::Value>& params,
-                            txgate::v1::ResultSet* result, int64_t* bytes) const;
-  // Leases a connection and opens a transaction on it, re-trying losses.
+  absl::Status RunStatement(CallContext& ctx, db::Connection& conn, const std::string& sql,
+                            const db::Params& params, txgate::v1::ResultSet* result,
+                            int64_t* bytes) const;
+  // Opens a transaction on `conn` (creating the outcome table first).
+  absl::Status OpenTransaction(CallContext& ctx, db::Connection& conn,
+                               const txgate::v1::TransactionOptions& options);
+  // Leases a connection and opens a transaction on it, healing losses.
   absl::StatusOr<pool::ConnectionPool::Lease> LeaseInTransaction(
       CallContext& ctx, const txgate::v1::TransactionOptions& options);
   // The status to answer when the call was cancelled or ran out of time.
-  static absl::Status Interrupted(CallContext& ctx);
+  absl::Status Interrupted(const CallContext& ctx) const;
   static absl::Status KeyReused();
   static bool IsDuplicateKey(const absl::Status& status);
   static absl::StatusOr<txgate::v1::RunTransactionResponse> StoredResponse(
@@ -169,7 +252,9 @@ class TransactionRunner {
 
   pool::ConnectionPool* pool_;
   OutcomeStore* outcomes_;
-  RunnerOptions options_;
+  const RunnerOptions options_;
+  const RetryPolicy policy_;
+  Clock* clock_;
   std::atomic<int64_t> replays_{0};
   std::atomic<int64_t> conflict_retries_{0};
   std::atomic<int64_t> outcome_lookups_{0};

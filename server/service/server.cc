@@ -131,7 +131,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   s->metrics_ = std::move(*metrics);
 
   const mysql::ConnectOptions connect = options.mysql;
-  auto factory = [connect](absl::Duration timeout) {
+  db::ConnectionFactory factory =
+      [connect](absl::Duration timeout) -> absl::StatusOr<std::unique_ptr<db::Connection>> {
     return mysql::Connection::Open(connect, timeout);
   };
   s->pool_ = std::make_unique<pool::ConnectionPool>(
@@ -142,7 +143,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   s->killer_ = std::make_unique<runner::StatementKiller>(factory, options.kill_grace);
   s->outcomes_ = std::make_unique<runner::OutcomeStore>(s->pool_.get(), options.outcomes);
   s->runner_ = std::make_unique<runner::TransactionRunner>(s->pool_.get(), s->outcomes_.get(),
-                                                           options.runner);
+                                                           options.runner, &s->clock_);
   const int workers =
       options.worker_threads > 0 ? options.worker_threads : options.pool.max_size + 4;
   s->executor_ = std::make_unique<Executor>("txgate-worker", workers);

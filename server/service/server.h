@@ -15,6 +15,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "server/auth/token_auth.h"
+#include "server/common/clock.h"
 #include "server/common/executor.h"
 #include "server/metrics/metrics.h"
 #include "server/mysql/connection.h"
@@ -95,6 +96,7 @@ class Server {
   void CancelLingering(absl::Time deadline);
 
   ServerOptions options_;
+  RealClock clock_;             // the runner's time
   HealthService health_;        // on the main port
   HealthService probe_health_;  // on the plaintext health port
   std::unique_ptr<metrics::Metrics> metrics_;

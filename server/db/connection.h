@@ -1,0 +1,118 @@
+// db::Connection: the seam between txgate's transaction runner and a
+// database driver.
+//
+// It says what the pool, the runner, the outcome store and the statement
+// killer need of one database session, and nothing of how a driver gets it:
+// no <mysql.h> and no generated proto header here (the proto types are only
+// declared). mysql::Connection (Connector/C) implements it; unit tests
+// stand in a scripted fake.
+//
+// Contract for implementations:
+//  - One thread at a time uses a connection (the pool's lease guarantees
+//    it), except Interrupt(), which any thread may call.
+//  - Every failure is an absl::Status built by sql::ToStatus (or
+//    sql::MakeStatus for a refusal before anything was sent), so the retry
+//    rules can classify it; after a connection-lost error the connection
+//    reports broken() and must be discarded.
+//  - A statement runs as Start → Next… → Done; nothing else may run on the
+//    connection in between.
+#ifndef TXGATE_SERVER_DB_CONNECTION_H_
+#define TXGATE_SERVER_DB_CONNECTION_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+
+namespace google::protobuf {
+template <typename Element>
+class RepeatedPtrField;
+}  // namespace google::protobuf
+
+namespace txgate::v1 {
+class Column;
+class Row;
+class Value;
+}  // namespace txgate::v1
+
+namespace txgate::db {
+
+// A statement's bound parameters, in placeholder order.
+using Params = google::protobuf::RepeatedPtrField<txgate::v1::Value>;
+
+// Counters of one statement's completion, as the server reported them.
+struct ExecSummary {
+  uint64_t affected_rows = 0;
+  uint64_t last_insert_id = 0;
+  uint32_t warning_count = 0;
+};
+
+class Connection {
+ public:
+  virtual ~Connection() = default;
+
+  // The server's id for this session (what KILL takes).
+  virtual uint64_t thread_id() const = 0;
+
+  // True once a connection-lost error was seen, or after Interrupt().
+  virtual bool broken() const = 0;
+
+  // False if the last Start() or Query() failed before its command could
+  // reach the server (so it certainly did not run); true otherwise.
+  virtual bool maybe_executed() const = 0;
+
+  // True if the server reports an open transaction on this session.
+  virtual bool InTransaction() = 0;
+
+  // True if a statement changed session state (variables, schema, ...)
+  // since the connection opened or was last reset.
+  virtual bool session_changed() const = 0;
+
+  // Runs `sql` (no parameters) and discards any result.
+  virtual absl::Status Query(absl::string_view sql) = 0;
+
+  // Runs `sql` with `params` bound to its placeholders. If it returns rows,
+  // AppendColumns() describes them and Next() reads them; Done() must be
+  // called before the connection runs anything else. INVALID_ARGUMENT
+  // (nothing sent) for a parameter that cannot be bound.
+  virtual absl::Status Start(absl::string_view sql, const Params& params) = 0;
+
+  // Appends the started statement's columns to `out` (none when it returns
+  // no rows).
+  virtual void AppendColumns(
+      google::protobuf::RepeatedPtrField<txgate::v1::Column>* out) const = 0;
+
+  // Reads the next row into `row`, adding its approximate size in bytes to
+  // `bytes`; false at the end of the rows.
+  virtual absl::StatusOr<bool> Next(txgate::v1::Row* row, size_t* bytes) = 0;
+
+  // Discards unread rows, ends the statement and returns its summary.
+  virtual absl::StatusOr<ExecSummary> Done() = 0;
+
+  // Without a round trip: false if the idle session is known to be dead.
+  virtual bool IdleAlive() const = 0;
+
+  // A cheap round trip that proves the session is alive.
+  virtual absl::Status Ping() = 0;
+
+  // Returns the session to a fresh state and re-applies txgate's settings.
+  virtual absl::Status ResetSession() = 0;
+
+  // From any thread: makes a blocked call return with a connection-lost
+  // error; the connection is broken afterwards.
+  virtual void Interrupt() = 0;
+};
+
+// Opens a connection within a timeout; UNAVAILABLE (with the driver's
+// detail) when it cannot.
+using ConnectionFactory =
+    std::function<absl::StatusOr<std::unique_ptr<Connection>>(absl::Duration timeout)>;
+
+}  // namespace txgate::db
+
+#endif  // TXGATE_SERVER_DB_CONNECTION_H_

@@ -1,0 +1,223 @@
+// RetryPolicy: every rule of the README's "Retries and errors" table (and
+// of its exactly-once section) is one row here, plus an exhaustive check
+// of the promise behind them all: a write that may have been applied is
+// never re-run without its key saying it was not.
+#include "server/runner/retry_policy.h"
+
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+
+namespace txgate::runner {
+namespace {
+
+constexpr absl::Duration kPlenty = absl::Seconds(10);
+
+struct Row {
+  std::string rule;
+  Failure failure;
+  Decision expected;
+};
+
+Failure Make(Work work, FailureClass error, Phase phase, bool wrote, bool keyed,
+             absl::Duration time_left = kPlenty, int conflicts = 0) {
+  Failure f;
+  f.work = work;
+  f.error = error;
+  f.phase = phase;
+  f.may_have_written = wrote;
+  f.keyed = keyed;
+  f.attempts = conflicts + 1;
+  f.conflicts = conflicts;
+  f.time_left = time_left;
+  return f;
+}
+
+const char* Name(Action a) {
+  switch (a) {
+    case Action::kAnswer: return "Answer";
+    case Action::kAnswerOutcomeUnknown: return "AnswerOutcomeUnknown";
+    case Action::kAnswerConflictsExhausted: return "AnswerConflictsExhausted";
+    case Action::kHealAndRerun: return "HealAndRerun";
+    case Action::kResolveOutcome: return "ResolveOutcome";
+    case Action::kBackoffAndRerun: return "BackoffAndRerun";
+  }
+  return "?";
+}
+
+using W = Work;
+using C = FailureClass;
+using P = Phase;
+constexpr bool kWrote = true, kRead = false, kKeyed = true, kNoKey = false;
+
+std::vector<Row> Rules() {
+  const absl::Duration ms = absl::Milliseconds(1);
+  return {
+      // Class 1: connection lost, nothing can have committed.
+      {"a read lost in flight is re-run on a fresh connection",
+       Make(W::kStatement, C::kConnectionLost, P::kCommitInFlight, kRead, kNoKey),
+       {Action::kHealAndRerun}},
+      {"a write that never reached the server is re-run",
+       Make(W::kStatement, C::kConnectionLost, P::kBeforeSend, kWrote, kNoKey),
+       {Action::kHealAndRerun}},
+      {"a RunTransaction statement lost before COMMIT re-runs the transaction",
+       Make(W::kTransaction, C::kConnectionLost, P::kStatementInFlight, kWrote, kNoKey),
+       {Action::kHealAndRerun}},
+      {"a COMMIT that never left re-runs the transaction",
+       Make(W::kTransaction, C::kConnectionLost, P::kBeforeSend, kWrote, kNoKey),
+       {Action::kHealAndRerun}},
+      {"a read-only transaction is re-run whatever happened to its COMMIT",
+       Make(W::kTransaction, C::kConnectionLost, P::kCommitInFlight, kRead, kNoKey),
+       {Action::kHealAndRerun}},
+      {"an interactive statement lost before COMMIT is healed by replay",
+       Make(W::kInteractive, C::kConnectionLost, P::kStatementInFlight, kWrote, kNoKey),
+       {Action::kHealAndRerun}},
+      {"txgate's own look-up lost in flight is re-run",
+       Make(W::kInternal, C::kConnectionLost, P::kStatementInFlight, kRead, kNoKey),
+       {Action::kHealAndRerun}},
+      {"the deadline stops healing",
+       Make(W::kStatement, C::kConnectionLost, P::kStatementInFlight, kRead, kNoKey,
+            absl::ZeroDuration()),
+       {Action::kAnswer}},
+      {"a passed deadline stops healing",
+       Make(W::kTransaction, C::kConnectionLost, P::kStatementInFlight, kWrote, kNoKey, -ms),
+       {Action::kAnswer}},
+      {"the deadline stops healing txgate's own work too",
+       Make(W::kInternal, C::kConnectionLost, P::kBeforeSend, kRead, kNoKey, -ms),
+       {Action::kAnswer}},
+
+      // Class 1: connection lost, outcome unknown.
+      {"an autocommit write lost in flight is never re-run: UNKNOWN",
+       Make(W::kStatement, C::kConnectionLost, P::kCommitInFlight, kWrote, kNoKey),
+       {Action::kAnswerOutcomeUnknown}},
+      {"a lost COMMIT without a key is never re-run: UNKNOWN",
+       Make(W::kTransaction, C::kConnectionLost, P::kCommitInFlight, kWrote, kNoKey),
+       {Action::kAnswerOutcomeUnknown}},
+      {"a lost interactive COMMIT without a key: UNKNOWN",
+       Make(W::kInteractive, C::kConnectionLost, P::kCommitInFlight, kWrote, kNoKey),
+       {Action::kAnswerOutcomeUnknown}},
+      {"a lost COMMIT without a key is UNKNOWN even with no time left",
+       Make(W::kTransaction, C::kConnectionLost, P::kCommitInFlight, kWrote, kNoKey, -ms),
+       {Action::kAnswerOutcomeUnknown}},
+      {"nothing is re-run once the COMMIT was acknowledged",
+       Make(W::kTransaction, C::kConnectionLost, P::kAfterCommit, kWrote, kKeyed),
+       {Action::kAnswer}},
+
+      // Exactly-once: with a key the outcome is looked up.
+      {"a lost COMMIT with a key is resolved by its key",
+       Make(W::kTransaction, C::kConnectionLost, P::kCommitInFlight, kWrote, kKeyed),
+       {Action::kResolveOutcome}},
+      {"a lost interactive COMMIT with a key is resolved by its key",
+       Make(W::kInteractive, C::kConnectionLost, P::kCommitInFlight, kWrote, kKeyed),
+       {Action::kResolveOutcome}},
+      {"a key taken by a concurrent execution resolves to its outcome",
+       Make(W::kTransaction, C::kKeyTaken, P::kStatementInFlight, kWrote, kKeyed),
+       {Action::kResolveOutcome}},
+      {"a key error without a key is answered",
+       Make(W::kTransaction, C::kKeyTaken, P::kStatementInFlight, kWrote, kNoKey),
+       {Action::kAnswer}},
+
+      // Class 2: transient conflicts.
+      {"a deadlock re-runs a RunTransaction after a pause",
+       Make(W::kTransaction, C::kTransientConflict, P::kStatementInFlight, kWrote, kNoKey),
+       {Action::kBackoffAndRerun, absl::Milliseconds(20)}},
+      {"conflict pauses grow linearly",
+       Make(W::kTransaction, C::kTransientConflict, P::kStatementInFlight, kWrote, kNoKey,
+            kPlenty, 2),
+       {Action::kBackoffAndRerun, absl::Milliseconds(60)}},
+      {"conflicts give up after max_conflict_retries re-runs: ABORTED",
+       Make(W::kTransaction, C::kTransientConflict, P::kStatementInFlight, kWrote, kNoKey,
+            kPlenty, 3),
+       {Action::kAnswerConflictsExhausted}},
+      {"a conflict pause that would pass the deadline is not taken",
+       Make(W::kTransaction, C::kTransientConflict, P::kStatementInFlight, kWrote, kNoKey,
+            absl::Milliseconds(20)),
+       {Action::kAnswer}},
+      {"an Execute statement's conflict is its answer",
+       Make(W::kStatement, C::kTransientConflict, P::kCommitInFlight, kWrote, kNoKey),
+       {Action::kAnswer}},
+      {"an interactive transaction's conflict goes to its client",
+       Make(W::kInteractive, C::kTransientConflict, P::kStatementInFlight, kWrote, kNoKey),
+       {Action::kAnswer}},
+
+      // Class 3: the request's own fault.
+      {"the request's own fault is answered at once",
+       Make(W::kTransaction, C::kRequest, P::kStatementInFlight, kWrote, kKeyed),
+       {Action::kAnswer}},
+      {"a final failure (pool gave up, replay mismatch) is answered",
+       Make(W::kInteractive, C::kRequest, P::kBeforeSend, kRead, kNoKey),
+       {Action::kAnswer}},
+
+      // Class 4: deadline or cancellation.
+      {"an interrupted call is answered, even with its COMMIT in flight",
+       Make(W::kTransaction, C::kInterrupted, P::kCommitInFlight, kWrote, kKeyed),
+       {Action::kAnswer}},
+      {"an interrupted read is not re-run",
+       Make(W::kStatement, C::kInterrupted, P::kStatementInFlight, kRead, kNoKey),
+       {Action::kAnswer}},
+  };
+}
+
+TEST(RetryPolicyTest, EveryRuleOfTheTable) {
+  const RetryPolicy policy(RetryOptions{});  // 3 re-runs, 20 ms
+  for (const Row& row : Rules()) {
+    const Decision got = policy.Decide(row.failure);
+    EXPECT_EQ(Name(got.action), std::string(Name(row.expected.action))) << row.rule;
+    EXPECT_EQ(got.pause, row.expected.pause) << row.rule;
+  }
+}
+
+TEST(RetryPolicyTest, HonoursItsOptions) {
+  const RetryPolicy policy(RetryOptions{/*max_conflict_retries=*/1, absl::Milliseconds(50)});
+  Failure f = Make(W::kTransaction, C::kTransientConflict, P::kStatementInFlight, kWrote, kNoKey);
+  EXPECT_EQ(policy.Decide(f), Decision(Action::kBackoffAndRerun, absl::Milliseconds(50)));
+  f.conflicts = 1;
+  EXPECT_EQ(policy.Decide(f).action, Action::kAnswerConflictsExhausted);
+
+  const RetryPolicy never(RetryOptions{/*max_conflict_retries=*/0, absl::Milliseconds(50)});
+  f.conflicts = 0;
+  EXPECT_EQ(never.Decide(f).action, Action::kAnswerConflictsExhausted);
+}
+
+// Over every combination: work whose write may have been applied when its
+// connection was lost is never re-run blindly, and nothing is re-run once
+// the deadline passed.
+TEST(RetryPolicyTest, NeverReRunsAWriteThatMayHaveBeenApplied) {
+  const RetryPolicy policy(RetryOptions{});
+  for (W work : {W::kStatement, W::kTransaction, W::kInteractive, W::kInternal}) {
+    for (C error : {C::kConnectionLost, C::kTransientConflict, C::kRequest, C::kInterrupted,
+                    C::kKeyTaken}) {
+      for (P phase : {P::kBeforeSend, P::kStatementInFlight, P::kCommitInFlight,
+                      P::kAfterCommit}) {
+        for (bool wrote : {false, true}) {
+          for (bool keyed : {false, true}) {
+            for (absl::Duration left : {-absl::Milliseconds(1), kPlenty}) {
+              const Failure f = Make(work, error, phase, wrote, keyed, left);
+              const Action a = policy.Decide(f).action;
+              const bool reruns = a == Action::kHealAndRerun || a == Action::kBackoffAndRerun;
+              const bool applied = phase == P::kCommitInFlight || phase == P::kAfterCommit;
+              // (A conflict is the server's word that it rolled back.)
+              if (error == C::kConnectionLost && applied && wrote) {
+                EXPECT_FALSE(reruns) << Name(a);
+              }
+              if (left <= absl::ZeroDuration()) {
+                EXPECT_FALSE(reruns) << Name(a);
+              }
+              if (a == Action::kResolveOutcome) {
+                EXPECT_TRUE(keyed);
+              }
+              if (error == C::kRequest || error == C::kInterrupted) {
+                EXPECT_EQ(a, Action::kAnswer);
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace txgate::runner

@@ -1,0 +1,493 @@
+// TransactionRunner driven through a real ConnectionPool over the scripted
+// FakeDatabase, with a TestClock: every retry rule as the runner executes
+// it — what it re-runs, what it never re-runs, what it looks up and what
+// the caller gets — with no database and no sleeps.
+#include "server/runner/transaction_runner.h"
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "server/sql/error.h"
+#include "tests/unit/fake_database.h"
+
+namespace txgate::runner {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using testing::FakeDatabase;
+using testing::Fails;
+using testing::Int;
+using testing::NeverSent;
+using testing::Reply;
+using testing::TestClock;
+
+// A COMMIT whose reply was lost, after it was (or was not) applied.
+Reply LostCommit(bool applied) {
+  Reply r = Fails(FakeDatabase::Lost());
+  r.applied = applied;
+  return r;
+}
+
+Reply Rows(std::vector<std::vector<txgate::v1::Value>> rows) {
+  Reply r;
+  r.columns = {"v"};
+  r.rows = std::move(rows);
+  return r;
+}
+
+txgate::v1::Statement Stmt(const std::string& sql) {
+  txgate::v1::Statement s;
+  s.set_sql(sql);
+  return s;
+}
+
+unsigned int ErrnoOf(const absl::Status& s) {
+  std::optional<sql::MysqlError> e = sql::GetMysqlError(s);
+  return e.has_value() ? e->errnum : 0;
+}
+
+class RunnerTest : public ::testing::Test {
+ protected:
+  RunnerTest() {
+    pool::PoolOptions pool_options;
+    pool_options.min_idle = 0;
+    pool_options.max_size = 4;
+    pool_options.maintenance_interval = absl::Hours(1);
+    pool_ = std::make_unique<pool::ConnectionPool>(pool_options, db_.Factory(),
+                                                   [this] { return clock_.Now(); });
+    OutcomeOptions outcome_options;
+    outcome_options.purge_interval = absl::Hours(1);
+    outcomes_ = std::make_unique<OutcomeStore>(pool_.get(), outcome_options);
+    Restart(RunnerOptions());
+  }
+
+  ~RunnerTest() override {
+    runner_.reset();
+    outcomes_.reset();
+    pool_->Close();
+  }
+
+  void Restart(RunnerOptions options) {
+    runner_ = std::make_unique<TransactionRunner>(pool_.get(), outcomes_.get(), options, &clock_);
+  }
+
+  std::unique_ptr<CallContext> Call(absl::Duration timeout = absl::Seconds(10)) {
+    return std::make_unique<CallContext>(clock_.Now() + timeout);
+  }
+
+  absl::StatusOr<txgate::v1::ExecuteResponse> Execute(const std::string& sql) {
+    txgate::v1::ExecuteRequest request;
+    request.set_sql(sql);
+    return runner_->Execute(*Call(), request);
+  }
+
+  txgate::v1::RunTransactionRequest Transaction(std::vector<std::string> sqls,
+                                                const std::string& key = "") {
+    txgate::v1::RunTransactionRequest request;
+    for (const std::string& sql : sqls) *request.add_statements() = Stmt(sql);
+    request.set_idempotency_key(key);
+    return request;
+  }
+
+  // What ran, without the connection ids (which depend on the pool).
+  std::vector<std::string> Ran(absl::string_view prefix = "") const {
+    return db_.Commands(prefix);
+  }
+
+  FakeDatabase db_;
+  TestClock clock_;
+  std::unique_ptr<pool::ConnectionPool> pool_;
+  std::unique_ptr<OutcomeStore> outcomes_;
+  std::unique_ptr<TransactionRunner> runner_;
+};
+
+// ---- Execute --------------------------------------------------------------
+
+TEST_F(RunnerTest, AReadLostInFlightIsReRunOnAFreshConnection) {
+  db_.Expect("SELECT v", Fails(FakeDatabase::Lost()));
+  db_.Expect("SELECT v", Rows({{Int(7)}}));
+  absl::StatusOr<txgate::v1::ExecuteResponse> r = Execute("SELECT v FROM t");
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_EQ(r->result().rows_size(), 1);
+  EXPECT_EQ(r->result().rows(0).values(0).int64_value(), 7);
+  EXPECT_THAT(Ran("SELECT"), ElementsAre("SELECT v FROM t", "SELECT v FROM t"));
+  EXPECT_EQ(runner_->stats().replays, 1);
+  EXPECT_EQ(pool_->Stats().discarded, 1);  // the lost connection was not reused
+}
+
+TEST_F(RunnerTest, AnAutocommitWriteLostInFlightIsNeverReRun) {
+  db_.Expect("UPDATE", Fails(FakeDatabase::Lost()));
+  absl::StatusOr<txgate::v1::ExecuteResponse> r = Execute("UPDATE t SET v = v + 1");
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kUnknown);
+  EXPECT_EQ(sql::GetReason(r.status()), "COMMIT_OUTCOME_UNKNOWN");
+  EXPECT_EQ(ErrnoOf(r.status()), 2013u);  // the MySQL detail stays attached
+  EXPECT_THAT(Ran("UPDATE"), ElementsAre("UPDATE t SET v = v + 1"));
+  EXPECT_EQ(runner_->stats().replays, 0);
+}
+
+TEST_F(RunnerTest, AWriteThatNeverLeftIsReRun) {
+  db_.Expect("UPDATE", NeverSent());
+  absl::StatusOr<txgate::v1::ExecuteResponse> r = Execute("UPDATE t SET v = v + 1");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_THAT(Ran("UPDATE"), ElementsAre("UPDATE t SET v = v + 1", "UPDATE t SET v = v + 1"));
+}
+
+TEST_F(RunnerTest, TheRequestsOwnFaultIsAnsweredAtOnce) {
+  db_.Expect("SELEC", Fails(FakeDatabase::Error(1064, "42000", "You have an error")));
+  absl::StatusOr<txgate::v1::ExecuteResponse> r = Execute("SELEC 1");
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ErrnoOf(r.status()), 1064u);
+  EXPECT_EQ(Ran("SELEC").size(), 1u);
+}
+
+TEST_F(RunnerTest, TheDeadlineStopsHealing) {
+  // Every attempt loses its connection and takes a second.
+  Reply lost = Fails(FakeDatabase::Lost());
+  lost.on_arrival = [this] { clock_.Advance(absl::Seconds(1)); };
+  db_.Expect("SELECT", lost, /*times=*/-1);
+  txgate::v1::ExecuteRequest request;
+  request.set_sql("SELECT 1");
+  absl::StatusOr<txgate::v1::ExecuteResponse> r =
+      runner_->Execute(*Call(absl::Milliseconds(2500)), request);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(ErrnoOf(r.status()), 2013u);
+  EXPECT_EQ(Ran("SELECT").size(), 3u);  // at 1 s, 2 s, 3 s: the third is past the deadline
+}
+
+TEST_F(RunnerTest, ACancelledCallAnswersCancelledAndIsNotReRun) {
+  std::unique_ptr<CallContext> call = Call();
+  Reply killed = Fails(FakeDatabase::Interrupted());
+  killed.on_arrival = [&] { call->Cancel(); };
+  db_.Expect("SELECT", killed);
+  txgate::v1::ExecuteRequest request;
+  request.set_sql("SELECT SLEEP(10)");
+  absl::StatusOr<txgate::v1::ExecuteResponse> r = runner_->Execute(*call, request);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kCancelled);
+  EXPECT_EQ(sql::GetReason(r.status()), "CANCELLED");
+  EXPECT_EQ(Ran("SELECT").size(), 1u);
+}
+
+TEST_F(RunnerTest, ACallPastItsDeadlineAnswersDeadlineExceeded) {
+  std::unique_ptr<CallContext> call = Call(absl::Seconds(1));
+  Reply killed = Fails(FakeDatabase::Lost());  // the killer cut the socket
+  killed.on_arrival = [&] {
+    clock_.Advance(absl::Seconds(2));
+    call->Cancel();
+  };
+  db_.Expect("SELECT", killed);
+  txgate::v1::ExecuteRequest request;
+  request.set_sql("SELECT SLEEP(10)");
+  absl::StatusOr<txgate::v1::ExecuteResponse> r = runner_->Execute(*call, request);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_EQ(sql::GetReason(r.status()), "DEADLINE_EXCEEDED");
+}
+
+TEST_F(RunnerTest, ALossWhileTheDatabaseIsDownAnswersUnavailable) {
+  Reply lost = Fails(FakeDatabase::Lost());
+  lost.on_arrival = [this] { db_.set_down(true); };
+  db_.Expect("SELECT", lost);
+  txgate::v1::ExecuteRequest request;
+  request.set_sql("SELECT 1");
+  // The pool gives up at once: no connect can open before this deadline.
+  absl::StatusOr<txgate::v1::ExecuteResponse> r =
+      runner_->Execute(*Call(absl::Milliseconds(1)), request);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(sql::GetReason(r.status()), "DATABASE_UNAVAILABLE");
+  EXPECT_EQ(Ran("SELECT").size(), 1u);
+}
+
+// ---- RunTransaction ---------------------------------------------------------
+
+TEST_F(RunnerTest, ALossBeforeCommitReRunsTheWholeTransaction) {
+  db_.Expect("UPDATE b", Fails(FakeDatabase::Lost()));
+  absl::StatusOr<txgate::v1::RunTransactionResponse> r =
+      runner_->RunTransaction(*Call(), Transaction({"UPDATE a", "UPDATE b"}));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->attempts(), 2u);
+  EXPECT_THAT(Ran("UPDATE"), ElementsAre("UPDATE a", "UPDATE b", "UPDATE a", "UPDATE b"));
+  EXPECT_THAT(Ran("COMMIT"), ElementsAre("COMMIT"));
+}
+
+TEST_F(RunnerTest, ALostCommitWithoutAKeyIsNeverReRun) {
+  db_.Expect("COMMIT", LostCommit(/*applied=*/true));
+  absl::StatusOr<txgate::v1::RunTransactionResponse> r =
+      runner_->RunTransaction(*Call(), Transaction({"UPDATE a"}));
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kUnknown);
+  EXPECT_EQ(sql::GetReason(r.status()), "COMMIT_OUTCOME_UNKNOWN");
+  EXPECT_EQ(ErrnoOf(r.status()), 2013u);
+  EXPECT_THAT(Ran("UPDATE"), ElementsAre("UPDATE a"));
+  EXPECT_THAT(Ran("COMMIT"), ElementsAre("COMMIT"));
+}
+
+// With a key, the first COMMIT is the look-up's for a prior outcome.
+constexpr int kAfterTheLookup = 1;
+
+TEST_F(RunnerTest, ALostCommitThatWasAppliedIsAnsweredFromItsKey) {
+  db_.Expect("COMMIT", LostCommit(/*applied=*/true), 1, kAfterTheLookup);
+  absl::StatusOr<txgate::v1::RunTransactionResponse> r =
+      runner_->RunTransaction(*Call(), Transaction({"UPDATE a"}, "k1"));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->attempts(), 1u);  // the recorded response of the one execution
+  EXPECT_THAT(Ran("UPDATE"), ElementsAre("UPDATE a"));
+  // The lost session was killed before the locking look-up.
+  const std::vector<std::string> kills = Ran("KILL CONNECTION");
+  ASSERT_EQ(kills.size(), 1u);
+  const std::vector<std::string> lookups = Ran("SELECT request_sha256");
+  ASSERT_EQ(lookups.size(), 2u);  // the prior check, then the resolution
+  EXPECT_TRUE(absl::EndsWith(lookups[1], "LOCK IN SHARE MODE"));
+  EXPECT_EQ(runner_->stats().outcome_lookups, 2);
+}
+
+TEST_F(RunnerTest, ALostCommitThatWasNotAppliedIsReRunOnce) {
+  db_.Expect("COMMIT", LostCommit(/*applied=*/false), 1, kAfterTheLookup);
+  absl::StatusOr<txgate::v1::RunTransactionResponse> r =
+      runner_->RunTransaction(*Call(), Transaction({"UPDATE a"}, "k1"));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->attempts(), 2u);
+  EXPECT_THAT(Ran("UPDATE"), ElementsAre("UPDATE a", "UPDATE a"));
+  EXPECT_TRUE(db_.StoredOutcome("k1").has_value());
+}
+
+TEST_F(RunnerTest, ALostCommitWhoseKeyCannotBeLookedUpIsUnknown) {
+  db_.Expect("COMMIT", LostCommit(/*applied=*/true), 1, kAfterTheLookup);
+  db_.Expect("SELECT request_sha256", Reply());  // the check for a prior outcome
+  Reply lookup_lost = Fails(FakeDatabase::Lost());  // the resolution, out of time
+  lookup_lost.on_arrival = [this] { clock_.Advance(absl::Seconds(2)); };
+  db_.Expect("SELECT request_sha256", lookup_lost);
+  absl::StatusOr<txgate::v1::RunTransactionResponse> r =
+      runner_->RunTransaction(*Call(absl::Seconds(1)), Transaction({"UPDATE a"}, "k1"));
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kUnknown);
+  EXPECT_EQ(sql::GetReason(r.status()), "COMMIT_OUTCOME_UNKNOWN");
+  EXPECT_THAT(Ran("UPDATE"), ElementsAre("UPDATE a"));
+}
+
+TEST_F(RunnerTest, ARetryWithTheSameKeyGetsTheStoredResponse) {
+  const txgate::v1::RunTransactionRequest request = Transaction({"UPDATE a"}, "k1");
+  absl::StatusOr<txgate::v1::RunTransactionResponse> first =
+      runner_->RunTransaction(*Call(), request);
+  ASSERT_TRUE(first.ok()) << first.status();
+  absl::StatusOr<txgate::v1::RunTransactionResponse> again =
+      runner_->RunTransaction(*Call(), request);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->SerializeAsString(), first->SerializeAsString());
+  EXPECT_THAT(Ran("UPDATE"), ElementsAre("UPDATE a"));  // executed once
+}
+
+TEST_F(RunnerTest, TheSameKeyForAnotherRequestIsRefused) {
+  ASSERT_TRUE(runner_->RunTransaction(*Call(), Transaction({"UPDATE a"}, "k1")).ok());
+  absl::StatusOr<txgate::v1::RunTransactionResponse> r =
+      runner_->RunTransaction(*Call(), Transaction({"UPDATE b"}, "k1"));
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(sql::GetReason(r.status()), "IDEMPOTENCY_KEY_REUSED");
+  EXPECT_THAT(Ran("UPDATE"), ElementsAre("UPDATE a"));
+}
+
+TEST_F(RunnerTest, AKeyCommittedByAConcurrentExecutionAnswersItsResponse) {
+  // Between our first look-up and our record, another execution commits.
+  txgate::v1::RunTransactionRequest request = Transaction({"UPDATE a"}, "k1");
+  txgate::v1::RunTransactionRequest unkeyed = request;
+  unkeyed.clear_idempotency_key();
+  txgate::v1::RunTransactionResponse theirs;
+  theirs.set_attempts(7);
+  Reply racing;
+  racing.on_arrival = [&] {
+    db_.StoreOutcome("k1", unkeyed.SerializeAsString(), theirs.SerializeAsString());
+  };
+  db_.Expect("UPDATE a", racing);
+  absl::StatusOr<txgate::v1::RunTransactionResponse> r = runner_->RunTransaction(*Call(), request);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->attempts(), 7u);
+  EXPECT_EQ(Ran("COMMIT").size(), 2u);  // the two look-ups'; ours rolled back
+  EXPECT_EQ(Ran("ROLLBACK").size(), 1u);
+}
+
+TEST_F(RunnerTest, ConflictsBackOffAndGiveUpWithAborted) {
+  db_.Expect("UPDATE", Fails(FakeDatabase::Deadlock()), /*times=*/-1);
+  absl::StatusOr<txgate::v1::RunTransactionResponse> r =
+      runner_->RunTransaction(*Call(), Transaction({"UPDATE a"}));
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kAborted);
+  EXPECT_EQ(sql::GetReason(r.status()), "CONFLICT_RETRIES_EXHAUSTED");
+  EXPECT_EQ(ErrnoOf(r.status()), 1213u);
+  EXPECT_THAT(r.status().message(), HasSubstr("gave up after 4 attempts"));
+  EXPECT_EQ(Ran("UPDATE").size(), 4u);  // the first run and 3 re-runs
+  EXPECT_THAT(clock_.sleeps(), ElementsAre(absl::Milliseconds(20), absl::Milliseconds(40),
+                                           absl::Milliseconds(60)));
+  EXPECT_EQ(runner_->stats().conflict_retries, 3);
+  // Each attempt rolled back before the pause, releasing its locks.
+  EXPECT_EQ(Ran("ROLLBACK").size(), 4u);
+}
+
+TEST_F(RunnerTest, AConflictOnceIsReRunAfterAPause) {
+  db_.Expect("UPDATE", Fails(FakeDatabase::Deadlock()));
+  absl::StatusOr<txgate::v1::RunTransactionResponse> r =
+      runner_->RunTransaction(*Call(), Transaction({"UPDATE a"}));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->attempts(), 2u);
+  EXPECT_THAT(clock_.sleeps(), ElementsAre(absl::Milliseconds(20)));
+}
+
+TEST_F(RunnerTest, AConflictWithNoTimeForItsPauseIsAnswered) {
+  db_.Expect("UPDATE", Fails(FakeDatabase::Deadlock()));
+  absl::StatusOr<txgate::v1::RunTransactionResponse> r =
+      runner_->RunTransaction(*Call(absl::Milliseconds(10)), Transaction({"UPDATE a"}));
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kAborted);
+  EXPECT_EQ(sql::GetReason(r.status()), "MYSQL_ERROR");
+  EXPECT_TRUE(clock_.sleeps().empty());
+}
+
+TEST_F(RunnerTest, AStatementsOwnErrorNamesItAndRollsBack) {
+  db_.Expect("SELECT * FROM nope", Fails(FakeDatabase::Error(1146, "42S02", "Table doesn't exist")));
+  absl::StatusOr<txgate::v1::RunTransactionResponse> r = runner_->RunTransaction(
+      *Call(), Transaction({"UPDATE a", "SELECT * FROM nope", "UPDATE c"}));
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(r.status().message(), HasSubstr("statement 2: "));
+  EXPECT_THAT(Ran("UPDATE"), ElementsAre("UPDATE a"));
+  EXPECT_TRUE(Ran("COMMIT").empty());
+  EXPECT_THAT(Ran("ROLLBACK"), ElementsAre("ROLLBACK"));
+}
+
+TEST_F(RunnerTest, ImplicitCommitsAreRefusedBeforeAnythingRuns) {
+  absl::StatusOr<txgate::v1::RunTransactionResponse> r =
+      runner_->RunTransaction(*Call(), Transaction({"UPDATE a", "CREATE TABLE x (id INT)"}));
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(sql::GetReason(r.status()), "IMPLICIT_COMMIT_REFUSED");
+  EXPECT_TRUE(Ran().empty());
+}
+
+// ---- StreamQuery ------------------------------------------------------------
+
+TEST_F(RunnerTest, AStreamLostBeforeItsFirstRowIsReRun) {
+  db_.Expect("SELECT", NeverSent());
+  db_.Expect("SELECT", Rows({{Int(1)}, {Int(2)}}));
+  txgate::v1::StreamQueryRequest request;
+  request.set_sql("SELECT v FROM t");
+  std::unique_ptr<CallContext> call = Call();
+  absl::StatusOr<std::unique_ptr<TransactionRunner::QueryStream>> stream =
+      runner_->StartQuery(*call, request);
+  ASSERT_TRUE(stream.ok()) << stream.status();
+  txgate::v1::StreamQueryResponse chunk;
+  ASSERT_TRUE((*stream)->NextChunk(*call, &chunk).ok());
+  EXPECT_EQ(chunk.rows_size(), 2);
+  EXPECT_TRUE(chunk.done());
+  stream->reset();
+}
+
+// ---- Interactive transactions ---------------------------------------------
+
+class InteractiveTest : public RunnerTest {
+ protected:
+  std::unique_ptr<TransactionRunner::Interactive> Open(CallContext& call, bool read_only = false) {
+    txgate::v1::Begin begin;
+    begin.mutable_options()->set_read_only(read_only);
+    absl::StatusOr<std::unique_ptr<TransactionRunner::Interactive>> txn =
+        runner_->Begin(call, begin);
+    EXPECT_TRUE(txn.ok()) << txn.status();
+    return txn.ok() ? std::move(*txn) : nullptr;
+  }
+  txgate::v1::Commit Commit(const std::string& key = "") {
+    txgate::v1::Commit c;
+    c.set_idempotency_key(key);
+    return c;
+  }
+};
+
+TEST_F(InteractiveTest, ALossIsHealedByReplayingTheLog) {
+  std::unique_ptr<CallContext> call = Call();
+  auto txn = Open(*call);
+  db_.Expect("SELECT v", Rows({{Int(1)}}));
+  ASSERT_TRUE(txn->Run(*call, Stmt("SELECT v FROM t")).ok());
+  db_.Expect("UPDATE", Fails(FakeDatabase::Lost()));
+  db_.Expect("SELECT v", Rows({{Int(1)}}));  // the replay reads the same
+  ASSERT_TRUE(txn->Run(*call, Stmt("UPDATE t SET v = 2")).ok());
+  ASSERT_TRUE(txn->Commit(*call, Commit()).ok());
+  EXPECT_THAT(Ran("SELECT v"), ElementsAre("SELECT v FROM t", "SELECT v FROM t"));
+  EXPECT_THAT(Ran("UPDATE"), ElementsAre("UPDATE t SET v = 2", "UPDATE t SET v = 2"));
+  EXPECT_THAT(Ran("START TRANSACTION"), ElementsAre("START TRANSACTION", "START TRANSACTION"));
+}
+
+TEST_F(InteractiveTest, AReplayThatReadsOtherDataEndsWithReplayMismatch) {
+  std::unique_ptr<CallContext> call = Call();
+  auto txn = Open(*call);
+  db_.Expect("SELECT v", Rows({{Int(1)}}));
+  ASSERT_TRUE(txn->Run(*call, Stmt("SELECT v FROM t")).ok());
+  db_.Expect("UPDATE", Fails(FakeDatabase::Lost()));
+  db_.Expect("SELECT v", Rows({{Int(2)}}));  // changed meanwhile
+  absl::StatusOr<txgate::v1::ResultSet> r = txn->Run(*call, Stmt("UPDATE t SET v = 2"));
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kAborted);
+  EXPECT_EQ(sql::GetReason(r.status()), "REPLAY_MISMATCH");
+  EXPECT_THAT(Ran("UPDATE"), ElementsAre("UPDATE t SET v = 2"));
+}
+
+TEST_F(InteractiveTest, ALostCommitOfWritesWithoutAKeyIsUnknown) {
+  std::unique_ptr<CallContext> call = Call();
+  auto txn = Open(*call);
+  ASSERT_TRUE(txn->Run(*call, Stmt("UPDATE t SET v = 2")).ok());
+  db_.Expect("COMMIT", LostCommit(/*applied=*/true));
+  absl::Status s = txn->Commit(*call, Commit());
+  EXPECT_EQ(s.code(), absl::StatusCode::kUnknown);
+  EXPECT_EQ(sql::GetReason(s), "COMMIT_OUTCOME_UNKNOWN");
+  EXPECT_EQ(Ran("UPDATE").size(), 1u);
+}
+
+TEST_F(InteractiveTest, ALostCommitWithAKeyThatWasAppliedIsCommitted) {
+  std::unique_ptr<CallContext> call = Call();
+  auto txn = Open(*call);
+  ASSERT_TRUE(txn->Run(*call, Stmt("UPDATE t SET v = 2")).ok());
+  db_.Expect("COMMIT", LostCommit(/*applied=*/true));
+  ASSERT_TRUE(txn->Commit(*call, Commit("k9")).ok());
+  EXPECT_EQ(Ran("UPDATE").size(), 1u);  // not replayed
+  EXPECT_EQ(Ran("KILL CONNECTION").size(), 1u);
+}
+
+TEST_F(InteractiveTest, ALostCommitWithAKeyThatWasNotAppliedIsReplayedAndCommitted) {
+  std::unique_ptr<CallContext> call = Call();
+  auto txn = Open(*call);
+  ASSERT_TRUE(txn->Run(*call, Stmt("UPDATE t SET v = 2")).ok());
+  db_.Expect("COMMIT", LostCommit(/*applied=*/false));
+  ASSERT_TRUE(txn->Commit(*call, Commit("k9")).ok());
+  EXPECT_EQ(Ran("UPDATE").size(), 2u);
+  EXPECT_TRUE(db_.StoredOutcome("k9").has_value());
+}
+
+TEST_F(InteractiveTest, ALostCommitOfOnlyReadsIsCommitted) {
+  std::unique_ptr<CallContext> call = Call();
+  auto txn = Open(*call, /*read_only=*/true);
+  ASSERT_TRUE(txn->Run(*call, Stmt("SELECT 1")).ok());
+  db_.Expect("COMMIT", LostCommit(/*applied=*/false));
+  EXPECT_TRUE(txn->Commit(*call, Commit()).ok());
+}
+
+TEST_F(InteractiveTest, ALossWithNoTimeLeftEndsTheTransaction) {
+  std::unique_ptr<CallContext> call = Call(absl::Seconds(1));
+  auto txn = Open(*call);
+  Reply lost = Fails(FakeDatabase::Lost());
+  lost.on_arrival = [this] { clock_.Advance(absl::Seconds(2)); };
+  db_.Expect("UPDATE", lost);
+  absl::StatusOr<txgate::v1::ResultSet> r = txn->Run(*call, Stmt("UPDATE t SET v = 2"));
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kAborted);
+  EXPECT_EQ(sql::GetReason(r.status()), "TRANSACTION_LOST");
+  EXPECT_EQ(ErrnoOf(r.status()), 2013u);
+}
+
+TEST_F(InteractiveTest, PastTheReplayBoundALossEndsTheTransaction) {
+  RunnerOptions options;
+  options.replay_max_statements = 1;
+  Restart(options);
+  std::unique_ptr<CallContext> call = Call();
+  auto txn = Open(*call);
+  ASSERT_TRUE(txn->Run(*call, Stmt("UPDATE a")).ok());
+  ASSERT_TRUE(txn->Run(*call, Stmt("UPDATE b")).ok());
+  db_.Expect("UPDATE c", Fails(FakeDatabase::Lost()));
+  absl::StatusOr<txgate::v1::ResultSet> r = txn->Run(*call, Stmt("UPDATE c"));
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kAborted);
+  EXPECT_EQ(sql::GetReason(r.status()), "TRANSACTION_LOST");
+  EXPECT_THAT(Ran("UPDATE"), ElementsAre("UPDATE a", "UPDATE b", "UPDATE c"));
+}
+
+}  // namespace
+}  // namespace txgate::runner
