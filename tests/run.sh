@@ -5,7 +5,8 @@
 #   TXGATE_SUITES="unit integration" tests/run.sh   # a subset, by name
 #
 # It installs what is missing (deploy/local/deps.sh --test), builds twice
-# (AddressSanitizer+UBSan for everything, ThreadSanitizer for the pool's tests),
+# (AddressSanitizer+UBSan for everything, ThreadSanitizer for the pool's and
+# the runner's unit tests),
 # starts a private MariaDB on 127.0.0.1 in a temporary directory, runs each
 # suite, and stops everything it started. Suites: lint unit tsan integration
 # readme, then every tests/<kind>/run.sh that exists (clients, shutdown, deploy,
@@ -50,10 +51,11 @@ if want unit; then
 fi
 
 if want tsan; then
-  step "pool tests under ThreadSanitizer"
-  build build-tsan thread connection_pool_test
+  step "pool and runner tests under ThreadSanitizer"
+  build build-tsan thread connection_pool_test transaction_runner_test outcome_store_test \
+    statement_killer_test
   TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
-    ctest --test-dir build-tsan -L pool --output-on-failure
+    ctest --test-dir build-tsan -L "pool|runner" --output-on-failure
 fi
 
 work=$(mktemp -d /tmp/txgate-tests.XXXXXX)
