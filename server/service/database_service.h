@@ -46,8 +46,9 @@ inline constexpr absl::string_view kReasonShuttingDown = "SERVER_SHUTTING_DOWN";
 struct ServiceOptions {
   // Interactive Transaction streams open at once; one more is refused with
   // RESOURCE_EXHAUSTED. Each holds a pooled connection once begun, so this
-  // should stay below the pool's size (main() defaults it to half of it).
-  int max_open_transactions = 8;
+  // should stay below the pool's size. 0 (the default): half of the pool's
+  // max_size, at least 1 (derived by service::Sanitize, see server.h).
+  int max_open_transactions = 0;
   // An interactive transaction waiting for its client's next message longer
   // than this is rolled back and its stream ended with ABORTED (reason
   // TRANSACTION_IDLE_TIMEOUT). Zero disables the limit.
