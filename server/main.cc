@@ -7,7 +7,6 @@
 // server (see --shutdown_grace) and exits 0.
 #include <signal.h>
 
-#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -26,65 +25,81 @@
 #include "server/common/log.h"
 #include "server/service/server.h"
 
-ABSL_FLAG(std::string, listen, "127.0.0.1:50051", "host:port to serve gRPC on");
-ABSL_FLAG(std::string, mysql_host, "127.0.0.1", "MySQL/MariaDB host");
-ABSL_FLAG(int, mysql_port, 3306, "MySQL/MariaDB TCP port");
-ABSL_FLAG(std::string, mysql_socket, "", "MySQL/MariaDB Unix socket; wins over host/port");
-ABSL_FLAG(std::string, mysql_user, "root", "MySQL user");
-ABSL_FLAG(std::string, mysql_database, "", "default database of every session");
+namespace {
+
+// The defaults of the flags: those of the Options structs they fill.
+const txgate::service::ServerOptions kDefaults;
+
+}  // namespace
+
+ABSL_FLAG(std::string, listen, kDefaults.listen, "host:port to serve gRPC on");
+ABSL_FLAG(std::string, mysql_host, kDefaults.mysql.host, "MySQL/MariaDB host");
+ABSL_FLAG(int, mysql_port, kDefaults.mysql.port, "MySQL/MariaDB TCP port");
+ABSL_FLAG(std::string, mysql_socket, kDefaults.mysql.socket,
+          "MySQL/MariaDB Unix socket; wins over host/port");
+ABSL_FLAG(std::string, mysql_user, kDefaults.mysql.user, "MySQL user");
+ABSL_FLAG(std::string, mysql_database, kDefaults.mysql.database,
+          "default database of every session");
 ABSL_FLAG(std::string, mysql_password_file, "",
           "file holding the MySQL password (else TXGATE_MYSQL_PASSWORD, else none)");
-ABSL_FLAG(absl::Duration, mysql_read_timeout, absl::Minutes(5),
+ABSL_FLAG(absl::Duration, mysql_read_timeout, kDefaults.mysql.read_timeout,
           "longest silence of the database on a running statement before the connection is "
           "given up (0 = none); deadlines stop statements sooner");
-ABSL_FLAG(int, pool_min_idle, 2, "connections kept open and idle");
-ABSL_FLAG(int, pool_max_size, 16, "connections open at most");
-ABSL_FLAG(absl::Duration, pool_acquire_timeout, absl::Seconds(5),
+ABSL_FLAG(int, pool_min_idle, kDefaults.pool.min_idle, "connections kept open and idle");
+ABSL_FLAG(int, pool_max_size, kDefaults.pool.max_size, "connections open at most");
+ABSL_FLAG(absl::Duration, pool_acquire_timeout, kDefaults.pool.acquire_timeout,
           "longest wait for a connection when the RPC has no sooner deadline");
-ABSL_FLAG(absl::Duration, pool_connect_timeout, absl::Seconds(5), "longest connect attempt");
-ABSL_FLAG(absl::Duration, pool_validation_interval, absl::Seconds(30),
+ABSL_FLAG(absl::Duration, pool_connect_timeout, kDefaults.pool.connect_timeout,
+          "longest connect attempt");
+ABSL_FLAG(absl::Duration, pool_validation_interval, kDefaults.pool.validation_interval,
           "idle connections unused for longer are pinged before use");
-ABSL_FLAG(absl::Duration, pool_idle_timeout, absl::Minutes(10),
+ABSL_FLAG(absl::Duration, pool_idle_timeout, kDefaults.pool.idle_timeout,
           "idle connections beyond --pool_min_idle are closed after this long");
-ABSL_FLAG(absl::Duration, pool_max_lifetime, absl::Minutes(30),
+ABSL_FLAG(absl::Duration, pool_max_lifetime, kDefaults.pool.max_lifetime,
           "connections are replaced after this long");
-ABSL_FLAG(absl::Duration, pool_backoff_initial, absl::Milliseconds(50),
+ABSL_FLAG(absl::Duration, pool_backoff_initial, kDefaults.pool.backoff.initial,
           "first reconnect delay after a failed connect");
-ABSL_FLAG(absl::Duration, pool_backoff_max, absl::Seconds(2), "largest reconnect delay");
-ABSL_FLAG(int, worker_threads, 0, "threads running database work (0 = pool_max_size + 4)");
-ABSL_FLAG(int, max_request_bytes, 16 << 20, "largest request accepted");
-ABSL_FLAG(int64_t, max_result_rows, 100000, "most rows in one unary response");
-ABSL_FLAG(int64_t, max_result_bytes, 4 << 20, "most bytes in one unary response");
-ABSL_FLAG(int, max_statements, 1000, "most statements in one RunTransaction");
-ABSL_FLAG(int, max_conflict_retries, 3,
+ABSL_FLAG(absl::Duration, pool_backoff_max, kDefaults.pool.backoff.max,
+          "largest reconnect delay");
+ABSL_FLAG(int, worker_threads, kDefaults.worker_threads,
+          "threads running database work (0 = pool_max_size + 4)");
+ABSL_FLAG(int, max_request_bytes, kDefaults.max_request_bytes, "largest request accepted");
+ABSL_FLAG(int64_t, max_result_rows, kDefaults.runner.max_result_rows,
+          "most rows in one unary response");
+ABSL_FLAG(int64_t, max_result_bytes, kDefaults.runner.max_result_bytes,
+          "most bytes in one unary response");
+ABSL_FLAG(int, max_statements, kDefaults.runner.max_statements,
+          "most statements in one RunTransaction");
+ABSL_FLAG(int, max_conflict_retries, kDefaults.runner.max_conflict_retries,
           "re-runs of a RunTransaction after a deadlock or lock wait timeout");
-ABSL_FLAG(absl::Duration, idempotency_retention, absl::Hours(24),
+ABSL_FLAG(absl::Duration, idempotency_retention, kDefaults.outcomes.retention,
           "how long idempotency keys are remembered (a retry after that executes again)");
-ABSL_FLAG(std::string, outcome_table, "txgate_outcomes",
+ABSL_FLAG(std::string, outcome_table, kDefaults.outcomes.table,
           "table recording idempotent outcomes (created when missing), in --mysql_database "
           "unless qualified");
-ABSL_FLAG(int, replay_max_statements, 1000,
+ABSL_FLAG(int, replay_max_statements, static_cast<int>(kDefaults.runner.replay_max_statements),
           "statements an interactive transaction records for replay after a connection loss");
-ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(20),
+ABSL_FLAG(absl::Duration, shutdown_grace, kDefaults.shutdown_grace,
           "how long in-flight calls may finish after SIGTERM");
-ABSL_FLAG(std::string, tls_cert_file, "",
+ABSL_FLAG(std::string, tls_cert_file, kDefaults.tls_cert_file,
           "PEM certificate chain of the gRPC port; with --tls_key_file, serves TLS");
-ABSL_FLAG(std::string, tls_key_file, "", "PEM private key of --tls_cert_file");
-ABSL_FLAG(std::string, tls_client_ca_file, "",
+ABSL_FLAG(std::string, tls_key_file, kDefaults.tls_key_file,
+          "PEM private key of --tls_cert_file");
+ABSL_FLAG(std::string, tls_client_ca_file, kDefaults.tls_client_ca_file,
           "PEM CA certificates; when set, clients must present a certificate signed by one "
           "(mutual TLS)");
-ABSL_FLAG(std::string, health_listen, "",
+ABSL_FLAG(std::string, health_listen, kDefaults.health_listen,
           "host:port of a plaintext port serving only grpc.health.v1.Health, for probes "
           "(empty = none)");
-ABSL_FLAG(std::string, metrics_listen, "",
+ABSL_FLAG(std::string, metrics_listen, kDefaults.metrics_listen,
           "host:port serving Prometheus metrics at /metrics (empty = none)");
-ABSL_FLAG(std::string, auth_tokens_file, "",
+ABSL_FLAG(std::string, auth_tokens_file, kDefaults.auth_tokens_file,
           "file of `<sha256-hex-of-token> <ro|rw> [name]` lines; when set, DatabaseService "
           "calls need `authorization: Bearer <token>`");
-ABSL_FLAG(int, max_open_transactions, 0,
+ABSL_FLAG(int, max_open_transactions, kDefaults.service.max_open_transactions,
           "interactive Transaction streams open at once; more are refused with "
           "RESOURCE_EXHAUSTED (0 = half of --pool_max_size, at least 1)");
-ABSL_FLAG(absl::Duration, transaction_idle_timeout, absl::Minutes(1),
+ABSL_FLAG(absl::Duration, transaction_idle_timeout, kDefaults.service.transaction_idle_timeout,
           "an interactive transaction waiting for its client longer than this is rolled back "
           "and ended with ABORTED (0 = never)");
 
@@ -184,9 +199,8 @@ int main(int argc, char** argv) {
   options.health_listen = absl::GetFlag(FLAGS_health_listen);
   options.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
   options.auth_tokens_file = absl::GetFlag(FLAGS_auth_tokens_file);
-  const int max_open = absl::GetFlag(FLAGS_max_open_transactions);
-  options.service.max_open_transactions =
-      max_open > 0 ? max_open : std::max(1, options.pool.max_size / 2);
+  // 0 (the default) lets Server::Start derive it (see Sanitize).
+  options.service.max_open_transactions = absl::GetFlag(FLAGS_max_open_transactions);
   options.service.transaction_idle_timeout = absl::GetFlag(FLAGS_transaction_idle_timeout);
 
   absl::StatusOr<std::unique_ptr<txgate::service::Server>> server =

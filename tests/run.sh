@@ -4,20 +4,20 @@
 #   tests/run.sh                          # everything; what CI runs
 #   TXGATE_SUITES="unit integration" tests/run.sh   # a subset, by name
 #
-# It installs what is missing (deploy/local/deps.sh --test), builds twice
-# (AddressSanitizer+UBSan for everything, ThreadSanitizer for the pool's and
-# the runner's unit tests),
-# starts a private MariaDB on 127.0.0.1 in a temporary directory, runs each
-# suite, and stops everything it started. Suites: lint unit tsan integration
-# readme, then every tests/<kind>/run.sh that exists (clients, shutdown, deploy,
-# chaos, load).
+# It installs what is missing (deploy/local/deps.sh --test), builds three times
+# (AddressSanitizer+UBSan for everything, ThreadSanitizer for the pool's and the
+# runner's unit tests, clang with -Wthread-safety -Werror for the server and
+# unit tests), starts a private MariaDB on 127.0.0.1 in a temporary directory,
+# runs each suite, and stops everything it started. Suites: lint threadsafety
+# unit tsan integration readme, then every tests/<kind>/run.sh that exists
+# (clients, shutdown, deploy, chaos, load).
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 export TXGATE_TOOLS=${TXGATE_TOOLS:-$HOME/.cache/txgate/tools}
 export PATH="$TXGATE_TOOLS/bin:$PATH"
-suites=${TXGATE_SUITES:-"lint unit tsan integration readme clients shutdown deploy chaos load"}
+suites=${TXGATE_SUITES:-"lint threadsafety unit tsan integration readme clients shutdown deploy chaos load"}
 want() { [[ " $suites " == *" $1 "* ]]; }
 started=$(date +%s)
 step() { echo; echo "=== [$(($(date +%s) - started))s] $*"; }
@@ -38,6 +38,14 @@ if want lint; then
   buf lint proto
 fi
 
+if want threadsafety; then
+  step "threadsafety: clang -Wthread-safety -Werror (server, unit tests)"
+  CC=clang CXX=clang++ cmake -S . -B build-clang -G Ninja -DCMAKE_BUILD_TYPE=Debug \
+    -DTXGATE_THREAD_SAFETY=ON >/dev/null
+  cmake --build build-clang -j "$jobs" --target txgate-server unit_tests
+  ctest --test-dir build-clang -L unit --output-on-failure -j "$jobs"
+fi
+
 step "build: AddressSanitizer + UBSan"
 build build-asan address
 export TXGATE_BUILD_DIR=$root/build-asan
@@ -52,8 +60,8 @@ fi
 
 if want tsan; then
   step "pool and runner tests under ThreadSanitizer"
-  build build-tsan thread connection_pool_test transaction_runner_test outcome_store_test \
-    statement_killer_test
+  build build-tsan thread connection_pool_test periodic_worker_test transaction_runner_test \
+    outcome_store_test statement_killer_test
   TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
     ctest --test-dir build-tsan -L "pool|runner" --output-on-failure
 fi

@@ -2,7 +2,7 @@
 # Installs what txgate needs on Debian 12, skipping what is already there.
 #
 #   deploy/local/deps.sh           # build + run: compilers, libraries, MariaDB, grpcurl
-#   deploy/local/deps.sh --test    # also what the test suite uses (toxiproxy, ghz, buf, ...)
+#   deploy/local/deps.sh --test    # also what the test suite uses (clang, toxiproxy, ghz, buf, ...)
 #
 # Go tools and buf go to $TXGATE_TOOLS (default ~/.cache/txgate/tools), pinned;
 # add "$TXGATE_TOOLS/bin" to PATH to use them (the scripts do).
@@ -20,7 +20,7 @@ packages=(build-essential cmake ninja-build pkg-config git ca-certificates curl
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev
   default-libmysqlclient-dev mariadb-server mariadb-client prometheus-cpp-dev golang-go)
 if [ "${1:-}" = "--test" ]; then
-  packages+=(libgtest-dev libgmock-dev sysbench python3-venv)
+  packages+=(libgtest-dev libgmock-dev sysbench python3-venv clang)
 fi
 
 missing=()

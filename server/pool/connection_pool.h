@@ -12,8 +12,10 @@
 // After a failed connect, new connects wait out an exponential backoff with
 // jitter and only one runs at a time, so a recovering database sees no
 // stampede. A maintenance thread closes connections idle or alive too long,
-// keeps min_idle warm, and probes the database so health() stays true only
-// while it is reachable.
+// keeps min_idle warm, and probes the database so reachable() stays true only
+// while it is reachable. Changes of reachability are told to on_reachable
+// in order and without the pool's lock held (it may lock and call anything
+// but Close()); reachable() reports a change once it has been told.
 //
 // The pool holds db::Connection (the seam every driver implements); its
 // tests drive the bookkeeping with fakes of it. It is a template only so
@@ -23,13 +25,12 @@
 #ifndef TXGATE_SERVER_POOL_CONNECTION_POOL_H_
 #define TXGATE_SERVER_POOL_CONNECTION_POOL_H_
 
-#include <pthread.h>
-
 #include <algorithm>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
-#include <thread>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -37,9 +38,10 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
-#include "server/common/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "server/common/mutex.h"
+#include "server/common/periodic_worker.h"
 #include "server/pool/backoff.h"
 #include "server/sql/error.h"
 
@@ -63,6 +65,14 @@ struct PoolOptions {
   absl::Duration maintenance_interval = absl::Seconds(1);
   BackoffOptions backoff;
 };
+
+// `options` with bad values corrected: max_size at least 1, min_idle
+// within [0, max_size].
+inline PoolOptions Sanitize(PoolOptions options) {
+  options.max_size = std::max(1, options.max_size);
+  options.min_idle = std::clamp(options.min_idle, 0, options.max_size);
+  return options;
+}
 
 // A snapshot of the pool's counters.
 struct PoolStats {
@@ -128,10 +138,9 @@ class BasicPool {
         clock_(std::move(clock)),
         on_reachable_(std::move(on_reachable)),
         backoff_(options.backoff, random_) {
-    options_.max_size = std::max(1, options_.max_size);
-    options_.min_idle = std::clamp(options_.min_idle, 0, options_.max_size);
-    maintenance_ = std::thread([this] { Maintain(); });
-    pthread_setname_np(maintenance_.native_handle(), "txgate-pool");
+    options_ = Sanitize(options_);
+    maintenance_.emplace("txgate-pool", options_.maintenance_interval, [this] { Maintain(); });
+    maintenance_->Wake();  // warm up now
   }
 
   // Stops maintenance and closes idle connections. Every Lease must have
@@ -143,8 +152,9 @@ class BasicPool {
 
   // Leases a connection, waiting until `deadline` at most (and never longer
   // than the acquire timeout). UNAVAILABLE when none could be had.
-  absl::StatusOr<Lease> Acquire(absl::Time deadline) {
+  absl::StatusOr<Lease> Acquire(absl::Time deadline) ABSL_LOCKS_EXCLUDED(mu_) {
     const absl::Time limit = std::min(deadline, clock_() + options_.acquire_timeout);
+    DeliverOnExit deliver(this);  // after the lock below is released
     MutexLock lock(&mu_);
     for (;;) {
       if (closed_) return Unavailable("the pool is closed");
@@ -198,14 +208,15 @@ class BasicPool {
     s.connects = connects_;
     s.connect_failures = connect_failures_;
     s.discarded = discarded_;
-    s.reachable = reachable_;
+    s.reachable = told_reachable_;
     return s;
   }
 
-  // True while the database answered the last connect or probe.
+  // True while the database answered the last connect or probe (once
+  // on_reachable has been told so).
   bool reachable() const {
     MutexLock lock(&mu_);
-    return reachable_;
+    return told_reachable_;
   }
 
   // Closes idle connections and stops maintenance; later Acquires fail.
@@ -218,9 +229,8 @@ class BasicPool {
       idle.swap(idle_);
       open_ -= static_cast<int>(idle.size());
       cv_.SignalAll();
-      maintain_.SignalAll();
     }
-    maintenance_.join();
+    maintenance_->Stop();
   }
 
  private:
@@ -269,11 +279,49 @@ class BasicPool {
     return conn.status();
   }
 
+  // Records a change of reachability; Deliver() tells it once the lock is
+  // released.
   void SetReachable(bool reachable) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (reachable_ == reachable) return;
     reachable_ = reachable;
-    if (on_reachable_) on_reachable_(reachable);
+    if (on_reachable_) {
+      untold_.push_back(reachable);
+    } else {
+      told_reachable_ = reachable;
+    }
   }
+
+  // Tells on_reachable_ the recorded changes, in order, without the lock:
+  // foreign code (health, gRPC) never runs under the pool's lock. One
+  // thread tells at a time; a caller that finds another one telling leaves
+  // its changes to it.
+  void Deliver() ABSL_LOCKS_EXCLUDED(mu_) {
+    MutexLock lock(&mu_);
+    if (telling_) return;
+    telling_ = true;
+    while (!untold_.empty()) {
+      const bool reachable = untold_.front();
+      untold_.pop_front();
+      mu_.Unlock();
+      on_reachable_(reachable);
+      mu_.Lock();
+      told_reachable_ = reachable;
+    }
+    telling_ = false;
+  }
+
+  // Calls Deliver() when it goes out of scope; declared before a MutexLock,
+  // that is after the lock is released.
+  class DeliverOnExit {
+   public:
+    explicit DeliverOnExit(BasicPool* pool) : pool_(pool) {}
+    ~DeliverOnExit() { pool_->Deliver(); }
+    DeliverOnExit(const DeliverOnExit&) = delete;
+    DeliverOnExit& operator=(const DeliverOnExit&) = delete;
+
+   private:
+    BasicPool* pool_;
+  };
 
   // True if an idle connection may be handed out. Runs without the lock.
   bool Check(Idle& entry) {
@@ -326,14 +374,13 @@ class BasicPool {
     CloseOne(std::move(conn), /*broken=*/!keep);
   }
 
-  void Maintain() {
+  // One maintenance cycle, on the maintenance thread.
+  void Maintain() ABSL_LOCKS_EXCLUDED(mu_) {
+    DeliverOnExit deliver(this);  // after the lock below is released
     MutexLock lock(&mu_);
-    while (!closed_) {
-      Sweep();
-      Refill();
-      if (closed_) break;
-      maintain_.WaitWithTimeout(&mu_, options_.maintenance_interval);
-    }
+    if (closed_) return;
+    Sweep();
+    Refill();
   }
 
   // Closes idle connections that died, expired or are surplus.
@@ -380,15 +427,16 @@ class BasicPool {
     }
   }
 
+  // Constant after construction.
   PoolOptions options_;
   const Factory factory_;
   const Clock clock_;
   const std::function<void(bool)> on_reachable_;
+  // Used only through backoff_, under mu_.
   absl::BitGen random_;
 
   mutable Mutex mu_;
-  CondVar cv_;        // acquirers wait here
-  CondVar maintain_;  // the maintenance thread waits here
+  CondVar cv_;  // acquirers wait here
   std::vector<Idle> idle_ ABSL_GUARDED_BY(mu_);  // most recently returned last
   int open_ ABSL_GUARDED_BY(mu_) = 0;
   int connecting_ ABSL_GUARDED_BY(mu_) = 0;
@@ -399,11 +447,17 @@ class BasicPool {
   int64_t connect_failures_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t discarded_ ABSL_GUARDED_BY(mu_) = 0;
   bool reachable_ ABSL_GUARDED_BY(mu_) = false;
+  // Changes of reachable_ not yet told to on_reachable_, oldest first; the
+  // last value told; whether a thread is telling now (see Deliver()).
+  std::deque<bool> untold_ ABSL_GUARDED_BY(mu_);
+  bool told_reachable_ ABSL_GUARDED_BY(mu_) = false;
+  bool telling_ ABSL_GUARDED_BY(mu_) = false;
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
   absl::Time next_connect_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   absl::Status last_error_ ABSL_GUARDED_BY(mu_);
   Backoff backoff_ ABSL_GUARDED_BY(mu_);
-  std::thread maintenance_;
+  // Runs Maintain(); started last in the constructor, stopped by Close().
+  std::optional<PeriodicWorker> maintenance_;
 };
 
 }  // namespace txgate::pool

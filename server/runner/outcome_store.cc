@@ -1,7 +1,5 @@
 #include "server/runner/outcome_store.h"
 
-#include <pthread.h>
-
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "txgate/v1/database.pb.h"
@@ -28,18 +26,11 @@ OutcomeStore::OutcomeStore(pool::ConnectionPool* pool, OutcomeOptions options)
                              "(?, UNHEX(SHA2(?, 256)), ?)");
   purge_sql_ = absl::StrCat("DELETE FROM ", t,
                             " WHERE created_at < NOW(6) - INTERVAL ? MICROSECOND LIMIT ?");
-  purger_ = std::thread([this] { PurgeLoop(); });
-  pthread_setname_np(purger_.native_handle(), "txgate-purge");
+  // A failed purge waits for the next round.
+  purger_.emplace("txgate-purge", options_.purge_interval, [this] { (void)Purge(); });
 }
 
-OutcomeStore::~OutcomeStore() {
-  {
-    MutexLock lock(&mu_);
-    stopping_ = true;
-    wake_.SignalAll();
-  }
-  purger_.join();
-}
+OutcomeStore::~OutcomeStore() { purger_->Stop(); }
 
 absl::Status OutcomeStore::EnsureTable(db::Connection& conn) {
   if (ensured_.load(std::memory_order_acquire)) return absl::OkStatus();
@@ -98,17 +89,6 @@ absl::StatusOr<uint64_t> OutcomeStore::Purge() {
     if (!done.ok()) return done.status();
     total += done->affected_rows;
     if (done->affected_rows < static_cast<uint64_t>(options_.purge_batch)) return total;
-  }
-}
-
-void OutcomeStore::PurgeLoop() {
-  MutexLock lock(&mu_);
-  while (!stopping_) {
-    wake_.WaitWithTimeout(&mu_, options_.purge_interval);
-    if (stopping_) break;
-    mu_.Unlock();
-    (void)Purge();  // a failure waits for the next round
-    mu_.Lock();
   }
 }
 

@@ -18,12 +18,11 @@
 #include <atomic>
 #include <optional>
 #include <string>
-#include <thread>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "server/common/mutex.h"
+#include "server/common/periodic_worker.h"
 #include "server/db/connection.h"
 #include "server/pool/connection_pool.h"
 
@@ -75,19 +74,17 @@ class OutcomeStore {
   absl::StatusOr<uint64_t> Purge();
 
  private:
-  void PurgeLoop();
-
+  // Constant after construction.
   pool::ConnectionPool* pool_;
   const OutcomeOptions options_;
   std::string lookup_sql_;
   std::string locking_lookup_sql_;
   std::string record_sql_;
   std::string purge_sql_;
+
   std::atomic<bool> ensured_{false};
-  Mutex mu_;
-  CondVar wake_;
-  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  std::thread purger_;
+  // Calls Purge() every purge_interval; started last in the constructor.
+  std::optional<PeriodicWorker> purger_;
 };
 
 }  // namespace txgate::runner

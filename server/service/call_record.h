@@ -51,11 +51,14 @@ class CallRecord {
   grpc::Status Finish(const absl::Status& status);
 
  private:
+  // Constant after construction.
   const absl::Time start_;
   const std::string method_;
   std::string request_id_;
   metrics::Metrics* metrics_;
   std::atomic<int>* unfinished_;
+  // Written by the call's steps, which run one at a time (see
+  // TransactionCall), and read by the first Finish().
   LogFields fields_;
   std::atomic<bool> done_{false};
 };

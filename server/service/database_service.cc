@@ -1,7 +1,5 @@
 #include "server/service/database_service.h"
 
-#include <pthread.h>
-
 #include <algorithm>
 #include <chrono>
 #include <memory>
@@ -47,9 +45,9 @@ bool ReadOnlyAllowed(absl::string_view sql) {
 // A unary call whose work runs on the executor.
 class UnaryCall final : public grpc::ServerUnaryReactor {
  public:
-  UnaryCall(grpc::CallbackServerContext* context, runner::StatementKiller* killer,
+  UnaryCall(std::shared_ptr<CallContext> call, runner::StatementKiller* killer,
             std::unique_ptr<CallRecord> record)
-      : call_(MakeCallContext(context)), killer_(killer), record_(std::move(record)) {}
+      : call_(std::move(call)), killer_(killer), record_(std::move(record)) {}
 
   CallContext& call() { return *call_; }
   CallRecord& record() { return *record_; }
@@ -70,11 +68,11 @@ class UnaryCall final : public grpc::ServerUnaryReactor {
 class StreamQueryCall final : public grpc::ServerWriteReactor<txgate::v1::StreamQueryResponse> {
  public:
   // Starts the query, or ends the call at once with `refused` if not OK.
-  StreamQueryCall(grpc::CallbackServerContext* context, const txgate::v1::StreamQueryRequest* request,
+  StreamQueryCall(std::shared_ptr<CallContext> call, const txgate::v1::StreamQueryRequest* request,
                   runner::TransactionRunner* runner, runner::StatementKiller* killer,
                   Executor* executor, std::unique_ptr<CallRecord> record,
                   const absl::Status& refused)
-      : call_(MakeCallContext(context)),
+      : call_(std::move(call)),
         request_(request),
         runner_(runner),
         killer_(killer),
@@ -146,9 +144,9 @@ class StreamQueryCall final : public grpc::ServerWriteReactor<txgate::v1::Stream
 // rollback cannot overlap a handler, as none is running.
 class TransactionCall final : public grpc::ServerBidiReactor<TransactionRequest, TransactionResponse> {
  public:
-  TransactionCall(grpc::CallbackServerContext* context, DatabaseService* service,
+  TransactionCall(std::shared_ptr<CallContext> call, DatabaseService* service,
                   std::unique_ptr<CallRecord> record, bool read_only)
-      : call_(MakeCallContext(context)),
+      : call_(std::move(call)),
         service_(service),
         executor_(service->executor_),
         record_(std::move(record)),
@@ -352,18 +350,29 @@ class TransactionCall final : public grpc::ServerBidiReactor<TransactionRequest,
     return record_->Finish(status);
   }
 
-  std::shared_ptr<CallContext> call_;
-  DatabaseService* service_;
-  Executor* executor_;
-  std::unique_ptr<CallRecord> record_;
+  // Constant after construction; CallContext and CallRecord are
+  // thread-safe where they are shared.
+  const std::shared_ptr<CallContext> call_;
+  DatabaseService* const service_;
+  Executor* const executor_;
+  const std::unique_ptr<CallRecord> record_;
   const bool read_only_;
+
+  // The call's steps run one at a time, each handing over to the next:
+  // a reaction (OnReadDone, OnWriteDone) submits a task to the executor, the
+  // task starts the next read or write, and gRPC then runs the next
+  // reaction; Submit and gRPC order each step after the previous one. The
+  // fields below are touched only by the running step (or, once the call
+  // is claimed under mu_ by Drain() or the watchdog while it waits for its
+  // client, by the one task that ends it), so they need no lock.
   std::unique_ptr<runner::TransactionRunner::Interactive> txn_;
   TransactionRequest request_;
   TransactionResponse response_;
   bool ended_ = false;
   int statements_ = 0;
 
-  Mutex mu_;
+  // Acquired after DatabaseService::mu_ (Drain(), WatchIdle()).
+  Mutex mu_ ABSL_ACQUIRED_AFTER(service_->mu_);
   bool reading_ ABSL_GUARDED_BY(mu_) = false;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
   bool draining_ ABSL_GUARDED_BY(mu_) = false;
@@ -380,21 +389,18 @@ DatabaseService::DatabaseService(runner::TransactionRunner* runner,
       options_(options),
       auth_(auth),
       metrics_(metrics) {
-  if (options_.transaction_idle_timeout > absl::ZeroDuration()) {
-    watchdog_ = std::thread([this] { WatchIdle(); });
-    pthread_setname_np(watchdog_.native_handle(), "txgate-idle");
+  const absl::Duration timeout = options_.transaction_idle_timeout;
+  if (timeout > absl::ZeroDuration()) {
+    const absl::Duration tick =
+        std::clamp(timeout / 4, absl::Milliseconds(10), absl::Seconds(1));
+    watchdog_.emplace("txgate-idle", tick, [this] { WatchIdle(); });
   }
 }
 
 DatabaseService::~DatabaseService() { Stop(); }
 
 void DatabaseService::Stop() {
-  {
-    MutexLock lock(&mu_);
-    stopping_ = true;
-    wake_.SignalAll();
-  }
-  if (watchdog_.joinable()) watchdog_.join();
+  if (watchdog_.has_value()) watchdog_->Stop();
 }
 
 void DatabaseService::Drain() {
@@ -409,16 +415,10 @@ int DatabaseService::open_transactions() const {
 }
 
 void DatabaseService::WatchIdle() {
-  const absl::Duration timeout = options_.transaction_idle_timeout;
-  const absl::Duration tick =
-      std::clamp(timeout / 4, absl::Milliseconds(10), absl::Seconds(1));
   MutexLock lock(&mu_);
-  while (!stopping_) {
-    wake_.WaitWithTimeout(&mu_, tick);
-    const absl::Time cutoff = absl::Now() - timeout;
-    for (TransactionCall* call : open_) {
-      if (call->ExpireIfIdleSince(cutoff)) ++idle_timeouts_;
-    }
+  const absl::Time cutoff = absl::Now() - options_.transaction_idle_timeout;
+  for (TransactionCall* call : open_) {
+    if (call->ExpireIfIdleSince(cutoff)) ++idle_timeouts_;
   }
 }
 
@@ -466,19 +466,43 @@ absl::StatusOr<auth::Principal> DatabaseService::Authenticate(
   return auth_->Authenticate(value);
 }
 
+// What Admit() found out about a call.
+struct DatabaseService::Admission {
+  std::shared_ptr<CallContext> call;
+  std::unique_ptr<CallRecord> record;
+  auth::Principal principal;  // meaningful only when admitted
+  absl::Status refused;       // OK: admitted
+};
+
+DatabaseService::Admission DatabaseService::Admit(grpc::CallbackServerContext* context,
+                                                  absl::string_view method,
+                                                  const std::string* sql,
+                                                  std::optional<int> statements) {
+  Admission a;
+  a.record = Record(context, method);
+  a.call = MakeCallContext(context);
+  if (sql != nullptr) a.record->DescribeSql(*sql);
+  if (statements.has_value()) a.record->Set("statements", absl::StrCat(*statements));
+  absl::StatusOr<auth::Principal> principal = Authenticate(context);
+  if (!principal.ok()) {
+    a.refused = principal.status();
+    return a;
+  }
+  a.principal = std::move(*principal);
+  if (auth_ != nullptr) a.record->Set("token", a.principal.name);
+  if (sql != nullptr && a.principal.read_only && !ReadOnlyAllowed(*sql)) {
+    a.refused = ReadOnlyRefused();
+  }
+  return a;
+}
+
 grpc::ServerUnaryReactor* DatabaseService::Execute(grpc::CallbackServerContext* context,
                                                    const txgate::v1::ExecuteRequest* request,
                                                    txgate::v1::ExecuteResponse* response) {
-  auto* reactor = new UnaryCall(context, killer_, Record(context, "Execute"));
-  reactor->record().DescribeSql(request->sql());
-  absl::StatusOr<auth::Principal> principal = Authenticate(context);
-  if (!principal.ok()) {
-    reactor->End(principal.status());
-    return reactor;
-  }
-  if (auth_ != nullptr) reactor->record().Set("token", principal->name);
-  if (principal->read_only && !ReadOnlyAllowed(request->sql())) {
-    reactor->End(ReadOnlyRefused());
+  Admission a = Admit(context, "Execute", &request->sql());
+  auto* reactor = new UnaryCall(std::move(a.call), killer_, std::move(a.record));
+  if (!a.refused.ok()) {
+    reactor->End(a.refused);
     return reactor;
   }
   executor_->Submit([this, reactor, request, response] {
@@ -492,16 +516,14 @@ grpc::ServerUnaryReactor* DatabaseService::Execute(grpc::CallbackServerContext* 
 grpc::ServerUnaryReactor* DatabaseService::RunTransaction(
     grpc::CallbackServerContext* context, const txgate::v1::RunTransactionRequest* request,
     txgate::v1::RunTransactionResponse* response) {
-  auto* reactor = new UnaryCall(context, killer_, Record(context, "RunTransaction"));
-  reactor->record().Set("statements", absl::StrCat(request->statements_size()));
-  absl::StatusOr<auth::Principal> principal = Authenticate(context);
-  if (!principal.ok()) {
-    reactor->End(principal.status());
+  Admission a = Admit(context, "RunTransaction", nullptr, request->statements_size());
+  auto* reactor = new UnaryCall(std::move(a.call), killer_, std::move(a.record));
+  if (!a.refused.ok()) {
+    reactor->End(a.refused);
     return reactor;
   }
-  if (auth_ != nullptr) reactor->record().Set("token", principal->name);
   std::shared_ptr<const txgate::v1::RunTransactionRequest> read_only;
-  if (principal->read_only) {
+  if (a.principal.read_only) {
     // START TRANSACTION READ ONLY: the database refuses every write (1792).
     // Nothing to make exactly-once, and the outcome record would be a write.
     auto copy = std::make_shared<txgate::v1::RunTransactionRequest>(*request);
@@ -520,31 +542,18 @@ grpc::ServerUnaryReactor* DatabaseService::RunTransaction(
 
 grpc::ServerWriteReactor<txgate::v1::StreamQueryResponse>* DatabaseService::StreamQuery(
     grpc::CallbackServerContext* context, const txgate::v1::StreamQueryRequest* request) {
-  std::unique_ptr<CallRecord> record = Record(context, "StreamQuery");
-  record->DescribeSql(request->sql());
-  absl::Status refused;
-  absl::StatusOr<auth::Principal> principal = Authenticate(context);
-  if (!principal.ok()) {
-    refused = principal.status();
-  } else {
-    if (auth_ != nullptr) record->Set("token", principal->name);
-    if (principal->read_only && !ReadOnlyAllowed(request->sql())) {
-      refused = ReadOnlyRefused();
-    }
-  }
-  return new StreamQueryCall(context, request, runner_, killer_, executor_, std::move(record),
-                             refused);
+  Admission a = Admit(context, "StreamQuery", &request->sql());
+  return new StreamQueryCall(std::move(a.call), request, runner_, killer_, executor_,
+                             std::move(a.record), a.refused);
 }
 
 grpc::ServerBidiReactor<TransactionRequest, TransactionResponse>* DatabaseService::Transaction(
     grpc::CallbackServerContext* context) {
-  std::unique_ptr<CallRecord> record = Record(context, "Transaction");
-  absl::StatusOr<auth::Principal> principal = Authenticate(context);
-  if (principal.ok() && auth_ != nullptr) record->Set("token", principal->name);
-  auto* call = new TransactionCall(context, this, std::move(record),
-                                   principal.ok() && principal->read_only);
-  if (!principal.ok()) {
-    call->Refuse(principal.status());
+  Admission a = Admit(context, "Transaction", nullptr);
+  auto* call = new TransactionCall(std::move(a.call), this, std::move(a.record),
+                                   a.refused.ok() && a.principal.read_only);
+  if (!a.refused.ok()) {
+    call->Refuse(a.refused);
     return call;
   }
   if (absl::Status admitted = Register(call); !admitted.ok()) {

@@ -19,9 +19,9 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
-#include <thread>
 
 #include "absl/random/random.h"
 #include "absl/status/statusor.h"
@@ -29,6 +29,7 @@
 #include "server/auth/token_auth.h"
 #include "server/common/executor.h"
 #include "server/common/mutex.h"
+#include "server/common/periodic_worker.h"
 #include "server/metrics/metrics.h"
 #include "server/runner/statement_killer.h"
 #include "server/runner/transaction_runner.h"
@@ -45,8 +46,9 @@ inline constexpr absl::string_view kReasonShuttingDown = "SERVER_SHUTTING_DOWN";
 struct ServiceOptions {
   // Interactive Transaction streams open at once; one more is refused with
   // RESOURCE_EXHAUSTED. Each holds a pooled connection once begun, so this
-  // should stay below the pool's size (main() defaults it to half of it).
-  int max_open_transactions = 8;
+  // should stay below the pool's size. 0 (the default): half of the pool's
+  // max_size, at least 1 (derived by service::Sanitize, see server.h).
+  int max_open_transactions = 0;
   // An interactive transaction waiting for its client's next message longer
   // than this is rolled back and its stream ended with ABORTED (reason
   // TRANSACTION_IDLE_TIMEOUT). Zero disables the limit.
@@ -98,6 +100,16 @@ class DatabaseService final : public txgate::v1::DatabaseService::CallbackServic
  private:
   friend class TransactionCall;
 
+  struct Admission;  // defined in the .cc
+
+  // The admission step every call starts with: records the call (request
+  // id, `method`, the description of `sql` and the number of `statements`
+  // when given), makes its CallContext, authenticates it and, for a
+  // read-only token, refuses `sql` unless it cannot write. Without `sql`
+  // there is no statement check: RunTransaction and Transaction run a
+  // read-only token's work READ ONLY instead.
+  Admission Admit(grpc::CallbackServerContext* context, absl::string_view method,
+                  const std::string* sql, std::optional<int> statements = std::nullopt);
   std::unique_ptr<CallRecord> Record(grpc::CallbackServerContext* context,
                                      absl::string_view method);
   // The caller's principal; an empty one when authentication is off.
@@ -105,25 +117,29 @@ class DatabaseService final : public txgate::v1::DatabaseService::CallbackServic
   // Admits an interactive transaction, or says why not.
   absl::Status Register(TransactionCall* call);
   void Unregister(TransactionCall* call);
-  // Ends transactions idle too long; runs on its own thread.
+  // Ends transactions idle too long; runs on the watchdog's thread.
   void WatchIdle();
 
+  // Constant after construction; the objects pointed to are thread-safe.
   runner::TransactionRunner* runner_;
   runner::StatementKiller* killer_;
   Executor* executor_;
   const ServiceOptions options_;
   const auth::TokenAuthenticator* auth_;
   metrics::Metrics* metrics_;
+  // Atomic.
   std::atomic<int64_t> idle_timeouts_{0};
   std::atomic<int> unfinished_{0};
 
+  // Lock order: mu_ before any TransactionCall::mu_ (Drain() and
+  // WatchIdle() reach into the open calls with mu_ held).
   mutable Mutex mu_;
-  CondVar wake_;
   std::set<TransactionCall*> open_ ABSL_GUARDED_BY(mu_);
   bool draining_ ABSL_GUARDED_BY(mu_) = false;
-  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   absl::BitGen random_ ABSL_GUARDED_BY(mu_);
-  std::thread watchdog_;
+  // Runs WatchIdle() when transaction_idle_timeout is set; started last in
+  // the constructor, stopped by Stop().
+  std::optional<PeriodicWorker> watchdog_;
 };
 
 }  // namespace txgate::service

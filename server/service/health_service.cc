@@ -26,6 +26,8 @@ class HealthService::Watcher final : public grpc::ServerWriteReactor<HealthCheck
   }
 
   const std::string& name() const { return name_; }
+  // The lock that guards this watcher: its service's.
+  Mutex& service_mu() const ABSL_LOCK_RETURNED(service_->mu_) { return service_->mu_; }
 
   void OnWriteDone(bool ok) override {
     MutexLock lock(&service_->mu_);
@@ -61,13 +63,16 @@ class HealthService::Watcher final : public grpc::ServerWriteReactor<HealthCheck
     Finish(status);
   }
 
-  HealthService* service_;
+  // Constant after construction.
+  HealthService* const service_;
   const std::string name_;
-  HealthCheckResponse response_;
-  ServingStatus pending_ = HealthCheckResponse::UNKNOWN;
-  ServingStatus sent_ = HealthCheckResponse::UNKNOWN;
-  bool writing_ = false;
-  bool finished_ = false;
+  // Written under the lock; gRPC reads it between StartWrite and
+  // OnWriteDone, while writing_ keeps it unchanged.
+  HealthCheckResponse response_ ABSL_GUARDED_BY(service_->mu_);
+  ServingStatus pending_ ABSL_GUARDED_BY(service_->mu_) = HealthCheckResponse::UNKNOWN;
+  ServingStatus sent_ ABSL_GUARDED_BY(service_->mu_) = HealthCheckResponse::UNKNOWN;
+  bool writing_ ABSL_GUARDED_BY(service_->mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(service_->mu_) = false;
 };
 
 HealthService::~HealthService() = default;
@@ -83,7 +88,11 @@ HealthService::ServingStatus HealthService::Current(const std::string& service) 
 }
 
 void HealthService::Notify() {
-  for (Watcher* w : watchers_) w->Update(Current(w->name()));
+  for (Watcher* w : watchers_) {
+    // Every watcher in watchers_ is one of ours: its service's lock is mu_.
+    w->service_mu().AssertHeld();
+    w->Update(Current(w->name()));
+  }
 }
 
 void HealthService::SetServing(bool serving) {
@@ -96,7 +105,10 @@ void HealthService::Shutdown() {
   MutexLock lock(&mu_);
   shutdown_ = true;
   Notify();
-  for (Watcher* w : watchers_) w->Stop();
+  for (Watcher* w : watchers_) {
+    w->service_mu().AssertHeld();  // as in Notify()
+    w->Stop();
+  }
 }
 
 grpc::ServerUnaryReactor* HealthService::Check(grpc::CallbackServerContext* context,

@@ -112,9 +112,20 @@ class WithoutPlugins final : public grpc::ServerBuilderOption {
 
 }  // namespace
 
+ServerOptions Sanitize(ServerOptions options) {
+  options.pool = pool::Sanitize(options.pool);
+  if (options.worker_threads <= 0) options.worker_threads = options.pool.max_size + 4;
+  if (options.service.max_open_transactions <= 0) {
+    options.service.max_open_transactions = std::max(1, options.pool.max_size / 2);
+  }
+  options.outcomes.purge_batch = std::max(1, options.outcomes.purge_batch);
+  return options;
+}
+
 Server::Server(const ServerOptions& options) : options_(options) {}
 
-absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& options) {
+absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& unsanitized) {
+  const ServerOptions options = Sanitize(unsanitized);
   std::unique_ptr<Server> server(new Server(options));
   Server* s = server.get();
   absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials = MainCredentials(options);
@@ -144,9 +155,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   s->outcomes_ = std::make_unique<runner::OutcomeStore>(s->pool_.get(), options.outcomes);
   s->runner_ = std::make_unique<runner::TransactionRunner>(s->pool_.get(), s->outcomes_.get(),
                                                            options.runner, &s->clock_);
-  const int workers =
-      options.worker_threads > 0 ? options.worker_threads : options.pool.max_size + 4;
-  s->executor_ = std::make_unique<Executor>("txgate-worker", workers);
+  s->executor_ = std::make_unique<Executor>("txgate-worker", options.worker_threads);
   s->database_ = std::make_unique<DatabaseService>(s->runner_.get(), s->killer_.get(),
                                                    s->executor_.get(), options.service,
                                                    s->auth_.get(), s->metrics_.get());

@@ -60,10 +60,19 @@ struct ServerOptions {
   absl::Duration shutdown_grace = absl::Seconds(20);
 };
 
+// `options` with bad values corrected and the settings that default to
+// others derived, in one place (Server::Start applies it):
+//  - the pool's max_size at least 1, min_idle within [0, max_size];
+//  - worker_threads <= 0: pool.max_size + 4;
+//  - service.max_open_transactions <= 0: half of pool.max_size, at least 1;
+//  - outcomes.purge_batch at least 1.
+ServerOptions Sanitize(ServerOptions options);
+
 class Server {
  public:
-  // Starts serving. Fails if the address cannot be bound; a database that
-  // is down is not an error (health says NOT_SERVING until it is up).
+  // Starts serving with Sanitize(options). Fails if the address cannot be
+  // bound; a database that is down is not an error (health says
+  // NOT_SERVING until it is up).
   static absl::StatusOr<std::unique_ptr<Server>> Start(const ServerOptions& options);
   ~Server();  // Calls Shutdown().
 
@@ -95,6 +104,9 @@ class Server {
   // grpc_stopped_.
   void CancelLingering(absl::Time deadline);
 
+  // Set up by Start() before any call is served or any thread of ours
+  // starts, constant afterwards (Shutdown() resets some, once nothing else
+  // runs); the objects pointed to are thread-safe.
   ServerOptions options_;
   RealClock clock_;             // the runner's time
   HealthService health_;        // on the main port
@@ -111,6 +123,7 @@ class Server {
   std::unique_ptr<grpc::Server> health_grpc_;
   int port_ = 0;
   int health_port_ = 0;
+
   Mutex mu_;
   CondVar stopped_;
   bool shutting_down_ ABSL_GUARDED_BY(mu_) = false;

@@ -913,6 +913,36 @@ TEST_F(PoolTest, CallerHealsThePoolWhenTheDatabaseReturns) {
   EXPECT_THAT(reachability(), ElementsAre(true));
 }
 
+// The reachability callback runs without the pool's lock (the server's
+// one takes the health service's lock and calls gRPC), so it may call back
+// into the pool. Under the lock this test would deadlock.
+TEST_F(PoolTest, ReachabilityIsToldWithoutThePoolsLockHeld) {
+  PoolOptions o = Quiet();
+  o.min_idle = 0;
+  db_.Down();
+  std::atomic<Pool*> self{nullptr};
+  std::mutex mu;
+  std::vector<bool> told;
+  std::vector<int> open_when_told;
+  auto pool = std::make_unique<Pool>(o, db_.factory(), [this] { return clock_.Now(); },
+                                     [&](bool reachable) {
+                                       Pool* p = self.load();
+                                       const int open = p != nullptr ? p->Stats().open : -1;
+                                       std::lock_guard<std::mutex> lock(mu);
+                                       told.push_back(reachable);
+                                       open_when_told.push_back(open);
+                                     });
+  self = pool.get();
+  ASSERT_TRUE(Eventually([&] { return pool->Stats().connect_failures >= 1; }));
+  db_.Up();
+  Lease a = MustAcquire(*pool);  // the caller's connect tells "reachable"
+  // Told before Acquire returned, and reachable() agrees only once told.
+  EXPECT_TRUE(pool->reachable());
+  std::lock_guard<std::mutex> lock(mu);
+  EXPECT_THAT(told, ElementsAre(true));
+  EXPECT_THAT(open_when_told, ElementsAre(1));
+}
+
 // -------------------------------------------------------- stats, close
 
 TEST_F(PoolTest, StatsAddUp) {
