@@ -35,6 +35,10 @@ build() {  # build DIR SANITIZER [TARGETS...]
 if want lint; then
   step "lint: buf lint (STANDARD + COMMENTS)"
   buf lint proto
+  step "lint: buf breaking (against the last landed commit)"
+  bash tests/lint/buf_breaking.sh
+  step "lint: README error reasons = txgate.v1.ErrorReason"
+  python3 tests/lint/check_reasons.py
 fi
 
 step "build: AddressSanitizer + UBSan"
