@@ -39,6 +39,8 @@ if want lint; then
   bash tests/lint/buf_breaking.sh
   step "lint: README error reasons = txgate.v1.ErrorReason"
   python3 tests/lint/check_reasons.py
+  step "lint: clang-format (server/, client/cpp/, tests/)"
+  bash tests/lint/format.sh
 fi
 
 step "build: AddressSanitizer + UBSan"
