@@ -23,7 +23,7 @@ out=$(realpath -m "${1:-$root}")
 tools=${TXGATE_TOOLS:-$HOME/.cache/txgate/tools}
 venv=$tools/venv/txgate-clients
 go_module=github.com/txgate/txgate/client/go
-protos=(txgate/v1/database.proto)
+protos=(txgate/v1/database.proto txgate/v1/error_reason.proto)
 
 # The venv (shared with tests/clients/run.sh); rebuilt only when the pins change.
 reqs=$root/client/python/requirements-dev.txt

@@ -36,6 +36,12 @@ build() {  # build DIR SANITIZER [TARGETS...]
 if want lint; then
   step "lint: buf lint (STANDARD + COMMENTS)"
   buf lint proto
+  step "lint: buf breaking (against the last landed commit)"
+  bash tests/lint/buf_breaking.sh
+  step "lint: README error reasons = txgate.v1.ErrorReason"
+  python3 tests/lint/check_reasons.py
+  step "lint: clang-format (server/, client/cpp/, tests/)"
+  bash tests/lint/format.sh
 fi
 
 if want threadsafety; then

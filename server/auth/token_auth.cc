@@ -18,7 +18,7 @@ namespace txgate::auth {
 namespace {
 
 absl::Status Unauthenticated(absl::string_view message) {
-  return sql::MakeStatus(absl::StatusCode::kUnauthenticated, kReasonUnauthenticated, message);
+  return sql::MakeStatus(absl::StatusCode::kUnauthenticated, txgate::v1::UNAUTHENTICATED, message);
 }
 
 int HexDigit(char c) {

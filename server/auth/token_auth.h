@@ -25,10 +25,6 @@
 
 namespace txgate::auth {
 
-// ErrorInfo reasons.
-inline constexpr absl::string_view kReasonUnauthenticated = "UNAUTHENTICATED";
-inline constexpr absl::string_view kReasonReadOnlyToken = "READ_ONLY_TOKEN";
-
 // Who called, as far as txgate cares.
 struct Principal {
   std::string name;        // the token's name from the file (never the token)

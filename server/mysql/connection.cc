@@ -177,7 +177,7 @@ absl::Status Connection::Start(absl::string_view sql, const db::Params& params) 
   MYSQL_STMT* stmt = *prepared;
   const unsigned long expected = mysql_stmt_param_count(stmt);
   if (expected != static_cast<unsigned long>(params.size())) {
-    return sql::MakeStatus(absl::StatusCode::kInvalidArgument, sql::kReasonInvalidRequest,
+    return sql::MakeStatus(absl::StatusCode::kInvalidArgument, txgate::v1::INVALID_REQUEST,
                            absl::StrCat("the statement has ", expected,
                                         " parameter placeholders but ", params.size(),
                                         " parameters were given"));

@@ -241,7 +241,7 @@ class BasicPool {
   };
 
   static absl::Status Unavailable(absl::string_view message) {
-    return sql::MakeStatus(absl::StatusCode::kUnavailable, sql::kReasonDatabaseUnavailable,
+    return sql::MakeStatus(absl::StatusCode::kUnavailable, txgate::v1::DATABASE_UNAVAILABLE,
                            message);
   }
 

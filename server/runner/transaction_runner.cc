@@ -16,7 +16,7 @@ using Lease = pool::ConnectionPool::Lease;
 using txgate::v1::ResultSet;
 
 absl::Status Invalid(absl::string_view message) {
-  return sql::MakeStatus(absl::StatusCode::kInvalidArgument, sql::kReasonInvalidRequest, message);
+  return sql::MakeStatus(absl::StatusCode::kInvalidArgument, txgate::v1::INVALID_REQUEST, message);
 }
 
 // Re-attaches the MySQL detail of `cause` to `status`.
@@ -38,7 +38,7 @@ absl::Status OutcomeUnknown(const absl::Status& cause) {
                                              "was not re-run (",
                                              cause.message(), ")")),
                    cause),
-      sql::kReasonCommitOutcomeUnknown);
+      txgate::v1::COMMIT_OUTCOME_UNKNOWN);
 }
 
 absl::string_view IsolationSql(txgate::v1::IsolationLevel level) {
@@ -67,7 +67,7 @@ absl::StatusOr<sql::StatementKind> CheckSql(const std::string& sql, Context cont
   if (kind.empty) return Invalid(absl::StrCat(where, "the SQL text is empty"));
   if (context == Context::kTransaction && kind.implicit_commit) {
     return sql::MakeStatus(
-        absl::StatusCode::kInvalidArgument, sql::kReasonImplicitCommit,
+        absl::StatusCode::kInvalidArgument, txgate::v1::IMPLICIT_COMMIT_REFUSED,
         absl::StrCat(where,
                      "statements that commit implicitly or end the transaction (DDL, LOCK "
                      "TABLES, BEGIN/COMMIT/ROLLBACK, SET autocommit, ...) cannot run inside a "
@@ -157,7 +157,7 @@ absl::StatusOr<T> TransactionRunner::Heal(CallContext& ctx, const Job<T>& job) {
         return sql::WithReason(
             sql::Annotate(failed.status, absl::StrCat("gave up after ", conflicts + 1,
                                                       " attempts of the transaction: ")),
-            sql::kReasonConflictRetriesExhausted);
+            txgate::v1::CONFLICT_RETRIES_EXHAUSTED);
       case Action::kBackoffAndRerun:
         ++conflicts;
         ++conflict_retries_;
@@ -203,10 +203,10 @@ bool TransactionRunner::IsDuplicateKey(const absl::Status& status) {
 
 absl::Status TransactionRunner::Interrupted(const CallContext& ctx) const {
   if (clock_->Now() >= ctx.deadline()) {
-    return sql::MakeStatus(absl::StatusCode::kDeadlineExceeded, sql::kReasonDeadline,
+    return sql::MakeStatus(absl::StatusCode::kDeadlineExceeded, txgate::v1::DEADLINE_EXCEEDED,
                            "the deadline passed; the statement was stopped on the server");
   }
-  return sql::MakeStatus(absl::StatusCode::kCancelled, sql::kReasonCancelled,
+  return sql::MakeStatus(absl::StatusCode::kCancelled, txgate::v1::CANCELLED,
                          "the call was cancelled; the statement was stopped on the server");
 }
 
@@ -226,7 +226,7 @@ absl::Status TransactionRunner::RunStatement(CallContext& ctx, db::Connection& c
     if (result->rows_size() >= options_.max_result_rows || *bytes > options_.max_result_bytes) {
       (void)conn.Done();
       return sql::MakeStatus(
-          absl::StatusCode::kResourceExhausted, sql::kReasonInvalidRequest,
+          absl::StatusCode::kResourceExhausted, txgate::v1::INVALID_REQUEST,
           absl::StrCat("the result exceeds the unary limit (", options_.max_result_rows,
                        " rows or ", options_.max_result_bytes,
                        " bytes); use StreamQuery for large results"));
@@ -304,7 +304,7 @@ absl::StatusOr<std::optional<std::string>> TransactionRunner::ResolveOutcome(
 }
 
 absl::Status TransactionRunner::KeyReused() {
-  return sql::MakeStatus(absl::StatusCode::kFailedPrecondition, kReasonKeyReused,
+  return sql::MakeStatus(absl::StatusCode::kFailedPrecondition, txgate::v1::IDEMPOTENCY_KEY_REUSED,
                          "this idempotency key was already used by a different request; "
                          "use a new key for a new transaction");
 }
@@ -344,7 +344,7 @@ absl::StatusOr<txgate::v1::RunTransactionResponse> TransactionRunner::RunTransac
   using Response = txgate::v1::RunTransactionResponse;
   if (request.statements().empty()) return Invalid("a transaction needs at least one statement");
   if (request.statements_size() > options_.max_statements) {
-    return sql::MakeStatus(absl::StatusCode::kResourceExhausted, sql::kReasonInvalidRequest,
+    return sql::MakeStatus(absl::StatusCode::kResourceExhausted, txgate::v1::INVALID_REQUEST,
                            absl::StrCat("a transaction may hold at most ",
                                         options_.max_statements, " statements"));
   }
@@ -497,7 +497,7 @@ absl::StatusOr<std::unique_ptr<TransactionRunner::Interactive>> TransactionRunne
 }
 
 absl::Status TransactionRunner::Interactive::Lost(absl::string_view why) {
-  return sql::MakeStatus(absl::StatusCode::kAborted, "TRANSACTION_LOST",
+  return sql::MakeStatus(absl::StatusCode::kAborted, txgate::v1::TRANSACTION_LOST,
                          absl::StrCat("the connection was lost inside the interactive transaction "
                                       "and it could not be replayed: ",
                                       why, "; it was rolled back"));
@@ -534,7 +534,7 @@ absl::Status TransactionRunner::Interactive::Replay(CallContext& ctx) {
       }
       if (Checksum(result) != r.checksum) {
         return Final(sql::MakeStatus(
-            absl::StatusCode::kAborted, "REPLAY_MISMATCH",
+            absl::StatusCode::kAborted, txgate::v1::REPLAY_MISMATCH,
             "the connection was lost and the transaction was replayed, but a statement's "
             "result differed from the first run (the data changed meanwhile); it was rolled "
             "back"));

@@ -75,9 +75,6 @@ struct RunnerStats {
   int64_t outcome_lookups = 0;   // idempotency keys looked up
 };
 
-// ErrorInfo reason: an idempotency key reused for a different request.
-inline constexpr char kReasonKeyReused[] = "IDEMPOTENCY_KEY_REUSED";
-
 class TransactionRunner {
  public:
   // `pool`, `outcomes` and `clock` must outlive the runner.

@@ -30,7 +30,7 @@ std::shared_ptr<CallContext> MakeCallContext(grpc::CallbackServerContext* contex
 }
 
 absl::Status ReadOnlyRefused() {
-  return sql::MakeStatus(absl::StatusCode::kPermissionDenied, auth::kReasonReadOnlyToken,
+  return sql::MakeStatus(absl::StatusCode::kPermissionDenied, txgate::v1::READ_ONLY_TOKEN,
                          "this token is read-only: Execute and StreamQuery accept only "
                          "statements that cannot write (SELECT, SHOW, ...)");
 }
@@ -87,7 +87,7 @@ class StreamQueryCall final : public grpc::ServerWriteReactor<txgate::v1::Stream
 
   void OnWriteDone(bool ok) override {
     executor_->Submit([this, ok] {
-      if (!ok) return End(sql::MakeStatus(absl::StatusCode::kCancelled, sql::kReasonCancelled,
+      if (!ok) return End(sql::MakeStatus(absl::StatusCode::kCancelled, txgate::v1::CANCELLED,
                                           "the client went away"));
       if (last_) return End(absl::OkStatus());
       Fetch();
@@ -174,7 +174,7 @@ class TransactionCall final : public grpc::ServerBidiReactor<TransactionRequest,
     }
     const absl::Duration timeout = service_->options_.transaction_idle_timeout;
     EndClaimed(sql::MakeStatus(
-        absl::StatusCode::kAborted, kReasonIdleTimeout,
+        absl::StatusCode::kAborted, txgate::v1::TRANSACTION_IDLE_TIMEOUT,
         absl::StrCat("the interactive transaction waited for its client longer than "
                      "--transaction_idle_timeout (",
                      absl::FormatDuration(timeout), "); it was rolled back")));
@@ -202,7 +202,8 @@ class TransactionCall final : public grpc::ServerBidiReactor<TransactionRequest,
     executor_->Submit([this, ok] {
       if (!ok) {
         // The client closed its side (or the stream broke) before a commit.
-        return End(sql::MakeStatus(absl::StatusCode::kAborted, "TRANSACTION_NOT_COMMITTED",
+        return End(sql::MakeStatus(absl::StatusCode::kAborted,
+                                   txgate::v1::TRANSACTION_NOT_COMMITTED,
                                    "the stream ended without a commit; the transaction was "
                                    "rolled back"));
       }
@@ -213,7 +214,7 @@ class TransactionCall final : public grpc::ServerBidiReactor<TransactionRequest,
   void OnWriteDone(bool ok) override {
     if (!ok) {
       executor_->Submit([this] {
-        End(sql::MakeStatus(absl::StatusCode::kCancelled, sql::kReasonCancelled,
+        End(sql::MakeStatus(absl::StatusCode::kCancelled, txgate::v1::CANCELLED,
                             "the client went away"));
       });
       return;
@@ -239,7 +240,7 @@ class TransactionCall final : public grpc::ServerBidiReactor<TransactionRequest,
 
  private:
   static absl::Status ShuttingDown() {
-    return sql::MakeStatus(absl::StatusCode::kUnavailable, kReasonShuttingDown,
+    return sql::MakeStatus(absl::StatusCode::kUnavailable, txgate::v1::SERVER_SHUTTING_DOWN,
                            "the server is shutting down; the transaction was rolled back "
                            "(nothing of it was committed: retry it on another server)");
   }
@@ -322,7 +323,8 @@ class TransactionCall final : public grpc::ServerBidiReactor<TransactionRequest,
   }
 
   static absl::Status Invalid(absl::string_view message) {
-    return sql::MakeStatus(absl::StatusCode::kInvalidArgument, sql::kReasonInvalidRequest, message);
+    return sql::MakeStatus(absl::StatusCode::kInvalidArgument, txgate::v1::INVALID_REQUEST,
+                           message);
   }
 
   // Rolls back (by returning the lease, on an executor thread) and ends,
@@ -425,12 +427,12 @@ void DatabaseService::WatchIdle() {
 absl::Status DatabaseService::Register(TransactionCall* call) {
   MutexLock lock(&mu_);
   if (draining_) {
-    return sql::MakeStatus(absl::StatusCode::kUnavailable, kReasonShuttingDown,
+    return sql::MakeStatus(absl::StatusCode::kUnavailable, txgate::v1::SERVER_SHUTTING_DOWN,
                            "the server is shutting down");
   }
   if (static_cast<int>(open_.size()) >= options_.max_open_transactions) {
     return sql::MakeStatus(
-        absl::StatusCode::kResourceExhausted, kReasonTooManyTransactions,
+        absl::StatusCode::kResourceExhausted, txgate::v1::TOO_MANY_TRANSACTIONS,
         absl::StrCat("this server already holds ", open_.size(),
                      " open interactive transactions (--max_open_transactions); retry later "
                      "or use RunTransaction"));

@@ -38,11 +38,6 @@
 
 namespace txgate::service {
 
-// ErrorInfo reasons of the service's own limits.
-inline constexpr absl::string_view kReasonTooManyTransactions = "TOO_MANY_TRANSACTIONS";
-inline constexpr absl::string_view kReasonIdleTimeout = "TRANSACTION_IDLE_TIMEOUT";
-inline constexpr absl::string_view kReasonShuttingDown = "SERVER_SHUTTING_DOWN";
-
 struct ServiceOptions {
   // Interactive Transaction streams open at once; one more is refused with
   // RESOURCE_EXHAUSTED. Each holds a pooled connection once begun, so this

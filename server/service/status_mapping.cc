@@ -7,6 +7,7 @@
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
 #include "server/sql/error.h"
+#include "txgate/v1/error_reason.pb.h"
 
 namespace txgate::service {
 
@@ -17,7 +18,8 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
   google::rpc::ErrorInfo info;
   info.set_domain(kErrorDomain);
   std::string reason = sql::GetReason(status);
-  info.set_reason(reason.empty() ? "INTERNAL_ERROR" : reason);
+  info.set_reason(reason.empty() ? txgate::v1::ErrorReason_Name(txgate::v1::INTERNAL_ERROR)
+                                 : reason);
   if (std::optional<sql::MysqlError> mysql = sql::GetMysqlError(status)) {
     auto& md = *info.mutable_metadata();
     md["mysql_errno"] = absl::StrCat(mysql->errnum);

@@ -12,6 +12,10 @@ constexpr absl::string_view kSqlstateUrl = "type.txgate.dev/mysql.sqlstate";
 constexpr absl::string_view kMessageUrl = "type.txgate.dev/mysql.message";
 constexpr absl::string_view kReasonUrl = "type.txgate.dev/reason";
 
+void SetReason(absl::Status& status, txgate::v1::ErrorReason reason) {
+  status.SetPayload(kReasonUrl, absl::Cord(txgate::v1::ErrorReason_Name(reason)));
+}
+
 }  // namespace
 
 bool IsConnectionLostErrno(unsigned int errnum) {
@@ -108,21 +112,20 @@ absl::Status ToStatus(const MysqlError& error) {
   status.SetPayload(kErrnoUrl, absl::Cord(absl::StrCat(error.errnum)));
   status.SetPayload(kSqlstateUrl, absl::Cord(error.sqlstate));
   status.SetPayload(kMessageUrl, absl::Cord(error.message));
-  status.SetPayload(kReasonUrl, absl::Cord(IsConnectionLostErrno(error.errnum)
-                                               ? kReasonDatabaseUnavailable
-                                               : kReasonMysqlError));
+  SetReason(status, IsConnectionLostErrno(error.errnum) ? txgate::v1::DATABASE_UNAVAILABLE
+                                                        : txgate::v1::MYSQL_ERROR);
   return status;
 }
 
-absl::Status MakeStatus(absl::StatusCode code, absl::string_view reason,
+absl::Status MakeStatus(absl::StatusCode code, txgate::v1::ErrorReason reason,
                         absl::string_view message) {
   absl::Status status(code, message);
-  status.SetPayload(kReasonUrl, absl::Cord(reason));
+  SetReason(status, reason);
   return status;
 }
 
-absl::Status WithReason(absl::Status status, absl::string_view reason) {
-  status.SetPayload(kReasonUrl, absl::Cord(reason));
+absl::Status WithReason(absl::Status status, txgate::v1::ErrorReason reason) {
+  SetReason(status, reason);
   return status;
 }
 

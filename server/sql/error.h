@@ -9,6 +9,9 @@
 //   kTransientConflict  - deadlock or lock wait timeout; a transaction may be
 //                         re-run whole.
 //   kRequest            - the request's own fault; never retried.
+// Reasons are values of txgate.v1.ErrorReason (proto/txgate/v1/
+// error_reason.proto), the one list of them; the payload holds the value's
+// name, which is the google.rpc.ErrorInfo.reason clients see.
 #ifndef TXGATE_SERVER_SQL_ERROR_H_
 #define TXGATE_SERVER_SQL_ERROR_H_
 
@@ -17,20 +20,11 @@
 #include "absl/strings/string_view.h"
 
 #include "absl/status/status.h"
+#include "txgate/v1/error_reason.pb.h"
 
 namespace txgate::sql {
 
 enum class ErrorClass { kConnectionLost, kTransientConflict, kRequest };
-
-// Reasons reported in google.rpc.ErrorInfo.reason.
-inline constexpr absl::string_view kReasonMysqlError = "MYSQL_ERROR";
-inline constexpr absl::string_view kReasonDatabaseUnavailable = "DATABASE_UNAVAILABLE";
-inline constexpr absl::string_view kReasonCommitOutcomeUnknown = "COMMIT_OUTCOME_UNKNOWN";
-inline constexpr absl::string_view kReasonImplicitCommit = "IMPLICIT_COMMIT_REFUSED";
-inline constexpr absl::string_view kReasonInvalidRequest = "INVALID_REQUEST";
-inline constexpr absl::string_view kReasonConflictRetriesExhausted = "CONFLICT_RETRIES_EXHAUSTED";
-inline constexpr absl::string_view kReasonDeadline = "DEADLINE_EXCEEDED";
-inline constexpr absl::string_view kReasonCancelled = "CANCELLED";
 
 // A MySQL error as the client library reports it.
 struct MysqlError {
@@ -53,11 +47,11 @@ absl::StatusCode CodeFor(unsigned int errnum, absl::string_view sqlstate);
 absl::Status ToStatus(const MysqlError& error);
 
 // A status with no MySQL error behind it, carrying `reason`.
-absl::Status MakeStatus(absl::StatusCode code, absl::string_view reason,
+absl::Status MakeStatus(absl::StatusCode code, txgate::v1::ErrorReason reason,
                         absl::string_view message);
 
 // Returns `status` with its reason replaced (code and MySQL detail kept).
-absl::Status WithReason(absl::Status status, absl::string_view reason);
+absl::Status WithReason(absl::Status status, txgate::v1::ErrorReason reason);
 
 // Returns `status` with `prefix` put before its message; payloads kept.
 absl::Status Annotate(const absl::Status& status, absl::string_view prefix);
@@ -65,7 +59,8 @@ absl::Status Annotate(const absl::Status& status, absl::string_view prefix);
 // The MySQL error carried by `status`, if any.
 std::optional<MysqlError> GetMysqlError(const absl::Status& status);
 
-// The reason carried by `status`; empty if none.
+// The reason carried by `status` (an ErrorReason's name, as sent to
+// clients); empty if none.
 std::string GetReason(const absl::Status& status);
 
 // True if `status` reports a lost connection (class 1).

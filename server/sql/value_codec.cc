@@ -14,7 +14,7 @@ constexpr unsigned int kBinaryCharset = 63;
 constexpr unsigned long kInitialBuffer = 64;
 
 absl::Status Invalid(std::string message) {
-  return MakeStatus(absl::StatusCode::kInvalidArgument, kReasonInvalidRequest, message);
+  return MakeStatus(absl::StatusCode::kInvalidArgument, txgate::v1::INVALID_REQUEST, message);
 }
 
 bool InRange(int v, int lo, int hi) { return v >= lo && v <= hi; }

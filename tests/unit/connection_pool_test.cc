@@ -390,7 +390,7 @@ TEST_F(PoolTest, OpensUpToMaxSizeThenGivesUpAtTheDeadline) {
   const absl::Time returned = absl::Now();
   ASSERT_FALSE(extra.ok());
   EXPECT_EQ(extra.status().code(), absl::StatusCode::kUnavailable);
-  EXPECT_EQ(sql::GetReason(extra.status()), sql::kReasonDatabaseUnavailable);
+  EXPECT_EQ(sql::GetReason(extra.status()), "DATABASE_UNAVAILABLE");
   EXPECT_THAT(std::string(extra.status().message()), HasSubstr("all in use"));
   EXPECT_GE(returned, deadline);
   EXPECT_LT(returned - deadline, absl::Seconds(10));
@@ -763,7 +763,7 @@ TEST_F(PoolTest, GivesUpWithTheDatabasesErrorWhenConnectsFail) {
   const absl::StatusOr<Lease> lease = pool->Acquire(deadline);
   ASSERT_FALSE(lease.ok());
   EXPECT_EQ(lease.status().code(), absl::StatusCode::kUnavailable);
-  EXPECT_EQ(sql::GetReason(lease.status()), sql::kReasonDatabaseUnavailable);
+  EXPECT_EQ(sql::GetReason(lease.status()), "DATABASE_UNAVAILABLE");
   EXPECT_THAT(std::string(lease.status().message()),
               HasSubstr("Can't connect to MySQL server on 'db'"));
   EXPECT_LT(absl::Now() - deadline, absl::Seconds(10));

@@ -110,7 +110,7 @@ TEST(ToStatus, CarriesErrnoSqlstateAndMessage) {
   EXPECT_THAT(std::string(st.message()), HasSubstr("1062"));
   EXPECT_THAT(std::string(st.message()), HasSubstr("23000"));
   EXPECT_THAT(std::string(st.message()), HasSubstr("Duplicate entry '1' for key 'PRIMARY'"));
-  EXPECT_EQ(GetReason(st), kReasonMysqlError);
+  EXPECT_EQ(GetReason(st), "MYSQL_ERROR");
 
   const std::optional<MysqlError> back = GetMysqlError(st);
   ASSERT_TRUE(back.has_value());
@@ -124,7 +124,7 @@ TEST(ToStatus, CarriesErrnoSqlstateAndMessage) {
 TEST(ToStatus, ConnectionLossIsUnavailableWithItsOwnReason) {
   const absl::Status st = ToStatus(Err(2013, "HY000", "Lost connection to server during query"));
   EXPECT_EQ(st.code(), C::kUnavailable);
-  EXPECT_EQ(GetReason(st), kReasonDatabaseUnavailable);
+  EXPECT_EQ(GetReason(st), "DATABASE_UNAVAILABLE");
   EXPECT_TRUE(IsConnectionLost(st));
   EXPECT_FALSE(IsTransientConflict(st));
 }
@@ -133,7 +133,7 @@ TEST(ToStatus, DeadlockIsATransientConflict) {
   const absl::Status st =
       ToStatus(Err(1213, "40001", "Deadlock found when trying to get lock; try restarting"));
   EXPECT_EQ(st.code(), C::kAborted);
-  EXPECT_EQ(GetReason(st), kReasonMysqlError);
+  EXPECT_EQ(GetReason(st), "MYSQL_ERROR");
   EXPECT_TRUE(IsTransientConflict(st));
   EXPECT_FALSE(IsConnectionLost(st));
 }
@@ -146,10 +146,11 @@ TEST(ToStatus, MessageWithArbitraryBytesRoundTrips) {
 }
 
 TEST(MakeStatus, CarriesReasonButNoMysqlError) {
-  const absl::Status st = MakeStatus(C::kFailedPrecondition, kReasonImplicitCommit, "DDL refused");
+  const absl::Status st =
+      MakeStatus(C::kFailedPrecondition, txgate::v1::IMPLICIT_COMMIT_REFUSED, "DDL refused");
   EXPECT_EQ(st.code(), C::kFailedPrecondition);
   EXPECT_EQ(st.message(), "DDL refused");
-  EXPECT_EQ(GetReason(st), kReasonImplicitCommit);
+  EXPECT_EQ(GetReason(st), "IMPLICIT_COMMIT_REFUSED");
   EXPECT_FALSE(GetMysqlError(st).has_value());
   EXPECT_FALSE(IsConnectionLost(st));
   EXPECT_FALSE(IsTransientConflict(st));
@@ -165,34 +166,34 @@ TEST(GetReason, PlainStatusHasNone) {
 
 TEST(WithReason, ReplacesOnlyTheReason) {
   const absl::Status lost = ToStatus(Err(2006, "HY000", "MySQL server has gone away"));
-  const absl::Status st = WithReason(lost, kReasonCommitOutcomeUnknown);
+  const absl::Status st = WithReason(lost, txgate::v1::COMMIT_OUTCOME_UNKNOWN);
   EXPECT_EQ(st.code(), C::kUnavailable);
   EXPECT_EQ(st.message(), lost.message());
-  EXPECT_EQ(GetReason(st), kReasonCommitOutcomeUnknown);
+  EXPECT_EQ(GetReason(st), "COMMIT_OUTCOME_UNKNOWN");
   const std::optional<MysqlError> back = GetMysqlError(st);
   ASSERT_TRUE(back.has_value());
   EXPECT_EQ(back->errnum, 2006u);
   EXPECT_EQ(back->message, "MySQL server has gone away");
   // The original is untouched.
-  EXPECT_EQ(GetReason(lost), kReasonDatabaseUnavailable);
+  EXPECT_EQ(GetReason(lost), "DATABASE_UNAVAILABLE");
 }
 
 TEST(Annotate, PrefixesTheMessageAndKeepsEverythingElse) {
   const absl::Status base = WithReason(ToStatus(Err(1146, "42S02", "Table 't' doesn't exist")),
-                                       kReasonMysqlError);
+                                       txgate::v1::MYSQL_ERROR);
   const absl::Status st = Annotate(base, "statement 3: ");
   EXPECT_EQ(st.code(), C::kNotFound);
   EXPECT_EQ(st.message(), absl::StrCat("statement 3: ", base.message()));
-  EXPECT_EQ(GetReason(st), kReasonMysqlError);
+  EXPECT_EQ(GetReason(st), "MYSQL_ERROR");
   const std::optional<MysqlError> back = GetMysqlError(st);
   ASSERT_TRUE(back.has_value());
   EXPECT_EQ(back->errnum, 1146u);
   EXPECT_EQ(back->sqlstate, "42S02");
 
-  const absl::Status twice =
-      Annotate(Annotate(MakeStatus(C::kAborted, kReasonDeadline, "m"), "b: "), "a: ");
+  const absl::Status twice = Annotate(
+      Annotate(MakeStatus(C::kAborted, txgate::v1::DEADLINE_EXCEEDED, "m"), "b: "), "a: ");
   EXPECT_EQ(twice.message(), "a: b: m");
-  EXPECT_EQ(GetReason(twice), kReasonDeadline);
+  EXPECT_EQ(GetReason(twice), "DEADLINE_EXCEEDED");
 }
 
 TEST(Annotate, OkStaysOk) { EXPECT_TRUE(Annotate(absl::OkStatus(), "prefix: ").ok()); }

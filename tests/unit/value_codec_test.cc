@@ -445,7 +445,7 @@ TEST(ParamBinder, UnsetKindNamesTheOneBasedIndex) {
   const absl::Status st = binder.Bind(params);
   EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(st.message()), HasSubstr("parameter 2"));
-  EXPECT_EQ(GetReason(st), kReasonInvalidRequest);
+  EXPECT_EQ(GetReason(st), "INVALID_REQUEST");
 }
 
 TEST(ParamBinder, ImpossibleTemporalValuesNameTheOneBasedIndex) {
@@ -463,7 +463,7 @@ TEST(ParamBinder, ImpossibleTemporalValuesNameTheOneBasedIndex) {
     const absl::Status st = binder.Bind(params);
     EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument) << c.bad;
     EXPECT_THAT(std::string(st.message()), HasSubstr(c.index)) << c.bad;
-    EXPECT_EQ(GetReason(st), kReasonInvalidRequest) << c.bad;
+    EXPECT_EQ(GetReason(st), "INVALID_REQUEST") << c.bad;
   }
 }
 
