@@ -3,8 +3,15 @@
 namespace txgate::runner {
 
 Decision RetryPolicy::Decide(const Failure& f) const {
+  const bool write_in_doubt = f.error == FailureClass::kConnectionLost &&
+                              f.phase == Phase::kCommitInFlight && f.may_have_written;
+  if (f.interrupted) {
+    // Nothing is re-run for a call that is over; but a write whose
+    // connection was cut while it committed may have been applied, and
+    // saying CANCELLED or DEADLINE_EXCEEDED would claim it was stopped.
+    return {write_in_doubt ? Action::kAnswerOutcomeUnknown : Action::kAnswer};
+  }
   switch (f.error) {
-    case FailureClass::kInterrupted:
     case FailureClass::kRequest:
       return {Action::kAnswer};
 
@@ -28,7 +35,7 @@ Decision RetryPolicy::Decide(const Failure& f) const {
 
     case FailureClass::kConnectionLost:
       if (f.phase == Phase::kAfterCommit) return {Action::kAnswer};
-      if (f.phase == Phase::kCommitInFlight && f.may_have_written) {
+      if (write_in_doubt) {
         // The write may or may not have been applied: never re-run it
         // blindly.
         return {f.keyed ? Action::kResolveOutcome : Action::kAnswerOutcomeUnknown};

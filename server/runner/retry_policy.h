@@ -28,7 +28,6 @@ enum class FailureClass {
   kConnectionLost,      // class 1: the connection is gone
   kTransientConflict,   // class 2: deadlock 1213, lock wait timeout 1205
   kRequest,             // class 3: the request's own fault, or final as it is
-  kInterrupted,         // class 4: the call was cancelled or its deadline passed
   kKeyTaken,            // another execution holds or wrote this idempotency key
 };
 
@@ -47,6 +46,9 @@ struct Failure {
   Work work = Work::kStatement;
   FailureClass error = FailureClass::kRequest;
   Phase phase = Phase::kBeforeSend;
+  // Class 4: the call was cancelled or its deadline passed (the killer may
+  // have cut the connection: `error` then says kConnectionLost).
+  bool interrupted = false;
   bool may_have_written = false;  // the work may change data (not all reads)
   bool keyed = false;             // it carries an idempotency key
   int attempts = 1;               // attempts so far, the failed one included

@@ -102,7 +102,6 @@ TransactionRunner::TransactionRunner(pool::ConnectionPool* pool, OutcomeStore* o
 // ---- The heal loop --------------------------------------------------------
 
 FailureClass TransactionRunner::ClassOf(const CallContext& ctx, const AttemptFailure& failure) {
-  if (ctx.cancelled()) return FailureClass::kInterrupted;
   if (failure.final) return FailureClass::kRequest;
   if (failure.key_taken) return FailureClass::kKeyTaken;
   if (sql::IsConnectionLost(failure.status)) return FailureClass::kConnectionLost;
@@ -138,6 +137,7 @@ absl::StatusOr<T> TransactionRunner::Heal(CallContext& ctx, const Job<T>& job) {
     failure.work = job.work;
     failure.error = ClassOf(ctx, failed);
     failure.phase = failed.phase;
+    failure.interrupted = ctx.cancelled();
     failure.may_have_written = failed.may_have_written;
     failure.keyed = job.keyed;
     failure.attempts = n;
@@ -146,7 +146,7 @@ absl::StatusOr<T> TransactionRunner::Heal(CallContext& ctx, const Job<T>& job) {
     const Decision decision = policy_.Decide(failure);
     switch (decision.action) {
       case Action::kAnswer:
-        if (failure.error == FailureClass::kInterrupted) return Interrupted(ctx);
+        if (failure.interrupted) return Interrupted(ctx);
         if (failure.error == FailureClass::kConnectionLost && job.unhealed) {
           return WithDetailOf(job.unhealed(failed.status), failed.status);
         }

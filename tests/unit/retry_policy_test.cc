@@ -24,6 +24,7 @@ struct Row {
 Failure Make(Work work, FailureClass error, Phase phase, bool wrote, bool keyed,
              absl::Duration time_left = kPlenty, int conflicts = 0) {
   Failure f;
+  f.interrupted = false;
   f.work = work;
   f.error = error;
   f.phase = phase;
@@ -32,6 +33,11 @@ Failure Make(Work work, FailureClass error, Phase phase, bool wrote, bool keyed,
   f.attempts = conflicts + 1;
   f.conflicts = conflicts;
   f.time_left = time_left;
+  return f;
+}
+
+Failure Interrupted(Failure f) {
+  f.interrupted = true;
   return f;
 }
 
@@ -151,11 +157,25 @@ std::vector<Row> Rules() {
        {Action::kAnswer}},
 
       // Class 4: deadline or cancellation.
-      {"an interrupted call is answered, even with its COMMIT in flight",
-       Make(W::kTransaction, C::kInterrupted, P::kCommitInFlight, kWrote, kKeyed),
+      {"an interrupted statement is answered CANCELLED/DEADLINE_EXCEEDED",
+       Interrupted(Make(W::kStatement, C::kRequest, P::kCommitInFlight, kWrote, kNoKey)),
        {Action::kAnswer}},
-      {"an interrupted read is not re-run",
-       Make(W::kStatement, C::kInterrupted, P::kStatementInFlight, kRead, kNoKey),
+      {"an interrupted read whose connection was cut is not re-run",
+       Interrupted(Make(W::kStatement, C::kConnectionLost, P::kCommitInFlight, kRead, kNoKey)),
+       {Action::kAnswer}},
+      {"an interrupted transaction before its COMMIT is not re-run",
+       Interrupted(Make(W::kTransaction, C::kConnectionLost, P::kStatementInFlight, kWrote,
+                        kKeyed)),
+       {Action::kAnswer}},
+      {"a COMMIT cut by the deadline may have been applied: UNKNOWN, even with a key",
+       Interrupted(Make(W::kTransaction, C::kConnectionLost, P::kCommitInFlight, kWrote, kKeyed)),
+       {Action::kAnswerOutcomeUnknown}},
+      {"an autocommit write cut by a cancel may have been applied: UNKNOWN",
+       Interrupted(Make(W::kStatement, C::kConnectionLost, P::kCommitInFlight, kWrote, kNoKey)),
+       {Action::kAnswerOutcomeUnknown}},
+      {"an interrupted transaction in a conflict is not re-run",
+       Interrupted(Make(W::kTransaction, C::kTransientConflict, P::kStatementInFlight, kWrote,
+                        kNoKey)),
        {Action::kAnswer}},
   };
 }
@@ -187,14 +207,15 @@ TEST(RetryPolicyTest, HonoursItsOptions) {
 TEST(RetryPolicyTest, NeverReRunsAWriteThatMayHaveBeenApplied) {
   const RetryPolicy policy(RetryOptions{});
   for (W work : {W::kStatement, W::kTransaction, W::kInteractive, W::kInternal}) {
-    for (C error : {C::kConnectionLost, C::kTransientConflict, C::kRequest, C::kInterrupted,
-                    C::kKeyTaken}) {
+    for (C error : {C::kConnectionLost, C::kTransientConflict, C::kRequest, C::kKeyTaken}) {
       for (P phase : {P::kBeforeSend, P::kStatementInFlight, P::kCommitInFlight,
                       P::kAfterCommit}) {
         for (bool wrote : {false, true}) {
           for (bool keyed : {false, true}) {
             for (absl::Duration left : {-absl::Milliseconds(1), kPlenty}) {
-              const Failure f = Make(work, error, phase, wrote, keyed, left);
+             for (bool interrupted : {false, true}) {
+              Failure f = Make(work, error, phase, wrote, keyed, left);
+              f.interrupted = interrupted;
               const Action a = policy.Decide(f).action;
               const bool reruns = a == Action::kHealAndRerun || a == Action::kBackoffAndRerun;
               const bool applied = phase == P::kCommitInFlight || phase == P::kAfterCommit;
@@ -208,9 +229,11 @@ TEST(RetryPolicyTest, NeverReRunsAWriteThatMayHaveBeenApplied) {
               if (a == Action::kResolveOutcome) {
                 EXPECT_TRUE(keyed);
               }
-              if (error == C::kRequest || error == C::kInterrupted) {
-                EXPECT_EQ(a, Action::kAnswer);
+              if (error == C::kRequest || interrupted) {
+                EXPECT_FALSE(reruns) << Name(a);
+                EXPECT_NE(a, Action::kResolveOutcome);
               }
+             }
             }
           }
         }

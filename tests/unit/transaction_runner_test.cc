@@ -187,6 +187,46 @@ TEST_F(RunnerTest, ACallPastItsDeadlineAnswersDeadlineExceeded) {
   EXPECT_EQ(sql::GetReason(r.status()), "DEADLINE_EXCEEDED");
 }
 
+TEST_F(RunnerTest, AWriteCutByTheDeadlineIsUnknownNotDeadlineExceeded) {
+  std::unique_ptr<CallContext> call = Call(absl::Seconds(1));
+  Reply cut = Fails(FakeDatabase::Lost());  // the killer cut the socket mid-write
+  cut.on_arrival = [&] {
+    clock_.Advance(absl::Seconds(2));
+    call->Cancel();
+  };
+  db_.Expect("UPDATE", cut);
+  txgate::v1::ExecuteRequest request;
+  request.set_sql("UPDATE t SET v = v + 1");
+  absl::StatusOr<txgate::v1::ExecuteResponse> r = runner_->Execute(*call, request);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kUnknown);
+  EXPECT_EQ(sql::GetReason(r.status()), "COMMIT_OUTCOME_UNKNOWN");
+  EXPECT_EQ(Ran("UPDATE").size(), 1u);
+}
+
+TEST_F(RunnerTest, AKeyedCommitCutByACancelIsUnknownAndNotLookedUpOrReRun) {
+  std::unique_ptr<CallContext> call = Call();
+  Reply cut = LostCommit(/*applied=*/true);
+  cut.on_arrival = [&] { call->Cancel(); };
+  db_.Expect("COMMIT", cut, 1, /*skip=*/1);  // after the look-up's own COMMIT
+  absl::StatusOr<txgate::v1::RunTransactionResponse> r =
+      runner_->RunTransaction(*call, Transaction({"UPDATE a"}, "k1"));
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kUnknown);
+  EXPECT_EQ(sql::GetReason(r.status()), "COMMIT_OUTCOME_UNKNOWN");
+  EXPECT_THAT(Ran("UPDATE"), ElementsAre("UPDATE a"));
+  EXPECT_TRUE(Ran("KILL").empty());
+}
+
+TEST_F(RunnerTest, AStatementStoppedByTheServerForACancelIsCancelled) {
+  std::unique_ptr<CallContext> call = Call();
+  Reply killed = Fails(FakeDatabase::Interrupted());  // 1317: the server rolled it back
+  killed.on_arrival = [&] { call->Cancel(); };
+  db_.Expect("UPDATE", killed);
+  txgate::v1::ExecuteRequest request;
+  request.set_sql("UPDATE t SET v = v + 1");
+  absl::StatusOr<txgate::v1::ExecuteResponse> r = runner_->Execute(*call, request);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kCancelled);
+}
+
 TEST_F(RunnerTest, ALossWhileTheDatabaseIsDownAnswersUnavailable) {
   Reply lost = Fails(FakeDatabase::Lost());
   lost.on_arrival = [this] { db_.set_down(true); };

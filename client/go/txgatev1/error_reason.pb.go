@@ -69,7 +69,8 @@ const (
 	// The connection was lost while a COMMIT (or an autocommit write) was in
 	// flight, and no idempotency key allowed txgate to find out whether it was
 	// applied (or, with a key, the outcome could not be looked up before the
-	// deadline). Code UNKNOWN; the metadata holds the MySQL error of the loss
+	// deadline, or the call was cancelled or ran out of time while its COMMIT
+	// was in flight and its connection had to be cut). Code UNKNOWN; the metadata holds the MySQL error of the loss
 	// (e.g. 2013). The write was not re-run. Without a key, the client must
 	// check the data before retrying; with a key, it may retry with the same
 	// key and get the real outcome.
@@ -94,15 +95,16 @@ const (
 	ErrorReason_CONFLICT_RETRIES_EXHAUSTED ErrorReason = 6
 	// The RPC deadline passed while txgate ran the call; the running statement
 	// was stopped on the server and an open transaction rolled back. Code
-	// DEADLINE_EXCEEDED. Nothing was committed, unless the deadline passed
-	// while a COMMIT (or an autocommit write) was already in flight: that one
-	// may have been applied. The client may retry with a longer deadline (with
-	// an idempotency key, a retry of a transaction is always safe).
+	// DEADLINE_EXCEEDED. Nothing was committed: when the deadline cut the
+	// connection of a COMMIT (or an autocommit write) already in flight, the
+	// answer is COMMIT_OUTCOME_UNKNOWN instead. The client may retry with a
+	// longer deadline (with an idempotency key, a retry of a transaction is
+	// always safe).
 	ErrorReason_DEADLINE_EXCEEDED ErrorReason = 7
 	// The client cancelled the call or went away; the running statement was
 	// stopped on the server and an open transaction rolled back. Code
-	// CANCELLED. As for DEADLINE_EXCEEDED, only a COMMIT (or autocommit write)
-	// already in flight may have been applied.
+	// CANCELLED. As for DEADLINE_EXCEEDED, nothing was committed; a COMMIT (or
+	// autocommit write) cut in flight answers COMMIT_OUTCOME_UNKNOWN.
 	ErrorReason_CANCELLED ErrorReason = 8
 	// The server requires a bearer token (--tokens_file) and the call has none,
 	// or an unknown one. Code UNAUTHENTICATED. The client should send
