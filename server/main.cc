@@ -59,8 +59,7 @@ ABSL_FLAG(absl::Duration, pool_max_lifetime, kDefaults.pool.max_lifetime,
           "connections are replaced after this long");
 ABSL_FLAG(absl::Duration, pool_backoff_initial, kDefaults.pool.backoff.initial,
           "first reconnect delay after a failed connect");
-ABSL_FLAG(absl::Duration, pool_backoff_max, kDefaults.pool.backoff.max,
-          "largest reconnect delay");
+ABSL_FLAG(absl::Duration, pool_backoff_max, kDefaults.pool.backoff.max, "largest reconnect delay");
 ABSL_FLAG(int, worker_threads, kDefaults.worker_threads,
           "threads running database work (0 = pool_max_size + 4)");
 ABSL_FLAG(int, max_request_bytes, kDefaults.max_request_bytes, "largest request accepted");
@@ -83,8 +82,7 @@ ABSL_FLAG(absl::Duration, shutdown_grace, kDefaults.shutdown_grace,
           "how long in-flight calls may finish after SIGTERM");
 ABSL_FLAG(std::string, tls_cert_file, kDefaults.tls_cert_file,
           "PEM certificate chain of the gRPC port; with --tls_key_file, serves TLS");
-ABSL_FLAG(std::string, tls_key_file, kDefaults.tls_key_file,
-          "PEM private key of --tls_cert_file");
+ABSL_FLAG(std::string, tls_key_file, kDefaults.tls_key_file, "PEM private key of --tls_cert_file");
 ABSL_FLAG(std::string, tls_client_ca_file, kDefaults.tls_client_ca_file,
           "PEM CA certificates; when set, clients must present a certificate signed by one "
           "(mutual TLS)");
@@ -216,9 +214,9 @@ int main(int argc, char** argv) {
                              ? absl::StrCat(options.mysql.host, ":", options.mysql.port)
                              : options.mysql.socket},
                {"mysql_user", options.mysql.user},
-               {"tls", options.tls_cert_file.empty()           ? "off"
-                       : options.tls_client_ca_file.empty()    ? "tls"
-                                                               : "mutual"},
+               {"tls", options.tls_cert_file.empty()        ? "off"
+                       : options.tls_client_ca_file.empty() ? "tls"
+                                                            : "mutual"},
                {"auth", options.auth_tokens_file.empty() ? "off" : "bearer"},
                {"health_port", absl::StrCat((*server)->health_port())},
                {"metrics_port", absl::StrCat((*server)->metrics_port())}});

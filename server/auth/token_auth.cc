@@ -83,8 +83,7 @@ absl::StatusOr<std::unique_ptr<TokenAuthenticator>> TokenAuthenticator::LoadFile
   return Parse(ss.str());
 }
 
-absl::StatusOr<Principal> TokenAuthenticator::Authenticate(
-    absl::string_view authorization) const {
+absl::StatusOr<Principal> TokenAuthenticator::Authenticate(absl::string_view authorization) const {
   if (authorization.empty()) {
     return Unauthenticated("this server requires `authorization: Bearer <token>` metadata");
   }

@@ -6,9 +6,10 @@
 #define TXGATE_SERVER_COMMON_LOG_H_
 
 #include <string>
-#include "absl/strings/string_view.h"
 #include <utility>
 #include <vector>
+
+#include "absl/strings/string_view.h"
 
 namespace txgate {
 

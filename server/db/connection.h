@@ -84,8 +84,7 @@ class Connection {
 
   // Appends the started statement's columns to `out` (none when it returns
   // no rows).
-  virtual void AppendColumns(
-      google::protobuf::RepeatedPtrField<txgate::v1::Column>* out) const = 0;
+  virtual void AppendColumns(google::protobuf::RepeatedPtrField<txgate::v1::Column>* out) const = 0;
 
   // Reads the next row into `row`, adding its approximate size in bytes to
   // `bytes`; false at the end of the rows.

@@ -94,8 +94,7 @@ absl::StatusOr<std::unique_ptr<Metrics>> Metrics::Create(const std::string& list
     std::vector<int> ports = m->exposer_->GetListeningPorts();
     if (!ports.empty()) m->port_ = ports.front();
   } catch (const std::exception& e) {
-    return absl::UnavailableError(
-        absl::StrCat("cannot serve metrics on ", listen, ": ", e.what()));
+    return absl::UnavailableError(absl::StrCat("cannot serve metrics on ", listen, ": ", e.what()));
   }
   return m;
 }
@@ -107,8 +106,7 @@ void Metrics::AddSampled(const std::string& name, const std::string& help, Kind 
 
 void Metrics::RemoveSampled() { sampled_->Clear(); }
 
-void Metrics::ObserveRpc(absl::string_view method, absl::string_view code,
-                         absl::Duration latency) {
+void Metrics::ObserveRpc(absl::string_view method, absl::string_view code, absl::Duration latency) {
   // Seconds, from 1 ms to 30 s: the range of a database call.
   static const prometheus::Histogram::BucketBoundaries kBuckets = {
       0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};

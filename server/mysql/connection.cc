@@ -1,7 +1,7 @@
 #include "server/mysql/connection.h"
 
-#include <poll.h>
 #include <errmsg.h>
+#include <poll.h>
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -62,9 +62,8 @@ absl::StatusOr<std::unique_ptr<Connection>> Connection::Open(const ConnectOption
   const char* socket = options.socket.empty() ? nullptr : options.socket.c_str();
   // A socket connection goes to "localhost"; any other host means TCP.
   const char* host = socket != nullptr ? "localhost" : options.host.c_str();
-  if (mysql_real_connect(mysql, host, options.user.c_str(),
-                         options.password.c_str(), db, options.port, socket,
-                         CLIENT_FOUND_ROWS) == nullptr) {
+  if (mysql_real_connect(mysql, host, options.user.c_str(), options.password.c_str(), db,
+                         options.port, socket, CLIENT_FOUND_ROWS) == nullptr) {
     absl::Status status = sql::ToStatus(ErrorOf(mysql));
     mysql_close(mysql);
     return status;
@@ -111,8 +110,8 @@ absl::Status Connection::Track(absl::Status status) {
 absl::Status Connection::ConnectionError() { return Track(sql::ToStatus(ErrorOf(mysql_))); }
 
 absl::Status Connection::StatementError(MYSQL_STMT* stmt) {
-  return Track(sql::ToStatus(
-      {mysql_stmt_errno(stmt), mysql_stmt_sqlstate(stmt), mysql_stmt_error(stmt)}));
+  return Track(
+      sql::ToStatus({mysql_stmt_errno(stmt), mysql_stmt_sqlstate(stmt), mysql_stmt_error(stmt)}));
 }
 
 bool Connection::LastCommandChangedSession() {
@@ -177,10 +176,10 @@ absl::Status Connection::Start(absl::string_view sql, const db::Params& params) 
   MYSQL_STMT* stmt = *prepared;
   const unsigned long expected = mysql_stmt_param_count(stmt);
   if (expected != static_cast<unsigned long>(params.size())) {
-    return sql::MakeStatus(absl::StatusCode::kInvalidArgument, txgate::v1::INVALID_REQUEST,
-                           absl::StrCat("the statement has ", expected,
-                                        " parameter placeholders but ", params.size(),
-                                        " parameters were given"));
+    return sql::MakeStatus(
+        absl::StatusCode::kInvalidArgument, txgate::v1::INVALID_REQUEST,
+        absl::StrCat("the statement has ", expected, " parameter placeholders but ", params.size(),
+                     " parameters were given"));
   }
   if (absl::Status s = params_.Bind(params); !s.ok()) return s;
   if (params_.size() > 0 && mysql_stmt_bind_param(stmt, params_.binds()) != 0) {
@@ -220,8 +219,7 @@ absl::Status Connection::Start(absl::string_view sql, const db::Params& params) 
   return absl::OkStatus();
 }
 
-void Connection::AppendColumns(
-    google::protobuf::RepeatedPtrField<txgate::v1::Column>* out) const {
+void Connection::AppendColumns(google::protobuf::RepeatedPtrField<txgate::v1::Column>* out) const {
   for (const sql::FieldInfo& f : decoder_.fields()) *out->Add() = sql::ColumnOf(f);
 }
 

@@ -14,12 +14,12 @@
 #include <cstdint>
 #include <memory>
 #include <string>
-#include "absl/strings/string_view.h"
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "server/db/connection.h"
 #include "server/sql/value_codec.h"
@@ -66,8 +66,7 @@ class Connection final : public db::Connection {
   absl::Status Query(absl::string_view sql) override;
   // Prepares `sql` (or reuses its cached statement), binds and executes it.
   absl::Status Start(absl::string_view sql, const db::Params& params) override;
-  void AppendColumns(
-      google::protobuf::RepeatedPtrField<txgate::v1::Column>* out) const override;
+  void AppendColumns(google::protobuf::RepeatedPtrField<txgate::v1::Column>* out) const override;
   absl::StatusOr<bool> Next(txgate::v1::Row* row, size_t* bytes) override;
   absl::StatusOr<ExecSummary> Done() override;
   // Looks at the idle socket: EOF, a reset or an unsolicited packet (such as

@@ -178,12 +178,12 @@ class BasicPool {
       const int leased =
           open_ - static_cast<int>(idle_.size()) - connecting_ - checking_ - closing_;
       // Nothing can free up or open before the deadline: fail now.
-      const bool hopeless = !reachable_ && connecting_ == 0 && leased == 0 &&
-                            next_connect_ >= limit;
+      const bool hopeless =
+          !reachable_ && connecting_ == 0 && leased == 0 && next_connect_ >= limit;
       if (now >= limit || hopeless) {
         return Unavailable(reachable_
-                               ? absl::StrCat("no connection free within the deadline (",
-                                              open_, " open, all in use)")
+                               ? absl::StrCat("no connection free within the deadline (", open_,
+                                              " open, all in use)")
                                : absl::StrCat("database unreachable: ", last_error_.message()));
       }
       absl::Time wake = limit;
@@ -436,7 +436,7 @@ class BasicPool {
   absl::BitGen random_;
 
   mutable Mutex mu_;
-  CondVar cv_;  // acquirers wait here
+  CondVar cv_;                                   // acquirers wait here
   std::vector<Idle> idle_ ABSL_GUARDED_BY(mu_);  // most recently returned last
   int open_ ABSL_GUARDED_BY(mu_) = 0;
   int connecting_ ABSL_GUARDED_BY(mu_) = 0;

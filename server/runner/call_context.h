@@ -12,9 +12,9 @@
 #include <atomic>
 #include <functional>
 
-#include "server/common/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "server/common/mutex.h"
 #include "server/db/connection.h"
 
 namespace txgate::runner {

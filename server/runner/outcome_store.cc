@@ -35,8 +35,8 @@ OutcomeStore::~OutcomeStore() { purger_->Stop(); }
 absl::Status OutcomeStore::EnsureTable(db::Connection& conn) {
   if (ensured_.load(std::memory_order_acquire)) return absl::OkStatus();
   absl::Status status = conn.Query(absl::StrCat(
-      "CREATE TABLE IF NOT EXISTS ", options_.table,
-      " (idempotency_key VARBINARY(", options_.max_key_bytes,
+      "CREATE TABLE IF NOT EXISTS ", options_.table, " (idempotency_key VARBINARY(",
+      options_.max_key_bytes,
       ") NOT NULL PRIMARY KEY, request_sha256 BINARY(32) NOT NULL, response LONGBLOB NOT NULL, "
       "created_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6), KEY (created_at)) "
       "ENGINE=InnoDB COMMENT='txgate: outcomes of idempotent transactions'"));
@@ -44,8 +44,10 @@ absl::Status OutcomeStore::EnsureTable(db::Connection& conn) {
   return status;
 }
 
-absl::StatusOr<std::optional<OutcomeStore::Stored>> OutcomeStore::Lookup(
-    db::Connection& conn, const std::string& key, const std::string& request, bool locking) {
+absl::StatusOr<std::optional<OutcomeStore::Stored>> OutcomeStore::Lookup(db::Connection& conn,
+                                                                         const std::string& key,
+                                                                         const std::string& request,
+                                                                         bool locking) {
   google::protobuf::RepeatedPtrField<txgate::v1::Value> params;
   *params.Add() = BytesValue(request);
   *params.Add() = BytesValue(key);

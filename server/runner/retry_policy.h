@@ -25,10 +25,10 @@ enum class Work {
 
 // The class of the error (design, "Retry semantics").
 enum class FailureClass {
-  kConnectionLost,      // class 1: the connection is gone
-  kTransientConflict,   // class 2: deadlock 1213, lock wait timeout 1205
-  kRequest,             // class 3: the request's own fault, or final as it is
-  kKeyTaken,            // another execution holds or wrote this idempotency key
+  kConnectionLost,     // class 1: the connection is gone
+  kTransientConflict,  // class 2: deadlock 1213, lock wait timeout 1205
+  kRequest,            // class 3: the request's own fault, or final as it is
+  kKeyTaken,           // another execution holds or wrote this idempotency key
 };
 
 // How far the work had gone when the attempt failed.
@@ -57,14 +57,14 @@ struct Failure {
 };
 
 enum class Action {
-  kAnswer,                     // answer the error as it is (or CANCELLED /
-                               // DEADLINE_EXCEEDED when interrupted)
-  kAnswerOutcomeUnknown,       // UNKNOWN, reason COMMIT_OUTCOME_UNKNOWN
-  kAnswerConflictsExhausted,   // ABORTED, reason CONFLICT_RETRIES_EXHAUSTED
-  kHealAndRerun,               // discard the connection; re-run on a fresh one
-  kResolveOutcome,             // look the key up on a fresh connection:
-                               // committed → its stored answer, else re-run
-  kBackoffAndRerun,            // roll back, wait `pause`, re-run whole
+  kAnswer,                    // answer the error as it is (or CANCELLED /
+                              // DEADLINE_EXCEEDED when interrupted)
+  kAnswerOutcomeUnknown,      // UNKNOWN, reason COMMIT_OUTCOME_UNKNOWN
+  kAnswerConflictsExhausted,  // ABORTED, reason CONFLICT_RETRIES_EXHAUSTED
+  kHealAndRerun,              // discard the connection; re-run on a fresh one
+  kResolveOutcome,            // look the key up on a fresh connection:
+                              // committed → its stored answer, else re-run
+  kBackoffAndRerun,           // roll back, wait `pause`, re-run whole
 };
 
 struct Decision {

@@ -13,9 +13,9 @@
 #include <memory>
 
 #include "absl/status/statusor.h"
-#include "server/common/mutex.h"
 #include "absl/time/time.h"
 #include "server/common/executor.h"
+#include "server/common/mutex.h"
 #include "server/db/connection.h"
 #include "server/runner/call_context.h"
 

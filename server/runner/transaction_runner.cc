@@ -344,9 +344,9 @@ absl::StatusOr<txgate::v1::RunTransactionResponse> TransactionRunner::RunTransac
   using Response = txgate::v1::RunTransactionResponse;
   if (request.statements().empty()) return Invalid("a transaction needs at least one statement");
   if (request.statements_size() > options_.max_statements) {
-    return sql::MakeStatus(absl::StatusCode::kResourceExhausted, txgate::v1::INVALID_REQUEST,
-                           absl::StrCat("a transaction may hold at most ",
-                                        options_.max_statements, " statements"));
+    return sql::MakeStatus(
+        absl::StatusCode::kResourceExhausted, txgate::v1::INVALID_REQUEST,
+        absl::StrCat("a transaction may hold at most ", options_.max_statements, " statements"));
   }
   bool all_reads = true;
   for (int i = 0; i < request.statements_size(); ++i) {
@@ -384,7 +384,8 @@ absl::StatusOr<txgate::v1::RunTransactionResponse> TransactionRunner::RunTransac
     int64_t bytes = 0;
     for (int i = 0; i < request.statements_size(); ++i) {
       const txgate::v1::Statement& st = request.statements(i);
-      absl::Status s = RunStatement(ctx, conn, st.sql(), st.params(), response.add_results(), &bytes);
+      absl::Status s =
+          RunStatement(ctx, conn, st.sql(), st.params(), response.add_results(), &bytes);
       if (!s.ok()) {
         // The request's own error names its statement.
         if (!sql::IsConnectionLost(s) && !sql::IsTransientConflict(s)) {
@@ -401,7 +402,8 @@ absl::StatusOr<txgate::v1::RunTransactionResponse> TransactionRunner::RunTransac
         s = outcomes_->Record(conn, key, fingerprint, response.SerializeAsString());
       }
       if (!s.ok()) {
-        AttemptFailure failure = FailedOn(conn, std::move(s), Phase::kStatementInFlight, !all_reads);
+        AttemptFailure failure =
+            FailedOn(conn, std::move(s), Phase::kStatementInFlight, !all_reads);
         // A concurrent execution with this key committed (or is committing) first.
         failure.key_taken = IsDuplicateKey(failure.status);
         return failure;
@@ -435,10 +437,10 @@ absl::StatusOr<std::unique_ptr<TransactionRunner::QueryStream>> TransactionRunne
   absl::StatusOr<sql::StatementKind> kind = CheckSql(request.sql(), Context::kAutocommit, -1);
   if (!kind.ok()) return kind.status();
   const bool writes = !kind->read_only;
-  const int64_t max_rows = request.max_rows_per_chunk() > 0
-                               ? std::min<int64_t>(request.max_rows_per_chunk(),
-                                                   options_.stream_chunk_rows)
-                               : options_.stream_chunk_rows;
+  const int64_t max_rows =
+      request.max_rows_per_chunk() > 0
+          ? std::min<int64_t>(request.max_rows_per_chunk(), options_.stream_chunk_rows)
+          : options_.stream_chunk_rows;
   using Stream = std::unique_ptr<QueryStream>;
   auto attempt = [&](int) -> Attempt<Stream> {
     absl::StatusOr<Lease> lease = pool_->Acquire(ctx.deadline());
@@ -585,8 +587,8 @@ absl::StatusOr<ResultSet> TransactionRunner::Interactive::Run(
   auto attempt = [&](int) -> Attempt<ResultSet> {
     ResultSet result;
     int64_t bytes = 0;
-    absl::Status status = runner_->RunStatement(ctx, *lease_, statement.sql(), statement.params(),
-                                                &result, &bytes);
+    absl::Status status =
+        runner_->RunStatement(ctx, *lease_, statement.sql(), statement.params(), &result, &bytes);
     if (status.ok()) {
       Remember(statement, result);
       return result;

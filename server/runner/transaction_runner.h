@@ -35,9 +35,9 @@
 #include <string>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/functional/function_ref.h"
 #include "absl/time/time.h"
 #include "server/common/clock.h"
 #include "server/db/connection.h"

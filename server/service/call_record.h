@@ -35,8 +35,7 @@ class CallRecord {
   // `generated_id` is used when the caller sent none. `unfinished` counts
   // the calls whose status is not decided yet: +1 here, -1 at Finish().
   CallRecord(grpc::CallbackServerContext* context, absl::string_view method,
-             metrics::Metrics* metrics, std::string generated_id,
-             std::atomic<int>* unfinished);
+             metrics::Metrics* metrics, std::string generated_id, std::atomic<int>* unfinished);
   ~CallRecord();
 
   const std::string& request_id() const { return request_id_; }

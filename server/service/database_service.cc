@@ -22,10 +22,10 @@ using txgate::v1::TransactionResponse;
 
 std::shared_ptr<CallContext> MakeCallContext(grpc::CallbackServerContext* context) {
   const auto deadline = context->deadline();
-  const absl::Time d = deadline >= std::chrono::system_clock::time_point::max() -
-                                       std::chrono::hours(24 * 365)
-                           ? absl::InfiniteFuture()
-                           : absl::FromChrono(deadline);
+  const absl::Time d =
+      deadline >= std::chrono::system_clock::time_point::max() - std::chrono::hours(24 * 365)
+          ? absl::InfiniteFuture()
+          : absl::FromChrono(deadline);
   return std::make_shared<CallContext>(d);
 }
 
@@ -87,8 +87,9 @@ class StreamQueryCall final : public grpc::ServerWriteReactor<txgate::v1::Stream
 
   void OnWriteDone(bool ok) override {
     executor_->Submit([this, ok] {
-      if (!ok) return End(sql::MakeStatus(absl::StatusCode::kCancelled, txgate::v1::CANCELLED,
-                                          "the client went away"));
+      if (!ok)
+        return End(sql::MakeStatus(absl::StatusCode::kCancelled, txgate::v1::CANCELLED,
+                                   "the client went away"));
       if (last_) return End(absl::OkStatus());
       Fetch();
     });
@@ -142,7 +143,8 @@ class StreamQueryCall final : public grpc::ServerWriteReactor<txgate::v1::Stream
 // and only then may the idle watchdog or Drain() end it: they claim the
 // call under mu_ (finished_), so exactly one party finishes it, and their
 // rollback cannot overlap a handler, as none is running.
-class TransactionCall final : public grpc::ServerBidiReactor<TransactionRequest, TransactionResponse> {
+class TransactionCall final
+    : public grpc::ServerBidiReactor<TransactionRequest, TransactionResponse> {
  public:
   TransactionCall(std::shared_ptr<CallContext> call, DatabaseService* service,
                   std::unique_ptr<CallRecord> record, bool read_only)
@@ -381,10 +383,9 @@ class TransactionCall final : public grpc::ServerBidiReactor<TransactionRequest,
   absl::Time idle_since_ ABSL_GUARDED_BY(mu_);
 };
 
-DatabaseService::DatabaseService(runner::TransactionRunner* runner,
-                                 runner::StatementKiller* killer, Executor* executor,
-                                 ServiceOptions options, const auth::TokenAuthenticator* auth,
-                                 metrics::Metrics* metrics)
+DatabaseService::DatabaseService(runner::TransactionRunner* runner, runner::StatementKiller* killer,
+                                 Executor* executor, ServiceOptions options,
+                                 const auth::TokenAuthenticator* auth, metrics::Metrics* metrics)
     : runner_(runner),
       killer_(killer),
       executor_(executor),
@@ -393,8 +394,7 @@ DatabaseService::DatabaseService(runner::TransactionRunner* runner,
       metrics_(metrics) {
   const absl::Duration timeout = options_.transaction_idle_timeout;
   if (timeout > absl::ZeroDuration()) {
-    const absl::Duration tick =
-        std::clamp(timeout / 4, absl::Milliseconds(10), absl::Seconds(1));
+    const absl::Duration tick = std::clamp(timeout / 4, absl::Milliseconds(10), absl::Seconds(1));
     watchdog_.emplace("txgate-idle", tick, [this] { WatchIdle(); });
   }
 }
@@ -463,8 +463,9 @@ absl::StatusOr<auth::Principal> DatabaseService::Authenticate(
   if (auth_ == nullptr) return auth::Principal{};
   const auto& md = context->client_metadata();
   auto it = md.find("authorization");
-  const absl::string_view value =
-      it == md.end() ? absl::string_view() : absl::string_view(it->second.data(), it->second.size());
+  const absl::string_view value = it == md.end()
+                                      ? absl::string_view()
+                                      : absl::string_view(it->second.data(), it->second.size());
   return auth_->Authenticate(value);
 }
 
@@ -477,8 +478,7 @@ struct DatabaseService::Admission {
 };
 
 DatabaseService::Admission DatabaseService::Admit(grpc::CallbackServerContext* context,
-                                                  absl::string_view method,
-                                                  const std::string* sql,
+                                                  absl::string_view method, const std::string* sql,
                                                   std::optional<int> statements) {
   Admission a;
   a.record = Record(context, method);
@@ -508,7 +508,8 @@ grpc::ServerUnaryReactor* DatabaseService::Execute(grpc::CallbackServerContext* 
     return reactor;
   }
   executor_->Submit([this, reactor, request, response] {
-    absl::StatusOr<txgate::v1::ExecuteResponse> result = runner_->Execute(reactor->call(), *request);
+    absl::StatusOr<txgate::v1::ExecuteResponse> result =
+        runner_->Execute(reactor->call(), *request);
     if (result.ok()) *response = std::move(*result);
     reactor->End(result.status());
   });
@@ -534,8 +535,8 @@ grpc::ServerUnaryReactor* DatabaseService::RunTransaction(
     read_only = std::move(copy);
   }
   executor_->Submit([this, reactor, request, response, read_only] {
-    absl::StatusOr<txgate::v1::RunTransactionResponse> result = runner_->RunTransaction(
-        reactor->call(), read_only != nullptr ? *read_only : *request);
+    absl::StatusOr<txgate::v1::RunTransactionResponse> result =
+        runner_->RunTransaction(reactor->call(), read_only != nullptr ? *read_only : *request);
     if (result.ok()) *response = std::move(*result);
     reactor->End(result.status());
   });

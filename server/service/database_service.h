@@ -57,8 +57,8 @@ class DatabaseService final : public txgate::v1::DatabaseService::CallbackServic
   // `auth` (nullptr: no authentication) and `metrics` (nullptr: none) must
   // outlive the service, as must the runner, killer and executor.
   DatabaseService(runner::TransactionRunner* runner, runner::StatementKiller* killer,
-                  Executor* executor, ServiceOptions options,
-                  const auth::TokenAuthenticator* auth, metrics::Metrics* metrics);
+                  Executor* executor, ServiceOptions options, const auth::TokenAuthenticator* auth,
+                  metrics::Metrics* metrics);
   ~DatabaseService() override;  // Calls Stop().
 
   // Shutdown has begun: refuses new interactive transactions and ends the
@@ -86,8 +86,7 @@ class DatabaseService final : public txgate::v1::DatabaseService::CallbackServic
                                            txgate::v1::RunTransactionResponse* response) override;
 
   grpc::ServerWriteReactor<txgate::v1::StreamQueryResponse>* StreamQuery(
-      grpc::CallbackServerContext* context,
-      const txgate::v1::StreamQueryRequest* request) override;
+      grpc::CallbackServerContext* context, const txgate::v1::StreamQueryRequest* request) override;
 
   grpc::ServerBidiReactor<txgate::v1::TransactionRequest, txgate::v1::TransactionResponse>*
   Transaction(grpc::CallbackServerContext* context) override;

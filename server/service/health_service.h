@@ -14,8 +14,8 @@
 #include <set>
 #include <string>
 
-#include "server/common/mutex.h"
 #include "grpc/health/v1/health.grpc.pb.h"
+#include "server/common/mutex.h"
 
 namespace txgate::service {
 

@@ -1,5 +1,6 @@
 #include "server/service/server.h"
 
+#include <grpc/grpc.h>
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/impl/server_builder_option.h>
 #include <grpcpp/security/server_credentials.h>
@@ -10,13 +11,11 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
-#include <grpc/grpc.h>
-
 #include <algorithm>
 #include <chrono>
 #include <fstream>
-#include <thread>
 #include <sstream>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 
@@ -68,8 +67,7 @@ absl::Status CheckCertificates(const std::string& pem) {
 }
 
 // The credentials of the main port: plaintext, TLS or mutual TLS.
-absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MainCredentials(
-    const ServerOptions& o) {
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MainCredentials(const ServerOptions& o) {
   if (o.tls_cert_file.empty() && o.tls_key_file.empty()) {
     if (!o.tls_client_ca_file.empty()) {
       return absl::InvalidArgumentError(
@@ -146,19 +144,19 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& unsan
       [connect](absl::Duration timeout) -> absl::StatusOr<std::unique_ptr<db::Connection>> {
     return mysql::Connection::Open(connect, timeout);
   };
-  s->pool_ = std::make_unique<pool::ConnectionPool>(
-      options.pool, factory, &absl::Now, [s](bool reachable) {
-        s->health_.SetServing(reachable);
-        s->probe_health_.SetServing(reachable);
-      });
+  s->pool_ = std::make_unique<pool::ConnectionPool>(options.pool, factory, &absl::Now,
+                                                    [s](bool reachable) {
+                                                      s->health_.SetServing(reachable);
+                                                      s->probe_health_.SetServing(reachable);
+                                                    });
   s->killer_ = std::make_unique<runner::StatementKiller>(factory, options.kill_grace);
   s->outcomes_ = std::make_unique<runner::OutcomeStore>(s->pool_.get(), options.outcomes);
   s->runner_ = std::make_unique<runner::TransactionRunner>(s->pool_.get(), s->outcomes_.get(),
                                                            options.runner, &s->clock_);
   s->executor_ = std::make_unique<Executor>("txgate-worker", options.worker_threads);
-  s->database_ = std::make_unique<DatabaseService>(s->runner_.get(), s->killer_.get(),
-                                                   s->executor_.get(), options.service,
-                                                   s->auth_.get(), s->metrics_.get());
+  s->database_ =
+      std::make_unique<DatabaseService>(s->runner_.get(), s->killer_.get(), s->executor_.get(),
+                                        options.service, s->auth_.get(), s->metrics_.get());
   s->AddSampledMetrics();
 
   if (!options.health_listen.empty()) {
@@ -169,8 +167,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& unsan
     builder.RegisterService(&s->probe_health_);
     s->health_grpc_ = builder.BuildAndStart();
     if (s->health_grpc_ == nullptr || s->health_port_ == 0) {
-      return absl::UnavailableError(
-          absl::StrCat("cannot serve health on ", options.health_listen));
+      return absl::UnavailableError(absl::StrCat("cannot serve health on ", options.health_listen));
     }
   }
 
@@ -203,15 +200,14 @@ void Server::AddSampledMetrics() {
                pool_stat(&pool::PoolStats::in_use));
   m.AddSampled("txgate_pool_waiters", "calls waiting for a connection", Kind::kGauge,
                pool_stat(&pool::PoolStats::waiters));
-  m.AddSampled("txgate_pool_connects_total", "successful connects to the database",
-               Kind::kCounter, pool_stat(&pool::PoolStats::connects));
+  m.AddSampled("txgate_pool_connects_total", "successful connects to the database", Kind::kCounter,
+               pool_stat(&pool::PoolStats::connects));
   m.AddSampled("txgate_pool_connect_failures_total", "failed connects to the database",
                Kind::kCounter, pool_stat(&pool::PoolStats::connect_failures));
-  m.AddSampled("txgate_pool_discarded_total",
-               "connections closed because they were found broken", Kind::kCounter,
-               pool_stat(&pool::PoolStats::discarded));
-  m.AddSampled("txgate_database_reachable", "1 while the database answers, else 0",
-               Kind::kGauge, pool_stat(&pool::PoolStats::reachable));
+  m.AddSampled("txgate_pool_discarded_total", "connections closed because they were found broken",
+               Kind::kCounter, pool_stat(&pool::PoolStats::discarded));
+  m.AddSampled("txgate_database_reachable", "1 while the database answers, else 0", Kind::kGauge,
+               pool_stat(&pool::PoolStats::reachable));
   m.AddSampled("txgate_replays_total", "work re-run after a connection loss", Kind::kCounter,
                [runner] { return static_cast<double>(runner->stats().replays); });
   m.AddSampled("txgate_conflict_retries_total",
@@ -220,11 +216,11 @@ void Server::AddSampledMetrics() {
   m.AddSampled("txgate_outcome_lookups_total", "idempotency keys looked up", Kind::kCounter,
                [runner] { return static_cast<double>(runner->stats().outcome_lookups); });
   DatabaseService* database = database_.get();
-  m.AddSampled("txgate_open_transactions", "interactive Transaction streams open",
-               Kind::kGauge, [database] { return static_cast<double>(database->open_transactions()); });
+  m.AddSampled("txgate_open_transactions", "interactive Transaction streams open", Kind::kGauge,
+               [database] { return static_cast<double>(database->open_transactions()); });
   m.AddSampled("txgate_transaction_idle_timeouts_total",
-               "interactive transactions rolled back by --transaction_idle_timeout",
-               Kind::kCounter, [database] { return static_cast<double>(database->idle_timeouts()); });
+               "interactive transactions rolled back by --transaction_idle_timeout", Kind::kCounter,
+               [database] { return static_cast<double>(database->idle_timeouts()); });
 }
 
 Server::~Server() { Shutdown(); }

@@ -106,9 +106,9 @@ absl::StatusCode CodeFor(unsigned int errnum, absl::string_view sqlstate) {
 }
 
 absl::Status ToStatus(const MysqlError& error) {
-  absl::Status status(CodeFor(error.errnum, error.sqlstate),
-                      absl::StrCat("MySQL error ", error.errnum, " (", error.sqlstate,
-                                   "): ", error.message));
+  absl::Status status(
+      CodeFor(error.errnum, error.sqlstate),
+      absl::StrCat("MySQL error ", error.errnum, " (", error.sqlstate, "): ", error.message));
   status.SetPayload(kErrnoUrl, absl::Cord(absl::StrCat(error.errnum)));
   status.SetPayload(kSqlstateUrl, absl::Cord(error.sqlstate));
   status.SetPayload(kMessageUrl, absl::Cord(error.message));

@@ -17,9 +17,9 @@
 
 #include <optional>
 #include <string>
-#include "absl/strings/string_view.h"
 
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 #include "txgate/v1/error_reason.pb.h"
 
 namespace txgate::sql {

@@ -15,9 +15,9 @@ bool SkipNoise(absl::string_view sql, size_t& i) {
     const char c = sql[i];
     if (absl::ascii_isspace(static_cast<unsigned char>(c)) || c == '(') {
       ++i;
-    } else if (c == '#' || (sql.substr(i, 2) == "--" &&
-                            (i + 2 == sql.size() ||
-                             static_cast<unsigned char>(sql[i + 2]) <= ' '))) {
+    } else if (c == '#' ||
+               (sql.substr(i, 2) == "--" &&
+                (i + 2 == sql.size() || static_cast<unsigned char>(sql[i + 2]) <= ' '))) {
       // "--" starts a comment when a space or control character follows.
       const size_t nl = sql.find('\n', i);
       i = nl == absl::string_view::npos ? sql.size() : nl + 1;
@@ -35,8 +35,8 @@ bool SkipNoise(absl::string_view sql, size_t& i) {
 std::string NextWord(absl::string_view sql, size_t& i) {
   if (!SkipNoise(sql, i)) return "/*!";
   const size_t start = i;
-  while (i < sql.size() && (absl::ascii_isalnum(static_cast<unsigned char>(sql[i])) ||
-                            sql[i] == '_')) {
+  while (i < sql.size() &&
+         (absl::ascii_isalnum(static_cast<unsigned char>(sql[i])) || sql[i] == '_')) {
     ++i;
   }
   return absl::AsciiStrToUpper(sql.substr(start, i - start));
@@ -79,16 +79,15 @@ StatementKind ClassifyStatement(absl::string_view sql) {
     const std::string upper = absl::AsciiStrToUpper(sql);
     // SELECT ... INTO writes a file or variables; locking reads take locks
     // whose release must not be assumed; EXPLAIN of a write is still a read.
-    kind.read_only = first == "SHOW" || (!HasWord(upper, "INTO") && !HasWord(upper, "FOR") &&
-                                         !HasWord(upper, "LOCK"));
+    kind.read_only = first == "SHOW" ||
+                     (!HasWord(upper, "INTO") && !HasWord(upper, "FOR") && !HasWord(upper, "LOCK"));
     return kind;
   }
   static constexpr absl::string_view kImplicitCommit[] = {
-      "ALTER",     "CREATE",  "DROP",    "RENAME",  "TRUNCATE", "GRANT",  "REVOKE",
-      "LOCK",      "UNLOCK",  "BEGIN",   "START",   "COMMIT",   "XA",     "FLUSH",
-      "RESET",     "INSTALL", "UNINSTALL", "OPTIMIZE", "REPAIR", "ANALYZE", "CHECK",
-      "CACHE",     "LOAD",    "USE",     "SHUTDOWN", "BACKUP",   "CHANGE", "PURGE",
-      "KILL"};
+      "ALTER",     "CREATE",   "DROP",   "RENAME",  "TRUNCATE", "GRANT", "REVOKE", "LOCK",
+      "UNLOCK",    "BEGIN",    "START",  "COMMIT",  "XA",       "FLUSH", "RESET",  "INSTALL",
+      "UNINSTALL", "OPTIMIZE", "REPAIR", "ANALYZE", "CHECK",    "CACHE", "LOAD",   "USE",
+      "SHUTDOWN",  "BACKUP",   "CHANGE", "PURGE",   "KILL"};
   for (absl::string_view w : kImplicitCommit) {
     if (first == w) {
       // LOAD DATA is an ordinary write for InnoDB; LOAD INDEX commits.
@@ -108,8 +107,7 @@ StatementKind ClassifyStatement(absl::string_view sql) {
     // SET PASSWORD is DDL. Other SETs (variables) are session state.
     const std::string upper = absl::AsciiStrToUpper(sql);
     kind.implicit_commit = HasWord(upper, "AUTOCOMMIT") || second == "TRANSACTION" ||
-                           second == "PASSWORD" || second == "ROLE" ||
-                           second == "DEFAULT";
+                           second == "PASSWORD" || second == "ROLE" || second == "DEFAULT";
     return kind;
   }
   return kind;

@@ -67,25 +67,51 @@ std::string TypeName(const FieldInfo& f) {
   const bool binary = f.charsetnr == kBinaryCharset;
   std::string name;
   switch (f.type) {
-    case MYSQL_TYPE_NULL: name = "NULL"; break;
-    case MYSQL_TYPE_TINY: name = "TINYINT"; break;
-    case MYSQL_TYPE_SHORT: name = "SMALLINT"; break;
-    case MYSQL_TYPE_INT24: name = "MEDIUMINT"; break;
-    case MYSQL_TYPE_LONG: name = "INT"; break;
-    case MYSQL_TYPE_LONGLONG: name = "BIGINT"; break;
-    case MYSQL_TYPE_YEAR: return "YEAR";
-    case MYSQL_TYPE_FLOAT: name = "FLOAT"; break;
-    case MYSQL_TYPE_DOUBLE: name = "DOUBLE"; break;
+    case MYSQL_TYPE_NULL:
+      name = "NULL";
+      break;
+    case MYSQL_TYPE_TINY:
+      name = "TINYINT";
+      break;
+    case MYSQL_TYPE_SHORT:
+      name = "SMALLINT";
+      break;
+    case MYSQL_TYPE_INT24:
+      name = "MEDIUMINT";
+      break;
+    case MYSQL_TYPE_LONG:
+      name = "INT";
+      break;
+    case MYSQL_TYPE_LONGLONG:
+      name = "BIGINT";
+      break;
+    case MYSQL_TYPE_YEAR:
+      return "YEAR";
+    case MYSQL_TYPE_FLOAT:
+      name = "FLOAT";
+      break;
+    case MYSQL_TYPE_DOUBLE:
+      name = "DOUBLE";
+      break;
     case MYSQL_TYPE_DECIMAL:
-    case MYSQL_TYPE_NEWDECIMAL: name = "DECIMAL"; break;
+    case MYSQL_TYPE_NEWDECIMAL:
+      name = "DECIMAL";
+      break;
     case MYSQL_TYPE_DATE:
-    case MYSQL_TYPE_NEWDATE: return "DATE";
-    case MYSQL_TYPE_DATETIME: return "DATETIME";
-    case MYSQL_TYPE_TIMESTAMP: return "TIMESTAMP";
-    case MYSQL_TYPE_TIME: return "TIME";
-    case MYSQL_TYPE_BIT: return "BIT";
-    case MYSQL_TYPE_JSON: return "JSON";
-    case MYSQL_TYPE_GEOMETRY: return "GEOMETRY";
+    case MYSQL_TYPE_NEWDATE:
+      return "DATE";
+    case MYSQL_TYPE_DATETIME:
+      return "DATETIME";
+    case MYSQL_TYPE_TIMESTAMP:
+      return "TIMESTAMP";
+    case MYSQL_TYPE_TIME:
+      return "TIME";
+    case MYSQL_TYPE_BIT:
+      return "BIT";
+    case MYSQL_TYPE_JSON:
+      return "JSON";
+    case MYSQL_TYPE_GEOMETRY:
+      return "GEOMETRY";
     case MYSQL_TYPE_TINY_BLOB:
     case MYSQL_TYPE_MEDIUM_BLOB:
     case MYSQL_TYPE_LONG_BLOB:
@@ -179,8 +205,8 @@ absl::Status ToMysqlTime(const txgate::v1::DateTime& d, MYSQL_TIME* out) {
 }
 
 absl::Status ToMysqlTime(const txgate::v1::Duration& d, MYSQL_TIME* out) {
-  if (!InRange(d.hours(), 0, 838) || !InRange(d.minutes(), 0, 59) ||
-      !InRange(d.seconds(), 0, 59) || !InRange(d.microseconds(), 0, 999999)) {
+  if (!InRange(d.hours(), 0, 838) || !InRange(d.minutes(), 0, 59) || !InRange(d.seconds(), 0, 59) ||
+      !InRange(d.microseconds(), 0, 999999)) {
     return Invalid("time out of range (at most 838:59:59.999999)");
   }
   std::memset(out, 0, sizeof(*out));
@@ -356,7 +382,7 @@ void RowDecoder::Decode(txgate::v1::Row* row, size_t* bytes) const {
       continue;
     }
     const absl::string_view bytes_view(c.buffer.data(),
-                                      std::min<size_t>(c.length, c.buffer.size()));
+                                       std::min<size_t>(c.length, c.buffer.size()));
     switch (c.kind) {
       case ColumnKind::kNull:
         v->set_null_value(google::protobuf::NULL_VALUE);

@@ -32,7 +32,8 @@ class ExactlyOnceTest : public ::testing::Test {
   }
   void SetUp() override {
     ASSERT_TRUE(Exec(server_.stub(), "DROP TABLE IF EXISTS eo_acct").ok());
-    ASSERT_TRUE(Exec(server_.stub(), "CREATE TABLE eo_acct (id INT PRIMARY KEY, balance BIGINT)").ok());
+    ASSERT_TRUE(
+        Exec(server_.stub(), "CREATE TABLE eo_acct (id INT PRIMARY KEY, balance BIGINT)").ok());
     ASSERT_TRUE(Exec(server_.stub(), "INSERT INTO eo_acct VALUES (1, 100), (2, 100)").ok());
   }
   void TearDown() override { EXPECT_TRUE(server_.AwaitPoolQuiet(absl::Seconds(10))); }
@@ -52,7 +53,8 @@ class ExactlyOnceTest : public ::testing::Test {
   }
   int64_t Balance(int id) {
     txgate::v1::ExecuteResponse r;
-    EXPECT_TRUE(Exec(server_.stub(), "SELECT balance FROM eo_acct WHERE id = ?", {Int(id)}, &r).ok());
+    EXPECT_TRUE(
+        Exec(server_.stub(), "SELECT balance FROM eo_acct WHERE id = ?", {Int(id)}, &r).ok());
     return r.result().rows(0).values(0).int64_value();
   }
 
@@ -69,7 +71,9 @@ TEST_F(ExactlyOnceTest, RetryWithTheSameKeyGetsTheStoredResponse) {
   EXPECT_EQ(Balance(1), 110);  // applied once
   // The outcome is recorded in txgate's table.
   EXPECT_EQ(Admin(absl::StrCat("SELECT COUNT(*) FROM txgate.txgate_outcomes WHERE "
-                               "idempotency_key = '", key, "'"))[0][0], "1");
+                               "idempotency_key = '",
+                               key, "'"))[0][0],
+            "1");
 }
 
 TEST_F(ExactlyOnceTest, SameKeyWithADifferentRequestIsRefused) {
@@ -120,7 +124,8 @@ TEST_F(ExactlyOnceTest, ExpiredKeysArePurgedAndThenExecuteAgain) {
   EXPECT_TRUE(Eventually(
       [&] {
         return Admin(absl::StrCat("SELECT COUNT(*) FROM txgate.txgate_outcomes WHERE "
-                                  "idempotency_key = '", key, "'"))[0][0] == "0";
+                                  "idempotency_key = '",
+                                  key, "'"))[0][0] == "0";
       },
       absl::Seconds(10)));
   ctx = WithDeadline(absl::Seconds(10));
@@ -131,9 +136,11 @@ TEST_F(ExactlyOnceTest, ExpiredKeysArePurgedAndThenExecuteAgain) {
 TEST_F(ExactlyOnceTest, DeadlockedTransactionsAreReRunAndBothCommit) {
   auto crossing = [](int first, int second) {
     RunTransactionRequest req;
-    *req.add_statements() = Stmt("UPDATE eo_acct SET balance = balance + 1 WHERE id = ?", {Int(first)});
+    *req.add_statements() =
+        Stmt("UPDATE eo_acct SET balance = balance + 1 WHERE id = ?", {Int(first)});
     *req.add_statements() = Stmt("SELECT SLEEP(0.5)");
-    *req.add_statements() = Stmt("UPDATE eo_acct SET balance = balance + 1 WHERE id = ?", {Int(second)});
+    *req.add_statements() =
+        Stmt("UPDATE eo_acct SET balance = balance + 1 WHERE id = ?", {Int(second)});
     return req;
   };
   RunTransactionResponse a, b;

@@ -46,15 +46,14 @@ class FaultTest : public ::testing::Test {
     ASSERT_TRUE(Exec(server_.stub(),
                      "CREATE TABLE fault_acct (id INT PRIMARY KEY, balance BIGINT NOT NULL)")
                     .ok());
-    ASSERT_TRUE(Exec(server_.stub(),
-                     "INSERT INTO fault_acct SELECT seq, 1000 FROM seq_1_to_10")
-                    .ok());
+    ASSERT_TRUE(
+        Exec(server_.stub(), "INSERT INTO fault_acct SELECT seq, 1000 FROM seq_1_to_10").ok());
   }
 
   int64_t Total() {
     txgate::v1::ExecuteResponse r;
-    grpc::Status s = Exec(server_.stub(), "SELECT CAST(SUM(balance) AS SIGNED) FROM fault_acct",
-                          {}, &r);
+    grpc::Status s =
+        Exec(server_.stub(), "SELECT CAST(SUM(balance) AS SIGNED) FROM fault_acct", {}, &r);
     EXPECT_TRUE(s.ok()) << s.error_message();
     return s.ok() ? r.result().rows(0).values(0).int64_value() : -1;
   }
@@ -65,9 +64,17 @@ class FaultTest : public ::testing::Test {
     for (int i = 0; i < 100; ++i) {
       grpc::Status s;
       switch (i % 4) {
-        case 0: s = Exec(server_.stub(), "SELECT balance FROM fault_acct WHERE id = ?", {Int(1 + i % 10)}); break;
-        case 1: s = Exec(server_.stub(), "UPDATE fault_acct SET balance = balance WHERE id = ?", {Int(1 + i % 10)}); break;
-        default: s = Transfer(server_.stub(), 1 + i % 10, 1 + (i + 1) % 10); break;
+        case 0:
+          s = Exec(server_.stub(), "SELECT balance FROM fault_acct WHERE id = ?",
+                   {Int(1 + i % 10)});
+          break;
+        case 1:
+          s = Exec(server_.stub(), "UPDATE fault_acct SET balance = balance WHERE id = ?",
+                   {Int(1 + i % 10)});
+          break;
+        default:
+          s = Transfer(server_.stub(), 1 + i % 10, 1 + (i + 1) % 10);
+          break;
       }
       if (!s.ok()) {
         ++errors[s.error_code()];
@@ -95,10 +102,13 @@ TEST_F(FaultTest, ConnectionKilledDuringAReadIsRetriedTransparently) {
   std::atomic<bool> done{false};
   std::thread killer([&] {
     // Kill the session while it runs the read.
-    Eventually([] {
-      return Admin("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE "
-                   "'SELECT SLEEP(1.5)%'")[0][0] == "1";
-    }, absl::Seconds(10));
+    Eventually(
+        [] {
+          return Admin(
+                     "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE "
+                     "'SELECT SLEEP(1.5)%'")[0][0] == "1";
+        },
+        absl::Seconds(10));
     for (const auto& row : Admin("SELECT ID FROM information_schema.PROCESSLIST WHERE INFO "
                                  "LIKE 'SELECT SLEEP(1.5)%'")) {
       (void)AdminQuery("KILL CONNECTION " + row[0]);
@@ -115,18 +125,21 @@ TEST_F(FaultTest, ConnectionKilledDuringAReadIsRetriedTransparently) {
 
 TEST_F(FaultTest, WriteWhoseConnectionDiesInFlightAnswersCommitOutcomeUnknown) {
   std::thread killer([&] {
-    Eventually([] {
-      return Admin("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE "
-                   "'UPDATE fault_acct SET balance = balance + SLEEP(1.5)%'")[0][0] == "1";
-    }, absl::Seconds(10));
+    Eventually(
+        [] {
+          return Admin(
+                     "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE "
+                     "'UPDATE fault_acct SET balance = balance + SLEEP(1.5)%'")[0][0] == "1";
+        },
+        absl::Seconds(10));
     for (const auto& row : Admin("SELECT ID FROM information_schema.PROCESSLIST WHERE INFO LIKE "
                                  "'UPDATE fault_acct SET balance = balance + SLEEP(1.5)%'")) {
       (void)AdminQuery("KILL CONNECTION " + row[0]);
     }
   });
-  grpc::Status s = Exec(server_.stub(),
-                        "UPDATE fault_acct SET balance = balance + SLEEP(1.5) WHERE id = 1", {},
-                        nullptr, absl::Seconds(20));
+  grpc::Status s =
+      Exec(server_.stub(), "UPDATE fault_acct SET balance = balance + SLEEP(1.5) WHERE id = 1", {},
+           nullptr, absl::Seconds(20));
   killer.join();
   // The write was in flight: txgate must not re-run it, and says so.
   EXPECT_EQ(s.error_code(), grpc::StatusCode::UNKNOWN) << s.error_message();
@@ -137,10 +150,13 @@ TEST_F(FaultTest, WriteWhoseConnectionDiesInFlightAnswersCommitOutcomeUnknown) {
 
 TEST_F(FaultTest, TransactionWhoseConnectionDiesBeforeCommitIsReRunWhole) {
   std::thread killer([&] {
-    Eventually([] {
-      return Admin("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE "
-                   "'SELECT SLEEP(1) FROM DUAL%'")[0][0] == "1";
-    }, absl::Seconds(10));
+    Eventually(
+        [] {
+          return Admin(
+                     "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE "
+                     "'SELECT SLEEP(1) FROM DUAL%'")[0][0] == "1";
+        },
+        absl::Seconds(10));
     for (const auto& row : Admin("SELECT ID FROM information_schema.PROCESSLIST WHERE INFO LIKE "
                                  "'SELECT SLEEP(1) FROM DUAL%'")) {
       (void)AdminQuery("KILL CONNECTION " + row[0]);
@@ -157,8 +173,9 @@ TEST_F(FaultTest, TransactionWhoseConnectionDiesBeforeCommitIsReRunWhole) {
   ASSERT_TRUE(s.ok()) << s.error_message();
   EXPECT_EQ(resp.attempts(), 2u);
   txgate::v1::ExecuteResponse r;
-  ASSERT_TRUE(Exec(server_.stub(), "SELECT balance FROM fault_acct WHERE id IN (1, 2) ORDER BY id",
-                   {}, &r).ok());
+  ASSERT_TRUE(
+      Exec(server_.stub(), "SELECT balance FROM fault_acct WHERE id IN (1, 2) ORDER BY id", {}, &r)
+          .ok());
   EXPECT_EQ(r.result().rows(0).values(0).int64_value(), 995);  // applied exactly once
   EXPECT_EQ(r.result().rows(1).values(0).int64_value(), 1005);
 }
@@ -179,15 +196,15 @@ TEST_F(FaultTest, ConnectionsClosedByWaitTimeoutAreHealed) {
     EXPECT_TRUE(Eventually(
         [&] {
           return Admin(absl::StrCat("SELECT COUNT(*) FROM information_schema.PROCESSLIST "
-                                    "WHERE ID IN (", absl::StrJoin(ids, ","), ")"))[0][0] == "0";
+                                    "WHERE ID IN (",
+                                    absl::StrJoin(ids, ","), ")"))[0][0] == "0";
         },
         absl::Seconds(15)));
     Admin("SET GLOBAL wait_timeout = 28800");
     std::map<int, int> errors;
     for (int i = 0; i < 100; ++i) {
-      grpc::Status s = i % 2 == 0
-                           ? Exec(short_lived.stub(), "SELECT COUNT(*) FROM fault_acct")
-                           : Transfer(short_lived.stub(), 1, 2);
+      grpc::Status s = i % 2 == 0 ? Exec(short_lived.stub(), "SELECT COUNT(*) FROM fault_acct")
+                                  : Transfer(short_lived.stub(), 1, 2);
       if (!s.ok()) ADD_FAILURE() << i << ": " << s.error_message();
     }
   }
@@ -200,8 +217,8 @@ TEST_F(FaultTest, StoppedDatabaseAnswersUnavailableInTimeThenRecovers) {
   // A call with a deadline fails within it.
   absl::Time start = absl::Now();
   grpc::Status s = Exec(server_.stub(), "SELECT 1", {}, nullptr, absl::Milliseconds(800));
-  EXPECT_THAT(s.error_code(), ::testing::AnyOf(grpc::StatusCode::UNAVAILABLE,
-                                               grpc::StatusCode::DEADLINE_EXCEEDED));
+  EXPECT_THAT(s.error_code(),
+              ::testing::AnyOf(grpc::StatusCode::UNAVAILABLE, grpc::StatusCode::DEADLINE_EXCEEDED));
   EXPECT_LT(absl::Now() - start, absl::Seconds(3));
   // A call without a deadline fails within the pool's acquire timeout (3 s here).
   start = absl::Now();
@@ -214,15 +231,15 @@ TEST_F(FaultTest, StoppedDatabaseAnswersUnavailableInTimeThenRecovers) {
   EXPECT_EQ(ErrorInfoOf(s).reason(), "DATABASE_UNAVAILABLE");
   EXPECT_LT(absl::Now() - start, absl::Seconds(8));
   s = Transfer(server_.stub(), 1, 2, absl::Seconds(1));
-  EXPECT_THAT(s.error_code(), ::testing::AnyOf(grpc::StatusCode::UNAVAILABLE,
-                                               grpc::StatusCode::DEADLINE_EXCEEDED));
+  EXPECT_THAT(s.error_code(),
+              ::testing::AnyOf(grpc::StatusCode::UNAVAILABLE, grpc::StatusCode::DEADLINE_EXCEEDED));
   // Health says so.
-  EXPECT_TRUE(Eventually([&] { return !server_.server().pool_stats().reachable; },
-                         absl::Seconds(10)));
+  EXPECT_TRUE(
+      Eventually([&] { return !server_.server().pool_stats().reachable; }, absl::Seconds(10)));
 
   ASSERT_TRUE(MariadbCtl("start"));
-  EXPECT_TRUE(Eventually([&] { return server_.server().pool_stats().reachable; },
-                         absl::Seconds(10)));
+  EXPECT_TRUE(
+      Eventually([&] { return server_.server().pool_stats().reachable; }, absl::Seconds(10)));
   HundredCallsWithoutError();
   EXPECT_EQ(Total(), 10000);
 }

@@ -123,7 +123,8 @@ TEST_F(MetricsTest, RpcsLatencyAndMysqlErrorsMoveWithTraffic) {
   EXPECT_EQ(delta("txgate_rpcs_total", {R"(method="Execute")", R"(code="NOT_FOUND")"}), 1);
   EXPECT_EQ(delta("txgate_rpcs_total", {R"(method="RunTransaction")", R"(code="OK")"}), 1);
   EXPECT_EQ(delta("txgate_rpc_duration_seconds_count", {R"(method="Execute")"}), 5);
-  EXPECT_EQ(delta("txgate_rpc_duration_seconds_bucket", {R"(method="Execute")", R"(le="+Inf")"}), 5);
+  EXPECT_EQ(delta("txgate_rpc_duration_seconds_bucket", {R"(method="Execute")", R"(le="+Inf")"}),
+            5);
   EXPECT_EQ(delta("txgate_mysql_errors_total", {R"(errno="1064")"}), 1);
   EXPECT_EQ(delta("txgate_mysql_errors_total", {R"(errno="1146")"}), 1);
 }
@@ -154,9 +155,9 @@ TEST_F(MetricsTest, AKilledConnectionMovesDiscardedAndReplays) {
                 Counter(before, "txgate_pool_discarded_total"),
             1);
   EXPECT_GE(Counter(after, "txgate_replays_total") - Counter(before, "txgate_replays_total"), 1);
-  EXPECT_GE(Counter(after, "txgate_pool_connects_total") -
-                Counter(before, "txgate_pool_connects_total"),
-            1);
+  EXPECT_GE(
+      Counter(after, "txgate_pool_connects_total") - Counter(before, "txgate_pool_connects_total"),
+      1);
 }
 
 TEST(MetricsConfigTest, AnAddressThatCannotBeBoundFailsAtStart) {
@@ -231,7 +232,10 @@ TEST(LogTest, EachCallIsLoggedWithARequestIdAndNothingSecret) {
     }
     log = captured.Restore();
   }
-  EXPECT_THAT(log, ::testing::HasSubstr(R"("msg":"rpc","request_id":"req-abc-123","method":"Execute","code":"OK","duration_ms":")"));
+  EXPECT_THAT(
+      log,
+      ::testing::HasSubstr(
+          R"("msg":"rpc","request_id":"req-abc-123","method":"Execute","code":"OK","duration_ms":")"));
   EXPECT_THAT(log, ::testing::HasSubstr(R"("code":"ALREADY_EXISTS")"));
   EXPECT_THAT(log, ::testing::HasSubstr(R"("mysql_errno":"1062")"));
   EXPECT_THAT(log, ::testing::HasSubstr(R"("sql_keyword":"INSERT")"));

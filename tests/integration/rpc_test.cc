@@ -48,10 +48,12 @@ TEST_F(RpcTest, ExecuteReturnsRowsColumnsAndCounters) {
   Sql("DROP TABLE IF EXISTS exec_t");
   Sql("CREATE TABLE exec_t (id INT AUTO_INCREMENT PRIMARY KEY, name VARCHAR(20) NOT NULL)");
   txgate::v1::ExecuteResponse r;
-  ASSERT_TRUE(Exec(stub(), "INSERT INTO exec_t (name) VALUES (?), (?)", {Str("a"), Str("b")}, &r).ok());
+  ASSERT_TRUE(
+      Exec(stub(), "INSERT INTO exec_t (name) VALUES (?), (?)", {Str("a"), Str("b")}, &r).ok());
   EXPECT_EQ(r.result().affected_rows(), 2u);
   EXPECT_EQ(r.result().last_insert_id(), 1u);
-  ASSERT_TRUE(Exec(stub(), "SELECT id, name FROM exec_t WHERE id > ? ORDER BY id", {Int(0)}, &r).ok());
+  ASSERT_TRUE(
+      Exec(stub(), "SELECT id, name FROM exec_t WHERE id > ? ORDER BY id", {Int(0)}, &r).ok());
   ASSERT_EQ(r.result().columns_size(), 2);
   EXPECT_EQ(r.result().columns(0).name(), "id");
   EXPECT_EQ(r.result().columns(0).type(), "INT");
@@ -61,8 +63,9 @@ TEST_F(RpcTest, ExecuteReturnsRowsColumnsAndCounters) {
   EXPECT_EQ(r.result().rows(1).values(1).string_value(), "b");
   ASSERT_TRUE(Exec(stub(), "INSERT INTO exec_t (name) VALUES (?)", {Str("c")}, &r).ok());
   EXPECT_EQ(r.result().warning_count(), 0u);
-  ASSERT_TRUE(Exec(stub(), "INSERT INTO exec_t (name) VALUES (CAST(? AS CHAR(1)))",
-                   {Str("toolong")}, &r).ok());
+  ASSERT_TRUE(
+      Exec(stub(), "INSERT INTO exec_t (name) VALUES (CAST(? AS CHAR(1)))", {Str("toolong")}, &r)
+          .ok());
   EXPECT_EQ(r.result().warning_count(), 1u);
 }
 
@@ -274,9 +277,8 @@ TEST_F(RpcTest, RunTransactionHonoursReadOnlyAndIsolation) {
 
 TEST_F(RpcTest, ImplicitCommitStatementsAreRefusedInTransactions) {
   for (const char* sql : {"CREATE TABLE x (id INT)", "DROP TABLE acct", "LOCK TABLES acct WRITE",
-                          "COMMIT", "START TRANSACTION", "BEGIN", "ROLLBACK",
-                          "SET autocommit = 1", "TRUNCATE TABLE acct",
-                          "/*!50000 CREATE TABLE y (id INT) */"}) {
+                          "COMMIT", "START TRANSACTION", "BEGIN", "ROLLBACK", "SET autocommit = 1",
+                          "TRUNCATE TABLE acct", "/*!50000 CREATE TABLE y (id INT) */"}) {
     SCOPED_TRACE(sql);
     txgate::v1::RunTransactionRequest req;
     *req.add_statements() = Stmt("SELECT 1");
@@ -424,8 +426,9 @@ TEST_F(RpcTest, DeadlineStopsTheStatementOnTheServer) {
   // The query is gone from the server's process list...
   EXPECT_TRUE(Eventually(
       [] {
-        return Admin("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE "
-                     "'SELECT SLEEP(30)%'")[0][0] == "0";
+        return Admin(
+                   "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE "
+                   "'SELECT SLEEP(30)%'")[0][0] == "0";
       },
       absl::Seconds(5)));
   // ...and its connection is reused cleanly.
@@ -445,8 +448,9 @@ TEST_F(RpcTest, CancelledCallStopsItsStatementAndRollsBack) {
   std::thread call([&] { status = stub().RunTransaction(&ctx, req, &resp); });
   ASSERT_TRUE(Eventually(
       [] {
-        return Admin("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE "
-                     "'SELECT SLEEP(30)%'")[0][0] == "1";
+        return Admin(
+                   "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE "
+                   "'SELECT SLEEP(30)%'")[0][0] == "1";
       },
       absl::Seconds(10)));
   ctx.TryCancel();
@@ -481,23 +485,47 @@ TEST_F(RpcTest, BadInputGetsPreciseStatusAndTheServerKeepsServing) {
       {"too many parameters", "SELECT 1", {Int(1)}, grpc::StatusCode::INVALID_ARGUMENT, ""},
       {"value with no kind", "SELECT ?", {unset}, grpc::StatusCode::INVALID_ARGUMENT, ""},
       {"impossible date", "SELECT ?", {bad_date}, grpc::StatusCode::INVALID_ARGUMENT, ""},
-      {"wrong type for column", "INSERT INTO bad_t VALUES (2, ?, NULL)", {Str("abc")},
-       grpc::StatusCode::INVALID_ARGUMENT, "1366"},
-      {"out of range", "INSERT INTO bad_t VALUES (3, ?, NULL)", {Int(1LL << 40)},
-       grpc::StatusCode::OUT_OF_RANGE, "1264"},
-      {"NULL into NOT NULL", "INSERT INTO bad_t VALUES (4, ?, NULL)", {Null()},
-       grpc::StatusCode::FAILED_PRECONDITION, "1048"},
-      {"duplicate key", "INSERT INTO bad_t VALUES (1, 1, NULL)", {},
-       grpc::StatusCode::ALREADY_EXISTS, "1062"},
-      {"check constraint", "INSERT INTO bad_t VALUES (5, -1, NULL)", {},
-       grpc::StatusCode::FAILED_PRECONDITION, "4025"},
+      {"wrong type for column",
+       "INSERT INTO bad_t VALUES (2, ?, NULL)",
+       {Str("abc")},
+       grpc::StatusCode::INVALID_ARGUMENT,
+       "1366"},
+      {"out of range",
+       "INSERT INTO bad_t VALUES (3, ?, NULL)",
+       {Int(1LL << 40)},
+       grpc::StatusCode::OUT_OF_RANGE,
+       "1264"},
+      {"NULL into NOT NULL",
+       "INSERT INTO bad_t VALUES (4, ?, NULL)",
+       {Null()},
+       grpc::StatusCode::FAILED_PRECONDITION,
+       "1048"},
+      {"duplicate key",
+       "INSERT INTO bad_t VALUES (1, 1, NULL)",
+       {},
+       grpc::StatusCode::ALREADY_EXISTS,
+       "1062"},
+      {"check constraint",
+       "INSERT INTO bad_t VALUES (5, -1, NULL)",
+       {},
+       grpc::StatusCode::FAILED_PRECONDITION,
+       "4025"},
       {"unknown table", "SELECT * FROM no_such_table", {}, grpc::StatusCode::NOT_FOUND, "1146"},
-      {"unknown column", "SELECT no_such_column FROM bad_t", {}, grpc::StatusCode::NOT_FOUND,
+      {"unknown column",
+       "SELECT no_such_column FROM bad_t",
+       {},
+       grpc::StatusCode::NOT_FOUND,
        "1054"},
-      {"table in an unknown database", "SELECT * FROM no_such_db.t", {},
-       grpc::StatusCode::NOT_FOUND, "1146"},
+      {"table in an unknown database",
+       "SELECT * FROM no_such_db.t",
+       {},
+       grpc::StatusCode::NOT_FOUND,
+       "1146"},
       {"USE unknown database", "USE no_such_db", {}, grpc::StatusCode::NOT_FOUND, "1049"},
-      {"two statements", "SELECT 1; DROP TABLE bad_t", {}, grpc::StatusCode::INVALID_ARGUMENT,
+      {"two statements",
+       "SELECT 1; DROP TABLE bad_t",
+       {},
+       grpc::StatusCode::INVALID_ARGUMENT,
        "1064"},
   };
   for (const BadInput& c : cases) {
@@ -540,7 +568,8 @@ TEST_F(RpcTest, SessionStateChangesDoNotLeakToOtherCallers) {
   }
   for (int i = 0; i < 20; ++i) {
     txgate::v1::ExecuteResponse r;
-    ASSERT_TRUE(Exec(stub(), "SELECT @leak IS NULL, @@SESSION.sql_mode <> 'ANSI_QUOTES'", {}, &r).ok());
+    ASSERT_TRUE(
+        Exec(stub(), "SELECT @leak IS NULL, @@SESSION.sql_mode <> 'ANSI_QUOTES'", {}, &r).ok());
     EXPECT_EQ(r.result().rows(0).values(0).int64_value(), 1);
     EXPECT_EQ(r.result().rows(0).values(1).int64_value(), 1);
   }
@@ -548,8 +577,9 @@ TEST_F(RpcTest, SessionStateChangesDoNotLeakToOtherCallers) {
 
 TEST_F(RpcTest, PreparedStatementsAreReusedNotReprepared) {
   auto prepares = [] {
-    return std::stoll(Admin("SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS "
-                            "WHERE VARIABLE_NAME = 'COM_STMT_PREPARE'")[0][0]);
+    return std::stoll(
+        Admin("SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS "
+              "WHERE VARIABLE_NAME = 'COM_STMT_PREPARE'")[0][0]);
   };
   ExpectServing();
   const int64_t before = prepares();

@@ -113,7 +113,8 @@ absl::StatusOr<HealthCheckResponse::ServingStatus> Health(
   HealthCheckResponse resp;
   auto ctx = WithDeadline(absl::Seconds(5));
   grpc::Status s = stub->Check(ctx.get(), req, &resp);
-  if (!s.ok()) return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
+  if (!s.ok())
+    return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
   return resp.status();
 }
 
@@ -134,7 +135,8 @@ grpc::Status ListServices(const std::shared_ptr<grpc::Channel>& channel, std::st
   if (status.ok()) {
     std::vector<grpc::Slice> slices;
     (void)resp.Dump(&slices);
-    for (const grpc::Slice& s : slices) out->append(reinterpret_cast<const char*>(s.begin()), s.size());
+    for (const grpc::Slice& s : slices)
+      out->append(reinterpret_cast<const char*>(s.begin()), s.size());
   }
   return status;
 }
@@ -210,7 +212,8 @@ TEST(HealthPortTest, ServesOnlyHealthInPlaintextBesideMutualTls) {
   TestServer server(o);
   ASSERT_NE(server.server().health_port(), 0);
   auto health = PlainChannel(server.server().health_port());
-  EXPECT_EQ(Health(health, "").value_or(HealthCheckResponse::UNKNOWN), HealthCheckResponse::SERVING);
+  EXPECT_EQ(Health(health, "").value_or(HealthCheckResponse::UNKNOWN),
+            HealthCheckResponse::SERVING);
   EXPECT_EQ(Health(health, "txgate.v1.DatabaseService").value_or(HealthCheckResponse::UNKNOWN),
             HealthCheckResponse::SERVING);
   EXPECT_EQ(Health(health, "txgate.v1.Liveness").value_or(HealthCheckResponse::UNKNOWN),
@@ -323,9 +326,7 @@ class TokenTest : public ::testing::Test {
     ASSERT_TRUE(Execute(kWriter, "CREATE TABLE tok (id INT PRIMARY KEY)").ok());
   }
 
-  std::string Count() {
-    return Admin("SELECT COUNT(*) FROM txgate.tok")[0][0];
-  }
+  std::string Count() { return Admin("SELECT COUNT(*) FROM txgate.tok")[0][0]; }
 
   TestServer server_{Options()};
 };

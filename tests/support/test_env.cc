@@ -81,14 +81,30 @@ absl::StatusOr<std::vector<std::vector<std::string>>> AdminQuery(const std::stri
     std::vector<std::string> out;
     for (const txgate::v1::Value& v : row.values()) {
       switch (v.kind_case()) {
-        case txgate::v1::Value::kInt64Value: out.push_back(absl::StrCat(v.int64_value())); break;
-        case txgate::v1::Value::kUint64Value: out.push_back(absl::StrCat(v.uint64_value())); break;
-        case txgate::v1::Value::kStringValue: out.push_back(v.string_value()); break;
-        case txgate::v1::Value::kBytesValue: out.push_back(v.bytes_value()); break;
-        case txgate::v1::Value::kDecimalValue: out.push_back(v.decimal_value()); break;
-        case txgate::v1::Value::kDoubleValue: out.push_back(absl::StrCat(v.double_value())); break;
-        case txgate::v1::Value::kNullValue: out.push_back("NULL"); break;
-        default: out.push_back(v.ShortDebugString()); break;
+        case txgate::v1::Value::kInt64Value:
+          out.push_back(absl::StrCat(v.int64_value()));
+          break;
+        case txgate::v1::Value::kUint64Value:
+          out.push_back(absl::StrCat(v.uint64_value()));
+          break;
+        case txgate::v1::Value::kStringValue:
+          out.push_back(v.string_value());
+          break;
+        case txgate::v1::Value::kBytesValue:
+          out.push_back(v.bytes_value());
+          break;
+        case txgate::v1::Value::kDecimalValue:
+          out.push_back(v.decimal_value());
+          break;
+        case txgate::v1::Value::kDoubleValue:
+          out.push_back(absl::StrCat(v.double_value()));
+          break;
+        case txgate::v1::Value::kNullValue:
+          out.push_back("NULL");
+          break;
+        default:
+          out.push_back(v.ShortDebugString());
+          break;
       }
     }
     rows.push_back(std::move(out));
@@ -129,8 +145,9 @@ int KillTxgateSessions() {
 
 bool MariadbCtl(const std::string& command) {
   const std::string script = absl::StrCat(TXGATE_SOURCE_DIR, "/deploy/local/mariadb.sh");
-  const std::string line = absl::StrCat("bash ", script, " ", command, " ", Database().dir,
-                                        command == "start" ? absl::StrCat(" ", Database().port) : "");
+  const std::string line =
+      absl::StrCat("bash ", script, " ", command, " ", Database().dir,
+                   command == "start" ? absl::StrCat(" ", Database().port) : "");
   return std::system(line.c_str()) == 0;
 }
 

@@ -656,9 +656,8 @@ TEST_F(PoolTest, MaintenanceClosesDeadIdleConnectionsAndCountsThem) {
   db_.conn(1)->idle_alive = false;
   db_.conn(2)->broken = true;
   // Both are replaced without anyone acquiring.
-  ASSERT_TRUE(Eventually([&] {
-    return db_.conn(1)->closed && db_.conn(2)->closed && pool->Stats().idle == 2;
-  }));
+  ASSERT_TRUE(Eventually(
+      [&] { return db_.conn(1)->closed && db_.conn(2)->closed && pool->Stats().idle == 2; }));
   EXPECT_EQ(pool->Stats().discarded, 2);
 }
 
@@ -714,9 +713,8 @@ TEST_F(PoolTest, MaintenanceReplacesConnectionsOlderThanMaxLifetime) {
   EXPECT_FALSE(db_.conn(2)->closed);
 
   clock_.Advance(absl::Minutes(1));
-  ASSERT_TRUE(Eventually([&] {
-    return db_.conn(1)->closed && db_.conn(2)->closed && pool->Stats().idle == 2;
-  }));
+  ASSERT_TRUE(Eventually(
+      [&] { return db_.conn(1)->closed && db_.conn(2)->closed && pool->Stats().idle == 2; }));
   EXPECT_EQ(db_.live(), 2);
   Lease a = MustAcquire(*pool);
   EXPECT_GT(a->id(), 2);
@@ -924,14 +922,15 @@ TEST_F(PoolTest, ReachabilityIsToldWithoutThePoolsLockHeld) {
   std::mutex mu;
   std::vector<bool> told;
   std::vector<int> open_when_told;
-  auto pool = std::make_unique<Pool>(o, db_.factory(), [this] { return clock_.Now(); },
-                                     [&](bool reachable) {
-                                       Pool* p = self.load();
-                                       const int open = p != nullptr ? p->Stats().open : -1;
-                                       std::lock_guard<std::mutex> lock(mu);
-                                       told.push_back(reachable);
-                                       open_when_told.push_back(open);
-                                     });
+  auto pool = std::make_unique<Pool>(
+      o, db_.factory(), [this] { return clock_.Now(); },
+      [&](bool reachable) {
+        Pool* p = self.load();
+        const int open = p != nullptr ? p->Stats().open : -1;
+        std::lock_guard<std::mutex> lock(mu);
+        told.push_back(reachable);
+        open_when_told.push_back(open);
+      });
   self = pool.get();
   ASSERT_TRUE(Eventually([&] { return pool->Stats().connect_failures >= 1; }));
   db_.Up();

@@ -65,18 +65,15 @@ INSTANTIATE_TEST_SUITE_P(
         CodeCase{1213, "40001", C::kAborted}, CodeCase{1205, "HY000", C::kAborted},
         CodeCase{1062, "23000", C::kAlreadyExists}, CodeCase{1050, "42S01", C::kAlreadyExists},
         CodeCase{1146, "42S02", C::kNotFound}, CodeCase{1054, "42S22", C::kNotFound},
-        CodeCase{1049, "42000", C::kNotFound},
-        CodeCase{1452, "23000", C::kFailedPrecondition},
+        CodeCase{1049, "42000", C::kNotFound}, CodeCase{1452, "23000", C::kFailedPrecondition},
         CodeCase{1451, "23000", C::kFailedPrecondition},
         CodeCase{4025, "23000", C::kFailedPrecondition},
         CodeCase{1048, "23000", C::kFailedPrecondition},
-        CodeCase{1792, "25006", C::kFailedPrecondition},
-        CodeCase{1264, "22003", C::kOutOfRange}, CodeCase{1690, "22003", C::kOutOfRange},
-        CodeCase{1142, "42000", C::kPermissionDenied},
+        CodeCase{1792, "25006", C::kFailedPrecondition}, CodeCase{1264, "22003", C::kOutOfRange},
+        CodeCase{1690, "22003", C::kOutOfRange}, CodeCase{1142, "42000", C::kPermissionDenied},
         CodeCase{1044, "42000", C::kPermissionDenied},
         // txgate's own credentials rejected: the database is unusable.
-        CodeCase{1045, "28000", C::kUnavailable},
-        CodeCase{1969, "70100", C::kDeadlineExceeded},
+        CodeCase{1045, "28000", C::kUnavailable}, CodeCase{1969, "70100", C::kDeadlineExceeded},
         CodeCase{1317, "70100", C::kDeadlineExceeded},
         CodeCase{1461, "42000", C::kResourceExhausted},
         // Other client library errors are txgate's own fault.
@@ -84,17 +81,13 @@ INSTANTIATE_TEST_SUITE_P(
 
 INSTANTIATE_TEST_SUITE_P(
     BySqlstateClass, CodeForTest,
-    ::testing::Values(CodeCase{1064, "42000", C::kInvalidArgument},
-                      CodeCase{1406, "22001", C::kInvalidArgument},
-                      CodeCase{9999, "07001", C::kInvalidArgument},
-                      CodeCase{1242, "21000", C::kInvalidArgument},
-                      CodeCase{9999, "23000", C::kFailedPrecondition},
-                      CodeCase{9999, "40001", C::kAborted},
-                      CodeCase{9999, "08004", C::kUnavailable},
-                      CodeCase{9999, "28000", C::kPermissionDenied},
-                      CodeCase{9999, "0A000", C::kUnimplemented},
-                      CodeCase{1105, "HY000", C::kUnknown}, CodeCase{9999, "", C::kUnknown},
-                      CodeCase{9999, "4", C::kUnknown}));
+    ::testing::Values(
+        CodeCase{1064, "42000", C::kInvalidArgument}, CodeCase{1406, "22001", C::kInvalidArgument},
+        CodeCase{9999, "07001", C::kInvalidArgument}, CodeCase{1242, "21000", C::kInvalidArgument},
+        CodeCase{9999, "23000", C::kFailedPrecondition}, CodeCase{9999, "40001", C::kAborted},
+        CodeCase{9999, "08004", C::kUnavailable}, CodeCase{9999, "28000", C::kPermissionDenied},
+        CodeCase{9999, "0A000", C::kUnimplemented}, CodeCase{1105, "HY000", C::kUnknown},
+        CodeCase{9999, "", C::kUnknown}, CodeCase{9999, "4", C::kUnknown}));
 
 MysqlError Err(unsigned int errnum, std::string sqlstate, std::string message) {
   MysqlError e;
@@ -179,8 +172,8 @@ TEST(WithReason, ReplacesOnlyTheReason) {
 }
 
 TEST(Annotate, PrefixesTheMessageAndKeepsEverythingElse) {
-  const absl::Status base = WithReason(ToStatus(Err(1146, "42S02", "Table 't' doesn't exist")),
-                                       txgate::v1::MYSQL_ERROR);
+  const absl::Status base =
+      WithReason(ToStatus(Err(1146, "42S02", "Table 't' doesn't exist")), txgate::v1::MYSQL_ERROR);
   const absl::Status st = Annotate(base, "statement 3: ");
   EXPECT_EQ(st.code(), C::kNotFound);
   EXPECT_EQ(st.message(), absl::StrCat("statement 3: ", base.message()));
@@ -190,8 +183,8 @@ TEST(Annotate, PrefixesTheMessageAndKeepsEverythingElse) {
   EXPECT_EQ(back->errnum, 1146u);
   EXPECT_EQ(back->sqlstate, "42S02");
 
-  const absl::Status twice = Annotate(
-      Annotate(MakeStatus(C::kAborted, txgate::v1::DEADLINE_EXCEEDED, "m"), "b: "), "a: ");
+  const absl::Status twice =
+      Annotate(Annotate(MakeStatus(C::kAborted, txgate::v1::DEADLINE_EXCEEDED, "m"), "b: "), "a: ");
   EXPECT_EQ(twice.message(), "a: b: m");
   EXPECT_EQ(GetReason(twice), "DEADLINE_EXCEEDED");
 }

@@ -81,8 +81,7 @@ class FakeDatabase::Conn final : public db::Connection {
     return Run(sql, &params);
   }
 
-  void AppendColumns(
-      google::protobuf::RepeatedPtrField<txgate::v1::Column>* out) const override {
+  void AppendColumns(google::protobuf::RepeatedPtrField<txgate::v1::Column>* out) const override {
     for (const std::string& name : columns_) out->Add()->set_name(name);
   }
 

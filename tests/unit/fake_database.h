@@ -23,9 +23,9 @@
 #include <deque>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
-#include <memory>
 #include <string>
 #include <vector>
 
@@ -83,9 +83,9 @@ class FakeDatabase {
                     const std::string& response);
 
   // Errors as Connector/C reports them.
-  static absl::Status Lost();       // 2013, lost during the command
-  static absl::Status NotSent();    // 2006, the command never left
-  static absl::Status Deadlock();   // 1213
+  static absl::Status Lost();         // 2013, lost during the command
+  static absl::Status NotSent();      // 2006, the command never left
+  static absl::Status Deadlock();     // 1213
   static absl::Status Interrupted();  // 1317, KILL QUERY
   static absl::Status Error(unsigned int errnum, const char* sqlstate, const char* message);
 

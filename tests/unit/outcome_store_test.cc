@@ -16,9 +16,9 @@ namespace txgate::runner {
 namespace {
 
 using ::testing::ElementsAre;
-using ::testing::HasSubstr;
-using testing::FakeDatabase;
 using testing::Fails;
+using testing::FakeDatabase;
+using ::testing::HasSubstr;
 using testing::Reply;
 
 class OutcomeStoreTest : public ::testing::Test {

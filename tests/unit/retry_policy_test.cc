@@ -43,12 +43,18 @@ Failure Interrupted(Failure f) {
 
 const char* Name(Action a) {
   switch (a) {
-    case Action::kAnswer: return "Answer";
-    case Action::kAnswerOutcomeUnknown: return "AnswerOutcomeUnknown";
-    case Action::kAnswerConflictsExhausted: return "AnswerConflictsExhausted";
-    case Action::kHealAndRerun: return "HealAndRerun";
-    case Action::kResolveOutcome: return "ResolveOutcome";
-    case Action::kBackoffAndRerun: return "BackoffAndRerun";
+    case Action::kAnswer:
+      return "Answer";
+    case Action::kAnswerOutcomeUnknown:
+      return "AnswerOutcomeUnknown";
+    case Action::kAnswerConflictsExhausted:
+      return "AnswerConflictsExhausted";
+    case Action::kHealAndRerun:
+      return "HealAndRerun";
+    case Action::kResolveOutcome:
+      return "ResolveOutcome";
+    case Action::kBackoffAndRerun:
+      return "BackoffAndRerun";
   }
   return "?";
 }
@@ -130,12 +136,12 @@ std::vector<Row> Rules() {
        Make(W::kTransaction, C::kTransientConflict, P::kStatementInFlight, kWrote, kNoKey),
        {Action::kBackoffAndRerun, absl::Milliseconds(20)}},
       {"conflict pauses grow linearly",
-       Make(W::kTransaction, C::kTransientConflict, P::kStatementInFlight, kWrote, kNoKey,
-            kPlenty, 2),
+       Make(W::kTransaction, C::kTransientConflict, P::kStatementInFlight, kWrote, kNoKey, kPlenty,
+            2),
        {Action::kBackoffAndRerun, absl::Milliseconds(60)}},
       {"conflicts give up after max_conflict_retries re-runs: ABORTED",
-       Make(W::kTransaction, C::kTransientConflict, P::kStatementInFlight, kWrote, kNoKey,
-            kPlenty, 3),
+       Make(W::kTransaction, C::kTransientConflict, P::kStatementInFlight, kWrote, kNoKey, kPlenty,
+            3),
        {Action::kAnswerConflictsExhausted}},
       {"a conflict pause that would pass the deadline is not taken",
        Make(W::kTransaction, C::kTransientConflict, P::kStatementInFlight, kWrote, kNoKey,
@@ -164,8 +170,8 @@ std::vector<Row> Rules() {
        Interrupted(Make(W::kStatement, C::kConnectionLost, P::kCommitInFlight, kRead, kNoKey)),
        {Action::kAnswer}},
       {"an interrupted transaction before its COMMIT is not re-run",
-       Interrupted(Make(W::kTransaction, C::kConnectionLost, P::kStatementInFlight, kWrote,
-                        kKeyed)),
+       Interrupted(
+           Make(W::kTransaction, C::kConnectionLost, P::kStatementInFlight, kWrote, kKeyed)),
        {Action::kAnswer}},
       {"a COMMIT cut by the deadline may have been applied: UNKNOWN, even with a key",
        Interrupted(Make(W::kTransaction, C::kConnectionLost, P::kCommitInFlight, kWrote, kKeyed)),
@@ -174,8 +180,8 @@ std::vector<Row> Rules() {
        Interrupted(Make(W::kStatement, C::kConnectionLost, P::kCommitInFlight, kWrote, kNoKey)),
        {Action::kAnswerOutcomeUnknown}},
       {"an interrupted transaction in a conflict is not re-run",
-       Interrupted(Make(W::kTransaction, C::kTransientConflict, P::kStatementInFlight, kWrote,
-                        kNoKey)),
+       Interrupted(
+           Make(W::kTransaction, C::kTransientConflict, P::kStatementInFlight, kWrote, kNoKey)),
        {Action::kAnswer}},
   };
 }
@@ -208,32 +214,31 @@ TEST(RetryPolicyTest, NeverReRunsAWriteThatMayHaveBeenApplied) {
   const RetryPolicy policy(RetryOptions{});
   for (W work : {W::kStatement, W::kTransaction, W::kInteractive, W::kInternal}) {
     for (C error : {C::kConnectionLost, C::kTransientConflict, C::kRequest, C::kKeyTaken}) {
-      for (P phase : {P::kBeforeSend, P::kStatementInFlight, P::kCommitInFlight,
-                      P::kAfterCommit}) {
+      for (P phase : {P::kBeforeSend, P::kStatementInFlight, P::kCommitInFlight, P::kAfterCommit}) {
         for (bool wrote : {false, true}) {
           for (bool keyed : {false, true}) {
             for (absl::Duration left : {-absl::Milliseconds(1), kPlenty}) {
-             for (bool interrupted : {false, true}) {
-              Failure f = Make(work, error, phase, wrote, keyed, left);
-              f.interrupted = interrupted;
-              const Action a = policy.Decide(f).action;
-              const bool reruns = a == Action::kHealAndRerun || a == Action::kBackoffAndRerun;
-              const bool applied = phase == P::kCommitInFlight || phase == P::kAfterCommit;
-              // (A conflict is the server's word that it rolled back.)
-              if (error == C::kConnectionLost && applied && wrote) {
-                EXPECT_FALSE(reruns) << Name(a);
+              for (bool interrupted : {false, true}) {
+                Failure f = Make(work, error, phase, wrote, keyed, left);
+                f.interrupted = interrupted;
+                const Action a = policy.Decide(f).action;
+                const bool reruns = a == Action::kHealAndRerun || a == Action::kBackoffAndRerun;
+                const bool applied = phase == P::kCommitInFlight || phase == P::kAfterCommit;
+                // (A conflict is the server's word that it rolled back.)
+                if (error == C::kConnectionLost && applied && wrote) {
+                  EXPECT_FALSE(reruns) << Name(a);
+                }
+                if (left <= absl::ZeroDuration()) {
+                  EXPECT_FALSE(reruns) << Name(a);
+                }
+                if (a == Action::kResolveOutcome) {
+                  EXPECT_TRUE(keyed);
+                }
+                if (error == C::kRequest || interrupted) {
+                  EXPECT_FALSE(reruns) << Name(a);
+                  EXPECT_NE(a, Action::kResolveOutcome);
+                }
               }
-              if (left <= absl::ZeroDuration()) {
-                EXPECT_FALSE(reruns) << Name(a);
-              }
-              if (a == Action::kResolveOutcome) {
-                EXPECT_TRUE(keyed);
-              }
-              if (error == C::kRequest || interrupted) {
-                EXPECT_FALSE(reruns) << Name(a);
-                EXPECT_NE(a, Action::kResolveOutcome);
-              }
-             }
             }
           }
         }

@@ -42,7 +42,7 @@ TEST_F(StatementKillerTest, KillsTheQueryOfTheAttachedConnection) {
     killer.Kill(call);
     ASSERT_TRUE(Eventually([&] { return !db_.Commands("KILL QUERY").empty(); }));
     call->Detach();  // the statement returned, as the server stopped it
-  }  // joins the killer's threads
+  }                  // joins the killer's threads
   EXPECT_THAT(db_.Commands("KILL"), ElementsAre("KILL QUERY 1"));
   EXPECT_FALSE(running->broken());  // stopped in time: the connection lives on
 }

@@ -30,15 +30,13 @@ void Check(const Case& c) {
 
 class Empty : public ::testing::TestWithParam<Case> {};
 TEST_P(Empty, Classifies) { Check(GetParam()); }
-INSTANTIATE_TEST_SUITE_P(StatementKind, Empty,
-                         ::testing::Values(Case{"", true, false, false},
-                                           Case{"   \t\r\n ", true, false, false},
-                                           Case{"-- just a comment", true, false, false},
-                                           Case{"--", true, false, false},
-                                           Case{"# hash comment\n  ", true, false, false},
-                                           Case{"/* block */ /* another */", true, false, false},
-                                           Case{"/* multi\nline\n*/\n-- x\n# y", true, false,
-                                                false}));
+INSTANTIATE_TEST_SUITE_P(
+    StatementKind, Empty,
+    ::testing::Values(Case{"", true, false, false}, Case{"   \t\r\n ", true, false, false},
+                      Case{"-- just a comment", true, false, false}, Case{"--", true, false, false},
+                      Case{"# hash comment\n  ", true, false, false},
+                      Case{"/* block */ /* another */", true, false, false},
+                      Case{"/* multi\nline\n*/\n-- x\n# y", true, false, false}));
 
 class ReadOnly : public ::testing::TestWithParam<Case> {};
 TEST_P(ReadOnly, Classifies) { Check(GetParam()); }
@@ -50,16 +48,14 @@ INSTANTIATE_TEST_SUITE_P(
         Case{"SeLeCt name FROM users", false, true, false},
         Case{"  \n\tSELECT 1", false, true, false},
         Case{"(SELECT 1) UNION (SELECT 2)", false, true, false},
-        Case{"((select 1))", false, true, false},
-        Case{"/* why */ SELECT 1", false, true, false},
-        Case{"-- note\nSELECT 1", false, true, false},
-        Case{"# note\nSELECT 1", false, true, false},
+        Case{"((select 1))", false, true, false}, Case{"/* why */ SELECT 1", false, true, false},
+        Case{"-- note\nSELECT 1", false, true, false}, Case{"# note\nSELECT 1", false, true, false},
         Case{"SHOW TABLES", false, true, false},
         Case{"show variables like 'autocommit'", false, true, false},
         Case{"DESCRIBE t", false, true, false}, Case{"DESC t", false, true, false},
         Case{"EXPLAIN SELECT * FROM t", false, true, false},
-        Case{"HELP 'SELECT'", false, true, false},
-        Case{"VALUES (1), (2)", false, true, false}, Case{"TABLE t", false, true, false},
+        Case{"HELP 'SELECT'", false, true, false}, Case{"VALUES (1), (2)", false, true, false},
+        Case{"TABLE t", false, true, false},
         // Words that merely contain a locking keyword.
         Case{"SELECT format, forecast, into_date, blocked FROM t", false, true, false},
         Case{"SELECT lock_id, for_user FROM t", false, true, false}));
@@ -82,8 +78,7 @@ INSTANTIATE_TEST_SUITE_P(
         // Ordinary writes: not read-only, no implicit commit.
         Case{"INSERT INTO t VALUES (1)", false, false, false},
         Case{"insert into t select * from u", false, false, false},
-        Case{"UPDATE t SET a = 1", false, false, false},
-        Case{"DELETE FROM t", false, false, false},
+        Case{"UPDATE t SET a = 1", false, false, false}, Case{"DELETE FROM t", false, false, false},
         Case{"REPLACE INTO t VALUES (1)", false, false, false},
         Case{"CALL proc()", false, false, false}, Case{"DO SLEEP(1)", false, false, false},
         Case{"SAVEPOINT s1", false, false, false},
@@ -109,16 +104,13 @@ INSTANTIATE_TEST_SUITE_P(
         Case{"RENAME TABLE a TO b", false, false, true},
         Case{"GRANT SELECT ON *.* TO u", false, false, true},
         Case{"REVOKE SELECT ON *.* FROM u", false, false, true},
-        Case{"LOCK TABLES t WRITE", false, false, true},
-        Case{"UNLOCK TABLES", false, false, true},
+        Case{"LOCK TABLES t WRITE", false, false, true}, Case{"UNLOCK TABLES", false, false, true},
         Case{"BEGIN", false, false, true}, Case{"begin work", false, false, true},
         Case{"START TRANSACTION", false, false, true},
-        Case{"START TRANSACTION READ ONLY", false, false, true},
-        Case{"COMMIT", false, false, true}, Case{"commit work", false, false, true},
-        Case{"ROLLBACK", false, false, true}, Case{"rollback;", false, false, true},
-        Case{"XA START 'x'", false, false, true},
-        Case{"FLUSH TABLES", false, false, true},
-        Case{"OPTIMIZE TABLE t", false, false, true},
+        Case{"START TRANSACTION READ ONLY", false, false, true}, Case{"COMMIT", false, false, true},
+        Case{"commit work", false, false, true}, Case{"ROLLBACK", false, false, true},
+        Case{"rollback;", false, false, true}, Case{"XA START 'x'", false, false, true},
+        Case{"FLUSH TABLES", false, false, true}, Case{"OPTIMIZE TABLE t", false, false, true},
         Case{"ANALYZE TABLE t", false, false, true},
         Case{"LOAD INDEX INTO CACHE t", false, false, true},
         Case{"SET autocommit = 1", false, false, true},
@@ -130,8 +122,7 @@ INSTANTIATE_TEST_SUITE_P(
         Case{"SET PASSWORD = PASSWORD('x')", false, false, true},
         // Leading noise does not hide the keyword.
         Case{"/* c */ DROP TABLE t", false, false, true},
-        Case{"-- c\n  drop table t", false, false, true},
-        Case{"# c\nCOMMIT", false, false, true},
+        Case{"-- c\n  drop table t", false, false, true}, Case{"# c\nCOMMIT", false, false, true},
         Case{"\n\n  Create Table t (a int)", false, false, true},
         // Executable comments are opaque: refused, never read-only.
         Case{"/*!50000 DROP TABLE t */", false, false, true},
@@ -143,9 +134,7 @@ INSTANTIATE_TEST_SUITE_P(
 // character (tab, newline), not only a space, as the start of a comment; a
 // statement behind such a comment is still DDL and still commits.
 class DoubleDashComment : public ::testing::TestWithParam<Case> {};
-TEST_P(DoubleDashComment, Classifies) {
-  Check(GetParam());
-}
+TEST_P(DoubleDashComment, Classifies) { Check(GetParam()); }
 INSTANTIATE_TEST_SUITE_P(StatementKind, DoubleDashComment,
                          ::testing::Values(Case{"--\tnote\nDROP TABLE t", false, false, true},
                                            Case{"--\nDROP TABLE t", false, false, true},

@@ -18,9 +18,9 @@ namespace txgate::runner {
 namespace {
 
 using ::testing::ElementsAre;
-using ::testing::HasSubstr;
-using testing::FakeDatabase;
 using testing::Fails;
+using testing::FakeDatabase;
+using ::testing::HasSubstr;
 using testing::Int;
 using testing::NeverSent;
 using testing::Reply;
@@ -95,9 +95,7 @@ class RunnerTest : public ::testing::Test {
   }
 
   // What ran, without the connection ids (which depend on the pool).
-  std::vector<std::string> Ran(absl::string_view prefix = "") const {
-    return db_.Commands(prefix);
-  }
+  std::vector<std::string> Ran(absl::string_view prefix = "") const { return db_.Commands(prefix); }
 
   FakeDatabase db_;
   TestClock clock_;
@@ -295,7 +293,7 @@ TEST_F(RunnerTest, ALostCommitThatWasNotAppliedIsReRunOnce) {
 
 TEST_F(RunnerTest, ALostCommitWhoseKeyCannotBeLookedUpIsUnknown) {
   db_.Expect("COMMIT", LostCommit(/*applied=*/true), 1, kAfterTheLookup);
-  db_.Expect("SELECT request_sha256", Reply());  // the check for a prior outcome
+  db_.Expect("SELECT request_sha256", Reply());     // the check for a prior outcome
   Reply lookup_lost = Fails(FakeDatabase::Lost());  // the resolution, out of time
   lookup_lost.on_arrival = [this] { clock_.Advance(absl::Seconds(2)); };
   db_.Expect("SELECT request_sha256", lookup_lost);
@@ -355,8 +353,8 @@ TEST_F(RunnerTest, ConflictsBackOffAndGiveUpWithAborted) {
   EXPECT_EQ(ErrnoOf(r.status()), 1213u);
   EXPECT_THAT(r.status().message(), HasSubstr("gave up after 4 attempts"));
   EXPECT_EQ(Ran("UPDATE").size(), 4u);  // the first run and 3 re-runs
-  EXPECT_THAT(clock_.sleeps(), ElementsAre(absl::Milliseconds(20), absl::Milliseconds(40),
-                                           absl::Milliseconds(60)));
+  EXPECT_THAT(clock_.sleeps(),
+              ElementsAre(absl::Milliseconds(20), absl::Milliseconds(40), absl::Milliseconds(60)));
   EXPECT_EQ(runner_->stats().conflict_retries, 3);
   // Each attempt rolled back before the pause, releasing its locks.
   EXPECT_EQ(Ran("ROLLBACK").size(), 4u);
@@ -381,9 +379,10 @@ TEST_F(RunnerTest, AConflictWithNoTimeForItsPauseIsAnswered) {
 }
 
 TEST_F(RunnerTest, AStatementsOwnErrorNamesItAndRollsBack) {
-  db_.Expect("SELECT * FROM nope", Fails(FakeDatabase::Error(1146, "42S02", "Table doesn't exist")));
-  absl::StatusOr<txgate::v1::RunTransactionResponse> r = runner_->RunTransaction(
-      *Call(), Transaction({"UPDATE a", "SELECT * FROM nope", "UPDATE c"}));
+  db_.Expect("SELECT * FROM nope",
+             Fails(FakeDatabase::Error(1146, "42S02", "Table doesn't exist")));
+  absl::StatusOr<txgate::v1::RunTransactionResponse> r =
+      runner_->RunTransaction(*Call(), Transaction({"UPDATE a", "SELECT * FROM nope", "UPDATE c"}));
   EXPECT_EQ(r.status().code(), absl::StatusCode::kNotFound);
   EXPECT_THAT(r.status().message(), HasSubstr("statement 2: "));
   EXPECT_THAT(Ran("UPDATE"), ElementsAre("UPDATE a"));

@@ -53,9 +53,8 @@ FieldInfo Field(enum_field_types type, unsigned int flags = 0, unsigned int char
   return f;
 }
 
-MYSQL_TIME Time(unsigned year, unsigned month, unsigned day, unsigned hour = 0,
-                unsigned minute = 0, unsigned second = 0, unsigned long micros = 0,
-                bool neg = false) {
+MYSQL_TIME Time(unsigned year, unsigned month, unsigned day, unsigned hour = 0, unsigned minute = 0,
+                unsigned second = 0, unsigned long micros = 0, bool neg = false) {
   MYSQL_TIME t;
   std::memset(&t, 0, sizeof(t));
   t.year = year;
@@ -101,8 +100,8 @@ INSTANTIATE_TEST_SUITE_P(
         KindCase{MYSQL_TYPE_LONG, 0, kBinary, ColumnKind::kSigned, "INT"},
         KindCase{MYSQL_TYPE_LONG, UNSIGNED_FLAG, kBinary, ColumnKind::kUnsigned, "INT UNSIGNED"},
         KindCase{MYSQL_TYPE_LONGLONG, 0, kBinary, ColumnKind::kSigned, "BIGINT"},
-        KindCase{MYSQL_TYPE_LONGLONG, UNSIGNED_FLAG | NOT_NULL_FLAG, kBinary,
-                 ColumnKind::kUnsigned, "BIGINT UNSIGNED"},
+        KindCase{MYSQL_TYPE_LONGLONG, UNSIGNED_FLAG | NOT_NULL_FLAG, kBinary, ColumnKind::kUnsigned,
+                 "BIGINT UNSIGNED"},
         // YEAR columns carry UNSIGNED_FLAG|ZEROFILL_FLAG; they are plain years.
         KindCase{MYSQL_TYPE_YEAR, UNSIGNED_FLAG | ZEROFILL_FLAG, kBinary, ColumnKind::kSigned,
                  "YEAR"},
@@ -168,8 +167,7 @@ TEST(Temporal, DurationOfCarriesDaysIntoHours) {
   // The binary protocol may send 34:10:00 as day 1, hour 10.
   MYSQL_TIME t = Time(0, 0, 1, 10, 11, 12, 13);
   t.time_type = MYSQL_TIMESTAMP_TIME;
-  EXPECT_THAT(DurationOf(t),
-              EqualsProto("hours: 34 minutes: 11 seconds: 12 microseconds: 13"));
+  EXPECT_THAT(DurationOf(t), EqualsProto("hours: 34 minutes: 11 seconds: 12 microseconds: 13"));
   // ... or as hour 34 with no days.
   MYSQL_TIME u = Time(0, 0, 0, 838, 59, 59, 999999, /*neg=*/true);
   EXPECT_THAT(DurationOf(u), EqualsProto("negative: true hours: 838 minutes: 59 seconds: 59 "
@@ -195,8 +193,8 @@ TEST(Temporal, DateToMysqlTime) {
 }
 
 TEST(Temporal, DateOutOfRangeIsInvalidArgument) {
-  const int bad[][3] = {{10000, 1, 1}, {-1, 1, 1}, {2024, 13, 1}, {2024, -1, 1},
-                        {2024, 1, 32}, {2024, 1, -1}};
+  const int bad[][3] = {{10000, 1, 1}, {-1, 1, 1},    {2024, 13, 1},
+                        {2024, -1, 1}, {2024, 1, 32}, {2024, 1, -1}};
   for (const auto& b : bad) {
     txgate::v1::Date d;
     d.set_year(b[0]);
@@ -233,13 +231,27 @@ TEST(Temporal, DateTimeOutOfRangeIsInvalidArgument) {
   for (int part = 0; part < 7; ++part) {
     txgate::v1::DateTime d = ok;
     switch (part) {
-      case 0: d.set_year(10000); break;
-      case 1: d.set_month(13); break;
-      case 2: d.set_day(32); break;
-      case 3: d.set_hour(24); break;
-      case 4: d.set_minute(60); break;
-      case 5: d.set_second(60); break;
-      case 6: d.set_microsecond(1000000); break;
+      case 0:
+        d.set_year(10000);
+        break;
+      case 1:
+        d.set_month(13);
+        break;
+      case 2:
+        d.set_day(32);
+        break;
+      case 3:
+        d.set_hour(24);
+        break;
+      case 4:
+        d.set_minute(60);
+        break;
+      case 5:
+        d.set_second(60);
+        break;
+      case 6:
+        d.set_microsecond(1000000);
+        break;
     }
     EXPECT_EQ(ToMysqlTime(d, &t).code(), absl::StatusCode::kInvalidArgument)
         << d.ShortDebugString();
@@ -307,8 +319,7 @@ TEST(BitsOf, BigEndianBytes) {
   EXPECT_EQ(BitsOf(absl::string_view("\x01\x00", 2)), 256u);
   EXPECT_EQ(BitsOf("\x12\x34\x56"), 0x123456u);
   EXPECT_EQ(BitsOf("\xff\xff\xff\xff\xff\xff\xff\xff"), std::numeric_limits<uint64_t>::max());
-  EXPECT_EQ(BitsOf(absl::string_view("\x80\x00\x00\x00\x00\x00\x00\x01", 8)),
-            0x8000000000000001u);
+  EXPECT_EQ(BitsOf(absl::string_view("\x80\x00\x00\x00\x00\x00\x00\x01", 8)), 0x8000000000000001u);
 }
 
 // --------------------------------------------------------------- parameters
@@ -366,10 +377,9 @@ TEST(ParamBinder, IntegersFloatsAndBool) {
 }
 
 TEST(ParamBinder, StringLikeValuesPointAtTheirBytes) {
-  const auto params =
-      Params({R"(string_value: "héllo")", R"(bytes_value: "a\000b\377")",
-              R"(decimal_value: "-12345.678900")", R"(json_value: "{\"k\": [1, 2]}")",
-              R"(string_value: "")"});
+  const auto params = Params({R"(string_value: "héllo")", R"(bytes_value: "a\000b\377")",
+                              R"(decimal_value: "-12345.678900")",
+                              R"(json_value: "{\"k\": [1, 2]}")", R"(string_value: "")"});
   ParamBinder binder;
   ASSERT_TRUE(binder.Bind(params).ok());
   ASSERT_EQ(binder.size(), 5u);
@@ -492,12 +502,11 @@ void FetchNull(MYSQL_BIND& b) { *b.is_null = 1; }
 
 TEST(RowDecoder, BindsEachColumnInItsNativeForm) {
   RowDecoder dec;
-  dec.Reset({Field(MYSQL_TYPE_LONG), Field(MYSQL_TYPE_LONGLONG, UNSIGNED_FLAG),
-             Field(MYSQL_TYPE_FLOAT), Field(MYSQL_TYPE_DOUBLE), Field(MYSQL_TYPE_NEWDATE),
-             Field(MYSQL_TYPE_TIMESTAMP), Field(MYSQL_TYPE_TIME),
-             Field(MYSQL_TYPE_VAR_STRING, 0, kUtf8mb4, 40),
-             Field(MYSQL_TYPE_BLOB, 0, kBinary, 65535),
-             Field(MYSQL_TYPE_NEWDECIMAL, 0, kBinary, 0)});
+  dec.Reset(
+      {Field(MYSQL_TYPE_LONG), Field(MYSQL_TYPE_LONGLONG, UNSIGNED_FLAG), Field(MYSQL_TYPE_FLOAT),
+       Field(MYSQL_TYPE_DOUBLE), Field(MYSQL_TYPE_NEWDATE), Field(MYSQL_TYPE_TIMESTAMP),
+       Field(MYSQL_TYPE_TIME), Field(MYSQL_TYPE_VAR_STRING, 0, kUtf8mb4, 40),
+       Field(MYSQL_TYPE_BLOB, 0, kBinary, 65535), Field(MYSQL_TYPE_NEWDECIMAL, 0, kBinary, 0)});
   ASSERT_EQ(dec.fields().size(), 10u);
   MYSQL_BIND* b = dec.binds();
   EXPECT_EQ(b[0].buffer_type, MYSQL_TYPE_LONGLONG);
@@ -567,7 +576,7 @@ TEST(RowDecoder, DecodesEveryKind) {
   EXPECT_THAT(row.values(4), EqualsProto("decimal_value: '-12345.678900'"));
   EXPECT_EQ(row.values(5).string_value(), "héllo");
   EXPECT_EQ(row.values(6).bytes_value(), std::string("\0\x01\xff", 3));
-  EXPECT_THAT(row.values(7), EqualsProto(R"(json_value: '{"a": 1}')"));
+  EXPECT_THAT(row.values(7), EqualsProto(R"pb(json_value: '{"a": 1}')pb"));
   EXPECT_THAT(row.values(8), EqualsProto("bit_value: 258"));
   EXPECT_THAT(row.values(9), EqualsProto("date_value { year: 2024 month: 2 day: 29 }"));
   EXPECT_THAT(row.values(10),

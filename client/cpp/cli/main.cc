@@ -50,8 +50,8 @@ int Usage(absl::string_view problem) {
 
 int Report(const absl::Status& status, absl::string_view where) {
   const txgate::client::Error error = txgate::client::Error::FromStatus(status);
-  std::cerr << "txgate-cli: " << where << "error: " << absl::StatusCodeToString(error.code)
-            << ": " << error.message << "\n";
+  std::cerr << "txgate-cli: " << where << "error: " << absl::StatusCodeToString(error.code) << ": "
+            << error.message << "\n";
   if (!error.reason.empty()) std::cerr << "  reason: " << error.reason << "\n";
   if (error.mysql_errno != 0) {
     std::cerr << "  MySQL errno " << error.mysql_errno << ", SQLSTATE " << error.sqlstate << ": "

@@ -45,8 +45,7 @@ const char* StateName(InteractiveTransaction::State state) {
 
 }  // namespace
 
-Client::Client(absl::string_view target, Options options)
-    : options_(std::move(options)) {
+Client::Client(absl::string_view target, Options options) : options_(std::move(options)) {
   std::shared_ptr<grpc::ChannelCredentials> credentials =
       options_.credentials != nullptr ? options_.credentials : grpc::InsecureChannelCredentials();
   channel_ = grpc::CreateCustomChannel(std::string(target), credentials, ChannelArgs(options_));
@@ -210,8 +209,7 @@ InteractiveTransaction::~InteractiveTransaction() {
 absl::StatusOr<TransactionResponse> InteractiveTransaction::Exchange(
     const TransactionRequest& request, TransactionResponse::OutcomeCase expect) {
   if (state_ != State::kOpen) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("the transaction is ", StateName(state_)));
+    return absl::FailedPreconditionError(absl::StrCat("the transaction is ", StateName(state_)));
   }
   if (!stream_->Write(request)) return Fail("the Transaction stream broke");
   TransactionResponse response;
@@ -219,8 +217,8 @@ absl::StatusOr<TransactionResponse> InteractiveTransaction::Exchange(
   if (response.outcome_case() != expect) {
     context_->TryCancel();
     Fail("").IgnoreError();
-    return absl::InternalError(absl::StrCat("expected outcome ", static_cast<int>(expect),
-                                            ", got ", static_cast<int>(response.outcome_case())));
+    return absl::InternalError(absl::StrCat("expected outcome ", static_cast<int>(expect), ", got ",
+                                            static_cast<int>(response.outcome_case())));
   }
   return response;
 }
@@ -258,8 +256,7 @@ absl::StatusOr<std::string> InteractiveTransaction::Commit(absl::string_view ide
   if (key.empty() && !read_only_) key = client_->NewIdempotencyKey();
   TransactionRequest request;
   request.mutable_commit()->set_idempotency_key(key);
-  absl::StatusOr<TransactionResponse> response =
-      Exchange(request, TransactionResponse::kCommitted);
+  absl::StatusOr<TransactionResponse> response = Exchange(request, TransactionResponse::kCommitted);
   if (!response.ok()) return WithIdempotencyKey(response.status(), key);
   state_ = State::kCommitted;
   // Committed is final; the stream's own end can only add noise.

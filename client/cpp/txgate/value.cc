@@ -89,7 +89,7 @@ Value Value::Date(int year, int month, int day) {
 }
 
 Value Value::DateTime(int year, int month, int day, int hour, int minute, int second,
-                              int microsecond) {
+                      int microsecond) {
   v1::Value v;
   v1::DateTime* d = v.mutable_datetime_value();
   d->set_year(year);

@@ -15,8 +15,8 @@
 namespace txgate::client {
 namespace {
 
-using ::testing::HasSubstr;
 using testing::CommandResult;
+using ::testing::HasSubstr;
 
 class CliTest : public ::testing::Test {
  protected:
@@ -57,9 +57,9 @@ TEST_F(CliTest, Table) {
 }
 
 TEST_F(CliTest, Csv) {
-  CommandResult r = Cli({"--format=csv", "--timeout=10s",
-                         "-e", "SELECT 1 AS a, 'x,y' AS b, NULL AS c, 'say \"hi\"' AS d, '' AS e, "
-                               "'two\nlines' AS f"});
+  CommandResult r = Cli({"--format=csv", "--timeout=10s", "-e",
+                         "SELECT 1 AS a, 'x,y' AS b, NULL AS c, 'say \"hi\"' AS d, '' AS e, "
+                         "'two\nlines' AS f"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out,
             "a,b,c,d,e,f\r\n"
@@ -67,11 +67,11 @@ TEST_F(CliTest, Csv) {
 }
 
 TEST_F(CliTest, Json) {
-  CommandResult r = Cli({"--format", "json",
-                         "-e", "SELECT 1 AS a, 'x\"y' AS b, NULL AS c, "
-                               "CAST(1.5 AS DECIMAL(5,2)) AS d, "
-                               "X'00FF' AS e, CAST(18446744073709551615 AS UNSIGNED) AS u, "
-                               "'héllo' AS s FROM seq_1_to_2"});
+  CommandResult r = Cli({"--format", "json", "-e",
+                         "SELECT 1 AS a, 'x\"y' AS b, NULL AS c, "
+                         "CAST(1.5 AS DECIMAL(5,2)) AS d, "
+                         "X'00FF' AS e, CAST(18446744073709551615 AS UNSIGNED) AS u, "
+                         "'héllo' AS s FROM seq_1_to_2"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   const std::string row =
       "{\"a\":1,\"b\":\"x\\\"y\",\"c\":null,\"d\":\"1.50\",\"e\":\"AP8=\","
@@ -101,16 +101,17 @@ TEST_F(CliTest, FileOfStatementsAndTransaction) {
             "+----+------+\n"
             "2 rows in set\n");
 
-  r = Cli({"--transaction", "--format=csv",
-           "-f", WriteFile("INSERT INTO cpp_cli VALUES (3, 'three');\n"
-                           "UPDATE cpp_cli SET name = 'uno' WHERE id = 1;\n"
-                           "SELECT COUNT(*) AS n, MIN(name) AS first FROM cpp_cli;\n")});
+  r = Cli({"--transaction", "--format=csv", "-f",
+           WriteFile("INSERT INTO cpp_cli VALUES (3, 'three');\n"
+                     "UPDATE cpp_cli SET name = 'uno' WHERE id = 1;\n"
+                     "SELECT COUNT(*) AS n, MIN(name) AS first FROM cpp_cli;\n")});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out, "n,first\r\n3,three\r\n");
 
   // All or nothing: the duplicate undoes the insert before it.
-  r = Cli({"--transaction", "-f", WriteFile("INSERT INTO cpp_cli VALUES (4, 'four');\n"
-                                            "INSERT INTO cpp_cli VALUES (1, 'dup');\n")});
+  r = Cli({"--transaction", "-f",
+           WriteFile("INSERT INTO cpp_cli VALUES (4, 'four');\n"
+                     "INSERT INTO cpp_cli VALUES (1, 'dup');\n")});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_EQ(r.out, "");
   EXPECT_THAT(r.err, HasSubstr("ALREADY_EXISTS"));

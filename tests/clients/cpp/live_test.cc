@@ -97,9 +97,9 @@ TEST_F(LiveTest, TypedValuesRoundTrip) {
   EXPECT_TRUE(rs.columns(1).nullable());
 
   // The same values as bare parameters, echoed back by the server.
-  ResultSet echo = Must("SELECT ?, ?, ?, ?", {Value::Null(), Value::Uint64(UINT64_MAX),
-                                             Value::Bytes(std::string("\x00\xff", 2)),
-                                             Value::Double(2.5)});
+  ResultSet echo =
+      Must("SELECT ?, ?, ?, ?", {Value::Null(), Value::Uint64(UINT64_MAX),
+                                 Value::Bytes(std::string("\x00\xff", 2)), Value::Double(2.5)});
   ASSERT_EQ(echo.rows_size(), 1);
   EXPECT_EQ(Values(echo.rows(0)),
             (std::vector<Value>{Value::Null(), Value::Uint64(UINT64_MAX),
@@ -222,9 +222,9 @@ TEST_F(LiveTest, StreamQueryStopsWhenTheCallbackFails) {
 }
 
 TEST_F(LiveTest, StreamQueryError) {
-  absl::StatusOr<StreamSummary> summary = db_->StreamQuery(
-      "SELECT * FROM cpp_no_such_table", {},
-      [](const txgate::v1::Row&) { return absl::OkStatus(); });
+  absl::StatusOr<StreamSummary> summary =
+      db_->StreamQuery("SELECT * FROM cpp_no_such_table", {},
+                       [](const txgate::v1::Row&) { return absl::OkStatus(); });
   ASSERT_FALSE(summary.ok());
   Error e = Error::FromStatus(summary.status());
   EXPECT_EQ(e.code, absl::StatusCode::kNotFound);
@@ -272,7 +272,8 @@ TEST_F(InteractiveTest, RollsBackWhenDestroyedUncommitted) {
     auto tx = db_->BeginTransaction();
     ASSERT_TRUE(tx.ok()) << tx.status();
     ASSERT_TRUE(
-        (*tx)->Execute("INSERT INTO cpp_tx VALUES (?, ?)", {Value::Int(1), Value::String("a")})
+        (*tx)
+            ->Execute("INSERT INTO cpp_tx VALUES (?, ?)", {Value::Int(1), Value::String("a")})
             .ok());
     EXPECT_EQ((*tx)->state(), InteractiveTransaction::State::kOpen);
   }  // no Commit(): rolled back here

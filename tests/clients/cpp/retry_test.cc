@@ -12,9 +12,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "gmock/gmock.h"
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
-#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "txgate/client.h"
 
@@ -85,10 +85,9 @@ class FakeService final : public txgate::v1::DatabaseService::Service {
   }
 
   // Records each message's action; fails a statement whose SQL is "FAIL".
-  grpc::Status Transaction(
-      grpc::ServerContext*,
-      grpc::ServerReaderWriter<txgate::v1::TransactionResponse, TransactionRequest>* stream)
-      override {
+  grpc::Status Transaction(grpc::ServerContext*,
+                           grpc::ServerReaderWriter<txgate::v1::TransactionResponse,
+                                                    TransactionRequest>* stream) override {
     TransactionRequest request;
     while (stream->Read(&request)) {
       txgate::v1::TransactionResponse response;
@@ -219,9 +218,9 @@ TEST_F(RetryTest, UnknownWithoutAKeyIsNeverRetried) {
 }
 
 TEST_F(RetryTest, OtherCodesAreFinalAndCarryTheKey) {
-  for (grpc::StatusCode code : {grpc::StatusCode::INVALID_ARGUMENT, grpc::StatusCode::ABORTED,
-                                grpc::StatusCode::DEADLINE_EXCEEDED,
-                                grpc::StatusCode::ALREADY_EXISTS}) {
+  for (grpc::StatusCode code :
+       {grpc::StatusCode::INVALID_ARGUMENT, grpc::StatusCode::ABORTED,
+        grpc::StatusCode::DEADLINE_EXCEEDED, grpc::StatusCode::ALREADY_EXISTS}) {
     service_.Script({code});
     auto db = NewClient();
     const size_t before = service_.keys().size();

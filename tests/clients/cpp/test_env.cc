@@ -83,12 +83,12 @@ absl::StatusOr<std::vector<std::string>> AdminSql(const std::string& sql) {
   if (db_dir.empty()) {
     return absl::FailedPreconditionError("TXGATE_TEST_DB_DIR not set (no admin access to MariaDB)");
   }
-  CommandResult r = RunCommand(
-      {"/bin/bash", absl::StrCat(TXGATE_SOURCE_DIR, "/deploy/local/mariadb.sh"), "sql", db_dir,
-       sql});
+  CommandResult r =
+      RunCommand({"/bin/bash", absl::StrCat(TXGATE_SOURCE_DIR, "/deploy/local/mariadb.sh"), "sql",
+                  db_dir, sql});
   if (r.exit_code != 0) {
-    return absl::InternalError(absl::StrCat("mariadb.sh sql '", sql, "': exit ", r.exit_code, ": ",
-                                            r.err));
+    return absl::InternalError(
+        absl::StrCat("mariadb.sh sql '", sql, "': exit ", r.exit_code, ": ", r.err));
   }
   std::vector<std::string> lines;
   for (absl::string_view line : absl::StrSplit(r.out, '\n')) {

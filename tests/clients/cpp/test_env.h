@@ -20,11 +20,11 @@ namespace txgate::client::testing {
 std::string LiveAddr();
 
 // Skips the calling test when there is no live txgate.
-#define TXGATE_REQUIRE_LIVE()                                            \
-  do {                                                                   \
-    if (::txgate::client::testing::LiveAddr().empty()) {                 \
-      GTEST_SKIP() << "TXGATE_ADDR not set (no live txgate)";           \
-    }                                                                    \
+#define TXGATE_REQUIRE_LIVE()                                 \
+  do {                                                        \
+    if (::txgate::client::testing::LiveAddr().empty()) {      \
+      GTEST_SKIP() << "TXGATE_ADDR not set (no live txgate)"; \
+    }                                                         \
   } while (0)
 
 struct CommandResult {
