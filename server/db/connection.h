@@ -69,9 +69,19 @@ class Connection {
   // True if the server reports an open transaction on this session.
   virtual bool InTransaction() = 0;
 
-  // True if a statement changed session state (variables, schema, ...)
-  // since the connection opened or was last reset.
+  // True if a statement may have changed session state (variables,
+  // schema, locks, ...) since the connection opened or was last reset: the
+  // server reported it, or RequireReset() was called. The pool resets such
+  // a session before anyone else uses it.
   virtual bool session_changed() const = 0;
+
+  // Marks the session changed: the caller runs a statement that may leave
+  // state the server does not report (sql::SessionEffects).
+  virtual void RequireReset() = 0;
+
+  // True if nothing ran since the connection opened or was last reset, so
+  // no statement of another call left anything to read on it.
+  virtual bool fresh() const = 0;
 
   // Runs `sql` (no parameters) and discards any result.
   virtual absl::Status Query(absl::string_view sql) = 0;
@@ -99,7 +109,10 @@ class Connection {
   // A cheap round trip that proves the session is alive.
   virtual absl::Status Ping() = 0;
 
-  // Returns the session to a fresh state and re-applies txgate's settings.
+  // Returns the session to a fresh state: the server's reset (user and
+  // system variables, temporary tables, locks, prepared statements, open
+  // transaction, ...), then txgate's session settings and default schema
+  // again. A failure means the session cannot be made fresh: discard it.
   virtual absl::Status ResetSession() = 0;
 
   // From any thread: makes a blocked call return with a connection-lost

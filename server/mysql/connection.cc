@@ -68,14 +68,16 @@ absl::StatusOr<std::unique_ptr<Connection>> Connection::Open(const ConnectOption
     mysql_close(mysql);
     return status;
   }
-  std::unique_ptr<Connection> conn(new Connection(mysql, options.statement_cache_size));
+  std::unique_ptr<Connection> conn(new Connection(mysql, options));
   absl::Status status = conn->InitSession();
   if (!status.ok()) return status;
   return conn;
 }
 
-Connection::Connection(MYSQL* mysql, size_t statement_cache_size)
-    : mysql_(mysql), statement_cache_size_(statement_cache_size) {
+Connection::Connection(MYSQL* mysql, const ConnectOptions& options)
+    : mysql_(mysql),
+      database_(options.database),
+      statement_cache_size_(options.statement_cache_size) {
   thread_id_ = mysql_thread_id(mysql_);
   socket_ = mysql_get_socket(mysql_);
 }
@@ -97,6 +99,7 @@ void Connection::CloseStatements() {
 absl::Status Connection::InitSession() {
   absl::Status status = Query(kSessionInit);
   session_changed_ = false;
+  fresh_ = status.ok();
   return status;
 }
 
@@ -134,6 +137,7 @@ constexpr unsigned int kCommandNotSent = CR_SERVER_GONE_ERROR;
 
 absl::Status Connection::Query(absl::string_view sql) {
   maybe_executed_ = true;
+  fresh_ = false;
   if (mysql_real_query(mysql_, sql.data(), sql.size()) != 0) {
     maybe_executed_ = mysql_errno(mysql_) != kCommandNotSent;
     return ConnectionError();
@@ -168,6 +172,7 @@ absl::StatusOr<MYSQL_STMT*> Connection::Prepare(absl::string_view sql) {
 }
 
 absl::Status Connection::Start(absl::string_view sql, const db::Params& params) {
+  fresh_ = false;
   active_ = nullptr;
   has_rows_ = false;
   maybe_executed_ = false;
@@ -279,7 +284,25 @@ absl::Status Connection::Ping() {
 absl::Status Connection::ResetSession() {
   CloseStatements();
   if (mysql_reset_connection(mysql_) != 0) return ConnectionError();
+  if (!database_.empty()) {
+    if (mysql_select_db(mysql_, database_.c_str()) != 0) return ConnectionError();
+  } else if (absl::Status s = ExpectNoSchema(); !s.ok()) {
+    return s;
+  }
   return InitSession();
+}
+
+absl::Status Connection::ExpectNoSchema() {
+  if (mysql_real_query(mysql_, "SELECT DATABASE() IS NULL", 25) != 0) return ConnectionError();
+  MYSQL_RES* res = mysql_store_result(mysql_);
+  if (res == nullptr) return ConnectionError();
+  MYSQL_ROW row = mysql_fetch_row(res);
+  const bool none = row != nullptr && row[0] != nullptr && row[0][0] == '1';
+  mysql_free_result(res);
+  if (none) return absl::OkStatus();
+  return absl::FailedPreconditionError(
+      "the session's default schema was changed and no --mysql_database is configured to "
+      "restore: the connection is closed instead");
 }
 
 void Connection::Interrupt() {

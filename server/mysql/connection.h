@@ -60,8 +60,10 @@ class Connection final : public db::Connection {
   bool broken() const override { return broken_.load(std::memory_order_acquire); }
   bool maybe_executed() const override { return maybe_executed_; }
   bool InTransaction() override;
-  // As session state tracking reports it.
+  // As session state tracking reports it, or as RequireReset() says.
   bool session_changed() const override { return session_changed_; }
+  void RequireReset() override { session_changed_ = true; }
+  bool fresh() const override { return fresh_; }
   // With the text protocol.
   absl::Status Query(absl::string_view sql) override;
   // Prepares `sql` (or reuses its cached statement), binds and executes it.
@@ -74,7 +76,9 @@ class Connection final : public db::Connection {
   bool IdleAlive() const override;
   absl::Status Ping() override;
   // COM_RESET_CONNECTION (dropping prepared statements), then txgate's
-  // session settings again.
+  // session settings and the configured database again (the reset keeps
+  // the current schema). With no database configured, a session whose
+  // schema was changed cannot be restored: FAILED_PRECONDITION.
   absl::Status ResetSession() override;
   // Shuts the socket down.
   void Interrupt() override;
@@ -83,8 +87,10 @@ class Connection final : public db::Connection {
   const std::vector<sql::FieldInfo>& fields() const { return decoder_.fields(); }
 
  private:
-  Connection(MYSQL* mysql, size_t statement_cache_size);
+  Connection(MYSQL* mysql, const ConnectOptions& options);
   absl::Status InitSession();
+  // Fails unless the session has no default schema.
+  absl::Status ExpectNoSchema();
   absl::Status ConnectionError();
   absl::Status StatementError(MYSQL_STMT* stmt);
   absl::Status Track(absl::Status status);
@@ -97,6 +103,8 @@ class Connection final : public db::Connection {
   int socket_ = -1;
   std::atomic<bool> broken_{false};
   bool session_changed_ = false;
+  bool fresh_ = true;
+  std::string database_;  // the configured default schema ("" for none)
   bool maybe_executed_ = false;
   size_t statement_cache_size_;
   absl::flat_hash_map<std::string, MYSQL_STMT*> statements_;

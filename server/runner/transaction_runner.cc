@@ -243,6 +243,17 @@ absl::Status TransactionRunner::RunStatement(CallContext& ctx, db::Connection& c
   return absl::OkStatus();
 }
 
+absl::Status TransactionRunner::PrepareSession(CallContext& ctx, db::Connection& conn,
+                                               const sql::SessionEffects& effects) {
+  if (effects.reads_leftovers && !conn.fresh()) {
+    Attached attached(ctx, &conn);
+    if (absl::Status s = conn.ResetSession(); !s.ok()) return s;
+  }
+  // After the reset above, which clears the mark.
+  if (effects.leaves_state) conn.RequireReset();
+  return absl::OkStatus();
+}
+
 absl::Status TransactionRunner::OpenTransaction(CallContext& ctx, db::Connection& conn,
                                                 const txgate::v1::TransactionOptions& options) {
   Attached attached(ctx, &conn);
@@ -257,10 +268,11 @@ absl::Status TransactionRunner::OpenTransaction(CallContext& ctx, db::Connection
 }
 
 absl::StatusOr<Lease> TransactionRunner::LeaseInTransaction(
-    CallContext& ctx, const txgate::v1::TransactionOptions& options) {
+    CallContext& ctx, const txgate::v1::TransactionOptions& options, bool* fresh) {
   auto attempt = [&](int) -> Attempt<Lease> {
     absl::StatusOr<Lease> lease = pool_->Acquire(ctx.deadline());
     if (!lease.ok()) return Final(lease.status());
+    *fresh = (*lease)->fresh();
     if (absl::Status s = OpenTransaction(ctx, **lease, options); !s.ok()) {
       return FailedOn(**lease, std::move(s), Phase::kStatementInFlight, false);
     }
@@ -328,6 +340,9 @@ absl::StatusOr<txgate::v1::ExecuteResponse> TransactionRunner::Execute(
   auto attempt = [&](int) -> Attempt<txgate::v1::ExecuteResponse> {
     absl::StatusOr<Lease> lease = pool_->Acquire(ctx.deadline());
     if (!lease.ok()) return Final(lease.status());
+    if (absl::Status s = PrepareSession(ctx, **lease, kind->session); !s.ok()) {
+      return FailedOn(**lease, std::move(s), Phase::kBeforeSend, false);
+    }
     txgate::v1::ExecuteResponse response;
     int64_t bytes = 0;
     absl::Status status = RunStatement(ctx, **lease, request.sql(), request.params(),
@@ -349,11 +364,14 @@ absl::StatusOr<txgate::v1::RunTransactionResponse> TransactionRunner::RunTransac
         absl::StrCat("a transaction may hold at most ", options_.max_statements, " statements"));
   }
   bool all_reads = true;
+  sql::SessionEffects effects;
   for (int i = 0; i < request.statements_size(); ++i) {
     absl::StatusOr<sql::StatementKind> kind =
         CheckSql(request.statements(i).sql(), Context::kTransaction, i);
     if (!kind.ok()) return kind.status();
     all_reads = all_reads && kind->read_only;
+    effects.leaves_state = effects.leaves_state || kind->session.leaves_state;
+    effects.reads_leftovers = effects.reads_leftovers || kind->session.reads_leftovers;
   }
   all_reads = all_reads || request.options().read_only();
 
@@ -377,6 +395,9 @@ absl::StatusOr<txgate::v1::RunTransactionResponse> TransactionRunner::RunTransac
     absl::StatusOr<Lease> lease = pool_->Acquire(ctx.deadline());
     if (!lease.ok()) return Final(lease.status());
     db::Connection& conn = **lease;
+    if (absl::Status s = PrepareSession(ctx, conn, effects); !s.ok()) {
+      return FailedOn(conn, std::move(s), Phase::kBeforeSend, false);
+    }
     if (absl::Status s = OpenTransaction(ctx, conn, request.options()); !s.ok()) {
       return FailedOn(conn, std::move(s), Phase::kStatementInFlight, false);
     }
@@ -446,6 +467,9 @@ absl::StatusOr<std::unique_ptr<TransactionRunner::QueryStream>> TransactionRunne
     absl::StatusOr<Lease> lease = pool_->Acquire(ctx.deadline());
     if (!lease.ok()) return Final(lease.status());
     if (ctx.cancelled()) return Final(Interrupted(ctx));
+    if (absl::Status s = PrepareSession(ctx, **lease, kind->session); !s.ok()) {
+      return FailedOn(**lease, std::move(s), Phase::kBeforeSend, false);
+    }
     absl::Status status;
     {
       Attached attached(ctx, lease->get());
@@ -493,9 +517,11 @@ absl::Status TransactionRunner::QueryStream::NextChunk(CallContext& ctx,
 
 absl::StatusOr<std::unique_ptr<TransactionRunner::Interactive>> TransactionRunner::Begin(
     CallContext& ctx, const txgate::v1::Begin& begin) {
-  absl::StatusOr<Lease> lease = LeaseInTransaction(ctx, begin.options());
+  bool fresh = false;
+  absl::StatusOr<Lease> lease = LeaseInTransaction(ctx, begin.options(), &fresh);
   if (!lease.ok()) return lease.status();
-  return std::unique_ptr<Interactive>(new Interactive(this, std::move(*lease), begin.options()));
+  return std::unique_ptr<Interactive>(
+      new Interactive(this, std::move(*lease), begin.options(), fresh));
 }
 
 absl::Status TransactionRunner::Interactive::Lost(absl::string_view why) {
@@ -520,6 +546,15 @@ absl::Status TransactionRunner::Interactive::Replay(CallContext& ctx) {
     absl::StatusOr<Lease> lease = runner_->pool_->Acquire(ctx.deadline());
     if (!lease.ok()) return Final(lease.status());
     db::Connection& conn = **lease;
+    if (leaves_state_) conn.RequireReset();
+    // A clean transaction is replayed on a clean session: what it reads of
+    // earlier statements must be its own.
+    if (clean_ && !conn.fresh()) {
+      Attached attached(ctx, &conn);
+      if (absl::Status s = conn.ResetSession(); !s.ok()) {
+        return FailedOn(conn, std::move(s), Phase::kBeforeSend, false);
+      }
+    }
     if (absl::Status s = runner_->OpenTransaction(ctx, conn, options_); !s.ok()) {
       return FailedOn(conn, std::move(s), Phase::kStatementInFlight, false);
     }
@@ -584,6 +619,22 @@ absl::StatusOr<ResultSet> TransactionRunner::Interactive::Run(
   absl::StatusOr<sql::StatementKind> kind = CheckSql(statement.sql(), Context::kTransaction, -1);
   if (!kind.ok()) return kind.status();
   all_reads_ = all_reads_ && kind->read_only;
+  if (kind->session.reads_leftovers && !clean_) {
+    // What earlier statements left on this session may be another call's:
+    // start the transaction again on a reset session, with its log.
+    if (overflow_) {
+      return sql::MakeStatus(absl::StatusCode::kFailedPrecondition, txgate::v1::INVALID_REQUEST,
+                             "this statement reads what earlier statements left on the session "
+                             "(LAST_INSERT_ID(), FOUND_ROWS(), warnings, ...), which needs the "
+                             "transaction within the replay bound; read it earlier");
+    }
+    clean_ = true;
+    if (absl::Status s = Replay(ctx); !s.ok()) return s;
+  }
+  if (kind->session.leaves_state) {
+    leaves_state_ = true;
+    lease_->RequireReset();
+  }
   auto attempt = [&](int) -> Attempt<ResultSet> {
     ResultSet result;
     int64_t bytes = 0;

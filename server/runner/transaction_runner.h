@@ -45,6 +45,7 @@
 #include "server/runner/call_context.h"
 #include "server/runner/outcome_store.h"
 #include "server/runner/retry_policy.h"
+#include "server/sql/session_effects.h"
 #include "txgate/v1/database.pb.h"
 
 namespace txgate::runner {
@@ -129,11 +130,12 @@ class TransactionRunner {
       uint64_t checksum;
     };
     Interactive(TransactionRunner* runner, pool::ConnectionPool::Lease lease,
-                txgate::v1::TransactionOptions options)
+                txgate::v1::TransactionOptions options, bool clean)
         : runner_(runner),
           lease_(std::move(lease)),
           options_(std::move(options)),
-          read_only_(options_.read_only()) {}
+          read_only_(options_.read_only()),
+          clean_(clean) {}
     // Re-opens the transaction on a new connection and re-runs the log,
     // going on only if every result is the same.
     absl::Status Replay(CallContext& ctx);
@@ -150,6 +152,12 @@ class TransactionRunner {
     txgate::v1::TransactionOptions options_;
     bool read_only_;
     bool all_reads_ = true;
+    // The transaction began on a session no other call had used since its
+    // reset, so what earlier statements left on it is this transaction's.
+    bool clean_;
+    // A statement of it may leave session state: every session it runs on
+    // is reset after it.
+    bool leaves_state_ = false;
     std::vector<Recorded> log_;
     size_t log_bytes_ = 0;
     bool overflow_ = false;
@@ -227,12 +235,18 @@ class TransactionRunner {
   absl::Status RunStatement(CallContext& ctx, db::Connection& conn, const std::string& sql,
                             const db::Params& params, txgate::v1::ResultSet* result,
                             int64_t* bytes) const;
+  // Readies a leased session for a call with `effects`: resets it first if
+  // the call reads what an earlier statement left and another call used
+  // it; marks it for a reset after the call if the call may leave state.
+  absl::Status PrepareSession(CallContext& ctx, db::Connection& conn,
+                              const sql::SessionEffects& effects);
   // Opens a transaction on `conn` (creating the outcome table first).
   absl::Status OpenTransaction(CallContext& ctx, db::Connection& conn,
                                const txgate::v1::TransactionOptions& options);
   // Leases a connection and opens a transaction on it, healing losses.
+  // `*fresh` says whether the session was unused by other calls.
   absl::StatusOr<pool::ConnectionPool::Lease> LeaseInTransaction(
-      CallContext& ctx, const txgate::v1::TransactionOptions& options);
+      CallContext& ctx, const txgate::v1::TransactionOptions& options, bool* fresh);
   // The status to answer when the call was cancelled or ran out of time.
   absl::Status Interrupted(const CallContext& ctx) const;
   static absl::Status KeyReused();

@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 
 namespace txgate::service {
 namespace {
@@ -110,6 +111,15 @@ class WithoutPlugins final : public grpc::ServerBuilderOption {
 
 }  // namespace
 
+namespace {
+
+// `name` as a MySQL quoted identifier.
+std::string QuoteIdentifier(absl::string_view name) {
+  return absl::StrCat("`", absl::StrReplaceAll(name, {{"`", "``"}}), "`");
+}
+
+}  // namespace
+
 ServerOptions Sanitize(ServerOptions options) {
   options.pool = pool::Sanitize(options.pool);
   if (options.worker_threads <= 0) options.worker_threads = options.pool.max_size + 4;
@@ -117,6 +127,12 @@ ServerOptions Sanitize(ServerOptions options) {
     options.service.max_open_transactions = std::max(1, options.pool.max_size / 2);
   }
   options.outcomes.purge_batch = std::max(1, options.outcomes.purge_batch);
+  // The outcome table is named with its schema, so that no caller's USE can
+  // make a key land where a retry does not look (README, "Session state").
+  if (!options.mysql.database.empty() && options.outcomes.table.find('.') == std::string::npos) {
+    options.outcomes.table = absl::StrCat(QuoteIdentifier(options.mysql.database), ".",
+                                          QuoteIdentifier(options.outcomes.table));
+  }
   return options;
 }
 

@@ -61,7 +61,9 @@ bool HasWord(absl::string_view upper, absl::string_view word) {
 
 }  // namespace
 
-StatementKind ClassifyStatement(absl::string_view sql) {
+namespace {
+
+StatementKind ClassifyKind(absl::string_view sql) {
   StatementKind kind;
   size_t i = 0;
   const std::string first = NextWord(sql, i);
@@ -110,6 +112,14 @@ StatementKind ClassifyStatement(absl::string_view sql) {
                            second == "PASSWORD" || second == "ROLE" || second == "DEFAULT";
     return kind;
   }
+  return kind;
+}
+
+}  // namespace
+
+StatementKind ClassifyStatement(absl::string_view sql) {
+  StatementKind kind = ClassifyKind(sql);
+  if (!kind.empty) kind.session = SessionEffectsOf(sql);
   return kind;
 }
 

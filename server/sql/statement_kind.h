@@ -8,6 +8,7 @@
 #define TXGATE_SERVER_SQL_STATEMENT_KIND_H_
 
 #include "absl/strings/string_view.h"
+#include "server/sql/session_effects.h"
 
 namespace txgate::sql {
 
@@ -21,6 +22,8 @@ struct StatementKind {
   // BEGIN/COMMIT/ROLLBACK text, SET autocommit, ...); such a statement would
   // break all-or-nothing inside RunTransaction or Transaction.
   bool implicit_commit = false;
+  // What it may do to the pooled session (session_effects.h).
+  SessionEffects session;
 };
 
 // Classifies `sql` by its leading keywords, skipping comments. Executable

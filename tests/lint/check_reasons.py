@@ -27,7 +27,8 @@ GRPC_CODES = {
     "UNAUTHENTICATED",
 }
 # Backticked ALL_CAPS names in the README that are not reasons.
-NOT_REASONS = {"COM_RESET_CONNECTION", "NOT_SERVING"}
+NOT_REASONS = {"COM_RESET_CONNECTION", "NOT_SERVING", "AUTO_INCREMENT", "LAST_INSERT_ID",
+               "FOUND_ROWS", "ROW_COUNT"}
 NOT_REASON_PREFIXES = ("TXGATE_",)  # environment variables
 
 

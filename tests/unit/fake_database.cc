@@ -74,7 +74,9 @@ class FakeDatabase::Conn final : public db::Connection {
     MutexLock lock(&db_->mu_);
     return db_->in_transaction_.count(id_) > 0;
   }
-  bool session_changed() const override { return false; }
+  bool session_changed() const override { return session_changed_; }
+  void RequireReset() override { session_changed_ = true; }
+  bool fresh() const override { return fresh_; }
 
   absl::Status Query(absl::string_view sql) override { return Run(sql, nullptr); }
   absl::Status Start(absl::string_view sql, const db::Params& params) override {
@@ -102,13 +104,25 @@ class FakeDatabase::Conn final : public db::Connection {
 
   bool IdleAlive() const override { return !broken(); }
   absl::Status Ping() override { return broken() ? Lost() : absl::OkStatus(); }
-  absl::Status ResetSession() override { return absl::OkStatus(); }
+  absl::Status ResetSession() override {
+    if (broken()) return NotSent();
+    db_->Receive(id_, "RESET SESSION");
+    {
+      MutexLock lock(&db_->mu_);
+      db_->pending_.erase(id_);
+      db_->in_transaction_.erase(id_);
+    }
+    session_changed_ = false;
+    fresh_ = true;
+    return absl::OkStatus();
+  }
   void Interrupt() override { broken_.store(true); }
 
   void Kill() { broken_.store(true); }
 
  private:
   absl::Status Run(absl::string_view sql, const db::Params* params) {
+    fresh_ = false;
     columns_.clear();
     rows_.clear();
     summary_ = db::ExecSummary();
@@ -183,6 +197,8 @@ class FakeDatabase::Conn final : public db::Connection {
   const int id_;
   std::atomic<bool> broken_{false};
   bool maybe_executed_ = false;
+  bool session_changed_ = false;
+  bool fresh_ = true;
   std::vector<std::string> columns_;
   std::deque<std::vector<txgate::v1::Value>> rows_;
   db::ExecSummary summary_;

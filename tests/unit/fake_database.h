@@ -2,7 +2,8 @@
 // unit tests of the transaction runner, the outcome store and the statement
 // killer (everything above tests/unit/ uses a real MariaDB).
 //
-// Every command any of its connections receives is logged ("c2 COMMIT").
+// Every command any of its connections receives is logged ("c2 COMMIT"; a
+// session reset as "c2 RESET SESSION").
 // A test scripts replies by SQL prefix (Expect): the next matching command
 // gets that reply — a failure such as a lost connection, rows, or a hook
 // run when the command arrives. Unscripted commands succeed with no rows.

@@ -86,5 +86,17 @@ TEST(SanitizeTest, IsIdempotent) {
   EXPECT_EQ(twice.service.max_open_transactions, once.service.max_open_transactions);
 }
 
+TEST(SanitizeTest, TheOutcomeTableIsNamedWithItsSchema) {
+  ServerOptions o;
+  o.mysql.database = "app`db";
+  o.outcomes.table = "txgate_outcomes";
+  EXPECT_EQ(Sanitize(o).outcomes.table, "`app``db`.`txgate_outcomes`");
+  o.outcomes.table = "ops.outcomes";  // already qualified: kept
+  EXPECT_EQ(Sanitize(o).outcomes.table, "ops.outcomes");
+  o.mysql.database = "";
+  o.outcomes.table = "txgate_outcomes";
+  EXPECT_EQ(Sanitize(o).outcomes.table, "txgate_outcomes");
+}
+
 }  // namespace
 }  // namespace txgate::service

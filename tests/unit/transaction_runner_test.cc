@@ -239,6 +239,28 @@ TEST_F(RunnerTest, ALossWhileTheDatabaseIsDownAnswersUnavailable) {
   EXPECT_EQ(Ran("SELECT").size(), 1u);
 }
 
+// ---- Session state ------------------------------------------------------
+
+TEST_F(RunnerTest, PlainCallsNeitherResetNorPayForAReset) {
+  ASSERT_TRUE(Execute("INSERT INTO t (v) VALUES (1)").ok());
+  ASSERT_TRUE(Execute("SELECT v FROM t").ok());
+  EXPECT_TRUE(Ran("RESET").empty());
+}
+
+TEST_F(RunnerTest, ACallThatMayLeaveStateIsResetOnReturn) {
+  ASSERT_TRUE(Execute("SELECT GET_LOCK('job', 0)").ok());
+  EXPECT_THAT(Ran(), ElementsAre("SELECT GET_LOCK('job', 0)", "RESET SESSION"));
+}
+
+TEST_F(RunnerTest, AReaderOfLeftoversStartsOnAResetSessionOnlyIfItWasUsed) {
+  ASSERT_TRUE(Execute("SELECT LAST_INSERT_ID()").ok());  // fresh: no reset before
+  ASSERT_TRUE(Execute("INSERT INTO t (v) VALUES (1)").ok());
+  ASSERT_TRUE(Execute("SELECT FOUND_ROWS()").ok());
+  EXPECT_THAT(
+      Ran(), ElementsAre("SELECT LAST_INSERT_ID()", "RESET SESSION", "INSERT INTO t (v) VALUES (1)",
+                         "RESET SESSION", "SELECT FOUND_ROWS()", "RESET SESSION"));
+}
+
 // ---- RunTransaction ---------------------------------------------------------
 
 TEST_F(RunnerTest, ALossBeforeCommitReRunsTheWholeTransaction) {
