@@ -113,6 +113,18 @@ absl::Status Connection::Track(absl::Status status) {
 absl::Status Connection::ConnectionError() { return Track(sql::ToStatus(ErrorOf(mysql_))); }
 
 absl::Status Connection::StatementError(MYSQL_STMT* stmt) {
+  // An error that arrives while rows are fetched (a KILL, a lost
+  // connection, an error the server raises mid-result) can be left on the
+  // connection rather than the statement: report whichever holds it.
+  if (mysql_stmt_errno(stmt) == 0 && mysql_errno(mysql_) != 0) return ConnectionError();
+  if (mysql_stmt_errno(stmt) == 0) {
+    // A failure with no error at all: the protocol state is unknown, so the
+    // connection must not be used again.
+    broken_.store(true, std::memory_order_release);
+    return sql::ToStatus({CR_UNKNOWN_ERROR, "HY000",
+                          "the client library reported a failure without an error; the "
+                          "connection was discarded"});
+  }
   return Track(
       sql::ToStatus({mysql_stmt_errno(stmt), mysql_stmt_sqlstate(stmt), mysql_stmt_error(stmt)}));
 }
