@@ -45,6 +45,10 @@ ABSL_FLAG(std::string, mysql_password_file, "",
 ABSL_FLAG(absl::Duration, mysql_read_timeout, kDefaults.mysql.read_timeout,
           "longest silence of the database on a running statement before the connection is "
           "given up (0 = none); deadlines stop statements sooner");
+ABSL_FLAG(int64_t, mysql_statement_cache_size,
+          static_cast<int64_t>(kDefaults.mysql.statement_cache_size),
+          "server-side prepared statements cached per connection (0 = none); pods x "
+          "--pool_max_size x this must stay below the server's max_prepared_stmt_count");
 ABSL_FLAG(int, pool_min_idle, kDefaults.pool.min_idle, "connections kept open and idle");
 ABSL_FLAG(int, pool_max_size, kDefaults.pool.max_size, "connections open at most");
 ABSL_FLAG(absl::Duration, pool_acquire_timeout, kDefaults.pool.acquire_timeout,
@@ -172,6 +176,8 @@ int main(int argc, char** argv) {
   options.mysql.database = absl::GetFlag(FLAGS_mysql_database);
   options.mysql.password = ReadPassword();
   options.mysql.read_timeout = absl::GetFlag(FLAGS_mysql_read_timeout);
+  options.mysql.statement_cache_size =
+      static_cast<size_t>(std::max<int64_t>(0, absl::GetFlag(FLAGS_mysql_statement_cache_size)));
   options.pool.min_idle = absl::GetFlag(FLAGS_pool_min_idle);
   options.pool.max_size = absl::GetFlag(FLAGS_pool_max_size);
   options.pool.acquire_timeout = absl::GetFlag(FLAGS_pool_acquire_timeout);

@@ -100,8 +100,23 @@ class Connection {
   // `bytes`; false at the end of the rows.
   virtual absl::StatusOr<bool> Next(txgate::v1::Row* row, size_t* bytes) = 0;
 
-  // Discards unread rows, ends the statement and returns its summary.
+  // Discards unread rows, ends the current result and returns its summary
+  // (a result set's affected rows and insert id are 0).
   virtual absl::StatusOr<ExecSummary> Done() = 0;
+
+  // After Done(): true if the statement has another result (a CALL: each
+  // SELECT of the procedure, its OUT parameters, then its final status).
+  virtual bool more_results() const = 0;
+
+  // Moves to the next result; AppendColumns/Next/Done then apply to it.
+  // Anything the caller does not read is discarded before the next command.
+  virtual absl::Status NextResult() = 0;
+
+  // Whether the current result holds a CALL's OUT/INOUT parameters.
+  virtual bool out_params() const = 0;
+
+  // Columns of the current result (0: it returns no rows).
+  virtual size_t column_count() const = 0;
 
   // Without a round trip: false if the idle session is known to be dead.
   virtual bool IdleAlive() const = 0;

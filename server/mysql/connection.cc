@@ -1,6 +1,7 @@
 #include "server/mysql/connection.h"
 
 #include <errmsg.h>
+#include <mysqld_error.h>
 #include <poll.h>
 #include <sys/socket.h>
 
@@ -11,6 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "server/sql/error.h"
+#include "server/sql/statement_kind.h"
 
 namespace txgate::mysql {
 namespace {
@@ -23,6 +25,12 @@ constexpr absl::string_view kSessionInit =
 unsigned int WholeSeconds(absl::Duration d) {
   const double s = std::ceil(absl::ToDoubleSeconds(d));
   return static_cast<unsigned int>(std::clamp(s, 1.0, 3600.0));
+}
+
+bool IsJson(const MYSQL_FIELD& field) {
+  MARIADB_CONST_STRING format{nullptr, 0};
+  return mariadb_field_attr(&format, &field, MARIADB_FIELD_ATTR_FORMAT_NAME) == 0 &&
+         absl::string_view(format.str, format.length) == "json";
 }
 
 sql::MysqlError ErrorOf(MYSQL* mysql) {
@@ -90,10 +98,12 @@ Connection::~Connection() {
 }
 
 void Connection::CloseStatements() {
-  for (auto& [sql, stmt] : statements_) mysql_stmt_close(stmt);
+  if (active_ != nullptr && !active_cached_) mysql_stmt_close(active_);
+  active_ = nullptr;
+  has_rows_ = false;
+  for (auto& [sql, prepared] : statements_) mysql_stmt_close(prepared.stmt);
   statements_.clear();
   statement_order_.clear();
-  active_ = nullptr;
 }
 
 absl::Status Connection::InitSession() {
@@ -148,90 +158,163 @@ bool Connection::InTransaction() {
 constexpr unsigned int kCommandNotSent = CR_SERVER_GONE_ERROR;
 
 absl::Status Connection::Query(absl::string_view sql) {
+  DrainPending();
   maybe_executed_ = true;
   fresh_ = false;
   if (mysql_real_query(mysql_, sql.data(), sql.size()) != 0) {
     maybe_executed_ = mysql_errno(mysql_) != kCommandNotSent;
     return ConnectionError();
   }
-  if (mysql_field_count(mysql_) > 0) {
-    MYSQL_RES* res = mysql_store_result(mysql_);
-    if (res == nullptr) return ConnectionError();
-    mysql_free_result(res);
-  }
-  if (LastCommandChangedSession()) session_changed_ = true;
+  do {
+    if (mysql_field_count(mysql_) > 0) {
+      MYSQL_RES* res = mysql_store_result(mysql_);
+      if (res == nullptr) return ConnectionError();
+      mysql_free_result(res);
+    }
+    if (LastCommandChangedSession()) session_changed_ = true;
+  } while (mysql_more_results(mysql_) && mysql_next_result(mysql_) == 0);
+  if (mysql_errno(mysql_) != 0) return ConnectionError();
   return absl::OkStatus();
 }
 
-absl::StatusOr<MYSQL_STMT*> Connection::Prepare(absl::string_view sql) {
+void Connection::Forget(absl::string_view sql) {
+  auto it = statements_.find(sql);
+  if (it == statements_.end()) return;
+  mysql_stmt_close(it->second.stmt);
+  statements_.erase(it);
+  statement_order_.erase(std::find(statement_order_.begin(), statement_order_.end(), sql));
+}
+
+absl::StatusOr<Connection::Prepared> Connection::Prepare(absl::string_view sql) {
   if (auto it = statements_.find(sql); it != statements_.end()) return it->second;
-  MYSQL_STMT* stmt = mysql_stmt_init(mysql_);
-  if (stmt == nullptr) return ConnectionError();
-  if (mysql_stmt_prepare(stmt, sql.data(), sql.size()) != 0) {
-    absl::Status status = StatementError(stmt);
-    mysql_stmt_close(stmt);
-    return status;
+  Prepared p;
+  for (int attempt = 0;; ++attempt) {
+    p.stmt = mysql_stmt_init(mysql_);
+    if (p.stmt == nullptr) return ConnectionError();
+    if (mysql_stmt_prepare(p.stmt, sql.data(), sql.size()) == 0) break;
+    absl::Status status = StatementError(p.stmt);
+    const bool too_many = mysql_stmt_errno(p.stmt) == ER_MAX_PREPARED_STMT_COUNT_REACHED;
+    mysql_stmt_close(p.stmt);
+    // The server's max_prepared_stmt_count is shared by every client: give
+    // back what this connection holds and try once more.
+    if (!too_many || attempt > 0 || statements_.empty()) return status;
+    CloseStatements();
+  }
+  // A statement is re-runnable when running it twice is harmless (a read
+  // with no session effects); only such statements, and statements without
+  // a result set, are cached: after DDL changes the number of columns,
+  // Connector/C refuses the cached statement (2057) once it has run.
+  const sql::StatementKind kind = sql::ClassifyStatement(sql);
+  p.rerunnable = kind.read_only && !kind.session.leaves_state;
+  p.cached = p.rerunnable || mysql_stmt_field_count(p.stmt) == 0;
+  if (!p.cached || statement_cache_size_ == 0) {
+    p.cached = false;
+    return p;
   }
   if (statements_.size() >= statement_cache_size_ && !statement_order_.empty()) {
     auto victim = statements_.find(statement_order_.front());
-    mysql_stmt_close(victim->second);
+    mysql_stmt_close(victim->second.stmt);
     statements_.erase(victim);
     statement_order_.erase(statement_order_.begin());
   }
-  statements_.emplace(std::string(sql), stmt);
+  statements_.emplace(std::string(sql), p);
   statement_order_.emplace_back(sql);
-  return stmt;
+  return p;
 }
 
 absl::Status Connection::Start(absl::string_view sql, const db::Params& params) {
+  DrainPending();
   fresh_ = false;
-  active_ = nullptr;
-  has_rows_ = false;
   maybe_executed_ = false;
-  absl::StatusOr<MYSQL_STMT*> prepared = Prepare(sql);
+  absl::StatusOr<Prepared> prepared = Prepare(sql);
   if (!prepared.ok()) return prepared.status();
-  MYSQL_STMT* stmt = *prepared;
-  const unsigned long expected = mysql_stmt_param_count(stmt);
+  const unsigned long expected = mysql_stmt_param_count(prepared->stmt);
   if (expected != static_cast<unsigned long>(params.size())) {
+    if (!prepared->cached) mysql_stmt_close(prepared->stmt);
     return sql::MakeStatus(
         absl::StatusCode::kInvalidArgument, txgate::v1::INVALID_REQUEST,
         absl::StrCat("the statement has ", expected, " parameter placeholders but ", params.size(),
                      " parameters were given"));
   }
-  if (absl::Status s = params_.Bind(params); !s.ok()) return s;
-  if (params_.size() > 0 && mysql_stmt_bind_param(stmt, params_.binds()) != 0) {
-    return StatementError(stmt);
+  if (absl::Status s = params_.Bind(params); !s.ok()) {
+    if (!prepared->cached) mysql_stmt_close(prepared->stmt);
+    return s;
+  }
+  absl::Status status = Execute(*prepared);
+  if (!status.ok() && prepared->cached && prepared->rerunnable &&
+      mysql_stmt_errno(prepared->stmt) == CR_NEW_STMT_METADATA) {
+    // DDL since the prepare changed the number of columns. The statement
+    // is a read with no session effects: prepare it anew and run it again.
+    Forget(sql);
+    prepared = Prepare(sql);
+    if (!prepared.ok()) return prepared.status();
+    status = Execute(*prepared);
+  }
+  return status;
+}
+
+absl::Status Connection::Execute(const Prepared& p) {
+  if (params_.size() > 0 && mysql_stmt_bind_param(p.stmt, params_.binds()) != 0) {
+    absl::Status status = StatementError(p.stmt);
+    if (!p.cached) mysql_stmt_close(p.stmt);
+    return status;
   }
   maybe_executed_ = true;
-  if (mysql_stmt_execute(stmt) != 0) {
-    maybe_executed_ = mysql_stmt_errno(stmt) != kCommandNotSent;
-    return StatementError(stmt);
+  if (mysql_stmt_execute(p.stmt) != 0) {
+    maybe_executed_ = mysql_stmt_errno(p.stmt) != kCommandNotSent;
+    absl::Status status = StatementError(p.stmt);
+    if (!p.cached) mysql_stmt_close(p.stmt);
+    return status;
   }
-  active_ = stmt;
-  const unsigned int columns = mysql_stmt_field_count(stmt);
+  active_ = p.stmt;
+  active_cached_ = p.cached;
+  active_stale_ = false;
+  return BeginResult();
+}
+
+absl::Status Connection::BeginResult() {
+  has_rows_ = false;
+  eof_warnings_ = 0;
+  out_params_ = (mysql_->server_status & SERVER_PS_OUT_PARAMS) != 0;
+  const unsigned int columns = mysql_stmt_field_count(active_);
   if (columns == 0) {
     decoder_.Reset({});
     return absl::OkStatus();
   }
-  MYSQL_RES* meta = mysql_stmt_result_metadata(stmt);
-  if (meta == nullptr) return StatementError(stmt);
+  // The column definitions the server sent with this execution. Connector/C
+  // copies their types into the statement but keeps the names it had at
+  // prepare time (mariadb_stmt.c, stmt_read_execute_response), so after DDL
+  // that reorders or renames columns of the same count only these are true.
+  const MYSQL_FIELD* f = mysql_->field_count == columns && mysql_->fields != nullptr
+                             ? mysql_->fields
+                             : active_->fields;
+  // When they differ, the statement's own copy is stale: the server sends
+  // the new definitions once after it re-prepared the statement (with
+  // MariaDB's metadata caching, not again), so this statement is prepared
+  // anew next time.
+  for (unsigned int i = 0; f != active_->fields && i < columns; ++i) {
+    if (absl::string_view(f[i].name, f[i].name_length) !=
+        absl::string_view(active_->fields[i].name, active_->fields[i].name_length)) {
+      active_stale_ = true;
+    }
+  }
   std::vector<sql::FieldInfo> fields(columns);
-  MYSQL_FIELD* f = mysql_fetch_fields(meta);
   for (unsigned int i = 0; i < columns; ++i) {
     fields[i].name.assign(f[i].name, f[i].name_length);
     fields[i].type = f[i].type;
     fields[i].flags = f[i].flags;
     fields[i].charsetnr = f[i].charsetnr;
     fields[i].length = f[i].length;
-    MARIADB_CONST_STRING format{nullptr, 0};
-    if (mariadb_field_attr(&format, &f[i], MARIADB_FIELD_ATTR_FORMAT_NAME) == 0 &&
-        absl::string_view(format.str, format.length) == "json") {
-      fields[i].json = true;
-    }
+    // MariaDB's extended metadata (JSON) comes only with the statement's
+    // own copy of the column, valid while the column is the same one.
+    fields[i].json =
+        IsJson(f[i]) || (f != active_->fields && i < active_->field_count &&
+                         fields[i].name == absl::string_view(active_->fields[i].name,
+                                                             active_->fields[i].name_length) &&
+                         IsJson(active_->fields[i]));
   }
-  mysql_free_result(meta);
   decoder_.Reset(std::move(fields));
-  if (mysql_stmt_bind_result(stmt, decoder_.binds()) != 0) return StatementError(stmt);
+  if (mysql_stmt_bind_result(active_, decoder_.binds()) != 0) return StatementError(active_);
   has_rows_ = true;
   return absl::OkStatus();
 }
@@ -245,6 +328,7 @@ absl::StatusOr<bool> Connection::Next(txgate::v1::Row* row, size_t* bytes) {
   const int rc = mysql_stmt_fetch(active_);
   if (rc == MYSQL_NO_DATA) {
     has_rows_ = false;
+    ReadEndOfRows();
     return false;
   }
   if (rc == 1) return StatementError(active_);
@@ -264,21 +348,85 @@ absl::StatusOr<bool> Connection::Next(txgate::v1::Row* row, size_t* bytes) {
   return true;
 }
 
+void Connection::ReadEndOfRows() {
+  // Connector/C reads the EOF packet that ends unbuffered rows but keeps
+  // neither its warning count nor its server status (it does for buffered
+  // rows, mthd_stmt_read_all_rows); the packet is still in the read buffer.
+  // Without this, a SELECT's warnings would be lost, a CALL's further result
+  // sets unseen, and a state change in a statement returning rows unknown.
+  const unsigned char* p = mysql_->net.read_pos;
+  if (p == nullptr || p[0] != 254) return;
+  eof_warnings_ = static_cast<uint32_t>(p[1] | (p[2] << 8));
+  const unsigned int status = static_cast<unsigned int>(p[3] | (p[4] << 8));
+  mysql_->warning_count = eof_warnings_;
+  mysql_->server_status = status;
+  if ((status & SERVER_SESSION_STATE_CHANGED) != 0) session_changed_ = true;
+}
+
 absl::StatusOr<ExecSummary> Connection::Done() {
   ExecSummary summary;
   if (active_ == nullptr) return summary;
+  MYSQL_STMT* stmt = active_;
+  if (mysql_stmt_field_count(stmt) > 0) {
+    if (has_rows_) {
+      has_rows_ = false;
+      // Unread rows must leave the socket before the next command.
+      if (mysql_stmt_free_result(stmt) != 0) return StatementError(stmt);
+    }
+    // A result set changes no rows and generates no id of its own.
+    summary.warning_count = eof_warnings_;
+  } else {
+    const my_ulonglong affected = mysql_stmt_affected_rows(stmt);
+    summary.affected_rows = affected == static_cast<my_ulonglong>(-1) ? 0 : affected;
+    summary.last_insert_id = mysql_stmt_insert_id(stmt);
+    summary.warning_count = mysql_warning_count(mysql_);
+    if (LastCommandChangedSession()) session_changed_ = true;
+  }
+  if (!mysql_stmt_more_results(stmt)) FinishStatement();
+  return summary;
+}
+
+bool Connection::more_results() const {
+  return active_ != nullptr && !has_rows_ && mysql_stmt_more_results(active_);
+}
+
+absl::Status Connection::NextResult() {
+  if (active_ == nullptr) return absl::OkStatus();
+  const int rc = mysql_stmt_next_result(active_);
+  if (rc > 0) return StatementError(active_);
+  if (rc < 0) {
+    FinishStatement();
+    return absl::OkStatus();
+  }
+  return BeginResult();
+}
+
+void Connection::FinishStatement() {
   MYSQL_STMT* stmt = std::exchange(active_, nullptr);
+  has_rows_ = false;
+  out_params_ = false;
+  if (stmt == nullptr) return;
+  if (active_cached_ && std::exchange(active_stale_, false)) {
+    for (const auto& [sql, prepared] : statements_) {
+      if (prepared.stmt == stmt) {
+        Forget(std::string(sql));
+        return;
+      }
+    }
+  }
+  if (!active_cached_) mysql_stmt_close(stmt);
+}
+
+void Connection::DrainPending() {
+  if (active_ == nullptr) return;
   if (has_rows_) {
     has_rows_ = false;
-    // Unread rows must leave the socket before the next command.
-    if (mysql_stmt_free_result(stmt) != 0) return StatementError(stmt);
+    (void)mysql_stmt_free_result(active_);
   }
-  const my_ulonglong affected = mysql_stmt_affected_rows(stmt);
-  summary.affected_rows = affected == static_cast<my_ulonglong>(-1) ? 0 : affected;
-  summary.last_insert_id = mysql_stmt_insert_id(stmt);
-  summary.warning_count = mysql_warning_count(mysql_);
-  if (LastCommandChangedSession()) session_changed_ = true;
-  return summary;
+  while (mysql_stmt_more_results(active_) && mysql_stmt_next_result(active_) == 0) {
+    if (mysql_stmt_field_count(active_) > 0) (void)mysql_stmt_free_result(active_);
+  }
+  FinishStatement();
 }
 
 bool Connection::IdleAlive() const {

@@ -71,6 +71,10 @@ class Connection final : public db::Connection {
   void AppendColumns(google::protobuf::RepeatedPtrField<txgate::v1::Column>* out) const override;
   absl::StatusOr<bool> Next(txgate::v1::Row* row, size_t* bytes) override;
   absl::StatusOr<ExecSummary> Done() override;
+  bool more_results() const override;
+  absl::Status NextResult() override;
+  bool out_params() const override { return out_params_; }
+  size_t column_count() const override { return decoder_.fields().size(); }
   // Looks at the idle socket: EOF, a reset or an unsolicited packet (such as
   // a kill notice) mean the server closed it.
   bool IdleAlive() const override;
@@ -95,7 +99,26 @@ class Connection final : public db::Connection {
   absl::Status StatementError(MYSQL_STMT* stmt);
   absl::Status Track(absl::Status status);
   bool LastCommandChangedSession();
-  absl::StatusOr<MYSQL_STMT*> Prepare(absl::string_view sql);
+  // A prepared statement, cached or for this one execution.
+  struct Prepared {
+    MYSQL_STMT* stmt = nullptr;
+    bool rerunnable = false;  // a read with no session effects
+    bool cached = false;      // kept in statements_ (else closed when done)
+  };
+  // The cached statement for `sql`, or a new one (cached when it may be).
+  absl::StatusOr<Prepared> Prepare(absl::string_view sql);
+  // Closes and uncaches the statement for `sql`.
+  void Forget(absl::string_view sql);
+  // Binds the parameters and executes; on success the result is started.
+  absl::Status Execute(const Prepared& prepared);
+  // Describes and binds the current result set of the active statement.
+  absl::Status BeginResult();
+  // Takes what the end-of-rows packet says (see the .cc).
+  void ReadEndOfRows();
+  // Ends the active statement (closing it unless cached).
+  void FinishStatement();
+  // Discards whatever the active statement has not delivered yet.
+  void DrainPending();
   void CloseStatements();
 
   MYSQL* mysql_;
@@ -107,10 +130,14 @@ class Connection final : public db::Connection {
   std::string database_;  // the configured default schema ("" for none)
   bool maybe_executed_ = false;
   size_t statement_cache_size_;
-  absl::flat_hash_map<std::string, MYSQL_STMT*> statements_;
+  absl::flat_hash_map<std::string, Prepared> statements_;
   std::vector<std::string> statement_order_;  // insertion order, for eviction
-  MYSQL_STMT* active_ = nullptr;              // statement between Start and Done
-  bool has_rows_ = false;
+  MYSQL_STMT* active_ = nullptr;              // from Start until its last result is done
+  bool active_cached_ = false;
+  bool active_stale_ = false;  // its cached column names are out of date
+  bool has_rows_ = false;      // the current result set has unread rows
+  bool out_params_ = false;    // the current result set holds OUT parameters
+  uint32_t eof_warnings_ = 0;
   sql::ParamBinder params_;
   sql::RowDecoder decoder_;
 };

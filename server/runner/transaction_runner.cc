@@ -216,6 +216,30 @@ absl::Status TransactionRunner::RunStatement(CallContext& ctx, db::Connection& c
   Attached attached(ctx, &conn);
   if (ctx.cancelled()) return Interrupted(ctx);
   if (absl::Status s = conn.Start(sql, params); !s.ok()) return s;
+  if (absl::Status s = ReadResult(conn, result, bytes); !s.ok()) return s;
+  // A CALL answers several results: each result set of the procedure, its
+  // OUT parameters, and its final status, whose counters are the CALL's.
+  while (conn.more_results()) {
+    if (absl::Status s = conn.NextResult(); !s.ok()) return s;
+    if (conn.out_params()) {
+      if (absl::Status s = ReadResult(conn, result->mutable_out_parameters(), bytes); !s.ok()) {
+        return s;
+      }
+    } else if (conn.column_count() > 0) {
+      if (absl::Status s = ReadResult(conn, result->add_more_results(), bytes); !s.ok()) return s;
+    } else {
+      absl::StatusOr<db::ExecSummary> summary = conn.Done();
+      if (!summary.ok()) return summary.status();
+      result->set_affected_rows(summary->affected_rows);
+      result->set_last_insert_id(summary->last_insert_id);
+      result->set_warning_count(result->warning_count() + summary->warning_count);
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status TransactionRunner::ReadResult(db::Connection& conn, ResultSet* result,
+                                           int64_t* bytes) const {
   conn.AppendColumns(result->mutable_columns());
   txgate::v1::Row row;
   size_t row_bytes = 0;
@@ -503,6 +527,14 @@ absl::Status TransactionRunner::QueryStream::NextChunk(CallContext& ctx,
     if (!*more) {
       absl::StatusOr<db::ExecSummary> summary = conn.Done();
       if (!summary.ok()) return summary.status();
+      if (conn.more_results()) {
+        // Streams carry one result set; a CALL's others would be lost.
+        return sql::MakeStatus(
+            absl::StatusCode::kInvalidArgument, txgate::v1::INVALID_REQUEST,
+            absl::StrCat("the statement returned more than one result (a CALL) after ",
+                         sent_rows_ + chunk->rows_size(),
+                         " rows; StreamQuery streams one result set: use Execute"));
+      }
       chunk->set_warning_count(summary->warning_count);
       chunk->set_done(true);
       break;

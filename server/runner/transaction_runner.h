@@ -231,7 +231,10 @@ class TransactionRunner {
 
   absl::Duration TimeLeft(const CallContext& ctx) const { return ctx.deadline() - clock_->Now(); }
 
-  // Runs one statement on `conn`, reading all its rows into `result`.
+  // Reads the current result of `conn` (columns, rows, counters).
+  absl::Status ReadResult(db::Connection& conn, txgate::v1::ResultSet* result,
+                          int64_t* bytes) const;
+  // Runs one statement on `conn`, reading all its results into `result`.
   absl::Status RunStatement(CallContext& ctx, db::Connection& conn, const std::string& sql,
                             const db::Params& params, txgate::v1::ResultSet* result,
                             int64_t* bytes) const;

@@ -102,6 +102,11 @@ class FakeDatabase::Conn final : public db::Connection {
     return summary_;
   }
 
+  bool more_results() const override { return false; }
+  absl::Status NextResult() override { return absl::OkStatus(); }
+  bool out_params() const override { return false; }
+  size_t column_count() const override { return columns_.size(); }
+
   bool IdleAlive() const override { return !broken(); }
   absl::Status Ping() override { return broken() ? Lost() : absl::OkStatus(); }
   absl::Status ResetSession() override {

@@ -118,18 +118,22 @@ class Row(_message.Message):
     def __init__(self, values: _Optional[_Iterable[_Union[Value, _Mapping]]] = ...) -> None: ...
 
 class ResultSet(_message.Message):
-    __slots__ = ("columns", "rows", "affected_rows", "last_insert_id", "warning_count")
+    __slots__ = ("columns", "rows", "affected_rows", "last_insert_id", "warning_count", "more_results", "out_parameters")
     COLUMNS_FIELD_NUMBER: _ClassVar[int]
     ROWS_FIELD_NUMBER: _ClassVar[int]
     AFFECTED_ROWS_FIELD_NUMBER: _ClassVar[int]
     LAST_INSERT_ID_FIELD_NUMBER: _ClassVar[int]
     WARNING_COUNT_FIELD_NUMBER: _ClassVar[int]
+    MORE_RESULTS_FIELD_NUMBER: _ClassVar[int]
+    OUT_PARAMETERS_FIELD_NUMBER: _ClassVar[int]
     columns: _containers.RepeatedCompositeFieldContainer[Column]
     rows: _containers.RepeatedCompositeFieldContainer[Row]
     affected_rows: int
     last_insert_id: int
     warning_count: int
-    def __init__(self, columns: _Optional[_Iterable[_Union[Column, _Mapping]]] = ..., rows: _Optional[_Iterable[_Union[Row, _Mapping]]] = ..., affected_rows: _Optional[int] = ..., last_insert_id: _Optional[int] = ..., warning_count: _Optional[int] = ...) -> None: ...
+    more_results: _containers.RepeatedCompositeFieldContainer[ResultSet]
+    out_parameters: ResultSet
+    def __init__(self, columns: _Optional[_Iterable[_Union[Column, _Mapping]]] = ..., rows: _Optional[_Iterable[_Union[Row, _Mapping]]] = ..., affected_rows: _Optional[int] = ..., last_insert_id: _Optional[int] = ..., warning_count: _Optional[int] = ..., more_results: _Optional[_Iterable[_Union[ResultSet, _Mapping]]] = ..., out_parameters: _Optional[_Union[ResultSet, _Mapping]] = ...) -> None: ...
 
 class ExecuteRequest(_message.Message):
     __slots__ = ("sql", "params")
