@@ -527,15 +527,25 @@ absl::Status TransactionRunner::QueryStream::NextChunk(CallContext& ctx,
     if (!*more) {
       absl::StatusOr<db::ExecSummary> summary = conn.Done();
       if (!summary.ok()) return summary.status();
-      if (conn.more_results()) {
-        // Streams carry one result set; a CALL's others would be lost.
-        return sql::MakeStatus(
-            absl::StatusCode::kInvalidArgument, txgate::v1::INVALID_REQUEST,
-            absl::StrCat("the statement returned more than one result (a CALL) after ",
-                         sent_rows_ + chunk->rows_size(),
-                         " rows; StreamQuery streams one result set: use Execute"));
+      uint32_t warnings = summary->warning_count;
+      // A CALL ends with its status; a second result set would be lost.
+      while (conn.more_results()) {
+        if (absl::Status s = conn.NextResult(); !s.ok()) {
+          return sql::Annotate(s, absl::StrCat("the stream broke after ",
+                                               sent_rows_ + chunk->rows_size(), " rows: "));
+        }
+        if (conn.column_count() > 0) {
+          return sql::MakeStatus(
+              absl::StatusCode::kInvalidArgument, txgate::v1::INVALID_REQUEST,
+              absl::StrCat("the statement returned a second result set (a CALL) after ",
+                           sent_rows_ + chunk->rows_size(),
+                           " rows; StreamQuery streams one result set: use Execute"));
+        }
+        absl::StatusOr<db::ExecSummary> status = conn.Done();
+        if (!status.ok()) return status.status();
+        warnings += status->warning_count;
       }
-      chunk->set_warning_count(summary->warning_count);
+      chunk->set_warning_count(warnings);
       chunk->set_done(true);
       break;
     }
@@ -565,6 +575,25 @@ absl::Status TransactionRunner::Interactive::Lost(absl::string_view why) {
 
 absl::Status TransactionRunner::Interactive::Unhealed(const absl::Status&) {
   return Lost("the deadline passed");
+}
+
+absl::Status TransactionRunner::Interactive::Restart(CallContext& ctx) {
+  db::Connection& conn = *lease_;
+  absl::Status status;
+  {
+    Attached attached(ctx, &conn);
+    status = conn.ResetSession();  // rolls the empty transaction back too
+  }
+  if (status.ok()) status = runner_->OpenTransaction(ctx, conn, options_);
+  if (status.ok()) {
+    clean_ = true;
+    return status;
+  }
+  if (ctx.cancelled()) return runner_->Interrupted(ctx);
+  if (!sql::IsConnectionLost(status)) return status;
+  // Lost: an empty transaction replays trivially on a new connection.
+  clean_ = true;
+  return Replay(ctx);
 }
 
 absl::Status TransactionRunner::Interactive::Replay(CallContext& ctx) {
@@ -651,17 +680,13 @@ absl::StatusOr<ResultSet> TransactionRunner::Interactive::Run(
   absl::StatusOr<sql::StatementKind> kind = CheckSql(statement.sql(), Context::kTransaction, -1);
   if (!kind.ok()) return kind.status();
   all_reads_ = all_reads_ && kind->read_only;
-  if (kind->session.reads_leftovers && !clean_) {
-    // What earlier statements left on this session may be another call's:
-    // start the transaction again on a reset session, with its log.
-    if (overflow_) {
-      return sql::MakeStatus(absl::StatusCode::kFailedPrecondition, txgate::v1::INVALID_REQUEST,
-                             "this statement reads what earlier statements left on the session "
-                             "(LAST_INSERT_ID(), FOUND_ROWS(), warnings, ...), which needs the "
-                             "transaction within the replay bound; read it earlier");
-    }
-    clean_ = true;
-    if (absl::Status s = Replay(ctx); !s.ok()) return s;
+  if (kind->session.reads_leftovers && !clean_ && log_.empty() && !overflow_) {
+    // The transaction's first statement reads what the previous statement
+    // left, on a session another call used: nothing has run in the
+    // transaction yet, so it starts again, on the same connection, reset.
+    // (Later statements read what the transaction's own statements left;
+    // replaying them to get there could change what they did.)
+    if (absl::Status s = Restart(ctx); !s.ok()) return s;
   }
   if (kind->session.leaves_state) {
     leaves_state_ = true;

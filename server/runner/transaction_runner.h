@@ -136,6 +136,8 @@ class TransactionRunner {
           options_(std::move(options)),
           read_only_(options_.read_only()),
           clean_(clean) {}
+    // Starts the (still empty) transaction again on its connection, reset.
+    absl::Status Restart(CallContext& ctx);
     // Re-opens the transaction on a new connection and re-runs the log,
     // going on only if every result is the same.
     absl::Status Replay(CallContext& ctx);

@@ -244,5 +244,33 @@ TEST_F(StatementTest, AnErrorWhileRowsAreFetchedKeepsItsDetail) {
   EXPECT_NE(status.error_code(), grpc::StatusCode::UNKNOWN);
 }
 
+// StreamQuery streams a CALL's result set (its final status is no second
+// result), and an error the procedure raises keeps its detail.
+TEST_F(StatementTest, StreamQueryStreamsACallsResultSet) {
+  Admin("CREATE OR REPLACE PROCEDURE txgate.p_many() SELECT seq FROM seq_1_to_10");
+  Admin(
+      "CREATE OR REPLACE PROCEDURE txgate.p_err() BEGIN SELECT 1; SELECT * FROM no_such_tbl; END");
+  Admin("CREATE OR REPLACE PROCEDURE txgate.p_two() BEGIN SELECT 1; SELECT 2; END");
+  auto stream = [&](const std::string& sql, int* rows) {
+    txgate::v1::StreamQueryRequest q;
+    q.set_sql(sql);
+    q.set_max_rows_per_chunk(3);
+    auto ctx = WithDeadline(absl::Seconds(30));
+    auto reader = stub().StreamQuery(ctx.get(), q);
+    txgate::v1::StreamQueryResponse chunk;
+    *rows = 0;
+    while (reader->Read(&chunk)) *rows += chunk.rows_size();
+    return reader->Finish();
+  };
+  int rows = 0;
+  grpc::Status s = stream("CALL p_many()", &rows);
+  EXPECT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(rows, 10);
+  s = stream("CALL p_err()", &rows);
+  EXPECT_EQ(ErrorInfoOf(s).metadata().at("mysql_errno"), "1146");
+  s = stream("CALL p_two()", &rows);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+}
+
 }  // namespace
 }  // namespace txgate::testing
