@@ -4,6 +4,7 @@
 // the caller gets — with no database and no sleeps.
 #include "server/runner/transaction_runner.h"
 
+#include <algorithm>
 #include <memory>
 #include <string>
 #include <vector>
@@ -456,6 +457,25 @@ class InteractiveTest : public RunnerTest {
     return c;
   }
 };
+
+TEST_F(InteractiveTest, AFirstReaderOfLeftoversRestartsTheTransactionOnAResetSession) {
+  ASSERT_TRUE(Execute("INSERT INTO t (v) VALUES (1)").ok());  // the session is used
+  std::unique_ptr<CallContext> call = Call();
+  auto txn = Open(*call);
+  ASSERT_TRUE(txn->Run(*call, Stmt("SELECT LAST_INSERT_ID()")).ok());
+  ASSERT_TRUE(txn->Run(*call, Stmt("INSERT INTO t (v) VALUES (2)")).ok());
+  ASSERT_TRUE(txn->Run(*call, Stmt("SELECT LAST_INSERT_ID()")).ok());  // its own: no restart
+  ASSERT_TRUE(txn->Commit(*call, Commit()).ok());
+  txn.reset();  // the lease goes back
+  std::vector<std::string> ran = Ran();
+  ran.erase(std::remove_if(ran.begin(), ran.end(),
+                           [](const std::string& sql) { return absl::StartsWith(sql, "CREATE"); }),
+            ran.end());
+  EXPECT_THAT(ran, ElementsAre("INSERT INTO t (v) VALUES (1)", "START TRANSACTION", "RESET SESSION",
+                               "START TRANSACTION", "SELECT LAST_INSERT_ID()",
+                               "INSERT INTO t (v) VALUES (2)", "SELECT LAST_INSERT_ID()", "COMMIT",
+                               "RESET SESSION"));
+}
 
 TEST_F(InteractiveTest, ALossIsHealedByReplayingTheLog) {
   std::unique_ptr<CallContext> call = Call();
