@@ -120,8 +120,11 @@ class Client {
     };
     const deadline = Date.now() + timeoutMs;
     let backoff = initialBackoffMs;
+    let lastErr = null;
     for (let calls = 1; ; calls++) {
       let err;
+      // A pause that overslept the deadline ends with the last real answer.
+      if (lastErr && Date.now() >= deadline) throw lastErr;
       try {
         if (Date.now() >= deadline) {
           throw new TxgateError(grpc.status.DEADLINE_EXCEEDED, 'runTransaction: deadline passed', { idempotencyKey: key });
@@ -135,6 +138,7 @@ class Client {
         (err.code === grpc.status.UNKNOWN && (key !== '' || readOnly));
       const pause = backoff / 2 + Math.random() * (backoff / 2);
       if (!retryable || Date.now() + pause >= deadline) throw err;
+      lastErr = err;
       await sleep(pause);
       backoff = Math.min(backoff * 2, maxBackoffMs);
     }

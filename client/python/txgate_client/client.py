@@ -164,9 +164,12 @@ class Client:
         deadline = time.monotonic() + timeout
         backoff = initial_backoff
         calls = 0
+        last_err: Optional[TxgateError] = None
         while True:
             calls += 1
             remaining = deadline - time.monotonic()
+            if remaining <= 0 and last_err is not None:
+                raise last_err  # a pause that overslept the deadline: the last real answer
             try:
                 if remaining <= 0:
                     raise TxgateError(grpc.StatusCode.DEADLINE_EXCEEDED,
@@ -183,6 +186,7 @@ class Client:
             pause = backoff / 2 + random.uniform(0, backoff / 2)
             if time.monotonic() + pause >= deadline:
                 raise err
+            last_err = err
             time.sleep(pause)
             backoff = min(backoff * 2, max_backoff)
 
