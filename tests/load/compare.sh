@@ -42,7 +42,7 @@ for w in select insert; do
         "127.0.0.1:$p" >/tmp/compare.ghz
       r_s=$(awk '/Requests\/sec:/ {print $2}' /tmp/compare.ghz)
       avg=$(awk '/Average:/ {print $2 $3; exit}' /tmp/compare.ghz)
-      p99=$(awk '/99 % in/ {print $3 $4}' /tmp/compare.ghz)
+      p99=$(awk '/99 % in/ {print $4 $5}' /tmp/compare.ghz)
       rps[$w,$side,$r]=$r_s
       echo "| $w | $side | $r | $r_s | $avg | $p99 |"
     done
