@@ -205,7 +205,7 @@ absl::StatusOr<Connection::Prepared> Connection::Prepare(absl::string_view sql) 
   // a result set, are cached: after DDL changes the number of columns,
   // Connector/C refuses the cached statement (2057) once it has run.
   const sql::StatementKind kind = sql::ClassifyStatement(sql);
-  p.rerunnable = kind.read_only && !kind.session.leaves_state;
+  p.rerunnable = (kind.read_only || kind.locking_read) && !kind.session.leaves_state;
   p.cached = p.rerunnable || mysql_stmt_field_count(p.stmt) == 0;
   if (!p.cached || statement_cache_size_ == 0) {
     p.cached = false;

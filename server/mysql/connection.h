@@ -102,7 +102,7 @@ class Connection final : public db::Connection {
   // A prepared statement, cached or for this one execution.
   struct Prepared {
     MYSQL_STMT* stmt = nullptr;
-    bool rerunnable = false;  // a read with no session effects
+    bool rerunnable = false;  // a (locking) read with no session effects
     bool cached = false;      // kept in statements_ (else closed when done)
   };
   // The cached statement for `sql`, or a new one (cached when it may be).

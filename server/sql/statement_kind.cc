@@ -83,6 +83,7 @@ StatementKind ClassifyKind(absl::string_view sql) {
     // whose release must not be assumed; EXPLAIN of a write is still a read.
     kind.read_only = first == "SHOW" ||
                      (!HasWord(upper, "INTO") && !HasWord(upper, "FOR") && !HasWord(upper, "LOCK"));
+    kind.locking_read = !kind.read_only && !HasWord(upper, "INTO");
     return kind;
   }
   static constexpr absl::string_view kImplicitCommit[] = {

@@ -18,6 +18,9 @@ struct StatementKind {
   // Cannot change data: SELECT (without INTO or locking), SHOW, DESCRIBE,
   // EXPLAIN, and similar. Safe to re-run after a lost connection.
   bool read_only = false;
+  // A SELECT that only takes locks (FOR UPDATE, FOR SHARE, LOCK IN SHARE
+  // MODE): it writes nothing, so running it twice is harmless.
+  bool locking_read = false;
   // Causes an implicit commit or ends the transaction (DDL, LOCK TABLES,
   // BEGIN/COMMIT/ROLLBACK text, SET autocommit, ...); such a statement would
   // break all-or-nothing inside RunTransaction or Transaction.

@@ -105,13 +105,16 @@ TEST_F(StatementTest, ACachedStatementAnswersWhatAFreshOneDoesAfterDdl) {
   const std::string sql = "SELECT * FROM swap WHERE id = ?";
   EXPECT_EQ(Run(sql, {Int(1)}),
             "id:INT,a:INT,b:INT | int64_value: 1, int64_value: 10, int64_value: 20");
+  const std::string locking = "SELECT * FROM swap WHERE id = ? FOR UPDATE";
   for (const Change& change : changes) {
     SCOPED_TRACE(change.name);
     ASSERT_THAT(Run(sql, {Int(1)}), ::testing::Not(::testing::StartsWith("error")));  // cached
+    ASSERT_THAT(Run(locking, {Int(1)}), ::testing::Not(::testing::StartsWith("error")));
     for (const char* ddl : change.ddl) Admin(ddl);
     const std::string fresh = FreshRun(sql, {Int(1)});
     EXPECT_EQ(Run(sql, {Int(1)}), fresh);
     EXPECT_EQ(Run(sql, {Int(1)}), fresh);  // and again, from the cache
+    EXPECT_EQ(Run(locking, {Int(1)}), fresh) << "a locking read";
   }
 }
 

@@ -146,5 +146,14 @@ TEST(StatementKindRollbackTo, OptionalWorkKeyword) {
   Check(Case{"ROLLBACK WORK TO SAVEPOINT s1", false, false, false});
 }
 
+TEST(LockingRead, IsASelectThatOnlyTakesLocks) {
+  EXPECT_TRUE(ClassifyStatement("SELECT * FROM t WHERE id = ? FOR UPDATE").locking_read);
+  EXPECT_TRUE(ClassifyStatement("SELECT * FROM t LOCK IN SHARE MODE").locking_read);
+  EXPECT_FALSE(ClassifyStatement("SELECT * FROM t").locking_read);  // a plain read
+  EXPECT_FALSE(ClassifyStatement("SELECT * FROM t INTO OUTFILE '/tmp/x'").locking_read);
+  EXPECT_FALSE(ClassifyStatement("SELECT 1 INTO @x FOR UPDATE").locking_read);
+  EXPECT_FALSE(ClassifyStatement("UPDATE t SET v = 1").locking_read);
+}
+
 }  // namespace
 }  // namespace txgate::sql
