@@ -101,7 +101,7 @@ TransactionRunner::TransactionRunner(pool::ConnectionPool* pool, OutcomeStore* o
 
 // ---- The heal loop --------------------------------------------------------
 
-FailureClass TransactionRunner::ClassOf(const CallContext& ctx, const AttemptFailure& failure) {
+FailureClass TransactionRunner::ClassOf(const AttemptFailure& failure) {
   if (failure.final) return FailureClass::kRequest;
   if (failure.key_taken) return FailureClass::kKeyTaken;
   if (sql::IsConnectionLost(failure.status)) return FailureClass::kConnectionLost;
@@ -135,7 +135,7 @@ absl::StatusOr<T> TransactionRunner::Heal(CallContext& ctx, const Job<T>& job) {
     const AttemptFailure& failed = attempt.failure();
     Failure failure;
     failure.work = job.work;
-    failure.error = ClassOf(ctx, failed);
+    failure.error = ClassOf(failed);
     failure.phase = failed.phase;
     failure.interrupted = ctx.cancelled();
     failure.may_have_written = failed.may_have_written;
