@@ -9,6 +9,7 @@
 #include "absl/time/clock.h"
 #include "server/service/status_mapping.h"
 #include "server/sql/error.h"
+#include "server/sql/session_effects.h"
 
 namespace txgate::service {
 namespace {
@@ -69,30 +70,6 @@ absl::string_view CodeName(grpc::StatusCode code) {
 
 }  // namespace
 
-std::string FirstKeyword(absl::string_view sql) {
-  size_t i = 0;
-  while (i < sql.size()) {
-    const char c = sql[i];
-    if (absl::ascii_isspace(static_cast<unsigned char>(c))) {
-      ++i;
-    } else if (c == '#' || (c == '-' && i + 1 < sql.size() && sql[i + 1] == '-')) {
-      while (i < sql.size() && sql[i] != '\n') ++i;
-    } else if (c == '/' && i + 1 < sql.size() && sql[i + 1] == '*') {
-      const size_t end = sql.find("*/", i + 2);
-      i = end == absl::string_view::npos ? sql.size() : end + 2;
-    } else {
-      break;
-    }
-  }
-  std::string word;
-  while (i < sql.size() && word.size() < 16 &&
-         absl::ascii_isalpha(static_cast<unsigned char>(sql[i]))) {
-    word.push_back(absl::ascii_toupper(static_cast<unsigned char>(sql[i])));
-    ++i;
-  }
-  return word;
-}
-
 CallRecord::CallRecord(grpc::CallbackServerContext* context, absl::string_view method,
                        metrics::Metrics* metrics, std::string generated_id,
                        std::atomic<int>* unfinished)
@@ -118,7 +95,7 @@ void CallRecord::Set(absl::string_view key, std::string value) {
 
 void CallRecord::DescribeSql(absl::string_view sql) {
   Set("sql_bytes", absl::StrCat(sql.size()));
-  Set("sql_keyword", FirstKeyword(sql));
+  Set("sql_keyword", sql::FirstKeyword(sql));
 }
 
 grpc::Status CallRecord::Finish(const absl::Status& status) {

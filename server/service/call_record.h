@@ -25,10 +25,6 @@
 
 namespace txgate::service {
 
-// The leading keyword of `sql` in upper case, skipping whitespace and
-// comments; at most 16 letters, empty if it starts otherwise.
-std::string FirstKeyword(absl::string_view sql);
-
 class CallRecord {
  public:
   // Takes the request id (see above) from `context` and echoes it back.

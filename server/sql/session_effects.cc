@@ -1,5 +1,6 @@
 #include "server/sql/session_effects.h"
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -40,11 +41,12 @@ size_t SkipQuoted(absl::string_view sql, size_t i) {
   return sql.size();
 }
 
-std::vector<Token> Lex(absl::string_view sql) {
+// The code tokens of `sql`, at most `limit` of them.
+std::vector<Token> Lex(absl::string_view sql, size_t limit = SIZE_MAX) {
   std::vector<Token> out;
   bool in_executable_comment = false;
   size_t i = 0;
-  while (i < sql.size()) {
+  while (i < sql.size() && out.size() < limit) {
     const unsigned char c = static_cast<unsigned char>(sql[i]);
     if (absl::ascii_isspace(c)) {
       ++i;
@@ -343,6 +345,15 @@ SessionEffects SessionEffectsOf(absl::string_view sql) {
     }
   }
   return e;
+}
+
+std::string FirstKeyword(absl::string_view sql) {
+  for (const Token& t : Lex(sql, 8)) {
+    if (t.kind == Tok::kLParen) continue;
+    if (t.kind != Tok::kWord) break;
+    return t.text.substr(0, 16);
+  }
+  return "";
 }
 
 }  // namespace txgate::sql

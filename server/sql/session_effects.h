@@ -25,6 +25,8 @@
 #ifndef TXGATE_SERVER_SQL_SESSION_EFFECTS_H_
 #define TXGATE_SERVER_SQL_SESSION_EFFECTS_H_
 
+#include <string>
+
 #include "absl/strings/string_view.h"
 
 namespace txgate::sql {
@@ -38,6 +40,11 @@ struct SessionEffects {
 };
 
 SessionEffects SessionEffectsOf(absl::string_view sql);
+
+// The statement's leading keyword in upper case (at most 16 characters),
+// read by the same lexer: comments skipped, executable comments read as
+// code, leading parentheses skipped; empty if it starts otherwise.
+std::string FirstKeyword(absl::string_view sql);
 
 }  // namespace txgate::sql
 

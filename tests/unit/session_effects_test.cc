@@ -85,5 +85,16 @@ INSTANTIATE_TEST_SUITE_P(ReadsLeftovers, SessionEffectsTest,
                                            Case{"GET DIAGNOSTICS @n = NUMBER", true, true},
                                            Case{"CALL p(1)", true, true}));
 
+TEST(FirstKeywordTest, ReadsTheLeadingKeywordAsTheServerWould) {
+  EXPECT_EQ(FirstKeyword("  select 1"), "SELECT");
+  EXPECT_EQ(FirstKeyword("/* why */ -- note\n# more\nINSERT INTO t VALUES (1)"), "INSERT");
+  EXPECT_EQ(FirstKeyword("((SELECT 1))"), "SELECT");
+  EXPECT_EQ(FirstKeyword("/*!50000 DROP TABLE t */"), "DROP");  // executable: code
+  EXPECT_EQ(FirstKeyword("--x\nSELECT 1"), "");  // "--x" is no comment: MySQL needs a space
+  EXPECT_EQ(FirstKeyword("'str'"), "");
+  EXPECT_EQ(FirstKeyword(""), "");
+  EXPECT_EQ(FirstKeyword("AVERYLONGKEYWORDTHATGOESON"), "AVERYLONGKEYWORD");
+}
+
 }  // namespace
 }  // namespace txgate::sql
