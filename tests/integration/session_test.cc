@@ -47,35 +47,12 @@ std::string Answer(const grpc::Status& status, const txgate::v1::ResultSet& resu
 // the pool gives a new connection), for the fresh answer of `sql` after
 // `before` (e.g. START TRANSACTION).
 std::string FreshAnswer(const std::string& sql, const std::vector<std::string>& before = {}) {
-  service::ServerOptions options = DefaultServerOptions();
-  absl::StatusOr<std::unique_ptr<mysql::Connection>> conn =
-      mysql::Connection::Open(options.mysql, absl::Seconds(5));
-  if (!conn.ok()) return absl::StrCat("connect failed: ", conn.status().ToString());
-  for (const std::string& b : before) {
-    if (absl::Status s = (*conn)->Query(b); !s.ok()) return s.ToString();
+  absl::StatusOr<txgate::v1::ResultSet> r = RunOnNewSession(sql, {}, before);
+  if (!r.ok()) {
+    std::optional<sql::MysqlError> e = sql::GetMysqlError(r.status());
+    return absl::StrCat("error ", e.has_value() ? absl::StrCat(e->errnum) : r.status().ToString());
   }
-  google::protobuf::RepeatedPtrField<txgate::v1::Value> none;
-  absl::Status s = (*conn)->Start(sql, none);
-  txgate::v1::ExecuteResponse r;
-  if (s.ok()) {
-    for (;;) {
-      txgate::v1::Row row;
-      size_t bytes = 0;
-      absl::StatusOr<bool> more = (*conn)->Next(&row, &bytes);
-      if (!more.ok()) {
-        s = more.status();
-        break;
-      }
-      if (!*more) break;
-      *r.mutable_result()->add_rows() = std::move(row);
-    }
-    if (s.ok()) s = (*conn)->Done().status();
-  }
-  if (!s.ok()) {
-    std::optional<sql::MysqlError> e = sql::GetMysqlError(s);
-    return absl::StrCat("error ", e.has_value() ? absl::StrCat(e->errnum) : s.ToString());
-  }
-  return Answer(grpc::Status::OK, r.result());
+  return Answer(grpc::Status::OK, *r);
 }
 
 struct Kind {

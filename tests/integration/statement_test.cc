@@ -38,24 +38,8 @@ std::string Describe(const txgate::v1::ResultSet& r) {
 
 // What a brand-new connection (a statement never prepared before) answers.
 std::string FreshRun(const std::string& sql, std::vector<txgate::v1::Value> params) {
-  absl::StatusOr<std::unique_ptr<mysql::Connection>> conn =
-      mysql::Connection::Open(DefaultServerOptions().mysql, absl::Seconds(5));
-  if (!conn.ok()) return conn.status().ToString();
-  google::protobuf::RepeatedPtrField<txgate::v1::Value> bound(params.begin(), params.end());
-  if (absl::Status s = (*conn)->Start(sql, bound); !s.ok())
-    return absl::StrCat("error ", s.message());
-  txgate::v1::ResultSet r;
-  (*conn)->AppendColumns(r.mutable_columns());
-  for (;;) {
-    txgate::v1::Row row;
-    size_t bytes = 0;
-    absl::StatusOr<bool> more = (*conn)->Next(&row, &bytes);
-    if (!more.ok()) return more.status().ToString();
-    if (!*more) break;
-    *r.add_rows() = std::move(row);
-  }
-  (void)(*conn)->Done();
-  return Describe(r);
+  absl::StatusOr<txgate::v1::ResultSet> r = RunOnNewSession(sql, std::move(params));
+  return r.ok() ? Describe(*r) : absl::StrCat("error ", r.status().message());
 }
 
 class StatementTest : public ::testing::Test {

@@ -62,6 +62,41 @@ service::ServerOptions DefaultServerOptions() {
   return o;
 }
 
+namespace {
+
+// Runs `sql` with `params` on `conn` and reads its result whole.
+absl::StatusOr<txgate::v1::ResultSet> ReadAll(mysql::Connection& conn, const std::string& sql,
+                                              const std::vector<txgate::v1::Value>& params) {
+  google::protobuf::RepeatedPtrField<txgate::v1::Value> bound(params.begin(), params.end());
+  if (absl::Status s = conn.Start(sql, bound); !s.ok()) return s;
+  txgate::v1::ResultSet result;
+  conn.AppendColumns(result.mutable_columns());
+  for (;;) {
+    txgate::v1::Row row;
+    size_t bytes = 0;
+    absl::StatusOr<bool> more = conn.Next(&row, &bytes);
+    if (!more.ok()) return more.status();
+    if (!*more) break;
+    *result.add_rows() = std::move(row);
+  }
+  if (absl::Status s = conn.Done().status(); !s.ok()) return s;
+  return result;
+}
+
+}  // namespace
+
+absl::StatusOr<txgate::v1::ResultSet> RunOnNewSession(const std::string& sql,
+                                                      std::vector<txgate::v1::Value> params,
+                                                      const std::vector<std::string>& before) {
+  absl::StatusOr<std::unique_ptr<mysql::Connection>> conn =
+      mysql::Connection::Open(DefaultServerOptions().mysql, absl::Seconds(5));
+  if (!conn.ok()) return conn.status();
+  for (const std::string& b : before) {
+    if (absl::Status s = (*conn)->Query(b); !s.ok()) return s;
+  }
+  return ReadAll(**conn, sql, params);
+}
+
 absl::StatusOr<std::vector<std::vector<std::string>>> AdminQuery(const std::string& sql) {
   mysql::ConnectOptions o;
   o.socket = Database().socket();
@@ -69,15 +104,10 @@ absl::StatusOr<std::vector<std::vector<std::string>>> AdminQuery(const std::stri
   absl::StatusOr<std::unique_ptr<mysql::Connection>> conn =
       mysql::Connection::Open(o, absl::Seconds(5));
   if (!conn.ok()) return conn.status();
-  google::protobuf::RepeatedPtrField<txgate::v1::Value> none;
-  if (absl::Status s = (*conn)->Start(sql, none); !s.ok()) return s;
+  absl::StatusOr<txgate::v1::ResultSet> result = ReadAll(**conn, sql, {});
+  if (!result.ok()) return result.status();
   std::vector<std::vector<std::string>> rows;
-  for (;;) {
-    txgate::v1::Row row;
-    size_t bytes = 0;
-    absl::StatusOr<bool> more = (*conn)->Next(&row, &bytes);
-    if (!more.ok()) return more.status();
-    if (!*more) break;
+  for (const txgate::v1::Row& row : result->rows()) {
     std::vector<std::string> out;
     for (const txgate::v1::Value& v : row.values()) {
       switch (v.kind_case()) {
@@ -109,7 +139,6 @@ absl::StatusOr<std::vector<std::vector<std::string>>> AdminQuery(const std::stri
     }
     rows.push_back(std::move(out));
   }
-  if (absl::StatusOr<mysql::ExecSummary> d = (*conn)->Done(); !d.ok()) return d.status();
   return rows;
 }
 

@@ -42,6 +42,13 @@ absl::StatusOr<std::vector<std::vector<std::string>>> AdminQuery(const std::stri
 // Same, failing the test on error.
 std::vector<std::vector<std::string>> Admin(const std::string& sql);
 
+// Runs `sql` with `params`, after the text statements `before`, on a brand-new
+// txgate session (the user, database and session settings the pool gives a
+// new connection): what a caller with a fresh, private connection gets.
+absl::StatusOr<txgate::v1::ResultSet> RunOnNewSession(const std::string& sql,
+                                                      std::vector<txgate::v1::Value> params = {},
+                                                      const std::vector<std::string>& before = {});
+
 // Session ids of the connections user txgate has open (excluding `except`).
 std::vector<std::string> TxgateSessionIds();
 
