@@ -54,7 +54,8 @@ struct ExecSummary {
 
 // How a transaction starts: the RPC's TransactionOptions, in SQL terms.
 struct TransactionStart {
-  // "SET TRANSACTION ISOLATION LEVEL ..." for this transaction, or empty.
+  // "SET TRANSACTION ISOLATION LEVEL <level>" for this transaction, or
+  // empty (an access mode may be appended to it: ", READ ONLY").
   absl::string_view isolation;
   bool read_only = false;
   // Run it as an XA transaction (XA START ... XA END, XA COMMIT ... ONE

@@ -160,14 +160,19 @@ bool Connection::InTransaction() {
 
 absl::Status Connection::BeginTransaction(const db::TransactionStart& start) {
   std::string sql;
-  if (!start.isolation.empty()) absl::StrAppend(&sql, start.isolation, "; ");
   if (start.xa) {
-    // XA START takes no access mode: the next transaction's is set first.
-    if (start.read_only) absl::StrAppend(&sql, "SET TRANSACTION READ ONLY; ");
+    // XA START takes no access mode: the next transaction's is set first,
+    // in one SET TRANSACTION with the isolation level.
+    if (!start.isolation.empty()) {
+      absl::StrAppend(&sql, start.isolation, start.read_only ? ", READ ONLY; " : "; ");
+    } else if (start.read_only) {
+      absl::StrAppend(&sql, "SET TRANSACTION READ ONLY; ");
+    }
     xid_ = absl::StrCat("txgate-", thread_id_, "-",
                         absl::Hex(absl::Uniform<uint64_t>(random_), absl::kZeroPad16));
     absl::StrAppend(&sql, "XA START '", xid_, "'");
   } else {
+    if (!start.isolation.empty()) absl::StrAppend(&sql, start.isolation, "; ");
     absl::StrAppend(&sql, start.read_only ? "START TRANSACTION READ ONLY" : "START TRANSACTION");
   }
   absl::Status status = Query(sql);

@@ -5,6 +5,8 @@
 #include <utility>
 
 #include "absl/hash/hash.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "server/sql/error.h"
 #include "server/sql/statement_kind.h"
@@ -391,8 +393,20 @@ absl::Status TransactionRunner::KeyReused() {
                          "use a new key for a new transaction");
 }
 
+// A transaction that ended early (TRANSACTION_ENDED_EARLY) is recorded
+// under its key as this marker and the statement's index: a retry with the
+// key gets the same answer instead of running what may be committed again.
+// A serialized RunTransactionResponse never starts with a zero byte (no
+// field has number 0).
+constexpr absl::string_view kEndedEarlyMarker("\0ended-early:", 13);
+
 absl::StatusOr<txgate::v1::RunTransactionResponse> TransactionRunner::StoredResponse(
     const std::string& bytes) {
+  int index = 0;
+  if (absl::StartsWith(bytes, kEndedEarlyMarker) &&
+      absl::SimpleAtoi(absl::string_view(bytes).substr(kEndedEarlyMarker.size()), &index)) {
+    return EndedEarly(index);
+  }
   txgate::v1::RunTransactionResponse response;
   if (!response.ParseFromString(bytes)) {
     return absl::DataLossError("the stored response of this idempotency key is unreadable");
@@ -486,8 +500,16 @@ absl::StatusOr<txgate::v1::RunTransactionResponse> TransactionRunner::RunTransac
         return FailedOn(conn, std::move(s), Phase::kStatementInFlight, !all_reads);
       }
       // The server's truth, whatever the text said: the transaction must
-      // still be open. If not, nothing may run or be re-run after it.
-      if (!conn.InTransaction()) return Final(EndedEarly(i));
+      // still be open. If not, nothing may run or be re-run after it, and
+      // with a key a retry gets this answer too (recorded outside any
+      // transaction: committed at once; if it cannot be, the answer stands).
+      if (!conn.InTransaction()) {
+        if (!key.empty()) {
+          Attached attached(ctx, &conn);
+          (void)outcomes_->Record(conn, key, fingerprint, absl::StrCat(kEndedEarlyMarker, i));
+        }
+        return Final(EndedEarly(i));
+      }
     }
     response.set_attempts(n);
     if (!key.empty()) {

@@ -206,7 +206,12 @@ class FakeDatabase::Conn final : public db::Connection {
       if (db_->outcomes_.count(key) > 0) {
         return Error(1062, "23000", "Duplicate entry for key 'PRIMARY'");
       }
-      db_->pending_[id_][key] = Outcome{(*params)[1].bytes_value(), (*params)[2].bytes_value()};
+      Outcome outcome{(*params)[1].bytes_value(), (*params)[2].bytes_value()};
+      if (db_->in_transaction_.count(id_) > 0) {
+        db_->pending_[id_][key] = std::move(outcome);
+      } else {
+        db_->outcomes_[key] = std::move(outcome);  // autocommit
+      }
       summary_.affected_rows = 1;
     }
     return absl::OkStatus();

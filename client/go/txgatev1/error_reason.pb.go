@@ -163,9 +163,10 @@ const (
 	// catch; with XA, a statement that ended the XA transaction itself). Code
 	// FAILED_PRECONDITION. What the statements up to and including that one
 	// did before the transaction ended may be committed; no later statement
-	// ran, and nothing was re-run (a retry with the same idempotency key runs
-	// it again: the key was not recorded). The client must check the data,
-	// and remove from its transactions what commits.
+	// ran, and nothing was re-run (with an idempotency key, this answer is
+	// recorded as the key's outcome: a retry with the key gets it again and
+	// runs nothing). The client must check the data, and remove from its
+	// transactions what commits.
 	ErrorReason_TRANSACTION_ENDED_EARLY ErrorReason = 19
 )
 
