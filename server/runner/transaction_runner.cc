@@ -6,6 +6,7 @@
 
 #include "absl/hash/hash.h"
 #include "absl/strings/str_cat.h"
+#include "server/runner/expectation.h"
 #include "server/sql/error.h"
 #include "server/sql/statement_kind.h"
 
@@ -438,6 +439,11 @@ absl::StatusOr<txgate::v1::RunTransactionResponse> TransactionRunner::RunTransac
         }
         return FailedOn(conn, std::move(s), Phase::kStatementInFlight, !all_reads);
       }
+      // An unmet expectation is the answer: the lease's return rolls the
+      // attempt back, and no outcome has been recorded for the key.
+      if (absl::Status unmet = CheckExpectation(st, response.results(i), i); !unmet.ok()) {
+        return Final(std::move(unmet));
+      }
     }
     response.set_attempts(n);
     if (!key.empty()) {
@@ -707,7 +713,12 @@ absl::StatusOr<ResultSet> TransactionRunner::Interactive::Run(
   Job<ResultSet> job(Work::kInteractive, false, attempt);
   job.heal = [&] { return Replay(ctx); };
   job.unhealed = &Unhealed;
-  return runner_->Heal(ctx, job);
+  const int index = statements_++;
+  absl::StatusOr<ResultSet> result = runner_->Heal(ctx, job);
+  if (!result.ok()) return result;
+  // Unmet: the caller ends the stream, and the lease's return rolls back.
+  if (absl::Status unmet = CheckExpectation(statement, *result, index); !unmet.ok()) return unmet;
+  return result;
 }
 
 absl::Status TransactionRunner::Interactive::Commit(CallContext& ctx,
