@@ -80,6 +80,11 @@ ABSL_FLAG(absl::Duration, idempotency_retention, kDefaults.outcomes.retention,
 ABSL_FLAG(std::string, outcome_table, kDefaults.outcomes.table,
           "table recording idempotent outcomes (created when missing), in --mysql_database "
           "unless qualified");
+ABSL_FLAG(bool, xa_transactions, kDefaults.runner.xa_transactions,
+          "Run RunTransaction and Transaction as XA transactions, inside which the server "
+          "refuses every statement that would commit early (a CALLed procedure's COMMIT or DDL "
+          "too). Turn off only for servers without XA (e.g. Galera): CALL is then refused "
+          "inside transactions");
 ABSL_FLAG(int, replay_max_statements, static_cast<int>(kDefaults.runner.replay_max_statements),
           "statements an interactive transaction records for replay after a connection loss");
 ABSL_FLAG(absl::Duration, shutdown_grace, kDefaults.shutdown_grace,
@@ -194,6 +199,7 @@ int main(int argc, char** argv) {
   options.runner.max_statements = absl::GetFlag(FLAGS_max_statements);
   options.runner.max_conflict_retries = absl::GetFlag(FLAGS_max_conflict_retries);
   options.runner.replay_max_statements = absl::GetFlag(FLAGS_replay_max_statements);
+  options.runner.xa_transactions = absl::GetFlag(FLAGS_xa_transactions);
   options.outcomes.retention = absl::GetFlag(FLAGS_idempotency_retention);
   options.outcomes.table = absl::GetFlag(FLAGS_outcome_table);
   options.shutdown_grace = absl::GetFlag(FLAGS_shutdown_grace);

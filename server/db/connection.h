@@ -52,6 +52,18 @@ struct ExecSummary {
   uint32_t warning_count = 0;
 };
 
+// How a transaction starts: the RPC's TransactionOptions, in SQL terms.
+struct TransactionStart {
+  // "SET TRANSACTION ISOLATION LEVEL ..." for this transaction, or empty.
+  absl::string_view isolation;
+  bool read_only = false;
+  // Run it as an XA transaction (XA START ... XA END, XA COMMIT ... ONE
+  // PHASE): inside one MariaDB and MySQL refuse COMMIT, ROLLBACK, DDL and
+  // every other statement that would commit implicitly, also from a stored
+  // procedure, with error 1399 (XAER_RMFAIL). README, "Transactions".
+  bool xa = false;
+};
+
 class Connection {
  public:
   virtual ~Connection() = default;
@@ -66,8 +78,24 @@ class Connection {
   // reach the server (so it certainly did not run); true otherwise.
   virtual bool maybe_executed() const = 0;
 
-  // True if the server reports an open transaction on this session.
+  // True if the server reported an open transaction on this session after
+  // the last command (the SERVER_STATUS_IN_TRANS flag of its reply).
   virtual bool InTransaction() = 0;
+
+  // Opens a transaction as `start` says.
+  virtual absl::Status BeginTransaction(const TransactionStart& start) = 0;
+
+  // Commits the transaction BeginTransaction opened.
+  virtual absl::Status CommitTransaction() = 0;
+
+  // Rolls back whatever transaction is open: one BeginTransaction opened
+  // (also an XA transaction the server already marked rollback-only, as
+  // after a deadlock) or one the server reports. A failure means the
+  // session's state is unknown: discard it.
+  virtual absl::Status RollbackTransaction() = 0;
+
+  // True if RollbackTransaction() has anything to roll back.
+  virtual bool HasOpenTransaction() = 0;
 
   // True if a statement may have changed session state (variables,
   // schema, locks, ...) since the connection opened or was last reset: the

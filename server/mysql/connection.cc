@@ -68,10 +68,15 @@ absl::StatusOr<std::unique_ptr<Connection>> Connection::Open(const ConnectOption
 
   const char* db = options.database.empty() ? nullptr : options.database.c_str();
   const char* socket = options.socket.empty() ? nullptr : options.socket.c_str();
+  // CLIENT_MULTI_STATEMENTS lets txgate's own commands share a round trip
+  // (Query: XA END + XA COMMIT). A caller's SQL always goes through
+  // COM_STMT_PREPARE (Start), which the server never lets run more than one
+  // statement, whatever this flag says.
   // A socket connection goes to "localhost"; any other host means TCP.
   const char* host = socket != nullptr ? "localhost" : options.host.c_str();
   if (mysql_real_connect(mysql, host, options.user.c_str(), options.password.c_str(), db,
-                         options.port, socket, CLIENT_FOUND_ROWS) == nullptr) {
+                         options.port, socket,
+                         CLIENT_FOUND_ROWS | CLIENT_MULTI_STATEMENTS) == nullptr) {
     absl::Status status = sql::ToStatus(ErrorOf(mysql));
     mysql_close(mysql);
     return status;
@@ -152,6 +157,55 @@ bool Connection::InTransaction() {
   mariadb_get_infov(mysql_, MARIADB_CONNECTION_SERVER_STATUS, &status);
   return (status & SERVER_STATUS_IN_TRANS) != 0;
 }
+
+absl::Status Connection::BeginTransaction(const db::TransactionStart& start) {
+  std::string sql;
+  if (!start.isolation.empty()) absl::StrAppend(&sql, start.isolation, "; ");
+  if (start.xa) {
+    // XA START takes no access mode: the next transaction's is set first.
+    if (start.read_only) absl::StrAppend(&sql, "SET TRANSACTION READ ONLY; ");
+    xid_ = absl::StrCat("txgate-", thread_id_, "-",
+                        absl::Hex(absl::Uniform<uint64_t>(random_), absl::kZeroPad16));
+    absl::StrAppend(&sql, "XA START '", xid_, "'");
+  } else {
+    absl::StrAppend(&sql, start.read_only ? "START TRANSACTION READ ONLY" : "START TRANSACTION");
+  }
+  absl::Status status = Query(sql);
+  if (!status.ok()) {
+    // The commands after a failed one did not run: no transaction is open,
+    // but a next transaction's isolation level or access mode may be set.
+    xid_.clear();
+    RequireReset();
+  }
+  return status;
+}
+
+absl::Status Connection::CommitTransaction() {
+  if (xid_.empty()) return Query("COMMIT");
+  absl::Status status =
+      Query(absl::StrCat("XA END '", xid_, "'; XA COMMIT '", xid_, "' ONE PHASE"));
+  if (status.ok()) xid_.clear();
+  return status;
+}
+
+absl::Status Connection::RollbackTransaction() {
+  if (xid_.empty()) return Query("ROLLBACK");
+  absl::Status status = Query(absl::StrCat("XA END '", xid_, "'; XA ROLLBACK '", xid_, "'"));
+  if (!status.ok() && !broken()) {
+    // XA END fails once the server marked the transaction rollback-only
+    // (a deadlock), and on an xid that no longer exists; XA ROLLBACK alone
+    // settles the first, and the second needs nothing.
+    const unsigned int first = mysql_errno(mysql_);
+    status = Query(absl::StrCat("XA ROLLBACK '", xid_, "'"));
+    if (!status.ok() && !broken() && first == ER_XAER_NOTA && mysql_errno(mysql_) == ER_XAER_NOTA) {
+      status = InTransaction() ? Query("ROLLBACK") : absl::OkStatus();
+    }
+  }
+  if (status.ok()) xid_.clear();
+  return status;
+}
+
+bool Connection::HasOpenTransaction() { return !xid_.empty() || InTransaction(); }
 
 // Connector/C reports CR_SERVER_GONE_ERROR (2006) when it could not send a
 // command; a command that failed later (CR_SERVER_LOST, ...) may have run.

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/random/random.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -60,6 +61,14 @@ class Connection final : public db::Connection {
   bool broken() const override { return broken_.load(std::memory_order_acquire); }
   bool maybe_executed() const override { return maybe_executed_; }
   bool InTransaction() override;
+  // One round trip each: the isolation level, read-only mode and XA START
+  // go as one multi-statement command, and so do XA END and XA COMMIT.
+  // An XA transaction's xid is this session's thread id and a random
+  // number, so no other statement can name it by chance.
+  absl::Status BeginTransaction(const db::TransactionStart& start) override;
+  absl::Status CommitTransaction() override;
+  absl::Status RollbackTransaction() override;
+  bool HasOpenTransaction() override;
   // As session state tracking reports it, or as RequireReset() says.
   bool session_changed() const override { return session_changed_; }
   void RequireReset() override { session_changed_ = true; }
@@ -123,6 +132,10 @@ class Connection final : public db::Connection {
 
   MYSQL* mysql_;
   uint64_t thread_id_ = 0;
+  // The xid of the XA transaction BeginTransaction opened, until it ends
+  // ("": none).
+  std::string xid_;
+  absl::BitGen random_;
   int socket_ = -1;
   std::atomic<bool> broken_{false};
   bool session_changed_ = false;

@@ -20,7 +20,7 @@
 // The pool holds db::Connection (the seam every driver implements); its
 // tests drive the bookkeeping with fakes of it. It is a template only so
 // that a test may use a fake that implements just what the pool calls:
-// broken(), IdleAlive(), Ping(), InTransaction(), Query(string_view),
+// broken(), IdleAlive(), Ping(), HasOpenTransaction(), RollbackTransaction(),
 // session_changed(), ResetSession().
 #ifndef TXGATE_SERVER_POOL_CONNECTION_POOL_H_
 #define TXGATE_SERVER_POOL_CONNECTION_POOL_H_
@@ -363,7 +363,7 @@ class BasicPool {
   // changed session; a connection that cannot be cleaned is closed.
   void Release(std::unique_ptr<Conn> conn, absl::Time opened) {
     bool keep = !conn->broken();
-    if (keep && conn->InTransaction()) keep = conn->Query("ROLLBACK").ok();
+    if (keep && conn->HasOpenTransaction()) keep = conn->RollbackTransaction().ok();
     if (keep && conn->session_changed()) keep = conn->ResetSession().ok();
     MutexLock lock(&mu_);
     if (keep && !closed_) {

@@ -61,20 +61,66 @@ absl::string_view IsolationSql(txgate::v1::IsolationLevel level) {
 enum class Context { kAutocommit, kTransaction };
 
 // Classifies `sql` once for the whole call and refuses what may not run.
-// `index` names the statement in messages (-1: the call has one).
-absl::StatusOr<sql::StatementKind> CheckSql(const std::string& sql, Context context, int index) {
+// `index` names the statement in messages (-1: the call has one). `xa`:
+// transactions run as XA transactions, where the server refuses commits.
+absl::StatusOr<sql::StatementKind> CheckSql(const std::string& sql, Context context, int index,
+                                            bool xa) {
   const sql::StatementKind kind = sql::ClassifyStatement(sql);
   const std::string where = index >= 0 ? absl::StrCat("statement ", index + 1, ": ") : "";
   if (kind.empty) return Invalid(absl::StrCat(where, "the SQL text is empty"));
-  if (context == Context::kTransaction && kind.implicit_commit) {
+  if (context != Context::kTransaction) return kind;
+  if (kind.implicit_commit) {
     return sql::MakeStatus(
         absl::StatusCode::kInvalidArgument, txgate::v1::IMPLICIT_COMMIT_REFUSED,
         absl::StrCat(where,
-                     "statements that commit implicitly or end the transaction (DDL, LOCK "
-                     "TABLES, BEGIN/COMMIT/ROLLBACK, SET autocommit, ...) cannot run inside a "
-                     "transaction; send them with Execute"));
+                     kind.opaque ? "EXECUTE and versioned executable comments run SQL txgate "
+                                   "cannot see, which may commit implicitly; "
+                                 : "statements that commit implicitly or end the transaction "
+                                   "(DDL, LOCK TABLES, BEGIN/COMMIT/ROLLBACK, SET autocommit, "
+                                   "XA, ...) ",
+                     "cannot run inside a transaction; send them with Execute"));
+  }
+  if (kind.calls_procedure && !xa) {
+    return sql::MakeStatus(
+        absl::StatusCode::kInvalidArgument, txgate::v1::IMPLICIT_COMMIT_REFUSED,
+        absl::StrCat(where,
+                     "a CALL may commit implicitly inside its procedure, and this server runs "
+                     "transactions without XA (--xa_transactions=false); send it with Execute"));
   }
   return kind;
+}
+
+// A statement that failed inside a transaction: the server's refusal of an
+// implicit commit inside the XA transaction (1399, XAER_RMFAIL) says what it
+// is, with the MySQL detail kept; other errors name their statement.
+absl::Status InTransactionError(absl::Status status, int index) {
+  const std::optional<sql::MysqlError> e = sql::GetMysqlError(status);
+  if (e.has_value() && e->errnum == 1399) {
+    return WithDetailOf(
+        sql::MakeStatus(
+            absl::StatusCode::kInvalidArgument, txgate::v1::IMPLICIT_COMMIT_REFUSED,
+            absl::StrCat("statement ", index + 1,
+                         ": it would commit or end the transaction implicitly (e.g. a COMMIT "
+                         "or DDL in a procedure), which the server refuses inside txgate's XA "
+                         "transaction; the transaction was rolled back (",
+                         status.message(), ")")),
+        status);
+  }
+  return sql::Annotate(status, absl::StrCat("statement ", index + 1, ": "));
+}
+
+// The answer when the server reports, after statement `index` (0-based) of
+// a transaction, that no transaction is open any more: something in it
+// committed or rolled back the transaction early.
+absl::Status EndedEarly(int index) {
+  return sql::MakeStatus(
+      absl::StatusCode::kFailedPrecondition, txgate::v1::TRANSACTION_ENDED_EARLY,
+      absl::StrCat("statement ", index + 1,
+                   " ended the transaction on the server (it committed or rolled back "
+                   "implicitly, e.g. in a procedure): what statements 1 to ",
+                   index + 1,
+                   " did before that point may be committed; no later statement was run and "
+                   "nothing was re-run"));
 }
 
 // Holds a connection attached to the call while a statement may run.
@@ -285,11 +331,11 @@ absl::Status TransactionRunner::OpenTransaction(CallContext& ctx, db::Connection
   if (ctx.cancelled()) return Interrupted(ctx);
   // The outcome table is DDL: create it before any transaction opens.
   if (!outcomes_->ensured()) (void)outcomes_->EnsureTable(conn);
-  const absl::string_view isolation = IsolationSql(options.isolation_level());
-  if (!isolation.empty()) {
-    if (absl::Status s = conn.Query(isolation); !s.ok()) return s;
-  }
-  return conn.Query(options.read_only() ? "START TRANSACTION READ ONLY" : "START TRANSACTION");
+  db::TransactionStart start;
+  start.isolation = IsolationSql(options.isolation_level());
+  start.read_only = options.read_only();
+  start.xa = options_.xa_transactions;
+  return conn.BeginTransaction(start);
 }
 
 absl::StatusOr<Lease> TransactionRunner::LeaseInTransaction(
@@ -359,7 +405,8 @@ absl::StatusOr<txgate::v1::RunTransactionResponse> TransactionRunner::StoredResp
 
 absl::StatusOr<txgate::v1::ExecuteResponse> TransactionRunner::Execute(
     CallContext& ctx, const txgate::v1::ExecuteRequest& request) {
-  absl::StatusOr<sql::StatementKind> kind = CheckSql(request.sql(), Context::kAutocommit, -1);
+  absl::StatusOr<sql::StatementKind> kind =
+      CheckSql(request.sql(), Context::kAutocommit, -1, options_.xa_transactions);
   if (!kind.ok()) return kind.status();
   const bool writes = !kind->read_only;
   auto attempt = [&](int) -> Attempt<txgate::v1::ExecuteResponse> {
@@ -392,7 +439,7 @@ absl::StatusOr<txgate::v1::RunTransactionResponse> TransactionRunner::RunTransac
   sql::SessionEffects effects;
   for (int i = 0; i < request.statements_size(); ++i) {
     absl::StatusOr<sql::StatementKind> kind =
-        CheckSql(request.statements(i).sql(), Context::kTransaction, i);
+        CheckSql(request.statements(i).sql(), Context::kTransaction, i, options_.xa_transactions);
     if (!kind.ok()) return kind.status();
     all_reads = all_reads && kind->read_only;
     effects.leaves_state = effects.leaves_state || kind->session.leaves_state;
@@ -435,10 +482,13 @@ absl::StatusOr<txgate::v1::RunTransactionResponse> TransactionRunner::RunTransac
       if (!s.ok()) {
         // The request's own error names its statement.
         if (!sql::IsConnectionLost(s) && !sql::IsTransientConflict(s)) {
-          s = sql::Annotate(s, absl::StrCat("statement ", i + 1, ": "));
+          s = InTransactionError(std::move(s), i);
         }
         return FailedOn(conn, std::move(s), Phase::kStatementInFlight, !all_reads);
       }
+      // The server's truth, whatever the text said: the transaction must
+      // still be open. If not, nothing may run or be re-run after it.
+      if (!conn.InTransaction()) return Final(EndedEarly(i));
       // An unmet expectation is the answer: the lease's return rolls the
       // attempt back, and no outcome has been recorded for the key.
       if (absl::Status unmet = CheckExpectation(st, response.results(i), i); !unmet.ok()) {
@@ -463,7 +513,7 @@ absl::StatusOr<txgate::v1::RunTransactionResponse> TransactionRunner::RunTransac
     absl::Status s;
     {
       Attached attached(ctx, &conn);
-      s = conn.Query("COMMIT");
+      s = conn.CommitTransaction();
     }
     if (s.ok()) return response;
     AttemptFailure failure = FailedOn(conn, std::move(s), Phase::kCommitInFlight, !all_reads);
@@ -485,7 +535,8 @@ absl::StatusOr<txgate::v1::RunTransactionResponse> TransactionRunner::RunTransac
 
 absl::StatusOr<std::unique_ptr<TransactionRunner::QueryStream>> TransactionRunner::StartQuery(
     CallContext& ctx, const txgate::v1::StreamQueryRequest& request) {
-  absl::StatusOr<sql::StatementKind> kind = CheckSql(request.sql(), Context::kAutocommit, -1);
+  absl::StatusOr<sql::StatementKind> kind =
+      CheckSql(request.sql(), Context::kAutocommit, -1, options_.xa_transactions);
   if (!kind.ok()) return kind.status();
   const bool writes = !kind->read_only;
   const int64_t max_rows =
@@ -588,7 +639,8 @@ absl::Status TransactionRunner::Interactive::Restart(CallContext& ctx) {
   absl::Status status;
   {
     Attached attached(ctx, &conn);
-    status = conn.ResetSession();  // rolls the empty transaction back too
+    status = conn.RollbackTransaction();
+    if (status.ok()) status = conn.ResetSession();
   }
   if (status.ok()) status = runner_->OpenTransaction(ctx, conn, options_);
   if (status.ok()) {
@@ -636,6 +688,7 @@ absl::Status TransactionRunner::Interactive::Replay(CallContext& ctx) {
         }
         return Final(Lost(absl::StrCat("a replayed statement failed: ", s.message())));
       }
+      if (!conn.InTransaction()) return Final(EndedEarly(static_cast<int>(&r - log_.data())));
       if (Checksum(result) != r.checksum) {
         return Final(sql::MakeStatus(
             absl::StatusCode::kAborted, txgate::v1::REPLAY_MISMATCH,
@@ -683,7 +736,8 @@ std::string TransactionRunner::Interactive::Fingerprint() const {
 
 absl::StatusOr<ResultSet> TransactionRunner::Interactive::Run(
     CallContext& ctx, const txgate::v1::Statement& statement) {
-  absl::StatusOr<sql::StatementKind> kind = CheckSql(statement.sql(), Context::kTransaction, -1);
+  absl::StatusOr<sql::StatementKind> kind =
+      CheckSql(statement.sql(), Context::kTransaction, -1, runner_->options_.xa_transactions);
   if (!kind.ok()) return kind.status();
   all_reads_ = all_reads_ && kind->read_only;
   if (kind->session.reads_leftovers && !clean_ && log_.empty() && !overflow_) {
@@ -703,9 +757,14 @@ absl::StatusOr<ResultSet> TransactionRunner::Interactive::Run(
     int64_t bytes = 0;
     absl::Status status =
         runner_->RunStatement(ctx, *lease_, statement.sql(), statement.params(), &result, &bytes);
+    if (status.ok() && !lease_->InTransaction()) return Final(EndedEarly(statements_run_));
     if (status.ok()) {
+      ++statements_run_;
       Remember(statement, result);
       return result;
+    }
+    if (!sql::IsConnectionLost(status) && !sql::IsTransientConflict(status)) {
+      status = InTransactionError(std::move(status), statements_run_);
     }
     // The transaction is still open: nothing of it can have committed.
     return FailedOn(*lease_, std::move(status), Phase::kStatementInFlight, !all_reads_);
@@ -713,11 +772,13 @@ absl::StatusOr<ResultSet> TransactionRunner::Interactive::Run(
   Job<ResultSet> job(Work::kInteractive, false, attempt);
   job.heal = [&] { return Replay(ctx); };
   job.unhealed = &Unhealed;
-  const int index = statements_++;
   absl::StatusOr<ResultSet> result = runner_->Heal(ctx, job);
   if (!result.ok()) return result;
   // Unmet: the caller ends the stream, and the lease's return rolls back.
-  if (absl::Status unmet = CheckExpectation(statement, *result, index); !unmet.ok()) return unmet;
+  // (This statement is the last of the statements_run_.)
+  if (absl::Status unmet = CheckExpectation(statement, *result, statements_run_ - 1); !unmet.ok()) {
+    return unmet;
+  }
   return result;
 }
 
@@ -751,7 +812,7 @@ absl::Status TransactionRunner::Interactive::Commit(CallContext& ctx,
     absl::Status s;
     {
       Attached attached(ctx, &conn);
-      s = conn.Query("COMMIT");
+      s = conn.CommitTransaction();
     }
     if (s.ok()) return Committed{};
     // A transaction that wrote nothing has nothing to lose with its COMMIT:
@@ -783,7 +844,7 @@ absl::Status TransactionRunner::Interactive::Rollback(CallContext& ctx) {
   absl::Status status;
   {
     Attached attached(ctx, lease_.get());
-    status = lease_->Query("ROLLBACK");
+    status = lease_->RollbackTransaction();
   }
   // A lost connection rolls the transaction back just as well.
   if (!status.ok() && sql::IsConnectionLost(status)) return absl::OkStatus();

@@ -70,6 +70,11 @@ struct RunnerOptions {
   // a connection loss ends it with ABORTED.
   size_t replay_max_statements = 1000;
   size_t replay_max_bytes = 4 << 20;
+  // Run RunTransaction and Transaction as XA transactions, inside which
+  // the server refuses anything that would commit early (a CALLed
+  // procedure's COMMIT or DDL included). Without, a CALL is refused inside
+  // a transaction. README, "Transactions".
+  bool xa_transactions = true;
 };
 
 // Counters for metrics.
@@ -166,8 +171,8 @@ class TransactionRunner {
     // A statement of it may leave session state: every session it runs on
     // is reset after it.
     bool leaves_state_ = false;
+    int statements_run_ = 0;  // statements that succeeded
     std::vector<Recorded> log_;
-    int statements_ = 0;  // statements run so far, for messages
     size_t log_bytes_ = 0;
     bool overflow_ = false;
   };

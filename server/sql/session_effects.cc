@@ -6,105 +6,10 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/ascii.h"
+#include "server/sql/lexer.h"
 
 namespace txgate::sql {
 namespace {
-
-enum class Tok { kWord, kQuotedName, kUserVar, kSysVar, kLParen, kDot, kOther };
-
-struct Token {
-  Tok kind;
-  std::string text;  // upper-cased for words and system variables
-};
-
-bool IsNameChar(unsigned char c) {
-  return absl::ascii_isalnum(c) || c == '_' || c == '$' || c >= 0x80;
-}
-
-// Skips a quoted run starting at sql[i] (the quote), honouring backslash
-// escapes (not in backticks) and doubled quotes. Returns the index after it.
-size_t SkipQuoted(absl::string_view sql, size_t i) {
-  const char q = sql[i++];
-  while (i < sql.size()) {
-    if (sql[i] == '\\' && q != '`') {
-      i += 2;
-    } else if (sql[i] == q) {
-      if (i + 1 < sql.size() && sql[i + 1] == q) {
-        i += 2;
-      } else {
-        return i + 1;
-      }
-    } else {
-      ++i;
-    }
-  }
-  return sql.size();
-}
-
-// The code tokens of `sql`, at most `limit` of them.
-std::vector<Token> Lex(absl::string_view sql, size_t limit = SIZE_MAX) {
-  std::vector<Token> out;
-  bool in_executable_comment = false;
-  size_t i = 0;
-  while (i < sql.size() && out.size() < limit) {
-    const unsigned char c = static_cast<unsigned char>(sql[i]);
-    if (absl::ascii_isspace(c)) {
-      ++i;
-    } else if (c == '#' ||
-               (sql.substr(i, 2) == "--" &&
-                (i + 2 == sql.size() || static_cast<unsigned char>(sql[i + 2]) <= ' '))) {
-      const size_t nl = sql.find('\n', i);
-      i = nl == absl::string_view::npos ? sql.size() : nl + 1;
-    } else if (sql.substr(i, 3) == "/*!" || sql.substr(i, 4) == "/*M!") {
-      // An executable comment: its inside is code (after a version number).
-      i += sql[i + 2] == 'M' ? 4 : 3;
-      while (i < sql.size() && absl::ascii_isdigit(static_cast<unsigned char>(sql[i]))) ++i;
-      in_executable_comment = true;
-    } else if (sql.substr(i, 2) == "/*") {
-      const size_t end = sql.find("*/", i + 2);
-      i = end == absl::string_view::npos ? sql.size() : end + 2;
-    } else if (in_executable_comment && sql.substr(i, 2) == "*/") {
-      in_executable_comment = false;
-      i += 2;
-    } else if (c == '\'' || c == '"') {
-      i = SkipQuoted(sql, i);
-      out.push_back({Tok::kOther, ""});
-    } else if (c == '`') {
-      i = SkipQuoted(sql, i);
-      out.push_back({Tok::kQuotedName, ""});
-    } else if (c == '@' && i + 1 < sql.size() && sql[i + 1] == '@') {
-      i += 2;
-      const size_t start = i;
-      while (i < sql.size() && (IsNameChar(static_cast<unsigned char>(sql[i])) || sql[i] == '.')) {
-        ++i;
-      }
-      std::string name = absl::AsciiStrToUpper(sql.substr(start, i - start));
-      for (absl::string_view scope : {"SESSION.", "GLOBAL.", "LOCAL."}) {
-        if (absl::string_view(name).substr(0, scope.size()) == scope) name.erase(0, scope.size());
-      }
-      out.push_back({Tok::kSysVar, std::move(name)});
-    } else if (c == '@') {
-      ++i;
-      if (i < sql.size() && (sql[i] == '\'' || sql[i] == '"' || sql[i] == '`')) {
-        i = SkipQuoted(sql, i);
-      } else {
-        while (i < sql.size() &&
-               (IsNameChar(static_cast<unsigned char>(sql[i])) || sql[i] == '.')) {
-          ++i;
-        }
-      }
-      out.push_back({Tok::kUserVar, ""});
-    } else if (IsNameChar(c)) {
-      const size_t start = i;
-      while (i < sql.size() && IsNameChar(static_cast<unsigned char>(sql[i]))) ++i;
-      out.push_back({Tok::kWord, absl::AsciiStrToUpper(sql.substr(start, i - start))});
-    } else {
-      out.push_back({c == '(' ? Tok::kLParen : c == '.' ? Tok::kDot : Tok::kOther, ""});
-      ++i;
-    }
-  }
-  return out;
-}
 
 using WordSet = absl::flat_hash_set<absl::string_view>;
 
@@ -296,7 +201,10 @@ SessionEffects SessionEffectsOf(absl::string_view sql) {
   const std::vector<Token> t = Lex(sql);
   SessionEffects e;
   size_t first_at = 0;
-  while (first_at < t.size() && t[first_at].kind == Tok::kLParen) ++first_at;
+  while (first_at < t.size() &&
+         (t[first_at].kind == Tok::kLParen || t[first_at].kind == Tok::kVersioned)) {
+    ++first_at;
+  }
   const std::string first =
       first_at < t.size() && t[first_at].kind == Tok::kWord ? t[first_at].text : "";
   if (first.empty()) return e;  // empty: nothing runs
@@ -310,6 +218,11 @@ SessionEffects SessionEffectsOf(absl::string_view sql) {
     switch (tok.kind) {
       case Tok::kUserVar:
         e.leaves_state = true;
+        break;
+      case Tok::kVersioned:
+        // The server may run either text: assume the worst of both.
+        e.leaves_state = true;
+        e.reads_leftovers = true;
         break;
       case Tok::kSysVar:
         if (LeftoverVariables().contains(tok.text)) e.reads_leftovers = true;
@@ -349,7 +262,7 @@ SessionEffects SessionEffectsOf(absl::string_view sql) {
 
 std::string FirstKeyword(absl::string_view sql) {
   for (const Token& t : Lex(sql, 8)) {
-    if (t.kind == Tok::kLParen) continue;
+    if (t.kind == Tok::kLParen || t.kind == Tok::kVersioned) continue;
     if (t.kind != Tok::kWord) break;
     return t.text.substr(0, 16);
   }

@@ -1,116 +1,129 @@
 #include "server/sql/statement_kind.h"
 
 #include <string>
+#include <vector>
 
-#include "absl/strings/ascii.h"
-#include "absl/strings/match.h"
+#include "absl/container/flat_hash_set.h"
+#include "server/sql/lexer.h"
 
 namespace txgate::sql {
 namespace {
 
-// Skips whitespace, `-- `, `#` and `/* */` comments and opening parentheses.
-// Returns false when an executable comment (`/*!` or `/*M!`) starts.
-bool SkipNoise(absl::string_view sql, size_t& i) {
-  while (i < sql.size()) {
-    const char c = sql[i];
-    if (absl::ascii_isspace(static_cast<unsigned char>(c)) || c == '(') {
-      ++i;
-    } else if (c == '#' ||
-               (sql.substr(i, 2) == "--" &&
-                (i + 2 == sql.size() || static_cast<unsigned char>(sql[i + 2]) <= ' '))) {
-      // "--" starts a comment when a space or control character follows.
-      const size_t nl = sql.find('\n', i);
-      i = nl == absl::string_view::npos ? sql.size() : nl + 1;
-    } else if (sql.substr(i, 2) == "/*") {
-      if (sql.substr(i, 3) == "/*!" || sql.substr(i, 4) == "/*M!") return false;
-      const size_t end = sql.find("*/", i + 2);
-      i = end == absl::string_view::npos ? sql.size() : end + 2;
-    } else {
-      break;
-    }
-  }
-  return true;
+using WordSet = absl::flat_hash_set<absl::string_view>;
+
+// Leading keywords of statements that commit implicitly, end the
+// transaction, or cannot run inside one (MariaDB's "SQL statements that
+// cause an implicit commit", plus transaction control and XA).
+const WordSet& ImplicitCommitStatements() {
+  static const auto* set = new WordSet{
+      "ALTER",  "CREATE",    "DROP",     "RENAME", "TRUNCATE", "GRANT", "REVOKE", "LOCK",
+      "UNLOCK", "BEGIN",     "START",    "COMMIT", "XA",       "FLUSH", "RESET",  "INSTALL",
+      "STOP",   "UNINSTALL", "OPTIMIZE", "REPAIR", "ANALYZE",  "CHECK", "CACHE",  "LOAD",
+      "USE",    "SHUTDOWN",  "BACKUP",   "CHANGE", "PURGE",    "KILL",  "BINLOG", "RELEASE"};
+  return *set;
 }
 
-std::string NextWord(absl::string_view sql, size_t& i) {
-  if (!SkipNoise(sql, i)) return "/*!";
-  const size_t start = i;
-  while (i < sql.size() &&
-         (absl::ascii_isalnum(static_cast<unsigned char>(sql[i])) || sql[i] == '_')) {
-    ++i;
-  }
-  return absl::AsciiStrToUpper(sql.substr(start, i - start));
+const WordSet& ReadStatements() {
+  static const auto* set =
+      new WordSet{"SELECT", "SHOW", "DESCRIBE", "DESC", "EXPLAIN", "HELP", "VALUES", "TABLE"};
+  return *set;
 }
 
-// True if `upper` (the statement upper-cased) contains `word` as a whole word.
-bool HasWord(absl::string_view upper, absl::string_view word) {
-  size_t pos = 0;
-  while ((pos = upper.find(word, pos)) != absl::string_view::npos) {
-    const bool left = pos == 0 || !absl::ascii_isalnum(static_cast<unsigned char>(upper[pos - 1]));
-    const size_t end = pos + word.size();
-    const bool right =
-        end >= upper.size() || !absl::ascii_isalnum(static_cast<unsigned char>(upper[end]));
-    if (left && right && (pos == 0 || upper[pos - 1] != '_') &&
-        (end >= upper.size() || upper[end] != '_')) {
-      return true;
-    }
-    pos = end;
+bool HasWord(const std::vector<Token>& t, size_t from, absl::string_view word) {
+  for (size_t i = from; i < t.size(); ++i) {
+    if (t[i].kind == Tok::kWord && t[i].text == word) return true;
   }
   return false;
 }
 
-}  // namespace
+absl::string_view WordAt(const std::vector<Token>& t, size_t i) {
+  return i < t.size() && t[i].kind == Tok::kWord ? absl::string_view(t[i].text) : "";
+}
 
-namespace {
-
-StatementKind ClassifyKind(absl::string_view sql) {
+StatementKind ClassifyKind(absl::string_view sql, int depth) {
   StatementKind kind;
-  size_t i = 0;
-  const std::string first = NextWord(sql, i);
-  if (first.empty()) {
-    kind.empty = i >= sql.size();
-    return kind;  // leading punctuation: unknown, treated as a write
-  }
-  if (first == "/*!") {
-    kind.implicit_commit = true;
+  const std::vector<Token> t = Lex(sql);
+  size_t at = 0;
+  while (at < t.size() && t[at].kind == Tok::kLParen) ++at;
+  if (t.empty()) {
+    kind.empty = true;
     return kind;
   }
-  const std::string second = NextWord(sql, i);
-  if (first == "SELECT" || first == "SHOW" || first == "DESCRIBE" || first == "DESC" ||
-      first == "EXPLAIN" || first == "HELP" || first == "VALUES" || first == "TABLE") {
-    const std::string upper = absl::AsciiStrToUpper(sql);
-    // SELECT ... INTO writes a file or variables; locking reads take locks
-    // whose release must not be assumed; EXPLAIN of a write is still a read.
-    kind.read_only = first == "SHOW" ||
-                     (!HasWord(upper, "INTO") && !HasWord(upper, "FOR") && !HasWord(upper, "LOCK"));
-    kind.locking_read = !kind.read_only && !HasWord(upper, "INTO");
-    return kind;
-  }
-  static constexpr absl::string_view kImplicitCommit[] = {
-      "ALTER",     "CREATE",   "DROP",   "RENAME",  "TRUNCATE", "GRANT", "REVOKE", "LOCK",
-      "UNLOCK",    "BEGIN",    "START",  "COMMIT",  "XA",       "FLUSH", "RESET",  "INSTALL",
-      "UNINSTALL", "OPTIMIZE", "REPAIR", "ANALYZE", "CHECK",    "CACHE", "LOAD",   "USE",
-      "SHUTDOWN",  "BACKUP",   "CHANGE", "PURGE",   "KILL"};
-  for (absl::string_view w : kImplicitCommit) {
-    if (first == w) {
-      // LOAD DATA is an ordinary write for InnoDB; LOAD INDEX commits.
-      kind.implicit_commit = !(first == "LOAD" && second == "DATA");
+  for (const Token& tok : t) {
+    // Whether the server runs a versioned comment's inside depends on its
+    // version: the statement may be either text. Treat it as opaque.
+    if (tok.kind == Tok::kVersioned) {
+      kind.opaque = true;
+      kind.implicit_commit = true;
       return kind;
     }
   }
+  const absl::string_view first = WordAt(t, at);
+  const absl::string_view second = WordAt(t, at + 1);
+  if (first.empty()) return kind;  // leading punctuation: unknown, treated as a write
+  if (ReadStatements().contains(first)) {
+    // SELECT ... INTO writes a file or variables; locking reads take locks
+    // whose release must not be assumed; EXPLAIN of a write is still a read.
+    const bool into = HasWord(t, at, "INTO");
+    kind.read_only =
+        first == "SHOW" || (!into && !HasWord(t, at, "FOR") && !HasWord(t, at, "LOCK"));
+    kind.locking_read = !kind.read_only && !into;
+    return kind;
+  }
+  if (ImplicitCommitStatements().contains(first)) {
+    // LOAD DATA is an ordinary write for InnoDB (LOAD INDEX commits);
+    // RELEASE SAVEPOINT keeps the transaction (COMMIT ... RELEASE does not).
+    kind.implicit_commit =
+        !(first == "LOAD" && second == "DATA") && !(first == "RELEASE" && second == "SAVEPOINT");
+    return kind;
+  }
   if (first == "ROLLBACK") {
-    // ROLLBACK [WORK] TO SAVEPOINT keeps the transaction open; plain
+    // ROLLBACK [WORK] TO [SAVEPOINT] keeps the transaction open; plain
     // ROLLBACK ends it.
-    const std::string third = second == "WORK" ? NextWord(sql, i) : second;
-    kind.implicit_commit = third != "TO";
+    const absl::string_view next = second == "WORK" ? WordAt(t, at + 2) : second;
+    kind.implicit_commit = next != "TO";
+    return kind;
+  }
+  if (first == "EXECUTE") {
+    // EXECUTE stmt / EXECUTE IMMEDIATE 'sql': runs SQL txgate cannot see
+    // (it may be COMMIT or DDL).
+    kind.opaque = true;
+    kind.implicit_commit = true;
+    return kind;
+  }
+  if (first == "CALL") {
+    // A procedure may COMMIT or run DDL inside: only a transaction the
+    // server guards (XA) can run it safely.
+    kind.calls_procedure = true;
     return kind;
   }
   if (first == "SET") {
-    // SET autocommit=1 commits; SET TRANSACTION changes the next transaction;
-    // SET PASSWORD is DDL. Other SETs (variables) are session state.
-    const std::string upper = absl::AsciiStrToUpper(sql);
-    kind.implicit_commit = HasWord(upper, "AUTOCOMMIT") || second == "TRANSACTION" ||
-                           second == "PASSWORD" || second == "ROLE" || second == "DEFAULT";
+    if (second == "STATEMENT") {
+      // SET STATEMENT var = value [, ...] FOR <statement>: what the inner
+      // statement is, is what this one is.
+      for (size_t i = at + 2; i < t.size(); ++i) {
+        if ((t[i].kind == Tok::kWord || t[i].kind == Tok::kSysVar) && t[i].text == "AUTOCOMMIT") {
+          break;  // not allowed in SET STATEMENT; if it were, it would commit
+        }
+        if (t[i].kind == Tok::kWord && t[i].text == "FOR" && depth < 4) {
+          StatementKind inner = ClassifyKind(sql.substr(t[i].end), depth + 1);
+          inner.empty = false;
+          return inner;
+        }
+      }
+      kind.implicit_commit = true;  // no FOR: not a statement txgate understands
+      return kind;
+    }
+    // SET autocommit=1 commits; SET TRANSACTION changes the next
+    // transaction; SET PASSWORD is DDL; SET ROLE / DEFAULT ROLE change
+    // privileges. Other SETs (variables) are session state.
+    bool autocommit = false;
+    for (size_t i = at; i < t.size(); ++i) {
+      autocommit = autocommit || ((t[i].kind == Tok::kWord || t[i].kind == Tok::kSysVar) &&
+                                  t[i].text == "AUTOCOMMIT");
+    }
+    kind.implicit_commit = autocommit || second == "TRANSACTION" || second == "PASSWORD" ||
+                           second == "ROLE" || second == "DEFAULT";
     return kind;
   }
   return kind;
@@ -119,7 +132,7 @@ StatementKind ClassifyKind(absl::string_view sql) {
 }  // namespace
 
 StatementKind ClassifyStatement(absl::string_view sql) {
-  StatementKind kind = ClassifyKind(sql);
+  StatementKind kind = ClassifyKind(sql, 0);
   if (!kind.empty) kind.session = SessionEffectsOf(sql);
   return kind;
 }

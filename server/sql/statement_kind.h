@@ -22,16 +22,21 @@ struct StatementKind {
   // MODE): it writes nothing, so running it twice is harmless.
   bool locking_read = false;
   // Causes an implicit commit or ends the transaction (DDL, LOCK TABLES,
-  // BEGIN/COMMIT/ROLLBACK text, SET autocommit, ...); such a statement would
-  // break all-or-nothing inside RunTransaction or Transaction.
+  // BEGIN/COMMIT/ROLLBACK text, SET autocommit, XA, SET STATEMENT ... FOR
+  // one of these, EXECUTE of SQL txgate cannot see, ...); such a statement
+  // would break all-or-nothing inside RunTransaction or Transaction.
   bool implicit_commit = false;
+  // Runs SQL that is not in its text (EXECUTE, EXECUTE IMMEDIATE).
+  bool opaque = false;
+  // CALLs a stored procedure, whose body may commit; safe inside a
+  // transaction only where the server refuses commits (XA).
+  bool calls_procedure = false;
   // What it may do to the pooled session (session_effects.h).
   SessionEffects session;
 };
 
-// Classifies `sql` by its leading keywords, skipping comments. Executable
-// comments (`/*! ... */`) are treated as opaque: not read-only and refused
-// inside transactions.
+// Classifies `sql` by its leading keywords (sql/lexer.h: comments and
+// quoted text skipped, executable comments read as code).
 StatementKind ClassifyStatement(absl::string_view sql);
 
 }  // namespace txgate::sql

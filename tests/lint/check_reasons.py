@@ -28,9 +28,8 @@ GRPC_CODES = {
 }
 # Backticked ALL_CAPS names in the README that are not reasons.
 NOT_REASONS = {"COM_RESET_CONNECTION", "NOT_SERVING", "AUTO_INCREMENT", "LAST_INSERT_ID",
-               "FOUND_ROWS", "ROW_COUNT", "RELEASE_LOCK", "SQL_CALC_FOUND_ROWS",
-               "CLIENT_FOUND_ROWS"}  # SQL words and client flags
-NOT_REASON_PREFIXES = ("TXGATE_",)  # environment variables
+               "FOUND_ROWS", "ROW_COUNT", "RELEASE_LOCK", "SQL_CALC_FOUND_ROWS"}  # SQL words
+NOT_REASON_PREFIXES = ("TXGATE_", "XAER_", "SERVER_STATUS_", "CLIENT_")  # env vars, MySQL protocol words
 
 
 def enum_values(text):

@@ -99,11 +99,12 @@ class FakeConn {
     return state_->ping_ok ? absl::OkStatus() : LostConnection();
   }
   bool InTransaction() { return state_->in_transaction; }
-  absl::Status Query(absl::string_view sql) {
-    if (sql != "ROLLBACK") {
-      ++state_->other_queries;
-      return absl::OkStatus();
-    }
+  bool HasOpenTransaction() { return state_->in_transaction; }
+  absl::Status Query(absl::string_view) {
+    ++state_->other_queries;
+    return absl::OkStatus();
+  }
+  absl::Status RollbackTransaction() {
     ++state_->rollbacks;
     if (state_->cleanup_fails) return LostConnection();
     state_->in_transaction = false;

@@ -78,6 +78,16 @@ class FakeDatabase::Conn final : public db::Connection {
   void RequireReset() override { session_changed_ = true; }
   bool fresh() const override { return fresh_; }
 
+  absl::Status BeginTransaction(const db::TransactionStart& start) override {
+    if (!start.isolation.empty()) {
+      if (absl::Status s = Query(start.isolation); !s.ok()) return s;
+    }
+    return Query(start.read_only ? "START TRANSACTION READ ONLY" : "START TRANSACTION");
+  }
+  absl::Status CommitTransaction() override { return Query("COMMIT"); }
+  absl::Status RollbackTransaction() override { return Query("ROLLBACK"); }
+  bool HasOpenTransaction() override { return InTransaction(); }
+
   absl::Status Query(absl::string_view sql) override { return Run(sql, nullptr); }
   absl::Status Start(absl::string_view sql, const db::Params& params) override {
     return Run(sql, &params);
@@ -155,6 +165,10 @@ class FakeDatabase::Conn final : public db::Connection {
       for (auto& row : reply->rows) rows_.push_back(row);
       summary_.affected_rows = reply->affected_rows;
       summary_.last_insert_id = reply->last_insert_id;
+      if (reply->ends_transaction) {
+        MutexLock lock(&db_->mu_);
+        db_->CommitLocked(id_);
+      }
     }
     return absl::OkStatus();
   }

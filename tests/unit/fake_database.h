@@ -55,6 +55,9 @@ struct Reply {
   std::vector<std::vector<txgate::v1::Value>> rows;
   uint64_t affected_rows = 0;
   uint64_t last_insert_id = 0;
+  // The command commits the connection's transaction and leaves it out of
+  // one, as a procedure that runs COMMIT would.
+  bool ends_transaction = false;
   // Runs when the command arrives, before it is answered (on the runner's
   // thread, with no lock of the fake held).
   std::function<void()> on_arrival;

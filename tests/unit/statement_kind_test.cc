@@ -124,11 +124,60 @@ INSTANTIATE_TEST_SUITE_P(
         Case{"/* c */ DROP TABLE t", false, false, true},
         Case{"-- c\n  drop table t", false, false, true}, Case{"# c\nCOMMIT", false, false, true},
         Case{"\n\n  Create Table t (a int)", false, false, true},
-        // Executable comments are opaque: refused, never read-only.
+        // Executable comments without a version are code; with one, the
+        // server may run either text: opaque, refused, never read-only.
         Case{"/*!50000 DROP TABLE t */", false, false, true},
         Case{"/*!40101 SELECT 1 */", false, false, true},
         Case{"/*M!100100 SELECT 1 */", false, false, true},
-        Case{"  /* plain */ /*! COMMIT */", false, false, true}));
+        Case{"/*!99999 SELECT 1, */ 2", false, false, true},
+        Case{"SELECT 1 /*!99999 FOR UPDATE */", false, false, true},
+        Case{"  /* plain */ /*! COMMIT */", false, false, true},
+        Case{"/*!COMMIT*/", false, false, true},
+        Case{"/*M! CREATE TABLE x (a INT) */", false, false, true},
+        // Every other route to a commit or the end of the transaction.
+        Case{"SET STATEMENT max_statement_time = 1 FOR COMMIT", false, false, true},
+        Case{"set statement lock_wait_timeout=5, sql_mode='' for create table t (a int)", false,
+             false, true},
+        Case{"SET STATEMENT x = 1 FOR SET STATEMENT y = 2 FOR DROP TABLE t", false, false, true},
+        Case{"SET STATEMENT max_statement_time = 1", false, false, true},
+        Case{"SET STATEMENT autocommit = 1 FOR SELECT 1", false, false, true},
+        Case{"EXECUTE s", false, false, true}, Case{"EXECUTE s USING @a", false, false, true},
+        Case{"EXECUTE IMMEDIATE 'COMMIT'", false, false, true},
+        Case{"execute immediate concat('DROP', ' TABLE t')", false, false, true},
+        Case{"XA END 'txgate-1'", false, false, true}, Case{"STOP SLAVE", false, false, true},
+        Case{"STOP ALL REPLICAS", false, false, true},
+        Case{"CHANGE MASTER TO master_host='x'", false, false, true},
+        Case{"BINLOG 'AAAA'", false, false, true}, Case{"COMMIT AND CHAIN", false, false, true},
+        Case{"ROLLBACK AND NO CHAIN", false, false, true}, Case{"SET ROLE r", false, false, true},
+        Case{"SET DEFAULT ROLE r", false, false, true},
+        Case{"RESET QUERY CACHE", false, false, true},
+        Case{"BACKUP STAGE START", false, false, true}, Case{"CHECK TABLE t", false, false, true},
+        Case{"REPAIR TABLE t", false, false, true}, Case{"CACHE INDEX t IN k", false, false, true},
+        Case{"INSTALL SONAME 'x'", false, false, true}, Case{"SHUTDOWN", false, false, true},
+        Case{"PURGE BINARY LOGS TO 'x'", false, false, true}, Case{"KILL 5", false, false, true}));
+
+// SET STATEMENT ... FOR is what its inner statement is.
+TEST(SetStatement, IsItsInnerStatement) {
+  Check(Case{"SET STATEMENT max_statement_time = 1 FOR SELECT * FROM t", false, true, false});
+  Check(Case{"SET STATEMENT max_statement_time=1 FOR UPDATE t SET a = 1", false, false, false});
+  EXPECT_TRUE(ClassifyStatement("SET STATEMENT max_statement_time = 1 FOR SELECT 1 FOR UPDATE")
+                  .locking_read);
+}
+
+// A CALL is no implicit commit by its text, but its procedure may commit.
+TEST(Call, IsMarked) {
+  EXPECT_TRUE(ClassifyStatement("CALL p()").calls_procedure);
+  EXPECT_TRUE(ClassifyStatement("/* x */ call db.p(1, ?)").calls_procedure);
+  EXPECT_FALSE(ClassifyStatement("SELECT 'CALL p()'").calls_procedure);
+  EXPECT_FALSE(ClassifyStatement("CALL p()").implicit_commit);
+}
+
+// Keywords inside strings and quoted names are data, not code.
+TEST(Strings, AreNotCode) {
+  Check(Case{"SELECT * FROM t WHERE note = 'for update'", false, true, false});
+  Check(Case{"SELECT `lock`, \"into\" FROM t", false, true, false});
+  Check(Case{"SET @note = 'autocommit'", false, false, false});
+}
 
 // MySQL and MariaDB take "--" followed by any whitespace or control
 // character (tab, newline), not only a space, as the start of a comment; a

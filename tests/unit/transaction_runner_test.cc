@@ -461,6 +461,44 @@ TEST_F(RunnerTest, ImplicitCommitsAreRefusedBeforeAnythingRuns) {
   EXPECT_TRUE(Ran().empty());
 }
 
+// A statement after which the server reports no open transaction (a CALLed
+// procedure that committed) ends the call at once: nothing after it runs,
+// nothing is re-run, with or without a key, whatever comes next.
+TEST_F(RunnerTest, AStatementThatEndsTheTransactionStopsEverything) {
+  for (const std::string key : {"", "k1"}) {
+    SCOPED_TRACE(key.empty() ? "without a key" : "with a key");
+    const std::string call = absl::StrCat("CALL p", key, "()");
+    Reply ends;
+    ends.ends_transaction = true;
+    db_.Expect(call, ends);
+    absl::StatusOr<txgate::v1::RunTransactionResponse> r = runner_->RunTransaction(
+        *Call(), Transaction({"UPDATE a" + key, call, "UPDATE c" + key}, key));
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kFailedPrecondition);
+    EXPECT_EQ(sql::GetReason(r.status()), "TRANSACTION_ENDED_EARLY");
+    EXPECT_THAT(r.status().message(), HasSubstr("statement 2 ended the transaction"));
+    EXPECT_THAT(Ran(call), ElementsAre(call)) << "never re-run";
+    EXPECT_THAT(Ran("UPDATE a" + key), ElementsAre("UPDATE a" + key));
+    EXPECT_TRUE(Ran("UPDATE c" + key).empty()) << "nothing after it";
+    EXPECT_FALSE(db_.StoredOutcome("k1").has_value()) << "no outcome recorded";
+  }
+  EXPECT_TRUE(Ran("INSERT INTO txgate_outcomes").empty());
+}
+
+// Without XA, a CALL (whose procedure may commit) is refused inside a
+// transaction; with XA (the default) the server guards it, and it runs.
+TEST_F(RunnerTest, WithoutXaACallIsRefusedInsideATransaction) {
+  RunnerOptions options;
+  options.xa_transactions = false;
+  Restart(options);
+  absl::StatusOr<txgate::v1::RunTransactionResponse> r =
+      runner_->RunTransaction(*Call(), Transaction({"UPDATE a", "CALL p()"}));
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(sql::GetReason(r.status()), "IMPLICIT_COMMIT_REFUSED");
+  EXPECT_TRUE(Ran().empty());
+  Restart(RunnerOptions());
+  EXPECT_TRUE(runner_->RunTransaction(*Call(), Transaction({"UPDATE a", "CALL p()"})).ok());
+}
+
 // ---- StreamQuery ------------------------------------------------------------
 
 TEST_F(RunnerTest, AStreamLostBeforeItsFirstRowIsReRun) {
@@ -511,8 +549,8 @@ TEST_F(InteractiveTest, AFirstReaderOfLeftoversRestartsTheTransactionOnAResetSes
   ran.erase(std::remove_if(ran.begin(), ran.end(),
                            [](const std::string& sql) { return absl::StartsWith(sql, "CREATE"); }),
             ran.end());
-  EXPECT_THAT(ran, ElementsAre("INSERT INTO t (v) VALUES (1)", "START TRANSACTION", "RESET SESSION",
-                               "START TRANSACTION", "SELECT LAST_INSERT_ID()",
+  EXPECT_THAT(ran, ElementsAre("INSERT INTO t (v) VALUES (1)", "START TRANSACTION", "ROLLBACK",
+                               "RESET SESSION", "START TRANSACTION", "SELECT LAST_INSERT_ID()",
                                "INSERT INTO t (v) VALUES (2)", "SELECT LAST_INSERT_ID()", "COMMIT",
                                "RESET SESSION"));
 }
@@ -531,6 +569,20 @@ TEST_F(InteractiveTest, AnUnmetExpectationAnswersExpectationFailedNamingTheState
   txn.reset();  // as the stream's end does: the lease's return rolls back
   EXPECT_TRUE(Ran("COMMIT").empty());
   EXPECT_THAT(Ran("ROLLBACK"), ElementsAre("ROLLBACK"));
+}
+
+TEST_F(InteractiveTest, AStatementThatEndsTheTransactionEndsTheStream) {
+  std::unique_ptr<CallContext> call = Call();
+  auto txn = Open(*call);
+  ASSERT_TRUE(txn->Run(*call, Stmt("UPDATE a")).ok());
+  Reply ends;
+  ends.ends_transaction = true;
+  db_.Expect("CALL p()", ends);
+  absl::StatusOr<txgate::v1::ResultSet> r = txn->Run(*call, Stmt("CALL p()"));
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(sql::GetReason(r.status()), "TRANSACTION_ENDED_EARLY");
+  EXPECT_THAT(r.status().message(), HasSubstr("statement 2 ended the transaction"));
+  EXPECT_THAT(Ran("CALL"), ElementsAre("CALL p()"));
 }
 
 TEST_F(InteractiveTest, ALossIsHealedByReplayingTheLog) {

@@ -76,9 +76,13 @@ const (
 	// key and get the real outcome.
 	ErrorReason_COMMIT_OUTCOME_UNKNOWN ErrorReason = 3
 	// A statement of RunTransaction or of an interactive Transaction would
-	// commit implicitly or end the transaction (DDL, LOCK TABLES, BEGIN,
-	// COMMIT, ROLLBACK text, SET autocommit, ...). Code INVALID_ARGUMENT;
-	// nothing was run. The client should send such statements with Execute.
+	// commit implicitly or end the transaction: refused by its text (DDL, LOCK
+	// TABLES, BEGIN, COMMIT, ROLLBACK text, SET autocommit, EXECUTE, ...;
+	// nothing was run), or by the server inside txgate's XA transaction (a
+	// COMMIT or DDL inside a CALLed procedure: MySQL error 1399 in the
+	// metadata; the transaction was rolled back). Code INVALID_ARGUMENT;
+	// nothing was committed. The client should send such statements with
+	// Execute.
 	ErrorReason_IMPLICIT_COMMIT_REFUSED ErrorReason = 4
 	// The request is malformed or over a limit of txgate itself: empty SQL,
 	// wrong parameter count, a value with no kind, an impossible date, a
@@ -152,6 +156,17 @@ const (
 	// response that cannot be read). Usually code INTERNAL, DATA_LOSS or
 	// UNKNOWN. The client should report it; a retry may or may not succeed.
 	ErrorReason_INTERNAL_ERROR ErrorReason = 18
+	// After a statement of RunTransaction or of an interactive Transaction
+	// succeeded, the server reported that no transaction was open any more:
+	// something in the statement committed or rolled back the transaction
+	// early (with --xa_transactions=false, a route txgate's text check did not
+	// catch; with XA, a statement that ended the XA transaction itself). Code
+	// FAILED_PRECONDITION. What the statements up to and including that one
+	// did before the transaction ended may be committed; no later statement
+	// ran, and nothing was re-run (a retry with the same idempotency key runs
+	// it again: the key was not recorded). The client must check the data,
+	// and remove from its transactions what commits.
+	ErrorReason_TRANSACTION_ENDED_EARLY ErrorReason = 19
 	// A statement of RunTransaction or of an interactive Transaction carried
 	// an Expectation (Statement.expect) that its result did not meet, e.g. a
 	// guarded debit that matched no row. Code FAILED_PRECONDITION; the whole
@@ -161,7 +176,7 @@ const (
 	// `expected` and `actual`. With an idempotency key the failure is not
 	// recorded: a later call with the same key runs again. The client may
 	// retry once the data allows it (e.g. after a top-up).
-	ErrorReason_EXPECTATION_FAILED ErrorReason = 19
+	ErrorReason_EXPECTATION_FAILED ErrorReason = 20
 )
 
 // Enum value maps for ErrorReason.
@@ -186,7 +201,8 @@ var (
 		16: "SERVER_SHUTTING_DOWN",
 		17: "TRANSACTION_NOT_COMMITTED",
 		18: "INTERNAL_ERROR",
-		19: "EXPECTATION_FAILED",
+		19: "TRANSACTION_ENDED_EARLY",
+		20: "EXPECTATION_FAILED",
 	}
 	ErrorReason_value = map[string]int32{
 		"ERROR_REASON_UNSPECIFIED":   0,
@@ -208,7 +224,8 @@ var (
 		"SERVER_SHUTTING_DOWN":       16,
 		"TRANSACTION_NOT_COMMITTED":  17,
 		"INTERNAL_ERROR":             18,
-		"EXPECTATION_FAILED":         19,
+		"TRANSACTION_ENDED_EARLY":    19,
+		"EXPECTATION_FAILED":         20,
 	}
 )
 
@@ -243,7 +260,7 @@ var File_txgate_v1_error_reason_proto protoreflect.FileDescriptor
 
 const file_txgate_v1_error_reason_proto_rawDesc = "" +
 	"\n" +
-	"\x1ctxgate/v1/error_reason.proto\x12\ttxgate.v1*\xf9\x03\n" +
+	"\x1ctxgate/v1/error_reason.proto\x12\ttxgate.v1*\x96\x04\n" +
 	"\vErrorReason\x12\x1c\n" +
 	"\x18ERROR_REASON_UNSPECIFIED\x10\x00\x12\x0f\n" +
 	"\vMYSQL_ERROR\x10\x01\x12\x18\n" +
@@ -264,8 +281,9 @@ const file_txgate_v1_error_reason_proto_rawDesc = "" +
 	"\x18TRANSACTION_IDLE_TIMEOUT\x10\x0f\x12\x18\n" +
 	"\x14SERVER_SHUTTING_DOWN\x10\x10\x12\x1d\n" +
 	"\x19TRANSACTION_NOT_COMMITTED\x10\x11\x12\x12\n" +
-	"\x0eINTERNAL_ERROR\x10\x12\x12\x16\n" +
-	"\x12EXPECTATION_FAILED\x10\x13B9Z4github.com/txgate/txgate/client/go/txgatev1;txgatev1\xf8\x01\x01b\x06proto3"
+	"\x0eINTERNAL_ERROR\x10\x12\x12\x1b\n" +
+	"\x17TRANSACTION_ENDED_EARLY\x10\x13\x12\x16\n" +
+	"\x12EXPECTATION_FAILED\x10\x14B9Z4github.com/txgate/txgate/client/go/txgatev1;txgatev1\xf8\x01\x01b\x06proto3"
 
 var (
 	file_txgate_v1_error_reason_proto_rawDescOnce sync.Once

@@ -25,6 +25,7 @@ class ErrorReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     SERVER_SHUTTING_DOWN: _ClassVar[ErrorReason]
     TRANSACTION_NOT_COMMITTED: _ClassVar[ErrorReason]
     INTERNAL_ERROR: _ClassVar[ErrorReason]
+    TRANSACTION_ENDED_EARLY: _ClassVar[ErrorReason]
     EXPECTATION_FAILED: _ClassVar[ErrorReason]
 ERROR_REASON_UNSPECIFIED: ErrorReason
 MYSQL_ERROR: ErrorReason
@@ -45,4 +46,5 @@ TRANSACTION_IDLE_TIMEOUT: ErrorReason
 SERVER_SHUTTING_DOWN: ErrorReason
 TRANSACTION_NOT_COMMITTED: ErrorReason
 INTERNAL_ERROR: ErrorReason
+TRANSACTION_ENDED_EARLY: ErrorReason
 EXPECTATION_FAILED: ErrorReason
