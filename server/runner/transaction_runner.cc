@@ -8,6 +8,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "server/runner/expectation.h"
 #include "server/sql/error.h"
 #include "server/sql/statement_kind.h"
 
@@ -510,6 +511,11 @@ absl::StatusOr<txgate::v1::RunTransactionResponse> TransactionRunner::RunTransac
         }
         return Final(EndedEarly(i));
       }
+      // An unmet expectation is the answer: the lease's return rolls the
+      // attempt back, and no outcome has been recorded for the key.
+      if (absl::Status unmet = CheckExpectation(st, response.results(i), i); !unmet.ok()) {
+        return Final(std::move(unmet));
+      }
     }
     response.set_attempts(n);
     if (!key.empty()) {
@@ -788,7 +794,14 @@ absl::StatusOr<ResultSet> TransactionRunner::Interactive::Run(
   Job<ResultSet> job(Work::kInteractive, false, attempt);
   job.heal = [&] { return Replay(ctx); };
   job.unhealed = &Unhealed;
-  return runner_->Heal(ctx, job);
+  absl::StatusOr<ResultSet> result = runner_->Heal(ctx, job);
+  if (!result.ok()) return result;
+  // Unmet: the caller ends the stream, and the lease's return rolls back.
+  // (This statement is the last of the statements_run_.)
+  if (absl::Status unmet = CheckExpectation(statement, *result, statements_run_ - 1); !unmet.ok()) {
+    return unmet;
+  }
+  return result;
 }
 
 absl::Status TransactionRunner::Interactive::Commit(CallContext& ctx,

@@ -16,6 +16,9 @@
 //    checksums and, after a connection loss before COMMIT, replays them on
 //    a new connection, going on only if every result is the same;
 //  - the request's own errors are answered at once with the MySQL detail;
+//  - a statement whose result misses its expectation (expectation.h) ends
+//    the transaction at once: rolled back, never re-run, and with a key no
+//    outcome recorded (the record is written only after every statement);
 //  - on cancellation or deadline the running statement is killed, the
 //    transaction rolled back (by the lease's return) and the caller gets
 //    CANCELLED / DEADLINE_EXCEEDED.
@@ -123,6 +126,9 @@ class TransactionRunner {
   // committed. Destroy it on an executor thread.
   class Interactive {
    public:
+    // Runs one statement. An unmet Statement.expect answers
+    // EXPECTATION_FAILED: the caller must then end the transaction
+    // (destroying it rolls back), as for any other error of Run.
     absl::StatusOr<txgate::v1::ResultSet> Run(CallContext& ctx,
                                               const txgate::v1::Statement& statement);
     absl::Status Commit(CallContext& ctx, const txgate::v1::Commit& commit);

@@ -20,8 +20,9 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
   std::string reason = sql::GetReason(status);
   info.set_reason(reason.empty() ? txgate::v1::ErrorReason_Name(txgate::v1::INTERNAL_ERROR)
                                  : reason);
+  auto& md = *info.mutable_metadata();
+  for (const auto& [key, value] : sql::GetMetadata(status)) md[key] = value;
   if (std::optional<sql::MysqlError> mysql = sql::GetMysqlError(status)) {
-    auto& md = *info.mutable_metadata();
     md["mysql_errno"] = absl::StrCat(mysql->errnum);
     md["mysql_sqlstate"] = mysql->sqlstate;
     md["mysql_message"] = mysql->message;

@@ -3,7 +3,8 @@
 // The code is kept; the details follow gRPC's rich error model: the
 // grpc-status-details-bin trailer holds a google.rpc.Status whose details
 // carry a google.rpc.ErrorInfo (domain "txgate.dev") with the reason and,
-// for MySQL errors, metadata mysql_errno, mysql_sqlstate and mysql_message.
+// for MySQL errors, metadata mysql_errno, mysql_sqlstate and mysql_message;
+// metadata added with sql::WithMetadata goes there too.
 #ifndef TXGATE_SERVER_SERVICE_STATUS_MAPPING_H_
 #define TXGATE_SERVER_SERVICE_STATUS_MAPPING_H_
 

@@ -3,6 +3,7 @@
 #include "absl/strings/cord.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 
 namespace txgate::sql {
 namespace {
@@ -11,6 +12,7 @@ constexpr absl::string_view kErrnoUrl = "type.txgate.dev/mysql.errno";
 constexpr absl::string_view kSqlstateUrl = "type.txgate.dev/mysql.sqlstate";
 constexpr absl::string_view kMessageUrl = "type.txgate.dev/mysql.message";
 constexpr absl::string_view kReasonUrl = "type.txgate.dev/reason";
+constexpr absl::string_view kMetadataUrlPrefix = "type.txgate.dev/metadata/";
 
 void SetReason(absl::Status& status, txgate::v1::ErrorReason reason) {
   status.SetPayload(kReasonUrl, absl::Cord(txgate::v1::ErrorReason_Name(reason)));
@@ -134,6 +136,21 @@ absl::Status Annotate(const absl::Status& status, absl::string_view prefix) {
   status.ForEachPayload(
       [&](absl::string_view url, const absl::Cord& payload) { out.SetPayload(url, payload); });
   return out;
+}
+
+absl::Status WithMetadata(absl::Status status, absl::string_view key, absl::string_view value) {
+  status.SetPayload(absl::StrCat(kMetadataUrlPrefix, key), absl::Cord(value));
+  return status;
+}
+
+std::map<std::string, std::string> GetMetadata(const absl::Status& status) {
+  std::map<std::string, std::string> metadata;
+  status.ForEachPayload([&](absl::string_view url, const absl::Cord& payload) {
+    if (absl::ConsumePrefix(&url, kMetadataUrlPrefix)) {
+      metadata.emplace(std::string(url), std::string(payload));
+    }
+  });
+  return metadata;
 }
 
 std::optional<MysqlError> GetMysqlError(const absl::Status& status) {

@@ -15,6 +15,7 @@
 #ifndef TXGATE_SERVER_SQL_ERROR_H_
 #define TXGATE_SERVER_SQL_ERROR_H_
 
+#include <map>
 #include <optional>
 #include <string>
 
@@ -55,6 +56,14 @@ absl::Status WithReason(absl::Status status, txgate::v1::ErrorReason reason);
 
 // Returns `status` with `prefix` put before its message; payloads kept.
 absl::Status Annotate(const absl::Status& status, absl::string_view prefix);
+
+// Returns `status` with `key: value` added to the metadata clients see in
+// its google.rpc.ErrorInfo (beside mysql_errno and the like), e.g. an
+// unmet expectation's `statement_index`. Keys are lower_snake_case.
+absl::Status WithMetadata(absl::Status status, absl::string_view key, absl::string_view value);
+
+// The metadata added by WithMetadata, by key.
+std::map<std::string, std::string> GetMetadata(const absl::Status& status);
 
 // The MySQL error carried by `status`, if any.
 std::optional<MysqlError> GetMysqlError(const absl::Status& status);

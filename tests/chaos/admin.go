@@ -71,6 +71,12 @@ func (a *Admin) QueryInt(query string, args ...any) (int64, error) {
 	return n.Int64, err
 }
 
+// RichestAccount is the id of the account of `table` holding the most.
+func (a *Admin) RichestAccount(table string) (int, error) {
+	id, err := a.QueryInt("SELECT id FROM " + table + " ORDER BY balance DESC, id LIMIT 1")
+	return int(id), err
+}
+
 // KillTxgateSessions runs KILL CONNECTION on every session of user txgate
 // and returns how many it killed.
 func (a *Admin) KillTxgateSessions() (int, error) {

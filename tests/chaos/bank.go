@@ -24,6 +24,7 @@ type Transfer struct {
 	To     int
 	Amount int64
 	Phase  string // "workload", "commit-window", "probe"
+	Kind   string // KindGuarded or KindProcedure: how the request moves the money
 	Req    *txgatev1.RunTransactionRequest
 
 	// Written by the one goroutine that runs the transfer; read after it is done.
@@ -36,6 +37,7 @@ type Transfer struct {
 	FinalMsg    string
 	BadAck      string // set when an acknowledgement's response is malformed
 	Resolved    bool   // not acknowledged, but the checker's retry with the key answered OK
+	Refused     bool   // the checker's retry with the key was refused too (EXPECTATION_FAILED)
 	NoKey       bool   // sent without an idempotency key (the commit-window calibration)
 }
 
@@ -68,6 +70,29 @@ type Bank struct {
 	seq       atomic.Int64
 }
 
+// How a transfer moves the money. Both are conditional: the debit is guarded
+// by the balance, so that no balance can go negative, and a short one must
+// roll the whole transfer back (FAILED_PRECONDITION / EXPECTATION_FAILED).
+const (
+	// Debit `... AND balance >= ?` expecting min_affected_rows 1, credit
+	// expecting affected_rows 1, ledger row.
+	KindGuarded = "guarded"
+	// CALL transfer(...), a stored procedure doing the guarded debit, the
+	// credit and the ledger row (nothing when short), then a SELECT of the
+	// transfer's ledger row expecting min_rows 1.
+	KindProcedure = "procedure"
+)
+
+// ReasonExpectationFailed is txgate's answer to a transfer refused for
+// want of money: nothing of it was applied, and its key was not used up.
+const ReasonExpectationFailed = "EXPECTATION_FAILED"
+
+// Refusal reports whether a transfer's client was told it was refused for
+// want of money (a definite failure: nothing applied).
+func (t *Transfer) Refusal() bool {
+	return !t.Acked && t.FinalCode == codes.FailedPrecondition && t.FinalReason == ReasonExpectationFailed
+}
+
 func (b *Bank) ExpectedTotal() int64 { return int64(b.cfg.Accounts) * b.cfg.Initial }
 
 // SetupSchema recreates the bank: N accounts holding Initial each, and an
@@ -83,6 +108,20 @@ func (b *Bank) SetupSchema() error {
 			"transfer_id VARCHAR(64) NOT NULL, from_id INT NOT NULL, to_id INT NOT NULL, amount BIGINT NOT NULL, " +
 			"KEY (transfer_id)) ENGINE=InnoDB",
 	}
+	stmts = append(stmts,
+		// The procedure's transfer: the guarded debit, then (only if it
+		// matched) the credit and the ledger row.
+		"CREATE PROCEDURE "+bankDB+".transfer(IN tid VARCHAR(64), IN src INT, IN dst INT, IN amt BIGINT)\n"+
+			"BEGIN\n"+
+			"  UPDATE "+bankDB+".accounts SET balance = balance - amt WHERE id = src AND balance >= amt;\n"+
+			"  IF ROW_COUNT() = 1 THEN\n"+
+			"    UPDATE "+bankDB+".accounts SET balance = balance + amt WHERE id = dst;\n"+
+			"    INSERT INTO "+bankDB+".ledger (transfer_id, from_id, to_id, amount) VALUES (tid, src, dst, amt);\n"+
+			"  END IF;\n"+
+			"END",
+		// What txgate's account needs here, should it have no more.
+		"GRANT SELECT, INSERT, UPDATE, EXECUTE ON "+bankDB+".* TO 'txgate'@'127.0.0.1', 'txgate'@'localhost'",
+	)
 	for _, s := range stmts {
 		if err := b.admin.Exec(s); err != nil {
 			return fmt.Errorf("%s: %w", s, err)
@@ -108,13 +147,19 @@ func stmt(sql string, params ...*txgatev1.Value) *txgatev1.Statement {
 	return &txgatev1.Statement{Sql: sql, Params: params}
 }
 
-// TransferRequest: debit, credit and the ledger row, as one transaction
-// whose idempotency key is the transfer id. The two UPDATEs go in account
-// order (few deadlocks) unless natural is set (debit first: some deadlocks,
-// which txgate must re-run by itself).
+func u64(v uint64) *uint64 { return &v }
+
+// TransferRequest: the guarded debit (expecting a matched row), the credit
+// and the ledger row, as one transaction whose idempotency key is the
+// transfer id. The two UPDATEs go in account order (few deadlocks) unless
+// natural is set (debit first: some deadlocks, which txgate must re-run by
+// itself).
 func TransferRequest(id string, from, to int, amount int64, natural bool) *txgatev1.RunTransactionRequest {
-	debit := stmt("UPDATE "+bankDB+".accounts SET balance = balance - ? WHERE id = ?", i64(amount), i64(int64(from)))
+	debit := stmt("UPDATE "+bankDB+".accounts SET balance = balance - ? WHERE id = ? AND balance >= ?",
+		i64(amount), i64(int64(from)), i64(amount))
+	debit.Expect = &txgatev1.Expectation{MinAffectedRows: u64(1)}
 	credit := stmt("UPDATE "+bankDB+".accounts SET balance = balance + ? WHERE id = ?", i64(amount), i64(int64(to)))
+	credit.Expect = &txgatev1.Expectation{AffectedRows: u64(1)}
 	ins := stmt("INSERT INTO "+bankDB+".ledger (transfer_id, from_id, to_id, amount) VALUES (?, ?, ?, ?)",
 		str(id), i64(int64(from)), i64(int64(to)), i64(amount))
 	first, second := debit, credit
@@ -127,8 +172,27 @@ func TransferRequest(id string, from, to int, amount int64, natural bool) *txgat
 	}
 }
 
+// ProcedureTransferRequest: CALL transfer(...) (which moves nothing when the
+// balance is short), then the transfer's ledger row, expected to be there:
+// a short balance rolls the transaction back with EXPECTATION_FAILED.
+func ProcedureTransferRequest(id string, from, to int, amount int64) *txgatev1.RunTransactionRequest {
+	call := stmt("CALL "+bankDB+".transfer(?, ?, ?, ?)", str(id), i64(int64(from)), i64(int64(to)), i64(amount))
+	check := stmt("SELECT seq FROM "+bankDB+".ledger WHERE transfer_id = ?", str(id))
+	check.Expect = &txgatev1.Expectation{MinRows: u64(1)}
+	return &txgatev1.RunTransactionRequest{Statements: []*txgatev1.Statement{call, check}, IdempotencyKey: id}
+}
+
 // CheckAck says what is wrong with an acknowledged transfer's response, or "".
-func CheckAck(resp *txgatev1.RunTransactionResponse) string {
+func CheckAck(kind string, resp *txgatev1.RunTransactionResponse) string {
+	if kind == KindProcedure {
+		if n := len(resp.GetResults()); n != 2 {
+			return fmt.Sprintf("%d results instead of 2", n)
+		}
+		if n := len(resp.GetResults()[1].GetRows()); n != 1 {
+			return fmt.Sprintf("the ledger check returned %d rows instead of 1", n)
+		}
+		return ""
+	}
 	if len(resp.GetResults()) != 3 {
 		return fmt.Sprintf("%d results instead of 3", len(resp.GetResults()))
 	}
@@ -140,9 +204,15 @@ func CheckAck(resp *txgatev1.RunTransactionResponse) string {
 	return ""
 }
 
-// NewTransfer makes (and registers) a random transfer.
-func (b *Bank) NewTransfer(phase, tag string, rng *rand.Rand) *Transfer {
-	from := 1 + rng.IntN(b.cfg.Accounts)
+// NewTransfer makes (and registers) a random transfer from `from` (0: a
+// random account). A workload transfer is one of ProcedureShare a
+// procedure's, the others guarded statements; one in BigShare is big (up
+// to 1.5 times the initial balance), so that some find too little money and
+// are refused. Other phases send small guarded transfers.
+func (b *Bank) NewTransfer(phase, tag string, from int, rng *rand.Rand) *Transfer {
+	if from == 0 {
+		from = 1 + rng.IntN(b.cfg.Accounts)
+	}
 	to := 1 + rng.IntN(b.cfg.Accounts-1)
 	if to >= from {
 		to++
@@ -153,8 +223,21 @@ func (b *Bank) NewTransfer(phase, tag string, rng *rand.Rand) *Transfer {
 		To:     to,
 		Amount: 1 + rng.Int64N(100),
 		Phase:  phase,
+		Kind:   KindGuarded,
 	}
-	t.Req = TransferRequest(t.ID, t.From, t.To, t.Amount, rng.IntN(10) == 0)
+	if phase == "workload" {
+		if rng.Float64() < b.cfg.BigShare {
+			t.Amount = b.cfg.Initial/2 + rng.Int64N(b.cfg.Initial)
+		}
+		if rng.Float64() < b.cfg.ProcedureShare {
+			t.Kind = KindProcedure
+		}
+	}
+	if t.Kind == KindProcedure {
+		t.Req = ProcedureTransferRequest(t.ID, t.From, t.To, t.Amount)
+	} else {
+		t.Req = TransferRequest(t.ID, t.From, t.To, t.Amount, rng.IntN(10) == 0)
+	}
 	if b.cfg.NoKeys {
 		t.NoKey = true
 		t.Req.IdempotencyKey = ""
@@ -200,7 +283,7 @@ func (b *Bank) Run(ctx context.Context, t *Transfer, p Policy, onAttempt func(At
 	if err == nil {
 		t.Acked = true
 		t.ServerRuns = resp.GetAttempts()
-		if bad := CheckAck(resp); bad != "" {
+		if bad := CheckAck(t.Kind, resp); bad != "" {
 			t.BadAck = bad
 			b.anomalies.Add("acknowledgement with a wrong response", "%s: %s", t.ID, bad)
 		}
@@ -245,7 +328,7 @@ func (b *Bank) Writers(ctx context.Context, p Policy) {
 					return
 				case <-tokens:
 				}
-				t := b.NewTransfer("workload", "w", rng)
+				t := b.NewTransfer("workload", "w", 0, rng)
 				// A transfer that has started runs to its end, even past
 				// the workload's end: its client must be told something.
 				if w < b.cfg.Impatient {
@@ -308,10 +391,14 @@ func (b *Bank) ReadOnce(parent context.Context, useExecute bool) bool {
 		b.stats.ReadsExecute.Add(1)
 		var resp *txgatev1.ExecuteResponse
 		resp, err = b.client.Execute(ctx, &txgatev1.ExecuteRequest{
-			Sql: "SELECT CAST(SUM(balance) AS SIGNED), COUNT(*) FROM " + bankDB + ".accounts",
+			Sql: "SELECT CAST(SUM(balance) AS SIGNED), COUNT(*), MIN(balance) FROM " + bankDB + ".accounts",
 		})
 		if err == nil {
-			total, count, err = sumRows(resp.GetResult(), 0, 0)
+			var least int64
+			total, count, least, err = sumMinRow(resp.GetResult())
+			if err == nil && least < 0 {
+				b.anomalies.Add("a read saw a negative balance", "the least balance was %d", least)
+			}
 		}
 	} else {
 		b.stats.ReadsTxn.Add(1)
@@ -345,6 +432,20 @@ func (b *Bank) ReadOnce(parent context.Context, useExecute bool) bool {
 			useExecute, total, count, b.ExpectedTotal(), b.cfg.Accounts)
 	}
 	return true
+}
+
+// sumMinRow reads the one row of SUM, COUNT and MIN.
+func sumMinRow(rs *txgatev1.ResultSet) (total, count, least int64, err error) {
+	if len(rs.GetRows()) != 1 || len(rs.GetRows()[0].GetValues()) != 3 {
+		return 0, 0, 0, status.Errorf(codes.Internal, "unexpected result shape: %v", rs)
+	}
+	v := rs.GetRows()[0].GetValues()
+	for i, dst := range []*int64{&total, &count, &least} {
+		if *dst, err = valInt(v[i]); err != nil {
+			return 0, 0, 0, status.Errorf(codes.Internal, "%v", err)
+		}
+	}
+	return total, count, least, nil
 }
 
 func sumRows(rs *txgatev1.ResultSet, total, count int64) (int64, int64, error) {

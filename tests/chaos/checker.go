@@ -185,6 +185,8 @@ func Check(stage string, transfers []*Transfer, s *State, accounts int, initial 
 			an.Add(stage+": applied although its client was told it failed", "%s: %s %s", t.ID, CodeName(t.FinalCode), t.FinalReason)
 		case final && t.Resolved && c == 0:
 			an.Add(stage+": key retry answered OK but the transfer is not applied", "%s", t.ID)
+		case final && t.Refused && c > 0:
+			an.Add(stage+": applied although its key retry was refused", "%s", t.ID)
 		}
 	}
 	if s.OutcomeKeys != nil {
@@ -210,6 +212,9 @@ func Check(stage string, transfers []*Transfer, s *State, accounts int, initial 
 			continue
 		}
 		total += got
+		if got < 0 {
+			an.Add(stage+": balance went negative", "account %d: %d", i, got)
+		}
 		if got != expected[i] {
 			an.Add(stage+": balance differs from initial + ledger", "account %d: %d, ledger says %d", i, got, expected[i])
 		}
@@ -228,6 +233,9 @@ type Resolution struct {
 	FoundByKey        int // ... of those, whose key retry answered OK without executing again
 	NotApplied        int // unacknowledged and not applied
 	RetriedApplied    int // ... whose key retry applied them (once)
+	Refused           int // ... refused for want of money (EXPECTATION_FAILED)
+	RefusedApplied    int // ... of those, applied by the key retry (the refusal used up no key)
+	RefusedAgain      int // ... of those, refused again by the key retry (not applied)
 	AckedResent       int // acknowledged transfers re-sent with their key
 	AckedReexecuted   int
 	ReuseProbe        string // what the same key with another request got
@@ -263,17 +271,37 @@ func (b *Bank) Resolve(ctx context.Context, p Policy, counts map[string]int, out
 		} else {
 			res.NotApplied++
 		}
-		_, _, err := b.Submit(ctx, t.Req, p, nil)
+		if t.Refusal() {
+			res.Refused++
+		}
+		resp, _, err := b.Submit(ctx, t.Req, p, nil)
 		post, cerr := countOf(t.ID)
 		if cerr != nil {
 			return res, cerr
 		}
 		if err != nil {
 			st := status.Convert(err)
+			// Still too little money: a refusal again, which must have applied nothing.
+			if st.Code() == codes.FailedPrecondition && Reason(st) == ReasonExpectationFailed {
+				t.Refused = true
+				if t.Refusal() {
+					res.RefusedAgain++
+				}
+				if post != 0 {
+					b.anomalies.Add("resolution: a refused retry left the transfer applied", "%s: %d ledger rows", t.ID, post)
+				}
+				continue
+			}
 			b.anomalies.Add("resolution: retry with the key failed", "%s: %s %s: %s", t.ID, CodeName(st.Code()), Reason(st), st.Message())
 			continue
 		}
 		t.Resolved = true
+		if t.Refusal() {
+			res.RefusedApplied++
+		}
+		if bad := CheckAck(t.Kind, resp); bad != "" {
+			b.anomalies.Add("resolution: the key retry's answer is malformed", "%s: %s", t.ID, bad)
+		}
 		switch {
 		case pre == 1 && post == 1:
 			res.FoundByKey++
@@ -297,7 +325,7 @@ func (b *Bank) Resolve(ctx context.Context, p Policy, counts map[string]int, out
 		if err != nil {
 			st := status.Convert(err)
 			b.anomalies.Add("resolution: re-sending an acknowledged transfer failed", "%s: %s %s", t.ID, CodeName(st.Code()), Reason(st))
-		} else if bad := CheckAck(resp); bad != "" {
+		} else if bad := CheckAck(t.Kind, resp); bad != "" {
 			b.anomalies.Add("resolution: stored answer differs", "%s: %s", t.ID, bad)
 		}
 		if post != 1 {

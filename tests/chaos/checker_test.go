@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	txgatev1 "github.com/txgate/txgate/client/go/txgatev1"
 	"google.golang.org/grpc/codes"
 )
 
@@ -117,6 +118,61 @@ func TestFinalRequiresResolvedTransfersApplied(t *testing.T) {
 	ts, s := history()
 	ts[3].Resolved = true // the key retry said OK, but r-w-4 is not in the ledger
 	wantAnomaly(t, check(ts, s, true), "key retry answered OK but the transfer is not applied")
+}
+
+func TestAppliedDespiteRefusalIsCaught(t *testing.T) {
+	ts, s := history()
+	// Refused for want of money, yet in the ledger.
+	ts[2].FinalCode, ts[2].FinalReason = codes.FailedPrecondition, ReasonExpectationFailed
+	if !ts[2].Refusal() {
+		t.Fatal("a FAILED_PRECONDITION/EXPECTATION_FAILED answer must count as a refusal")
+	}
+	wantAnomaly(t, check(ts, s, false), "applied although its client was told it failed")
+	ts[2].Refused = true // ... and refused again by the key retry
+	wantAnomaly(t, check(ts, s, true), "applied although its key retry was refused")
+}
+
+func TestNegativeBalanceIsCaught(t *testing.T) {
+	ts, s := history()
+	// A transfer of 100 from account 1 that its guard should have refused.
+	ts = append(ts, &Transfer{ID: "r-w-5", From: 1, To: 2, Amount: 100, Done: true, Acked: true})
+	s.Ledger = append(s.Ledger, LedgerRow{"r-w-5", 1, 2, 100})
+	s.Balances[1] -= 100
+	s.Balances[2] += 100
+	s.OutcomeKeys["r-w-5"] = true
+	an := check(ts, s, false)
+	wantAnomaly(t, an, "balance went negative")
+	if an.Total() != 1 {
+		t.Fatalf("only the negative balance is wrong here:\n%s", strings.Join(an.Lines(), "\n"))
+	}
+}
+
+func TestAcknowledgementsAreCheckedByKind(t *testing.T) {
+	one := &txgatev1.ResultSet{AffectedRows: 1}
+	row := &txgatev1.ResultSet{Rows: []*txgatev1.Row{{}}}
+	ok := &txgatev1.RunTransactionResponse{Results: []*txgatev1.ResultSet{one, one, one}}
+	if bad := CheckAck(KindGuarded, ok); bad != "" {
+		t.Fatal(bad)
+	}
+	proc := &txgatev1.RunTransactionResponse{Results: []*txgatev1.ResultSet{{}, row}}
+	if bad := CheckAck(KindProcedure, proc); bad != "" {
+		t.Fatal(bad)
+	}
+	twice := &txgatev1.RunTransactionResponse{Results: []*txgatev1.ResultSet{{}, {Rows: []*txgatev1.Row{{}, {}}}}}
+	if CheckAck(KindProcedure, twice) == "" || CheckAck(KindGuarded, proc) == "" {
+		t.Fatal("a malformed acknowledgement must be reported")
+	}
+}
+
+func TestTransferRequestsAreConditional(t *testing.T) {
+	g := TransferRequest("k", 1, 2, 5, true)
+	if g.GetStatements()[0].GetExpect().GetMinAffectedRows() != 1 || g.GetStatements()[0].GetExpect().MinAffectedRows == nil {
+		t.Fatalf("the debit must expect a matched row: %v", g.GetStatements()[0])
+	}
+	p := ProcedureTransferRequest("k", 1, 2, 5)
+	if !strings.HasPrefix(p.GetStatements()[0].GetSql(), "CALL ") || p.GetStatements()[1].GetExpect().GetMinRows() != 1 {
+		t.Fatalf("the procedure's transfer must check its ledger row: %v", p)
+	}
 }
 
 func TestRetryPolicy(t *testing.T) {

@@ -48,6 +48,10 @@ type Config struct {
 	Seed          int64
 	NoKeys        bool
 	Impatient     int
+	// Shares of the workload's transfers: run by the stored procedure, and big
+	// (so that some find too little money and must be refused whole).
+	ProcedureShare float64
+	BigShare       float64
 }
 
 var logMu sync.Mutex
@@ -85,6 +89,8 @@ func main() {
 	flag.DurationVar(&cfg.CWLatency, "commit_window_latency", 100*time.Millisecond, "the latency toxic of the commit-window test")
 	flag.IntVar(&cfg.Sample, "resend_sample", 50, "acknowledged transfers re-sent with their key at the end")
 	flag.Int64Var(&cfg.Seed, "seed", 0, "random seed (0: from the clock)")
+	flag.Float64Var(&cfg.ProcedureShare, "procedure_share", 0.4, "share of workload transfers made by CALL transfer(...) instead of guarded statements")
+	flag.Float64Var(&cfg.BigShare, "big_share", 0.15, "share of workload transfers of 0.5 to 1.5 times the initial balance (often refused for want of money)")
 	flag.BoolVar(&cfg.NoKeys, "no_keys", false, "negative control: send transfers without idempotency keys and retry them anyway (the checker must then find duplicates)")
 	flag.Parse()
 

@@ -67,9 +67,18 @@ func Report(in *ReportInput) string {
 			work = append(work, t)
 		}
 	}
-	acked, retried, rerun := 0, 0, 0
+	acked, retried, rerun, procedures, procAcked, refused := 0, 0, 0, 0, 0, 0
 	failed := &CodeCounter{}
 	for _, t := range work {
+		if t.Kind == KindProcedure {
+			procedures++
+			if t.Acked {
+				procAcked++
+			}
+		}
+		if t.Refusal() {
+			refused++
+		}
 		if t.Acked {
 			acked++
 			if t.Attempts > 1 {
@@ -86,12 +95,16 @@ func Report(in *ReportInput) string {
 	row("attempted", len(work), "")
 	row("acknowledged", acked, fmt.Sprintf("(after client retries with the key: %d; re-run inside txgate: %d)", retried, rerun))
 	row("reported failed to their client, with status", failed.Total(), failed.String())
+	row("  of those, refused for want of money", refused, "(FAILED_PRECONDITION/EXPECTATION_FAILED: nothing applied)")
+	row("made by CALL transfer(...)", procedures, fmt.Sprintf("(acknowledged: %d)", procAcked))
 	if r := in.Res; r != nil {
 		line("all transfers not acknowledged (workload and commit-window), resolved after the faults by a retry with their key")
 		row("not acknowledged", r.Unacked, "")
 		row("  applied all the same (found in the ledger)", r.AppliedWithoutAck,
 			fmt.Sprintf("(key in txgate_outcomes: %d; key retry answered OK with no new execution: %d)", r.WithOutcomeRow, r.FoundByKey))
 		row("  not applied", r.NotApplied, fmt.Sprintf("(key retry applied it once: %d)", r.RetriedApplied))
+		row("  refused for want of money", r.Refused,
+			fmt.Sprintf("(key retry applied it once: %d; refused again, not applied: %d)", r.RefusedApplied, r.RefusedAgain))
 		row("acknowledged transfers re-sent with their key", r.AckedResent, fmt.Sprintf("(executed again: %d)", r.AckedReexecuted))
 		if r.ReuseProbe != "" {
 			line("  %-44s %s", "same key with a different request", r.ReuseProbe+" (expected FAILED_PRECONDITION/IDEMPOTENCY_KEY_REUSED)")

@@ -413,6 +413,46 @@ TEST_F(RunnerTest, AStatementsOwnErrorNamesItAndRollsBack) {
   EXPECT_THAT(Ran("ROLLBACK"), ElementsAre("ROLLBACK"));
 }
 
+// The guarded debit of a transfer: one row matched, or none.
+Reply Matched(uint64_t rows) {
+  Reply r;
+  r.affected_rows = rows;
+  return r;
+}
+
+txgate::v1::RunTransactionRequest GuardedTransfer(const std::string& key) {
+  txgate::v1::RunTransactionRequest request;
+  *request.add_statements() = Stmt("UPDATE acct SET b = b - 10 WHERE id = 1 AND b >= 10");
+  request.mutable_statements(0)->mutable_expect()->set_min_affected_rows(1);
+  *request.add_statements() = Stmt("UPDATE acct SET b = b + 10 WHERE id = 2");
+  request.set_idempotency_key(key);
+  return request;
+}
+
+TEST_F(RunnerTest, AnUnmetExpectationRollsBackAtOnceAndIsNeitherReRunNorRecorded) {
+  db_.Expect("UPDATE acct SET b = b - 10", Matched(0));
+  absl::StatusOr<txgate::v1::RunTransactionResponse> r =
+      runner_->RunTransaction(*Call(), GuardedTransfer("k1"));
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(sql::GetReason(r.status()), "EXPECTATION_FAILED");
+  EXPECT_EQ(sql::GetMetadata(r.status()).at("statement_index"), "1");
+  // The credit never ran, nothing committed, the attempt was rolled back.
+  EXPECT_THAT(Ran("UPDATE"), ElementsAre("UPDATE acct SET b = b - 10 WHERE id = 1 AND b >= 10"));
+  EXPECT_THAT(Ran("COMMIT"), ElementsAre("COMMIT"));  // the look-up's for a prior outcome
+  EXPECT_THAT(Ran("ROLLBACK"), ElementsAre("ROLLBACK"));
+  EXPECT_FALSE(db_.StoredOutcome("k1").has_value());
+  EXPECT_TRUE(clock_.sleeps().empty());
+  EXPECT_EQ(runner_->stats().replays + runner_->stats().conflict_retries, 0);
+
+  // The key was not used up: once the debit matches, the same call runs.
+  db_.Expect("UPDATE acct SET b = b - 10", Matched(1));
+  db_.Expect("UPDATE acct SET b = b + 10", Matched(1));
+  r = runner_->RunTransaction(*Call(), GuardedTransfer("k1"));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->attempts(), 1u);
+  EXPECT_TRUE(db_.StoredOutcome("k1").has_value());
+}
+
 TEST_F(RunnerTest, ImplicitCommitsAreRefusedBeforeAnythingRuns) {
   absl::StatusOr<txgate::v1::RunTransactionResponse> r =
       runner_->RunTransaction(*Call(), Transaction({"UPDATE a", "CREATE TABLE x (id INT)"}));
@@ -519,6 +559,22 @@ TEST_F(InteractiveTest, AFirstReaderOfLeftoversRestartsTheTransactionOnAResetSes
                                "RESET SESSION", "START TRANSACTION", "SELECT LAST_INSERT_ID()",
                                "INSERT INTO t (v) VALUES (2)", "SELECT LAST_INSERT_ID()", "COMMIT",
                                "RESET SESSION"));
+}
+
+TEST_F(InteractiveTest, AnUnmetExpectationAnswersExpectationFailedNamingTheStatement) {
+  std::unique_ptr<CallContext> call = Call();
+  auto txn = Open(*call);
+  ASSERT_TRUE(txn->Run(*call, Stmt("UPDATE a")).ok());
+  db_.Expect("SELECT v", Rows({}));
+  txgate::v1::Statement guard = Stmt("SELECT v FROM t WHERE id = 9 FOR UPDATE");
+  guard.mutable_expect()->set_min_rows(1);
+  absl::StatusOr<txgate::v1::ResultSet> r = txn->Run(*call, guard);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(sql::GetReason(r.status()), "EXPECTATION_FAILED");
+  EXPECT_EQ(sql::GetMetadata(r.status()).at("statement_index"), "2");
+  txn.reset();  // as the stream's end does: the lease's return rolls back
+  EXPECT_TRUE(Ran("COMMIT").empty());
+  EXPECT_THAT(Ran("ROLLBACK"), ElementsAre("ROLLBACK"));
 }
 
 TEST_F(InteractiveTest, AStatementThatEndsTheTransactionEndsTheStream) {

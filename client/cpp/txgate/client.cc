@@ -94,16 +94,20 @@ absl::StatusOr<txgate::v1::ResultSet> Client::Execute(absl::string_view sql,
   return std::move(*response.mutable_result());
 }
 
+txgate::v1::Statement Statement::proto() const {
+  txgate::v1::Statement st;
+  st.set_sql(sql);
+  SetParams(params, st.mutable_params());
+  if (expect) *st.mutable_expect() = *expect;
+  return st;
+}
+
 absl::StatusOr<TransactionResult> Client::RunTransaction(absl::Span<const Statement> statements,
                                                          const TransactionOptions& options) {
   std::string key = options.idempotency_key;
   if (key.empty() && !options.read_only) key = NewIdempotencyKey();
   txgate::v1::RunTransactionRequest request;
-  for (const Statement& s : statements) {
-    txgate::v1::Statement* st = request.add_statements();
-    st->set_sql(s.sql);
-    SetParams(s.params, st->mutable_params());
-  }
+  for (const Statement& s : statements) *request.add_statements() = s.proto();
   request.mutable_options()->set_isolation_level(options.isolation_level);
   request.mutable_options()->set_read_only(options.read_only);
   request.set_idempotency_key(key);
@@ -246,6 +250,14 @@ absl::StatusOr<txgate::v1::ResultSet> InteractiveTransaction::Execute(
   TransactionRequest request;
   request.mutable_statement()->set_sql(std::string(sql));
   SetParams(params, request.mutable_statement()->mutable_params());
+  absl::StatusOr<TransactionResponse> response = Exchange(request, TransactionResponse::kResult);
+  if (!response.ok()) return response.status();
+  return std::move(*response->mutable_result());
+}
+
+absl::StatusOr<txgate::v1::ResultSet> InteractiveTransaction::Run(const Statement& statement) {
+  TransactionRequest request;
+  *request.mutable_statement() = statement.proto();
   absl::StatusOr<TransactionResponse> response = Exchange(request, TransactionResponse::kResult);
   if (!response.ok()) return response.status();
   return std::move(*response->mutable_result());

@@ -38,6 +38,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -107,14 +108,44 @@ struct TransactionOptions {
   absl::Duration timeout = absl::ZeroDuration();
 };
 
-// One statement of a RunTransaction: SQL with one '?' per parameter.
+// One statement of a RunTransaction (or of InteractiveTransaction::Run):
+// SQL with one '?' per parameter, and optionally an expectation on its
+// result, set with the Expect* builders:
+//
+//   db.RunTransaction({
+//       Statement("UPDATE acct SET balance = balance - ? WHERE id = ? AND balance >= ?",
+//                 {amount, src, amount}).ExpectMinAffectedRows(1),
+//       Statement("UPDATE acct SET balance = balance + ? WHERE id = ?", {amount, dst})});
+//
+// When the result misses the expectation, the whole transaction is rolled
+// back and the call fails with FAILED_PRECONDITION, reason
+// EXPECTATION_FAILED (Error::expectation_failed()).
 struct Statement {
   Statement(std::string sql_text, std::vector<Value> values = {})  // NOLINT: implicit
       : sql(std::move(sql_text)), params(std::move(values)) {}
   Statement(const char* sql_text) : sql(sql_text) {}  // NOLINT: implicit
 
+  // Each builder adds one condition (they combine with AND) and returns
+  // *this. Affected rows count the rows an UPDATE matched, changed or not
+  // (txgate connects with CLIENT_FOUND_ROWS); rows are the rows returned.
+  Statement& ExpectAffectedRows(uint64_t n) { return Expect().set_affected_rows(n), *this; }
+  Statement& ExpectMinAffectedRows(uint64_t n) { return Expect().set_min_affected_rows(n), *this; }
+  Statement& ExpectMaxAffectedRows(uint64_t n) { return Expect().set_max_affected_rows(n), *this; }
+  Statement& ExpectRows(uint64_t n) { return Expect().set_rows(n), *this; }
+  // n = 1: "returns a row", e.g. a SELECT ... FOR UPDATE guard.
+  Statement& ExpectMinRows(uint64_t n) { return Expect().set_min_rows(n), *this; }
+  Statement& ExpectMaxRows(uint64_t n) { return Expect().set_max_rows(n), *this; }
+
+  // The statement as sent.
+  txgate::v1::Statement proto() const;
+
   std::string sql;
   std::vector<Value> params;
+  // The expectation on the result; unset: none.
+  std::optional<txgate::v1::Expectation> expect;
+
+ private:
+  txgate::v1::Expectation& Expect() { return expect ? *expect : expect.emplace(); }
 };
 
 // What RunTransaction returns.
@@ -237,6 +268,11 @@ class InteractiveTransaction {
   // Runs one statement inside the transaction.
   absl::StatusOr<txgate::v1::ResultSet> Execute(absl::string_view sql,
                                                 absl::Span<const Value> params = {});
+
+  // Runs one statement, with its expectation if it has one; an unmet one
+  // ends the transaction (rolled back by txgate, state kFailed) with
+  // FAILED_PRECONDITION, reason EXPECTATION_FAILED.
+  absl::StatusOr<txgate::v1::ResultSet> Run(const Statement& statement);
 
   // Commits and ends the transaction; returns the idempotency key the commit
   // carried (`idempotency_key`, or a fresh one when empty; none for a

@@ -56,6 +56,13 @@ Error Error::FromGrpcStatus(const grpc::Status& status) {
   return error;
 }
 
+int Error::statement_index() const {
+  auto it = metadata.find("statement_index");
+  int index = 0;
+  if (it == metadata.end() || !absl::SimpleAtoi(it->second, &index)) return 0;
+  return index;
+}
+
 std::string Error::ToString() const {
   std::string s = absl::StrCat(absl::StatusCodeToString(code), ": ", message);
   if (!reason.empty()) absl::StrAppend(&s, " [", reason, "]");

@@ -29,6 +29,9 @@ inline constexpr char kErrorDomain[] = "txgate.dev";
 // The reason of UNKNOWN: a COMMIT or autocommit write was in flight when its
 // connection died; it may or may not have been applied.
 inline constexpr char kReasonCommitOutcomeUnknown[] = "COMMIT_OUTCOME_UNKNOWN";
+// The reason of FAILED_PRECONDITION when a statement's result missed its
+// expectation (Statement::Expect*): the whole transaction was rolled back.
+inline constexpr char kReasonExpectationFailed[] = "EXPECTATION_FAILED";
 // The absl::Status payload holding the serialized google.rpc.Status details.
 inline constexpr char kStatusDetailsPayloadUrl[] = "type.googleapis.com/google.rpc.Status";
 // The absl::Status payload holding the idempotency key a call carried.
@@ -59,6 +62,16 @@ struct Error {
 
   // True for UNKNOWN: the write may or may not have been applied.
   bool outcome_unknown() const { return code == absl::StatusCode::kUnknown; }
+
+  // True when a statement's expectation was not met (reason
+  // EXPECTATION_FAILED): nothing was committed and the idempotency key was
+  // not used up. metadata["expectation"], ["expected"] and ["actual"] say
+  // how it missed.
+  bool expectation_failed() const { return reason == kReasonExpectationFailed; }
+
+  // The 1-based index of the statement the error names (metadata
+  // statement_index, e.g. of an unmet expectation); 0 when none.
+  int statement_index() const;
 
   // One line for people, e.g.
   // "INVALID_ARGUMENT: You have an error ... [MYSQL_ERROR] (MySQL 1064, SQLSTATE 42000)".

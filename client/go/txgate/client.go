@@ -17,6 +17,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/txgate/txgate/client/go/txgatev1"
 )
@@ -103,14 +104,71 @@ func (c *Client) Execute(ctx context.Context, sql string, params ...any) (*Resul
 	return ResultOf(resp.GetResult()), nil
 }
 
-// Statement is one statement of a RunTransaction.
+// Statement is one statement of a RunTransaction (or, with Tx.Run, of an
+// interactive transaction).
 type Statement struct {
 	SQL    string
 	Params []any
+	// An optional condition on the statement's result (nil: none). When the
+	// result misses it, the whole transaction is rolled back and the call
+	// fails with an *Error whose ExpectationFailed() is true. Build it with
+	// the Expect* methods below, or set it directly.
+	Expect *txgatev1.Expectation
 }
 
 // Stmt returns a Statement.
 func Stmt(sql string, params ...any) Statement { return Statement{SQL: sql, Params: params} }
+
+func (s Statement) expect(set func(e *txgatev1.Expectation)) Statement {
+	e := &txgatev1.Expectation{}
+	if s.Expect != nil {
+		e = proto.Clone(s.Expect).(*txgatev1.Expectation)
+	}
+	set(e)
+	s.Expect = e
+	return s
+}
+
+// ExpectAffectedRows returns s expecting exactly n affected rows. txgate
+// counts the rows an UPDATE matched (CLIENT_FOUND_ROWS), changed or not.
+func (s Statement) ExpectAffectedRows(n uint64) Statement {
+	return s.expect(func(e *txgatev1.Expectation) { e.AffectedRows = &n })
+}
+
+// ExpectMinAffectedRows returns s expecting at least n affected rows, e.g.
+// 1 for a guarded debit `... WHERE id = ? AND balance >= ?`.
+func (s Statement) ExpectMinAffectedRows(n uint64) Statement {
+	return s.expect(func(e *txgatev1.Expectation) { e.MinAffectedRows = &n })
+}
+
+// ExpectMaxAffectedRows returns s expecting at most n affected rows.
+func (s Statement) ExpectMaxAffectedRows(n uint64) Statement {
+	return s.expect(func(e *txgatev1.Expectation) { e.MaxAffectedRows = &n })
+}
+
+// ExpectRows returns s expecting exactly n rows returned (0: none).
+func (s Statement) ExpectRows(n uint64) Statement {
+	return s.expect(func(e *txgatev1.Expectation) { e.Rows = &n })
+}
+
+// ExpectMinRows returns s expecting at least n rows returned; 1 means
+// "returns a row", e.g. a `SELECT ... FOR UPDATE` guard.
+func (s Statement) ExpectMinRows(n uint64) Statement {
+	return s.expect(func(e *txgatev1.Expectation) { e.MinRows = &n })
+}
+
+// ExpectMaxRows returns s expecting at most n rows returned.
+func (s Statement) ExpectMaxRows(n uint64) Statement {
+	return s.expect(func(e *txgatev1.Expectation) { e.MaxRows = &n })
+}
+
+func (s Statement) proto() (*txgatev1.Statement, error) {
+	vals, err := Values(s.Params)
+	if err != nil {
+		return nil, err
+	}
+	return &txgatev1.Statement{Sql: s.SQL, Params: vals, Expect: s.Expect}, nil
+}
 
 // TxOptions are a transaction's isolation level and access mode.
 type TxOptions struct {
@@ -155,11 +213,11 @@ func (c *Client) RunTransaction(ctx context.Context, stmts []Statement, opts Run
 	}
 	req := &txgatev1.RunTransactionRequest{Options: opts.TxOptions.proto(), IdempotencyKey: key}
 	for i, s := range stmts {
-		vals, err := Values(s.Params)
+		st, err := s.proto()
 		if err != nil {
 			return nil, fmt.Errorf("statement %d: %w", i+1, err)
 		}
-		req.Statements = append(req.Statements, &txgatev1.Statement{Sql: s.SQL, Params: vals})
+		req.Statements = append(req.Statements, st)
 	}
 	timeout := orDefault(opts.Timeout, 30*time.Second)
 	backoff := orDefault(opts.InitialBackoff, 50*time.Millisecond)

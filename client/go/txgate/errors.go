@@ -17,6 +17,11 @@ const ErrorDomain = "txgate.dev"
 // whose write may or may not have been applied.
 const ReasonCommitOutcomeUnknown = "COMMIT_OUTCOME_UNKNOWN"
 
+// ReasonExpectationFailed is the ErrorInfo reason of a FAILED_PRECONDITION
+// status answered when a statement's result missed its expectation
+// (Statement.Expect): the whole transaction was rolled back.
+const ReasonExpectationFailed = "EXPECTATION_FAILED"
+
 // Error is a failed txgate call: the gRPC status and its ErrorInfo detail.
 // Every error the helpers return is an *Error (use errors.As), and
 // status.Code / status.FromError work on it too.
@@ -52,6 +57,22 @@ func (e *Error) GRPCStatus() *status.Status { return e.status }
 // OutcomeUnknown reports whether the call may or may not have been applied
 // (code UNKNOWN, usually with reason COMMIT_OUTCOME_UNKNOWN).
 func (e *Error) OutcomeUnknown() bool { return e.Code == codes.Unknown }
+
+// ExpectationFailed reports whether a statement's expectation was not met
+// (reason EXPECTATION_FAILED); nothing of the transaction was committed and
+// its idempotency key was not used up. StatementIndex says which statement;
+// Metadata["expectation"], ["expected"] and ["actual"] say how it missed.
+func (e *Error) ExpectationFailed() bool { return e.Reason == ReasonExpectationFailed }
+
+// StatementIndex is the 1-based index of the statement an error names (an
+// unmet expectation's), or 0 when it names none.
+func (e *Error) StatementIndex() int {
+	n, err := strconv.Atoi(e.Metadata["statement_index"])
+	if err != nil {
+		return 0
+	}
+	return n
+}
 
 // FromError converts an error of a gRPC call into an *Error (nil stays nil;
 // an *Error is returned as is).

@@ -182,6 +182,59 @@ func TestLiveRunTransactionRetriedWithItsKeyAppliesOnce(t *testing.T) {
 	}
 }
 
+func TestLiveConditionalTransfer(t *testing.T) {
+	c, ctx := live(t)
+	must(t, c, ctx, "DROP TABLE IF EXISTS go_cond")
+	must(t, c, ctx, "CREATE TABLE go_cond (id INT PRIMARY KEY, balance BIGINT NOT NULL)")
+	must(t, c, ctx, "INSERT INTO go_cond VALUES (1, 65), (2, 0)")
+	transfer := []txgate.Statement{
+		txgate.Stmt("UPDATE go_cond SET balance = balance - ? WHERE id = 1 AND balance >= ?", 1000, 1000).
+			ExpectMinAffectedRows(1),
+		txgate.Stmt("UPDATE go_cond SET balance = balance + ? WHERE id = 2", 1000).ExpectAffectedRows(1),
+	}
+	balances := func() []any {
+		return []any{must(t, c, ctx, "SELECT balance FROM go_cond WHERE id = 1").Rows[0][0],
+			must(t, c, ctx, "SELECT balance FROM go_cond WHERE id = 2").Rows[0][0]}
+	}
+	opts := txgate.RunOptions{IdempotencyKey: txgate.NewIdempotencyKey()}
+	_, err := c.RunTransaction(ctx, transfer, opts)
+	var e *txgate.Error
+	if !errors.As(err, &e) || !e.ExpectationFailed() || e.Code != codes.FailedPrecondition ||
+		e.StatementIndex() != 1 || e.Metadata["expectation"] != "min_affected_rows" ||
+		e.Metadata["expected"] != "1" || e.Metadata["actual"] != "0" || e.IdempotencyKey != opts.IdempotencyKey {
+		t.Fatalf("err %#v", err)
+	}
+	if got := balances(); !reflect.DeepEqual(got, []any{int64(65), int64(0)}) {
+		t.Fatalf("balances %v after a refused transfer", got)
+	}
+	// The failure used up nothing: after a top-up the same key succeeds, once.
+	must(t, c, ctx, "UPDATE go_cond SET balance = balance + 1000 WHERE id = 1")
+	for i := range 2 {
+		if _, err := c.RunTransaction(ctx, transfer, opts); err != nil {
+			t.Fatalf("call %d: %v", i+1, err)
+		}
+	}
+	if got := balances(); !reflect.DeepEqual(got, []any{int64(65), int64(1000)}) {
+		t.Fatalf("balances %v after the transfer", got)
+	}
+	// In an interactive transaction, an unmet expectation ends it, rolled back.
+	tx, err := c.Begin(ctx, txgate.TxOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.Run(transfer[1]); err != nil {
+		t.Fatal(err)
+	}
+	_, err = tx.Run(transfer[0])
+	if !errors.As(err, &e) || !e.ExpectationFailed() || e.StatementIndex() != 2 || tx.State() != "failed" {
+		t.Fatalf("err %v state %s", err, tx.State())
+	}
+	if got := balances(); !reflect.DeepEqual(got, []any{int64(65), int64(1000)}) {
+		t.Fatalf("balances %v after a failed interactive transfer", got)
+	}
+}
+
 func TestLiveStreamQuery(t *testing.T) {
 	c, ctx := live(t)
 	rows, err := c.StreamQuery(ctx, "SELECT seq, REPEAT('x', 100) FROM seq_1_to_2500 WHERE seq > ?", []any{0}, 400)

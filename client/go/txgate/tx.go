@@ -138,6 +138,22 @@ func (t *Tx) Execute(sql string, params ...any) (*Result, error) {
 	return ResultOf(resp.GetResult()), nil
 }
 
+// Run runs one Statement inside the transaction; unlike Execute it can
+// carry an expectation. An unmet one ends the transaction, rolled back
+// (State "failed"), with an *Error whose ExpectationFailed() is true.
+func (t *Tx) Run(s Statement) (*Result, error) {
+	st, err := s.proto()
+	if err != nil {
+		return nil, err
+	}
+	resp, err := t.exchange(&txgatev1.TransactionRequest{Action: &txgatev1.TransactionRequest_Statement{
+		Statement: st}})
+	if err != nil {
+		return nil, err
+	}
+	return ResultOf(resp.GetResult()), nil
+}
+
 // Commit commits with a fresh idempotency key (none for a read-only
 // transaction), which lets txgate resolve a commit whose outcome was lost.
 // It returns the key.

@@ -618,7 +618,13 @@ type Statement struct {
 	// The SQL text, with one '?' placeholder per parameter.
 	Sql string `protobuf:"bytes,1,opt,name=sql,proto3" json:"sql,omitempty"`
 	// Parameter values, bound server-side in order.
-	Params        []*Value `protobuf:"bytes,2,rep,name=params,proto3" json:"params,omitempty"`
+	Params []*Value `protobuf:"bytes,2,rep,name=params,proto3" json:"params,omitempty"`
+	// An optional condition on this statement's result, checked as soon as
+	// the result is read. Honoured in RunTransaction and in a Transaction
+	// stream: when it is not met, the whole transaction is rolled back and the
+	// call answers FAILED_PRECONDITION, reason EXPECTATION_FAILED (see
+	// Expectation). Unset: any result is accepted.
+	Expect        *Expectation `protobuf:"bytes,3,opt,name=expect,proto3" json:"expect,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -667,6 +673,137 @@ func (x *Statement) GetParams() []*Value {
 	return nil
 }
 
+func (x *Statement) GetExpect() *Expectation {
+	if x != nil {
+		return x.Expect
+	}
+	return nil
+}
+
+// Expectation is a condition on one statement's result that must hold for
+// its transaction to go on, so that a one-shot RunTransaction can be
+// conditional without a round trip: e.g. a transfer whose guarded debit
+// `UPDATE acct SET balance = balance - ? WHERE id = ? AND balance >= ?`
+// carries `min_affected_rows: 1`, so that a short balance rolls the credit
+// back instead of creating money.
+//
+// Every field that is set must hold (they combine with AND); a field that
+// is not set checks nothing, so `affected_rows: 0` ("changed nothing") is a
+// real condition, distinct from an unset field. An Expectation with no field
+// set always holds.
+//
+// The counters are those of the statement's ResultSet as txgate answers it:
+//   - affected_rows: txgate connects with CLIENT_FOUND_ROWS, so an UPDATE
+//     counts the rows its WHERE matched, changed or not (UPDATE ... SET x = x
+//     on one existing row counts 1); INSERT and DELETE count rows inserted and
+//     deleted; INSERT ... ON DUPLICATE KEY UPDATE counts 1 per inserted or
+//     unchanged row and 2 per changed one; a statement that returns rows
+//     counts 0; a CALL counts what its procedure's final status reports.
+//   - rows: the rows of the statement's (first) result set, ResultSet.rows.
+//
+// When a condition fails, the answer is FAILED_PRECONDITION with a
+// google.rpc.ErrorInfo of reason EXPECTATION_FAILED whose metadata holds
+// `statement_index` (1-based, in the request or in the stream),
+// `expectation` (the name of the first failed field below, e.g.
+// "min_affected_rows"), `expected` (its value) and `actual` (the counter's
+// value). Nothing of the transaction is committed, the statements after it
+// are not run, and nothing is re-run; an idempotency key is not used up, so
+// a later call with the same key runs again and may succeed.
+//
+// Execute and StreamQuery take no Statement and so no Expectation: their
+// statement runs in autocommit mode and has committed by the time its
+// result could be checked; use RunTransaction for a conditional write.
+type Expectation struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// affected_rows must equal this.
+	AffectedRows *uint64 `protobuf:"varint,1,opt,name=affected_rows,json=affectedRows,proto3,oneof" json:"affected_rows,omitempty"`
+	// affected_rows must be at least this (1: "changed or matched a row").
+	MinAffectedRows *uint64 `protobuf:"varint,2,opt,name=min_affected_rows,json=minAffectedRows,proto3,oneof" json:"min_affected_rows,omitempty"`
+	// affected_rows must be at most this.
+	MaxAffectedRows *uint64 `protobuf:"varint,3,opt,name=max_affected_rows,json=maxAffectedRows,proto3,oneof" json:"max_affected_rows,omitempty"`
+	// The number of rows returned must equal this (0: "returns no row").
+	Rows *uint64 `protobuf:"varint,4,opt,name=rows,proto3,oneof" json:"rows,omitempty"`
+	// At least this many rows must be returned (1: "returns a row", e.g. a
+	// `SELECT ... FOR UPDATE` guard that the row exists).
+	MinRows *uint64 `protobuf:"varint,5,opt,name=min_rows,json=minRows,proto3,oneof" json:"min_rows,omitempty"`
+	// At most this many rows may be returned.
+	MaxRows       *uint64 `protobuf:"varint,6,opt,name=max_rows,json=maxRows,proto3,oneof" json:"max_rows,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Expectation) Reset() {
+	*x = Expectation{}
+	mi := &file_txgate_v1_database_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Expectation) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Expectation) ProtoMessage() {}
+
+func (x *Expectation) ProtoReflect() protoreflect.Message {
+	mi := &file_txgate_v1_database_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Expectation.ProtoReflect.Descriptor instead.
+func (*Expectation) Descriptor() ([]byte, []int) {
+	return file_txgate_v1_database_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *Expectation) GetAffectedRows() uint64 {
+	if x != nil && x.AffectedRows != nil {
+		return *x.AffectedRows
+	}
+	return 0
+}
+
+func (x *Expectation) GetMinAffectedRows() uint64 {
+	if x != nil && x.MinAffectedRows != nil {
+		return *x.MinAffectedRows
+	}
+	return 0
+}
+
+func (x *Expectation) GetMaxAffectedRows() uint64 {
+	if x != nil && x.MaxAffectedRows != nil {
+		return *x.MaxAffectedRows
+	}
+	return 0
+}
+
+func (x *Expectation) GetRows() uint64 {
+	if x != nil && x.Rows != nil {
+		return *x.Rows
+	}
+	return 0
+}
+
+func (x *Expectation) GetMinRows() uint64 {
+	if x != nil && x.MinRows != nil {
+		return *x.MinRows
+	}
+	return 0
+}
+
+func (x *Expectation) GetMaxRows() uint64 {
+	if x != nil && x.MaxRows != nil {
+		return *x.MaxRows
+	}
+	return 0
+}
+
 // Column describes one column of a result set.
 type Column struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -682,7 +819,7 @@ type Column struct {
 
 func (x *Column) Reset() {
 	*x = Column{}
-	mi := &file_txgate_v1_database_proto_msgTypes[5]
+	mi := &file_txgate_v1_database_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -694,7 +831,7 @@ func (x *Column) String() string {
 func (*Column) ProtoMessage() {}
 
 func (x *Column) ProtoReflect() protoreflect.Message {
-	mi := &file_txgate_v1_database_proto_msgTypes[5]
+	mi := &file_txgate_v1_database_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -707,7 +844,7 @@ func (x *Column) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Column.ProtoReflect.Descriptor instead.
 func (*Column) Descriptor() ([]byte, []int) {
-	return file_txgate_v1_database_proto_rawDescGZIP(), []int{5}
+	return file_txgate_v1_database_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Column) GetName() string {
@@ -742,7 +879,7 @@ type Row struct {
 
 func (x *Row) Reset() {
 	*x = Row{}
-	mi := &file_txgate_v1_database_proto_msgTypes[6]
+	mi := &file_txgate_v1_database_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -754,7 +891,7 @@ func (x *Row) String() string {
 func (*Row) ProtoMessage() {}
 
 func (x *Row) ProtoReflect() protoreflect.Message {
-	mi := &file_txgate_v1_database_proto_msgTypes[6]
+	mi := &file_txgate_v1_database_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -767,7 +904,7 @@ func (x *Row) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Row.ProtoReflect.Descriptor instead.
 func (*Row) Descriptor() ([]byte, []int) {
-	return file_txgate_v1_database_proto_rawDescGZIP(), []int{6}
+	return file_txgate_v1_database_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Row) GetValues() []*Value {
@@ -807,7 +944,7 @@ type ResultSet struct {
 
 func (x *ResultSet) Reset() {
 	*x = ResultSet{}
-	mi := &file_txgate_v1_database_proto_msgTypes[7]
+	mi := &file_txgate_v1_database_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -819,7 +956,7 @@ func (x *ResultSet) String() string {
 func (*ResultSet) ProtoMessage() {}
 
 func (x *ResultSet) ProtoReflect() protoreflect.Message {
-	mi := &file_txgate_v1_database_proto_msgTypes[7]
+	mi := &file_txgate_v1_database_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -832,7 +969,7 @@ func (x *ResultSet) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResultSet.ProtoReflect.Descriptor instead.
 func (*ResultSet) Descriptor() ([]byte, []int) {
-	return file_txgate_v1_database_proto_rawDescGZIP(), []int{7}
+	return file_txgate_v1_database_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ResultSet) GetColumns() []*Column {
@@ -897,7 +1034,7 @@ type ExecuteRequest struct {
 
 func (x *ExecuteRequest) Reset() {
 	*x = ExecuteRequest{}
-	mi := &file_txgate_v1_database_proto_msgTypes[8]
+	mi := &file_txgate_v1_database_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -909,7 +1046,7 @@ func (x *ExecuteRequest) String() string {
 func (*ExecuteRequest) ProtoMessage() {}
 
 func (x *ExecuteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_txgate_v1_database_proto_msgTypes[8]
+	mi := &file_txgate_v1_database_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -922,7 +1059,7 @@ func (x *ExecuteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecuteRequest.ProtoReflect.Descriptor instead.
 func (*ExecuteRequest) Descriptor() ([]byte, []int) {
-	return file_txgate_v1_database_proto_rawDescGZIP(), []int{8}
+	return file_txgate_v1_database_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ExecuteRequest) GetSql() string {
@@ -950,7 +1087,7 @@ type ExecuteResponse struct {
 
 func (x *ExecuteResponse) Reset() {
 	*x = ExecuteResponse{}
-	mi := &file_txgate_v1_database_proto_msgTypes[9]
+	mi := &file_txgate_v1_database_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -962,7 +1099,7 @@ func (x *ExecuteResponse) String() string {
 func (*ExecuteResponse) ProtoMessage() {}
 
 func (x *ExecuteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_txgate_v1_database_proto_msgTypes[9]
+	mi := &file_txgate_v1_database_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -975,7 +1112,7 @@ func (x *ExecuteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecuteResponse.ProtoReflect.Descriptor instead.
 func (*ExecuteResponse) Descriptor() ([]byte, []int) {
-	return file_txgate_v1_database_proto_rawDescGZIP(), []int{9}
+	return file_txgate_v1_database_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ExecuteResponse) GetResult() *ResultSet {
@@ -999,7 +1136,7 @@ type TransactionOptions struct {
 
 func (x *TransactionOptions) Reset() {
 	*x = TransactionOptions{}
-	mi := &file_txgate_v1_database_proto_msgTypes[10]
+	mi := &file_txgate_v1_database_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1011,7 +1148,7 @@ func (x *TransactionOptions) String() string {
 func (*TransactionOptions) ProtoMessage() {}
 
 func (x *TransactionOptions) ProtoReflect() protoreflect.Message {
-	mi := &file_txgate_v1_database_proto_msgTypes[10]
+	mi := &file_txgate_v1_database_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1024,7 +1161,7 @@ func (x *TransactionOptions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransactionOptions.ProtoReflect.Descriptor instead.
 func (*TransactionOptions) Descriptor() ([]byte, []int) {
-	return file_txgate_v1_database_proto_rawDescGZIP(), []int{10}
+	return file_txgate_v1_database_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *TransactionOptions) GetIsolationLevel() IsolationLevel {
@@ -1058,7 +1195,7 @@ type RunTransactionRequest struct {
 
 func (x *RunTransactionRequest) Reset() {
 	*x = RunTransactionRequest{}
-	mi := &file_txgate_v1_database_proto_msgTypes[11]
+	mi := &file_txgate_v1_database_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1070,7 +1207,7 @@ func (x *RunTransactionRequest) String() string {
 func (*RunTransactionRequest) ProtoMessage() {}
 
 func (x *RunTransactionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_txgate_v1_database_proto_msgTypes[11]
+	mi := &file_txgate_v1_database_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1083,7 +1220,7 @@ func (x *RunTransactionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunTransactionRequest.ProtoReflect.Descriptor instead.
 func (*RunTransactionRequest) Descriptor() ([]byte, []int) {
-	return file_txgate_v1_database_proto_rawDescGZIP(), []int{11}
+	return file_txgate_v1_database_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *RunTransactionRequest) GetStatements() []*Statement {
@@ -1120,7 +1257,7 @@ type RunTransactionResponse struct {
 
 func (x *RunTransactionResponse) Reset() {
 	*x = RunTransactionResponse{}
-	mi := &file_txgate_v1_database_proto_msgTypes[12]
+	mi := &file_txgate_v1_database_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1132,7 +1269,7 @@ func (x *RunTransactionResponse) String() string {
 func (*RunTransactionResponse) ProtoMessage() {}
 
 func (x *RunTransactionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_txgate_v1_database_proto_msgTypes[12]
+	mi := &file_txgate_v1_database_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1145,7 +1282,7 @@ func (x *RunTransactionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunTransactionResponse.ProtoReflect.Descriptor instead.
 func (*RunTransactionResponse) Descriptor() ([]byte, []int) {
-	return file_txgate_v1_database_proto_rawDescGZIP(), []int{12}
+	return file_txgate_v1_database_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *RunTransactionResponse) GetResults() []*ResultSet {
@@ -1178,7 +1315,7 @@ type StreamQueryRequest struct {
 
 func (x *StreamQueryRequest) Reset() {
 	*x = StreamQueryRequest{}
-	mi := &file_txgate_v1_database_proto_msgTypes[13]
+	mi := &file_txgate_v1_database_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1190,7 +1327,7 @@ func (x *StreamQueryRequest) String() string {
 func (*StreamQueryRequest) ProtoMessage() {}
 
 func (x *StreamQueryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_txgate_v1_database_proto_msgTypes[13]
+	mi := &file_txgate_v1_database_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1203,7 +1340,7 @@ func (x *StreamQueryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamQueryRequest.ProtoReflect.Descriptor instead.
 func (*StreamQueryRequest) Descriptor() ([]byte, []int) {
-	return file_txgate_v1_database_proto_rawDescGZIP(), []int{13}
+	return file_txgate_v1_database_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *StreamQueryRequest) GetSql() string {
@@ -1244,7 +1381,7 @@ type StreamQueryResponse struct {
 
 func (x *StreamQueryResponse) Reset() {
 	*x = StreamQueryResponse{}
-	mi := &file_txgate_v1_database_proto_msgTypes[14]
+	mi := &file_txgate_v1_database_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1256,7 +1393,7 @@ func (x *StreamQueryResponse) String() string {
 func (*StreamQueryResponse) ProtoMessage() {}
 
 func (x *StreamQueryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_txgate_v1_database_proto_msgTypes[14]
+	mi := &file_txgate_v1_database_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1269,7 +1406,7 @@ func (x *StreamQueryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamQueryResponse.ProtoReflect.Descriptor instead.
 func (*StreamQueryResponse) Descriptor() ([]byte, []int) {
-	return file_txgate_v1_database_proto_rawDescGZIP(), []int{14}
+	return file_txgate_v1_database_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *StreamQueryResponse) GetColumns() []*Column {
@@ -1318,7 +1455,7 @@ type TransactionRequest struct {
 
 func (x *TransactionRequest) Reset() {
 	*x = TransactionRequest{}
-	mi := &file_txgate_v1_database_proto_msgTypes[15]
+	mi := &file_txgate_v1_database_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1330,7 +1467,7 @@ func (x *TransactionRequest) String() string {
 func (*TransactionRequest) ProtoMessage() {}
 
 func (x *TransactionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_txgate_v1_database_proto_msgTypes[15]
+	mi := &file_txgate_v1_database_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1343,7 +1480,7 @@ func (x *TransactionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransactionRequest.ProtoReflect.Descriptor instead.
 func (*TransactionRequest) Descriptor() ([]byte, []int) {
-	return file_txgate_v1_database_proto_rawDescGZIP(), []int{15}
+	return file_txgate_v1_database_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *TransactionRequest) GetAction() isTransactionRequest_Action {
@@ -1432,7 +1569,7 @@ type Begin struct {
 
 func (x *Begin) Reset() {
 	*x = Begin{}
-	mi := &file_txgate_v1_database_proto_msgTypes[16]
+	mi := &file_txgate_v1_database_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1444,7 +1581,7 @@ func (x *Begin) String() string {
 func (*Begin) ProtoMessage() {}
 
 func (x *Begin) ProtoReflect() protoreflect.Message {
-	mi := &file_txgate_v1_database_proto_msgTypes[16]
+	mi := &file_txgate_v1_database_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1457,7 +1594,7 @@ func (x *Begin) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Begin.ProtoReflect.Descriptor instead.
 func (*Begin) Descriptor() ([]byte, []int) {
-	return file_txgate_v1_database_proto_rawDescGZIP(), []int{16}
+	return file_txgate_v1_database_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Begin) GetOptions() *TransactionOptions {
@@ -1479,7 +1616,7 @@ type Commit struct {
 
 func (x *Commit) Reset() {
 	*x = Commit{}
-	mi := &file_txgate_v1_database_proto_msgTypes[17]
+	mi := &file_txgate_v1_database_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1491,7 +1628,7 @@ func (x *Commit) String() string {
 func (*Commit) ProtoMessage() {}
 
 func (x *Commit) ProtoReflect() protoreflect.Message {
-	mi := &file_txgate_v1_database_proto_msgTypes[17]
+	mi := &file_txgate_v1_database_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1504,7 +1641,7 @@ func (x *Commit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Commit.ProtoReflect.Descriptor instead.
 func (*Commit) Descriptor() ([]byte, []int) {
-	return file_txgate_v1_database_proto_rawDescGZIP(), []int{17}
+	return file_txgate_v1_database_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Commit) GetIdempotencyKey() string {
@@ -1523,7 +1660,7 @@ type Rollback struct {
 
 func (x *Rollback) Reset() {
 	*x = Rollback{}
-	mi := &file_txgate_v1_database_proto_msgTypes[18]
+	mi := &file_txgate_v1_database_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1535,7 +1672,7 @@ func (x *Rollback) String() string {
 func (*Rollback) ProtoMessage() {}
 
 func (x *Rollback) ProtoReflect() protoreflect.Message {
-	mi := &file_txgate_v1_database_proto_msgTypes[18]
+	mi := &file_txgate_v1_database_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1548,7 +1685,7 @@ func (x *Rollback) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Rollback.ProtoReflect.Descriptor instead.
 func (*Rollback) Descriptor() ([]byte, []int) {
-	return file_txgate_v1_database_proto_rawDescGZIP(), []int{18}
+	return file_txgate_v1_database_proto_rawDescGZIP(), []int{19}
 }
 
 // TransactionResponse answers one TransactionRequest, in order.
@@ -1569,7 +1706,7 @@ type TransactionResponse struct {
 
 func (x *TransactionResponse) Reset() {
 	*x = TransactionResponse{}
-	mi := &file_txgate_v1_database_proto_msgTypes[19]
+	mi := &file_txgate_v1_database_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1581,7 +1718,7 @@ func (x *TransactionResponse) String() string {
 func (*TransactionResponse) ProtoMessage() {}
 
 func (x *TransactionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_txgate_v1_database_proto_msgTypes[19]
+	mi := &file_txgate_v1_database_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1594,7 +1731,7 @@ func (x *TransactionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransactionResponse.ProtoReflect.Descriptor instead.
 func (*TransactionResponse) Descriptor() ([]byte, []int) {
-	return file_txgate_v1_database_proto_rawDescGZIP(), []int{19}
+	return file_txgate_v1_database_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *TransactionResponse) GetOutcome() isTransactionResponse_Outcome {
@@ -1681,7 +1818,7 @@ type Begun struct {
 
 func (x *Begun) Reset() {
 	*x = Begun{}
-	mi := &file_txgate_v1_database_proto_msgTypes[20]
+	mi := &file_txgate_v1_database_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1693,7 +1830,7 @@ func (x *Begun) String() string {
 func (*Begun) ProtoMessage() {}
 
 func (x *Begun) ProtoReflect() protoreflect.Message {
-	mi := &file_txgate_v1_database_proto_msgTypes[20]
+	mi := &file_txgate_v1_database_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1706,7 +1843,7 @@ func (x *Begun) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Begun.ProtoReflect.Descriptor instead.
 func (*Begun) Descriptor() ([]byte, []int) {
-	return file_txgate_v1_database_proto_rawDescGZIP(), []int{20}
+	return file_txgate_v1_database_proto_rawDescGZIP(), []int{21}
 }
 
 // Committed confirms that a transaction has committed.
@@ -1718,7 +1855,7 @@ type Committed struct {
 
 func (x *Committed) Reset() {
 	*x = Committed{}
-	mi := &file_txgate_v1_database_proto_msgTypes[21]
+	mi := &file_txgate_v1_database_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1730,7 +1867,7 @@ func (x *Committed) String() string {
 func (*Committed) ProtoMessage() {}
 
 func (x *Committed) ProtoReflect() protoreflect.Message {
-	mi := &file_txgate_v1_database_proto_msgTypes[21]
+	mi := &file_txgate_v1_database_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1743,7 +1880,7 @@ func (x *Committed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Committed.ProtoReflect.Descriptor instead.
 func (*Committed) Descriptor() ([]byte, []int) {
-	return file_txgate_v1_database_proto_rawDescGZIP(), []int{21}
+	return file_txgate_v1_database_proto_rawDescGZIP(), []int{22}
 }
 
 // RolledBack confirms that a transaction has been rolled back.
@@ -1755,7 +1892,7 @@ type RolledBack struct {
 
 func (x *RolledBack) Reset() {
 	*x = RolledBack{}
-	mi := &file_txgate_v1_database_proto_msgTypes[22]
+	mi := &file_txgate_v1_database_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1767,7 +1904,7 @@ func (x *RolledBack) String() string {
 func (*RolledBack) ProtoMessage() {}
 
 func (x *RolledBack) ProtoReflect() protoreflect.Message {
-	mi := &file_txgate_v1_database_proto_msgTypes[22]
+	mi := &file_txgate_v1_database_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1780,7 +1917,7 @@ func (x *RolledBack) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RolledBack.ProtoReflect.Descriptor instead.
 func (*RolledBack) Descriptor() ([]byte, []int) {
-	return file_txgate_v1_database_proto_rawDescGZIP(), []int{22}
+	return file_txgate_v1_database_proto_rawDescGZIP(), []int{23}
 }
 
 var File_txgate_v1_database_proto protoreflect.FileDescriptor
@@ -1828,10 +1965,24 @@ const file_txgate_v1_database_proto_rawDesc = "" +
 	"\x05hours\x18\x02 \x01(\x05R\x05hours\x12\x18\n" +
 	"\aminutes\x18\x03 \x01(\x05R\aminutes\x12\x18\n" +
 	"\aseconds\x18\x04 \x01(\x05R\aseconds\x12\"\n" +
-	"\fmicroseconds\x18\x05 \x01(\x05R\fmicroseconds\"G\n" +
+	"\fmicroseconds\x18\x05 \x01(\x05R\fmicroseconds\"w\n" +
 	"\tStatement\x12\x10\n" +
 	"\x03sql\x18\x01 \x01(\tR\x03sql\x12(\n" +
-	"\x06params\x18\x02 \x03(\v2\x10.txgate.v1.ValueR\x06params\"L\n" +
+	"\x06params\x18\x02 \x03(\v2\x10.txgate.v1.ValueR\x06params\x12.\n" +
+	"\x06expect\x18\x03 \x01(\v2\x16.txgate.v1.ExpectationR\x06expect\"\xd3\x02\n" +
+	"\vExpectation\x12(\n" +
+	"\raffected_rows\x18\x01 \x01(\x04H\x00R\faffectedRows\x88\x01\x01\x12/\n" +
+	"\x11min_affected_rows\x18\x02 \x01(\x04H\x01R\x0fminAffectedRows\x88\x01\x01\x12/\n" +
+	"\x11max_affected_rows\x18\x03 \x01(\x04H\x02R\x0fmaxAffectedRows\x88\x01\x01\x12\x17\n" +
+	"\x04rows\x18\x04 \x01(\x04H\x03R\x04rows\x88\x01\x01\x12\x1e\n" +
+	"\bmin_rows\x18\x05 \x01(\x04H\x04R\aminRows\x88\x01\x01\x12\x1e\n" +
+	"\bmax_rows\x18\x06 \x01(\x04H\x05R\amaxRows\x88\x01\x01B\x10\n" +
+	"\x0e_affected_rowsB\x14\n" +
+	"\x12_min_affected_rowsB\x14\n" +
+	"\x12_max_affected_rowsB\a\n" +
+	"\x05_rowsB\v\n" +
+	"\t_min_rowsB\v\n" +
+	"\t_max_rows\"L\n" +
 	"\x06Column\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04type\x18\x02 \x01(\tR\x04type\x12\x1a\n" +
@@ -1920,7 +2071,7 @@ func file_txgate_v1_database_proto_rawDescGZIP() []byte {
 }
 
 var file_txgate_v1_database_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_txgate_v1_database_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
+var file_txgate_v1_database_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
 var file_txgate_v1_database_proto_goTypes = []any{
 	(IsolationLevel)(0),            // 0: txgate.v1.IsolationLevel
 	(*Value)(nil),                  // 1: txgate.v1.Value
@@ -1928,68 +2079,70 @@ var file_txgate_v1_database_proto_goTypes = []any{
 	(*DateTime)(nil),               // 3: txgate.v1.DateTime
 	(*Duration)(nil),               // 4: txgate.v1.Duration
 	(*Statement)(nil),              // 5: txgate.v1.Statement
-	(*Column)(nil),                 // 6: txgate.v1.Column
-	(*Row)(nil),                    // 7: txgate.v1.Row
-	(*ResultSet)(nil),              // 8: txgate.v1.ResultSet
-	(*ExecuteRequest)(nil),         // 9: txgate.v1.ExecuteRequest
-	(*ExecuteResponse)(nil),        // 10: txgate.v1.ExecuteResponse
-	(*TransactionOptions)(nil),     // 11: txgate.v1.TransactionOptions
-	(*RunTransactionRequest)(nil),  // 12: txgate.v1.RunTransactionRequest
-	(*RunTransactionResponse)(nil), // 13: txgate.v1.RunTransactionResponse
-	(*StreamQueryRequest)(nil),     // 14: txgate.v1.StreamQueryRequest
-	(*StreamQueryResponse)(nil),    // 15: txgate.v1.StreamQueryResponse
-	(*TransactionRequest)(nil),     // 16: txgate.v1.TransactionRequest
-	(*Begin)(nil),                  // 17: txgate.v1.Begin
-	(*Commit)(nil),                 // 18: txgate.v1.Commit
-	(*Rollback)(nil),               // 19: txgate.v1.Rollback
-	(*TransactionResponse)(nil),    // 20: txgate.v1.TransactionResponse
-	(*Begun)(nil),                  // 21: txgate.v1.Begun
-	(*Committed)(nil),              // 22: txgate.v1.Committed
-	(*RolledBack)(nil),             // 23: txgate.v1.RolledBack
-	(structpb.NullValue)(0),        // 24: google.protobuf.NullValue
+	(*Expectation)(nil),            // 6: txgate.v1.Expectation
+	(*Column)(nil),                 // 7: txgate.v1.Column
+	(*Row)(nil),                    // 8: txgate.v1.Row
+	(*ResultSet)(nil),              // 9: txgate.v1.ResultSet
+	(*ExecuteRequest)(nil),         // 10: txgate.v1.ExecuteRequest
+	(*ExecuteResponse)(nil),        // 11: txgate.v1.ExecuteResponse
+	(*TransactionOptions)(nil),     // 12: txgate.v1.TransactionOptions
+	(*RunTransactionRequest)(nil),  // 13: txgate.v1.RunTransactionRequest
+	(*RunTransactionResponse)(nil), // 14: txgate.v1.RunTransactionResponse
+	(*StreamQueryRequest)(nil),     // 15: txgate.v1.StreamQueryRequest
+	(*StreamQueryResponse)(nil),    // 16: txgate.v1.StreamQueryResponse
+	(*TransactionRequest)(nil),     // 17: txgate.v1.TransactionRequest
+	(*Begin)(nil),                  // 18: txgate.v1.Begin
+	(*Commit)(nil),                 // 19: txgate.v1.Commit
+	(*Rollback)(nil),               // 20: txgate.v1.Rollback
+	(*TransactionResponse)(nil),    // 21: txgate.v1.TransactionResponse
+	(*Begun)(nil),                  // 22: txgate.v1.Begun
+	(*Committed)(nil),              // 23: txgate.v1.Committed
+	(*RolledBack)(nil),             // 24: txgate.v1.RolledBack
+	(structpb.NullValue)(0),        // 25: google.protobuf.NullValue
 }
 var file_txgate_v1_database_proto_depIdxs = []int32{
-	24, // 0: txgate.v1.Value.null_value:type_name -> google.protobuf.NullValue
+	25, // 0: txgate.v1.Value.null_value:type_name -> google.protobuf.NullValue
 	2,  // 1: txgate.v1.Value.date_value:type_name -> txgate.v1.Date
 	3,  // 2: txgate.v1.Value.datetime_value:type_name -> txgate.v1.DateTime
 	4,  // 3: txgate.v1.Value.time_value:type_name -> txgate.v1.Duration
 	1,  // 4: txgate.v1.Statement.params:type_name -> txgate.v1.Value
-	1,  // 5: txgate.v1.Row.values:type_name -> txgate.v1.Value
-	6,  // 6: txgate.v1.ResultSet.columns:type_name -> txgate.v1.Column
-	7,  // 7: txgate.v1.ResultSet.rows:type_name -> txgate.v1.Row
-	8,  // 8: txgate.v1.ResultSet.more_results:type_name -> txgate.v1.ResultSet
-	8,  // 9: txgate.v1.ResultSet.out_parameters:type_name -> txgate.v1.ResultSet
-	1,  // 10: txgate.v1.ExecuteRequest.params:type_name -> txgate.v1.Value
-	8,  // 11: txgate.v1.ExecuteResponse.result:type_name -> txgate.v1.ResultSet
-	0,  // 12: txgate.v1.TransactionOptions.isolation_level:type_name -> txgate.v1.IsolationLevel
-	5,  // 13: txgate.v1.RunTransactionRequest.statements:type_name -> txgate.v1.Statement
-	11, // 14: txgate.v1.RunTransactionRequest.options:type_name -> txgate.v1.TransactionOptions
-	8,  // 15: txgate.v1.RunTransactionResponse.results:type_name -> txgate.v1.ResultSet
-	1,  // 16: txgate.v1.StreamQueryRequest.params:type_name -> txgate.v1.Value
-	6,  // 17: txgate.v1.StreamQueryResponse.columns:type_name -> txgate.v1.Column
-	7,  // 18: txgate.v1.StreamQueryResponse.rows:type_name -> txgate.v1.Row
-	17, // 19: txgate.v1.TransactionRequest.begin:type_name -> txgate.v1.Begin
-	5,  // 20: txgate.v1.TransactionRequest.statement:type_name -> txgate.v1.Statement
-	18, // 21: txgate.v1.TransactionRequest.commit:type_name -> txgate.v1.Commit
-	19, // 22: txgate.v1.TransactionRequest.rollback:type_name -> txgate.v1.Rollback
-	11, // 23: txgate.v1.Begin.options:type_name -> txgate.v1.TransactionOptions
-	21, // 24: txgate.v1.TransactionResponse.begun:type_name -> txgate.v1.Begun
-	8,  // 25: txgate.v1.TransactionResponse.result:type_name -> txgate.v1.ResultSet
-	22, // 26: txgate.v1.TransactionResponse.committed:type_name -> txgate.v1.Committed
-	23, // 27: txgate.v1.TransactionResponse.rolled_back:type_name -> txgate.v1.RolledBack
-	9,  // 28: txgate.v1.DatabaseService.Execute:input_type -> txgate.v1.ExecuteRequest
-	12, // 29: txgate.v1.DatabaseService.RunTransaction:input_type -> txgate.v1.RunTransactionRequest
-	14, // 30: txgate.v1.DatabaseService.StreamQuery:input_type -> txgate.v1.StreamQueryRequest
-	16, // 31: txgate.v1.DatabaseService.Transaction:input_type -> txgate.v1.TransactionRequest
-	10, // 32: txgate.v1.DatabaseService.Execute:output_type -> txgate.v1.ExecuteResponse
-	13, // 33: txgate.v1.DatabaseService.RunTransaction:output_type -> txgate.v1.RunTransactionResponse
-	15, // 34: txgate.v1.DatabaseService.StreamQuery:output_type -> txgate.v1.StreamQueryResponse
-	20, // 35: txgate.v1.DatabaseService.Transaction:output_type -> txgate.v1.TransactionResponse
-	32, // [32:36] is the sub-list for method output_type
-	28, // [28:32] is the sub-list for method input_type
-	28, // [28:28] is the sub-list for extension type_name
-	28, // [28:28] is the sub-list for extension extendee
-	0,  // [0:28] is the sub-list for field type_name
+	6,  // 5: txgate.v1.Statement.expect:type_name -> txgate.v1.Expectation
+	1,  // 6: txgate.v1.Row.values:type_name -> txgate.v1.Value
+	7,  // 7: txgate.v1.ResultSet.columns:type_name -> txgate.v1.Column
+	8,  // 8: txgate.v1.ResultSet.rows:type_name -> txgate.v1.Row
+	9,  // 9: txgate.v1.ResultSet.more_results:type_name -> txgate.v1.ResultSet
+	9,  // 10: txgate.v1.ResultSet.out_parameters:type_name -> txgate.v1.ResultSet
+	1,  // 11: txgate.v1.ExecuteRequest.params:type_name -> txgate.v1.Value
+	9,  // 12: txgate.v1.ExecuteResponse.result:type_name -> txgate.v1.ResultSet
+	0,  // 13: txgate.v1.TransactionOptions.isolation_level:type_name -> txgate.v1.IsolationLevel
+	5,  // 14: txgate.v1.RunTransactionRequest.statements:type_name -> txgate.v1.Statement
+	12, // 15: txgate.v1.RunTransactionRequest.options:type_name -> txgate.v1.TransactionOptions
+	9,  // 16: txgate.v1.RunTransactionResponse.results:type_name -> txgate.v1.ResultSet
+	1,  // 17: txgate.v1.StreamQueryRequest.params:type_name -> txgate.v1.Value
+	7,  // 18: txgate.v1.StreamQueryResponse.columns:type_name -> txgate.v1.Column
+	8,  // 19: txgate.v1.StreamQueryResponse.rows:type_name -> txgate.v1.Row
+	18, // 20: txgate.v1.TransactionRequest.begin:type_name -> txgate.v1.Begin
+	5,  // 21: txgate.v1.TransactionRequest.statement:type_name -> txgate.v1.Statement
+	19, // 22: txgate.v1.TransactionRequest.commit:type_name -> txgate.v1.Commit
+	20, // 23: txgate.v1.TransactionRequest.rollback:type_name -> txgate.v1.Rollback
+	12, // 24: txgate.v1.Begin.options:type_name -> txgate.v1.TransactionOptions
+	22, // 25: txgate.v1.TransactionResponse.begun:type_name -> txgate.v1.Begun
+	9,  // 26: txgate.v1.TransactionResponse.result:type_name -> txgate.v1.ResultSet
+	23, // 27: txgate.v1.TransactionResponse.committed:type_name -> txgate.v1.Committed
+	24, // 28: txgate.v1.TransactionResponse.rolled_back:type_name -> txgate.v1.RolledBack
+	10, // 29: txgate.v1.DatabaseService.Execute:input_type -> txgate.v1.ExecuteRequest
+	13, // 30: txgate.v1.DatabaseService.RunTransaction:input_type -> txgate.v1.RunTransactionRequest
+	15, // 31: txgate.v1.DatabaseService.StreamQuery:input_type -> txgate.v1.StreamQueryRequest
+	17, // 32: txgate.v1.DatabaseService.Transaction:input_type -> txgate.v1.TransactionRequest
+	11, // 33: txgate.v1.DatabaseService.Execute:output_type -> txgate.v1.ExecuteResponse
+	14, // 34: txgate.v1.DatabaseService.RunTransaction:output_type -> txgate.v1.RunTransactionResponse
+	16, // 35: txgate.v1.DatabaseService.StreamQuery:output_type -> txgate.v1.StreamQueryResponse
+	21, // 36: txgate.v1.DatabaseService.Transaction:output_type -> txgate.v1.TransactionResponse
+	33, // [33:37] is the sub-list for method output_type
+	29, // [29:33] is the sub-list for method input_type
+	29, // [29:29] is the sub-list for extension type_name
+	29, // [29:29] is the sub-list for extension extendee
+	0,  // [0:29] is the sub-list for field type_name
 }
 
 func init() { file_txgate_v1_database_proto_init() }
@@ -2012,13 +2165,14 @@ func file_txgate_v1_database_proto_init() {
 		(*Value_JsonValue)(nil),
 		(*Value_BitValue)(nil),
 	}
-	file_txgate_v1_database_proto_msgTypes[15].OneofWrappers = []any{
+	file_txgate_v1_database_proto_msgTypes[5].OneofWrappers = []any{}
+	file_txgate_v1_database_proto_msgTypes[16].OneofWrappers = []any{
 		(*TransactionRequest_Begin)(nil),
 		(*TransactionRequest_Statement)(nil),
 		(*TransactionRequest_Commit)(nil),
 		(*TransactionRequest_Rollback)(nil),
 	}
-	file_txgate_v1_database_proto_msgTypes[19].OneofWrappers = []any{
+	file_txgate_v1_database_proto_msgTypes[20].OneofWrappers = []any{
 		(*TransactionResponse_Begun)(nil),
 		(*TransactionResponse_Result)(nil),
 		(*TransactionResponse_Committed)(nil),
@@ -2030,7 +2184,7 @@ func file_txgate_v1_database_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_txgate_v1_database_proto_rawDesc), len(file_txgate_v1_database_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   23,
+			NumMessages:   24,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

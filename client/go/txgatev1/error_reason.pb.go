@@ -168,6 +168,16 @@ const (
 	// runs nothing). The client must check the data, and remove from its
 	// transactions what commits.
 	ErrorReason_TRANSACTION_ENDED_EARLY ErrorReason = 19
+	// A statement of RunTransaction or of an interactive Transaction carried
+	// an Expectation (Statement.expect) that its result did not meet, e.g. a
+	// guarded debit that matched no row. Code FAILED_PRECONDITION; the whole
+	// transaction was rolled back (a Transaction stream ends), the statements
+	// after it were not run, and nothing was re-run. The metadata holds
+	// `statement_index` (1-based), `expectation` (the failed field's name),
+	// `expected` and `actual`. With an idempotency key the failure is not
+	// recorded: a later call with the same key runs again. The client may
+	// retry once the data allows it (e.g. after a top-up).
+	ErrorReason_EXPECTATION_FAILED ErrorReason = 20
 )
 
 // Enum value maps for ErrorReason.
@@ -193,6 +203,7 @@ var (
 		17: "TRANSACTION_NOT_COMMITTED",
 		18: "INTERNAL_ERROR",
 		19: "TRANSACTION_ENDED_EARLY",
+		20: "EXPECTATION_FAILED",
 	}
 	ErrorReason_value = map[string]int32{
 		"ERROR_REASON_UNSPECIFIED":   0,
@@ -215,6 +226,7 @@ var (
 		"TRANSACTION_NOT_COMMITTED":  17,
 		"INTERNAL_ERROR":             18,
 		"TRANSACTION_ENDED_EARLY":    19,
+		"EXPECTATION_FAILED":         20,
 	}
 )
 
@@ -249,7 +261,7 @@ var File_txgate_v1_error_reason_proto protoreflect.FileDescriptor
 
 const file_txgate_v1_error_reason_proto_rawDesc = "" +
 	"\n" +
-	"\x1ctxgate/v1/error_reason.proto\x12\ttxgate.v1*\xfe\x03\n" +
+	"\x1ctxgate/v1/error_reason.proto\x12\ttxgate.v1*\x96\x04\n" +
 	"\vErrorReason\x12\x1c\n" +
 	"\x18ERROR_REASON_UNSPECIFIED\x10\x00\x12\x0f\n" +
 	"\vMYSQL_ERROR\x10\x01\x12\x18\n" +
@@ -271,7 +283,8 @@ const file_txgate_v1_error_reason_proto_rawDesc = "" +
 	"\x14SERVER_SHUTTING_DOWN\x10\x10\x12\x1d\n" +
 	"\x19TRANSACTION_NOT_COMMITTED\x10\x11\x12\x12\n" +
 	"\x0eINTERNAL_ERROR\x10\x12\x12\x1b\n" +
-	"\x17TRANSACTION_ENDED_EARLY\x10\x13B9Z4github.com/txgate/txgate/client/go/txgatev1;txgatev1\xf8\x01\x01b\x06proto3"
+	"\x17TRANSACTION_ENDED_EARLY\x10\x13\x12\x16\n" +
+	"\x12EXPECTATION_FAILED\x10\x14B9Z4github.com/txgate/txgate/client/go/txgatev1;txgatev1\xf8\x01\x01b\x06proto3"
 
 var (
 	file_txgate_v1_error_reason_proto_rawDescOnce sync.Once

@@ -42,11 +42,46 @@ function txOptions({ isolation, readOnly = false } = {}) {
   return { isolation_level: isolationLevel(isolation), read_only: Boolean(readOnly) };
 }
 
-// A statement: 'SQL', ['SQL', [params]] or { sql, params }.
+// The conditions of a txgate.v1.Expectation, by their option names.
+const EXPECTATION_FIELDS = {
+  affectedRows: 'affected_rows',
+  minAffectedRows: 'min_affected_rows',
+  maxAffectedRows: 'max_affected_rows',
+  rows: 'rows',
+  minRows: 'min_rows',
+  maxRows: 'max_rows',
+};
+
+/**
+ * A txgate.v1.Expectation from { affectedRows, minAffectedRows,
+ * maxAffectedRows, rows, minRows, maxRows } (numbers or bigints; each one
+ * given is a condition, 0 included; they combine with AND). affected rows
+ * count the rows an UPDATE matched, changed or not (CLIENT_FOUND_ROWS);
+ * rows are the rows returned (minRows: 1 means "returns a row"). Undefined
+ * for no expectation.
+ */
+function expectation(expect) {
+  if (expect === undefined || expect === null) return undefined;
+  const out = {};
+  for (const [key, value] of Object.entries(expect)) {
+    const field = EXPECTATION_FIELDS[key];
+    if (!field) throw new TypeError(`unknown expectation ${key}; one of ${Object.keys(EXPECTATION_FIELDS).join(', ')}`);
+    if (value === undefined || value === null) continue;
+    out[field] = BigInt(value).toString();
+  }
+  return out;
+}
+
+// A statement: 'SQL', ['SQL', [params], { expect }] or { sql, params, expect },
+// where expect is as for expectation(). An unmet expectation rolls the whole
+// transaction back and rejects with ExpectationFailed.
 function statement(s) {
   if (typeof s === 'string') return { sql: s, params: [] };
-  const [sql, params = []] = Array.isArray(s) ? s : [s.sql, s.params];
-  return { sql, params: params.map(toValue) };
+  const [sql, params = [], { expect } = {}] = Array.isArray(s) ? s : [s.sql, s.params, s];
+  const out = { sql, params: params.map(toValue) };
+  const e = expectation(expect);
+  if (e) out.expect = e;
+  return out;
 }
 
 /** The result of one statement, with values converted by fromValue. */
@@ -285,9 +320,14 @@ class Transaction {
     }
   }
 
-  /** Runs one statement inside the transaction. */
-  async execute(sql, params = []) {
-    const resp = await this._exchange({ statement: { sql, params: params.map(toValue) } }, 'result');
+  /**
+   * Runs one statement inside the transaction. options.expect is an
+   * expectation on its result (see expectation()), e.g. { minAffectedRows: 1 };
+   * an unmet one ends the transaction, rolled back, and rejects with
+   * ExpectationFailed.
+   */
+  async execute(sql, params = [], { expect } = {}) {
+    const resp = await this._exchange({ statement: statement([sql, params, { expect }]) }, 'result');
     return result(resp.result);
   }
 
@@ -328,4 +368,4 @@ class Transaction {
   }
 }
 
-module.exports = { Client, RowStream, Transaction, SERVICE_CONFIG, channelOptions, txgatev1, packageDefinition };
+module.exports = { Client, RowStream, Transaction, SERVICE_CONFIG, channelOptions, expectation, txgatev1, packageDefinition };

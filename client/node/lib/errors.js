@@ -7,6 +7,7 @@ const protobuf = require('protobufjs');
 
 const ERROR_DOMAIN = 'txgate.dev';
 const REASON_COMMIT_OUTCOME_UNKNOWN = 'COMMIT_OUTCOME_UNKNOWN';
+const REASON_EXPECTATION_FAILED = 'EXPECTATION_FAILED';
 
 const root = protobuf.Root.fromJSON({
   nested: {
@@ -78,6 +79,41 @@ class CommitOutcomeUnknown extends TxgateError {
   }
 }
 
+/**
+ * FAILED_PRECONDITION / EXPECTATION_FAILED: a statement's result missed its
+ * expectation. The whole transaction was rolled back and its idempotency key
+ * was not used up (a later call with the same key runs again). statementIndex
+ * is the statement's 1-based index, expectation the failed condition (e.g.
+ * 'min_affected_rows'), expected and actual its value and the result's (bigints).
+ */
+class ExpectationFailed extends TxgateError {
+  constructor(...args) {
+    super(...args);
+    this.name = 'ExpectationFailed';
+  }
+
+  get statementIndex() {
+    return Number(this.metadata.statement_index || 0);
+  }
+
+  get expectation() {
+    return this.metadata.expectation || '';
+  }
+
+  get expected() {
+    return BigInt(this.metadata.expected || 0);
+  }
+
+  get actual() {
+    return BigInt(this.metadata.actual || 0);
+  }
+}
+
+const ERROR_CLASSES = {
+  [REASON_COMMIT_OUTCOME_UNKNOWN]: CommitOutcomeUnknown,
+  [REASON_EXPECTATION_FAILED]: ExpectationFailed,
+};
+
 /** Converts a grpc-js ServiceError into a TxgateError. */
 function fromServiceError(err, idempotencyKey = '') {
   if (err instanceof TxgateError) return err;
@@ -94,8 +130,18 @@ function fromServiceError(err, idempotencyKey = '') {
     }
   }
   const opts = { idempotencyKey, ...(info && { reason: info.reason, domain: info.domain, metadata: info.metadata }) };
-  const Cls = opts.reason === REASON_COMMIT_OUTCOME_UNKNOWN ? CommitOutcomeUnknown : TxgateError;
+  const Cls = ERROR_CLASSES[opts.reason] || TxgateError;
   return new Cls(code, err.details ?? err.message, opts);
 }
 
-module.exports = { ERROR_DOMAIN, REASON_COMMIT_OUTCOME_UNKNOWN, TxgateError, CommitOutcomeUnknown, fromServiceError, StatusType, ErrorInfoType };
+module.exports = {
+  ERROR_DOMAIN,
+  REASON_COMMIT_OUTCOME_UNKNOWN,
+  REASON_EXPECTATION_FAILED,
+  TxgateError,
+  CommitOutcomeUnknown,
+  ExpectationFailed,
+  fromServiceError,
+  StatusType,
+  ErrorInfoType,
+};

@@ -112,6 +112,45 @@ test('runTransaction retried with its key applies once', { skip }, async () => {
   assert.deepEqual((await db.execute('SELECT COUNT(*) FROM node_once')).rows, [[1n]]);
 });
 
+test('conditional transfer: an unmet expectation rolls back and keeps the key unused', { skip }, async () => {
+  await db.execute('DROP TABLE IF EXISTS node_cond');
+  await db.execute('CREATE TABLE node_cond (id INT PRIMARY KEY, balance BIGINT NOT NULL)');
+  await db.execute('INSERT INTO node_cond VALUES (1, 65), (2, 0)');
+  const transfer = [
+    ['UPDATE node_cond SET balance = balance - ? WHERE id = 1 AND balance >= ?', [1000, 1000],
+      { expect: { minAffectedRows: 1 } }],
+    { sql: 'UPDATE node_cond SET balance = balance + ? WHERE id = 2', params: [1000], expect: { affectedRows: 1 } },
+  ];
+  const balances = async () => (await db.execute('SELECT balance FROM node_cond ORDER BY id')).rows;
+  const opts = { idempotencyKey: require('node:crypto').randomUUID() };
+  await assert.rejects(db.runTransaction(transfer, opts), (e) => {
+    assert.ok(e instanceof t.ExpectationFailed, String(e));
+    assert.equal(e.code, grpc.status.FAILED_PRECONDITION);
+    assert.equal(e.reason, t.REASON_EXPECTATION_FAILED);
+    assert.deepEqual([e.statementIndex, e.expectation, e.expected, e.actual], [1, 'min_affected_rows', 1n, 0n]);
+    assert.equal(e.idempotencyKey, opts.idempotencyKey);
+    return true;
+  });
+  assert.deepEqual(await balances(), [[65n], [0n]]);
+  // "Exactly 0" is a condition of its own, not an unset one.
+  await assert.rejects(db.runTransaction([['UPDATE node_cond SET balance = balance WHERE id = 2', [],
+    { expect: { affectedRows: 0 } }]]), (e) => e instanceof t.ExpectationFailed && e.actual === 1n);
+  // The failure used up nothing: after a top-up the same key succeeds, once.
+  await db.execute('UPDATE node_cond SET balance = balance + 1000 WHERE id = 1');
+  await db.runTransaction(transfer, opts);
+  await db.runTransaction(transfer, opts);
+  assert.deepEqual(await balances(), [[65n], [1000n]]);
+  // In an interactive transaction, an options object; an unmet one ends it.
+  const tx = await db.begin();
+  await tx.execute('UPDATE node_cond SET balance = balance + ? WHERE id = 2', [1000], { expect: { affectedRows: 1 } });
+  await assert.rejects(tx.execute('SELECT balance FROM node_cond WHERE id = ? FOR UPDATE', [3],
+    { expect: { minRows: 1 } }), (e) => e instanceof t.ExpectationFailed && e.statementIndex === 2);
+  assert.equal(tx.state, 'failed');
+  await tx.close();
+  assert.deepEqual(await balances(), [[65n], [1000n]]);
+  assert.throws(() => t.expectation({ minAffected: 1 }), TypeError);
+});
+
 test('streamQuery in several chunks', { skip }, async () => {
   const rows = db.streamQuery("SELECT seq, REPEAT('x', 100) FROM seq_1_to_2500 WHERE seq > ?", [0],
     { maxRowsPerChunk: 400 });

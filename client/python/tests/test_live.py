@@ -8,7 +8,7 @@ import grpc
 import pytest
 
 from conftest import kill_txgate_sessions
-from txgate_client import UINT64_MAX, TxgateError
+from txgate_client import UINT64_MAX, ExpectationFailed, TxgateError, statement
 
 DECIMAL_65_30 = decimal.Decimal("-" + "9" * 35 + "." + "0" * 29 + "1")
 ROW = (
@@ -83,6 +83,46 @@ def test_run_transaction_retried_with_its_key_applies_once(db):
     again = db.run_transaction(stmts, idempotency_key=key)  # a retry: the stored response
     assert first.results[0].affected_rows == again.results[0].affected_rows == 1
     assert db.execute("SELECT COUNT(*) FROM py_once").rows == [(1,)]
+
+
+def test_conditional_transfer(db):
+    db.execute("DROP TABLE IF EXISTS py_cond")
+    db.execute("CREATE TABLE py_cond (id INT PRIMARY KEY, balance BIGINT NOT NULL)")
+    db.execute("INSERT INTO py_cond VALUES (1, 65), (2, 0)")
+    transfer = [
+        statement("UPDATE py_cond SET balance = balance - ? WHERE id = 1 AND balance >= ?",
+                  [1000, 1000], min_affected_rows=1),
+        statement("UPDATE py_cond SET balance = balance + ? WHERE id = 2", [1000],
+                  affected_rows=1),
+    ]
+    key = str(uuid.uuid4())
+    with pytest.raises(ExpectationFailed) as e:
+        db.run_transaction(transfer, idempotency_key=key)
+    assert e.value.code == grpc.StatusCode.FAILED_PRECONDITION
+    assert e.value.reason == "EXPECTATION_FAILED" and e.value.idempotency_key == key
+    assert (e.value.statement_index, e.value.expectation, e.value.expected,
+            e.value.actual) == (1, "min_affected_rows", 1, 0)
+    balances = "SELECT balance FROM py_cond ORDER BY id"
+    assert db.execute(balances).rows == [(65,), (0,)]
+    # The failure used up nothing: after a top-up the same key succeeds, once.
+    db.execute("UPDATE py_cond SET balance = balance + 1000 WHERE id = 1")
+    db.run_transaction(transfer, idempotency_key=key)
+    db.run_transaction(transfer, idempotency_key=key)
+    assert db.execute(balances).rows == [(65,), (1000,)]
+    # "Returns a row": a guard on a row that is not there.
+    with pytest.raises(ExpectationFailed) as e:
+        db.run_transaction([transfer[1], statement(
+            "SELECT balance FROM py_cond WHERE id = ? FOR UPDATE", [3], min_rows=1)])
+    assert (e.value.statement_index, e.value.expectation) == (2, "min_rows")
+    # In an interactive transaction, keyword arguments; an unmet one ends it.
+    with db.transaction() as tx:
+        tx.execute("UPDATE py_cond SET balance = balance + ? WHERE id = 2", [1000],
+                   affected_rows=1)
+        with pytest.raises(ExpectationFailed) as e:
+            tx.execute("UPDATE py_cond SET balance = balance - ? WHERE id = 1 AND balance >= ?",
+                       [1000, 1000], min_affected_rows=1)
+        assert e.value.statement_index == 2
+    assert db.execute(balances).rows == [(65,), (1000,)]
 
 
 def test_stream_query_in_chunks(db):

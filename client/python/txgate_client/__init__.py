@@ -4,6 +4,9 @@
     with Client("127.0.0.1:50051") as db:
         db.execute("INSERT INTO t (a) VALUES (?)", [1])
         db.run_transaction([("UPDATE a SET n = n - ?", [5]), ("UPDATE b SET n = n + ?", [5])])
+        db.run_transaction([statement("UPDATE a SET n = n - ? WHERE n >= ?", [5, 5],
+                                      min_affected_rows=1),      # else ExpectationFailed
+                            ("UPDATE b SET n = n + ?", [5])])
         with db.stream_query("SELECT * FROM big") as rows:
             for row in rows: ...
         with db.transaction() as tx:
@@ -14,15 +17,15 @@ The generated stubs are in the `txgate.v1` package (client/generate.sh).
 """
 
 from .client import (SERVICE_CONFIG, Client, Result, RowStream, Transaction,
-                     TransactionResult, channel_options)
-from .errors import (ERROR_DOMAIN, REASON_COMMIT_OUTCOME_UNKNOWN, CommitOutcomeUnknown,
-                     TxgateError, from_rpc_error)
+                     TransactionResult, channel_options, statement)
+from .errors import (ERROR_DOMAIN, REASON_COMMIT_OUTCOME_UNKNOWN, REASON_EXPECTATION_FAILED,
+                     CommitOutcomeUnknown, ExpectationFailed, TxgateError, from_rpc_error)
 from .values import (INT64_MAX, INT64_MIN, UINT64_MAX, Bit, Json, from_value, row_values,
                      to_value, to_values)
 
 __all__ = [
     "SERVICE_CONFIG", "Client", "Result", "RowStream", "Transaction", "TransactionResult",
-    "channel_options", "ERROR_DOMAIN", "REASON_COMMIT_OUTCOME_UNKNOWN",
-    "CommitOutcomeUnknown", "TxgateError", "from_rpc_error", "INT64_MAX", "INT64_MIN",
+    "channel_options", "statement", "ERROR_DOMAIN", "REASON_COMMIT_OUTCOME_UNKNOWN",
+    "REASON_EXPECTATION_FAILED", "CommitOutcomeUnknown", "ExpectationFailed", "TxgateError", "from_rpc_error", "INT64_MAX", "INT64_MIN",
     "UINT64_MAX", "Bit", "Json", "from_value", "row_values", "to_value", "to_values",
 ]

@@ -22,7 +22,7 @@ from .values import row_values, to_values
 SERVICE_CONFIG = importlib.resources.files("txgate.v1").joinpath(
     "service_config.json").read_text(encoding="utf-8")
 
-# A statement: "SQL", ("SQL", [params]) or a txgate.v1.Statement.
+# A statement: "SQL", ("SQL", [params]) or a txgate.v1.Statement (see statement()).
 StatementLike = Union[str, Tuple[str, Sequence[Any]], pb.Statement]
 
 _DEFAULT = object()
@@ -74,6 +74,35 @@ def _isolation(level: Union[None, int, str]) -> int:
 
 def _options(isolation, read_only: bool) -> pb.TransactionOptions:
     return pb.TransactionOptions(isolation_level=_isolation(isolation), read_only=read_only)
+
+
+def statement(sql: str, params: Sequence[Any] = (), *, affected_rows: Optional[int] = None,
+              min_affected_rows: Optional[int] = None, max_affected_rows: Optional[int] = None,
+              rows: Optional[int] = None, min_rows: Optional[int] = None,
+              max_rows: Optional[int] = None) -> pb.Statement:
+    """A txgate.v1.Statement, optionally with an expectation on its result.
+
+    Each keyword given is a condition (they combine with AND; 0 is a real
+    condition, None none): affected_rows / min_affected_rows /
+    max_affected_rows bound the affected rows (txgate counts the rows an
+    UPDATE matched, changed or not: CLIENT_FOUND_ROWS); rows / min_rows /
+    max_rows bound the rows returned (min_rows=1: "returns a row"). When the
+    result misses one, the whole transaction is rolled back and the call
+    raises ExpectationFailed. E.g. a guarded transfer:
+
+        db.run_transaction([
+            statement("UPDATE acct SET balance = balance - ? WHERE id = ? AND balance >= ?",
+                      [amount, src, amount], min_affected_rows=1),
+            ("UPDATE acct SET balance = balance + ? WHERE id = ?", [amount, dst])])
+    """
+    st = pb.Statement(sql=sql, params=to_values(params))
+    conditions = dict(affected_rows=affected_rows, min_affected_rows=min_affected_rows,
+                      max_affected_rows=max_affected_rows, rows=rows, min_rows=min_rows,
+                      max_rows=max_rows)
+    for name, value in conditions.items():
+        if value is not None:
+            setattr(st.expect, name, value)  # also marks st.expect as set
+    return st
 
 
 def _statement(s: StatementLike) -> pb.Statement:
@@ -311,9 +340,13 @@ class Transaction:
         except grpc.RpcError as e:
             raise from_rpc_error(e) from None
 
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> Result:
-        """Runs one statement inside the transaction."""
-        req = pb.TransactionRequest(statement=pb.Statement(sql=sql, params=to_values(params)))
+    def execute(self, sql: str, params: Sequence[Any] = (), **expect: Optional[int]) -> Result:
+        """Runs one statement inside the transaction.
+
+        Keyword arguments are an expectation on its result, as for
+        statement() (e.g. min_affected_rows=1); an unmet one ends the
+        transaction, rolled back, and raises ExpectationFailed."""
+        req = pb.TransactionRequest(statement=statement(sql, params, **expect))
         return Result.from_proto(self._exchange(req, "result").result)
 
     def commit(self, idempotency_key: Optional[str] = None) -> str:

@@ -10,6 +10,7 @@ from grpc_status import rpc_status
 
 ERROR_DOMAIN = "txgate.dev"
 REASON_COMMIT_OUTCOME_UNKNOWN = "COMMIT_OUTCOME_UNKNOWN"
+REASON_EXPECTATION_FAILED = "EXPECTATION_FAILED"
 
 
 class TxgateError(Exception):
@@ -57,6 +58,40 @@ class CommitOutcomeUnknown(TxgateError):
     Retry only with the same idempotency_key (run_transaction does)."""
 
 
+class ExpectationFailed(TxgateError):
+    """FAILED_PRECONDITION / EXPECTATION_FAILED: a statement's result missed its
+    expectation (statement(..., min_affected_rows=1) and the like). The whole
+    transaction was rolled back and its idempotency key was not used up: a
+    later call with the same key runs again.
+
+    statement_index  the statement's 1-based index (int)
+    expectation      the condition that failed, e.g. "min_affected_rows"
+    expected, actual the condition's value and the result's counter (int)
+    """
+
+    @property
+    def statement_index(self) -> int:
+        return int(self.metadata.get("statement_index", "0"))
+
+    @property
+    def expectation(self) -> str:
+        return self.metadata.get("expectation", "")
+
+    @property
+    def expected(self) -> int:
+        return int(self.metadata.get("expected", "0"))
+
+    @property
+    def actual(self) -> int:
+        return int(self.metadata.get("actual", "0"))
+
+
+_ERROR_CLASSES = {
+    REASON_COMMIT_OUTCOME_UNKNOWN: CommitOutcomeUnknown,
+    REASON_EXPECTATION_FAILED: ExpectationFailed,
+}
+
+
 def from_rpc_error(err: grpc.RpcError, idempotency_key: str = "") -> TxgateError:
     """Converts a grpc.RpcError (a failed call) into a TxgateError."""
     code = err.code() if hasattr(err, "code") else grpc.StatusCode.UNKNOWN
@@ -74,5 +109,5 @@ def from_rpc_error(err: grpc.RpcError, idempotency_key: str = "") -> TxgateError
                 detail.Unpack(info)
                 reason, domain, metadata = info.reason, info.domain, dict(info.metadata)
                 break
-    cls = CommitOutcomeUnknown if reason == REASON_COMMIT_OUTCOME_UNKNOWN else TxgateError
+    cls = _ERROR_CLASSES.get(reason, TxgateError)
     return cls(code, message or "", reason, domain, metadata, idempotency_key)

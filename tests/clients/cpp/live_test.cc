@@ -188,6 +188,53 @@ TEST_F(LiveTest, ARetryWithTheSameKeyAppliesOnce) {
   EXPECT_EQ(Count(*db_, "SELECT COUNT(*) FROM cpp_once"), 2);
 }
 
+TEST_F(LiveTest, ConditionalTransferRollsBackAndKeepsTheKeyUnused) {
+  Must("DROP TABLE IF EXISTS cpp_cond");
+  Must("CREATE TABLE cpp_cond (id INT PRIMARY KEY, balance BIGINT NOT NULL)");
+  Must("INSERT INTO cpp_cond VALUES (1, 65), (2, 0)");
+  const std::vector<Statement> transfer = {
+      Statement("UPDATE cpp_cond SET balance = balance - ? WHERE id = 1 AND balance >= ?",
+                {Value::Int(1000), Value::Int(1000)})
+          .ExpectMinAffectedRows(1),
+      Statement("UPDATE cpp_cond SET balance = balance + ? WHERE id = 2", {Value::Int(1000)})
+          .ExpectAffectedRows(1)};
+  TransactionOptions options;
+  options.idempotency_key = db_->NewIdempotencyKey();
+  absl::StatusOr<TransactionResult> refused = db_->RunTransaction(transfer, options);
+  ASSERT_FALSE(refused.ok());
+  const Error e = Error::FromStatus(refused.status());
+  EXPECT_EQ(e.code, absl::StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(e.expectation_failed()) << e.ToString();
+  EXPECT_EQ(e.statement_index(), 1);
+  EXPECT_EQ(e.metadata.at("expectation"), "min_affected_rows");
+  EXPECT_EQ(e.metadata.at("expected"), "1");
+  EXPECT_EQ(e.metadata.at("actual"), "0");
+  EXPECT_EQ(e.idempotency_key, options.idempotency_key);
+  EXPECT_EQ(Count(*db_, "SELECT balance FROM cpp_cond WHERE id = 2"), 0);
+  // The failure used up nothing: after a top-up the same key succeeds, once.
+  Must("UPDATE cpp_cond SET balance = balance + 1000 WHERE id = 1");
+  for (int i = 0; i < 2; ++i) {
+    absl::StatusOr<TransactionResult> done = db_->RunTransaction(transfer, options);
+    ASSERT_TRUE(done.ok()) << done.status();
+  }
+  EXPECT_EQ(Count(*db_, "SELECT balance FROM cpp_cond WHERE id = 1"), 65);
+  EXPECT_EQ(Count(*db_, "SELECT balance FROM cpp_cond WHERE id = 2"), 1000);
+  // In an interactive transaction, Run() with a "returns a row" guard.
+  {
+    auto tx = db_->BeginTransaction();
+    ASSERT_TRUE(tx.ok()) << tx.status();
+    ASSERT_TRUE((*tx)->Run(transfer[1]).ok());
+    absl::StatusOr<ResultSet> guard = (*tx)->Run(
+        Statement("SELECT balance FROM cpp_cond WHERE id = ? FOR UPDATE", {Value::Int(3)})
+            .ExpectMinRows(1));
+    ASSERT_FALSE(guard.ok());
+    EXPECT_TRUE(Error::FromStatus(guard.status()).expectation_failed());
+    EXPECT_EQ(Error::FromStatus(guard.status()).statement_index(), 2);
+    EXPECT_EQ((*tx)->state(), InteractiveTransaction::State::kFailed);
+  }
+  EXPECT_EQ(Count(*db_, "SELECT balance FROM cpp_cond WHERE id = 2"), 1000);
+}
+
 TEST_F(LiveTest, StreamQueryInChunks) {
   std::vector<int64_t> got;
   absl::StatusOr<StreamSummary> summary = db_->StreamQuery(

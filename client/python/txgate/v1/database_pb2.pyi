@@ -94,12 +94,30 @@ class Duration(_message.Message):
     def __init__(self, negative: bool = ..., hours: _Optional[int] = ..., minutes: _Optional[int] = ..., seconds: _Optional[int] = ..., microseconds: _Optional[int] = ...) -> None: ...
 
 class Statement(_message.Message):
-    __slots__ = ("sql", "params")
+    __slots__ = ("sql", "params", "expect")
     SQL_FIELD_NUMBER: _ClassVar[int]
     PARAMS_FIELD_NUMBER: _ClassVar[int]
+    EXPECT_FIELD_NUMBER: _ClassVar[int]
     sql: str
     params: _containers.RepeatedCompositeFieldContainer[Value]
-    def __init__(self, sql: _Optional[str] = ..., params: _Optional[_Iterable[_Union[Value, _Mapping]]] = ...) -> None: ...
+    expect: Expectation
+    def __init__(self, sql: _Optional[str] = ..., params: _Optional[_Iterable[_Union[Value, _Mapping]]] = ..., expect: _Optional[_Union[Expectation, _Mapping]] = ...) -> None: ...
+
+class Expectation(_message.Message):
+    __slots__ = ("affected_rows", "min_affected_rows", "max_affected_rows", "rows", "min_rows", "max_rows")
+    AFFECTED_ROWS_FIELD_NUMBER: _ClassVar[int]
+    MIN_AFFECTED_ROWS_FIELD_NUMBER: _ClassVar[int]
+    MAX_AFFECTED_ROWS_FIELD_NUMBER: _ClassVar[int]
+    ROWS_FIELD_NUMBER: _ClassVar[int]
+    MIN_ROWS_FIELD_NUMBER: _ClassVar[int]
+    MAX_ROWS_FIELD_NUMBER: _ClassVar[int]
+    affected_rows: int
+    min_affected_rows: int
+    max_affected_rows: int
+    rows: int
+    min_rows: int
+    max_rows: int
+    def __init__(self, affected_rows: _Optional[int] = ..., min_affected_rows: _Optional[int] = ..., max_affected_rows: _Optional[int] = ..., rows: _Optional[int] = ..., min_rows: _Optional[int] = ..., max_rows: _Optional[int] = ...) -> None: ...
 
 class Column(_message.Message):
     __slots__ = ("name", "type", "nullable")

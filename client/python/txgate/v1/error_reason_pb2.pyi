@@ -26,6 +26,7 @@ class ErrorReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     TRANSACTION_NOT_COMMITTED: _ClassVar[ErrorReason]
     INTERNAL_ERROR: _ClassVar[ErrorReason]
     TRANSACTION_ENDED_EARLY: _ClassVar[ErrorReason]
+    EXPECTATION_FAILED: _ClassVar[ErrorReason]
 ERROR_REASON_UNSPECIFIED: ErrorReason
 MYSQL_ERROR: ErrorReason
 DATABASE_UNAVAILABLE: ErrorReason
@@ -46,3 +47,4 @@ SERVER_SHUTTING_DOWN: ErrorReason
 TRANSACTION_NOT_COMMITTED: ErrorReason
 INTERNAL_ERROR: ErrorReason
 TRANSACTION_ENDED_EARLY: ErrorReason
+EXPECTATION_FAILED: ErrorReason
