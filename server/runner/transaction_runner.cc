@@ -20,6 +20,12 @@ absl::Status Invalid(absl::string_view message) {
   return sql::MakeStatus(absl::StatusCode::kInvalidArgument, txgate::v1::INVALID_REQUEST, message);
 }
 
+// A keyed call to a runner without an outcome store (read-only work).
+absl::Status NoKeys() {
+  return Invalid(
+      "idempotency keys are not taken here: read-only work has nothing to make exactly-once");
+}
+
 // Re-attaches the MySQL detail of `cause` to `status`.
 absl::Status WithDetailOf(absl::Status status, const absl::Status& cause) {
   cause.ForEachPayload([&](absl::string_view url, const absl::Cord& payload) {
@@ -284,7 +290,7 @@ absl::Status TransactionRunner::OpenTransaction(CallContext& ctx, db::Connection
   Attached attached(ctx, &conn);
   if (ctx.cancelled()) return Interrupted(ctx);
   // The outcome table is DDL: create it before any transaction opens.
-  if (!outcomes_->ensured()) (void)outcomes_->EnsureTable(conn);
+  if (outcomes_ != nullptr && !outcomes_->ensured()) (void)outcomes_->EnsureTable(conn);
   const absl::string_view isolation = IsolationSql(options.isolation_level());
   if (!isolation.empty()) {
     if (absl::Status s = conn.Query(isolation); !s.ok()) return s;
@@ -406,6 +412,7 @@ absl::StatusOr<txgate::v1::RunTransactionResponse> TransactionRunner::RunTransac
   const std::string& key = request.idempotency_key();
   std::string fingerprint;
   if (!key.empty()) {
+    if (outcomes_ == nullptr) return NoKeys();
     if (key.size() > outcomes_->options().max_key_bytes) {
       return Invalid(absl::StrCat("the idempotency key is longer than ",
                                   outcomes_->options().max_key_bytes, " bytes"));
@@ -719,7 +726,8 @@ absl::StatusOr<ResultSet> TransactionRunner::Interactive::Run(
 absl::Status TransactionRunner::Interactive::Commit(CallContext& ctx,
                                                     const txgate::v1::Commit& commit) {
   const std::string& key = commit.idempotency_key();
-  if (key.size() > runner_->outcomes_->options().max_key_bytes) {
+  if (!key.empty() && runner_->outcomes_ == nullptr) return NoKeys();
+  if (!key.empty() && key.size() > runner_->outcomes_->options().max_key_bytes) {
     return Invalid("the idempotency key is too long");
   }
   if (!key.empty() && overflow_) {

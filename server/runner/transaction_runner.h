@@ -78,7 +78,9 @@ struct RunnerStats {
 
 class TransactionRunner {
  public:
-  // `pool`, `outcomes` and `clock` must outlive the runner.
+  // `pool`, `outcomes` and `clock` must outlive the runner. `outcomes` may
+  // be null for a runner of read-only work (on an account that cannot
+  // write the outcome table): it refuses idempotency keys.
   TransactionRunner(pool::ConnectionPool* pool, OutcomeStore* outcomes, RunnerOptions options,
                     Clock* clock);
 

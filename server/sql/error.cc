@@ -81,9 +81,12 @@ absl::StatusCode CodeFor(unsigned int errnum, absl::string_view sqlstate) {
     case 1142:  // ER_TABLEACCESS_DENIED_ERROR
     case 1143:  // ER_COLUMNACCESS_DENIED_ERROR
     case 1227:  // ER_SPECIFIC_ACCESS_DENIED_ERROR
+    case 1370:  // ER_PROCACCESS_DENIED_ERROR (EXECUTE of a routine)
+    // ER_ACCESS_DENIED_ERROR: a statement that needs the FILE privilege
+    // (INTO OUTFILE, LOAD DATA); at connect, txgate's own credentials are
+    // refused, which the pool answers as UNAVAILABLE (DATABASE_UNAVAILABLE).
+    case 1045:
       return C::kPermissionDenied;
-    case 1045:  // ER_ACCESS_DENIED_ERROR (txgate's own credentials)
-      return C::kUnavailable;
     case 1317:  // ER_QUERY_INTERRUPTED
     case 1969:  // ER_STATEMENT_TIMEOUT
       return C::kDeadlineExceeded;
