@@ -9,6 +9,10 @@
 // the client's port) on a server instance that started at the same time.
 // An account that lacks the PROCESS privilege sees only its own sessions in
 // the process list, so a session of another account is never confirmed.
+// Over a Unix socket HOST is just "localhost": the proof then rests on the
+// id, the user and the server's start (ids are not reused until a restart).
+// The server's start has a resolution of one second: a server that stopped
+// and started again within the same second would not be told apart by it.
 #ifndef TXGATE_SERVER_DB_SESSION_IDENTITY_H_
 #define TXGATE_SERVER_DB_SESSION_IDENTITY_H_
 
