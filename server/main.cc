@@ -3,8 +3,9 @@
 // Every setting is a flag; each flag --name may also come from the
 // environment as TXGATE_NAME (upper case). A flag on the command line wins
 // over the environment. The password comes from TXGATE_MYSQL_PASSWORD or
-// --mysql_password_file and is never logged. SIGTERM or SIGINT drains the
-// server (see --shutdown_grace) and exits 0.
+// --mysql_password_file (the read-only account's, --mysql_ro_user, from
+// TXGATE_MYSQL_RO_PASSWORD or --mysql_ro_password_file) and is never logged. SIGTERM or SIGINT
+// drains the server (see --shutdown_grace) and exits 0.
 #include <signal.h>
 
 #include <cstdio>
@@ -42,6 +43,13 @@ ABSL_FLAG(std::string, mysql_database, kDefaults.mysql.database,
           "default database of every session");
 ABSL_FLAG(std::string, mysql_password_file, "",
           "file holding the MySQL password (else TXGATE_MYSQL_PASSWORD, else none)");
+ABSL_FLAG(std::string, mysql_ro_user, kDefaults.mysql_ro_user,
+          "MySQL user that runs every call of a read-only (ro) token; must be granted SELECT "
+          "only (checked at start); needed when the tokens file has ro tokens");
+ABSL_FLAG(std::string, mysql_ro_password_file, "",
+          "file holding --mysql_ro_user's password (else TXGATE_MYSQL_RO_PASSWORD, else none)");
+ABSL_FLAG(int, ro_pool_max_size, kDefaults.ro_pool_max_size,
+          "connections of --mysql_ro_user open at most (0 = half of --pool_max_size, at least 1)");
 ABSL_FLAG(absl::Duration, mysql_read_timeout, kDefaults.mysql.read_timeout,
           "longest silence of the database on a running statement before the connection is "
           "given up (0 = none); deadlines stop statements sooner");
@@ -128,12 +136,13 @@ void FlagsFromEnvironment() {
   }
 }
 
-std::string ReadPassword() {
-  const std::string file = absl::GetFlag(FLAGS_mysql_password_file);
+// The password from `file` (its flag: `flag`) if set, else from the
+// environment variable `env`, else none.
+std::string ReadPassword(const std::string& file, const char* flag, const char* env_name) {
   if (!file.empty()) {
     std::ifstream in(file);
     if (!in) {
-      std::fprintf(stderr, "txgate-server: cannot read --mysql_password_file %s\n", file.c_str());
+      std::fprintf(stderr, "txgate-server: cannot read --%s %s\n", flag, file.c_str());
       std::exit(2);
     }
     std::stringstream ss;
@@ -145,7 +154,7 @@ std::string ReadPassword() {
     }
     return password;
   }
-  const char* env = std::getenv("TXGATE_MYSQL_PASSWORD");
+  const char* env = std::getenv(env_name);
   return env == nullptr ? "" : env;
 }
 
@@ -155,7 +164,8 @@ int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "txgate-server: gRPC access to MySQL/MariaDB over a self-healing pool.\n"
       "Every flag --name can also be set as the environment variable TXGATE_NAME.\n"
-      "The password comes from --mysql_password_file or TXGATE_MYSQL_PASSWORD.");
+      "The password comes from --mysql_password_file or TXGATE_MYSQL_PASSWORD; that of\n"
+      "--mysql_ro_user from --mysql_ro_password_file or TXGATE_MYSQL_RO_PASSWORD.");
   absl::FlagsUsageConfig usage;
   usage.contains_help_flags = [](absl::string_view path) {
     return path.find("server/main.cc") != absl::string_view::npos;
@@ -179,7 +189,14 @@ int main(int argc, char** argv) {
   options.mysql.socket = absl::GetFlag(FLAGS_mysql_socket);
   options.mysql.user = absl::GetFlag(FLAGS_mysql_user);
   options.mysql.database = absl::GetFlag(FLAGS_mysql_database);
-  options.mysql.password = ReadPassword();
+  options.mysql.password = ReadPassword(absl::GetFlag(FLAGS_mysql_password_file),
+                                        "mysql_password_file", "TXGATE_MYSQL_PASSWORD");
+  options.mysql_ro_user = absl::GetFlag(FLAGS_mysql_ro_user);
+  if (!options.mysql_ro_user.empty()) {
+    options.mysql_ro_password = ReadPassword(absl::GetFlag(FLAGS_mysql_ro_password_file),
+                                             "mysql_ro_password_file", "TXGATE_MYSQL_RO_PASSWORD");
+  }
+  options.ro_pool_max_size = absl::GetFlag(FLAGS_ro_pool_max_size);
   options.mysql.read_timeout = absl::GetFlag(FLAGS_mysql_read_timeout);
   options.mysql.statement_cache_size =
       static_cast<size_t>(std::max<int64_t>(0, absl::GetFlag(FLAGS_mysql_statement_cache_size)));
@@ -226,6 +243,7 @@ int main(int argc, char** argv) {
                              ? absl::StrCat(options.mysql.host, ":", options.mysql.port)
                              : options.mysql.socket},
                {"mysql_user", options.mysql.user},
+               {"mysql_ro_user", options.mysql_ro_user},
                {"tls", options.tls_cert_file.empty()        ? "off"
                        : options.tls_client_ca_file.empty() ? "tls"
                                                             : "mutual"},

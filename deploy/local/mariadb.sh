@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # A private MariaDB for txgate's quick start and tests: its own data directory,
-# listening on 127.0.0.1 only, with a `txgate` user (password in DIR/password).
+# listening on 127.0.0.1 only, with database `txgate`, its least-privilege
+# user `txgate` (password in DIR/password) and the read-only user `txgate_ro`
+# (SELECT only; password in DIR/ro-password). See README, "Security".
 #
 #   deploy/local/mariadb.sh start DIR PORT   # creates DIR on first use, waits until ready
 #   deploy/local/mariadb.sh stop DIR         # clean shutdown, waits until gone
@@ -35,7 +37,6 @@ start)
   if [ ! -d "$dir/data/mysql" ]; then
     mariadb-install-db --no-defaults --datadir="$dir/data" --user="$(id -un)" \
       --auth-root-authentication-method=normal --skip-test-db >"$dir/install.log" 2>&1
-    fresh=1
   fi
   # --user is needed to run as root; it is ignored for other users.
   mariadbd --no-defaults --datadir="$dir/data" --socket="$sock" --pid-file="$pidfile" \
@@ -53,20 +54,34 @@ start)
     sleep 0.1
   done
   admin -e 'SELECT 1' >/dev/null
-  if [ "${fresh:-0}" = 1 ] || [ ! -f "$dir/password" ]; then
-    password=$(head -c 18 /dev/urandom | base64 | tr -d '/+=')
-    admin <<SQL
-CREATE USER IF NOT EXISTS 'txgate'@'127.0.0.1' IDENTIFIED BY '$password';
-CREATE USER IF NOT EXISTS 'txgate'@'localhost' IDENTIFIED BY '$password';
+  # Least privilege: txgate's main account gets rights on its own database
+  # only (an account may always KILL its own sessions, so nothing ON *.*);
+  # txgate_ro may only read it. Passwords are kept in DIR/password and
+  # DIR/ro-password. Set up once per DIR (DIR/accounts marks it done, so a
+  # restart keeps grants that tests added); an older DIR is upgraded.
+  if [ -f "$dir/accounts" ]; then exit 0; fi
+  umask 077
+  [ -s "$dir/password" ] || head -c 18 /dev/urandom | base64 | tr -d '/+=\n' >"$dir/password"
+  [ -s "$dir/ro-password" ] || head -c 18 /dev/urandom | base64 | tr -d '/+=\n' >"$dir/ro-password"
+  password=$(cat "$dir/password")
+  ro_password=$(cat "$dir/ro-password")
+  admin <<SQL
+CREATE DATABASE IF NOT EXISTS txgate;
+CREATE USER IF NOT EXISTS 'txgate'@'127.0.0.1', 'txgate'@'localhost',
+  'txgate_ro'@'127.0.0.1', 'txgate_ro'@'localhost';
 ALTER USER 'txgate'@'127.0.0.1' IDENTIFIED BY '$password';
 ALTER USER 'txgate'@'localhost' IDENTIFIED BY '$password';
-GRANT ALL PRIVILEGES ON *.* TO 'txgate'@'127.0.0.1';
-GRANT ALL PRIVILEGES ON *.* TO 'txgate'@'localhost';
-CREATE DATABASE IF NOT EXISTS txgate;
+ALTER USER 'txgate_ro'@'127.0.0.1' IDENTIFIED BY '$ro_password';
+ALTER USER 'txgate_ro'@'localhost' IDENTIFIED BY '$ro_password';
+REVOKE ALL PRIVILEGES, GRANT OPTION FROM 'txgate'@'127.0.0.1', 'txgate'@'localhost',
+  'txgate_ro'@'127.0.0.1', 'txgate_ro'@'localhost';
+GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, DROP, ALTER, INDEX, REFERENCES,
+  CREATE TEMPORARY TABLES, LOCK TABLES, CREATE VIEW, SHOW VIEW, CREATE ROUTINE,
+  ALTER ROUTINE, EXECUTE, TRIGGER, EVENT, DELETE HISTORY
+  ON txgate.* TO 'txgate'@'127.0.0.1', 'txgate'@'localhost';
+GRANT SELECT ON txgate.* TO 'txgate_ro'@'127.0.0.1', 'txgate_ro'@'localhost';
 SQL
-    umask 077
-    printf '%s' "$password" >"$dir/password"
-  fi
+  touch "$dir/accounts"
   ;;
 stop)
   if alive; then

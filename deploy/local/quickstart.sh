@@ -4,7 +4,7 @@
 # serves gRPC on 127.0.0.1:50051, and prints how to call it with grpcurl.
 # Installs what is missing first. Ctrl-C (or SIGTERM) stops txgate and MariaDB.
 #
-#   deploy/local/quickstart.sh
+#   deploy/local/quickstart.sh [TXGATE-SERVER-FLAGS...]
 #   TXGATE_PORT=50052 TXGATE_DB_PORT=3308 deploy/local/quickstart.sh
 set -euo pipefail
 
@@ -28,9 +28,13 @@ stop_all() {
 trap stop_all EXIT
 trap 'exit 0' INT TERM
 
+# Least privilege (README, "Security"): txgate has rights on database txgate
+# only; read-only tokens, once a tokens file is given (--auth_tokens_file),
+# run as txgate_ro, which may only SELECT.
 TXGATE_MYSQL_PASSWORD=$(cat "$home/mariadb/password") ./build/txgate-server \
   --listen="127.0.0.1:$port" --mysql_port="$db_port" --mysql_user=txgate \
-  --mysql_database=txgate &
+  --mysql_database=txgate --mysql_ro_user=txgate_ro \
+  --mysql_ro_password_file="$home/mariadb/ro-password" "$@" &
 server_pid=$!
 for _ in $(seq 1 100); do
   grpcurl -plaintext "127.0.0.1:$port" grpc.health.v1.Health/Check 2>/dev/null | grep -q SERVING && break

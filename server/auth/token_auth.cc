@@ -104,4 +104,11 @@ absl::StatusOr<Principal> TokenAuthenticator::Authenticate(absl::string_view aut
   return match->principal;
 }
 
+bool TokenAuthenticator::has_read_only() const {
+  for (const Entry& e : entries_) {
+    if (e.principal.read_only) return true;
+  }
+  return false;
+}
+
 }  // namespace txgate::auth

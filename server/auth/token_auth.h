@@ -47,6 +47,9 @@ class TokenAuthenticator {
   absl::StatusOr<Principal> Authenticate(absl::string_view authorization) const;
 
   size_t size() const { return entries_.size(); }
+  // True if any token is read-only ("ro"): the server then needs its
+  // read-only database account.
+  bool has_read_only() const;
 
  private:
   struct Entry {

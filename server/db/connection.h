@@ -23,6 +23,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <string>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -44,6 +45,24 @@ namespace txgate::db {
 
 // A statement's bound parameters, in placeholder order.
 using Params = google::protobuf::RepeatedPtrField<txgate::v1::Value>;
+
+// Who a session is, as the server sees it: what proves, before a KILL, that
+// a thread id still names the session txgate opened (after a restart of the
+// server, thread ids start again from 1 and name other clients' sessions).
+struct SessionIdentity {
+  uint64_t thread_id = 0;  // CONNECTION_ID(), what KILL takes
+  std::string user;        // information_schema.PROCESSLIST.USER
+  std::string host;        // PROCESSLIST.HOST: "ip:port" over TCP, "localhost" on a socket
+  // When the server instance started (its wall clock now minus Uptime, in
+  // whole seconds): a restarted server has another.
+  int64_t server_started = 0;
+
+  bool operator==(const SessionIdentity& o) const {
+    return thread_id == o.thread_id && user == o.user && host == o.host &&
+           server_started == o.server_started;
+  }
+  bool operator!=(const SessionIdentity& o) const { return !(*this == o); }
+};
 
 // Counters of one statement's completion, as the server reported them.
 struct ExecSummary {
@@ -69,8 +88,12 @@ class Connection {
  public:
   virtual ~Connection() = default;
 
+  // Who this session is, recorded when it connected; constant afterwards,
+  // so any thread may read it.
+  virtual const SessionIdentity& identity() const = 0;
+
   // The server's id for this session (what KILL takes).
-  virtual uint64_t thread_id() const = 0;
+  uint64_t thread_id() const { return identity().thread_id; }
 
   // True once a connection-lost error was seen, or after Interrupt().
   virtual bool broken() const = 0;

@@ -10,7 +10,9 @@
 #include <mutex>
 #include <utility>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "server/db/session_identity.h"
 #include "server/sql/error.h"
 #include "server/sql/statement_kind.h"
 
@@ -82,7 +84,8 @@ absl::StatusOr<std::unique_ptr<Connection>> Connection::Open(const ConnectOption
     return status;
   }
   std::unique_ptr<Connection> conn(new Connection(mysql, options));
-  absl::Status status = conn->InitSession();
+  absl::Status status = conn->ReadIdentity();
+  if (status.ok()) status = conn->InitSession();
   if (!status.ok()) return status;
   return conn;
 }
@@ -91,7 +94,7 @@ Connection::Connection(MYSQL* mysql, const ConnectOptions& options)
     : mysql_(mysql),
       database_(options.database),
       statement_cache_size_(options.statement_cache_size) {
-  thread_id_ = mysql_thread_id(mysql_);
+  identity_.thread_id = mysql_thread_id(mysql_);
   socket_ = mysql_get_socket(mysql_);
 }
 
@@ -109,6 +112,32 @@ void Connection::CloseStatements() {
   for (auto& [sql, prepared] : statements_) mysql_stmt_close(prepared.stmt);
   statements_.clear();
   statement_order_.clear();
+}
+
+absl::Status Connection::ReadIdentity() {
+  const std::string sql = absl::StrCat(db::kSessionIdentitySelect, "CONNECTION_ID()");
+  if (mysql_real_query(mysql_, sql.data(), sql.size()) != 0) return ConnectionError();
+  MYSQL_RES* res = mysql_store_result(mysql_);
+  if (res == nullptr) return ConnectionError();
+  MYSQL_ROW row = mysql_fetch_row(res);
+  unsigned long* lengths = row != nullptr ? mysql_fetch_lengths(res) : nullptr;
+  const bool complete = row != nullptr && mysql_num_fields(res) == 4 && row[0] != nullptr &&
+                        row[1] != nullptr && row[2] != nullptr && row[3] != nullptr;
+  db::SessionIdentity identity;
+  bool parsed =
+      complete && absl::SimpleAtoi(absl::string_view(row[0], lengths[0]), &identity.thread_id);
+  if (parsed) {
+    identity.user.assign(row[1], lengths[1]);
+    identity.host.assign(row[2], lengths[2]);
+    parsed = absl::SimpleAtoi(absl::string_view(row[3], lengths[3]), &identity.server_started);
+  }
+  mysql_free_result(res);
+  if (!parsed) {
+    return sql::ToStatus(
+        {CR_UNKNOWN_ERROR, "HY000", "the server did not show this session in its process list"});
+  }
+  identity_ = std::move(identity);
+  return absl::OkStatus();
 }
 
 absl::Status Connection::InitSession() {
@@ -168,7 +197,7 @@ absl::Status Connection::BeginTransaction(const db::TransactionStart& start) {
     } else if (start.read_only) {
       absl::StrAppend(&sql, "SET TRANSACTION READ ONLY; ");
     }
-    xid_ = absl::StrCat("txgate-", thread_id_, "-",
+    xid_ = absl::StrCat("txgate-", identity_.thread_id, "-",
                         absl::Hex(absl::Uniform<uint64_t>(random_), absl::kZeroPad16));
     absl::StrAppend(&sql, "XA START '", xid_, "'");
   } else {

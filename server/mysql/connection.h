@@ -57,7 +57,7 @@ class Connection final : public db::Connection {
   Connection& operator=(const Connection&) = delete;
 
   // db::Connection; see there.
-  uint64_t thread_id() const override { return thread_id_; }
+  const db::SessionIdentity& identity() const override { return identity_; }
   bool broken() const override { return broken_.load(std::memory_order_acquire); }
   bool maybe_executed() const override { return maybe_executed_; }
   bool InTransaction() override;
@@ -102,6 +102,8 @@ class Connection final : public db::Connection {
  private:
   Connection(MYSQL* mysql, const ConnectOptions& options);
   absl::Status InitSession();
+  // Reads identity_ (db::kSessionIdentitySelect for this session).
+  absl::Status ReadIdentity();
   // Fails unless the session has no default schema.
   absl::Status ExpectNoSchema();
   absl::Status ConnectionError();
@@ -131,7 +133,7 @@ class Connection final : public db::Connection {
   void CloseStatements();
 
   MYSQL* mysql_;
-  uint64_t thread_id_ = 0;
+  db::SessionIdentity identity_;  // set by Open(), constant afterwards
   // The xid of the XA transaction BeginTransaction opened, until it ends
   // ("": none).
   std::string xid_;

@@ -2,7 +2,7 @@
 
 #include <utility>
 
-#include "absl/strings/str_cat.h"
+#include "server/db/session_identity.h"
 
 namespace txgate::runner {
 
@@ -19,14 +19,16 @@ void StatementKiller::KillNow(CallContext& ctx) {
   ctx.WithAttached([&](db::Connection* conn) {
     if (conn == nullptr) return;
     MutexLock lock(&mu_);
-    const std::string kill = absl::StrCat("KILL QUERY ", conn->thread_id());
     for (int attempt = 0; attempt < 2; ++attempt) {
       if (side_ == nullptr || side_->broken()) {
         absl::StatusOr<std::unique_ptr<db::Connection>> side = factory_(grace_);
         if (!side.ok()) break;
         side_ = std::move(*side);
       }
-      if (side_->Query(kill).ok()) break;
+      // Only if the id still names this connection's session: a restarted
+      // server hands its id to other clients (then the wait below ends in
+      // an Interrupt() of our own socket instead).
+      if (db::KillIfSameSession(*side_, conn->identity(), db::KillScope::kQuery).ok()) break;
     }
   });
   if (!ctx.AwaitDetached(grace_)) {

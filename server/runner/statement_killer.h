@@ -1,11 +1,16 @@
 // StatementKiller: stops statements of cancelled or expired calls.
 //
 // Kill() runs on the killer's own thread: it sends KILL QUERY for the call's
-// attached connection from a side connection, then, if the statement still
+// attached connection from a side connection — once the process list
+// proves the thread id still names that connection's session
+// (db::KillIfSameSession) — then, if the statement still
 // has not returned after a grace period (the database or the network is not
 // answering), shuts the connection's socket down so the blocked call
 // returns at once with a connection-lost error. The side connection is
-// opened on first use and reopened after a failure.
+// opened on first use and reopened after a failure. Its factory should
+// connect as the same account as the connections it kills: an account may
+// always KILL its own sessions, so no PROCESS or CONNECTION ADMIN privilege
+// is needed (and with neither, the process list shows only its own).
 #ifndef TXGATE_SERVER_RUNNER_STATEMENT_KILLER_H_
 #define TXGATE_SERVER_RUNNER_STATEMENT_KILLER_H_
 

@@ -8,6 +8,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "server/db/session_identity.h"
 #include "server/runner/expectation.h"
 #include "server/sql/error.h"
 #include "server/sql/statement_kind.h"
@@ -20,6 +21,12 @@ using txgate::v1::ResultSet;
 
 absl::Status Invalid(absl::string_view message) {
   return sql::MakeStatus(absl::StatusCode::kInvalidArgument, txgate::v1::INVALID_REQUEST, message);
+}
+
+// A keyed call to a runner without an outcome store (read-only work).
+absl::Status NoKeys() {
+  return Invalid(
+      "idempotency keys are not taken here: read-only work has nothing to make exactly-once");
 }
 
 // Re-attaches the MySQL detail of `cause` to `status`.
@@ -332,7 +339,7 @@ absl::Status TransactionRunner::OpenTransaction(CallContext& ctx, db::Connection
   Attached attached(ctx, &conn);
   if (ctx.cancelled()) return Interrupted(ctx);
   // The outcome table is DDL: create it before any transaction opens.
-  if (!outcomes_->ensured()) (void)outcomes_->EnsureTable(conn);
+  if (outcomes_ != nullptr && !outcomes_->ensured()) (void)outcomes_->EnsureTable(conn);
   db::TransactionStart start;
   start.isolation = IsolationSql(options.isolation_level());
   start.read_only = options.read_only();
@@ -356,7 +363,7 @@ absl::StatusOr<Lease> TransactionRunner::LeaseInTransaction(
 
 absl::StatusOr<std::optional<std::string>> TransactionRunner::ResolveOutcome(
     CallContext& ctx, const std::string& key, const std::string& fingerprint,
-    uint64_t lost_session) {
+    const db::SessionIdentity& lost_session) {
   ++outcome_lookups_;
   using Found = std::optional<OutcomeStore::Stored>;
   auto attempt = [&](int) -> Attempt<Found> {
@@ -364,10 +371,13 @@ absl::StatusOr<std::optional<std::string>> TransactionRunner::ResolveOutcome(
     if (!lease.ok()) return Final(lease.status());
     db::Connection& conn = **lease;
     Attached attached(ctx, &conn);
-    if (lost_session != 0) {
+    if (lost_session.thread_id != 0) {
       // Settle the lost session's transaction: once it is gone, its COMMIT
-      // either happened or never will. (It may be gone already.)
-      (void)conn.Query(absl::StrCat("KILL CONNECTION ", lost_session));
+      // either happened or never will. It may be gone already, and its id
+      // may name another session now: then nothing is killed. A failed
+      // check is not fatal either: the locking read below still waits for
+      // a transaction that holds the key.
+      (void)db::KillIfSameSession(conn, lost_session, db::KillScope::kConnection);
     }
     absl::Status status = outcomes_->EnsureTable(conn);
     if (status.ok()) status = conn.Query("START TRANSACTION");
@@ -464,6 +474,7 @@ absl::StatusOr<txgate::v1::RunTransactionResponse> TransactionRunner::RunTransac
   const std::string& key = request.idempotency_key();
   std::string fingerprint;
   if (!key.empty()) {
+    if (outcomes_ == nullptr) return NoKeys();
     if (key.size() > outcomes_->options().max_key_bytes) {
       return Invalid(absl::StrCat("the idempotency key is longer than ",
                                   outcomes_->options().max_key_bytes, " bytes"));
@@ -472,7 +483,8 @@ absl::StatusOr<txgate::v1::RunTransactionResponse> TransactionRunner::RunTransac
     unkeyed.clear_idempotency_key();
     fingerprint = unkeyed.SerializeAsString();
     // A retry of a transaction that already committed: answer as before.
-    absl::StatusOr<std::optional<std::string>> prior = ResolveOutcome(ctx, key, fingerprint, 0);
+    absl::StatusOr<std::optional<std::string>> prior =
+        ResolveOutcome(ctx, key, fingerprint, db::SessionIdentity());
     if (!prior.ok()) return prior.status();
     if (prior->has_value()) return StoredResponse(**prior);
   }
@@ -539,11 +551,12 @@ absl::StatusOr<txgate::v1::RunTransactionResponse> TransactionRunner::RunTransac
     }
     if (s.ok()) return response;
     AttemptFailure failure = FailedOn(conn, std::move(s), Phase::kCommitInFlight, !all_reads);
-    failure.lost_session = conn.thread_id();
+    failure.lost_session = conn.identity();
     return failure;  // the lease goes back (a lost one is discarded) before any look-up
   };
   Job<Response> job(Work::kTransaction, !key.empty(), attempt);
-  job.resolve = [&](uint64_t lost_session) -> absl::StatusOr<std::optional<Response>> {
+  job.resolve =
+      [&](const db::SessionIdentity& lost_session) -> absl::StatusOr<std::optional<Response>> {
     absl::StatusOr<std::optional<std::string>> prior =
         ResolveOutcome(ctx, key, fingerprint, lost_session);
     if (!prior.ok()) return prior.status();
@@ -807,7 +820,8 @@ absl::StatusOr<ResultSet> TransactionRunner::Interactive::Run(
 absl::Status TransactionRunner::Interactive::Commit(CallContext& ctx,
                                                     const txgate::v1::Commit& commit) {
   const std::string& key = commit.idempotency_key();
-  if (key.size() > runner_->outcomes_->options().max_key_bytes) {
+  if (!key.empty() && runner_->outcomes_ == nullptr) return NoKeys();
+  if (!key.empty() && key.size() > runner_->outcomes_->options().max_key_bytes) {
     return Invalid("the idempotency key is too long");
   }
   if (!key.empty() && overflow_) {
@@ -843,14 +857,15 @@ absl::Status TransactionRunner::Interactive::Commit(CallContext& ctx,
       return Committed{};
     }
     AttemptFailure failure = FailedOn(conn, std::move(s), Phase::kCommitInFlight, writes);
-    failure.lost_session = conn.thread_id();
+    failure.lost_session = conn.identity();
     return failure;
   };
   Job<Committed> job(Work::kInteractive, !key.empty(), attempt);
   // Not committed (the COMMIT never left, or it was found not applied):
   // replay the transaction and commit again.
   job.heal = [&] { return Replay(ctx); };
-  job.resolve = [&](uint64_t lost_session) -> absl::StatusOr<std::optional<Committed>> {
+  job.resolve =
+      [&](const db::SessionIdentity& lost_session) -> absl::StatusOr<std::optional<Committed>> {
     lease_.Return();  // rolls back ours (or discards the lost connection) first
     absl::StatusOr<std::optional<std::string>> prior =
         runner_->ResolveOutcome(ctx, key, fingerprint, lost_session);

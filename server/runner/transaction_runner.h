@@ -86,7 +86,9 @@ struct RunnerStats {
 
 class TransactionRunner {
  public:
-  // `pool`, `outcomes` and `clock` must outlive the runner.
+  // `pool`, `outcomes` and `clock` must outlive the runner. `outcomes` may
+  // be null for a runner of read-only work (on an account that cannot
+  // write the outcome table): it refuses idempotency keys.
   TransactionRunner(pool::ConnectionPool* pool, OutcomeStore* outcomes, RunnerOptions options,
                     Clock* clock);
 
@@ -186,9 +188,10 @@ class TransactionRunner {
     absl::Status status;
     Phase phase = Phase::kBeforeSend;
     bool may_have_written = false;
-    bool key_taken = false;     // the key's row exists or is being written elsewhere
-    bool final = false;         // answer it as it is, whatever its class
-    uint64_t lost_session = 0;  // the session whose COMMIT's fate is unknown
+    bool key_taken = false;  // the key's row exists or is being written elsewhere
+    bool final = false;      // answer it as it is, whatever its class
+    // The session whose COMMIT's fate is unknown (thread id 0: none).
+    db::SessionIdentity lost_session;
   };
 
   // One attempt's result: a value, or how it failed.
@@ -221,9 +224,11 @@ class TransactionRunner {
     // Before each re-run: re-establishes what the next attempt needs (an
     // interactive transaction replays its log). Null: nothing to do.
     std::function<absl::Status()> heal;
-    // With a key, after a lost COMMIT (of that session id) or a taken key
-    // (0): the committed answer, or nullopt if the work did not commit.
-    std::function<absl::StatusOr<std::optional<T>>(uint64_t lost_session)> resolve;
+    // With a key, after a lost COMMIT (of that session) or a taken key (a
+    // thread id of 0): the committed answer, or nullopt if the work did not
+    // commit.
+    std::function<absl::StatusOr<std::optional<T>>(const db::SessionIdentity& lost_session)>
+        resolve;
     // The answer for a connection loss left unhealed because no time was
     // left. Null: the loss itself.
     std::function<absl::Status(const absl::Status& loss)> unhealed;
@@ -271,12 +276,15 @@ class TransactionRunner {
   static absl::StatusOr<txgate::v1::RunTransactionResponse> StoredResponse(
       const std::string& bytes);
   // Whether the transaction with `key` committed, by a locking read on a
-  // fresh connection, after killing `lost_session` (0: none) so that its
-  // transaction is settled. The stored response if it did.
-  absl::StatusOr<std::optional<std::string>> ResolveOutcome(CallContext& ctx,
-                                                            const std::string& key,
-                                                            const std::string& fingerprint,
-                                                            uint64_t lost_session);
+  // fresh connection, after killing `lost_session` (thread id 0: none) so
+  // that its transaction is settled. The KILL is sent only if the process
+  // list proves the id still names that session on the same server
+  // (db::KillIfSameSession); otherwise the session is gone already (its
+  // server restarted, or it ended) and the locking read decides alone.
+  // The stored response if it committed.
+  absl::StatusOr<std::optional<std::string>> ResolveOutcome(
+      CallContext& ctx, const std::string& key, const std::string& fingerprint,
+      const db::SessionIdentity& lost_session);
 
   pool::ConnectionPool* pool_;
   OutcomeStore* outcomes_;

@@ -146,10 +146,11 @@ class StreamQueryCall final : public grpc::ServerWriteReactor<txgate::v1::Stream
 class TransactionCall final
     : public grpc::ServerBidiReactor<TransactionRequest, TransactionResponse> {
  public:
-  TransactionCall(std::shared_ptr<CallContext> call, DatabaseService* service,
+  TransactionCall(std::shared_ptr<CallContext> call, DatabaseService* service, Backend backend,
                   std::unique_ptr<CallRecord> record, bool read_only)
       : call_(std::move(call)),
         service_(service),
+        backend_(backend),
         executor_(service->executor_),
         record_(std::move(record)),
         read_only_(read_only) {}
@@ -233,7 +234,7 @@ class TransactionCall final
   }
 
   void OnCancel() override {
-    if (call_->Cancel()) service_->killer_->Kill(call_);
+    if (call_->Cancel()) backend_.killer->Kill(call_);
   }
   void OnDone() override {
     service_->Unregister(this);
@@ -290,7 +291,8 @@ class TransactionCall final
         if (txn_ == nullptr) return End(Invalid("commit before begin"));
         txgate::v1::Commit commit = request_.commit();
         // A read-only transaction has nothing to make exactly-once, and the
-        // outcome record would be a write.
+        // outcome record would be a write its account may not make: the key
+        // is ignored (as RunTransaction does).
         if (read_only_) commit.clear_idempotency_key();
         absl::Status status = txn_->Commit(*call_, commit);
         if (!status.ok()) return End(status);
@@ -318,7 +320,7 @@ class TransactionCall final
   absl::Status Open(txgate::v1::Begin begin) {
     if (read_only_) begin.mutable_options()->set_read_only(true);
     absl::StatusOr<std::unique_ptr<runner::TransactionRunner::Interactive>> txn =
-        service_->runner_->Begin(*call_, begin);
+        backend_.runner->Begin(*call_, begin);
     if (!txn.ok()) return txn.status();
     txn_ = std::move(*txn);
     return absl::OkStatus();
@@ -358,6 +360,7 @@ class TransactionCall final
   // thread-safe where they are shared.
   const std::shared_ptr<CallContext> call_;
   DatabaseService* const service_;
+  const Backend backend_;
   Executor* const executor_;
   const std::unique_ptr<CallRecord> record_;
   const bool read_only_;
@@ -383,11 +386,11 @@ class TransactionCall final
   absl::Time idle_since_ ABSL_GUARDED_BY(mu_);
 };
 
-DatabaseService::DatabaseService(runner::TransactionRunner* runner, runner::StatementKiller* killer,
-                                 Executor* executor, ServiceOptions options,
-                                 const auth::TokenAuthenticator* auth, metrics::Metrics* metrics)
-    : runner_(runner),
-      killer_(killer),
+DatabaseService::DatabaseService(Backend read_write, Backend read_only, Executor* executor,
+                                 ServiceOptions options, const auth::TokenAuthenticator* auth,
+                                 metrics::Metrics* metrics)
+    : read_write_(read_write),
+      read_only_(read_only),
       executor_(executor),
       options_(options),
       auth_(auth),
@@ -474,6 +477,7 @@ struct DatabaseService::Admission {
   std::shared_ptr<CallContext> call;
   std::unique_ptr<CallRecord> record;
   auth::Principal principal;  // meaningful only when admitted
+  Backend backend;            // where its work runs (read-write if refused)
   absl::Status refused;       // OK: admitted
 };
 
@@ -481,6 +485,7 @@ DatabaseService::Admission DatabaseService::Admit(grpc::CallbackServerContext* c
                                                   absl::string_view method, const std::string* sql,
                                                   std::optional<int> statements) {
   Admission a;
+  a.backend = read_write_;
   a.record = Record(context, method);
   a.call = MakeCallContext(context);
   if (sql != nullptr) a.record->DescribeSql(*sql);
@@ -492,9 +497,17 @@ DatabaseService::Admission DatabaseService::Admit(grpc::CallbackServerContext* c
   }
   a.principal = std::move(*principal);
   if (auth_ != nullptr) a.record->Set("token", a.principal.name);
-  if (sql != nullptr && a.principal.read_only && !ReadOnlyAllowed(*sql)) {
-    a.refused = ReadOnlyRefused();
+  if (!a.principal.read_only) return a;
+  if (read_only_.runner == nullptr) {
+    // Server::Start refuses ro tokens without a read-only account; this
+    // keeps a service built otherwise from running them as read-write.
+    a.refused = sql::MakeStatus(absl::StatusCode::kPermissionDenied, txgate::v1::READ_ONLY_TOKEN,
+                                "this token is read-only, and this server has no read-only "
+                                "database account (--mysql_ro_user) to run its work");
+    return a;
   }
+  a.backend = read_only_;
+  if (sql != nullptr && !ReadOnlyAllowed(*sql)) a.refused = ReadOnlyRefused();
   return a;
 }
 
@@ -502,14 +515,13 @@ grpc::ServerUnaryReactor* DatabaseService::Execute(grpc::CallbackServerContext* 
                                                    const txgate::v1::ExecuteRequest* request,
                                                    txgate::v1::ExecuteResponse* response) {
   Admission a = Admit(context, "Execute", &request->sql());
-  auto* reactor = new UnaryCall(std::move(a.call), killer_, std::move(a.record));
+  auto* reactor = new UnaryCall(std::move(a.call), a.backend.killer, std::move(a.record));
   if (!a.refused.ok()) {
     reactor->End(a.refused);
     return reactor;
   }
-  executor_->Submit([this, reactor, request, response] {
-    absl::StatusOr<txgate::v1::ExecuteResponse> result =
-        runner_->Execute(reactor->call(), *request);
+  executor_->Submit([runner = a.backend.runner, reactor, request, response] {
+    absl::StatusOr<txgate::v1::ExecuteResponse> result = runner->Execute(reactor->call(), *request);
     if (result.ok()) *response = std::move(*result);
     reactor->End(result.status());
   });
@@ -520,23 +532,26 @@ grpc::ServerUnaryReactor* DatabaseService::RunTransaction(
     grpc::CallbackServerContext* context, const txgate::v1::RunTransactionRequest* request,
     txgate::v1::RunTransactionResponse* response) {
   Admission a = Admit(context, "RunTransaction", nullptr, request->statements_size());
-  auto* reactor = new UnaryCall(std::move(a.call), killer_, std::move(a.record));
+  auto* reactor = new UnaryCall(std::move(a.call), a.backend.killer, std::move(a.record));
   if (!a.refused.ok()) {
     reactor->End(a.refused);
     return reactor;
   }
   std::shared_ptr<const txgate::v1::RunTransactionRequest> read_only;
   if (a.principal.read_only) {
-    // START TRANSACTION READ ONLY: the database refuses every write (1792).
-    // Nothing to make exactly-once, and the outcome record would be a write.
+    // It runs on the read-only account, which the database lets only read.
+    // START TRANSACTION READ ONLY on top refuses writes early (1792). The
+    // idempotency key is ignored: nothing to make exactly-once, and the
+    // outcome record would be a write (the Transaction stream's commit
+    // does the same).
     auto copy = std::make_shared<txgate::v1::RunTransactionRequest>(*request);
     copy->mutable_options()->set_read_only(true);
     copy->clear_idempotency_key();
     read_only = std::move(copy);
   }
-  executor_->Submit([this, reactor, request, response, read_only] {
+  executor_->Submit([runner = a.backend.runner, reactor, request, response, read_only] {
     absl::StatusOr<txgate::v1::RunTransactionResponse> result =
-        runner_->RunTransaction(reactor->call(), read_only != nullptr ? *read_only : *request);
+        runner->RunTransaction(reactor->call(), read_only != nullptr ? *read_only : *request);
     if (result.ok()) *response = std::move(*result);
     reactor->End(result.status());
   });
@@ -546,14 +561,14 @@ grpc::ServerUnaryReactor* DatabaseService::RunTransaction(
 grpc::ServerWriteReactor<txgate::v1::StreamQueryResponse>* DatabaseService::StreamQuery(
     grpc::CallbackServerContext* context, const txgate::v1::StreamQueryRequest* request) {
   Admission a = Admit(context, "StreamQuery", &request->sql());
-  return new StreamQueryCall(std::move(a.call), request, runner_, killer_, executor_,
-                             std::move(a.record), a.refused);
+  return new StreamQueryCall(std::move(a.call), request, a.backend.runner, a.backend.killer,
+                             executor_, std::move(a.record), a.refused);
 }
 
 grpc::ServerBidiReactor<TransactionRequest, TransactionResponse>* DatabaseService::Transaction(
     grpc::CallbackServerContext* context) {
   Admission a = Admit(context, "Transaction", nullptr);
-  auto* call = new TransactionCall(std::move(a.call), this, std::move(a.record),
+  auto* call = new TransactionCall(std::move(a.call), this, a.backend, std::move(a.record),
                                    a.refused.ok() && a.principal.read_only);
   if (!a.refused.ok()) {
     call->Refuse(a.refused);

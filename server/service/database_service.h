@@ -7,8 +7,11 @@
 // running statement. Leases are only ever returned on executor threads.
 //
 // Around that, each call is authenticated (when a TokenAuthenticator is
-// given: a read-only token runs transactions READ ONLY and only read
-// statements through Execute/StreamQuery), recorded (CallRecord: request
+// given) and runs on its principal's Backend: a read-only token's work
+// runs on the read-only database account's pool (granted SELECT only, so
+// the database refuses every write), and before that txgate gives early,
+// friendly refusals — only read statements through Execute/StreamQuery,
+// transactions READ ONLY, no idempotency key; recorded (CallRecord: request
 // id, metrics, one log line), and interactive transactions are bounded:
 // at most max_open_transactions streams at once, each rolled back and ended
 // when it waits for its client longer than transaction_idle_timeout, or
@@ -52,13 +55,23 @@ struct ServiceOptions {
 
 class TransactionCall;
 
+// Where a principal's work runs: the runner over one database account's
+// pool, and the killer that stops that account's statements (an account
+// may always KILL its own sessions).
+struct Backend {
+  runner::TransactionRunner* runner = nullptr;
+  runner::StatementKiller* killer = nullptr;
+};
+
 class DatabaseService final : public txgate::v1::DatabaseService::CallbackService {
  public:
-  // `auth` (nullptr: no authentication) and `metrics` (nullptr: none) must
-  // outlive the service, as must the runner, killer and executor.
-  DatabaseService(runner::TransactionRunner* runner, runner::StatementKiller* killer,
-                  Executor* executor, ServiceOptions options, const auth::TokenAuthenticator* auth,
-                  metrics::Metrics* metrics);
+  // `read_write` serves read-write principals (and everyone without
+  // authentication), `read_only` read-only tokens; a read_only with no
+  // runner refuses them (PERMISSION_DENIED). `auth` (nullptr: no
+  // authentication) and `metrics` (nullptr: none) must outlive the service,
+  // as must the runners, killers and executor.
+  DatabaseService(Backend read_write, Backend read_only, Executor* executor, ServiceOptions options,
+                  const auth::TokenAuthenticator* auth, metrics::Metrics* metrics);
   ~DatabaseService() override;  // Calls Stop().
 
   // Shutdown has begun: refuses new interactive transactions and ends the
@@ -98,8 +111,9 @@ class DatabaseService final : public txgate::v1::DatabaseService::CallbackServic
 
   // The admission step every call starts with: records the call (request
   // id, `method`, the description of `sql` and the number of `statements`
-  // when given), makes its CallContext, authenticates it and, for a
-  // read-only token, refuses `sql` unless it cannot write. Without `sql`
+  // when given), makes its CallContext, authenticates it, picks its
+  // Backend and, for a read-only token, refuses `sql` unless it cannot
+  // write. Without `sql`
   // there is no statement check: RunTransaction and Transaction run a
   // read-only token's work READ ONLY instead.
   Admission Admit(grpc::CallbackServerContext* context, absl::string_view method,
@@ -115,8 +129,8 @@ class DatabaseService final : public txgate::v1::DatabaseService::CallbackServic
   void WatchIdle();
 
   // Constant after construction; the objects pointed to are thread-safe.
-  runner::TransactionRunner* runner_;
-  runner::StatementKiller* killer_;
+  const Backend read_write_;
+  const Backend read_only_;
   Executor* executor_;
   const ServiceOptions options_;
   const auth::TokenAuthenticator* auth_;

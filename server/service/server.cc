@@ -12,13 +12,18 @@
 #include <openssl/x509.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <fstream>
 #include <sstream>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
+#include "server/common/log.h"
+#include "server/sql/error.h"
+#include "server/sql/grants.h"
 
 namespace txgate::service {
 namespace {
@@ -113,6 +118,42 @@ class WithoutPlugins final : public grpc::ServerBuilderOption {
 
 namespace {
 
+// Refuses a read-only account that can do more than read: reads its grants
+// (SHOW GRANTS, which needs no privilege and includes grants to PUBLIC) on
+// `conn`, a connection of that account. FAILED_PRECONDITION naming each
+// privilege beyond reading; the connection's error if it cannot read them.
+absl::Status CheckReadOnlyAccount(db::Connection& conn, absl::string_view user) {
+  absl::Status status = conn.Start("SHOW GRANTS", db::Params());
+  std::vector<std::string> found;
+  int lines = 0;
+  while (status.ok()) {
+    txgate::v1::Row row;
+    size_t bytes = 0;
+    absl::StatusOr<bool> next = conn.Next(&row, &bytes);
+    if (!next.ok()) status = next.status();
+    if (!next.ok() || !*next) break;
+    ++lines;
+    const txgate::v1::Value& v = row.values(0);
+    for (std::string& item :
+         sql::NonReadGrants(v.kind_case() == txgate::v1::Value::kBytesValue ? v.bytes_value()
+                                                                            : v.string_value())) {
+      found.push_back(std::move(item));
+    }
+  }
+  if (status.ok()) status = conn.Done().status();
+  if (!status.ok()) {
+    return sql::Annotate(status, absl::StrCat("cannot read the grants of --mysql_ro_user ", user));
+  }
+  if (lines == 0) found.push_back("no grant could be read");
+  if (found.empty()) return absl::OkStatus();
+  return absl::FailedPreconditionError(absl::StrCat(
+      "--mysql_ro_user ", user,
+      " can do more than read, so read-only tokens would not be: ", absl::StrJoin(found, "; "),
+      ". Grant it only SELECT (and SHOW VIEW) on the databases it reads, e.g. "
+      "REVOKE ALL PRIVILEGES, GRANT OPTION FROM <it>; GRANT SELECT ON <database>.* TO <it> "
+      "(README, Security)"));
+}
+
 // `name` as a MySQL quoted identifier.
 std::string QuoteIdentifier(absl::string_view name) {
   return absl::StrCat("`", absl::StrReplaceAll(name, {{"`", "``"}}), "`");
@@ -122,7 +163,13 @@ std::string QuoteIdentifier(absl::string_view name) {
 
 ServerOptions Sanitize(ServerOptions options) {
   options.pool = pool::Sanitize(options.pool);
-  if (options.worker_threads <= 0) options.worker_threads = options.pool.max_size + 4;
+  if (options.ro_pool_max_size <= 0) {
+    options.ro_pool_max_size = std::max(1, options.pool.max_size / 2);
+  }
+  if (options.worker_threads <= 0) {
+    options.worker_threads =
+        options.pool.max_size + (options.mysql_ro_user.empty() ? 0 : options.ro_pool_max_size) + 4;
+  }
   if (options.service.max_open_transactions <= 0) {
     options.service.max_open_transactions = std::max(1, options.pool.max_size / 2);
   }
@@ -155,6 +202,13 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& unsan
   if (!metrics.ok()) return metrics.status();
   s->metrics_ = std::move(*metrics);
 
+  if (s->auth_ != nullptr && s->auth_->has_read_only() && options.mysql_ro_user.empty()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        options.auth_tokens_file,
+        " has read-only (ro) tokens, but no --mysql_ro_user is set: read-only tokens run on a "
+        "database account granted SELECT only (README, Security)"));
+  }
+
   const mysql::ConnectOptions connect = options.mysql;
   db::ConnectionFactory factory =
       [connect](absl::Duration timeout) -> absl::StatusOr<std::unique_ptr<db::Connection>> {
@@ -169,10 +223,15 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& unsan
   s->outcomes_ = std::make_unique<runner::OutcomeStore>(s->pool_.get(), options.outcomes);
   s->runner_ = std::make_unique<runner::TransactionRunner>(s->pool_.get(), s->outcomes_.get(),
                                                            options.runner, &s->clock_);
+  Backend read_only;
+  if (!options.mysql_ro_user.empty()) {
+    if (absl::Status status = s->StartReadOnly(); !status.ok()) return status;
+    read_only = Backend{s->ro_runner_.get(), s->ro_killer_.get()};
+  }
   s->executor_ = std::make_unique<Executor>("txgate-worker", options.worker_threads);
-  s->database_ =
-      std::make_unique<DatabaseService>(s->runner_.get(), s->killer_.get(), s->executor_.get(),
-                                        options.service, s->auth_.get(), s->metrics_.get());
+  s->database_ = std::make_unique<DatabaseService>(Backend{s->runner_.get(), s->killer_.get()},
+                                                   read_only, s->executor_.get(), options.service,
+                                                   s->auth_.get(), s->metrics_.get());
   s->AddSampledMetrics();
 
   if (!options.health_listen.empty()) {
@@ -198,6 +257,54 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& unsan
     return absl::UnavailableError(absl::StrCat("cannot listen on ", options.listen));
   }
   return server;
+}
+
+absl::Status Server::StartReadOnly() {
+  const ServerOptions& options = options_;
+  mysql::ConnectOptions connect = options.mysql;
+  connect.user = options.mysql_ro_user;
+  connect.password = options.mysql_ro_password;
+  const std::string user = connect.user;
+  // Set once the account's grants were read and found read-only: checked
+  // now if the database answers, else by the first connect that succeeds.
+  auto verified = std::make_shared<std::atomic<bool>>(false);
+  db::ConnectionFactory factory =
+      [connect, user,
+       verified](absl::Duration timeout) -> absl::StatusOr<std::unique_ptr<db::Connection>> {
+    absl::StatusOr<std::unique_ptr<mysql::Connection>> conn =
+        mysql::Connection::Open(connect, timeout);
+    if (!conn.ok()) return conn.status();
+    if (!verified->load(std::memory_order_acquire)) {
+      absl::Status status = CheckReadOnlyAccount(**conn, user);
+      if (!status.ok()) {
+        Log("error", "read_only_account_refused", {{"error", std::string(status.message())}});
+        return status;
+      }
+      verified->store(true, std::memory_order_release);
+    }
+    return std::unique_ptr<db::Connection>(std::move(*conn));
+  };
+  absl::StatusOr<std::unique_ptr<mysql::Connection>> first =
+      mysql::Connection::Open(connect, options.pool.connect_timeout);
+  if (first.ok()) {
+    // It can write, or its grants cannot be read: refuse to start.
+    if (absl::Status status = CheckReadOnlyAccount(**first, user); !status.ok()) return status;
+    verified->store(true, std::memory_order_release);
+  } else {
+    Log("warning", "read_only_account_unchecked",
+        {{"error", std::string(first.status().message())},
+         {"note", "its grants are checked at its first connect"}});
+  }
+  pool::PoolOptions pool_options = options.pool;
+  pool_options.max_size = options.ro_pool_max_size;
+  pool_options.min_idle = std::min(pool_options.min_idle, pool_options.max_size);
+  ro_pool_ = std::make_unique<pool::ConnectionPool>(pool_options, factory, &absl::Now);
+  // Its own killer: an account may always KILL its own sessions.
+  ro_killer_ = std::make_unique<runner::StatementKiller>(factory, options.kill_grace);
+  // No outcome store: read-only work takes no idempotency key.
+  ro_runner_ =
+      std::make_unique<runner::TransactionRunner>(ro_pool_.get(), nullptr, options.runner, &clock_);
+  return absl::OkStatus();
 }
 
 void Server::AddSampledMetrics() {
@@ -276,8 +383,10 @@ void Server::Shutdown() {
   if (database_ != nullptr) database_->Stop();
   if (executor_ != nullptr) executor_->Shutdown();
   killer_.reset();
+  ro_killer_.reset();
   outcomes_.reset();  // its purge thread leases from the pool
   if (pool_ != nullptr) pool_->Close();
+  if (ro_pool_ != nullptr) ro_pool_->Close();
   // Probes keep an answer (NOT_SERVING) until the very end of the drain.
   if (health_grpc_ != nullptr) {
     health_grpc_->Shutdown(absl::ToChronoTime(absl::Now()));

@@ -47,10 +47,23 @@ struct ServerOptions {
   std::string auth_tokens_file;
   ServiceOptions service;
   mysql::ConnectOptions mysql;
+  // The read-only database account: every call of a read-only ("ro") token
+  // runs on its connections (same server, database and timeouts as
+  // `mysql`). Empty user: none, and a tokens file with ro tokens is refused
+  // at start. Start() refuses an account granted anything beyond USAGE,
+  // SELECT and SHOW VIEW (sql::NonReadGrants), read with SHOW GRANTS as
+  // soon as the database answers.
+  std::string mysql_ro_user;
+  std::string mysql_ro_password;
+  // Connections of the read-only account's pool at most; 0 (the default):
+  // half of pool.max_size, at least 1. Its other settings are pool's, with
+  // min_idle clamped to this size.
+  int ro_pool_max_size = 0;
   pool::PoolOptions pool;
   runner::RunnerOptions runner;
   runner::OutcomeOptions outcomes;
-  // Threads that run blocking database work; 0 means pool.max_size + 4.
+  // Threads that run blocking database work; 0 means pool.max_size (plus
+  // ro_pool_max_size with a read-only account) + 4.
   int worker_threads = 0;
   // Largest request accepted, in bytes (gRPC answers RESOURCE_EXHAUSTED).
   int max_request_bytes = 16 << 20;
@@ -63,7 +76,9 @@ struct ServerOptions {
 // `options` with bad values corrected and the settings that default to
 // others derived, in one place (Server::Start applies it):
 //  - the pool's max_size at least 1, min_idle within [0, max_size];
-//  - worker_threads <= 0: pool.max_size + 4;
+//  - ro_pool_max_size <= 0: half of pool.max_size, at least 1;
+//  - worker_threads <= 0: pool.max_size (+ ro_pool_max_size when
+//    mysql_ro_user is set) + 4;
 //  - service.max_open_transactions <= 0: half of pool.max_size, at least 1;
 //  - outcomes.purge_batch at least 1.
 ServerOptions Sanitize(ServerOptions options);
@@ -71,8 +86,11 @@ ServerOptions Sanitize(ServerOptions options);
 class Server {
  public:
   // Starts serving with Sanitize(options). Fails if the address cannot be
-  // bound; a database that is down is not an error (health says
-  // NOT_SERVING until it is up).
+  // bound, if the tokens file has ro tokens but no mysql_ro_user is set, or
+  // if the read-only account can do more than read. A database that is down
+  // is not an error (health says NOT_SERVING until it is up); the
+  // read-only account's grants are then checked at its first connect, and
+  // its connects fail (FAILED_PRECONDITION, logged) if it can write.
   static absl::StatusOr<std::unique_ptr<Server>> Start(const ServerOptions& options);
   ~Server();  // Calls Shutdown().
 
@@ -97,6 +115,9 @@ class Server {
 
  private:
   explicit Server(const ServerOptions& options);
+  // Sets up the read-only account's pool, killer and runner; refuses an
+  // account that can write (see Start()).
+  absl::Status StartReadOnly();
   // Registers the pool's and runner's numbers as sampled metrics.
   void AddSampledMetrics();
   // During the drain: once every DatabaseService call has its status,
@@ -117,6 +138,10 @@ class Server {
   std::unique_ptr<runner::StatementKiller> killer_;
   std::unique_ptr<runner::OutcomeStore> outcomes_;
   std::unique_ptr<runner::TransactionRunner> runner_;
+  // The read-only account's (null without mysql_ro_user).
+  std::unique_ptr<pool::ConnectionPool> ro_pool_;
+  std::unique_ptr<runner::StatementKiller> ro_killer_;
+  std::unique_ptr<runner::TransactionRunner> ro_runner_;
   std::unique_ptr<Executor> executor_;
   std::unique_ptr<DatabaseService> database_;
   std::unique_ptr<grpc::Server> grpc_;

@@ -59,6 +59,9 @@ absl::StatusCode CodeFor(unsigned int errnum, absl::string_view sqlstate) {
     case 1050:  // ER_TABLE_EXISTS_ERROR
     case 1007:  // ER_DB_CREATE_EXISTS
       return C::kAlreadyExists;
+    case 1295:  // ER_UNSUPPORTED_PS: a statement the prepared-statement
+                // protocol cannot run (PREPARE itself, ...): the request's own
+      return C::kInvalidArgument;
     case 1049:  // ER_BAD_DB_ERROR
     case 1146:  // ER_NO_SUCH_TABLE
     case 1054:  // ER_BAD_FIELD_ERROR
@@ -83,9 +86,12 @@ absl::StatusCode CodeFor(unsigned int errnum, absl::string_view sqlstate) {
     case 1142:  // ER_TABLEACCESS_DENIED_ERROR
     case 1143:  // ER_COLUMNACCESS_DENIED_ERROR
     case 1227:  // ER_SPECIFIC_ACCESS_DENIED_ERROR
+    case 1370:  // ER_PROCACCESS_DENIED_ERROR (EXECUTE of a routine)
+    // ER_ACCESS_DENIED_ERROR: a statement that needs the FILE privilege
+    // (INTO OUTFILE, LOAD DATA); at connect, txgate's own credentials are
+    // refused, which the pool answers as UNAVAILABLE (DATABASE_UNAVAILABLE).
+    case 1045:
       return C::kPermissionDenied;
-    case 1045:  // ER_ACCESS_DENIED_ERROR (txgate's own credentials)
-      return C::kUnavailable;
     case 1317:  // ER_QUERY_INTERRUPTED
     case 1969:  // ER_STATEMENT_TIMEOUT
       return C::kDeadlineExceeded;

@@ -107,6 +107,9 @@ func (b *Bank) SetupSchema() error {
 		"CREATE TABLE " + bankDB + ".ledger (seq BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY, " +
 			"transfer_id VARCHAR(64) NOT NULL, from_id INT NOT NULL, to_id INT NOT NULL, amount BIGINT NOT NULL, " +
 			"KEY (transfer_id)) ENGINE=InnoDB",
+		// txgate's account has rights on its own database only
+		// (deploy/local/mariadb.sh): the bank's are granted here.
+		"GRANT SELECT, INSERT, UPDATE, DELETE ON " + bankDB + ".* TO 'txgate'@'127.0.0.1', 'txgate'@'localhost'",
 	}
 	stmts = append(stmts,
 		// The procedure's transfer: the guarded debit, then (only if it

@@ -67,6 +67,11 @@ class SessionTest : public ::testing::Test {
     Admin("CREATE DATABASE IF NOT EXISTS other_db");
     Admin("CREATE OR REPLACE TABLE other_db.t (id INT PRIMARY KEY, v INT)");
     Admin("INSERT INTO other_db.t VALUES (1, 100)");
+    // txgate's account has rights on database txgate only: this suite
+    // grants it another database, and RELOAD for FLUSH TABLES WITH READ
+    // LOCK (revoked in TearDownTestSuite).
+    Admin("GRANT SELECT, INSERT, UPDATE, DELETE ON other_db.* TO 'txgate'@'127.0.0.1'");
+    Admin("GRANT RELOAD ON *.* TO 'txgate'@'127.0.0.1'");
     Admin("CREATE OR REPLACE TABLE txgate.t (id INT PRIMARY KEY, v INT)");
     Admin("INSERT INTO txgate.t VALUES (1, 1)");
     Admin("CREATE OR REPLACE TABLE txgate.ai (id INT AUTO_INCREMENT PRIMARY KEY, v INT)");
@@ -92,6 +97,8 @@ class SessionTest : public ::testing::Test {
     delete server_;
     server_ = nullptr;
     Admin("DROP DATABASE IF EXISTS other_db");
+    Admin("REVOKE ALL PRIVILEGES ON other_db.* FROM 'txgate'@'127.0.0.1'");
+    Admin("REVOKE RELOAD ON *.* FROM 'txgate'@'127.0.0.1'");
   }
   void TearDown() override { EXPECT_TRUE(server_->AwaitPoolQuiet(absl::Seconds(10))); }
 

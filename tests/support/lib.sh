@@ -18,7 +18,7 @@ wait_for() {
 }
 
 # start_txgate PORT [FLAGS...]: starts txgate-server on 127.0.0.1:PORT against the
-# test MariaDB (user txgate, database txgate), logs to $TXGATE_LOG_DIR/txgate-PORT.log,
+# test MariaDB (user txgate, read-only tokens as txgate_ro, database txgate), logs to $TXGATE_LOG_DIR/txgate-PORT.log,
 # waits until health says SERVING, and records the pid for stop_txgate.
 start_txgate() {
   local port=$1
@@ -27,6 +27,7 @@ start_txgate() {
   TXGATE_MYSQL_PASSWORD=$(cat "$TXGATE_TEST_DB_DIR/password") \
     "$TXGATE_BUILD_DIR/txgate-server" --listen="127.0.0.1:$port" \
     --mysql_port="$TXGATE_TEST_MYSQL_PORT" --mysql_user=txgate --mysql_database=txgate \
+    --mysql_ro_user=txgate_ro --mysql_ro_password_file="$TXGATE_TEST_DB_DIR/ro-password" \
     "$@" >"$log" 2>&1 &
   echo $! >"${TXGATE_LOG_DIR:-/tmp}/txgate-$port.pid"
   wait_for sh -c "grpcurl -plaintext 127.0.0.1:$port grpc.health.v1.Health/Check | grep -q SERVING"

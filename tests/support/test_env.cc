@@ -40,6 +40,7 @@ const TestDatabase& Database() {
       std::abort();
     }
     d->password = ReadFile(d->dir + "/password");
+    d->ro_password = ReadFile(d->dir + "/ro-password");
     return d;
   }();
   return *db;
@@ -53,6 +54,8 @@ service::ServerOptions DefaultServerOptions() {
   o.mysql.user = "txgate";
   o.mysql.password = Database().password;
   o.mysql.database = "txgate";
+  o.mysql_ro_user = "txgate_ro";
+  o.mysql_ro_password = Database().ro_password;
   o.pool.min_idle = 2;
   o.pool.max_size = 8;
   o.pool.acquire_timeout = absl::Seconds(3);

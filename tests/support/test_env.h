@@ -24,17 +24,19 @@ namespace txgate::testing {
 
 // Where the test database is; read from the environment.
 struct TestDatabase {
-  std::string dir;       // the mariadb.sh data directory
-  int port = 0;          // TCP port on 127.0.0.1
-  std::string password;  // of user txgate
+  std::string dir;          // the mariadb.sh data directory
+  int port = 0;             // TCP port on 127.0.0.1
+  std::string password;     // of user txgate
+  std::string ro_password;  // of user txgate_ro (SELECT only)
   std::string socket() const { return dir + "/mysqld.sock"; }
 };
 
 // The test database, or a fatal test failure when the variables are unset.
 const TestDatabase& Database();
 
-// Server options pointing at the test database as user txgate, database
-// txgate, listening on a free loopback port, with small pool timeouts.
+// Server options pointing at the test database as user txgate (read-only
+// tokens as txgate_ro), database txgate, listening on a free loopback port,
+// with small pool timeouts.
 service::ServerOptions DefaultServerOptions();
 
 // Runs `sql` as root over the socket; returns the rows as text (NULL -> "NULL").

@@ -72,8 +72,11 @@ INSTANTIATE_TEST_SUITE_P(
         CodeCase{1792, "25006", C::kFailedPrecondition}, CodeCase{1264, "22003", C::kOutOfRange},
         CodeCase{1690, "22003", C::kOutOfRange}, CodeCase{1142, "42000", C::kPermissionDenied},
         CodeCase{1044, "42000", C::kPermissionDenied},
-        // txgate's own credentials rejected: the database is unusable.
-        CodeCase{1045, "28000", C::kUnavailable}, CodeCase{1969, "70100", C::kDeadlineExceeded},
+        CodeCase{1370, "42000", C::kPermissionDenied},
+        // A statement needing the FILE privilege (INTO OUTFILE); at connect
+        // the pool answers UNAVAILABLE instead.
+        CodeCase{1045, "28000", C::kPermissionDenied},
+        CodeCase{1969, "70100", C::kDeadlineExceeded},
         CodeCase{1317, "70100", C::kDeadlineExceeded},
         CodeCase{1461, "42000", C::kResourceExhausted},
         // Other client library errors are txgate's own fault.

@@ -1,10 +1,12 @@
 #include "tests/unit/fake_database.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "server/db/session_identity.h"
 #include "server/sql/error.h"
 
 namespace txgate::testing {
@@ -60,14 +62,17 @@ absl::Status FakeDatabase::Interrupted() {
 // One session of the fake database.
 class FakeDatabase::Conn final : public db::Connection {
  public:
-  Conn(FakeDatabase* db, int id) : db_(db), id_(id) {}
+  Conn(FakeDatabase* db, int id, db::SessionIdentity identity)
+      : db_(db), id_(id), identity_(std::move(identity)) {}
   ~Conn() override {
     MutexLock lock(&db_->mu_);
     db_->live_.erase(id_);
     db_->pending_.erase(id_);
+    // A clean close ends the session; a lost one lives on in the server.
+    if (!broken()) db_->sessions_.erase(id_);
   }
 
-  uint64_t thread_id() const override { return static_cast<uint64_t>(id_); }
+  const db::SessionIdentity& identity() const override { return identity_; }
   bool broken() const override { return broken_.load(); }
   bool maybe_executed() const override { return maybe_executed_; }
   bool InTransaction() override {
@@ -147,11 +152,15 @@ class FakeDatabase::Conn final : public db::Connection {
       return NotSent();
     }
     std::optional<Reply> reply = db_->Receive(id_, sql);
+    if (reply.has_value() && !reply->status.ok() && reply->applied &&
+        absl::StartsWith(sql, "COMMIT")) {
+      MutexLock lock(&db_->mu_);  // applied on arrival, whatever happens next
+      db_->CommitLocked(id_);
+    }
     if (reply.has_value() && reply->on_arrival) reply->on_arrival();
     if (reply.has_value() && !reply->status.ok()) {
       maybe_executed_ = reply->reached_server;
       MutexLock lock(&db_->mu_);
-      if (absl::StartsWith(sql, "COMMIT") && reply->applied) db_->CommitLocked(id_);
       if (sql::IsConnectionLost(reply->status)) {
         broken_.store(true);
         db_->pending_.erase(id_);
@@ -184,12 +193,28 @@ class FakeDatabase::Conn final : public db::Connection {
       db_->pending_.erase(id_);
       db_->in_transaction_.erase(id_);
     } else if (absl::StartsWith(sql, "KILL CONNECTION ")) {
-      int target = 0;
-      if (absl::SimpleAtoi(sql.substr(16), &target)) {
-        auto it = db_->live_.find(target);
-        if (it != db_->live_.end()) it->second->Kill();
-        db_->pending_.erase(target);
-        db_->in_transaction_.erase(target);
+      uint64_t thread_id = 0;
+      if (absl::SimpleAtoi(sql.substr(16), &thread_id)) {
+        for (auto it = db_->sessions_.begin(); it != db_->sessions_.end(); ++it) {
+          if (it->second.thread_id != thread_id) continue;
+          const int target = it->first;
+          db_->sessions_.erase(it);
+          auto conn = db_->live_.find(target);
+          if (conn != db_->live_.end()) conn->second->Kill();
+          db_->pending_.erase(target);
+          db_->in_transaction_.erase(target);
+          break;
+        }
+      }
+    } else if (absl::StartsWith(sql, db::kSessionIdentitySelect) && params != nullptr) {
+      // db::ReadSessionIdentity: the process list's row of a thread id.
+      columns_ = {"ID", "USER", "HOST", "started"};
+      for (const auto& [n, identity] : db_->sessions_) {
+        if (identity.thread_id != (*params)[0].uint64_value()) continue;
+        txgate::v1::Value id;
+        id.set_uint64_value(identity.thread_id);
+        rows_.push_back(
+            {id, Text(identity.user), Text(identity.host), Int(identity.server_started)});
       }
     } else if (absl::StartsWith(sql, "SELECT request_sha256") && params != nullptr) {
       // OutcomeStore::Lookup: (request, key) -> (same request, response).
@@ -219,6 +244,7 @@ class FakeDatabase::Conn final : public db::Connection {
 
   FakeDatabase* const db_;
   const int id_;
+  const db::SessionIdentity identity_;
   std::atomic<bool> broken_{false};
   bool maybe_executed_ = false;
   bool session_changed_ = false;
@@ -262,11 +288,41 @@ db::ConnectionFactory FakeDatabase::Factory() {
   return [this](absl::Duration) -> absl::StatusOr<std::unique_ptr<db::Connection>> {
     MutexLock lock(&mu_);
     if (down_) return Error(2003, "HY000", "Can't connect to server on '127.0.0.1' (111)");
-    const int id = next_id_++;
-    auto conn = std::make_unique<Conn>(this, id);
-    live_[id] = conn.get();
-    return std::unique_ptr<db::Connection>(std::move(conn));
+    db::SessionIdentity identity;
+    identity.user = "txgate";
+    return std::unique_ptr<db::Connection>(Connect(std::move(identity)));
   };
+}
+
+std::unique_ptr<FakeDatabase::Conn> FakeDatabase::Connect(db::SessionIdentity identity) {
+  const int id = next_id_++;
+  if (identity.thread_id == 0) identity.thread_id = next_thread_id_++;
+  identity.host = absl::StrCat("127.0.0.1:", 40000 + id);  // each client its own port
+  identity.server_started = server_started_;
+  sessions_[id] = identity;
+  auto conn = std::make_unique<Conn>(this, id, std::move(identity));
+  live_[id] = conn.get();
+  return conn;
+}
+
+void FakeDatabase::Restart() {
+  MutexLock lock(&mu_);
+  for (auto& [id, conn] : live_) conn->Kill();
+  sessions_.clear();
+  pending_.clear();
+  in_transaction_.clear();
+  next_thread_id_ = 1;
+  server_started_ += 60;
+}
+
+std::unique_ptr<db::Connection> FakeDatabase::Bystander(uint64_t thread_id,
+                                                        const std::string& user) {
+  MutexLock lock(&mu_);
+  db::SessionIdentity identity;
+  identity.thread_id = thread_id;
+  identity.user = user;
+  next_thread_id_ = std::max(next_thread_id_, thread_id + 1);
+  return Connect(std::move(identity));
 }
 
 void FakeDatabase::set_down(bool down) {

@@ -14,7 +14,11 @@
 //    visibility: a recorded key is pending until its connection commits, a
 //    second record of a committed key fails with 1062, and a lost COMMIT
 //    may be scripted as applied or not;
-//  - a lost connection is broken(): the pool discards it.
+//  - a lost connection is broken(): the pool discards it;
+//  - each connection has a db::SessionIdentity (user "txgate", host
+//    "127.0.0.1:<port>", the fake server's start), and the process-list
+//    query of db::KillIfSameSession sees the server's sessions: a session
+//    lives on after its client lost it, until KILL CONNECTION or Restart().
 // TestClock is a Clock whose SleepFor advances time instead of waiting.
 #ifndef TXGATE_TESTS_UNIT_FAKE_DATABASE_H_
 #define TXGATE_TESTS_UNIT_FAKE_DATABASE_H_
@@ -74,7 +78,16 @@ class FakeDatabase {
   db::ConnectionFactory Factory();
   void set_down(bool down);
 
-  // Every command received, as "c<id> <sql>", in order.
+  // The server restarts: every session is gone (their clients see a lost
+  // connection), uncommitted work is lost, thread ids start again from 1
+  // and the server's start time changes.
+  void Restart();
+  // A session of another client with thread id `thread_id` (e.g. one that
+  // took a lost session's id after a Restart()) and `user`.
+  std::unique_ptr<db::Connection> Bystander(uint64_t thread_id, const std::string& user);
+
+  // Every command received, as "c<n> <sql>" (n: the n-th connect, which
+  // equals the thread id until a Restart()), in order.
   std::vector<std::string> Log() const;
   // The SQL of every command starting with `prefix`, in order.
   std::vector<std::string> Commands(absl::string_view prefix) const;
@@ -101,6 +114,9 @@ class FakeDatabase {
     std::string response;
   };
 
+  // Opens a session with `identity` (its thread id and start filled in
+  // unless given).
+  std::unique_ptr<Conn> Connect(db::SessionIdentity identity) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Logs the command and takes its scripted reply, if any.
   std::optional<Reply> Receive(int conn, absl::string_view sql);
   // Makes the pending outcomes of `conn` visible; ends its transaction.
@@ -119,6 +135,11 @@ class FakeDatabase {
   std::deque<Script> scripts_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, Outcome> outcomes_ ABSL_GUARDED_BY(mu_);
   std::map<int, Conn*> live_ ABSL_GUARDED_BY(mu_);
+  // The server's sessions, by connect number; a session outlives a client
+  // that lost it.
+  std::map<int, db::SessionIdentity> sessions_ ABSL_GUARDED_BY(mu_);
+  uint64_t next_thread_id_ ABSL_GUARDED_BY(mu_) = 1;
+  int64_t server_started_ ABSL_GUARDED_BY(mu_) = 1700000000;
   std::map<int, std::map<std::string, Outcome>> pending_ ABSL_GUARDED_BY(mu_);
   std::set<int> in_transaction_ ABSL_GUARDED_BY(mu_);
 };

@@ -66,6 +66,21 @@ TEST(SanitizeTest, BadPoolSizesAreClampedBeforeDeriving) {
   EXPECT_EQ(Sanitize(o).pool.min_idle, 0);
 }
 
+TEST(SanitizeTest, TheReadOnlyPoolIsHalfThePoolAndCountsForWorkersWhenConfigured) {
+  ServerOptions o;
+  o.pool.max_size = 16;
+  ServerOptions s = Sanitize(o);
+  EXPECT_EQ(s.ro_pool_max_size, 8);
+  EXPECT_EQ(s.worker_threads, 20);  // no read-only account: no read-only pool
+  o.mysql_ro_user = "txgate_ro";
+  s = Sanitize(o);
+  EXPECT_EQ(s.worker_threads, 16 + 8 + 4);
+  o.pool.max_size = 1;
+  EXPECT_EQ(Sanitize(o).ro_pool_max_size, 1);
+  o.ro_pool_max_size = 3;
+  EXPECT_EQ(Sanitize(o).ro_pool_max_size, 3);
+}
+
 TEST(SanitizeTest, PurgeBatchIsAtLeastOne) {
   ServerOptions o;
   o.outcomes.purge_batch = 0;

@@ -9,6 +9,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "server/db/session_identity.h"
 #include "tests/unit/fake_database.h"
 
 namespace txgate::runner {
@@ -45,6 +46,24 @@ TEST_F(StatementKillerTest, KillsTheQueryOfTheAttachedConnection) {
   }                  // joins the killer's threads
   EXPECT_THAT(db_.Commands("KILL"), ElementsAre("KILL QUERY 1"));
   EXPECT_FALSE(running->broken());  // stopped in time: the connection lives on
+}
+
+TEST_F(StatementKillerTest, KillsNoSessionThatTookTheIdAfterARestart) {
+  auto running = Connect();  // thread id 1
+  db_.Restart();             // ids start again from 1
+  auto bystander = db_.Bystander(running->thread_id(), "txgate");
+  auto call = std::make_shared<CallContext>(absl::InfiniteFuture());
+  call->Attach(running.get());
+  {
+    StatementKiller killer(db_.Factory(), /*grace=*/absl::Milliseconds(20));
+    killer.Kill(call);
+    // The process list shows the id, but as another session: no KILL.
+    ASSERT_TRUE(Eventually([&] { return !db_.Commands(db::kSessionIdentitySelect).empty(); }));
+    call->Detach();
+  }  // joins the killer's threads: a KILL after the check would be logged
+
+  EXPECT_TRUE(db_.Commands("KILL").empty());
+  EXPECT_FALSE(bystander->broken());
 }
 
 TEST_F(StatementKillerTest, CutsTheConnectionWhenTheStatementDoesNotReturn) {

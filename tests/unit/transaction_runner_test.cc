@@ -10,8 +10,10 @@
 #include <vector>
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "server/db/session_identity.h"
 #include "server/sql/error.h"
 #include "tests/unit/fake_database.h"
 
@@ -302,6 +304,61 @@ TEST_F(RunnerTest, ALostCommitThatWasAppliedIsAnsweredFromItsKey) {
   ASSERT_EQ(lookups.size(), 2u);  // the prior check, then the resolution
   EXPECT_TRUE(absl::EndsWith(lookups[1], "LOCK IN SHARE MODE"));
   EXPECT_EQ(runner_->stats().outcome_lookups, 2);
+}
+
+// The thread id of the session that received the last COMMIT (connect
+// numbers equal thread ids until the fake restarts).
+uint64_t LastCommitThreadId(const FakeDatabase& db) {
+  uint64_t id = 0;
+  for (const std::string& line : db.Log()) {
+    if (absl::EndsWith(line, " COMMIT")) {
+      EXPECT_TRUE(absl::SimpleAtoi(line.substr(1, line.find(' ') - 1), &id)) << line;
+    }
+  }
+  return id;
+}
+
+TEST_F(RunnerTest, ALostCommitAfterARestartKillsNoSessionThatTookItsId) {
+  for (const bool applied : {true, false}) {
+    SCOPED_TRACE(applied ? "applied" : "not applied");
+    const std::string key = applied ? "k-applied" : "k-not-applied";
+    std::unique_ptr<db::Connection> bystander;
+    uint64_t lost_id = 0;
+    Reply lost = LostCommit(applied);
+    // The server restarts while the COMMIT is in flight, and another
+    // session of the same account gets the lost session's thread id.
+    lost.on_arrival = [&] {
+      lost_id = LastCommitThreadId(db_);
+      db_.Restart();
+      bystander = db_.Bystander(lost_id, "txgate");
+    };
+    db_.Expect("COMMIT", lost, 1, kAfterTheLookup);
+    absl::StatusOr<txgate::v1::RunTransactionResponse> r =
+        runner_->RunTransaction(*Call(), Transaction({"UPDATE a"}, key));
+    ASSERT_TRUE(r.ok()) << r.status();
+    ASSERT_NE(bystander, nullptr);
+    EXPECT_EQ(bystander->thread_id(), lost_id);
+    EXPECT_TRUE(Ran("KILL").empty());  // the id names someone else's session now
+    EXPECT_FALSE(bystander->broken());
+    // Resolved once: answered from the key, or re-run once if not applied.
+    EXPECT_EQ(r->attempts(), applied ? 1u : 2u);
+    EXPECT_TRUE(db_.StoredOutcome(key).has_value());
+  }
+}
+
+TEST_F(RunnerTest, ALostCommitKillsItsSessionWhileTheServerStillShowsIt) {
+  db_.Expect("COMMIT", LostCommit(/*applied=*/false), 1, kAfterTheLookup);
+  absl::StatusOr<txgate::v1::RunTransactionResponse> r =
+      runner_->RunTransaction(*Call(), Transaction({"UPDATE a"}, "k1"));
+  ASSERT_TRUE(r.ok()) << r.status();
+  // The process list was read for the lost id before the KILL.
+  const std::vector<std::string> log = Ran();
+  const auto kill = std::find_if(log.begin(), log.end(), [](const std::string& sql) {
+    return absl::StartsWith(sql, "KILL CONNECTION");
+  });
+  ASSERT_NE(kill, log.end());
+  ASSERT_NE(kill, log.begin());
+  EXPECT_TRUE(absl::StartsWith(*(kill - 1), db::kSessionIdentitySelect)) << *(kill - 1);
 }
 
 TEST_F(RunnerTest, ALostCommitThatWasNotAppliedIsReRunOnce) {

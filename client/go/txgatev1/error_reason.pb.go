@@ -115,10 +115,14 @@ const (
 	// `authorization: Bearer <token>` with a valid token.
 	ErrorReason_UNAUTHENTICATED ErrorReason = 9
 	// A read-only token sent, through Execute or StreamQuery, a statement that
-	// may write. Code PERMISSION_DENIED; nothing was run. (A read-only token's
-	// RunTransaction and Transaction run as read-only transactions: a write in
-	// them fails with MYSQL_ERROR, FAILED_PRECONDITION, errno 1792.) The client
-	// should use a read-write token, or send only reads.
+	// may write (txgate's early check; nothing was run), or the server has no
+	// read-only database account to run its work. Code PERMISSION_DENIED. (A
+	// read-only token's work runs as a database account granted SELECT only:
+	// what the early check lets through is refused by the database, with
+	// MYSQL_ERROR and PERMISSION_DENIED (e.g. errno 1142, 1370), or, in
+	// RunTransaction and Transaction, which run as read-only transactions,
+	// FAILED_PRECONDITION errno 1792.) The client should use a read-write
+	// token, or send only reads.
 	ErrorReason_READ_ONLY_TOKEN ErrorReason = 10
 	// An idempotency key already bound to the outcome of a different request
 	// was sent with this one. Code FAILED_PRECONDITION; nothing was run. The
