@@ -27,6 +27,8 @@ class ErrorReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     INTERNAL_ERROR: _ClassVar[ErrorReason]
     TRANSACTION_ENDED_EARLY: _ClassVar[ErrorReason]
     EXPECTATION_FAILED: _ClassVar[ErrorReason]
+    RESULT_TOO_LARGE: _ClassVar[ErrorReason]
+    PACKET_TOO_LARGE: _ClassVar[ErrorReason]
 ERROR_REASON_UNSPECIFIED: ErrorReason
 MYSQL_ERROR: ErrorReason
 DATABASE_UNAVAILABLE: ErrorReason
@@ -48,3 +50,5 @@ TRANSACTION_NOT_COMMITTED: ErrorReason
 INTERNAL_ERROR: ErrorReason
 TRANSACTION_ENDED_EARLY: ErrorReason
 EXPECTATION_FAILED: ErrorReason
+RESULT_TOO_LARGE: ErrorReason
+PACKET_TOO_LARGE: ErrorReason
