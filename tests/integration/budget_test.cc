@@ -161,5 +161,39 @@ TEST(HealBudgetTest, AReadKilledOnEveryAttemptIsAnsweredAfterTheBudget) {
   EXPECT_EQ(killed.size(), 4u);
 }
 
+// The same in an interactive transaction: replayed --max_heal_retries times,
+// then the stream ends ABORTED, TRANSACTION_LOST.
+TEST(HealBudgetTest, AStatementKilledOnEveryReplayEndsTheTransaction) {
+  TestServer server;
+  std::atomic<bool> stop{false};
+  std::set<std::string> killed;  // the killer's own until joined
+  std::thread killer([&] {
+    while (!stop) {
+      for (const auto& row : Admin("SELECT ID FROM information_schema.PROCESSLIST WHERE INFO "
+                                   "LIKE 'SELECT SLEEP(30) AS budget_txn%'")) {
+        if (AdminQuery("KILL CONNECTION " + row[0]).ok()) killed.insert(row[0]);
+      }
+      absl::SleepFor(absl::Milliseconds(10));  // a poll interval, not a wait for a condition
+    }
+  });
+  auto ctx = WithDeadline(absl::Seconds(120));
+  auto stream = server.stub().Transaction(ctx.get());
+  txgate::v1::TransactionRequest req;
+  txgate::v1::TransactionResponse resp;
+  req.mutable_begin();
+  ASSERT_TRUE(stream->Write(req) && stream->Read(&resp) && resp.has_begun());
+  req.Clear();
+  req.mutable_statement()->set_sql("SELECT SLEEP(30) AS budget_txn");
+  ASSERT_TRUE(stream->Write(req));
+  EXPECT_FALSE(stream->Read(&resp));
+  grpc::Status s = stream->Finish();
+  stop = true;
+  killer.join();
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::ABORTED) << s.error_message();
+  EXPECT_EQ(ErrorInfoOf(s).reason(), "TRANSACTION_LOST");
+  EXPECT_THAT(s.error_message(), HasSubstr("--max_heal_retries=3"));
+  EXPECT_EQ(killed.size(), 4u);
+}
+
 }  // namespace
 }  // namespace txgate::testing
