@@ -83,6 +83,14 @@ ABSL_FLAG(int, max_statements, kDefaults.runner.max_statements,
           "most statements in one RunTransaction");
 ABSL_FLAG(int, max_conflict_retries, kDefaults.runner.max_conflict_retries,
           "re-runs of a RunTransaction after a deadlock or lock wait timeout");
+ABSL_FLAG(int, max_heal_retries, kDefaults.runner.max_heal_retries,
+          "re-runs of a call's work on fresh connections after connection losses; past them "
+          "the loss is answered (UNAVAILABLE, or TRANSACTION_LOST in a Transaction stream)");
+ABSL_FLAG(absl::Duration, heal_backoff_initial, kDefaults.runner.heal_backoff,
+          "pause before the second re-run after a connection loss (the first is at once); "
+          "doubles for each further one, with jitter in [d/2, d]");
+ABSL_FLAG(absl::Duration, heal_backoff_max, kDefaults.runner.heal_backoff_max,
+          "longest pause between re-runs after connection losses");
 ABSL_FLAG(absl::Duration, idempotency_retention, kDefaults.outcomes.retention,
           "how long idempotency keys are remembered (a retry after that executes again)");
 ABSL_FLAG(std::string, outcome_table, kDefaults.outcomes.table,
@@ -215,6 +223,9 @@ int main(int argc, char** argv) {
   options.runner.max_result_bytes = absl::GetFlag(FLAGS_max_result_bytes);
   options.runner.max_statements = absl::GetFlag(FLAGS_max_statements);
   options.runner.max_conflict_retries = absl::GetFlag(FLAGS_max_conflict_retries);
+  options.runner.max_heal_retries = absl::GetFlag(FLAGS_max_heal_retries);
+  options.runner.heal_backoff = absl::GetFlag(FLAGS_heal_backoff_initial);
+  options.runner.heal_backoff_max = absl::GetFlag(FLAGS_heal_backoff_max);
   options.runner.replay_max_statements = absl::GetFlag(FLAGS_replay_max_statements);
   options.runner.xa_transactions = absl::GetFlag(FLAGS_xa_transactions);
   options.outcomes.retention = absl::GetFlag(FLAGS_idempotency_retention);

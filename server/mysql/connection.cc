@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <mutex>
+#include <optional>
 #include <utility>
 
 #include "absl/strings/numbers.h"
@@ -25,7 +26,35 @@ namespace {
 // table that cannot be rolled back.
 constexpr absl::string_view kSessionInit =
     "SET time_zone = '+00:00', session_track_state_change = ON, "
-    "session_track_transaction_info = STATE";
+    "session_track_transaction_info = STATE; SELECT @@max_allowed_packet";
+
+// How far under max_allowed_packet an execution's estimated size must stay
+// for a connection lost while it was sent to count as a loss: above, the
+// server most likely dropped it for the packet's size (it answers 1153 and
+// closes, and the client may see only the loss).
+constexpr uint64_t kPacketSlack = 64 << 10;
+
+// An upper estimate of the COM_STMT_EXECUTE packet for `params`: header,
+// NULL bitmap, types, and each value with its length prefix.
+uint64_t ExecutePacketBytes(const db::Params& params) {
+  uint64_t bytes = 16 + (static_cast<uint64_t>(params.size()) + 7) / 8;
+  for (const txgate::v1::Value& v : params) bytes += v.ByteSizeLong() + 11;
+  return bytes;
+}
+
+// A statement that cannot fit the session's max_allowed_packet.
+absl::Status PacketTooLarge(uint64_t bytes, uint64_t max_allowed_packet, bool sent) {
+  return sql::WithMetadata(
+      sql::MakeStatus(
+          absl::StatusCode::kResourceExhausted, txgate::v1::PACKET_TOO_LARGE,
+          absl::StrCat("the statement with its parameters takes about ", bytes,
+                       " bytes, more than the database server's max_allowed_packet (",
+                       max_allowed_packet, " bytes); ",
+                       sent ? "the server dropped the connection and nothing was applied"
+                            : "it was not sent",
+                       ". Send less per statement, or raise max_allowed_packet on the server")),
+      "max_allowed_packet", absl::StrCat(max_allowed_packet));
+}
 
 unsigned int WholeSeconds(absl::Duration d) {
   const double s = std::ceil(absl::ToDoubleSeconds(d));
@@ -145,9 +174,29 @@ absl::Status Connection::ReadIdentity() {
 }
 
 absl::Status Connection::InitSession() {
-  absl::Status status =
-      read_only_ ? Query(absl::StrCat(kSessionInit, "; SET SESSION TRANSACTION READ ONLY"))
-                 : Query(kSessionInit);
+  // One round trip: the session settings, then the packet limit the server
+  // holds this session to (fixed for the session's life).
+  // A read-only session makes every transaction READ ONLY first.
+  const std::string init = read_only_
+                               ? absl::StrCat("SET SESSION TRANSACTION READ ONLY; ", kSessionInit)
+                               : std::string(kSessionInit);
+  absl::Status status;
+  if (mysql_real_query(mysql_, init.data(), init.size()) != 0) {
+    status = ConnectionError();
+  } else {
+    do {
+      if (mysql_field_count(mysql_) == 0) continue;
+      MYSQL_RES* res = mysql_store_result(mysql_);
+      if (res == nullptr) break;
+      MYSQL_ROW row = mysql_fetch_row(res);
+      unsigned long* lengths = row != nullptr ? mysql_fetch_lengths(res) : nullptr;
+      if (row != nullptr && row[0] != nullptr) {
+        (void)absl::SimpleAtoi(absl::string_view(row[0], lengths[0]), &max_allowed_packet_);
+      }
+      mysql_free_result(res);
+    } while (mysql_more_results(mysql_) && mysql_next_result(mysql_) == 0);
+    if (mysql_errno(mysql_) != 0) status = ConnectionError();
+  }
   session_changed_ = false;
   fresh_ = status.ok();
   return status;
@@ -156,6 +205,15 @@ absl::Status Connection::InitSession() {
 absl::Status Connection::Track(absl::Status status) {
   if (!status.ok() && sql::IsConnectionLost(status)) {
     broken_.store(true, std::memory_order_release);
+  }
+  std::optional<sql::MysqlError> e = sql::GetMysqlError(status);
+  if (e.has_value() && sql::IsPacketTooLargeErrno(e->errnum)) {
+    // The server closes the connection after a packet it would not read.
+    broken_.store(true, std::memory_order_release);
+    return sql::WithMetadata(
+        sql::Annotate(status, absl::StrCat("over the database server's max_allowed_packet (",
+                                           max_allowed_packet_, " bytes): ")),
+        "max_allowed_packet", absl::StrCat(max_allowed_packet_));
   }
   return status;
 }
@@ -336,9 +394,17 @@ absl::Status Connection::Start(absl::string_view sql, const db::Params& params) 
   DrainPending();
   fresh_ = false;
   maybe_executed_ = false;
+  if (max_allowed_packet_ > 0 && sql.size() + 16 > max_allowed_packet_) {
+    return PacketTooLarge(sql.size() + 16, max_allowed_packet_, /*sent=*/false);
+  }
   absl::StatusOr<Prepared> prepared = Prepare(sql);
   if (!prepared.ok()) return prepared.status();
   const unsigned long expected = mysql_stmt_param_count(prepared->stmt);
+  const uint64_t packet = ExecutePacketBytes(params);
+  if (max_allowed_packet_ > 0 && packet > max_allowed_packet_) {
+    if (!prepared->cached) mysql_stmt_close(prepared->stmt);
+    return PacketTooLarge(packet, max_allowed_packet_, /*sent=*/false);
+  }
   if (expected != static_cast<unsigned long>(params.size())) {
     if (!prepared->cached) mysql_stmt_close(prepared->stmt);
     return sql::MakeStatus(
@@ -351,6 +417,14 @@ absl::Status Connection::Start(absl::string_view sql, const db::Params& params) 
     return s;
   }
   absl::Status status = Execute(*prepared);
+  if (!status.ok() && max_allowed_packet_ > 0 && packet + kPacketSlack > max_allowed_packet_ &&
+      sql::IsConnectionLost(status)) {
+    // Lost right after a send at the packet limit: the server dropped it
+    // for its size, and would again; not a loss to heal.
+    broken_.store(true, std::memory_order_release);
+    maybe_executed_ = false;
+    return PacketTooLarge(packet, max_allowed_packet_, /*sent=*/true);
+  }
   if (!status.ok() && prepared->cached && prepared->rerunnable &&
       mysql_stmt_errno(prepared->stmt) == CR_NEW_STMT_METADATA) {
     // DDL since the prepare changed the number of columns. The statement

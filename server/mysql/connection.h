@@ -152,6 +152,8 @@ class Connection final : public db::Connection {
   std::atomic<bool> broken_{false};
   bool session_changed_ = false;
   bool fresh_ = true;
+  // The session's max_allowed_packet, read at connect (0: unknown).
+  uint64_t max_allowed_packet_ = 0;
   std::string database_;  // the configured default schema ("" for none)
   bool read_only_;        // ConnectOptions::read_only
   bool maybe_executed_ = false;

@@ -28,6 +28,13 @@ class CallContext {
   absl::Time deadline() const { return deadline_; }
   bool cancelled() const { return cancelled_.load(std::memory_order_acquire); }
 
+  // Re-runs of the call's work after connection losses so far: the heal
+  // budget (RetryOptions::max_heal_retries) spans every heal loop of the
+  // call, nested ones (an interactive transaction's replay) included, and
+  // for a Transaction stream the whole stream.
+  int heals() const { return heals_.load(std::memory_order_relaxed); }
+  void CountHeal() { heals_.fetch_add(1, std::memory_order_relaxed); }
+
   // Marks the call cancelled; true on the first call only.
   bool Cancel() {
     if (cancelled_.exchange(true, std::memory_order_acq_rel)) return false;
@@ -68,6 +75,7 @@ class CallContext {
  private:
   const absl::Time deadline_;
   std::atomic<bool> cancelled_{false};
+  std::atomic<int> heals_{0};
   Mutex mu_;
   CondVar detached_;
   db::Connection* attached_ ABSL_GUARDED_BY(mu_) = nullptr;

@@ -1,5 +1,7 @@
 #include "server/runner/retry_policy.h"
 
+#include <algorithm>
+
 namespace txgate::runner {
 
 Decision RetryPolicy::Decide(const Failure& f) const {
@@ -42,9 +44,22 @@ Decision RetryPolicy::Decide(const Failure& f) const {
       }
       // Nothing of the work can have been applied.
       if (f.time_left <= absl::ZeroDuration()) return {Action::kAnswer};
-      return {Action::kHealAndRerun};
+      if (f.heals >= options_.max_heal_retries) return {Action::kAnswerHealsExhausted};
+      {
+        const absl::Duration pause = HealPause(f.heals, f.jitter);
+        if (pause >= f.time_left) return {Action::kAnswer};
+        return {Action::kHealAndRerun, pause};
+      }
   }
   return {Action::kAnswer};
+}
+
+absl::Duration RetryPolicy::HealPause(int heals, double jitter) const {
+  if (heals <= 0) return absl::ZeroDuration();
+  absl::Duration step = options_.heal_backoff;
+  for (int i = 1; i < heals && step < options_.heal_backoff_max; ++i) step *= 2;
+  step = std::min(step, options_.heal_backoff_max);
+  return step * std::clamp(jitter, 0.5, 1.0);
 }
 
 }  // namespace txgate::runner

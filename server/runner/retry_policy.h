@@ -53,7 +53,12 @@ struct Failure {
   bool keyed = false;             // it carries an idempotency key
   int attempts = 1;               // attempts so far, the failed one included
   int conflicts = 0;              // re-runs after a conflict so far
-  absl::Duration time_left;       // until the call's deadline
+  int heals = 0;                  // re-runs after a connection loss so far, in
+                                  // the whole call
+  // Where in [1/2, 1] of its backoff step a heal's pause falls (the
+  // caller draws it at random, so that the policy stays a pure function).
+  double jitter = 1.0;
+  absl::Duration time_left;  // until the call's deadline
 };
 
 enum class Action {
@@ -61,7 +66,11 @@ enum class Action {
                               // DEADLINE_EXCEEDED when interrupted)
   kAnswerOutcomeUnknown,      // UNKNOWN, reason COMMIT_OUTCOME_UNKNOWN
   kAnswerConflictsExhausted,  // ABORTED, reason CONFLICT_RETRIES_EXHAUSTED
-  kHealAndRerun,              // discard the connection; re-run on a fresh one
+  kAnswerHealsExhausted,      // the loss, past the heal budget: UNAVAILABLE,
+                              // DATABASE_UNAVAILABLE (an interactive
+                              // transaction: ABORTED, TRANSACTION_LOST)
+  kHealAndRerun,              // discard the connection; wait `pause`, re-run
+                              // on a fresh one
   kResolveOutcome,            // look the key up on a fresh connection:
                               // committed → its stored answer, else re-run
   kBackoffAndRerun,           // roll back, wait `pause`, re-run whole
@@ -70,7 +79,7 @@ enum class Action {
 struct Decision {
   Decision(Action a, absl::Duration p = absl::ZeroDuration()) : action(a), pause(p) {}  // NOLINT
   Action action;
-  absl::Duration pause;  // kBackoffAndRerun only
+  absl::Duration pause;  // kBackoffAndRerun and kHealAndRerun only
 
   friend bool operator==(const Decision& a, const Decision& b) {
     return a.action == b.action && a.pause == b.pause;
@@ -82,6 +91,17 @@ struct RetryOptions {
   int max_conflict_retries = 3;
   // The pause before the n-th conflict re-run is n times this.
   absl::Duration conflict_backoff = absl::Milliseconds(20);
+  // Re-runs of one call's work after connection losses (heals). A loss the
+  // request itself causes again and again (a statement that crashes its
+  // session, an admin who kills it every time) is answered after these,
+  // not healed until the deadline.
+  int max_heal_retries = 3;
+  // The first heal re-runs at once (a single loss is the common case: a
+  // stale connection, a restarted server, and the pool's reconnects back
+  // off anyway). The n-th after it waits a random delay in [d/2, d],
+  // d = min(heal_backoff * 2^(n-1), heal_backoff_max).
+  absl::Duration heal_backoff = absl::Milliseconds(50);
+  absl::Duration heal_backoff_max = absl::Seconds(1);
 };
 
 class RetryPolicy {
@@ -91,8 +111,13 @@ class RetryPolicy {
   const RetryOptions& options() const { return options_; }
 
   // What to do after `failure`. Never re-runs work whose write may have
-  // been applied, unless its key says it was not.
+  // been applied, unless its key says it was not; never heals more than
+  // max_heal_retries times.
   Decision Decide(const Failure& failure) const;
+
+  // The pause before heal number `heals + 1` of a call, at `jitter` in
+  // [1/2, 1] of its step (zero for the first).
+  absl::Duration HealPause(int heals, double jitter) const;
 
  private:
   RetryOptions options_;

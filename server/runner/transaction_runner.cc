@@ -199,7 +199,9 @@ TransactionRunner::TransactionRunner(pool::ConnectionPool* pool, OutcomeStore* o
     : pool_(pool),
       outcomes_(outcomes),
       options_(options),
-      policy_(RetryOptions{options.max_conflict_retries, options.conflict_backoff}),
+      policy_(RetryOptions{options.max_conflict_retries, options.conflict_backoff,
+                           options.max_heal_retries, options.heal_backoff,
+                           options.heal_backoff_max}),
       clock_(clock) {}
 
 // ---- The heal loop --------------------------------------------------------
@@ -230,6 +232,11 @@ TransactionRunner::AttemptFailure TransactionRunner::Final(absl::Status status) 
   return failure;
 }
 
+double TransactionRunner::Jitter() {
+  MutexLock lock(&random_mu_);
+  return absl::Uniform(random_, 0.5, 1.0);
+}
+
 template <typename T>
 absl::StatusOr<T> TransactionRunner::Heal(CallContext& ctx, const Job<T>& job) {
   int conflicts = 0;
@@ -246,15 +253,27 @@ absl::StatusOr<T> TransactionRunner::Heal(CallContext& ctx, const Job<T>& job) {
     failure.keyed = job.keyed;
     failure.attempts = n;
     failure.conflicts = conflicts;
+    failure.heals = ctx.heals();
+    if (failure.error == FailureClass::kConnectionLost && failure.heals > 0) {
+      failure.jitter = Jitter();
+    }
     failure.time_left = TimeLeft(ctx);
     const Decision decision = policy_.Decide(failure);
     switch (decision.action) {
       case Action::kAnswer:
         if (failure.interrupted) return Interrupted(ctx);
         if (failure.error == FailureClass::kConnectionLost && job.unhealed) {
-          return WithDetailOf(job.unhealed(failed.status), failed.status);
+          return WithDetailOf(job.unhealed(failed.status, "the deadline passed"), failed.status);
         }
         return failed.status;
+      case Action::kAnswerHealsExhausted: {
+        const std::string why = absl::StrCat("the connection was lost again after ", failure.heals,
+                                             " re-runs on fresh connections (--max_heal_retries=",
+                                             policy_.options().max_heal_retries, ")");
+        if (job.unhealed) return WithDetailOf(job.unhealed(failed.status, why), failed.status);
+        return sql::WithReason(sql::Annotate(failed.status, absl::StrCat(why, "; not re-run: ")),
+                               txgate::v1::DATABASE_UNAVAILABLE);
+      }
       case Action::kAnswerOutcomeUnknown:
         return OutcomeUnknown(failed.status);
       case Action::kAnswerConflictsExhausted:
@@ -269,6 +288,8 @@ absl::StatusOr<T> TransactionRunner::Heal(CallContext& ctx, const Job<T>& job) {
         break;
       case Action::kHealAndRerun:
         ++replays_;
+        ctx.CountHeal();
+        if (decision.pause > absl::ZeroDuration()) clock_->SleepFor(decision.pause);
         break;
       case Action::kResolveOutcome: {
         absl::StatusOr<std::optional<T>> prior = job.resolve(failed.lost_session);
@@ -285,6 +306,7 @@ absl::StatusOr<T> TransactionRunner::Heal(CallContext& ctx, const Job<T>& job) {
         if (!failed.key_taken) {
           if (TimeLeft(ctx) <= absl::ZeroDuration()) return failed.status;
           ++replays_;
+          ctx.CountHeal();
         }
         break;
       }
@@ -353,11 +375,16 @@ absl::Status TransactionRunner::ReadResult(db::Connection& conn, ResultSet* resu
     row_bytes = 0;
     if (result->rows_size() >= options_.max_result_rows || *bytes > options_.max_result_bytes) {
       (void)conn.Done();
-      return sql::MakeStatus(
-          absl::StatusCode::kResourceExhausted, txgate::v1::INVALID_REQUEST,
-          absl::StrCat("the result exceeds the unary limit (", options_.max_result_rows,
-                       " rows or ", options_.max_result_bytes,
-                       " bytes); use StreamQuery for large results"));
+      const bool rows = result->rows_size() >= options_.max_result_rows;
+      return sql::WithMetadata(
+          sql::WithMetadata(
+              sql::MakeStatus(absl::StatusCode::kResourceExhausted, txgate::v1::RESULT_TOO_LARGE,
+                              absl::StrCat("the result exceeds the unary limit (--max_result_rows=",
+                                           options_.max_result_rows,
+                                           ", --max_result_bytes=", options_.max_result_bytes,
+                                           "); use StreamQuery for large results")),
+              "limit", rows ? "max_result_rows" : "max_result_bytes"),
+          "value", absl::StrCat(rows ? options_.max_result_rows : options_.max_result_bytes));
     }
     *result->add_rows() = std::move(row);
     row.Clear();
@@ -738,8 +765,8 @@ absl::Status TransactionRunner::Interactive::Lost(absl::string_view why) {
                                       why, "; it was rolled back"));
 }
 
-absl::Status TransactionRunner::Interactive::Unhealed(const absl::Status&) {
-  return Lost("the deadline passed");
+absl::Status TransactionRunner::Interactive::Unhealed(const absl::Status&, absl::string_view why) {
+  return Lost(why);
 }
 
 absl::Status TransactionRunner::Interactive::Restart(CallContext& ctx) {

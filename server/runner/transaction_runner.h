@@ -4,7 +4,8 @@
 //  - a connection loss while nothing can have committed (a read, a
 //    statement before COMMIT, a command that never reached the server) is
 //    healed: the work re-runs on a fresh connection while the deadline
-//    allows;
+//    allows, at most max_heal_retries times per call, with backoff between
+//    re-runs; past that the loss is answered (UNAVAILABLE);
 //  - a loss while a COMMIT or an autocommit write was in flight answers
 //    UNKNOWN / COMMIT_OUTCOME_UNKNOWN and is never re-run;
 //  - a deadlock or lock wait timeout re-runs a RunTransaction whole, a
@@ -39,10 +40,12 @@
 #include <vector>
 
 #include "absl/functional/function_ref.h"
+#include "absl/random/random.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "server/common/clock.h"
+#include "server/common/mutex.h"
 #include "server/db/connection.h"
 #include "server/pool/connection_pool.h"
 #include "server/runner/call_context.h"
@@ -58,6 +61,11 @@ struct RunnerOptions {
   // the pause before the n-th (n times conflict_backoff): RetryOptions.
   int max_conflict_retries = RetryOptions{}.max_conflict_retries;
   absl::Duration conflict_backoff = RetryOptions{}.conflict_backoff;
+  // Re-runs of a call's work after connection losses, and their backoff:
+  // RetryOptions.
+  int max_heal_retries = RetryOptions{}.max_heal_retries;
+  absl::Duration heal_backoff = RetryOptions{}.heal_backoff;
+  absl::Duration heal_backoff_max = RetryOptions{}.heal_backoff_max;
   // Bounds of one unary response; larger results belong to StreamQuery.
   int64_t max_result_rows = 100000;
   int64_t max_result_bytes = 4 << 20;
@@ -154,9 +162,10 @@ class TransactionRunner {
     // Re-opens the transaction on a new connection and re-runs the log,
     // going on only if every result is the same.
     absl::Status Replay(CallContext& ctx);
-    // The answer for a loss left unhealed for want of time: the
-    // transaction is gone (ABORTED, TRANSACTION_LOST).
-    static absl::Status Unhealed(const absl::Status& loss);
+    // The answer for a loss left unhealed (`why`: for want of time, or
+    // past the heal budget): the transaction is gone (ABORTED,
+    // TRANSACTION_LOST).
+    static absl::Status Unhealed(const absl::Status& loss, absl::string_view why);
     void Remember(const txgate::v1::Statement& statement, const txgate::v1::ResultSet& result);
     std::string Fingerprint() const;
     static uint64_t Checksum(const txgate::v1::ResultSet& result);
@@ -231,8 +240,9 @@ class TransactionRunner {
     std::function<absl::StatusOr<std::optional<T>>(const db::SessionIdentity& lost_session)>
         resolve;
     // The answer for a connection loss left unhealed because no time was
-    // left. Null: the loss itself.
-    std::function<absl::Status(const absl::Status& loss)> unhealed;
+    // left or the heal budget is spent (`why` says which). Null: the loss
+    // itself.
+    std::function<absl::Status(const absl::Status& loss, absl::string_view why)> unhealed;
   };
 
   // The one heal loop: runs attempts of `job` and executes the policy's
@@ -250,6 +260,8 @@ class TransactionRunner {
   static AttemptFailure Final(absl::Status status);
 
   absl::Duration TimeLeft(const CallContext& ctx) const { return ctx.deadline() - clock_->Now(); }
+  // A heal pause's place in its backoff step, at random in [1/2, 1].
+  double Jitter();
 
   // Reads the current result of `conn` (columns, rows, counters).
   absl::Status ReadResult(db::Connection& conn, txgate::v1::ResultSet* result,
@@ -292,6 +304,8 @@ class TransactionRunner {
   const RunnerOptions options_;
   const RetryPolicy policy_;
   Clock* clock_;
+  Mutex random_mu_;
+  absl::BitGen random_ ABSL_GUARDED_BY(random_mu_);
   std::atomic<int64_t> replays_{0};
   std::atomic<int64_t> conflict_retries_{0};
   std::atomic<int64_t> outcome_lookups_{0};

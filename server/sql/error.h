@@ -40,7 +40,17 @@ ErrorClass Classify(unsigned int errnum);
 // True for errnos that mean the connection is lost (design class 1).
 bool IsConnectionLostErrno(unsigned int errnum);
 
-// The status code for a MySQL error, by errno, then by SQLSTATE class.
+// True for a user's SIGNAL (errno 1644, or an SQLSTATE of class 45 with
+// any MYSQL_ERRNO the user chose): final, never a loss or a conflict,
+// whatever its errno.
+bool IsUserSignal(const MysqlError& error);
+
+// True for errnos that say a packet was over max_allowed_packet (1153, and
+// the client library's 2020): never a loss to heal.
+bool IsPacketTooLargeErrno(unsigned int errnum);
+
+// The status code for a MySQL error, by errno, then by SQLSTATE class;
+// UNKNOWN only where the outcome is (1180, 1181) or the class is unknown.
 absl::StatusCode CodeFor(unsigned int errnum, absl::string_view sqlstate);
 
 // A status for `error`, carrying errno, SQLSTATE and reason MYSQL_ERROR

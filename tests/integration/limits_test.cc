@@ -80,9 +80,15 @@ TEST(LimitsTest, RowsAndBytesOfAUnaryResponse) {
   grpc::Status s = Exec(server.stub(), "SELECT seq FROM seq_1_to_11");
   EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
   EXPECT_THAT(s.error_message(), ::testing::HasSubstr("StreamQuery"));
+  EXPECT_EQ(ErrorInfoOf(s).reason(), "RESULT_TOO_LARGE");
+  EXPECT_EQ(ErrorInfoOf(s).metadata().at("limit"), "max_result_rows");
+  EXPECT_EQ(ErrorInfoOf(s).metadata().at("value"), "10");
   s = Exec(server.stub(), "SELECT REPEAT('x', 4000) FROM seq_1_to_3");
   EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
   EXPECT_THAT(s.error_message(), ::testing::HasSubstr("StreamQuery"));
+  EXPECT_EQ(ErrorInfoOf(s).reason(), "RESULT_TOO_LARGE");
+  EXPECT_EQ(ErrorInfoOf(s).metadata().at("limit"), "max_result_bytes");
+  EXPECT_EQ(ErrorInfoOf(s).metadata().at("value"), "10240");
 }
 
 TEST(LimitsTest, StatementsPerTransaction) {

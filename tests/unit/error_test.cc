@@ -80,7 +80,41 @@ INSTANTIATE_TEST_SUITE_P(
         CodeCase{1317, "70100", C::kDeadlineExceeded},
         CodeCase{1461, "42000", C::kResourceExhausted},
         // Other client library errors are txgate's own fault.
-        CodeCase{2014, "HY000", C::kInternal}, CodeCase{2031, "HY000", C::kInternal}));
+        CodeCase{2014, "HY000", C::kInternal}, CodeCase{2031, "HY000", C::kInternal},
+        // A user's SIGNAL is final: whatever SQLSTATE or MYSQL_ERRNO it chose.
+        CodeCase{1644, "45000", C::kFailedPrecondition},
+        CodeCase{1644, "23000", C::kFailedPrecondition},
+        CodeCase{1644, "HY000", C::kFailedPrecondition},
+        CodeCase{1213, "45001", C::kFailedPrecondition},
+        // Packets over max_allowed_packet: never a loss to heal.
+        CodeCase{1153, "08S01", C::kResourceExhausted},
+        CodeCase{2020, "HY000", C::kResourceExhausted},
+        CodeCase{4075, "HY000", C::kResourceExhausted},
+        // The request's own fault, under the general HY000.
+        CodeCase{1390, "HY000", C::kInvalidArgument}, CodeCase{1295, "HY000", C::kInvalidArgument},
+        CodeCase{1100, "HY000", C::kInvalidArgument}, CodeCase{1099, "HY000", C::kInvalidArgument},
+        CodeCase{1210, "HY000", C::kInvalidArgument}, CodeCase{1094, "HY000", C::kNotFound},
+        CodeCase{1095, "HY000", C::kPermissionDenied}, CodeCase{1359, "HY000", C::kAlreadyExists},
+        CodeCase{1304, "42000", C::kAlreadyExists}, CodeCase{1061, "42000", C::kAlreadyExists},
+        CodeCase{1689, "HY000", C::kAborted}, CodeCase{3058, "HY000", C::kAborted},
+        // Resources and limits of the server.
+        CodeCase{1021, "HY000", C::kResourceExhausted},
+        CodeCase{1037, "HY001", C::kResourceExhausted},
+        CodeCase{1135, "HY000", C::kResourceExhausted},
+        CodeCase{1197, "HY000", C::kResourceExhausted},
+        CodeCase{1203, "42000", C::kResourceExhausted},
+        CodeCase{1206, "HY000", C::kResourceExhausted},
+        CodeCase{1226, "42000", C::kResourceExhausted},
+        CodeCase{1456, "HY000", C::kResourceExhausted},
+        CodeCase{3019, "HY000", C::kResourceExhausted},
+        // Corruption.
+        CodeCase{1194, "HY000", C::kDataLoss}, CodeCase{1712, "HY000", C::kDataLoss},
+        CodeCase{1877, "HY000", C::kDataLoss},
+        // The server failing in a way it does not classify.
+        CodeCase{1030, "HY000", C::kInternal}, CodeCase{1105, "HY000", C::kInternal},
+        CodeCase{1235, "42000", C::kUnimplemented},
+        // A COMMIT the engine failed: genuinely unknown.
+        CodeCase{1180, "HY000", C::kUnknown}, CodeCase{1181, "HY000", C::kUnknown}));
 
 INSTANTIATE_TEST_SUITE_P(
     BySqlstateClass, CodeForTest,
@@ -89,8 +123,35 @@ INSTANTIATE_TEST_SUITE_P(
         CodeCase{9999, "07001", C::kInvalidArgument}, CodeCase{1242, "21000", C::kInvalidArgument},
         CodeCase{9999, "23000", C::kFailedPrecondition}, CodeCase{9999, "40001", C::kAborted},
         CodeCase{9999, "08004", C::kUnavailable}, CodeCase{9999, "28000", C::kPermissionDenied},
-        CodeCase{9999, "0A000", C::kUnimplemented}, CodeCase{1105, "HY000", C::kUnknown},
-        CodeCase{9999, "", C::kUnknown}, CodeCase{9999, "4", C::kUnknown}));
+        CodeCase{9999, "0A000", C::kUnimplemented},
+        // 42 subclasses that say what was (not) found.
+        CodeCase{1109, "42S02", C::kNotFound}, CodeCase{1932, "42S02", C::kNotFound},
+        CodeCase{9999, "42S12", C::kNotFound}, CodeCase{9999, "42S22", C::kNotFound},
+        CodeCase{1060, "42S21", C::kAlreadyExists}, CodeCase{9999, "42S01", C::kAlreadyExists},
+        CodeCase{1046, "3D000", C::kInvalidArgument},
+        // No data: an unhandled NOT FOUND, a FETCH past the end.
+        CodeCase{1329, "02000", C::kNotFound}, CodeCase{1643, "02000", C::kNotFound},
+        // Cursor, transaction, savepoint, routine and view-check state.
+        CodeCase{1325, "24000", C::kFailedPrecondition},
+        CodeCase{1568, "25001", C::kFailedPrecondition},
+        CodeCase{9999, "3B000", C::kFailedPrecondition},
+        CodeCase{1339, "20000", C::kFailedPrecondition},
+        CodeCase{1321, "2F005", C::kFailedPrecondition},
+        CodeCase{1645, "0K000", C::kFailedPrecondition},
+        CodeCase{1369, "44000", C::kFailedPrecondition},
+        CodeCase{1399, "XAE07", C::kFailedPrecondition},
+        CodeCase{1397, "XAE04", C::kFailedPrecondition},
+        // XA branch rolled back; interrupted.
+        CodeCase{1402, "XA100", C::kAborted}, CodeCase{1614, "XA102", C::kAborted},
+        CodeCase{9999, "70100", C::kAborted},
+        // MariaDB's general class, no errno rule: a certain failure on the
+        // server's or the data's state.
+        CodeCase{1036, "HY000", C::kFailedPrecondition},
+        CodeCase{1223, "HY000", C::kFailedPrecondition},
+        CodeCase{4145, "HY000", C::kFailedPrecondition},
+        // Only an unknown class stays UNKNOWN.
+        CodeCase{9999, "", C::kUnknown}, CodeCase{9999, "4", C::kUnknown},
+        CodeCase{9999, "ZZ000", C::kUnknown}));
 
 MysqlError Err(unsigned int errnum, std::string sqlstate, std::string message) {
   MysqlError e;
@@ -123,6 +184,29 @@ TEST(ToStatus, ConnectionLossIsUnavailableWithItsOwnReason) {
   EXPECT_EQ(GetReason(st), "DATABASE_UNAVAILABLE");
   EXPECT_TRUE(IsConnectionLost(st));
   EXPECT_FALSE(IsTransientConflict(st));
+}
+
+TEST(ToStatus, AUserSignalIsFinalAndCarriesTheUsersMessage) {
+  const absl::Status st = ToStatus(Err(1644, "45000", "insufficient funds"));
+  EXPECT_EQ(st.code(), C::kFailedPrecondition);
+  EXPECT_THAT(std::string(st.message()), HasSubstr("insufficient funds"));
+  EXPECT_EQ(GetReason(st), "MYSQL_ERROR");
+  // Even when the user chose the errno of a loss or a conflict.
+  for (unsigned int errnum : {2013u, 1213u, 1205u}) {
+    const absl::Status signal = ToStatus(Err(errnum, "45000", "no"));
+    EXPECT_EQ(signal.code(), C::kFailedPrecondition) << errnum;
+    EXPECT_FALSE(IsConnectionLost(signal)) << errnum;
+    EXPECT_FALSE(IsTransientConflict(signal)) << errnum;
+  }
+}
+
+TEST(ToStatus, APacketOverMaxAllowedPacketIsResourceExhaustedNeverALoss) {
+  const absl::Status st = ToStatus(Err(1153, "08S01",
+                                       "Got a packet bigger than "
+                                       "'max_allowed_packet' bytes"));
+  EXPECT_EQ(st.code(), C::kResourceExhausted);
+  EXPECT_EQ(GetReason(st), "PACKET_TOO_LARGE");
+  EXPECT_FALSE(IsConnectionLost(st));
 }
 
 TEST(ToStatus, DeadlockIsATransientConflict) {

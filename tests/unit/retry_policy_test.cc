@@ -36,6 +36,15 @@ Failure Make(Work work, FailureClass error, Phase phase, bool wrote, bool keyed,
   return f;
 }
 
+// The same failure after `heals` earlier re-runs of the call after losses,
+// its pause at `jitter` of its backoff step.
+Failure AfterHeals(Failure f, int heals, double jitter = 1.0) {
+  f.heals = heals;
+  f.attempts += heals;
+  f.jitter = jitter;
+  return f;
+}
+
 Failure Interrupted(Failure f) {
   f.interrupted = true;
   return f;
@@ -49,6 +58,8 @@ const char* Name(Action a) {
       return "AnswerOutcomeUnknown";
     case Action::kAnswerConflictsExhausted:
       return "AnswerConflictsExhausted";
+    case Action::kAnswerHealsExhausted:
+      return "AnswerHealsExhausted";
     case Action::kHealAndRerun:
       return "HealAndRerun";
     case Action::kResolveOutcome:
@@ -99,6 +110,50 @@ std::vector<Row> Rules() {
       {"the deadline stops healing txgate's own work too",
        Make(W::kInternal, C::kConnectionLost, P::kBeforeSend, kRead, kNoKey, -ms),
        {Action::kAnswer}},
+
+      // Class 1: the heal budget (--max_heal_retries, 3; backoff 50 ms doubling to 1 s).
+      {"the first re-run after a loss is at once",
+       AfterHeals(Make(W::kStatement, C::kConnectionLost, P::kBeforeSend, kWrote, kNoKey), 0),
+       {Action::kHealAndRerun}},
+      {"the second re-run waits heal_backoff",
+       AfterHeals(Make(W::kStatement, C::kConnectionLost, P::kBeforeSend, kWrote, kNoKey), 1),
+       {Action::kHealAndRerun, absl::Milliseconds(50)}},
+      {"heal pauses double",
+       AfterHeals(Make(W::kTransaction, C::kConnectionLost, P::kStatementInFlight, kWrote, kNoKey),
+                  2),
+       {Action::kHealAndRerun, absl::Milliseconds(100)}},
+      {"a heal pause is jittered down to half its step",
+       AfterHeals(Make(W::kInternal, C::kConnectionLost, P::kStatementInFlight, kRead, kNoKey), 2,
+                  0.5),
+       {Action::kHealAndRerun, absl::Milliseconds(50)}},
+      {"a heal pause that would pass the deadline is not taken",
+       AfterHeals(Make(W::kStatement, C::kConnectionLost, P::kCommitInFlight, kRead, kNoKey,
+                       absl::Milliseconds(50)),
+                  1),
+       {Action::kAnswer}},
+      {"a loss after max_heal_retries re-runs is answered, not healed",
+       AfterHeals(Make(W::kStatement, C::kConnectionLost, P::kBeforeSend, kWrote, kNoKey), 3),
+       {Action::kAnswerHealsExhausted}},
+      {"a read lost again and again is answered after the budget",
+       AfterHeals(Make(W::kStatement, C::kConnectionLost, P::kCommitInFlight, kRead, kNoKey), 3),
+       {Action::kAnswerHealsExhausted}},
+      {"an interactive transaction lost past the budget is answered (TRANSACTION_LOST)",
+       AfterHeals(Make(W::kInteractive, C::kConnectionLost, P::kStatementInFlight, kWrote, kNoKey),
+                  3),
+       {Action::kAnswerHealsExhausted}},
+      {"txgate's own look-ups share the call's budget",
+       AfterHeals(Make(W::kInternal, C::kConnectionLost, P::kStatementInFlight, kRead, kNoKey), 3),
+       {Action::kAnswerHealsExhausted}},
+      {"past the budget a lost COMMIT is still UNKNOWN",
+       AfterHeals(Make(W::kTransaction, C::kConnectionLost, P::kCommitInFlight, kWrote, kNoKey), 3),
+       {Action::kAnswerOutcomeUnknown}},
+      {"past the budget a lost keyed COMMIT is still resolved by its key",
+       AfterHeals(Make(W::kTransaction, C::kConnectionLost, P::kCommitInFlight, kWrote, kKeyed), 3),
+       {Action::kResolveOutcome}},
+      {"the budget does not count conflicts",
+       AfterHeals(
+           Make(W::kTransaction, C::kTransientConflict, P::kStatementInFlight, kWrote, kNoKey), 3),
+       {Action::kBackoffAndRerun, absl::Milliseconds(20)}},
 
       // Class 1: connection lost, outcome unknown.
       {"an autocommit write lost in flight is never re-run: UNKNOWN",
@@ -207,6 +262,29 @@ TEST(RetryPolicyTest, HonoursItsOptions) {
   EXPECT_EQ(never.Decide(f).action, Action::kAnswerConflictsExhausted);
 }
 
+TEST(RetryPolicyTest, HonoursItsHealOptions) {
+  RetryOptions options;
+  options.max_heal_retries = 6;
+  options.heal_backoff = absl::Milliseconds(10);
+  options.heal_backoff_max = absl::Milliseconds(35);
+  const RetryPolicy policy(options);
+  const Failure lost = Make(W::kStatement, C::kConnectionLost, P::kBeforeSend, kWrote, kNoKey);
+  // 0, 10, 20, then capped at 35.
+  const absl::Duration pauses[] = {absl::ZeroDuration(),   absl::Milliseconds(10),
+                                   absl::Milliseconds(20), absl::Milliseconds(35),
+                                   absl::Milliseconds(35), absl::Milliseconds(35)};
+  for (int heals = 0; heals < 6; ++heals) {
+    EXPECT_EQ(policy.Decide(AfterHeals(lost, heals)),
+              Decision(Action::kHealAndRerun, pauses[heals]))
+        << heals;
+  }
+  EXPECT_EQ(policy.Decide(AfterHeals(lost, 6)).action, Action::kAnswerHealsExhausted);
+
+  options.max_heal_retries = 0;
+  const RetryPolicy never(options);
+  EXPECT_EQ(never.Decide(lost).action, Action::kAnswerHealsExhausted);
+}
+
 // Over every combination: work whose write may have been applied when its
 // connection was lost is never re-run blindly, and nothing is re-run once
 // the deadline passed.
@@ -218,25 +296,40 @@ TEST(RetryPolicyTest, NeverReRunsAWriteThatMayHaveBeenApplied) {
         for (bool wrote : {false, true}) {
           for (bool keyed : {false, true}) {
             for (absl::Duration left : {-absl::Milliseconds(1), kPlenty}) {
-              for (bool interrupted : {false, true}) {
-                Failure f = Make(work, error, phase, wrote, keyed, left);
-                f.interrupted = interrupted;
-                const Action a = policy.Decide(f).action;
-                const bool reruns = a == Action::kHealAndRerun || a == Action::kBackoffAndRerun;
-                const bool applied = phase == P::kCommitInFlight || phase == P::kAfterCommit;
-                // (A conflict is the server's word that it rolled back.)
-                if (error == C::kConnectionLost && applied && wrote) {
-                  EXPECT_FALSE(reruns) << Name(a);
-                }
-                if (left <= absl::ZeroDuration()) {
-                  EXPECT_FALSE(reruns) << Name(a);
-                }
-                if (a == Action::kResolveOutcome) {
-                  EXPECT_TRUE(keyed);
-                }
-                if (error == C::kRequest || interrupted) {
-                  EXPECT_FALSE(reruns) << Name(a);
-                  EXPECT_NE(a, Action::kResolveOutcome);
+              for (int heals : {0, 1, 3, 4}) {
+                for (bool interrupted : {false, true}) {
+                  Failure f = AfterHeals(Make(work, error, phase, wrote, keyed, left), heals);
+                  f.interrupted = interrupted;
+                  const Decision d = policy.Decide(f);
+                  const Action a = d.action;
+                  const bool reruns = a == Action::kHealAndRerun || a == Action::kBackoffAndRerun;
+                  const bool applied = phase == P::kCommitInFlight || phase == P::kAfterCommit;
+                  // (A conflict is the server's word that it rolled back.)
+                  if (error == C::kConnectionLost && applied && wrote) {
+                    EXPECT_FALSE(reruns) << Name(a);
+                  }
+                  if (left <= absl::ZeroDuration()) {
+                    EXPECT_FALSE(reruns) << Name(a);
+                  }
+                  if (a == Action::kResolveOutcome) {
+                    EXPECT_TRUE(keyed);
+                  }
+                  if (error == C::kRequest || interrupted) {
+                    EXPECT_FALSE(reruns) << Name(a);
+                    EXPECT_NE(a, Action::kResolveOutcome);
+                  }
+                  // The heal budget: never more than max_heal_retries re-runs
+                  // after losses, and a pause never outlasts the deadline.
+                  if (heals >= policy.options().max_heal_retries) {
+                    EXPECT_NE(a, Action::kHealAndRerun);
+                  }
+                  if (a == Action::kAnswerHealsExhausted) {
+                    EXPECT_EQ(error, C::kConnectionLost);
+                    EXPECT_FALSE(wrote && applied);
+                  }
+                  if (reruns) {
+                    EXPECT_LT(d.pause, left);
+                  }
                 }
               }
             }

@@ -228,6 +228,36 @@ TEST_F(RunnerTest, AStatementStoppedByTheServerForACancelIsCancelled) {
   EXPECT_EQ(r.status().code(), absl::StatusCode::kCancelled);
 }
 
+TEST_F(RunnerTest, ALossAgainAndAgainIsAnsweredAfterTheHealBudget) {
+  db_.Expect("SELECT", Fails(FakeDatabase::Lost()), /*times=*/-1);
+  absl::StatusOr<txgate::v1::ExecuteResponse> r = Execute("SELECT 1");
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(sql::GetReason(r.status()), "DATABASE_UNAVAILABLE");
+  EXPECT_EQ(ErrnoOf(r.status()), 2013u);
+  EXPECT_THAT(r.status().message(), HasSubstr("--max_heal_retries=3"));
+  // The first run and --max_heal_retries (3) re-runs, not until the deadline.
+  EXPECT_EQ(Ran("SELECT").size(), 4u);
+  EXPECT_EQ(runner_->stats().replays, 3);
+  EXPECT_EQ(pool_->Stats().discarded, 4);
+  // The first re-run at once, then 50 ms and 100 ms steps, jittered in [d/2, d].
+  const std::vector<absl::Duration> sleeps = clock_.sleeps();
+  ASSERT_EQ(sleeps.size(), 2u);
+  EXPECT_GE(sleeps[0], absl::Milliseconds(25));
+  EXPECT_LE(sleeps[0], absl::Milliseconds(50));
+  EXPECT_GE(sleeps[1], absl::Milliseconds(50));
+  EXPECT_LE(sleeps[1], absl::Milliseconds(100));
+}
+
+TEST_F(RunnerTest, AZeroHealBudgetAnswersTheFirstLoss) {
+  RunnerOptions options;
+  options.max_heal_retries = 0;
+  Restart(options);
+  db_.Expect("SELECT", Fails(FakeDatabase::Lost()), /*times=*/-1);
+  absl::StatusOr<txgate::v1::ExecuteResponse> r = Execute("SELECT 1");
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(Ran("SELECT").size(), 1u);
+}
+
 TEST_F(RunnerTest, ALossWhileTheDatabaseIsDownAnswersUnavailable) {
   Reply lost = Fails(FakeDatabase::Lost());
   lost.on_arrival = [this] { db_.set_down(true); };
@@ -746,6 +776,31 @@ TEST_F(InteractiveTest, ALossWithNoTimeLeftEndsTheTransaction) {
   EXPECT_EQ(r.status().code(), absl::StatusCode::kAborted);
   EXPECT_EQ(sql::GetReason(r.status()), "TRANSACTION_LOST");
   EXPECT_EQ(ErrnoOf(r.status()), 2013u);
+}
+
+TEST_F(InteractiveTest, ALossAgainAndAgainEndsTheTransactionAfterTheHealBudget) {
+  std::unique_ptr<CallContext> call = Call();
+  auto txn = Open(*call);
+  db_.Expect("UPDATE", Fails(FakeDatabase::Lost()), /*times=*/-1);
+  absl::StatusOr<txgate::v1::ResultSet> r = txn->Run(*call, Stmt("UPDATE t SET v = 2"));
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kAborted);
+  EXPECT_EQ(sql::GetReason(r.status()), "TRANSACTION_LOST");
+  EXPECT_EQ(ErrnoOf(r.status()), 2013u);
+  EXPECT_THAT(r.status().message(), HasSubstr("--max_heal_retries=3"));
+  EXPECT_EQ(Ran("UPDATE").size(), 4u);
+  EXPECT_EQ(call->heals(), 3);
+}
+
+TEST_F(InteractiveTest, TheHealBudgetSpansTheWholeStream) {
+  std::unique_ptr<CallContext> call = Call();
+  auto txn = Open(*call);
+  db_.Expect("UPDATE a", Fails(FakeDatabase::Lost()), /*times=*/2);
+  ASSERT_TRUE(txn->Run(*call, Stmt("UPDATE a")).ok());
+  // Two heals spent: one more loss is healed, the next answered.
+  db_.Expect("UPDATE b", Fails(FakeDatabase::Lost()), /*times=*/-1);
+  absl::StatusOr<txgate::v1::ResultSet> r = txn->Run(*call, Stmt("UPDATE b"));
+  EXPECT_EQ(sql::GetReason(r.status()), "TRANSACTION_LOST");
+  EXPECT_EQ(Ran("UPDATE b").size(), 2u);
 }
 
 TEST_F(InteractiveTest, PastTheReplayBoundALossEndsTheTransaction) {

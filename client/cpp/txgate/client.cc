@@ -130,10 +130,13 @@ absl::StatusOr<TransactionResult> Client::RunTransaction(absl::Span<const Statem
       result.idempotency_key = key;
       return result;
     }
-    // UNAVAILABLE: nothing was applied. UNKNOWN: maybe applied, which the
-    // key makes safe to re-send (txgate answers a committed one as before).
+    // UNAVAILABLE: nothing was applied. UNKNOWN with reason
+    // COMMIT_OUTCOME_UNKNOWN: maybe applied, which the key makes safe to
+    // re-send (txgate answers a committed one as before). Anything else,
+    // UNKNOWN for another reason included, is final.
     const bool retryable = status.error_code() == grpc::StatusCode::UNAVAILABLE ||
-                           (status.error_code() == grpc::StatusCode::UNKNOWN && !key.empty());
+                           (status.error_code() == grpc::StatusCode::UNKNOWN && !key.empty() &&
+                            Error::FromGrpcStatus(status).reason == kReasonCommitOutcomeUnknown);
     absl::Status error = StatusFromGrpc(status, key);
     if (!retryable) return error;
     const absl::Duration pause = Jitter(backoff);

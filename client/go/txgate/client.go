@@ -235,7 +235,11 @@ func (c *Client) RunTransaction(ctx context.Context, stmts []Statement, opts Run
 			return out, nil
 		}
 		e := withKey(err, key)
-		retryable := e.Code == codes.Unavailable || (e.Code == codes.Unknown && (key != "" || opts.ReadOnly))
+		// UNAVAILABLE: nothing was applied. UNKNOWN is retried only for a
+		// commit whose outcome was lost (reason COMMIT_OUTCOME_UNKNOWN), which
+		// the key makes safe; anything else is final.
+		retryable := e.Code == codes.Unavailable ||
+			(e.Code == codes.Unknown && e.Reason == ReasonCommitOutcomeUnknown && (key != "" || opts.ReadOnly))
 		if !retryable {
 			return nil, e
 		}

@@ -18,12 +18,15 @@ import (
 	"github.com/txgate/txgate/client/go/txgatev1"
 )
 
-// fakeStub fails RunTransaction with the given codes, then succeeds.
+// fakeStub fails RunTransaction with the given codes, then succeeds. An
+// UNKNOWN carries reason COMMIT_OUTCOME_UNKNOWN (a lost commit), or
+// unknownReason when set.
 type fakeStub struct {
 	txgatev1.DatabaseServiceClient
-	codes    []codes.Code
-	requests []*txgatev1.RunTransactionRequest
-	budgets  []time.Duration
+	codes         []codes.Code
+	unknownReason string
+	requests      []*txgatev1.RunTransactionRequest
+	budgets       []time.Duration
 }
 
 func (f *fakeStub) RunTransaction(ctx context.Context, in *txgatev1.RunTransactionRequest, _ ...grpc.CallOption) (*txgatev1.RunTransactionResponse, error) {
@@ -33,6 +36,14 @@ func (f *fakeStub) RunTransaction(ctx context.Context, in *txgatev1.RunTransacti
 	if len(f.codes) > 0 {
 		c := f.codes[0]
 		f.codes = f.codes[1:]
+		if c == codes.Unknown {
+			reason := txgate.ReasonCommitOutcomeUnknown
+			if f.unknownReason != "" {
+				reason = f.unknownReason
+			}
+			st, _ := status.New(c, "fake").WithDetails(&errdetails.ErrorInfo{Reason: reason, Domain: "txgate.dev"})
+			return nil, st.Err()
+		}
 		return nil, status.Error(c, "fake")
 	}
 	return &txgatev1.RunTransactionResponse{Results: []*txgatev1.ResultSet{{AffectedRows: 1}}, Attempts: 1}, nil
@@ -73,7 +84,8 @@ func TestEachLogicalTransactionGetsItsOwnKey(t *testing.T) {
 }
 
 func TestDoesNotRetryOtherCodes(t *testing.T) {
-	for _, code := range []codes.Code{codes.InvalidArgument, codes.Aborted, codes.DeadlineExceeded} {
+	for _, code := range []codes.Code{codes.InvalidArgument, codes.Aborted, codes.DeadlineExceeded,
+		codes.FailedPrecondition, codes.ResourceExhausted} {
 		stub := &fakeStub{codes: []codes.Code{code}}
 		_, err := txgate.NewFromStub(stub).RunTransaction(context.Background(),
 			[]txgate.Statement{txgate.Stmt("DELETE FROM t")}, fast)
@@ -81,6 +93,19 @@ func TestDoesNotRetryOtherCodes(t *testing.T) {
 		if !errors.As(err, &e) || e.Code != code || len(stub.requests) != 1 ||
 			e.IdempotencyKey != stub.requests[0].GetIdempotencyKey() || status.Code(err) != code {
 			t.Errorf("%v: err %v after %d calls", code, err, len(stub.requests))
+		}
+	}
+}
+
+// UNKNOWN is retried for a lost commit only (reason COMMIT_OUTCOME_UNKNOWN),
+// never for another reason.
+func TestDoesNotRetryUnknownOfAnotherReason(t *testing.T) {
+	for _, reason := range []string{"MYSQL_ERROR", "INTERNAL_ERROR"} {
+		stub := &fakeStub{codes: []codes.Code{codes.Unknown}, unknownReason: reason}
+		_, err := txgate.NewFromStub(stub).RunTransaction(context.Background(),
+			[]txgate.Statement{txgate.Stmt("DELETE FROM t")}, fast)
+		if status.Code(err) != codes.Unknown || len(stub.requests) != 1 {
+			t.Errorf("%s: err %v after %d calls", reason, err, len(stub.requests))
 		}
 	}
 }

@@ -51,10 +51,13 @@ const (
 	// MySQL/MariaDB answered the statement with an error that is the request's
 	// own fault or of no other class here (syntax, unknown table or column,
 	// duplicate key, constraint, data out of range, access denied, a deadlock
-	// inside an interactive Transaction, ...). The gRPC code follows the errno
-	// (README, "gRPC codes for MySQL errors": INVALID_ARGUMENT, NOT_FOUND,
-	// ALREADY_EXISTS, FAILED_PRECONDITION, OUT_OF_RANGE, PERMISSION_DENIED,
-	// ABORTED, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED or UNKNOWN), and the
+	// inside an interactive Transaction, a user's SIGNAL, ...). The gRPC code
+	// follows the errno, then the SQLSTATE class (README, "gRPC codes for MySQL
+	// errors": INVALID_ARGUMENT, NOT_FOUND, ALREADY_EXISTS,
+	// FAILED_PRECONDITION (a user's SIGNAL, SQLSTATE class 45, with the user's
+	// message), OUT_OF_RANGE, PERMISSION_DENIED, ABORTED, DEADLINE_EXCEEDED,
+	// RESOURCE_EXHAUSTED, UNIMPLEMENTED, DATA_LOSS, INTERNAL, or UNKNOWN only
+	// for a COMMIT whose outcome the server itself left unknown), and the
 	// metadata holds mysql_errno, mysql_sqlstate and mysql_message. Nothing was
 	// retried. The client should fix the request; an ABORTED one (deadlock,
 	// lock wait timeout) may be retried whole.
@@ -62,7 +65,9 @@ const (
 	// The database could not be reached before the deadline (it is down,
 	// refuses connections, or the pool has no connection to give within
 	// --pool_acquire_timeout), or a connection was lost where txgate could not
-	// heal it. Code UNAVAILABLE; a MySQL connection error, when there was one,
+	// heal it, or lost again after --max_heal_retries re-runs on fresh
+	// connections (a request that takes its session down every time is
+	// answered, not healed until the deadline). Code UNAVAILABLE; a MySQL connection error, when there was one,
 	// is in the metadata. Nothing of the call was committed. The client may
 	// retry with backoff.
 	ErrorReason_DATABASE_UNAVAILABLE ErrorReason = 2
@@ -130,7 +135,8 @@ const (
 	ErrorReason_IDEMPOTENCY_KEY_REUSED ErrorReason = 11
 	// The connection of an interactive Transaction was lost before COMMIT and
 	// the transaction could not be replayed: it ran more than the replay bound
-	// (--replay_max_statements statements or 4 MiB), or the deadline passed.
+	// (--replay_max_statements statements or 4 MiB), or the deadline passed,
+	// or the connection was lost again after --max_heal_retries re-runs.
 	// Code ABORTED; it was rolled back. The client may run the whole
 	// transaction again.
 	ErrorReason_TRANSACTION_LOST ErrorReason = 12
@@ -201,6 +207,22 @@ const (
 	// the call ended. Code FAILED_PRECONDITION. The client should use
 	// RunTransaction or a Transaction stream, or COMMIT inside the procedure.
 	ErrorReason_TRANSACTION_LEFT_OPEN ErrorReason = 22
+	// A unary result (Execute, RunTransaction, a Transaction statement) grew
+	// past --max_result_rows or --max_result_bytes. Code RESOURCE_EXHAUSTED;
+	// reading stopped there, and a RunTransaction or Transaction statement's
+	// transaction was rolled back. The metadata holds `limit` (the flag) and
+	// `value`. The client should read large results with StreamQuery, or ask
+	// for fewer rows.
+	ErrorReason_RESULT_TOO_LARGE ErrorReason = 23
+	// A statement and its parameters cannot fit the database server's
+	// max_allowed_packet: refused before it was sent, or refused by the
+	// server (error 1153, and the connection loss that follows a packet the
+	// server would not read). Code RESOURCE_EXHAUSTED; never re-run, nothing
+	// was applied. The message names max_allowed_packet and its value, and
+	// the metadata holds `max_allowed_packet`. The client should send less
+	// per statement (split it), or the operator raise the server's
+	// max_allowed_packet.
+	ErrorReason_PACKET_TOO_LARGE ErrorReason = 24
 )
 
 // Enum value maps for ErrorReason.
@@ -229,6 +251,8 @@ var (
 		20: "EXPECTATION_FAILED",
 		21: "NON_TRANSACTIONAL_WRITE",
 		22: "TRANSACTION_LEFT_OPEN",
+		23: "RESULT_TOO_LARGE",
+		24: "PACKET_TOO_LARGE",
 	}
 	ErrorReason_value = map[string]int32{
 		"ERROR_REASON_UNSPECIFIED":   0,
@@ -254,6 +278,8 @@ var (
 		"EXPECTATION_FAILED":         20,
 		"NON_TRANSACTIONAL_WRITE":    21,
 		"TRANSACTION_LEFT_OPEN":      22,
+		"RESULT_TOO_LARGE":           23,
+		"PACKET_TOO_LARGE":           24,
 	}
 )
 
@@ -288,7 +314,7 @@ var File_txgate_v1_error_reason_proto protoreflect.FileDescriptor
 
 const file_txgate_v1_error_reason_proto_rawDesc = "" +
 	"\n" +
-	"\x1ctxgate/v1/error_reason.proto\x12\ttxgate.v1*\xce\x04\n" +
+	"\x1ctxgate/v1/error_reason.proto\x12\ttxgate.v1*\xfa\x04\n" +
 	"\vErrorReason\x12\x1c\n" +
 	"\x18ERROR_REASON_UNSPECIFIED\x10\x00\x12\x0f\n" +
 	"\vMYSQL_ERROR\x10\x01\x12\x18\n" +
@@ -313,7 +339,9 @@ const file_txgate_v1_error_reason_proto_rawDesc = "" +
 	"\x17TRANSACTION_ENDED_EARLY\x10\x13\x12\x16\n" +
 	"\x12EXPECTATION_FAILED\x10\x14\x12\x1b\n" +
 	"\x17NON_TRANSACTIONAL_WRITE\x10\x15\x12\x19\n" +
-	"\x15TRANSACTION_LEFT_OPEN\x10\x16B9Z4github.com/txgate/txgate/client/go/txgatev1;txgatev1\xf8\x01\x01b\x06proto3"
+	"\x15TRANSACTION_LEFT_OPEN\x10\x16\x12\x14\n" +
+	"\x10RESULT_TOO_LARGE\x10\x17\x12\x14\n" +
+	"\x10PACKET_TOO_LARGE\x10\x18B9Z4github.com/txgate/txgate/client/go/txgatev1;txgatev1\xf8\x01\x01b\x06proto3"
 
 var (
 	file_txgate_v1_error_reason_proto_rawDescOnce sync.Once

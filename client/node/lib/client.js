@@ -7,7 +7,7 @@ const path = require('node:path');
 const grpc = require('@grpc/grpc-js');
 const protoLoader = require('@grpc/proto-loader');
 
-const { TxgateError, fromServiceError } = require('./errors');
+const { REASON_COMMIT_OUTCOME_UNKNOWN, TxgateError, fromServiceError } = require('./errors');
 const { toValue, rowValues } = require('./values');
 
 const PROTO_DIR = path.join(__dirname, '..', 'proto');
@@ -169,8 +169,12 @@ class Client {
       } catch (e) {
         err = fromServiceError(e, key);
       }
+      // UNAVAILABLE: nothing was applied. UNKNOWN is retried only for a commit
+      // whose outcome was lost (reason COMMIT_OUTCOME_UNKNOWN), which the key
+      // makes safe; anything else is final.
       const retryable = err.code === grpc.status.UNAVAILABLE ||
-        (err.code === grpc.status.UNKNOWN && (key !== '' || readOnly));
+        (err.code === grpc.status.UNKNOWN && err.reason === REASON_COMMIT_OUTCOME_UNKNOWN &&
+          (key !== '' || readOnly));
       const pause = backoff / 2 + Math.random() * (backoff / 2);
       if (!retryable || Date.now() + pause >= deadline) throw err;
       lastErr = err;

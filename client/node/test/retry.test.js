@@ -6,16 +6,21 @@ const assert = require('node:assert/strict');
 const grpc = require('@grpc/grpc-js');
 const t = require('../lib');
 
-// A stub whose RunTransaction fails with the given codes, then succeeds.
+// A stub whose RunTransaction fails with the given codes, then succeeds. A
+// code may be a [code, reason] pair; UNKNOWN alone is a lost commit
+// (COMMIT_OUTCOME_UNKNOWN).
 function fakeStub(codes) {
   const stub = { requests: [], deadlines: [] };
   stub.RunTransaction = (request, options, callback) => {
     stub.requests.push(request);
     stub.deadlines.push(options.deadline);
-    const code = codes.shift();
+    const next = codes.shift();
+    const [code, reason] = Array.isArray(next) ? next
+      : [next, next === grpc.status.UNKNOWN ? t.REASON_COMMIT_OUTCOME_UNKNOWN : ''];
     setImmediate(() => (code === undefined
       ? callback(null, { results: [{ affected_rows: '1' }], attempts: 1 })
-      : callback(Object.assign(new Error('fake'), { code, details: 'fake', metadata: new grpc.Metadata() }))));
+      : callback(reason ? new t.TxgateError(code, 'fake', { reason })
+        : Object.assign(new Error('fake'), { code, details: 'fake', metadata: new grpc.Metadata() }))));
   };
   return stub;
 }
@@ -42,10 +47,16 @@ test('each logical transaction gets its own key', async () => {
 });
 
 test('does not retry other codes', async () => {
-  for (const code of [grpc.status.INVALID_ARGUMENT, grpc.status.ABORTED, grpc.status.DEADLINE_EXCEEDED]) {
-    const stub = fakeStub([code]);
+  const { INVALID_ARGUMENT, ABORTED, DEADLINE_EXCEEDED, FAILED_PRECONDITION, RESOURCE_EXHAUSTED, UNKNOWN } = grpc.status;
+  for (const next of [INVALID_ARGUMENT, ABORTED, DEADLINE_EXCEEDED, FAILED_PRECONDITION, RESOURCE_EXHAUSTED,
+    [FAILED_PRECONDITION, 'MYSQL_ERROR'], [RESOURCE_EXHAUSTED, 'PACKET_TOO_LARGE'],
+    // UNKNOWN for another reason than a lost commit
+    [UNKNOWN, 'MYSQL_ERROR']]) {
+    const code = Array.isArray(next) ? next[0] : next;
+    const stub = fakeStub([next]);
     await assert.rejects(new t.Client(null, { stub }).runTransaction(['DELETE FROM t'], { initialBackoffMs: 1 }),
-      (e) => e instanceof t.TxgateError && e.code === code && e.idempotencyKey === stub.requests[0].idempotency_key);
+      (e) => e instanceof t.TxgateError && e.code === code &&
+        (Array.isArray(next) || e.idempotencyKey === stub.requests[0].idempotency_key));
     assert.equal(stub.requests.length, 1);
   }
 });

@@ -14,8 +14,10 @@ from txgate_client import Client, CommitOutcomeUnknown, TxgateError
 
 
 class FakeRpcError(grpc.RpcError, grpc.Call):
-    def __init__(self, code, details="fake"):
-        self._code, self._details = code, details
+    """A failed call; with a reason, its rich status carries that ErrorInfo."""
+
+    def __init__(self, code, details="fake", reason=""):
+        self._code, self._details, self._reason = code, details, reason
 
     def code(self):
         return self._code
@@ -24,7 +26,12 @@ class FakeRpcError(grpc.RpcError, grpc.Call):
         return self._details
 
     def trailing_metadata(self):
-        return ()
+        if not self._reason:
+            return ()
+        status = status_pb2.Status(code=self._code.value[0], message=self._details)
+        status.details.add().Pack(error_details_pb2.ErrorInfo(reason=self._reason,
+                                                               domain="txgate.dev"))
+        return (("grpc-status-details-bin", status.SerializeToString()),)
 
     def initial_metadata(self):
         return ()
@@ -43,7 +50,9 @@ class FakeRpcError(grpc.RpcError, grpc.Call):
 
 
 class FakeStub:
-    """RunTransaction fails with the given codes, then succeeds."""
+    """RunTransaction fails with the given codes, then succeeds. A code may be
+    a (code, reason) pair; UNKNOWN alone means a lost commit
+    (COMMIT_OUTCOME_UNKNOWN)."""
 
     def __init__(self, *codes):
         self.codes = list(codes)
@@ -52,7 +61,10 @@ class FakeStub:
     def RunTransaction(self, request, timeout=None):
         self.requests.append((request, timeout))
         if self.codes:
-            raise FakeRpcError(self.codes.pop(0))
+            code = self.codes.pop(0)
+            code, reason = code if isinstance(code, tuple) else (
+                code, "COMMIT_OUTCOME_UNKNOWN" if code == grpc.StatusCode.UNKNOWN else "")
+            raise FakeRpcError(code, reason=reason)
         return pb.RunTransactionResponse(results=[pb.ResultSet(affected_rows=1)], attempts=1)
 
 
@@ -79,12 +91,20 @@ def test_each_logical_transaction_gets_its_own_key():
 
 
 @pytest.mark.parametrize("code", [grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.ABORTED,
-                                  grpc.StatusCode.DEADLINE_EXCEEDED])
+                                  grpc.StatusCode.DEADLINE_EXCEEDED,
+                                  grpc.StatusCode.FAILED_PRECONDITION,
+                                  grpc.StatusCode.RESOURCE_EXHAUSTED,
+                                  (grpc.StatusCode.FAILED_PRECONDITION, "MYSQL_ERROR"),
+                                  (grpc.StatusCode.RESOURCE_EXHAUSTED, "PACKET_TOO_LARGE"),
+                                  # UNKNOWN for another reason than a lost commit
+                                  (grpc.StatusCode.UNKNOWN, "MYSQL_ERROR"),
+                                  (grpc.StatusCode.UNKNOWN, "")])
 def test_does_not_retry_other_codes(code):
     stub = FakeStub(code)
     with pytest.raises(TxgateError) as e:
         Client(stub=stub).run_transaction(["DELETE FROM t"], initial_backoff=0.001)
-    assert e.value.code == code and len(stub.requests) == 1
+    assert e.value.code == (code[0] if isinstance(code, tuple) else code)
+    assert len(stub.requests) == 1
     assert e.value.idempotency_key == stub.requests[0][0].idempotency_key
 
 

@@ -15,7 +15,7 @@ import grpc
 from txgate.v1 import database_pb2 as pb
 from txgate.v1 import database_pb2_grpc as pb_grpc
 
-from .errors import TxgateError, from_rpc_error
+from .errors import REASON_COMMIT_OUTCOME_UNKNOWN, TxgateError, from_rpc_error
 from .values import row_values, to_values
 
 # proto/txgate/v1/service_config.json: retries UNAVAILABLE (see client/README.md).
@@ -208,8 +208,13 @@ class Client:
                                          resp.attempts, calls, key)
             except grpc.RpcError as e:
                 err = from_rpc_error(e, key)
+            # UNAVAILABLE: nothing was applied. UNKNOWN is retried only for a
+            # commit whose outcome was lost (reason COMMIT_OUTCOME_UNKNOWN),
+            # which the key makes safe; any other code, or UNKNOWN for another
+            # reason, is final (a SIGNAL, a constraint, a limit...).
             retryable = err.code == grpc.StatusCode.UNAVAILABLE or (
-                err.code == grpc.StatusCode.UNKNOWN and (key or read_only))
+                err.code == grpc.StatusCode.UNKNOWN
+                and err.reason == REASON_COMMIT_OUTCOME_UNKNOWN and (key or read_only))
             if not retryable:
                 raise err
             pause = backoff / 2 + random.uniform(0, backoff / 2)

@@ -26,10 +26,14 @@ using ::testing::MatchesRegex;
 using txgate::v1::TransactionRequest;
 
 // A status like txgate's: the code plus an ErrorInfo with MySQL metadata.
-grpc::Status RichStatus(grpc::StatusCode code) {
+// UNKNOWN is a lost commit (COMMIT_OUTCOME_UNKNOWN) unless `unknown_reason`
+// says otherwise.
+grpc::Status RichStatus(grpc::StatusCode code, const std::string& unknown_reason = "") {
   google::rpc::ErrorInfo info;
   info.set_domain("txgate.dev");
-  info.set_reason(code == grpc::StatusCode::UNKNOWN ? "COMMIT_OUTCOME_UNKNOWN" : "FAKE");
+  info.set_reason(code != grpc::StatusCode::UNKNOWN ? "FAKE"
+                  : unknown_reason.empty()          ? "COMMIT_OUTCOME_UNKNOWN"
+                                                    : unknown_reason);
   (*info.mutable_metadata())["mysql_errno"] = "2013";
   (*info.mutable_metadata())["mysql_sqlstate"] = "HY000";
   google::rpc::Status rich;
@@ -46,6 +50,11 @@ class FakeService final : public txgate::v1::DatabaseService::Service {
   void Script(std::vector<grpc::StatusCode> codes) {
     absl::MutexLock lock(&mu_);
     codes_.assign(codes.begin(), codes.end());
+  }
+  // The reason of the UNKNOWNs scripted from now on ("": a lost commit).
+  void SetUnknownReason(std::string reason) {
+    absl::MutexLock lock(&mu_);
+    unknown_reason_ = std::move(reason);
   }
   void FailForever(grpc::StatusCode code) {
     absl::MutexLock lock(&mu_);
@@ -131,7 +140,7 @@ class FakeService final : public txgate::v1::DatabaseService::Service {
     if (codes_.empty()) return grpc::Status::OK;
     grpc::StatusCode code = codes_.front();
     codes_.pop_front();
-    return RichStatus(code);
+    return RichStatus(code, unknown_reason_);
   }
 
   absl::Mutex mu_;
@@ -139,6 +148,7 @@ class FakeService final : public txgate::v1::DatabaseService::Service {
   grpc::StatusCode forever_ ABSL_GUARDED_BY(mu_) = grpc::StatusCode::OK;
   std::vector<std::string> keys_ ABSL_GUARDED_BY(mu_);
   int execute_calls_ ABSL_GUARDED_BY(mu_) = 0;
+  std::string unknown_reason_ ABSL_GUARDED_BY(mu_);
   std::vector<std::string> actions_ ABSL_GUARDED_BY(mu_);
 };
 
@@ -220,7 +230,8 @@ TEST_F(RetryTest, UnknownWithoutAKeyIsNeverRetried) {
 TEST_F(RetryTest, OtherCodesAreFinalAndCarryTheKey) {
   for (grpc::StatusCode code :
        {grpc::StatusCode::INVALID_ARGUMENT, grpc::StatusCode::ABORTED,
-        grpc::StatusCode::DEADLINE_EXCEEDED, grpc::StatusCode::ALREADY_EXISTS}) {
+        grpc::StatusCode::DEADLINE_EXCEEDED, grpc::StatusCode::ALREADY_EXISTS,
+        grpc::StatusCode::FAILED_PRECONDITION, grpc::StatusCode::RESOURCE_EXHAUSTED}) {
     service_.Script({code});
     auto db = NewClient();
     const size_t before = service_.keys().size();
@@ -233,6 +244,18 @@ TEST_F(RetryTest, OtherCodesAreFinalAndCarryTheKey) {
     EXPECT_EQ(e.mysql_errno, 2013);
     EXPECT_EQ(e.sqlstate, "HY000");
   }
+}
+
+// UNKNOWN is retried for a lost commit only: for another reason it is final.
+TEST_F(RetryTest, UnknownOfAnotherReasonIsNeverRetried) {
+  service_.SetUnknownReason("MYSQL_ERROR");
+  service_.Script({grpc::StatusCode::UNKNOWN});
+  auto db = NewClient();
+  const size_t before = service_.keys().size();
+  absl::StatusOr<TransactionResult> result = db->RunTransaction({"DELETE FROM t"});
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kUnknown);
+  EXPECT_EQ(service_.keys().size(), before + 1);
+  EXPECT_EQ(Error::FromStatus(result.status()).reason, "MYSQL_ERROR");
 }
 
 TEST_F(RetryTest, RunTransactionGivesUpAtTheOverallDeadline) {

@@ -29,6 +29,8 @@ class ErrorReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     EXPECTATION_FAILED: _ClassVar[ErrorReason]
     NON_TRANSACTIONAL_WRITE: _ClassVar[ErrorReason]
     TRANSACTION_LEFT_OPEN: _ClassVar[ErrorReason]
+    RESULT_TOO_LARGE: _ClassVar[ErrorReason]
+    PACKET_TOO_LARGE: _ClassVar[ErrorReason]
 ERROR_REASON_UNSPECIFIED: ErrorReason
 MYSQL_ERROR: ErrorReason
 DATABASE_UNAVAILABLE: ErrorReason
@@ -52,3 +54,5 @@ TRANSACTION_ENDED_EARLY: ErrorReason
 EXPECTATION_FAILED: ErrorReason
 NON_TRANSACTIONAL_WRITE: ErrorReason
 TRANSACTION_LEFT_OPEN: ErrorReason
+RESULT_TOO_LARGE: ErrorReason
+PACKET_TOO_LARGE: ErrorReason
