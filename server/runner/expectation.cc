@@ -89,4 +89,32 @@ absl::Status CheckExpectation(const txgate::v1::Statement& statement,
   return absl::OkStatus();
 }
 
+absl::Status ValidateExpectation(const txgate::v1::Statement& statement, int index) {
+  if (!statement.has_expect()) return absl::OkStatus();
+  const txgate::v1::Expectation& e = statement.expect();
+  struct Bounds {
+    const char* what;
+    bool has_exact, has_min, has_max;
+    uint64_t exact, min, max;
+  };
+  const Bounds bounds[] = {
+      {"affected_rows", e.has_affected_rows(), e.has_min_affected_rows(), e.has_max_affected_rows(),
+       e.affected_rows(), e.min_affected_rows(), e.max_affected_rows()},
+      {"rows", e.has_rows(), e.has_min_rows(), e.has_max_rows(), e.rows(), e.min_rows(),
+       e.max_rows()},
+  };
+  for (const Bounds& b : bounds) {
+    const bool impossible = (b.has_min && b.has_max && b.min > b.max) ||
+                            (b.has_exact && b.has_min && b.exact < b.min) ||
+                            (b.has_exact && b.has_max && b.exact > b.max);
+    if (impossible) {
+      return sql::MakeStatus(
+          absl::StatusCode::kInvalidArgument, txgate::v1::INVALID_REQUEST,
+          absl::StrCat("statement ", index + 1, ": its expectation on ", b.what,
+                       " can never be met (its exact value and bounds contradict each other)"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace txgate::runner

@@ -26,6 +26,12 @@ namespace txgate::runner {
 absl::Status CheckExpectation(const txgate::v1::Statement& statement,
                               const txgate::v1::ResultSet& result, int index);
 
+// OK unless the expectation of `statement` can never be met: a minimum
+// above its maximum, or an exact count outside its bounds. Then
+// INVALID_ARGUMENT (reason INVALID_REQUEST) naming statement `index`
+// (0-based here, 1-based in the message), before anything runs.
+absl::Status ValidateExpectation(const txgate::v1::Statement& statement, int index);
+
 }  // namespace txgate::runner
 
 #endif  // TXGATE_SERVER_RUNNER_EXPECTATION_H_

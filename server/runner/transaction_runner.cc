@@ -549,6 +549,7 @@ absl::StatusOr<txgate::v1::RunTransactionResponse> TransactionRunner::RunTransac
     absl::StatusOr<sql::StatementKind> kind =
         CheckSql(request.statements(i).sql(), Context::kTransaction, i, options_.xa_transactions);
     if (!kind.ok()) return kind.status();
+    if (absl::Status s = ValidateExpectation(request.statements(i), i); !s.ok()) return s;
     all_reads = all_reads && kind->read_only;
     effects.leaves_state = effects.leaves_state || kind->session.leaves_state;
     effects.reads_leftovers = effects.reads_leftovers || kind->session.reads_leftovers;
@@ -878,6 +879,7 @@ absl::StatusOr<ResultSet> TransactionRunner::Interactive::Run(
   absl::StatusOr<sql::StatementKind> kind =
       CheckSql(statement.sql(), Context::kTransaction, -1, runner_->options_.xa_transactions);
   if (!kind.ok()) return kind.status();
+  if (absl::Status s = ValidateExpectation(statement, statements_run_); !s.ok()) return s;
   all_reads_ = all_reads_ && kind->read_only;
   if (kind->session.reads_leftovers && !clean_ && log_.empty() && !overflow_) {
     // The transaction's first statement reads what the previous statement

@@ -126,5 +126,24 @@ TEST(CheckExpectation, MetadataTravelsWithAnnotatedStatus) {
   EXPECT_EQ(sql::GetReason(annotated), "EXPECTATION_FAILED");
 }
 
+TEST(ValidateExpectation, RefusesWhatCanNeverBeMet) {
+  txgate::v1::Statement st;
+  EXPECT_TRUE(ValidateExpectation(st, 0).ok());  // none
+  st.mutable_expect()->set_min_affected_rows(1);
+  st.mutable_expect()->set_max_affected_rows(1);
+  EXPECT_TRUE(ValidateExpectation(st, 0).ok());
+  st.mutable_expect()->set_min_affected_rows(5);
+  absl::Status s = ValidateExpectation(st, 2);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(s.message()), ::testing::HasSubstr("statement 3"));
+  txgate::v1::Statement rows;
+  rows.mutable_expect()->set_rows(0);
+  rows.mutable_expect()->set_min_rows(1);
+  EXPECT_EQ(ValidateExpectation(rows, 0).code(), absl::StatusCode::kInvalidArgument);
+  rows.mutable_expect()->clear_min_rows();
+  rows.mutable_expect()->set_max_rows(0);
+  EXPECT_TRUE(ValidateExpectation(rows, 0).ok());
+}
+
 }  // namespace
 }  // namespace txgate::runner

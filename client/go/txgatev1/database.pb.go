@@ -1532,7 +1532,9 @@ type isTransactionRequest_Action interface {
 }
 
 type TransactionRequest_Begin struct {
-	// Begin the transaction; must be the first message, and only the first.
+	// Begin the transaction with options; if sent, it must be the first
+	// message, and only the first. Without it, the first statement begins
+	// the transaction with default options.
 	Begin *Begin `protobuf:"bytes,1,opt,name=begin,proto3,oneof"`
 }
 
@@ -1542,7 +1544,8 @@ type TransactionRequest_Statement struct {
 }
 
 type TransactionRequest_Commit struct {
-	// Commit the transaction; ends the stream.
+	// Commit the transaction; ends the stream: the server finishes it with
+	// OK right after its answer and reads nothing sent after.
 	Commit *Commit `protobuf:"bytes,3,opt,name=commit,proto3,oneof"`
 }
 
