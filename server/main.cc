@@ -117,6 +117,15 @@ ABSL_FLAG(int, max_open_transactions, kDefaults.service.max_open_transactions,
 ABSL_FLAG(absl::Duration, transaction_idle_timeout, kDefaults.service.transaction_idle_timeout,
           "an interactive transaction waiting for its client longer than this is rolled back "
           "and ended with ABORTED (0 = never)");
+ABSL_FLAG(absl::Duration, transaction_begin_timeout, kDefaults.service.transaction_begin_timeout,
+          "a Transaction stream whose first message has not arrived this long after it opened is "
+          "ended ABORTED (reason TRANSACTION_IDLE_TIMEOUT); 0 disables");
+ABSL_FLAG(int, max_queued_calls, kDefaults.service.max_queued_calls,
+          "new calls waiting for a worker at most; beyond, RESOURCE_EXHAUSTED at once (reason "
+          "SERVER_OVERLOADED)");
+ABSL_FLAG(int64_t, max_inflight_request_bytes, kDefaults.service.max_inflight_request_bytes,
+          "bytes of requests handled at once (at least --max_request_bytes); beyond, "
+          "RESOURCE_EXHAUSTED at once (reason SERVER_OVERLOADED)");
 
 namespace {
 
@@ -229,6 +238,9 @@ int main(int argc, char** argv) {
   // 0 (the default) lets Server::Start derive it (see Sanitize).
   options.service.max_open_transactions = absl::GetFlag(FLAGS_max_open_transactions);
   options.service.transaction_idle_timeout = absl::GetFlag(FLAGS_transaction_idle_timeout);
+  options.service.transaction_begin_timeout = absl::GetFlag(FLAGS_transaction_begin_timeout);
+  options.service.max_queued_calls = absl::GetFlag(FLAGS_max_queued_calls);
+  options.service.max_inflight_request_bytes = absl::GetFlag(FLAGS_max_inflight_request_bytes);
 
   absl::StatusOr<std::unique_ptr<txgate::service::Server>> server =
       txgate::service::Server::Start(options);

@@ -9,6 +9,7 @@
 #ifndef TXGATE_SERVER_RUNNER_CALL_CONTEXT_H_
 #define TXGATE_SERVER_RUNNER_CALL_CONTEXT_H_
 
+#include <algorithm>
 #include <atomic>
 #include <functional>
 
@@ -28,6 +29,27 @@ class CallContext {
   absl::Time deadline() const { return deadline_; }
   bool cancelled() const { return cancelled_.load(std::memory_order_acquire); }
 
+  // The latest time to wait for a pooled connection: the deadline, or the
+  // sooner time set by set_acquire_by() until a connection is attached.
+  absl::Time acquire_deadline() const {
+    MutexLock lock(&mu_);
+    return std::min(deadline_, acquire_by_);
+  }
+  // Bounds the wait for the next connection (see above).
+  void set_acquire_by(absl::Time t) {
+    MutexLock lock(&mu_);
+    acquire_by_ = t;
+  }
+
+  // Cancels the call because the server is shutting down; true on the first
+  // cancellation only. The call's answer then says so (UNAVAILABLE,
+  // SERVER_SHUTTING_DOWN), not CANCELLED.
+  bool CancelForShutdown() {
+    shutting_down_.store(true, std::memory_order_release);
+    return Cancel();
+  }
+  bool cancelled_for_shutdown() const { return shutting_down_.load(std::memory_order_acquire); }
+
   // Marks the call cancelled; true on the first call only.
   bool Cancel() {
     if (cancelled_.exchange(true, std::memory_order_acq_rel)) return false;
@@ -38,6 +60,7 @@ class CallContext {
   void Attach(db::Connection* conn) {
     MutexLock lock(&mu_);
     attached_ = conn;
+    acquire_by_ = absl::InfiniteFuture();
   }
 
   // Withdraws it; waits while a kill is working on it.
@@ -68,9 +91,11 @@ class CallContext {
  private:
   const absl::Time deadline_;
   std::atomic<bool> cancelled_{false};
-  Mutex mu_;
+  std::atomic<bool> shutting_down_{false};
+  mutable Mutex mu_;
   CondVar detached_;
   db::Connection* attached_ ABSL_GUARDED_BY(mu_) = nullptr;
+  absl::Time acquire_by_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
 };
 
 }  // namespace txgate::runner

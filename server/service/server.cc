@@ -173,6 +173,9 @@ ServerOptions Sanitize(ServerOptions options) {
   if (options.service.max_open_transactions <= 0) {
     options.service.max_open_transactions = std::max(1, options.pool.max_size / 2);
   }
+  options.service.acquire_timeout = options.pool.acquire_timeout;
+  options.service.max_inflight_request_bytes =
+      std::max<int64_t>(options.service.max_inflight_request_bytes, options.max_request_bytes);
   options.outcomes.purge_batch = std::max(1, options.outcomes.purge_batch);
   // The outcome table is named with its schema, so that no caller's USE can
   // make a key land where a retry does not look (README, "Session state").
@@ -368,9 +371,16 @@ void Server::Shutdown() {
     // with its send side still open) stays open after its status went out,
     // and would hold the drain until the deadline; so once every call of
     // ours has its status, the streams still open are cancelled.
+    //
+    // Shortly before the grace period ends, the calls still running are cut
+    // by us (statements killed, transactions rolled back) and answered
+    // UNAVAILABLE, SERVER_SHUTTING_DOWN: gRPC's own cancellation at the
+    // deadline would answer them CANCELLED, which clients do not retry.
     database_->Drain();
     const absl::Time deadline = absl::Now() + options_.shutdown_grace;
-    std::thread reaper([this, deadline] { CancelLingering(deadline); });
+    const absl::Time cut =
+        deadline - std::min(options_.shutdown_grace / 2, options_.kill_grace + absl::Seconds(1));
+    std::thread reaper([this, cut, deadline] { CancelLingering(cut, deadline); });
     grpc_->Shutdown(absl::ToChronoTime(deadline));
     {
       MutexLock lock(&mu_);
@@ -398,16 +408,24 @@ void Server::Shutdown() {
   stopped_.SignalAll();
 }
 
-void Server::CancelLingering(absl::Time deadline) {
+void Server::CancelLingering(absl::Time cut, absl::Time deadline) {
   // Time for statuses just decided to reach their clients; also lets
   // Shutdown() stop accepting calls before the first check.
   const absl::Duration linger = absl::Milliseconds(250);
   absl::Time next = absl::Now() + linger;
   bool quiet = false;  // no unfinished call at the last check
+  bool cut_done = false;
   MutexLock lock(&mu_);
   for (;;) {
-    grpc_stopped_cv_.WaitWithDeadline(&mu_, std::min(next, deadline));
+    grpc_stopped_cv_.WaitWithDeadline(&mu_, std::min({next, deadline, cut_done ? deadline : cut}));
     if (grpc_stopped_ || absl::Now() >= deadline) return;  // gRPC cancels at the deadline
+    if (!cut_done && absl::Now() >= cut) {
+      cut_done = true;
+      mu_.Unlock();
+      database_->CutForShutdown();
+      mu_.Lock();
+      continue;
+    }
     if (absl::Now() < next) continue;
     if (database_->unfinished_calls() > 0) {
       quiet = false;
