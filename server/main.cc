@@ -26,6 +26,19 @@
 #include "server/common/log.h"
 #include "server/service/server.h"
 
+// jemalloc's settings, read at its start when it is linked (CMake option
+// TXGATE_JEMALLOC; ignored otherwise): a background thread purges freed
+// pages within about 100 ms (dirty_decay_ms) and hands them straight back
+// (muzzy_decay_ms:0), so RSS returns to its base after a burst of large
+// requests instead of staying at the burst's peak, and freed request
+// buffers do not pile up during the burst (tests/memory/run.sh; figures in
+// tests/load/results/memory.md). MALLOC_CONF in the
+// environment adds to this and wins.
+extern "C" {
+// NOLINTNEXTLINE: the name and type are jemalloc's.
+const char* malloc_conf = "background_thread:true,dirty_decay_ms:100,muzzy_decay_ms:0";
+}
+
 namespace {
 
 // The defaults of the flags: those of the Options structs they fill.

@@ -69,11 +69,14 @@ struct ServiceOptions {
   // Bytes of requests (unary, StreamQuery, each Transaction message) being
   // handled at once; a call that would go beyond is refused at once with
   // RESOURCE_EXHAUSTED (SERVER_OVERLOADED), a Transaction message ends its
-  // stream so (rolled back). Each byte costs about three in memory (gRPC's
-  // buffer, the parsed request, the database packet), so this keeps the
-  // process within its memory limit. At least max_request_bytes (raised by
-  // service::Sanitize, else a legal request could never run).
-  int64_t max_inflight_request_bytes = int64_t{96} << 20;
+  // stream so (rolled back). gRPC's own memory (requests still being
+  // received) is bounded by twice this (Server: grpc::ResourceQuota). Each
+  // byte handled costs about three in memory (gRPC's buffer, the parsed
+  // request, the database packet); the default keeps 32 concurrent 15 MiB
+  // requests under the 512 MiB Kubernetes limit (tests/memory/run.sh). At
+  // least max_request_bytes (raised by service::Sanitize, else a legal
+  // request could never run).
+  int64_t max_inflight_request_bytes = int64_t{64} << 20;
   // An interactive transaction waiting for its client's next message longer
   // than this is rolled back and its stream ended with ABORTED (reason
   // TRANSACTION_IDLE_TIMEOUT). Zero disables the limit.

@@ -182,6 +182,16 @@ const (
 	// recorded: a later call with the same key runs again. The client may
 	// retry once the data allows it (e.g. after a top-up).
 	ErrorReason_EXPECTATION_FAILED ErrorReason = 20
+	// The server is overloaded, and nothing of the call ran. Code
+	// RESOURCE_EXHAUSTED when it was refused at once: too many calls already
+	// waited for a worker (--max_queued_calls), or the requests being
+	// handled would have gone beyond --max_inflight_request_bytes with this
+	// one (a Transaction stream whose message is refused so ends, rolled
+	// back). Code UNAVAILABLE when it waited for a worker past
+	// --pool_acquire_timeout (counted from its arrival) or until shortly
+	// before its deadline. The message names the flag. The client may retry
+	// later, with backoff, or on another server.
+	ErrorReason_SERVER_OVERLOADED ErrorReason = 21
 )
 
 // Enum value maps for ErrorReason.
@@ -208,6 +218,7 @@ var (
 		18: "INTERNAL_ERROR",
 		19: "TRANSACTION_ENDED_EARLY",
 		20: "EXPECTATION_FAILED",
+		21: "SERVER_OVERLOADED",
 	}
 	ErrorReason_value = map[string]int32{
 		"ERROR_REASON_UNSPECIFIED":   0,
@@ -231,6 +242,7 @@ var (
 		"INTERNAL_ERROR":             18,
 		"TRANSACTION_ENDED_EARLY":    19,
 		"EXPECTATION_FAILED":         20,
+		"SERVER_OVERLOADED":          21,
 	}
 )
 
@@ -265,7 +277,7 @@ var File_txgate_v1_error_reason_proto protoreflect.FileDescriptor
 
 const file_txgate_v1_error_reason_proto_rawDesc = "" +
 	"\n" +
-	"\x1ctxgate/v1/error_reason.proto\x12\ttxgate.v1*\x96\x04\n" +
+	"\x1ctxgate/v1/error_reason.proto\x12\ttxgate.v1*\xad\x04\n" +
 	"\vErrorReason\x12\x1c\n" +
 	"\x18ERROR_REASON_UNSPECIFIED\x10\x00\x12\x0f\n" +
 	"\vMYSQL_ERROR\x10\x01\x12\x18\n" +
@@ -288,7 +300,8 @@ const file_txgate_v1_error_reason_proto_rawDesc = "" +
 	"\x19TRANSACTION_NOT_COMMITTED\x10\x11\x12\x12\n" +
 	"\x0eINTERNAL_ERROR\x10\x12\x12\x1b\n" +
 	"\x17TRANSACTION_ENDED_EARLY\x10\x13\x12\x16\n" +
-	"\x12EXPECTATION_FAILED\x10\x14B9Z4github.com/txgate/txgate/client/go/txgatev1;txgatev1\xf8\x01\x01b\x06proto3"
+	"\x12EXPECTATION_FAILED\x10\x14\x12\x15\n" +
+	"\x11SERVER_OVERLOADED\x10\x15B9Z4github.com/txgate/txgate/client/go/txgatev1;txgatev1\xf8\x01\x01b\x06proto3"
 
 var (
 	file_txgate_v1_error_reason_proto_rawDescOnce sync.Once

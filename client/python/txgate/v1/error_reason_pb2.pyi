@@ -27,6 +27,7 @@ class ErrorReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     INTERNAL_ERROR: _ClassVar[ErrorReason]
     TRANSACTION_ENDED_EARLY: _ClassVar[ErrorReason]
     EXPECTATION_FAILED: _ClassVar[ErrorReason]
+    SERVER_OVERLOADED: _ClassVar[ErrorReason]
 ERROR_REASON_UNSPECIFIED: ErrorReason
 MYSQL_ERROR: ErrorReason
 DATABASE_UNAVAILABLE: ErrorReason
@@ -48,3 +49,4 @@ TRANSACTION_NOT_COMMITTED: ErrorReason
 INTERNAL_ERROR: ErrorReason
 TRANSACTION_ENDED_EARLY: ErrorReason
 EXPECTATION_FAILED: ErrorReason
+SERVER_OVERLOADED: ErrorReason
