@@ -67,7 +67,7 @@ fi
 if want tsan; then
   step "pool and runner tests under ThreadSanitizer"
   build build-tsan thread connection_pool_test periodic_worker_test transaction_runner_test \
-    outcome_store_test statement_killer_test
+    outcome_store_test statement_killer_test executor_test
   TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
     ctest --test-dir build-tsan -L "pool|runner" --output-on-failure
 fi

@@ -353,6 +353,13 @@ void Server::AddSampledMetrics() {
   DatabaseService* database = database_.get();
   m.AddSampled("txgate_open_transactions", "interactive Transaction streams open", Kind::kGauge,
                [database] { return static_cast<double>(database->open_transactions()); });
+  m.AddSampled("txgate_overload_refusals_total",
+               "calls refused or dropped by --max_queued_calls, --max_inflight_request_bytes or "
+               "a wait for a worker past --pool_acquire_timeout (reason SERVER_OVERLOADED)",
+               Kind::kCounter,
+               [database] { return static_cast<double>(database->overload_refusals()); });
+  m.AddSampled("txgate_inflight_request_bytes", "bytes of requests being handled", Kind::kGauge,
+               [database] { return static_cast<double>(database->inflight_request_bytes()); });
   m.AddSampled("txgate_transaction_idle_timeouts_total",
                "interactive transactions rolled back by --transaction_idle_timeout", Kind::kCounter,
                [database] { return static_cast<double>(database->idle_timeouts()); });
