@@ -13,9 +13,19 @@
 // friendly refusals — only read statements through Execute/StreamQuery,
 // transactions READ ONLY, no idempotency key; recorded (CallRecord: request
 // id, metrics, one log line), and interactive transactions are bounded:
-// at most max_open_transactions streams at once, each rolled back and ended
-// when it waits for its client longer than transaction_idle_timeout, or
+// at most max_open_transactions hold a slot at once (taken at a stream's
+// first message, freed before its status goes out), each rolled back and
+// ended when it waits for its client longer than transaction_idle_timeout
+// (or for its first message longer than transaction_begin_timeout), or
 // when the server starts draining (Drain()).
+//
+// Admission: a new call is refused at once (RESOURCE_EXHAUSTED,
+// SERVER_OVERLOADED) when max_queued_calls wait for a worker already or
+// its bytes would go beyond max_inflight_request_bytes; its wait for a
+// worker and a connection counts from its arrival and ends at
+// acquire_timeout, or shortly before its deadline, with a precise answer.
+// While draining, new calls are refused UNAVAILABLE (SERVER_SHUTTING_DOWN),
+// and CutForShutdown() ends those still running the same way.
 #ifndef TXGATE_SERVER_SERVICE_DATABASE_SERVICE_H_
 #define TXGATE_SERVER_SERVICE_DATABASE_SERVICE_H_
 
