@@ -121,6 +121,13 @@ class Connection {
   // True if RollbackTransaction() has anything to roll back.
   virtual bool HasOpenTransaction() = 0;
 
+  // True if, since BeginTransaction, the server reported that a statement
+  // wrote a non-transactional table (MyISAM, Aria, MEMORY, ...): a change
+  // that neither a rollback undoes nor a re-run may repeat. (MySQL's
+  // transaction state tracking; a write inside a statement that returned
+  // rows is reported with the next statement.)
+  virtual bool wrote_nontransactional() const = 0;
+
   // True if a statement may have changed session state (variables,
   // schema, locks, ...) since the connection opened or was last reset: the
   // server reported it, or RequireReset() was called. The pool resets such

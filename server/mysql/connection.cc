@@ -19,10 +19,13 @@
 namespace txgate::mysql {
 namespace {
 
-// Settings every txgate session starts with: UTC for TIMESTAMP values, and
-// session state tracking so a lease knows when the caller changed state.
+// Settings every txgate session starts with: UTC for TIMESTAMP values,
+// session state tracking so a lease knows when the caller changed state, and
+// transaction state tracking so a transaction knows when a statement wrote a
+// table that cannot be rolled back.
 constexpr absl::string_view kSessionInit =
-    "SET time_zone = '+00:00', session_track_state_change = ON";
+    "SET time_zone = '+00:00', session_track_state_change = ON, "
+    "session_track_transaction_info = STATE";
 
 unsigned int WholeSeconds(absl::Duration d) {
   const double s = std::ceil(absl::ToDoubleSeconds(d));
@@ -93,6 +96,7 @@ absl::StatusOr<std::unique_ptr<Connection>> Connection::Open(const ConnectOption
 Connection::Connection(MYSQL* mysql, const ConnectOptions& options)
     : mysql_(mysql),
       database_(options.database),
+      read_only_(options.read_only),
       statement_cache_size_(options.statement_cache_size) {
   identity_.thread_id = mysql_thread_id(mysql_);
   socket_ = mysql_get_socket(mysql_);
@@ -141,7 +145,9 @@ absl::Status Connection::ReadIdentity() {
 }
 
 absl::Status Connection::InitSession() {
-  absl::Status status = Query(kSessionInit);
+  absl::Status status =
+      read_only_ ? Query(absl::StrCat(kSessionInit, "; SET SESSION TRANSACTION READ ONLY"))
+                 : Query(kSessionInit);
   session_changed_ = false;
   fresh_ = status.ok();
   return status;
@@ -174,11 +180,26 @@ absl::Status Connection::StatementError(MYSQL_STMT* stmt) {
 }
 
 bool Connection::LastCommandChangedSession() {
-  // The tracker keeps the last state-change record until another one comes,
-  // so ask the server status of this very command first.
+  // The trackers keep the last record until another one comes, so ask the
+  // server status of this very command first.
   unsigned int status = 0;
   mariadb_get_infov(mysql_, MARIADB_CONNECTION_SERVER_STATUS, &status);
-  return (status & SERVER_SESSION_STATE_CHANGED) != 0;
+  if ((status & SERVER_SESSION_STATE_CHANGED) == 0) return false;
+  const char* data = nullptr;
+  size_t length = 0;
+  // The transaction state (MySQL's format, 8 characters: T/I/_, then r R w W
+  // s S L or _): a 'w' in the fourth place says a non-transactional table
+  // was written in this transaction. It is no session state to reset.
+  if (mysql_session_track_get_first(mysql_, SESSION_TRACK_TRANSACTION_STATE, &data, &length) == 0 &&
+      length >= 4 && data[3] == 'w') {
+    nontransactional_write_ = true;
+  }
+  for (enum_session_state_type type :
+       {SESSION_TRACK_SYSTEM_VARIABLES, SESSION_TRACK_SCHEMA, SESSION_TRACK_STATE_CHANGE,
+        SESSION_TRACK_GTIDS, SESSION_TRACK_TRANSACTION_CHARACTERISTICS}) {
+    if (mysql_session_track_get_first(mysql_, type, &data, &length) == 0) return true;
+  }
+  return false;
 }
 
 bool Connection::InTransaction() {
@@ -188,6 +209,7 @@ bool Connection::InTransaction() {
 }
 
 absl::Status Connection::BeginTransaction(const db::TransactionStart& start) {
+  nontransactional_write_ = false;
   std::string sql;
   if (start.xa) {
     // XA START takes no access mode: the next transaction's is set first,

@@ -41,6 +41,11 @@ struct ConnectOptions {
   absl::Duration write_timeout = absl::Seconds(30);
   // Prepared statements kept per connection; the least recently added goes.
   size_t statement_cache_size = 256;
+  // Every transaction of the session, autocommit statements included, is
+  // READ ONLY (SET SESSION TRANSACTION READ ONLY at connect and after each
+  // reset): a write fails with 1792 whatever runs it, also a definer-rights
+  // view or function the account may read.
+  bool read_only = false;
 };
 
 // The summary type is the seam's; the name stays for existing callers.
@@ -69,6 +74,8 @@ class Connection final : public db::Connection {
   absl::Status CommitTransaction() override;
   absl::Status RollbackTransaction() override;
   bool HasOpenTransaction() override;
+  // From the server's transaction state tracking (see the .cc).
+  bool wrote_nontransactional() const override { return nontransactional_write_; }
   // As session state tracking reports it, or as RequireReset() says.
   bool session_changed() const override { return session_changed_; }
   void RequireReset() override { session_changed_ = true; }
@@ -137,12 +144,16 @@ class Connection final : public db::Connection {
   // The xid of the XA transaction BeginTransaction opened, until it ends
   // ("": none).
   std::string xid_;
+  // Since BeginTransaction, the server reported a write to a table that
+  // cannot be rolled back.
+  bool nontransactional_write_ = false;
   absl::BitGen random_;
   int socket_ = -1;
   std::atomic<bool> broken_{false};
   bool session_changed_ = false;
   bool fresh_ = true;
   std::string database_;  // the configured default schema ("" for none)
+  bool read_only_;        // ConnectOptions::read_only
   bool maybe_executed_ = false;
   size_t statement_cache_size_;
   absl::flat_hash_map<std::string, Prepared> statements_;

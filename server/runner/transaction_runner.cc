@@ -118,6 +118,53 @@ absl::Status InTransactionError(absl::Status status, int index) {
   return sql::Annotate(status, absl::StrCat("statement ", index + 1, ": "));
 }
 
+// What the server's own state says after statement `index` (0-based) of a
+// transaction succeeded. The answers below are its verdicts.
+enum class Verdict {
+  kIntact,
+  // A non-transactional table was written: NonTransactional.
+  kNonTransactionalWrite,
+  // Inside an XA transaction, which nothing can commit early: the server
+  // rolled it back (a deadlock or lock wait timeout that a procedure's
+  // handler caught). Nothing was committed: RolledBackByServer.
+  kRolledBack,
+  // Without XA: committed or rolled back early: EndedEarly.
+  kEndedEarly,
+};
+
+Verdict ServerVerdict(db::Connection& conn, bool xa) {
+  if (conn.wrote_nontransactional()) return Verdict::kNonTransactionalWrite;
+  if (conn.InTransaction()) return Verdict::kIntact;
+  return xa ? Verdict::kRolledBack : Verdict::kEndedEarly;
+}
+
+absl::Status LeftOpen() {
+  return sql::MakeStatus(
+      absl::StatusCode::kFailedPrecondition, txgate::v1::TRANSACTION_LEFT_OPEN,
+      "the statement left a transaction open (START TRANSACTION, or a procedure that began one "
+      "or set autocommit = 0 and did not commit): Execute runs each statement on its own, so "
+      "that transaction was rolled back, with whatever the statement did in it; use "
+      "RunTransaction or a Transaction stream, or COMMIT inside the procedure");
+}
+
+absl::Status NonTransactional(int index) {
+  return sql::MakeStatus(
+      absl::StatusCode::kFailedPrecondition, txgate::v1::NON_TRANSACTIONAL_WRITE,
+      absl::StrCat("statement ", index + 1,
+                   " wrote a non-transactional table (MyISAM, Aria, MEMORY, ...), whose change "
+                   "neither a rollback undoes nor a re-run may repeat: the transaction was "
+                   "rolled back, that change stays, no later statement was run and nothing was "
+                   "re-run; send such statements with Execute"));
+}
+
+absl::Status RolledBackByServer(int index) {
+  return sql::MakeStatus(
+      absl::StatusCode::kAborted, txgate::v1::TRANSACTION_ENDED_EARLY,
+      absl::StrCat("statement ", index + 1,
+                   ": the server rolled the transaction back (a deadlock or lock wait timeout "
+                   "caught by a handler in a procedure); nothing was committed"));
+}
+
 // The answer when the server reports, after statement `index` (0-based) of
 // a transaction, that no transaction is open any more: something in it
 // committed or rolled back the transaction early.
@@ -159,6 +206,7 @@ TransactionRunner::TransactionRunner(pool::ConnectionPool* pool, OutcomeStore* o
 
 FailureClass TransactionRunner::ClassOf(const AttemptFailure& failure) {
   if (failure.final) return FailureClass::kRequest;
+  if (failure.conflict) return FailureClass::kTransientConflict;
   if (failure.key_taken) return FailureClass::kKeyTaken;
   if (sql::IsConnectionLost(failure.status)) return FailureClass::kConnectionLost;
   if (sql::IsTransientConflict(failure.status)) return FailureClass::kTransientConflict;
@@ -410,6 +458,7 @@ absl::Status TransactionRunner::KeyReused() {
 // A serialized RunTransactionResponse never starts with a zero byte (no
 // field has number 0).
 constexpr absl::string_view kEndedEarlyMarker("\0ended-early:", 13);
+constexpr absl::string_view kNonTransactionalMarker("\0non-transactional:", 19);
 
 absl::StatusOr<txgate::v1::RunTransactionResponse> TransactionRunner::StoredResponse(
     const std::string& bytes) {
@@ -417,6 +466,10 @@ absl::StatusOr<txgate::v1::RunTransactionResponse> TransactionRunner::StoredResp
   if (absl::StartsWith(bytes, kEndedEarlyMarker) &&
       absl::SimpleAtoi(absl::string_view(bytes).substr(kEndedEarlyMarker.size()), &index)) {
     return EndedEarly(index);
+  }
+  if (absl::StartsWith(bytes, kNonTransactionalMarker) &&
+      absl::SimpleAtoi(absl::string_view(bytes).substr(kNonTransactionalMarker.size()), &index)) {
+    return NonTransactional(index);
   }
   txgate::v1::RunTransactionResponse response;
   if (!response.ParseFromString(bytes)) {
@@ -443,6 +496,10 @@ absl::StatusOr<txgate::v1::ExecuteResponse> TransactionRunner::Execute(
     int64_t bytes = 0;
     absl::Status status = RunStatement(ctx, **lease, request.sql(), request.params(),
                                        response.mutable_result(), &bytes);
+    // A statement that leaves a transaction open (START TRANSACTION, or a
+    // procedure's, or SET autocommit = 0 then a write in a procedure) would
+    // have its work rolled back when the lease returns: not an OK.
+    if (status.ok() && (*lease)->InTransaction()) return Final(LeftOpen());
     if (status.ok()) return response;
     // An autocommit statement is its own COMMIT.
     return FailedOn(**lease, std::move(status), Phase::kCommitInFlight, writes);
@@ -471,7 +528,9 @@ absl::StatusOr<txgate::v1::RunTransactionResponse> TransactionRunner::RunTransac
   }
   all_reads = all_reads || request.options().read_only();
 
-  const std::string& key = request.idempotency_key();
+  // A read-only transaction is safe to re-run and has nothing to make
+  // exactly-once (its outcome record would be a write): its key is ignored.
+  const std::string key = request.options().read_only() ? "" : request.idempotency_key();
   std::string fingerprint;
   if (!key.empty()) {
     if (outcomes_ == nullptr) return NoKeys();
@@ -513,15 +572,29 @@ absl::StatusOr<txgate::v1::RunTransactionResponse> TransactionRunner::RunTransac
         return FailedOn(conn, std::move(s), Phase::kStatementInFlight, !all_reads);
       }
       // The server's truth, whatever the text said: the transaction must
-      // still be open. If not, nothing may run or be re-run after it, and
-      // with a key a retry gets this answer too (recorded outside any
-      // transaction: committed at once; if it cannot be, the answer stands).
-      if (!conn.InTransaction()) {
+      // still be open and hold nothing a rollback cannot undo.
+      const Verdict verdict = ServerVerdict(conn, options_.xa_transactions);
+      if (verdict == Verdict::kRolledBack) {
+        // Nothing committed: re-run like a deadlock.
+        AttemptFailure failure = Final(RolledBackByServer(i));
+        failure.final = false;
+        failure.conflict = true;
+        return failure;
+      }
+      if (verdict != Verdict::kIntact) {
+        // Something may be committed that a re-run would repeat: nothing
+        // runs or is re-run after it, and with a key a retry gets this
+        // answer too (recorded outside any transaction, so committed at
+        // once; if it cannot be, the answer stands).
+        const bool ended = verdict == Verdict::kEndedEarly;
         if (!key.empty()) {
           Attached attached(ctx, &conn);
-          (void)outcomes_->Record(conn, key, fingerprint, absl::StrCat(kEndedEarlyMarker, i));
+          if (conn.HasOpenTransaction()) (void)conn.RollbackTransaction();
+          (void)outcomes_->Record(
+              conn, key, fingerprint,
+              absl::StrCat(ended ? kEndedEarlyMarker : kNonTransactionalMarker, i));
         }
-        return Final(EndedEarly(i));
+        return Final(ended ? EndedEarly(i) : NonTransactional(i));
       }
       // An unmet expectation is the answer: the lease's return rolls the
       // attempt back, and no outcome has been recorded for the key.
@@ -723,7 +796,11 @@ absl::Status TransactionRunner::Interactive::Replay(CallContext& ctx) {
         }
         return Final(Lost(absl::StrCat("a replayed statement failed: ", s.message())));
       }
-      if (!conn.InTransaction()) return Final(EndedEarly(static_cast<int>(&r - log_.data())));
+      if (ServerVerdict(conn, runner_->options_.xa_transactions) != Verdict::kIntact) {
+        return Final(
+            Lost("a replayed statement ended the transaction or wrote a "
+                 "non-transactional table"));
+      }
       if (Checksum(result) != r.checksum) {
         return Final(sql::MakeStatus(
             absl::StatusCode::kAborted, txgate::v1::REPLAY_MISMATCH,
@@ -792,7 +869,18 @@ absl::StatusOr<ResultSet> TransactionRunner::Interactive::Run(
     int64_t bytes = 0;
     absl::Status status =
         runner_->RunStatement(ctx, *lease_, statement.sql(), statement.params(), &result, &bytes);
-    if (status.ok() && !lease_->InTransaction()) return Final(EndedEarly(statements_run_));
+    if (status.ok()) {
+      switch (ServerVerdict(*lease_, runner_->options_.xa_transactions)) {
+        case Verdict::kIntact:
+          break;
+        case Verdict::kNonTransactionalWrite:
+          return Final(NonTransactional(statements_run_));
+        case Verdict::kRolledBack:
+          return Final(RolledBackByServer(statements_run_));
+        case Verdict::kEndedEarly:
+          return Final(EndedEarly(statements_run_));
+      }
+    }
     if (status.ok()) {
       ++statements_run_;
       Remember(statement, result);
@@ -819,7 +907,8 @@ absl::StatusOr<ResultSet> TransactionRunner::Interactive::Run(
 
 absl::Status TransactionRunner::Interactive::Commit(CallContext& ctx,
                                                     const txgate::v1::Commit& commit) {
-  const std::string& key = commit.idempotency_key();
+  // As in RunTransaction, a read-only transaction's key is ignored.
+  const std::string key = read_only_ ? "" : commit.idempotency_key();
   if (!key.empty() && runner_->outcomes_ == nullptr) return NoKeys();
   if (!key.empty() && key.size() > runner_->outcomes_->options().max_key_bytes) {
     return Invalid("the idempotency key is too long");

@@ -190,6 +190,7 @@ class TransactionRunner {
     bool may_have_written = false;
     bool key_taken = false;  // the key's row exists or is being written elsewhere
     bool final = false;      // answer it as it is, whatever its class
+    bool conflict = false;   // a transient conflict whatever its status says
     // The session whose COMMIT's fate is unknown (thread id 0: none).
     db::SessionIdentity lost_session;
   };

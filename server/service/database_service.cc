@@ -88,15 +88,20 @@ class BytesReservation {
 
 absl::Status ReadOnlyRefused() {
   return sql::MakeStatus(absl::StatusCode::kPermissionDenied, txgate::v1::READ_ONLY_TOKEN,
-                         "this token is read-only: Execute and StreamQuery accept only "
-                         "statements that cannot write (SELECT, SHOW, ...)");
+                         "this token is read-only: it may send only plain reads (SELECT, "
+                         "SHOW, ... without INTO, locking clauses, user variables or functions "
+                         "that hold session state such as GET_LOCK)");
 }
 
-// Whether a read-only token may send `sql` through Execute/StreamQuery
-// (empty SQL goes on, to be refused as INVALID_ARGUMENT).
+// Whether a read-only token may send `sql`, in any RPC (empty SQL goes on,
+// to be refused as INVALID_ARGUMENT): a read that takes no lock and leaves
+// nothing on the session — no locking read holding back writers, no named
+// lock (GET_LOCK) holding an application's lock. The account's grants and
+// its read-only session refuse every write anyway; this refuses early what
+// they would let through.
 bool ReadOnlyAllowed(absl::string_view sql) {
   const sql::StatementKind kind = sql::ClassifyStatement(sql);
-  return kind.read_only || kind.empty;
+  return (kind.read_only && !kind.session.leaves_state) || kind.empty;
 }
 
 // A unary call whose work runs on the executor.
@@ -406,6 +411,9 @@ class TransactionCall final
           if (!status.ok()) return End(status);
         }
         ++statements_;
+        if (read_only_ && !ReadOnlyAllowed(request_.statement().sql())) {
+          return End(ReadOnlyRefused());
+        }
         absl::StatusOr<txgate::v1::ResultSet> result = txn_->Run(*call_, request_.statement());
         if (!result.ok()) return End(result.status());
         *response_.mutable_result() = std::move(*result);
@@ -785,6 +793,12 @@ grpc::ServerUnaryReactor* DatabaseService::RunTransaction(
     // idempotency key is ignored: nothing to make exactly-once, and the
     // outcome record would be a write (the Transaction stream's commit
     // does the same).
+    for (const txgate::v1::Statement& statement : request->statements()) {
+      if (!ReadOnlyAllowed(statement.sql())) {
+        reactor->End(ReadOnlyRefused());
+        return reactor;
+      }
+    }
     auto copy = std::make_shared<txgate::v1::RunTransactionRequest>(*request);
     copy->mutable_options()->set_read_only(true);
     copy->clear_idempotency_key();

@@ -276,6 +276,7 @@ absl::Status Server::StartReadOnly() {
   mysql::ConnectOptions connect = options.mysql;
   connect.user = options.mysql_ro_user;
   connect.password = options.mysql_ro_password;
+  connect.read_only = true;  // beyond the grants: definer-rights views and functions
   const std::string user = connect.user;
   // Set once the account's grants were read and found read-only: checked
   // now if the database answers, else by the first connect that succeeds.

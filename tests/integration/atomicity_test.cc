@@ -269,6 +269,77 @@ TEST_F(AtomicityTest, ADeadlockInsideTheXaTransactionIsRetried) {
   EXPECT_GE(server_->server().runner_stats().conflict_retries, retries + 1);
 }
 
+// A write to a non-transactional table cannot be rolled back: the server's
+// transaction state tracking reports it, and the transaction stops there
+// (rest rolled back, that change kept once), with or without a key, and a
+// retry with the key runs nothing again.
+TEST_F(AtomicityTest, ANonTransactionalWriteStopsTheTransactionAndIsNeverRepeated) {
+  Admin("CREATE OR REPLACE TABLE txgate.at_log (note VARCHAR(20)) ENGINE=MyISAM");
+  Admin("CREATE OR REPLACE TABLE txgate.at_mem (n INT) ENGINE=MEMORY");
+  Admin("INSERT INTO txgate.at_mem VALUES (0)");
+  const std::vector<std::string> writes = {"INSERT INTO at_log VALUES ('w')",
+                                           "UPDATE at_mem SET n = n + 1"};
+  for (const std::string& write : writes) {
+    SCOPED_TRACE(write);
+    Admin("TRUNCATE TABLE txgate.at_log");
+    Admin("UPDATE txgate.at_mem SET n = 0");
+    txgate::v1::RunTransactionResponse response;
+    grpc::Status s = RunTransaction({kBump, write, "SELECT SLEEP(0)"}, &response, false,
+                                    "at-nontx-" + write.substr(0, 6));
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << s.error_message();
+    EXPECT_EQ(ErrorInfoOf(s).reason(), "NON_TRANSACTIONAL_WRITE");
+    EXPECT_THAT(s.error_message(), ::testing::HasSubstr("statement 2 wrote"));
+    // The retry with the key gets the same answer and runs nothing.
+    s = RunTransaction({kBump, write, "SELECT SLEEP(0)"}, &response, false,
+                       "at-nontx-" + write.substr(0, 6));
+    EXPECT_EQ(ErrorInfoOf(s).reason(), "NON_TRANSACTIONAL_WRITE");
+    s = Interactive({kBump, write, "SELECT 1"});
+    EXPECT_EQ(ErrorInfoOf(s).reason(), "NON_TRANSACTIONAL_WRITE") << s.error_message();
+    EXPECT_EQ(Counters(), "0,0");  // the InnoDB part rolled back every time
+    // The non-transactional change stays, once per call that made it: two.
+    EXPECT_EQ(Admin("SELECT (SELECT COUNT(*) FROM txgate.at_log) + (SELECT n FROM "
+                    "txgate.at_mem)")[0][0],
+              "2");
+  }
+  // With Execute, where it belongs, it is an ordinary write.
+  ASSERT_TRUE(Exec(server_->stub(), "INSERT INTO at_log VALUES ('x')").ok());
+  Admin("DROP TABLE txgate.at_log, txgate.at_mem");
+}
+
+// Execute runs each statement on its own: a statement that leaves a
+// transaction open would have its work rolled back at the end of the call,
+// so it is not answered OK.
+TEST_F(AtomicityTest, AnExecuteThatLeavesATransactionOpenIsNotOk) {
+  Admin(
+      "CREATE OR REPLACE PROCEDURE txgate.at_open() BEGIN SET autocommit = 0; "
+      "UPDATE txgate.at_c SET n = n + 1 WHERE id = 1; END");
+  Admin(
+      "CREATE OR REPLACE PROCEDURE txgate.at_begin_write() BEGIN START TRANSACTION; "
+      "UPDATE txgate.at_c SET n = n + 1 WHERE id = 1; END");
+  for (const char* sql : {"CALL at_open()", "CALL at_begin_write()", "START TRANSACTION"}) {
+    SCOPED_TRACE(sql);
+    grpc::Status s = Exec(server_->stub(), sql);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << s.error_message();
+    EXPECT_EQ(ErrorInfoOf(s).reason(), "TRANSACTION_LEFT_OPEN");
+    EXPECT_EQ(Counters(), "0,0");
+  }
+  // The next call on the pooled session is a plain autocommit statement.
+  ASSERT_TRUE(Exec(server_->stub(), kBump).ok());
+  EXPECT_EQ(Counters(), "1,0");
+}
+
+// A read-only transaction has nothing to make exactly-once: its key is
+// ignored (its outcome record would be a write).
+TEST_F(AtomicityTest, AReadOnlyTransactionIgnoresItsKey) {
+  txgate::v1::RunTransactionResponse response;
+  grpc::Status s = RunTransaction({"SELECT n FROM at_c WHERE id = 1"}, &response,
+                                  /*read_only=*/true, "at-ro-key");
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(Admin("SELECT COUNT(*) FROM txgate.txgate_outcomes WHERE idempotency_key = "
+                  "'at-ro-key'")[0][0],
+            "0");
+}
+
 // CLIENT_MULTI_STATEMENTS is on for txgate's own commands; a caller's SQL
 // still runs as one prepared statement, never as several.
 TEST_F(AtomicityTest, ACallersSqlIsNeverSplitIntoSeveralStatements) {

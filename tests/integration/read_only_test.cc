@@ -290,6 +290,37 @@ TEST_F(ReadOnlyTest, EveryWriteRouteFailsThroughEveryRpcAndNothingChanges) {
   }
 }
 
+// Routes the account's grants alone would let through — a definer-rights
+// view whose function writes (SELECT on the view is a grant the account
+// has), a shared-lock read that holds writers back, a named lock that takes
+// an application's lock — are refused by txgate: the read-only session
+// (every transaction READ ONLY, autocommit statements too) and the check
+// that a read-only token sends only plain reads.
+TEST_F(ReadOnlyTest, WhatTheGrantsAloneAllowIsRefusedToo) {
+  Admin(
+      "CREATE OR REPLACE DEFINER = 'root'@'localhost' SQL SECURITY DEFINER VIEW "
+      "txgate.ro_v_write AS SELECT id, txgate.ro_f_write() AS w FROM txgate.ro_acct");
+  const std::vector<Route> routes = {
+      {"a definer-rights view whose function writes", {"SELECT * FROM ro_v_write"}},
+      {"a shared-lock read", {"SELECT n FROM ro_acct WHERE id = 1 LOCK IN SHARE MODE"}},
+      {"a named lock", {"SELECT GET_LOCK('ro-app-lock', 0)"}},
+  };
+  const std::vector<std::pair<const char*, grpc::Status (*)(const Route&)>> rpcs = {
+      {"Execute", &ViaExecute},
+      {"StreamQuery", &ViaStreamQuery},
+      {"RunTransaction", &ViaRunTransaction},
+      {"Transaction", &ViaTransaction}};
+  for (const Route& route : routes) {
+    for (const auto& [name, call] : rpcs) {
+      const std::string what = absl::StrCat(route.name, " via ", name);
+      ExpectRefused(call(route), what);
+      ExpectNothingChanged(what);
+      EXPECT_EQ(Admin("SELECT IS_USED_LOCK('ro-app-lock') IS NULL")[0][0], "1") << what;
+    }
+  }
+  Admin("DROP VIEW txgate.ro_v_write");
+}
+
 // Below txgate's own checks, the account itself refuses every route: the
 // same statements on a plain session of txgate_ro, with the text protocol
 // (multi-step routes on one session).
@@ -320,16 +351,16 @@ TEST_F(ReadOnlyTest, TheReadOnlyAccountItselfRefusesEveryWriteRoute) {
 }
 
 TEST_F(ReadOnlyTest, LoadFileReadsNothingOfTheDatabaseHost) {
-  // Without the FILE privilege, LOAD_FILE answers NULL whatever the file.
+  // A read-only token may send only plain reads: LOAD_FILE is refused
+  // before it runs; and without the FILE privilege, the account would read
+  // NULL whatever the file (TheReadOnlyAccountItself... covers the account).
   for (const char* path : {"/etc/hostname", "/etc/passwd"}) {
     txgate::v1::ExecuteRequest req;
     req.set_sql(absl::StrCat("SELECT LOAD_FILE('", path, "')"));
     txgate::v1::ExecuteResponse resp;
     grpc::Status s = stub().Execute(As(kReader).get(), req, &resp);
-    ASSERT_TRUE(s.ok()) << s.error_message();
-    ASSERT_EQ(resp.result().rows_size(), 1);
-    EXPECT_TRUE(resp.result().rows(0).values(0).kind_case() == txgate::v1::Value::kNullValue)
-        << path;
+    EXPECT_EQ(ErrorInfoOf(s).reason(), "READ_ONLY_TOKEN") << path;
+    EXPECT_EQ(resp.result().rows_size(), 0) << path;
   }
   // While the read-write account (which has no FILE either) gets NULL too.
   txgate::v1::ExecuteRequest req;

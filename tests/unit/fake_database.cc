@@ -92,6 +92,7 @@ class FakeDatabase::Conn final : public db::Connection {
   absl::Status CommitTransaction() override { return Query("COMMIT"); }
   absl::Status RollbackTransaction() override { return Query("ROLLBACK"); }
   bool HasOpenTransaction() override { return InTransaction(); }
+  bool wrote_nontransactional() const override { return false; }
 
   absl::Status Query(absl::string_view sql) override { return Run(sql, nullptr); }
   absl::Status Start(absl::string_view sql, const db::Params& params) override {

@@ -521,10 +521,13 @@ TEST_F(RunnerTest, ImplicitCommitsAreRefusedBeforeAnythingRuns) {
 // A statement after which the server reports no open transaction (a CALLed
 // procedure that committed) ends the call at once: nothing after it runs,
 // nothing is re-run, with or without a key, whatever comes next.
-TEST_F(RunnerTest, AStatementThatEndsTheTransactionStopsEverything) {
+TEST_F(RunnerTest, WithoutXaAStatementThatEndsTheTransactionStopsEverything) {
+  RunnerOptions options;
+  options.xa_transactions = false;
+  Restart(options);
   for (const std::string key : {"", "k1"}) {
     SCOPED_TRACE(key.empty() ? "without a key" : "with a key");
-    const std::string call = absl::StrCat("CALL p", key, "()");
+    const std::string call = absl::StrCat("DO f", key, "()");
     Reply ends;
     ends.ends_transaction = true;
     db_.Expect(call, ends);
@@ -540,11 +543,27 @@ TEST_F(RunnerTest, AStatementThatEndsTheTransactionStopsEverything) {
   // With a key, the answer is recorded at once: a retry gets it again and
   // runs nothing.
   EXPECT_TRUE(db_.StoredOutcome("k1").has_value());
-  absl::StatusOr<txgate::v1::RunTransactionResponse> retry = runner_->RunTransaction(
-      *Call(), Transaction({"UPDATE ak1", "CALL pk1()", "UPDATE ck1"}, "k1"));
+  absl::StatusOr<txgate::v1::RunTransactionResponse> retry =
+      runner_->RunTransaction(*Call(), Transaction({"UPDATE ak1", "DO fk1()", "UPDATE ck1"}, "k1"));
   EXPECT_EQ(sql::GetReason(retry.status()), "TRANSACTION_ENDED_EARLY");
   EXPECT_THAT(retry.status().message(), HasSubstr("statement 2 ended the transaction"));
-  EXPECT_THAT(Ran("CALL pk1()"), ElementsAre("CALL pk1()")) << "not run again";
+  EXPECT_THAT(Ran("DO fk1()"), ElementsAre("DO fk1()")) << "not run again";
+}
+
+// With XA nothing can commit early: a transaction the server reports gone
+// after a statement was rolled back (a deadlock a procedure's handler
+// swallowed), and is re-run like a deadlock.
+TEST_F(RunnerTest, WithXaATransactionTheServerRolledBackIsReRun) {
+  Reply ends;
+  ends.ends_transaction = true;  // the first time only
+  db_.Expect("CALL p()", ends);
+  absl::StatusOr<txgate::v1::RunTransactionResponse> r =
+      runner_->RunTransaction(*Call(), Transaction({"UPDATE a", "CALL p()", "UPDATE c"}, "k2"));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->attempts(), 2u);
+  EXPECT_THAT(Ran("CALL"), ElementsAre("CALL p()", "CALL p()"));
+  EXPECT_THAT(Ran("UPDATE c"), ElementsAre("UPDATE c"));
+  EXPECT_EQ(runner_->stats().conflict_retries, 1);
 }
 
 // Without XA, a CALL (whose procedure may commit) is refused inside a
@@ -635,17 +654,20 @@ TEST_F(InteractiveTest, AnUnmetExpectationAnswersExpectationFailedNamingTheState
 }
 
 TEST_F(InteractiveTest, AStatementThatEndsTheTransactionEndsTheStream) {
+  RunnerOptions options;
+  options.xa_transactions = false;
+  Restart(options);
   std::unique_ptr<CallContext> call = Call();
   auto txn = Open(*call);
   ASSERT_TRUE(txn->Run(*call, Stmt("UPDATE a")).ok());
   Reply ends;
   ends.ends_transaction = true;
-  db_.Expect("CALL p()", ends);
-  absl::StatusOr<txgate::v1::ResultSet> r = txn->Run(*call, Stmt("CALL p()"));
+  db_.Expect("DO f()", ends);
+  absl::StatusOr<txgate::v1::ResultSet> r = txn->Run(*call, Stmt("DO f()"));
   EXPECT_EQ(r.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(sql::GetReason(r.status()), "TRANSACTION_ENDED_EARLY");
   EXPECT_THAT(r.status().message(), HasSubstr("statement 2 ended the transaction"));
-  EXPECT_THAT(Ran("CALL"), ElementsAre("CALL p()"));
+  EXPECT_THAT(Ran("DO"), ElementsAre("DO f()"));
 }
 
 TEST_F(InteractiveTest, ALossIsHealedByReplayingTheLog) {

@@ -1128,7 +1128,8 @@ type TransactionOptions struct {
 	// The isolation level; unspecified keeps the server's default.
 	IsolationLevel IsolationLevel `protobuf:"varint,1,opt,name=isolation_level,json=isolationLevel,proto3,enum=txgate.v1.IsolationLevel" json:"isolation_level,omitempty"`
 	// Start the transaction READ ONLY: writes fail, and a read-only transaction
-	// is safe to re-run whatever happened to its COMMIT.
+	// is safe to re-run whatever happened to its COMMIT. Its idempotency key
+	// is ignored: there is nothing to make exactly-once.
 	ReadOnly      bool `protobuf:"varint,2,opt,name=read_only,json=readOnly,proto3" json:"read_only,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

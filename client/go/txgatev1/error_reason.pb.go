@@ -161,16 +161,19 @@ const (
 	// UNKNOWN. The client should report it; a retry may or may not succeed.
 	ErrorReason_INTERNAL_ERROR ErrorReason = 18
 	// After a statement of RunTransaction or of an interactive Transaction
-	// succeeded, the server reported that no transaction was open any more:
-	// something in the statement committed or rolled back the transaction
-	// early (with --xa_transactions=false, a route txgate's text check did not
-	// catch; with XA, a statement that ended the XA transaction itself). Code
-	// FAILED_PRECONDITION. What the statements up to and including that one
-	// did before the transaction ended may be committed; no later statement
-	// ran, and nothing was re-run (with an idempotency key, this answer is
-	// recorded as the key's outcome: a retry with the key gets it again and
-	// runs nothing). The client must check the data, and remove from its
-	// transactions what commits.
+	// succeeded, the server reported that no transaction was open any more.
+	// With XA (the default) nothing can have committed: the server rolled the
+	// transaction back (a deadlock or lock wait timeout caught by a handler in
+	// a procedure): code ABORTED; RunTransaction re-runs it like a deadlock
+	// (CONFLICT_RETRIES_EXHAUSTED past --max_conflict_retries), a Transaction
+	// stream ends; the client may retry it whole. Without XA
+	// (--xa_transactions=false), something in the statement committed or
+	// rolled back early, a route txgate's text check did not catch: code
+	// FAILED_PRECONDITION; what the statements up to and including that one
+	// did may be committed; no later statement ran and nothing was re-run
+	// (with an idempotency key, this answer is recorded as the key's outcome:
+	// a retry with the key gets it again and runs nothing); the client must
+	// check the data, and remove from its transactions what commits.
 	ErrorReason_TRANSACTION_ENDED_EARLY ErrorReason = 19
 	// A statement of RunTransaction or of an interactive Transaction carried
 	// an Expectation (Statement.expect) that its result did not meet, e.g. a
@@ -182,6 +185,22 @@ const (
 	// recorded: a later call with the same key runs again. The client may
 	// retry once the data allows it (e.g. after a top-up).
 	ErrorReason_EXPECTATION_FAILED ErrorReason = 20
+	// A statement of RunTransaction or of an interactive Transaction wrote a
+	// non-transactional table (MyISAM, Aria, MEMORY, ...), as the server's
+	// transaction state tracking reported: a change no rollback undoes and no
+	// re-run may repeat. Code FAILED_PRECONDITION; the transaction was rolled
+	// back but that change stays; no later statement ran and nothing was
+	// re-run (with an idempotency key, this answer is recorded as the key's
+	// outcome). The client should send such statements with Execute, or move
+	// the table to InnoDB.
+	ErrorReason_NON_TRANSACTIONAL_WRITE ErrorReason = 21
+	// An Execute statement left a transaction open on its session (START
+	// TRANSACTION, or a CALLed procedure that began one or set autocommit = 0
+	// without a COMMIT). Execute runs each statement on its own, so that
+	// transaction, and whatever the statement did in it, was rolled back when
+	// the call ended. Code FAILED_PRECONDITION. The client should use
+	// RunTransaction or a Transaction stream, or COMMIT inside the procedure.
+	ErrorReason_TRANSACTION_LEFT_OPEN ErrorReason = 22
 	// The server is overloaded, and nothing of the call ran. Code
 	// RESOURCE_EXHAUSTED when it was refused at once: too many calls already
 	// waited for a worker (--max_queued_calls), or the requests being
@@ -191,7 +210,7 @@ const (
 	// --pool_acquire_timeout (counted from its arrival) or until shortly
 	// before its deadline. The message names the flag. The client may retry
 	// later, with backoff, or on another server.
-	ErrorReason_SERVER_OVERLOADED ErrorReason = 21
+	ErrorReason_SERVER_OVERLOADED ErrorReason = 23
 )
 
 // Enum value maps for ErrorReason.
@@ -218,7 +237,9 @@ var (
 		18: "INTERNAL_ERROR",
 		19: "TRANSACTION_ENDED_EARLY",
 		20: "EXPECTATION_FAILED",
-		21: "SERVER_OVERLOADED",
+		21: "NON_TRANSACTIONAL_WRITE",
+		22: "TRANSACTION_LEFT_OPEN",
+		23: "SERVER_OVERLOADED",
 	}
 	ErrorReason_value = map[string]int32{
 		"ERROR_REASON_UNSPECIFIED":   0,
@@ -242,7 +263,9 @@ var (
 		"INTERNAL_ERROR":             18,
 		"TRANSACTION_ENDED_EARLY":    19,
 		"EXPECTATION_FAILED":         20,
-		"SERVER_OVERLOADED":          21,
+		"NON_TRANSACTIONAL_WRITE":    21,
+		"TRANSACTION_LEFT_OPEN":      22,
+		"SERVER_OVERLOADED":          23,
 	}
 )
 
@@ -277,7 +300,7 @@ var File_txgate_v1_error_reason_proto protoreflect.FileDescriptor
 
 const file_txgate_v1_error_reason_proto_rawDesc = "" +
 	"\n" +
-	"\x1ctxgate/v1/error_reason.proto\x12\ttxgate.v1*\xad\x04\n" +
+	"\x1ctxgate/v1/error_reason.proto\x12\ttxgate.v1*\xe5\x04\n" +
 	"\vErrorReason\x12\x1c\n" +
 	"\x18ERROR_REASON_UNSPECIFIED\x10\x00\x12\x0f\n" +
 	"\vMYSQL_ERROR\x10\x01\x12\x18\n" +
@@ -300,8 +323,10 @@ const file_txgate_v1_error_reason_proto_rawDesc = "" +
 	"\x19TRANSACTION_NOT_COMMITTED\x10\x11\x12\x12\n" +
 	"\x0eINTERNAL_ERROR\x10\x12\x12\x1b\n" +
 	"\x17TRANSACTION_ENDED_EARLY\x10\x13\x12\x16\n" +
-	"\x12EXPECTATION_FAILED\x10\x14\x12\x15\n" +
-	"\x11SERVER_OVERLOADED\x10\x15B9Z4github.com/txgate/txgate/client/go/txgatev1;txgatev1\xf8\x01\x01b\x06proto3"
+	"\x12EXPECTATION_FAILED\x10\x14\x12\x1b\n" +
+	"\x17NON_TRANSACTIONAL_WRITE\x10\x15\x12\x19\n" +
+	"\x15TRANSACTION_LEFT_OPEN\x10\x16\x12\x15\n" +
+	"\x11SERVER_OVERLOADED\x10\x17B9Z4github.com/txgate/txgate/client/go/txgatev1;txgatev1\xf8\x01\x01b\x06proto3"
 
 var (
 	file_txgate_v1_error_reason_proto_rawDescOnce sync.Once

@@ -27,6 +27,8 @@ class ErrorReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     INTERNAL_ERROR: _ClassVar[ErrorReason]
     TRANSACTION_ENDED_EARLY: _ClassVar[ErrorReason]
     EXPECTATION_FAILED: _ClassVar[ErrorReason]
+    NON_TRANSACTIONAL_WRITE: _ClassVar[ErrorReason]
+    TRANSACTION_LEFT_OPEN: _ClassVar[ErrorReason]
     SERVER_OVERLOADED: _ClassVar[ErrorReason]
 ERROR_REASON_UNSPECIFIED: ErrorReason
 MYSQL_ERROR: ErrorReason
@@ -49,4 +51,6 @@ TRANSACTION_NOT_COMMITTED: ErrorReason
 INTERNAL_ERROR: ErrorReason
 TRANSACTION_ENDED_EARLY: ErrorReason
 EXPECTATION_FAILED: ErrorReason
+NON_TRANSACTIONAL_WRITE: ErrorReason
+TRANSACTION_LEFT_OPEN: ErrorReason
 SERVER_OVERLOADED: ErrorReason
