@@ -26,6 +26,19 @@
 #include "server/common/log.h"
 #include "server/service/server.h"
 
+// jemalloc's settings, read at its start when it is linked (CMake option
+// TXGATE_JEMALLOC; ignored otherwise): a background thread purges freed
+// pages within about 100 ms (dirty_decay_ms) and hands them straight back
+// (muzzy_decay_ms:0), so RSS returns to its base after a burst of large
+// requests instead of staying at the burst's peak, and freed request
+// buffers do not pile up during the burst (tests/memory/run.sh; figures in
+// tests/load/results/memory.md). MALLOC_CONF in the
+// environment adds to this and wins.
+extern "C" {
+// NOLINTNEXTLINE: the name and type are jemalloc's.
+const char* malloc_conf = "background_thread:true,dirty_decay_ms:100,muzzy_decay_ms:0";
+}
+
 namespace {
 
 // The defaults of the flags: those of the Options structs they fill.
@@ -125,6 +138,15 @@ ABSL_FLAG(int, max_open_transactions, kDefaults.service.max_open_transactions,
 ABSL_FLAG(absl::Duration, transaction_idle_timeout, kDefaults.service.transaction_idle_timeout,
           "an interactive transaction waiting for its client longer than this is rolled back "
           "and ended with ABORTED (0 = never)");
+ABSL_FLAG(absl::Duration, transaction_begin_timeout, kDefaults.service.transaction_begin_timeout,
+          "a Transaction stream whose first message has not arrived this long after it opened is "
+          "ended ABORTED (reason TRANSACTION_IDLE_TIMEOUT); 0 disables");
+ABSL_FLAG(int, max_queued_calls, kDefaults.service.max_queued_calls,
+          "new calls waiting for a worker at most; beyond, RESOURCE_EXHAUSTED at once (reason "
+          "SERVER_OVERLOADED)");
+ABSL_FLAG(int64_t, max_inflight_request_bytes, kDefaults.service.max_inflight_request_bytes,
+          "bytes of requests handled at once (at least --max_request_bytes); beyond, "
+          "RESOURCE_EXHAUSTED at once (reason SERVER_OVERLOADED)");
 
 namespace {
 
@@ -240,6 +262,9 @@ int main(int argc, char** argv) {
   // 0 (the default) lets Server::Start derive it (see Sanitize).
   options.service.max_open_transactions = absl::GetFlag(FLAGS_max_open_transactions);
   options.service.transaction_idle_timeout = absl::GetFlag(FLAGS_transaction_idle_timeout);
+  options.service.transaction_begin_timeout = absl::GetFlag(FLAGS_transaction_begin_timeout);
+  options.service.max_queued_calls = absl::GetFlag(FLAGS_max_queued_calls);
+  options.service.max_inflight_request_bytes = absl::GetFlag(FLAGS_max_inflight_request_bytes);
 
   absl::StatusOr<std::unique_ptr<txgate::service::Server>> server =
       txgate::service::Server::Start(options);

@@ -10,14 +10,14 @@
 # unit tests), starts a private MariaDB on 127.0.0.1 in a temporary directory,
 # runs each suite, and stops everything it started. Suites: lint threadsafety
 # unit tsan integration readme, then every tests/<kind>/run.sh that exists
-# (clients, shutdown, deploy, chaos, load).
+# (clients, shutdown, memory, deploy, chaos, load).
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 export TXGATE_TOOLS=${TXGATE_TOOLS:-$HOME/.cache/txgate/tools}
 export PATH="$TXGATE_TOOLS/bin:$PATH"
-suites=${TXGATE_SUITES:-"lint threadsafety unit tsan integration readme clients shutdown deploy chaos load"}
+suites=${TXGATE_SUITES:-"lint threadsafety unit tsan integration readme clients shutdown memory deploy chaos load"}
 want() { [[ " $suites " == *" $1 "* ]]; }
 started=$(date +%s)
 step() { echo; echo "=== [$(($(date +%s) - started))s] $*"; }
@@ -67,7 +67,7 @@ fi
 if want tsan; then
   step "pool and runner tests under ThreadSanitizer"
   build build-tsan thread connection_pool_test periodic_worker_test transaction_runner_test \
-    outcome_store_test statement_killer_test
+    outcome_store_test statement_killer_test executor_test
   TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
     ctest --test-dir build-tsan -L "pool|runner" --output-on-failure
 fi
@@ -102,7 +102,7 @@ if want integration; then
   ctest --test-dir build-asan -L integration --output-on-failure
 fi
 
-for suite in readme clients shutdown deploy chaos load; do
+for suite in readme clients shutdown memory deploy chaos load; do
   script=tests/$suite/run.sh
   if want "$suite" && [ -f "$script" ]; then
     step "$suite ($script)"

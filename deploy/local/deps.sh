@@ -18,7 +18,8 @@ mkdir -p "$tools/bin"
 
 packages=(build-essential cmake ninja-build pkg-config git ca-certificates curl
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev
-  default-libmysqlclient-dev mariadb-server mariadb-client prometheus-cpp-dev golang-go)
+  default-libmysqlclient-dev mariadb-server mariadb-client prometheus-cpp-dev libjemalloc-dev
+  golang-go)
 if [ "${1:-}" = "--test" ]; then
   packages+=(libgtest-dev libgmock-dev sysbench python3-venv clang clang-format)
 fi

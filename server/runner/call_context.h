@@ -9,6 +9,7 @@
 #ifndef TXGATE_SERVER_RUNNER_CALL_CONTEXT_H_
 #define TXGATE_SERVER_RUNNER_CALL_CONTEXT_H_
 
+#include <algorithm>
 #include <atomic>
 #include <functional>
 
@@ -35,6 +36,27 @@ class CallContext {
   int heals() const { return heals_.load(std::memory_order_relaxed); }
   void CountHeal() { heals_.fetch_add(1, std::memory_order_relaxed); }
 
+  // The latest time to wait for a pooled connection: the deadline, or the
+  // sooner time set by set_acquire_by() until a connection is attached.
+  absl::Time acquire_deadline() const {
+    MutexLock lock(&mu_);
+    return std::min(deadline_, acquire_by_);
+  }
+  // Bounds the wait for the next connection (see above).
+  void set_acquire_by(absl::Time t) {
+    MutexLock lock(&mu_);
+    acquire_by_ = t;
+  }
+
+  // Cancels the call because the server is shutting down; true on the first
+  // cancellation only. The call's answer then says so (UNAVAILABLE,
+  // SERVER_SHUTTING_DOWN), not CANCELLED.
+  bool CancelForShutdown() {
+    shutting_down_.store(true, std::memory_order_release);
+    return Cancel();
+  }
+  bool cancelled_for_shutdown() const { return shutting_down_.load(std::memory_order_acquire); }
+
   // Marks the call cancelled; true on the first call only.
   bool Cancel() {
     if (cancelled_.exchange(true, std::memory_order_acq_rel)) return false;
@@ -45,6 +67,7 @@ class CallContext {
   void Attach(db::Connection* conn) {
     MutexLock lock(&mu_);
     attached_ = conn;
+    acquire_by_ = absl::InfiniteFuture();
   }
 
   // Withdraws it; waits while a kill is working on it.
@@ -76,9 +99,11 @@ class CallContext {
   const absl::Time deadline_;
   std::atomic<bool> cancelled_{false};
   std::atomic<int> heals_{0};
-  Mutex mu_;
+  std::atomic<bool> shutting_down_{false};
+  mutable Mutex mu_;
   CondVar detached_;
   db::Connection* attached_ ABSL_GUARDED_BY(mu_) = nullptr;
+  absl::Time acquire_by_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
 };
 
 }  // namespace txgate::runner

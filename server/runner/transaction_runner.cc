@@ -425,7 +425,7 @@ absl::Status TransactionRunner::OpenTransaction(CallContext& ctx, db::Connection
 absl::StatusOr<Lease> TransactionRunner::LeaseInTransaction(
     CallContext& ctx, const txgate::v1::TransactionOptions& options, bool* fresh) {
   auto attempt = [&](int) -> Attempt<Lease> {
-    absl::StatusOr<Lease> lease = pool_->Acquire(ctx.deadline());
+    absl::StatusOr<Lease> lease = pool_->Acquire(ctx.acquire_deadline());
     if (!lease.ok()) return Final(lease.status());
     *fresh = (*lease)->fresh();
     if (absl::Status s = OpenTransaction(ctx, **lease, options); !s.ok()) {
@@ -442,7 +442,7 @@ absl::StatusOr<std::optional<std::string>> TransactionRunner::ResolveOutcome(
   ++outcome_lookups_;
   using Found = std::optional<OutcomeStore::Stored>;
   auto attempt = [&](int) -> Attempt<Found> {
-    absl::StatusOr<Lease> lease = pool_->Acquire(ctx.deadline());
+    absl::StatusOr<Lease> lease = pool_->Acquire(ctx.acquire_deadline());
     if (!lease.ok()) return Final(lease.status());
     db::Connection& conn = **lease;
     Attached attached(ctx, &conn);
@@ -514,7 +514,7 @@ absl::StatusOr<txgate::v1::ExecuteResponse> TransactionRunner::Execute(
   if (!kind.ok()) return kind.status();
   const bool writes = !kind->read_only;
   auto attempt = [&](int) -> Attempt<txgate::v1::ExecuteResponse> {
-    absl::StatusOr<Lease> lease = pool_->Acquire(ctx.deadline());
+    absl::StatusOr<Lease> lease = pool_->Acquire(ctx.acquire_deadline());
     if (!lease.ok()) return Final(lease.status());
     if (absl::Status s = PrepareSession(ctx, **lease, kind->session); !s.ok()) {
       return FailedOn(**lease, std::move(s), Phase::kBeforeSend, false);
@@ -577,7 +577,7 @@ absl::StatusOr<txgate::v1::RunTransactionResponse> TransactionRunner::RunTransac
   }
 
   auto attempt = [&](int n) -> Attempt<Response> {
-    absl::StatusOr<Lease> lease = pool_->Acquire(ctx.deadline());
+    absl::StatusOr<Lease> lease = pool_->Acquire(ctx.acquire_deadline());
     if (!lease.ok()) return Final(lease.status());
     db::Connection& conn = **lease;
     if (absl::Status s = PrepareSession(ctx, conn, effects); !s.ok()) {
@@ -681,7 +681,7 @@ absl::StatusOr<std::unique_ptr<TransactionRunner::QueryStream>> TransactionRunne
           : options_.stream_chunk_rows;
   using Stream = std::unique_ptr<QueryStream>;
   auto attempt = [&](int) -> Attempt<Stream> {
-    absl::StatusOr<Lease> lease = pool_->Acquire(ctx.deadline());
+    absl::StatusOr<Lease> lease = pool_->Acquire(ctx.acquire_deadline());
     if (!lease.ok()) return Final(lease.status());
     if (ctx.cancelled()) return Final(Interrupted(ctx));
     if (absl::Status s = PrepareSession(ctx, **lease, kind->session); !s.ok()) {
@@ -798,7 +798,7 @@ absl::Status TransactionRunner::Interactive::Replay(CallContext& ctx) {
   }
   lease_ = Lease();  // the broken connection goes
   auto attempt = [&](int) -> Attempt<Lease> {
-    absl::StatusOr<Lease> lease = runner_->pool_->Acquire(ctx.deadline());
+    absl::StatusOr<Lease> lease = runner_->pool_->Acquire(ctx.acquire_deadline());
     if (!lease.ok()) return Final(lease.status());
     db::Connection& conn = **lease;
     if (leaves_state_) conn.RequireReset();

@@ -13,19 +13,31 @@
 // friendly refusals — only read statements through Execute/StreamQuery,
 // transactions READ ONLY, no idempotency key; recorded (CallRecord: request
 // id, metrics, one log line), and interactive transactions are bounded:
-// at most max_open_transactions streams at once, each rolled back and ended
-// when it waits for its client longer than transaction_idle_timeout, or
+// at most max_open_transactions hold a slot at once (taken at a stream's
+// first message, freed before its status goes out), each rolled back and
+// ended when it waits for its client longer than transaction_idle_timeout
+// (or for its first message longer than transaction_begin_timeout), or
 // when the server starts draining (Drain()).
+//
+// Admission: a new call is refused at once (RESOURCE_EXHAUSTED,
+// SERVER_OVERLOADED) when max_queued_calls wait for a worker already or
+// its bytes would go beyond max_inflight_request_bytes; its wait for a
+// worker and a connection counts from its arrival and ends at
+// acquire_timeout, or shortly before its deadline, with a precise answer.
+// While draining, new calls are refused UNAVAILABLE (SERVER_SHUTTING_DOWN),
+// and CutForShutdown() ends those still running the same way.
 #ifndef TXGATE_SERVER_SERVICE_DATABASE_SERVICE_H_
 #define TXGATE_SERVER_SERVICE_DATABASE_SERVICE_H_
 
 #include <atomic>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <set>
 #include <string>
 
+#include "absl/functional/any_invocable.h"
 #include "absl/random/random.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -42,11 +54,39 @@
 namespace txgate::service {
 
 struct ServiceOptions {
-  // Interactive Transaction streams open at once; one more is refused with
-  // RESOURCE_EXHAUSTED. Each holds a pooled connection once begun, so this
-  // should stay below the pool's size. 0 (the default): half of the pool's
-  // max_size, at least 1 (derived by service::Sanitize, see server.h).
+  // Interactive transactions open at once: a Transaction stream takes a
+  // slot when its first message (begin, or a first statement) arrives and
+  // gives it back before its client sees the stream's status; one more is
+  // refused with RESOURCE_EXHAUSTED. Each holds a pooled connection, so
+  // this should stay below the pool's size. 0 (the default): half of the
+  // pool's max_size, at least 1 (derived by service::Sanitize, see
+  // server.h).
   int max_open_transactions = 0;
+  // A Transaction stream whose first message has not arrived this long
+  // after it opened is ended with ABORTED (reason TRANSACTION_IDLE_TIMEOUT):
+  // it holds no slot and no connection, but would hold a stream. Zero
+  // disables the limit.
+  absl::Duration transaction_begin_timeout = absl::Seconds(5);
+  // The longest a call waits for a worker and a pooled connection, counted
+  // from its arrival (a Transaction message: from that message's):
+  // pool.acquire_timeout, copied by service::Sanitize.
+  absl::Duration acquire_timeout = absl::Seconds(5);
+  // New calls waiting for a worker at most; one more is refused at once
+  // with RESOURCE_EXHAUSTED (reason SERVER_OVERLOADED). A queued call is
+  // answered UNAVAILABLE (SERVER_OVERLOADED) when no worker took it within
+  // acquire_timeout (or shortly before its deadline).
+  int max_queued_calls = 256;
+  // Bytes of requests (unary, StreamQuery, each Transaction message) being
+  // handled at once; a call that would go beyond is refused at once with
+  // RESOURCE_EXHAUSTED (SERVER_OVERLOADED), a Transaction message ends its
+  // stream so (rolled back). gRPC's own memory (requests still being
+  // received) is bounded by twice this (Server: grpc::ResourceQuota). Each
+  // byte handled costs about three in memory (gRPC's buffer, the parsed
+  // request, the database packet); the default keeps 32 concurrent 15 MiB
+  // requests under the 512 MiB Kubernetes limit (tests/memory/run.sh). At
+  // least max_request_bytes (raised by service::Sanitize, else a legal
+  // request could never run).
+  int64_t max_inflight_request_bytes = int64_t{64} << 20;
   // An interactive transaction waiting for its client's next message longer
   // than this is rolled back and its stream ended with ABORTED (reason
   // TRANSACTION_IDLE_TIMEOUT). Zero disables the limit.
@@ -83,8 +123,20 @@ class DatabaseService final : public txgate::v1::DatabaseService::CallbackServic
   // server's Wait()).
   void Stop();
 
-  // Interactive transaction streams open now.
+  // Ends (cuts) every call still running: cancels its context for the
+  // shutdown and stops its statement; each is answered UNAVAILABLE (reason
+  // SERVER_SHUTTING_DOWN) unless it completed anyway. Called by the drain
+  // shortly before its grace period ends.
+  void CutForShutdown();
+
+  // Interactive transactions holding a slot now.
   int open_transactions() const;
+  // Bytes of requests being handled now (see max_inflight_request_bytes).
+  int64_t inflight_request_bytes() const { return inflight_bytes_.load(); }
+  // Calls refused or dropped by the admission bounds, ever.
+  int64_t overload_refusals() const { return overload_refusals_.load(); }
+  // For the service's reactors: the call has its answer and is done.
+  void Untrack(const runner::CallContext* call);
   // Calls whose final status is not decided yet.
   int unfinished_calls() const { return unfinished_.load(); }
   // Interactive transactions ended by the idle timeout, ever.
@@ -116,15 +168,43 @@ class DatabaseService final : public txgate::v1::DatabaseService::CallbackServic
   // write. Without `sql`
   // there is no statement check: RunTransaction and Transaction run a
   // read-only token's work READ ONLY instead.
+  //
+  // It also reserves the call's `request_bytes` against
+  // max_inflight_request_bytes, refuses new calls while draining, sets the
+  // bound of the call's wait for a connection (acquire_timeout from now,
+  // or sooner before its deadline) and tracks the call for
+  // CutForShutdown() until Untrack().
   Admission Admit(grpc::CallbackServerContext* context, absl::string_view method,
-                  const std::string* sql, std::optional<int> statements = std::nullopt);
+                  const std::string* sql, int64_t request_bytes,
+                  std::optional<int> statements = std::nullopt);
+  // Admit()'s first part: record, context, authentication, backend.
+  Admission Identify(grpc::CallbackServerContext* context, absl::string_view method,
+                     const std::string* sql, std::optional<int> statements);
+  // Runs a new call's `work` on the executor within the admission bounds:
+  // refuses it (calls `end` with RESOURCE_EXHAUSTED) when max_queued_calls
+  // wait already, and answers it UNAVAILABLE (by `end`, on the executor's
+  // timer thread) if no worker took it by its acquire deadline.
+  void Dispatch(const runner::CallContext& call, Executor::Task work,
+                absl::AnyInvocable<void(const absl::Status&)> end);
+  // Why a request of `bytes` is refused (max_inflight_request_bytes).
+  absl::Status BytesRefused(int64_t bytes) const;
+  // When a call arriving now with `deadline` stops waiting for a worker or
+  // a connection: acquire_timeout from now, or sooner, shortly before its
+  // deadline, so that it gets a precise answer rather than
+  // DEADLINE_EXCEEDED.
+  absl::Time AcquireBy(absl::Time deadline) const;
   std::unique_ptr<CallRecord> Record(grpc::CallbackServerContext* context,
                                      absl::string_view method);
   // The caller's principal; an empty one when authentication is off.
   absl::StatusOr<auth::Principal> Authenticate(grpc::CallbackServerContext* context) const;
-  // Admits an interactive transaction, or says why not.
+  // Tracks a Transaction stream (for Drain() and the watchdog) from its
+  // start until Unregister(); refuses it while draining.
   absl::Status Register(TransactionCall* call);
   void Unregister(TransactionCall* call);
+  // Gives `call` a slot (at its first message), or says why not.
+  absl::Status TakeSlot(TransactionCall* call);
+  // Frees `call`'s slot, if it holds one. Idempotent.
+  void ReleaseSlot(TransactionCall* call);
   // Ends transactions idle too long; runs on the watchdog's thread.
   void WatchIdle();
 
@@ -138,14 +218,22 @@ class DatabaseService final : public txgate::v1::DatabaseService::CallbackServic
   // Atomic.
   std::atomic<int64_t> idle_timeouts_{0};
   std::atomic<int> unfinished_{0};
+  std::atomic<int64_t> inflight_bytes_{0};
+  std::atomic<int64_t> overload_refusals_{0};
 
   // Lock order: mu_ before any TransactionCall::mu_ (Drain() and
   // WatchIdle() reach into the open calls with mu_ held).
   mutable Mutex mu_;
-  std::set<TransactionCall*> open_ ABSL_GUARDED_BY(mu_);
+  std::set<TransactionCall*> open_ ABSL_GUARDED_BY(mu_);   // every Transaction stream
+  std::set<TransactionCall*> slots_ ABSL_GUARDED_BY(mu_);  // those holding a slot
+  // Every call with no answer yet, and the killer that stops its statement.
+  std::map<const runner::CallContext*,
+           std::pair<std::shared_ptr<runner::CallContext>, runner::StatementKiller*>>
+      live_ ABSL_GUARDED_BY(mu_);
   bool draining_ ABSL_GUARDED_BY(mu_) = false;
   absl::BitGen random_ ABSL_GUARDED_BY(mu_);
-  // Runs WatchIdle() when transaction_idle_timeout is set; started last in
+  // Runs WatchIdle() when transaction_idle_timeout or
+  // transaction_begin_timeout is set; started last in
   // the constructor, stopped by Stop().
   std::optional<PeriodicWorker> watchdog_;
 };

@@ -3,6 +3,7 @@
 #include <grpc/grpc.h>
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/impl/server_builder_option.h>
+#include <grpcpp/resource_quota.h>
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server_builder.h>
 #include <openssl/bio.h>
@@ -173,6 +174,9 @@ ServerOptions Sanitize(ServerOptions options) {
   if (options.service.max_open_transactions <= 0) {
     options.service.max_open_transactions = std::max(1, options.pool.max_size / 2);
   }
+  options.service.acquire_timeout = options.pool.acquire_timeout;
+  options.service.max_inflight_request_bytes =
+      std::max<int64_t>(options.service.max_inflight_request_bytes, options.max_request_bytes);
   options.outcomes.purge_batch = std::max(1, options.outcomes.purge_batch);
   // The outcome table is named with its schema, so that no caller's USE can
   // make a key land where a retry does not look (README, "Session state").
@@ -252,6 +256,14 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& unsan
   builder.RegisterService(s->database_.get());
   builder.RegisterService(&s->health_);
   builder.SetMaxReceiveMessageSize(options.max_request_bytes);
+  // gRPC's own memory (above all, requests still being received, which it
+  // holds whole before a handler sees them) is bounded by twice the bytes
+  // of requests in flight: near the bound gRPC shrinks its flow-control
+  // windows and refuses new streams (RESOURCE_EXHAUSTED, RST_STREAM
+  // ENHANCE_YOUR_CALM) instead of the process growing past its memory
+  // limit. Without it, 32 concurrent 15 MiB requests took RSS past 1 GB.
+  builder.SetResourceQuota(
+      grpc::ResourceQuota("txgate").Resize(2 * options.service.max_inflight_request_bytes));
   s->grpc_ = builder.BuildAndStart();
   if (s->grpc_ == nullptr || s->port_ == 0) {
     return absl::UnavailableError(absl::StrCat("cannot listen on ", options.listen));
@@ -342,6 +354,13 @@ void Server::AddSampledMetrics() {
   DatabaseService* database = database_.get();
   m.AddSampled("txgate_open_transactions", "interactive Transaction streams open", Kind::kGauge,
                [database] { return static_cast<double>(database->open_transactions()); });
+  m.AddSampled("txgate_overload_refusals_total",
+               "calls refused or dropped by --max_queued_calls, --max_inflight_request_bytes or "
+               "a wait for a worker past --pool_acquire_timeout (reason SERVER_OVERLOADED)",
+               Kind::kCounter,
+               [database] { return static_cast<double>(database->overload_refusals()); });
+  m.AddSampled("txgate_inflight_request_bytes", "bytes of requests being handled", Kind::kGauge,
+               [database] { return static_cast<double>(database->inflight_request_bytes()); });
   m.AddSampled("txgate_transaction_idle_timeouts_total",
                "interactive transactions rolled back by --transaction_idle_timeout", Kind::kCounter,
                [database] { return static_cast<double>(database->idle_timeouts()); });
@@ -369,9 +388,16 @@ void Server::Shutdown() {
     // with its send side still open) stays open after its status went out,
     // and would hold the drain until the deadline; so once every call of
     // ours has its status, the streams still open are cancelled.
+    //
+    // Shortly before the grace period ends, the calls still running are cut
+    // by us (statements killed, transactions rolled back) and answered
+    // UNAVAILABLE, SERVER_SHUTTING_DOWN: gRPC's own cancellation at the
+    // deadline would answer them CANCELLED, which clients do not retry.
     database_->Drain();
     const absl::Time deadline = absl::Now() + options_.shutdown_grace;
-    std::thread reaper([this, deadline] { CancelLingering(deadline); });
+    const absl::Time cut =
+        deadline - std::min(options_.shutdown_grace / 2, options_.kill_grace + absl::Seconds(1));
+    std::thread reaper([this, cut, deadline] { CancelLingering(cut, deadline); });
     grpc_->Shutdown(absl::ToChronoTime(deadline));
     {
       MutexLock lock(&mu_);
@@ -399,16 +425,24 @@ void Server::Shutdown() {
   stopped_.SignalAll();
 }
 
-void Server::CancelLingering(absl::Time deadline) {
+void Server::CancelLingering(absl::Time cut, absl::Time deadline) {
   // Time for statuses just decided to reach their clients; also lets
   // Shutdown() stop accepting calls before the first check.
   const absl::Duration linger = absl::Milliseconds(250);
   absl::Time next = absl::Now() + linger;
   bool quiet = false;  // no unfinished call at the last check
+  bool cut_done = false;
   MutexLock lock(&mu_);
   for (;;) {
-    grpc_stopped_cv_.WaitWithDeadline(&mu_, std::min(next, deadline));
+    grpc_stopped_cv_.WaitWithDeadline(&mu_, std::min({next, deadline, cut_done ? deadline : cut}));
     if (grpc_stopped_ || absl::Now() >= deadline) return;  // gRPC cancels at the deadline
+    if (!cut_done && absl::Now() >= cut) {
+      cut_done = true;
+      mu_.Unlock();
+      database_->CutForShutdown();
+      mu_.Lock();
+      continue;
+    }
     if (absl::Now() < next) continue;
     if (database_->unfinished_calls() > 0) {
       quiet = false;

@@ -80,6 +80,8 @@ struct ServerOptions {
 //  - worker_threads <= 0: pool.max_size (+ ro_pool_max_size when
 //    mysql_ro_user is set) + 4;
 //  - service.max_open_transactions <= 0: half of pool.max_size, at least 1;
+//  - service.acquire_timeout = pool.acquire_timeout;
+//  - service.max_inflight_request_bytes at least max_request_bytes;
 //  - outcomes.purge_batch at least 1.
 ServerOptions Sanitize(ServerOptions options);
 
@@ -120,10 +122,11 @@ class Server {
   absl::Status StartReadOnly();
   // Registers the pool's and runner's numbers as sampled metrics.
   void AddSampledMetrics();
-  // During the drain: once every DatabaseService call has its status,
-  // cancels the streams still open (see Shutdown()). Until `deadline` or
-  // grpc_stopped_.
-  void CancelLingering(absl::Time deadline);
+  // During the drain: at `cut`, cuts the calls still running
+  // (DatabaseService::CutForShutdown); once every DatabaseService call has
+  // its status, cancels the streams still open (see Shutdown()). Until
+  // `deadline` or grpc_stopped_.
+  void CancelLingering(absl::Time cut, absl::Time deadline);
 
   // Set up by Start() before any call is served or any thread of ours
   // starts, constant afterwards (Shutdown() resets some, once nothing else

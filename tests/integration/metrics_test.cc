@@ -97,7 +97,8 @@ TEST_F(MetricsTest, ServesTheRegistryOverHttp) {
   EXPECT_EQ(Sample(text, "txgate_database_reachable"), 1);
   for (const char* name : {"txgate_pool_connect_failures_total", "txgate_replays_total",
                            "txgate_conflict_retries_total", "txgate_outcome_lookups_total",
-                           "txgate_open_transactions", "txgate_transaction_idle_timeouts_total"}) {
+                           "txgate_open_transactions", "txgate_transaction_idle_timeouts_total",
+                           "txgate_overload_refusals_total", "txgate_inflight_request_bytes"}) {
     EXPECT_GE(Sample(text, name), 0) << name;
   }
 }

@@ -114,4 +114,17 @@ TEST(SanitizeTest, TheOutcomeTableIsNamedWithItsSchema) {
 }
 
 }  // namespace
+TEST(SanitizeTest, AdmissionBoundsFollowThePoolAndTheRequestSize) {
+  ServerOptions o;
+  o.pool.acquire_timeout = absl::Seconds(7);
+  o.max_request_bytes = 100 << 20;
+  o.service.max_inflight_request_bytes = 10 << 20;
+  const ServerOptions s = Sanitize(o);
+  EXPECT_EQ(s.service.acquire_timeout, absl::Seconds(7));
+  // A legal request must be able to run alone.
+  EXPECT_EQ(s.service.max_inflight_request_bytes, int64_t{100} << 20);
+  o.service.max_inflight_request_bytes = int64_t{200} << 20;
+  EXPECT_EQ(Sanitize(o).service.max_inflight_request_bytes, int64_t{200} << 20);
+}
+
 }  // namespace txgate::service

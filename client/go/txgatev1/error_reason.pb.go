@@ -223,6 +223,16 @@ const (
 	// per statement (split it), or the operator raise the server's
 	// max_allowed_packet.
 	ErrorReason_PACKET_TOO_LARGE ErrorReason = 24
+	// The server is overloaded, and nothing of the call ran. Code
+	// RESOURCE_EXHAUSTED when it was refused at once: too many calls already
+	// waited for a worker (--max_queued_calls), or the requests being
+	// handled would have gone beyond --max_inflight_request_bytes with this
+	// one (a Transaction stream whose message is refused so ends, rolled
+	// back). Code UNAVAILABLE when it waited for a worker past
+	// --pool_acquire_timeout (counted from its arrival) or until shortly
+	// before its deadline. The message names the flag. The client may retry
+	// later, with backoff, or on another server.
+	ErrorReason_SERVER_OVERLOADED ErrorReason = 25
 )
 
 // Enum value maps for ErrorReason.
@@ -253,6 +263,7 @@ var (
 		22: "TRANSACTION_LEFT_OPEN",
 		23: "RESULT_TOO_LARGE",
 		24: "PACKET_TOO_LARGE",
+		25: "SERVER_OVERLOADED",
 	}
 	ErrorReason_value = map[string]int32{
 		"ERROR_REASON_UNSPECIFIED":   0,
@@ -280,6 +291,7 @@ var (
 		"TRANSACTION_LEFT_OPEN":      22,
 		"RESULT_TOO_LARGE":           23,
 		"PACKET_TOO_LARGE":           24,
+		"SERVER_OVERLOADED":          25,
 	}
 )
 
@@ -314,7 +326,7 @@ var File_txgate_v1_error_reason_proto protoreflect.FileDescriptor
 
 const file_txgate_v1_error_reason_proto_rawDesc = "" +
 	"\n" +
-	"\x1ctxgate/v1/error_reason.proto\x12\ttxgate.v1*\xfa\x04\n" +
+	"\x1ctxgate/v1/error_reason.proto\x12\ttxgate.v1*\x91\x05\n" +
 	"\vErrorReason\x12\x1c\n" +
 	"\x18ERROR_REASON_UNSPECIFIED\x10\x00\x12\x0f\n" +
 	"\vMYSQL_ERROR\x10\x01\x12\x18\n" +
@@ -341,7 +353,8 @@ const file_txgate_v1_error_reason_proto_rawDesc = "" +
 	"\x17NON_TRANSACTIONAL_WRITE\x10\x15\x12\x19\n" +
 	"\x15TRANSACTION_LEFT_OPEN\x10\x16\x12\x14\n" +
 	"\x10RESULT_TOO_LARGE\x10\x17\x12\x14\n" +
-	"\x10PACKET_TOO_LARGE\x10\x18B9Z4github.com/txgate/txgate/client/go/txgatev1;txgatev1\xf8\x01\x01b\x06proto3"
+	"\x10PACKET_TOO_LARGE\x10\x18\x12\x15\n" +
+	"\x11SERVER_OVERLOADED\x10\x19B9Z4github.com/txgate/txgate/client/go/txgatev1;txgatev1\xf8\x01\x01b\x06proto3"
 
 var (
 	file_txgate_v1_error_reason_proto_rawDescOnce sync.Once

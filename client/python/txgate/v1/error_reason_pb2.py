@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1ctxgate/v1/error_reason.proto\x12\ttxgate.v1*\xfa\x04\n\x0b\x45rrorReason\x12\x1c\n\x18\x45RROR_REASON_UNSPECIFIED\x10\x00\x12\x0f\n\x0bMYSQL_ERROR\x10\x01\x12\x18\n\x14\x44\x41TABASE_UNAVAILABLE\x10\x02\x12\x1a\n\x16\x43OMMIT_OUTCOME_UNKNOWN\x10\x03\x12\x1b\n\x17IMPLICIT_COMMIT_REFUSED\x10\x04\x12\x13\n\x0fINVALID_REQUEST\x10\x05\x12\x1e\n\x1a\x43ONFLICT_RETRIES_EXHAUSTED\x10\x06\x12\x15\n\x11\x44\x45\x41\x44LINE_EXCEEDED\x10\x07\x12\r\n\tCANCELLED\x10\x08\x12\x13\n\x0fUNAUTHENTICATED\x10\t\x12\x13\n\x0fREAD_ONLY_TOKEN\x10\n\x12\x1a\n\x16IDEMPOTENCY_KEY_REUSED\x10\x0b\x12\x14\n\x10TRANSACTION_LOST\x10\x0c\x12\x13\n\x0fREPLAY_MISMATCH\x10\r\x12\x19\n\x15TOO_MANY_TRANSACTIONS\x10\x0e\x12\x1c\n\x18TRANSACTION_IDLE_TIMEOUT\x10\x0f\x12\x18\n\x14SERVER_SHUTTING_DOWN\x10\x10\x12\x1d\n\x19TRANSACTION_NOT_COMMITTED\x10\x11\x12\x12\n\x0eINTERNAL_ERROR\x10\x12\x12\x1b\n\x17TRANSACTION_ENDED_EARLY\x10\x13\x12\x16\n\x12\x45XPECTATION_FAILED\x10\x14\x12\x1b\n\x17NON_TRANSACTIONAL_WRITE\x10\x15\x12\x19\n\x15TRANSACTION_LEFT_OPEN\x10\x16\x12\x14\n\x10RESULT_TOO_LARGE\x10\x17\x12\x14\n\x10PACKET_TOO_LARGE\x10\x18\x42\x39Z4github.com/txgate/txgate/client/go/txgatev1;txgatev1\xf8\x01\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1ctxgate/v1/error_reason.proto\x12\ttxgate.v1*\x91\x05\n\x0b\x45rrorReason\x12\x1c\n\x18\x45RROR_REASON_UNSPECIFIED\x10\x00\x12\x0f\n\x0bMYSQL_ERROR\x10\x01\x12\x18\n\x14\x44\x41TABASE_UNAVAILABLE\x10\x02\x12\x1a\n\x16\x43OMMIT_OUTCOME_UNKNOWN\x10\x03\x12\x1b\n\x17IMPLICIT_COMMIT_REFUSED\x10\x04\x12\x13\n\x0fINVALID_REQUEST\x10\x05\x12\x1e\n\x1a\x43ONFLICT_RETRIES_EXHAUSTED\x10\x06\x12\x15\n\x11\x44\x45\x41\x44LINE_EXCEEDED\x10\x07\x12\r\n\tCANCELLED\x10\x08\x12\x13\n\x0fUNAUTHENTICATED\x10\t\x12\x13\n\x0fREAD_ONLY_TOKEN\x10\n\x12\x1a\n\x16IDEMPOTENCY_KEY_REUSED\x10\x0b\x12\x14\n\x10TRANSACTION_LOST\x10\x0c\x12\x13\n\x0fREPLAY_MISMATCH\x10\r\x12\x19\n\x15TOO_MANY_TRANSACTIONS\x10\x0e\x12\x1c\n\x18TRANSACTION_IDLE_TIMEOUT\x10\x0f\x12\x18\n\x14SERVER_SHUTTING_DOWN\x10\x10\x12\x1d\n\x19TRANSACTION_NOT_COMMITTED\x10\x11\x12\x12\n\x0eINTERNAL_ERROR\x10\x12\x12\x1b\n\x17TRANSACTION_ENDED_EARLY\x10\x13\x12\x16\n\x12\x45XPECTATION_FAILED\x10\x14\x12\x1b\n\x17NON_TRANSACTIONAL_WRITE\x10\x15\x12\x19\n\x15TRANSACTION_LEFT_OPEN\x10\x16\x12\x14\n\x10RESULT_TOO_LARGE\x10\x17\x12\x14\n\x10PACKET_TOO_LARGE\x10\x18\x12\x15\n\x11SERVER_OVERLOADED\x10\x19\x42\x39Z4github.com/txgate/txgate/client/go/txgatev1;txgatev1\xf8\x01\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,5 +33,5 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'Z4github.com/txgate/txgate/client/go/txgatev1;txgatev1\370\001\001'
   _globals['_ERRORREASON']._serialized_start=44
-  _globals['_ERRORREASON']._serialized_end=678
+  _globals['_ERRORREASON']._serialized_end=701
 # @@protoc_insertion_point(module_scope)

@@ -31,6 +31,7 @@ class ErrorReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     TRANSACTION_LEFT_OPEN: _ClassVar[ErrorReason]
     RESULT_TOO_LARGE: _ClassVar[ErrorReason]
     PACKET_TOO_LARGE: _ClassVar[ErrorReason]
+    SERVER_OVERLOADED: _ClassVar[ErrorReason]
 ERROR_REASON_UNSPECIFIED: ErrorReason
 MYSQL_ERROR: ErrorReason
 DATABASE_UNAVAILABLE: ErrorReason
@@ -56,3 +57,4 @@ NON_TRANSACTIONAL_WRITE: ErrorReason
 TRANSACTION_LEFT_OPEN: ErrorReason
 RESULT_TOO_LARGE: ErrorReason
 PACKET_TOO_LARGE: ErrorReason
+SERVER_OVERLOADED: ErrorReason
