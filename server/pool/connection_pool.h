@@ -20,11 +20,12 @@
 // timeout tells. While the last probe failed, Acquire() neither hands out
 // an idle connection nor connects: it waits for a probe (or the maintenance
 // thread's connect) to succeed until its limit (the acquire timeout at
-// most), then answers UNAVAILABLE. A statement already
-// running when the database stalls is bounded by its call's deadline (the
-// statement killer) or else by its connection's read timeout. Changes of reachability are told to
-// on_reachable in order and without the pool's lock held (it may lock and call anything but
-// Close()); reachable() reports a change once it has been told.
+// most), then answers UNAVAILABLE. A statement already running when the
+// database stalls is bounded by its call's deadline (the statement killer)
+// or else by its connection's read timeout.
+// Changes of reachability are told to on_reachable in order and without the
+// pool's lock held (it may lock and call anything but Close()); reachable()
+// reports a change once it has been told.
 //
 // The pool holds db::Connection (the seam every driver implements); its
 // tests drive the bookkeeping with fakes of it. It is a template only so
