@@ -54,8 +54,9 @@ class StatementKiller {
   const Factory factory_;
   const absl::Duration timeout_;
 
-  Mutex
-      side_mu_;  // held by the sender across its round trips; nobody waits for it on a call's path
+  // Held by the sender across its round trips; nothing on a call's path
+  // waits for it.
+  Mutex side_mu_;
   std::unique_ptr<db::Connection> side_ ABSL_GUARDED_BY(side_mu_);
 
   Mutex due_mu_;
