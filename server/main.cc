@@ -76,6 +76,15 @@ ABSL_FLAG(absl::Duration, pool_acquire_timeout, kDefaults.pool.acquire_timeout,
           "longest wait for a connection when the RPC has no sooner deadline");
 ABSL_FLAG(absl::Duration, pool_connect_timeout, kDefaults.pool.connect_timeout,
           "longest connect attempt");
+ABSL_FLAG(absl::Duration, pool_probe_timeout, kDefaults.pool.probe_timeout,
+          "the pool pings the database every second on a connection of its own; without an "
+          "answer within this, readiness turns NOT_SERVING and calls get no connection");
+ABSL_FLAG(absl::Duration, stream_idle_timeout, kDefaults.runner.stream_idle_timeout,
+          "longest pause of a StreamQuery consumer (the stream's net_write_timeout); past it the "
+          "stream ends ABORTED");
+ABSL_FLAG(absl::Duration, kill_grace, kDefaults.kill_grace,
+          "how long a cancelled or expired call's statement may take to stop after KILL QUERY "
+          "before its socket is cut; also the timeouts of the killer's own connection");
 ABSL_FLAG(absl::Duration, pool_validation_interval, kDefaults.pool.validation_interval,
           "idle connections unused for longer are pinged before use");
 ABSL_FLAG(absl::Duration, pool_idle_timeout, kDefaults.pool.idle_timeout,
@@ -237,6 +246,9 @@ int main(int argc, char** argv) {
   options.pool.validation_interval = absl::GetFlag(FLAGS_pool_validation_interval);
   options.pool.idle_timeout = absl::GetFlag(FLAGS_pool_idle_timeout);
   options.pool.max_lifetime = absl::GetFlag(FLAGS_pool_max_lifetime);
+  options.pool.probe_timeout = absl::GetFlag(FLAGS_pool_probe_timeout);
+  options.kill_grace = absl::GetFlag(FLAGS_kill_grace);
+  options.runner.stream_idle_timeout = absl::GetFlag(FLAGS_stream_idle_timeout);
   options.pool.backoff.initial = absl::GetFlag(FLAGS_pool_backoff_initial);
   options.pool.backoff.max = absl::GetFlag(FLAGS_pool_backoff_max);
   options.worker_threads = absl::GetFlag(FLAGS_worker_threads);

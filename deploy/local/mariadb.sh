@@ -7,10 +7,11 @@
 #   deploy/local/mariadb.sh start DIR PORT   # creates DIR on first use, waits until ready
 #   deploy/local/mariadb.sh stop DIR         # clean shutdown, waits until gone
 #   deploy/local/mariadb.sh kill DIR         # SIGKILL, as a crash would
+#   deploy/local/mariadb.sh pause DIR        # SIGSTOP: a hung server (resume: SIGCONT)
 #   deploy/local/mariadb.sh sql DIR 'SQL'    # runs SQL as the admin (root over the socket)
 set -euo pipefail
 
-cmd=${1:?usage: mariadb.sh start|stop|kill|sql DIR [PORT|SQL]}
+cmd=${1:?usage: mariadb.sh start|stop|kill|pause|resume|sql DIR [PORT|SQL]}
 dir=$(realpath -m "${2:?DIR missing}")
 sock="$dir/mysqld.sock"
 pidfile="$dir/mysqld.pid"
@@ -86,6 +87,7 @@ SQL
 stop)
   if alive; then
     pid=$(cat "$pidfile")
+    kill -CONT "$pid" # a paused server could not act on TERM
     kill -TERM "$pid"
     wait_gone "$pid"
   fi
@@ -96,6 +98,13 @@ kill)
     kill -KILL "$pid"
     wait_gone "$pid"
   fi
+  ;;
+pause)
+  # SIGSTOP: a hung database (connections stay open, nothing is answered).
+  if alive; then kill -STOP "$(cat "$pidfile")"; fi
+  ;;
+resume)
+  if alive; then kill -CONT "$(cat "$pidfile")"; fi
   ;;
 sql)
   admin -N -B -e "${3:?SQL missing}"

@@ -248,16 +248,22 @@ bool Connection::LastCommandChangedSession() {
   // The transaction state (MySQL's format, 8 characters: T/I/_, then r R w W
   // s S L or _): a 'w' in the fourth place says a non-transactional table
   // was written in this transaction. It is no session state to reset.
-  if (mysql_session_track_get_first(mysql_, SESSION_TRACK_TRANSACTION_STATE, &data, &length) == 0 &&
-      length >= 4 && data[3] == 'w') {
-    nontransactional_write_ = true;
-  }
+  const bool transaction_reported =
+      mysql_session_track_get_first(mysql_, SESSION_TRACK_TRANSACTION_STATE, &data, &length) == 0;
+  if (transaction_reported && length >= 4 && data[3] == 'w') nontransactional_write_ = true;
   for (enum_session_state_type type :
-       {SESSION_TRACK_SYSTEM_VARIABLES, SESSION_TRACK_SCHEMA, SESSION_TRACK_STATE_CHANGE,
-        SESSION_TRACK_GTIDS, SESSION_TRACK_TRANSACTION_CHARACTERISTICS}) {
+       {SESSION_TRACK_SYSTEM_VARIABLES, SESSION_TRACK_SCHEMA, SESSION_TRACK_GTIDS,
+        SESSION_TRACK_TRANSACTION_CHARACTERISTICS}) {
     if (mysql_session_track_get_first(mysql_, type, &data, &length) == 0) return true;
   }
-  return false;
+  // The generic state-change record comes with every other record, the
+  // transaction state's too: alone it means a change nothing else names
+  // (user variables, temporary tables, prepared statements, ...). Next to
+  // a transaction state record it cannot be told apart; such statements
+  // are judged by their text (sql::SessionEffectsOf) — README, "Session
+  // state", Known limits.
+  return !transaction_reported &&
+         mysql_session_track_get_first(mysql_, SESSION_TRACK_STATE_CHANGE, &data, &length) == 0;
 }
 
 bool Connection::InTransaction() {
@@ -284,7 +290,7 @@ absl::Status Connection::BeginTransaction(const db::TransactionStart& start) {
     if (!start.isolation.empty()) absl::StrAppend(&sql, start.isolation, "; ");
     absl::StrAppend(&sql, start.read_only ? "START TRANSACTION READ ONLY" : "START TRANSACTION");
   }
-  absl::Status status = Query(sql);
+  absl::Status status = QueryKeepingSessionMark(sql);
   if (!status.ok()) {
     // The commands after a failed one did not run: no transaction is open,
     // but a next transaction's isolation level or access mode may be set.
@@ -294,25 +300,37 @@ absl::Status Connection::BeginTransaction(const db::TransactionStart& start) {
   return status;
 }
 
+absl::Status Connection::QueryKeepingSessionMark(absl::string_view sql) {
+  // txgate's own transaction control changes no session state but the
+  // transaction; the state-change records its replies carry (the
+  // transaction state's, and what a statement that returned rows left
+  // pending) say nothing the caller's statements did not.
+  const bool changed = session_changed_;
+  absl::Status status = Query(sql);
+  session_changed_ = changed;
+  return status;
+}
+
 absl::Status Connection::CommitTransaction() {
-  if (xid_.empty()) return Query("COMMIT");
-  absl::Status status =
-      Query(absl::StrCat("XA END '", xid_, "'; XA COMMIT '", xid_, "' ONE PHASE"));
+  if (xid_.empty()) return QueryKeepingSessionMark("COMMIT");
+  absl::Status status = QueryKeepingSessionMark(
+      absl::StrCat("XA END '", xid_, "'; XA COMMIT '", xid_, "' ONE PHASE"));
   if (status.ok()) xid_.clear();
   return status;
 }
 
 absl::Status Connection::RollbackTransaction() {
-  if (xid_.empty()) return Query("ROLLBACK");
-  absl::Status status = Query(absl::StrCat("XA END '", xid_, "'; XA ROLLBACK '", xid_, "'"));
+  if (xid_.empty()) return QueryKeepingSessionMark("ROLLBACK");
+  absl::Status status =
+      QueryKeepingSessionMark(absl::StrCat("XA END '", xid_, "'; XA ROLLBACK '", xid_, "'"));
   if (!status.ok() && !broken()) {
     // XA END fails once the server marked the transaction rollback-only
     // (a deadlock), and on an xid that no longer exists; XA ROLLBACK alone
     // settles the first, and the second needs nothing.
     const unsigned int first = mysql_errno(mysql_);
-    status = Query(absl::StrCat("XA ROLLBACK '", xid_, "'"));
+    status = QueryKeepingSessionMark(absl::StrCat("XA ROLLBACK '", xid_, "'"));
     if (!status.ok() && !broken() && first == ER_XAER_NOTA && mysql_errno(mysql_) == ER_XAER_NOTA) {
-      status = InTransaction() ? Query("ROLLBACK") : absl::OkStatus();
+      status = InTransaction() ? QueryKeepingSessionMark("ROLLBACK") : absl::OkStatus();
     }
   }
   if (status.ok()) xid_.clear();
@@ -544,7 +562,14 @@ void Connection::ReadEndOfRows() {
   const unsigned int status = static_cast<unsigned int>(p[3] | (p[4] << 8));
   mysql_->warning_count = eof_warnings_;
   mysql_->server_status = status;
-  if ((status & SERVER_SESSION_STATE_CHANGED) != 0) session_changed_ = true;
+  // Inside a transaction the flag also comes with every change of the
+  // transaction state (a result set sent, a first read), which this packet
+  // cannot tell apart; there the statement's text decides
+  // (sql::SessionEffectsOf: a row-returning statement that can change
+  // session state is not plain).
+  if ((status & SERVER_SESSION_STATE_CHANGED) != 0 && (status & SERVER_STATUS_IN_TRANS) == 0) {
+    session_changed_ = true;
+  }
 }
 
 absl::StatusOr<ExecSummary> Connection::Done() {

@@ -109,6 +109,9 @@ class Connection final : public db::Connection {
  private:
   Connection(MYSQL* mysql, const ConnectOptions& options);
   absl::Status InitSession();
+  // Query() for txgate's own transaction control: leaves session_changed_
+  // as it was.
+  absl::Status QueryKeepingSessionMark(absl::string_view sql);
   // Reads identity_ (db::kSessionIdentitySelect for this session).
   absl::Status ReadIdentity();
   // Fails unless the session has no default schema.

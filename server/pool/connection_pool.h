@@ -13,9 +13,19 @@
 // jitter and only one runs at a time, so a recovering database sees no
 // stampede. A maintenance thread closes connections idle or alive too long,
 // keeps min_idle warm, and probes the database so reachable() stays true only
-// while it is reachable. Changes of reachability are told to on_reachable
-// in order and without the pool's lock held (it may lock and call anything
-// but Close()); reachable() reports a change once it has been told.
+// while it is reachable. The probe (when a probe factory is given) pings on a
+// connection of its own whose every round trip is bounded by probe_timeout:
+// a database that stops answering (hung, SIGSTOPped, a black-holed network)
+// looks alive to every idle connection, so only a round trip with a short
+// timeout tells. While the last probe failed, Acquire() neither hands out
+// an idle connection nor connects: it waits for a probe (or the maintenance
+// thread's connect) to succeed until its limit (the acquire timeout at
+// most), then answers UNAVAILABLE. A statement already running when the
+// database stalls is bounded by its call's deadline (the statement killer)
+// or else by its connection's read timeout.
+// Changes of reachability are told to on_reachable in order and without the
+// pool's lock held (it may lock and call anything but Close()); reachable()
+// reports a change once it has been told.
 //
 // The pool holds db::Connection (the seam every driver implements); its
 // tests drive the bookkeeping with fakes of it. It is a template only so
@@ -61,8 +71,12 @@ struct PoolOptions {
   absl::Duration idle_timeout = absl::Minutes(10);
   // Connections are closed (when idle) after this long open.
   absl::Duration max_lifetime = absl::Minutes(30);
-  // How often the maintenance thread runs.
+  // How often the maintenance thread runs (and probes the database).
   absl::Duration maintenance_interval = absl::Seconds(1);
+  // Longest wait for the probe's connect and ping; the database counts as
+  // unreachable when it does not answer within it. The probe factory
+  // should give its connections read/write timeouts this short.
+  absl::Duration probe_timeout = absl::Seconds(2);
   BackoffOptions backoff;
 };
 
@@ -131,10 +145,13 @@ class BasicPool {
 
   // Starts the maintenance thread. `on_reachable` is told each change of
   // the database's reachability (from the maintenance thread or a caller).
+  // `probe_factory` opens the probe's connection (one more than max_size);
+  // without it nothing is probed.
   BasicPool(PoolOptions options, Factory factory, Clock clock = &absl::Now,
-            std::function<void(bool)> on_reachable = nullptr)
+            std::function<void(bool)> on_reachable = nullptr, Factory probe_factory = nullptr)
       : options_(options),
         factory_(std::move(factory)),
+        probe_factory_(std::move(probe_factory)),
         clock_(std::move(clock)),
         on_reachable_(std::move(on_reachable)),
         backoff_(options.backoff, random_) {
@@ -158,7 +175,11 @@ class BasicPool {
     MutexLock lock(&mu_);
     for (;;) {
       if (closed_) return Unavailable("the pool is closed");
-      while (!idle_.empty()) {
+      // While the database does not answer a probe, its idle connections
+      // would hang too, and so would a connect (whose timeout the driver
+      // rounds up to whole seconds, past the limit): the call waits for a
+      // probe or the maintenance thread's connect to succeed.
+      while (!probe_failed_ && !idle_.empty()) {
         Idle entry = std::move(idle_.back());
         idle_.pop_back();
         ++checking_;
@@ -170,7 +191,7 @@ class BasicPool {
         Discard(std::move(entry.conn));
       }
       const absl::Time now = clock_();
-      if (CanConnect(now)) {
+      if (!probe_failed_ && CanConnect(now)) {
         absl::StatusOr<Lease> lease = Connect(limit - now);
         if (lease.ok()) return lease;
         continue;  // the backoff now decides when to try again
@@ -189,7 +210,8 @@ class BasicPool {
       absl::Time wake = limit;
       // A connect in flight signals when it ends; otherwise wake for the
       // next allowed connect.
-      if (open_ < options_.max_size && connecting_ == 0) wake = std::min(wake, next_connect_);
+      if (!probe_failed_ && open_ < options_.max_size && connecting_ == 0)
+        wake = std::min(wake, next_connect_);
       ++waiters_;
       cv_.WaitWithDeadline(&mu_, std::max(wake, now + absl::Microseconds(100)));
       --waiters_;
@@ -264,6 +286,7 @@ class BasicPool {
     --connecting_;
     if (conn.ok()) {
       ++connects_;
+      probe_failed_ = false;  // it answered
       backoff_.Reset();
       next_connect_ = absl::InfinitePast();
       SetReachable(true);
@@ -377,10 +400,46 @@ class BasicPool {
   // One maintenance cycle, on the maintenance thread.
   void Maintain() ABSL_LOCKS_EXCLUDED(mu_) {
     DeliverOnExit deliver(this);  // after the lock below is released
+    Probe();
     MutexLock lock(&mu_);
     if (closed_) return;
     Sweep();
     Refill();
+  }
+
+  // Connects the probe's connection if needed and pings on it, both within
+  // probe_timeout, and records whether the database answered. On the
+  // maintenance thread, without the lock (it may wait probe_timeout).
+  void Probe() ABSL_LOCKS_EXCLUDED(mu_) {
+    if (!probe_factory_) return;
+    absl::Status status;
+    if (probe_ == nullptr || probe_->broken()) {
+      probe_.reset();
+      absl::StatusOr<std::unique_ptr<Conn>> conn = probe_factory_(options_.probe_timeout);
+      if (conn.ok()) {
+        probe_ = std::move(*conn);
+      } else {
+        status = conn.status();
+      }
+    }
+    if (probe_ != nullptr) status = probe_->Ping();
+    if (!status.ok()) probe_.reset();
+    MutexLock lock(&mu_);
+    if (status.ok()) {
+      if (probe_failed_) {
+        probe_failed_ = false;
+        cv_.SignalAll();  // waiters may take connections again
+      }
+      // The pool's own connects decide while they are failing.
+      if (backoff_.failures() == 0) SetReachable(true);
+      return;
+    }
+    probe_failed_ = true;
+    last_error_ = sql::MakeStatus(
+        absl::StatusCode::kUnavailable, txgate::v1::DATABASE_UNAVAILABLE,
+        absl::StrCat("no answer to a probe within ", absl::FormatDuration(options_.probe_timeout),
+                     " (", status.message(), ")"));
+    SetReachable(false);
   }
 
   // Closes idle connections that died, expired or are surplus.
@@ -430,6 +489,7 @@ class BasicPool {
   // Constant after construction.
   PoolOptions options_;
   const Factory factory_;
+  const Factory probe_factory_;
   const Clock clock_;
   const std::function<void(bool)> on_reachable_;
   // Used only through backoff_, under mu_.
@@ -453,9 +513,13 @@ class BasicPool {
   bool told_reachable_ ABSL_GUARDED_BY(mu_) = false;
   bool telling_ ABSL_GUARDED_BY(mu_) = false;
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
+  // The last probe got no answer: Acquire() hands out nothing.
+  bool probe_failed_ ABSL_GUARDED_BY(mu_) = false;
   absl::Time next_connect_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   absl::Status last_error_ ABSL_GUARDED_BY(mu_);
   Backoff backoff_ ABSL_GUARDED_BY(mu_);
+  // The probe's connection; only the maintenance thread touches it.
+  std::unique_ptr<Conn> probe_;
   // Runs Maintain(); started last in the constructor, stopped by Close().
   std::optional<PeriodicWorker> maintenance_;
 };

@@ -3,9 +3,11 @@
 // The runner attaches the connection it is using while a statement may be
 // running; Cancel() (from any thread, e.g. gRPC's OnCancel) marks the call
 // cancelled and asks the StatementKiller to stop whatever runs on that
-// connection. Attach/Detach and the killer's work on the attached
-// connection exclude each other, so a kill never reaches a connection that
-// has gone back to the pool.
+// connection. Detach waits for a KILL in flight for the attached
+// connection (unless that connection is broken), so a KILL never reaches a
+// connection that has gone back to the pool; no lock is held across the
+// KILL's round trips, so a socket cut (InterruptAttached) never waits for
+// a database that does not answer.
 #ifndef TXGATE_SERVER_RUNNER_CALL_CONTEXT_H_
 #define TXGATE_SERVER_RUNNER_CALL_CONTEXT_H_
 
@@ -70,29 +72,45 @@ class CallContext {
     acquire_by_ = absl::InfiniteFuture();
   }
 
-  // Withdraws it; waits while a kill is working on it.
+  // Withdraws it. While a KILL for it is in flight (BeginKill), waits for
+  // that KILL to end so it cannot reach the connection's next user, unless
+  // the connection is broken by then (a broken connection never goes back
+  // to the pool, so the KILL can harm no one).
   void Detach() {
     MutexLock lock(&mu_);
+    while (kills_ > 0 && attached_ != nullptr && !attached_->broken()) kill_done_.Wait(&mu_);
     attached_ = nullptr;
-    detached_.SignalAll();
   }
 
-  // Runs `fn` on the attached connection (or nullptr) under the lock; the
-  // connection cannot be detached meanwhile.
-  template <typename Fn>
-  void WithAttached(Fn&& fn) {
+  // For the killer: the attached connection's identity (false if nothing
+  // is attached) and a KILL in flight for it until EndKill(); no lock of
+  // the context is held meanwhile.
+  bool BeginKill(db::SessionIdentity* identity) {
     MutexLock lock(&mu_);
-    fn(attached_);
-  }
-
-  // Waits until nothing is attached or `timeout` passes; true if detached.
-  bool AwaitDetached(absl::Duration timeout) {
-    const absl::Time end = absl::Now() + timeout;
-    MutexLock lock(&mu_);
-    while (attached_ != nullptr) {
-      if (detached_.WaitWithDeadline(&mu_, end)) return attached_ == nullptr;
-    }
+    if (attached_ == nullptr) return false;
+    *identity = attached_->identity();
+    ++kills_;
     return true;
+  }
+  void EndKill() {
+    MutexLock lock(&mu_);
+    --kills_;
+    kill_done_.SignalAll();
+  }
+
+  // Shuts the attached connection's socket (if one is attached), so its
+  // blocked statement returns with a connection-lost error; never blocks
+  // on the network.
+  void InterruptAttached() {
+    MutexLock lock(&mu_);
+    if (attached_ != nullptr) attached_->Interrupt();
+    kill_done_.SignalAll();  // a Detach() waiting for a KILL may go now
+  }
+
+  // True while a connection is attached.
+  bool attached() {
+    MutexLock lock(&mu_);
+    return attached_ != nullptr;
   }
 
  private:
@@ -101,8 +119,9 @@ class CallContext {
   std::atomic<int> heals_{0};
   std::atomic<bool> shutting_down_{false};
   mutable Mutex mu_;
-  CondVar detached_;
+  CondVar kill_done_;
   db::Connection* attached_ ABSL_GUARDED_BY(mu_) = nullptr;
+  int kills_ ABSL_GUARDED_BY(mu_) = 0;  // KILLs in flight (BeginKill)
   absl::Time acquire_by_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
 };
 

@@ -687,6 +687,16 @@ absl::StatusOr<std::unique_ptr<TransactionRunner::QueryStream>> TransactionRunne
     if (absl::Status s = PrepareSession(ctx, **lease, kind->session); !s.ok()) {
       return FailedOn(**lease, std::move(s), Phase::kBeforeSend, false);
     }
+    // The server waits this long for a paused consumer before it drops the
+    // session; it is session state, reset when the lease returns.
+    (*lease)->RequireReset();
+    if (absl::Status s = (*lease)->Query(absl::StrCat(
+            "SET SESSION net_write_timeout = ",
+            std::max<int64_t>(1, absl::ToInt64Seconds(
+                                     absl::Ceil(options_.stream_idle_timeout, absl::Seconds(1))))));
+        !s.ok()) {
+      return FailedOn(**lease, std::move(s), Phase::kBeforeSend, false);
+    }
     absl::Status status;
     {
       Attached attached(ctx, lease->get());
@@ -701,6 +711,7 @@ absl::StatusOr<std::unique_ptr<TransactionRunner::QueryStream>> TransactionRunne
 absl::Status TransactionRunner::QueryStream::NextChunk(CallContext& ctx,
                                                        txgate::v1::StreamQueryResponse* chunk) {
   db::Connection& conn = *lease_;
+  longest_pause_ = std::max(longest_pause_, absl::Now() - last_read_);
   Attached attached(ctx, &conn);
   if (ctx.cancelled()) return runner_->Interrupted(ctx);
   if (first_) {
@@ -714,6 +725,15 @@ absl::Status TransactionRunner::QueryStream::NextChunk(CallContext& ctx,
     absl::StatusOr<bool> more = conn.Next(&row, &bytes);
     if (!more.ok()) {
       if (ctx.cancelled()) return runner_->Interrupted(ctx);
+      if (conn.broken() && longest_pause_ >= runner_->options_.stream_idle_timeout) {
+        // The server gave up on the paused consumer (net_write_timeout).
+        return sql::MakeStatus(
+            absl::StatusCode::kAborted, txgate::v1::TRANSACTION_IDLE_TIMEOUT,
+            absl::StrCat("the stream's consumer paused longer than --stream_idle_timeout (",
+                         absl::FormatDuration(runner_->options_.stream_idle_timeout),
+                         "), so the database dropped it after ", sent_rows_,
+                         " rows were sent; read faster or run the query again"));
+      }
       return sql::Annotate(more.status(),
                            absl::StrCat("the stream broke after ", sent_rows_, " rows: "));
     }
@@ -745,6 +765,7 @@ absl::Status TransactionRunner::QueryStream::NextChunk(CallContext& ctx,
     *chunk->add_rows() = std::move(row);
   }
   sent_rows_ += chunk->rows_size();
+  last_read_ = absl::Now();
   return absl::OkStatus();
 }
 

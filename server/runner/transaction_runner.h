@@ -72,6 +72,11 @@ struct RunnerOptions {
   // Bounds of one StreamQuery chunk.
   int64_t stream_chunk_rows = 1000;
   int64_t stream_chunk_bytes = 1 << 20;
+  // Longest pause of a StreamQuery consumer: the stream's session gets a
+  // net_write_timeout this long (whole seconds), so the server keeps a
+  // blocked write that long; past it the server drops the session and the
+  // stream ends ABORTED, saying how many rows were sent.
+  absl::Duration stream_idle_timeout = absl::Minutes(2);
   // Statements in one RunTransaction.
   int max_statements = 1000;
   // What an interactive transaction records for replay; past either bound
@@ -121,12 +126,18 @@ class TransactionRunner {
     friend class TransactionRunner;
     QueryStream(const TransactionRunner* runner, pool::ConnectionPool::Lease lease,
                 int64_t max_rows)
-        : runner_(runner), lease_(std::move(lease)), max_rows_(max_rows) {}
+        : runner_(runner), lease_(std::move(lease)), max_rows_(max_rows), last_read_(absl::Now()) {}
     const TransactionRunner* runner_;
     pool::ConnectionPool::Lease lease_;
     int64_t max_rows_;
     bool first_ = true;
     int64_t sent_rows_ = 0;
+    // When NextChunk last returned, and the longest pause of the consumer
+    // between two NextChunk calls (the server's blocked write, which
+    // net_write_timeout bounds, begins within it; rows already in the
+    // socket's buffers are still read after it).
+    absl::Time last_read_;
+    absl::Duration longest_pause_ = absl::ZeroDuration();
   };
 
   absl::StatusOr<std::unique_ptr<QueryStream>> StartQuery(

@@ -155,6 +155,23 @@ absl::Status CheckReadOnlyAccount(db::Connection& conn, absl::string_view user) 
       "(README, Security)"));
 }
 
+// `connect` with every round trip bounded by `timeout`: for the pool's
+// probe and the statement killer, which must notice a database that stopped
+// answering within seconds, not the minutes a statement may take.
+mysql::ConnectOptions ShortTimeouts(mysql::ConnectOptions connect, absl::Duration timeout) {
+  connect.read_timeout = timeout;
+  connect.write_timeout = timeout;
+  return connect;
+}
+
+// Opens connections with `connect`, each connect within the timeout it is
+// given.
+db::ConnectionFactory FactoryOf(mysql::ConnectOptions connect) {
+  return [connect](absl::Duration timeout) -> absl::StatusOr<std::unique_ptr<db::Connection>> {
+    return mysql::Connection::Open(connect, timeout);
+  };
+}
+
 // `name` as a MySQL quoted identifier.
 std::string QuoteIdentifier(absl::string_view name) {
   return absl::StrCat("`", absl::StrReplaceAll(name, {{"`", "``"}}), "`");
@@ -213,17 +230,15 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& unsan
         "database account granted SELECT only (README, Security)"));
   }
 
-  const mysql::ConnectOptions connect = options.mysql;
-  db::ConnectionFactory factory =
-      [connect](absl::Duration timeout) -> absl::StatusOr<std::unique_ptr<db::Connection>> {
-    return mysql::Connection::Open(connect, timeout);
-  };
-  s->pool_ = std::make_unique<pool::ConnectionPool>(options.pool, factory, &absl::Now,
-                                                    [s](bool reachable) {
-                                                      s->health_.SetServing(reachable);
-                                                      s->probe_health_.SetServing(reachable);
-                                                    });
-  s->killer_ = std::make_unique<runner::StatementKiller>(factory, options.kill_grace);
+  s->pool_ = std::make_unique<pool::ConnectionPool>(
+      options.pool, FactoryOf(options.mysql), &absl::Now,
+      [s](bool reachable) {
+        s->health_.SetServing(reachable);
+        s->probe_health_.SetServing(reachable);
+      },
+      FactoryOf(ShortTimeouts(options.mysql, options.pool.probe_timeout)));
+  s->killer_ = std::make_unique<runner::StatementKiller>(
+      FactoryOf(ShortTimeouts(options.mysql, options.kill_grace)), options.kill_grace);
   s->outcomes_ = std::make_unique<runner::OutcomeStore>(s->pool_.get(), options.outcomes);
   s->runner_ = std::make_unique<runner::TransactionRunner>(s->pool_.get(), s->outcomes_.get(),
                                                            options.runner, &s->clock_);
@@ -281,21 +296,23 @@ absl::Status Server::StartReadOnly() {
   // Set once the account's grants were read and found read-only: checked
   // now if the database answers, else by the first connect that succeeds.
   auto verified = std::make_shared<std::atomic<bool>>(false);
-  db::ConnectionFactory factory =
-      [connect, user,
-       verified](absl::Duration timeout) -> absl::StatusOr<std::unique_ptr<db::Connection>> {
-    absl::StatusOr<std::unique_ptr<mysql::Connection>> conn =
-        mysql::Connection::Open(connect, timeout);
-    if (!conn.ok()) return conn.status();
-    if (!verified->load(std::memory_order_acquire)) {
-      absl::Status status = CheckReadOnlyAccount(**conn, user);
-      if (!status.ok()) {
-        Log("error", "read_only_account_refused", {{"error", std::string(status.message())}});
-        return status;
+  // Connections of the account with `c`, refused until its grants were
+  // found read-only.
+  auto factory_of = [user, verified](mysql::ConnectOptions c) -> db::ConnectionFactory {
+    return [c, user,
+            verified](absl::Duration timeout) -> absl::StatusOr<std::unique_ptr<db::Connection>> {
+      absl::StatusOr<std::unique_ptr<mysql::Connection>> conn = mysql::Connection::Open(c, timeout);
+      if (!conn.ok()) return conn.status();
+      if (!verified->load(std::memory_order_acquire)) {
+        absl::Status status = CheckReadOnlyAccount(**conn, user);
+        if (!status.ok()) {
+          Log("error", "read_only_account_refused", {{"error", std::string(status.message())}});
+          return status;
+        }
+        verified->store(true, std::memory_order_release);
       }
-      verified->store(true, std::memory_order_release);
-    }
-    return std::unique_ptr<db::Connection>(std::move(*conn));
+      return std::unique_ptr<db::Connection>(std::move(*conn));
+    };
   };
   absl::StatusOr<std::unique_ptr<mysql::Connection>> first =
       mysql::Connection::Open(connect, options.pool.connect_timeout);
@@ -311,9 +328,13 @@ absl::Status Server::StartReadOnly() {
   pool::PoolOptions pool_options = options.pool;
   pool_options.max_size = options.ro_pool_max_size;
   pool_options.min_idle = std::min(pool_options.min_idle, pool_options.max_size);
-  ro_pool_ = std::make_unique<pool::ConnectionPool>(pool_options, factory, &absl::Now);
+  // The probe only pings, so it needs no check of the account's grants.
+  ro_pool_ = std::make_unique<pool::ConnectionPool>(
+      pool_options, factory_of(connect), &absl::Now, nullptr,
+      FactoryOf(ShortTimeouts(connect, options.pool.probe_timeout)));
   // Its own killer: an account may always KILL its own sessions.
-  ro_killer_ = std::make_unique<runner::StatementKiller>(factory, options.kill_grace);
+  ro_killer_ = std::make_unique<runner::StatementKiller>(
+      factory_of(ShortTimeouts(connect, options.kill_grace)), options.kill_grace);
   // No outcome store: read-only work takes no idempotency key.
   ro_runner_ =
       std::make_unique<runner::TransactionRunner>(ro_pool_.get(), nullptr, options.runner, &clock_);

@@ -123,6 +123,11 @@ func (a *Admin) script(args ...string) error {
 // KillServer SIGKILLs mariadbd, as a crash would, and waits until it is gone.
 func (a *Admin) KillServer() error { return a.script("kill", a.dbDir) }
 
+// PauseServer stops mariadbd with SIGSTOP: a hung database, which keeps its
+// connections open and answers nothing. ResumeServer continues it (SIGCONT).
+func (a *Admin) PauseServer() error  { return a.script("pause", a.dbDir) }
+func (a *Admin) ResumeServer() error { return a.script("resume", a.dbDir) }
+
 // StartServer starts mariadbd (a no-op when it runs) and waits until it is ready.
 func (a *Admin) StartServer() error { return a.script("start", a.dbDir, fmt.Sprint(a.dbPort)) }
 

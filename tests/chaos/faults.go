@@ -22,10 +22,13 @@ import (
 //	kill_connection  KILL CONNECTION of every txgate session, from an admin
 //	                 session of MariaDB itself.
 //	mariadbd_restart mariadbd is SIGKILLed (a crash) and started again.
+//	mariadbd_stall   mariadbd is stopped (SIGSTOP) for seconds, then continued
+//	                 (SIGCONT): a hung database that keeps every connection
+//	                 open but answers nothing, not even a connect.
 //	latency_cut      latency on the replies, then the proxy goes down while
 //	                 every busy connection has a reply held in flight: some of
 //	                 those are OKs of COMMITs already applied.
-var FaultKinds = []string{"reset_peer", "timeout", "latency", "proxy_down", "latency_cut", "kill_connection", "mariadbd_restart"}
+var FaultKinds = []string{"reset_peer", "timeout", "latency", "proxy_down", "latency_cut", "kill_connection", "mariadbd_restart", "mariadbd_stall"}
 
 // Fault is one injected fault.
 type Fault struct {
@@ -207,6 +210,14 @@ func (in *Injector) Inject(kind string, spacing time.Duration) *Fault {
 		} else {
 			f.Err = firstErr(f.Err, in.admin.StartServer())
 		}
+	case "mariadbd_stall":
+		hold := in.hold(1500*time.Millisecond, 4000*time.Millisecond, spacing)
+		f.Detail = fmt.Sprintf("stopped for %v", hold.Round(time.Millisecond))
+		if f.Err = in.admin.PauseServer(); f.Err == nil {
+			time.Sleep(hold)
+		}
+		// Always continued, even when the stop failed half-way.
+		f.Err = firstErr(f.Err, in.admin.ResumeServer())
 	default:
 		f.Err = fmt.Errorf("unknown fault kind %q", kind)
 	}

@@ -68,7 +68,8 @@ cleanup() {
   if [ "$own_db" = 1 ]; then
     bash "$root/deploy/local/mariadb.sh" stop "$TXGATE_TEST_DB_DIR"
   else
-    # The suite restarts mariadbd; whatever happened, leave it running.
+    # The suite stops and restarts mariadbd; whatever happened, leave it running.
+    bash "$root/deploy/local/mariadb.sh" resume "$TXGATE_TEST_DB_DIR"
     bash "$root/deploy/local/mariadb.sh" start "$TXGATE_TEST_DB_DIR" "$TXGATE_TEST_MYSQL_PORT"
   fi
   [ "$rc" -ne 0 ] && echo "chaos: failed (exit $rc); logs in $work and $TXGATE_LOG_DIR" >&2

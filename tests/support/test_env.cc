@@ -1,6 +1,8 @@
 #include "tests/support/test_env.h"
 
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/types.h>
 
 #include <cstdlib>
 #include <fstream>
@@ -181,6 +183,25 @@ bool MariadbCtl(const std::string& command) {
       absl::StrCat("bash ", script, " ", command, " ", Database().dir,
                    command == "start" ? absl::StrCat(" ", Database().port) : "");
   return std::system(line.c_str()) == 0;
+}
+
+bool SignalMariadb(int signal) {
+  std::ifstream in(Database().dir + "/mysqld.pid");
+  pid_t pid = 0;
+  if (!(in >> pid) || pid <= 0) return false;
+  return ::kill(pid, signal) == 0;
+}
+
+MariadbStall::MariadbStall() : stopped_(SignalMariadb(SIGSTOP)) {
+  EXPECT_TRUE(stopped_) << "cannot SIGSTOP mariadbd";
+}
+
+MariadbStall::~MariadbStall() { End(); }
+
+void MariadbStall::End() {
+  if (!stopped_) return;
+  EXPECT_TRUE(SignalMariadb(SIGCONT)) << "cannot SIGCONT mariadbd";
+  stopped_ = false;
 }
 
 bool Eventually(const std::function<bool()>& condition, absl::Duration timeout) {

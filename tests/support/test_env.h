@@ -60,6 +60,27 @@ int KillTxgateSessions();
 // Runs deploy/local/mariadb.sh with `args` (e.g. "stop", "start"); true on success.
 bool MariadbCtl(const std::string& command);
 
+// Sends `signal` (SIGSTOP, SIGCONT, ...) to the test's mariadbd (its pid
+// from the data directory's mysqld.pid); true on success.
+bool SignalMariadb(int signal);
+
+// Stops (SIGSTOP) the test's mariadbd for its lifetime: a hung database.
+// Always continues it (SIGCONT) when destroyed, also after a failed
+// assertion.
+class MariadbStall {
+ public:
+  MariadbStall();
+  ~MariadbStall();
+  MariadbStall(const MariadbStall&) = delete;
+  MariadbStall& operator=(const MariadbStall&) = delete;
+  bool stopped() const { return stopped_; }
+  // Continues it now.
+  void End();
+
+ private:
+  bool stopped_ = false;
+};
+
 // Waits (polling) until `condition` is true or `timeout` passes.
 bool Eventually(const std::function<bool()>& condition, absl::Duration timeout);
 

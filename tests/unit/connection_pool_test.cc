@@ -943,6 +943,51 @@ TEST_F(PoolTest, ReachabilityIsToldWithoutThePoolsLockHeld) {
   EXPECT_THAT(open_when_told, ElementsAre(1));
 }
 
+// A database that stops answering (hung, SIGSTOPped) keeps its idle
+// connections looking alive: only the probe's round trip, bounded by
+// probe_timeout, tells. Here the probe's own database stops answering.
+TEST_F(PoolTest, AProbeWithoutAnswerMakesThePoolUnreachableAndHandOutNothing) {
+  PoolOptions o = Quiet();
+  o.min_idle = 2;
+  o.maintenance_interval = absl::Milliseconds(5);
+  o.probe_timeout = absl::Milliseconds(250);
+  o.acquire_timeout = absl::Milliseconds(200);
+  FakeDatabase probe_db;
+  auto pool = std::make_unique<Pool>(
+      o, db_.factory(), [this] { return clock_.Now(); },
+      [this](bool reachable) {
+        std::lock_guard<std::mutex> lock(events_mu_);
+        reachability_.push_back(reachable);
+      },
+      probe_db.factory());
+  ASSERT_TRUE(AwaitIdle(*pool, 2));
+  ASSERT_TRUE(Eventually([&] { return pool->reachable() && probe_db.calls() >= 1; }));
+  EXPECT_THAT(probe_db.timeouts(), ::testing::Each(o.probe_timeout));
+  const int connects = db_.calls();
+
+  probe_db.conn(1)->ping_ok = false;  // the probe's ping gets no answer
+  probe_db.Down();                    // nor does a new probe connection
+  ASSERT_TRUE(Eventually([&] { return !pool->reachable(); }));
+  const absl::Time start = absl::Now();
+  absl::StatusOr<Lease> refused = pool->Acquire(absl::InfiniteFuture());
+  const absl::Duration waited = absl::Now() - start;
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(std::string(refused.status().message()), HasSubstr("no answer to a probe within"));
+  EXPECT_GE(waited, o.acquire_timeout);  // it waited for the database to answer, no longer
+  EXPECT_LT(waited, o.acquire_timeout + absl::Seconds(5));
+  // The idle connections stayed idle (for when it answers again), and no
+  // connect was tried.
+  EXPECT_EQ(db_.calls(), connects);
+  EXPECT_EQ(pool->Stats().idle, 2);
+
+  probe_db.Up();  // it answers again
+  ASSERT_TRUE(Eventually([&] { return pool->reachable(); }));
+  Lease again = MustAcquire(*pool);
+  EXPECT_TRUE(again);
+  EXPECT_THAT(reachability(), ElementsAre(true, false, true));
+}
+
 // -------------------------------------------------------- stats, close
 
 TEST_F(PoolTest, StatsAddUp) {

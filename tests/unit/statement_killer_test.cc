@@ -4,7 +4,9 @@
 // slept for.
 #include "server/runner/statement_killer.h"
 
+#include <condition_variable>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "gmock/gmock.h"
@@ -86,6 +88,41 @@ TEST_F(StatementKillerTest, CutsTheConnectionWhenTheDatabaseCannotBeReached) {
   EXPECT_TRUE(Eventually([&] { return stuck->broken(); }));
   call->Detach();
   EXPECT_TRUE(db_.Commands("KILL").empty());
+}
+
+// A hung server does not answer the killer either: the cut does not wait
+// for the KILL, and the caller's Detach() of the cut connection does not
+// wait for it.
+TEST_F(StatementKillerTest, CutsTheConnectionWhileTheKillHangs) {
+  auto stuck = Connect();
+  std::mutex mu;
+  std::condition_variable cv;
+  bool arrived = false;
+  bool answer = false;
+  testing::Reply hangs;
+  hangs.on_arrival = [&] {
+    std::unique_lock<std::mutex> lock(mu);
+    arrived = true;
+    cv.notify_all();
+    cv.wait(lock, [&] { return answer; });
+  };
+  db_.Expect(db::kSessionIdentitySelect, hangs);
+  auto call = std::make_shared<CallContext>(absl::InfiniteFuture());
+  call->Attach(stuck.get());
+  StatementKiller killer(db_.Factory(), /*timeout=*/absl::Milliseconds(20));
+  killer.Kill(call);
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait(lock, [&] { return arrived; });
+  }
+  EXPECT_TRUE(Eventually([&] { return stuck->broken(); }));
+  call->Detach();  // returns although the KILL is still in flight
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    EXPECT_FALSE(answer);
+    answer = true;
+  }
+  cv.notify_all();
 }
 
 TEST_F(StatementKillerTest, DoesNothingWhenNoStatementRuns) {

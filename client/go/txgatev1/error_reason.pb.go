@@ -152,7 +152,9 @@ const (
 	// An interactive Transaction waited for its client's next message longer
 	// than --transaction_idle_timeout. Code ABORTED; it was rolled back and its
 	// connection released. The client may run the whole transaction again,
-	// without pausing inside it.
+	// without pausing inside it. Also a StreamQuery whose consumer paused
+	// longer than --stream_idle_timeout, so that the database dropped the
+	// stream's session; the message says how many rows were sent.
 	ErrorReason_TRANSACTION_IDLE_TIMEOUT ErrorReason = 15
 	// The server is shutting down: an interactive Transaction was open (or
 	// being opened) while it drained. Code UNAVAILABLE; it was rolled back,
