@@ -19,6 +19,34 @@
 namespace txgate::testing {
 namespace {
 
+// Kills, as root, every session found running a statement that starts with
+// `sql`, polling the process list until Stop(); Stop() returns the ids killed.
+class SessionKiller {
+ public:
+  explicit SessionKiller(const std::string& sql)
+      : thread_([this, like = absl::StrCat(sql, "%")] {
+          while (!stop_) {
+            for (const auto& row : Admin(
+                     absl::StrCat("SELECT ID FROM information_schema.PROCESSLIST WHERE INFO LIKE '",
+                                  like, "'"))) {
+              if (AdminQuery("KILL CONNECTION " + row[0]).ok()) killed_.insert(row[0]);
+            }
+            absl::SleepFor(absl::Milliseconds(10));  // a poll interval, not a wait for a condition
+          }
+        }) {}
+  ~SessionKiller() { Stop(); }
+  std::set<std::string> Stop() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+    return killed_;
+  }
+
+ private:
+  std::atomic<bool> stop_{false};
+  std::set<std::string> killed_;  // the thread's own until joined
+  std::thread thread_;
+};
+
 using ::testing::HasSubstr;
 
 std::map<std::string, std::string> MetadataOf(const grpc::Status& s) {
@@ -136,22 +164,11 @@ TEST_F(CodesTest, AUserSignalIsFailedPreconditionWithItsMessageAndNeverReRun) {
 // --max_heal_retries (3) times, then answered, long before its deadline.
 TEST(HealBudgetTest, AReadKilledOnEveryAttemptIsAnsweredAfterTheBudget) {
   TestServer server;
-  std::atomic<bool> stop{false};
-  std::set<std::string> killed;  // the killer's own until joined
-  std::thread killer([&] {
-    while (!stop) {
-      for (const auto& row : Admin("SELECT ID FROM information_schema.PROCESSLIST WHERE INFO "
-                                   "LIKE 'SELECT SLEEP(30) AS budget_probe%'")) {
-        if (AdminQuery("KILL CONNECTION " + row[0]).ok()) killed.insert(row[0]);
-      }
-      absl::SleepFor(absl::Milliseconds(10));  // a poll interval, not a wait for a condition
-    }
-  });
+  SessionKiller killer("SELECT SLEEP(30) AS budget_probe");
   const int64_t replays = server.server().runner_stats().replays;
   grpc::Status s =
       Exec(server.stub(), "SELECT SLEEP(30) AS budget_probe", {}, nullptr, absl::Seconds(120));
-  stop = true;
-  killer.join();
+  const std::set<std::string> killed = killer.Stop();
   EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE) << s.error_message();
   EXPECT_EQ(ErrorInfoOf(s).reason(), "DATABASE_UNAVAILABLE");
   EXPECT_THAT(s.error_message(), HasSubstr("--max_heal_retries=3"));
@@ -165,17 +182,7 @@ TEST(HealBudgetTest, AReadKilledOnEveryAttemptIsAnsweredAfterTheBudget) {
 // then the stream ends ABORTED, TRANSACTION_LOST.
 TEST(HealBudgetTest, AStatementKilledOnEveryReplayEndsTheTransaction) {
   TestServer server;
-  std::atomic<bool> stop{false};
-  std::set<std::string> killed;  // the killer's own until joined
-  std::thread killer([&] {
-    while (!stop) {
-      for (const auto& row : Admin("SELECT ID FROM information_schema.PROCESSLIST WHERE INFO "
-                                   "LIKE 'SELECT SLEEP(30) AS budget_txn%'")) {
-        if (AdminQuery("KILL CONNECTION " + row[0]).ok()) killed.insert(row[0]);
-      }
-      absl::SleepFor(absl::Milliseconds(10));  // a poll interval, not a wait for a condition
-    }
-  });
+  SessionKiller killer("SELECT SLEEP(30) AS budget_txn");
   auto ctx = WithDeadline(absl::Seconds(120));
   auto stream = server.stub().Transaction(ctx.get());
   txgate::v1::TransactionRequest req;
@@ -187,8 +194,7 @@ TEST(HealBudgetTest, AStatementKilledOnEveryReplayEndsTheTransaction) {
   ASSERT_TRUE(stream->Write(req));
   EXPECT_FALSE(stream->Read(&resp));
   grpc::Status s = stream->Finish();
-  stop = true;
-  killer.join();
+  const std::set<std::string> killed = killer.Stop();
   EXPECT_EQ(s.error_code(), grpc::StatusCode::ABORTED) << s.error_message();
   EXPECT_EQ(ErrorInfoOf(s).reason(), "TRANSACTION_LOST");
   EXPECT_THAT(s.error_message(), HasSubstr("--max_heal_retries=3"));
