@@ -6,6 +6,7 @@
 // --mysql_password_file (the read-only account's, --mysql_ro_user, from
 // TXGATE_MYSQL_RO_PASSWORD or --mysql_ro_password_file) and is never logged. SIGTERM or SIGINT
 // drains the server (see --shutdown_grace) and exits 0.
+#include <google/protobuf/stubs/logging.h>
 #include <signal.h>
 
 #include <cstdio>
@@ -197,9 +198,23 @@ std::string ReadPassword(const std::string& file, const char* flag, const char* 
   return env == nullptr ? "" : env;
 }
 
+// Protobuf's own messages (e.g. a request's string field that is not
+// UTF-8: they name the field, never its value) as JSON log lines, not plain
+// text among them.
+void ProtobufLog(google::protobuf::LogLevel level, const char* filename, int line,
+                 const std::string& message) {
+  // Its errors are a client's bad input, not the server's.
+  const char* name = level >= google::protobuf::LOGLEVEL_FATAL     ? "error"
+                     : level >= google::protobuf::LOGLEVEL_WARNING ? "warning"
+                                                                   : "info";
+  txgate::Log(name, "protobuf",
+              {{"message", message}, {"source", absl::StrCat(filename, ":", line)}});
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  google::protobuf::SetLogHandler(&ProtobufLog);
   absl::SetProgramUsageMessage(
       "txgate-server: gRPC access to MySQL/MariaDB over a self-healing pool.\n"
       "Every flag --name can also be set as the environment variable TXGATE_NAME.\n"

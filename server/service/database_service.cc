@@ -93,6 +93,47 @@ absl::Status ReadOnlyRefused() {
                          "that hold session state such as GET_LOCK)");
 }
 
+// Decodes a message from its wire bytes and frees them (emptying `wire`),
+// as gRPC's own decoding does, so that their memory — charged to gRPC's
+// resource quota — goes back before the call runs; false when they are not
+// a valid `Message` (not protobuf wire format, or a string field that is
+// not UTF-8).
+template <class Message>
+bool Decode(grpc::ByteBuffer* wire, Message* message) {
+  return grpc::SerializationTraits<Message>::Deserialize(wire, message).ok();
+}
+
+// A unary or server-streaming request's bytes: gRPC hands them over as
+// const, but they are the call's alone, and Decode frees them.
+grpc::ByteBuffer* Consumed(const grpc::ByteBuffer* wire) {
+  return const_cast<grpc::ByteBuffer*>(wire);
+}
+
+// Encodes `message` into `wire` (replacing what it held).
+absl::Status Encode(const google::protobuf::MessageLite& message, grpc::ByteBuffer* wire) {
+  wire->Clear();  // gRPC's writer fills only an empty buffer
+  bool own_buffer = false;
+  grpc::Status status = grpc::SerializationTraits<google::protobuf::MessageLite>::Serialize(
+      message, wire, &own_buffer);
+  if (status.ok()) return absl::OkStatus();
+  return sql::MakeStatus(
+      absl::StatusCode::kInternal, txgate::v1::INTERNAL_ERROR,
+      absl::StrCat("the response could not be encoded: ", status.error_message()));
+}
+
+// The answer to a request (or a Transaction message) whose bytes are not a
+// valid `type`.
+absl::Status Undecodable(absl::string_view type) {
+  return sql::MakeStatus(
+      absl::StatusCode::kInvalidArgument, txgate::v1::INVALID_REQUEST,
+      absl::StrCat("the request is not a valid ", type,
+                   ": its bytes are not protobuf wire format of that message, or one of its "
+                   "string fields holds bytes that are not UTF-8 (send such data as a bytes "
+                   "parameter); nothing was run"));
+}
+
+int64_t WireBytes(const grpc::ByteBuffer& wire) { return static_cast<int64_t>(wire.Length()); }
+
 // Whether a read-only token may send `sql`, in any RPC (empty SQL goes on,
 // to be refused as INVALID_ARGUMENT): a read that takes no lock and leaves
 // nothing on the session — no locking read holding back writers, no named
@@ -104,24 +145,30 @@ bool ReadOnlyAllowed(absl::string_view sql) {
   return (kind.read_only && !kind.session.leaves_state) || kind.empty;
 }
 
-// A unary call whose work runs on the executor.
+// A unary call whose work runs on the executor; it answers with the wire
+// bytes of its `Response`.
+template <class Response>
 class UnaryCall final : public grpc::ServerUnaryReactor {
  public:
   UnaryCall(DatabaseService* service, std::shared_ptr<CallContext> call,
             runner::StatementKiller* killer, std::unique_ptr<CallRecord> record,
-            BytesReservation bytes)
+            BytesReservation bytes, grpc::ByteBuffer* wire_response)
       : service_(service),
         call_(std::move(call)),
         killer_(killer),
         record_(std::move(record)),
-        bytes_(std::move(bytes)) {}
+        bytes_(std::move(bytes)),
+        wire_response_(wire_response) {}
 
   CallContext& call() { return *call_; }
   CallRecord& record() { return *record_; }
+  // What End(OK) sends; filled by the work before it.
+  Response& response() { return response_; }
 
   // Called once: by the work's task, or instead of it (refused, expired).
-  void End(const absl::Status& status) {
+  void End(absl::Status status) {
     bytes_.Release();
+    if (status.ok()) status = Encode(response_, wire_response_);
     Finish(record_->Finish(Settled(*call_, status)));
   }
 
@@ -139,18 +186,20 @@ class UnaryCall final : public grpc::ServerUnaryReactor {
   runner::StatementKiller* killer_;
   std::unique_ptr<CallRecord> record_;
   BytesReservation bytes_;
+  grpc::ByteBuffer* const wire_response_;
+  Response response_;
 };
 
-class StreamQueryCall final : public grpc::ServerWriteReactor<txgate::v1::StreamQueryResponse> {
+class StreamQueryCall final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
  public:
   // The service then either Start()s it on the executor or End()s it.
   StreamQueryCall(DatabaseService* service, std::shared_ptr<CallContext> call,
-                  const txgate::v1::StreamQueryRequest* request, runner::TransactionRunner* runner,
+                  txgate::v1::StreamQueryRequest request, runner::TransactionRunner* runner,
                   runner::StatementKiller* killer, Executor* executor,
                   std::unique_ptr<CallRecord> record, BytesReservation bytes)
       : service_(service),
         call_(std::move(call)),
-        request_(request),
+        request_(std::move(request)),
         runner_(runner),
         killer_(killer),
         executor_(executor),
@@ -162,7 +211,7 @@ class StreamQueryCall final : public grpc::ServerWriteReactor<txgate::v1::Stream
   // Runs the query's first step; on an executor thread.
   void Start() {
     absl::StatusOr<std::unique_ptr<runner::TransactionRunner::QueryStream>> stream =
-        runner_->StartQuery(*call_, *request_);
+        runner_->StartQuery(*call_, request_);
     if (!stream.ok()) return End(stream.status());
     stream_ = std::move(*stream);
     bytes_.Release();  // the request is sent; what stays is the stream's
@@ -202,12 +251,13 @@ class StreamQueryCall final : public grpc::ServerWriteReactor<txgate::v1::Stream
       last_ = true;
       stream_.reset();  // the connection goes back before the last write
     }
-    StartWrite(&chunk_);
+    if (absl::Status encoded = Encode(chunk_, &wire_chunk_); !encoded.ok()) return End(encoded);
+    StartWrite(&wire_chunk_);
   }
 
   DatabaseService* const service_;
   std::shared_ptr<CallContext> call_;
-  const txgate::v1::StreamQueryRequest* request_;
+  const txgate::v1::StreamQueryRequest request_;
   runner::TransactionRunner* runner_;
   runner::StatementKiller* killer_;
   Executor* executor_;
@@ -215,6 +265,7 @@ class StreamQueryCall final : public grpc::ServerWriteReactor<txgate::v1::Stream
   BytesReservation bytes_;
   std::unique_ptr<runner::TransactionRunner::QueryStream> stream_;
   txgate::v1::StreamQueryResponse chunk_;
+  grpc::ByteBuffer wire_chunk_;  // chunk_'s bytes, being written
   bool last_ = false;
 };
 
@@ -228,8 +279,7 @@ class StreamQueryCall final : public grpc::ServerWriteReactor<txgate::v1::Stream
 // (max_open_transactions) when its first message arrives, and gives it back
 // before its status goes out (FinishWith), so that a client that opens its
 // next stream once it has the previous one's status finds the slot free.
-class TransactionCall final
-    : public grpc::ServerBidiReactor<TransactionRequest, TransactionResponse> {
+class TransactionCall final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
  public:
   TransactionCall(std::shared_ptr<CallContext> call, DatabaseService* service, Backend backend,
                   std::unique_ptr<CallRecord> record, bool read_only)
@@ -307,7 +357,7 @@ class TransactionCall final
     call_->set_acquire_by(service_->AcquireBy(call_->deadline()));
     absl::Status admitted;
     if (ok) {
-      const int64_t bytes = static_cast<int64_t>(request_.ByteSizeLong());
+      const int64_t bytes = WireBytes(wire_request_);
       std::optional<BytesReservation> reserved = BytesReservation::Try(
           &service_->inflight_bytes_, service_->options_.max_inflight_request_bytes, bytes);
       if (reserved.has_value()) {
@@ -316,6 +366,11 @@ class TransactionCall final
         ++service_->overload_refusals_;
         admitted = service_->BytesRefused(bytes);
       }
+      request_.Clear();
+      if (admitted.ok() && !Decode(&wire_request_, &request_)) {
+        admitted = Undecodable("txgate.v1.TransactionRequest");
+      }
+      wire_request_.Clear();
       if (admitted.ok() && first) admitted = service_->TakeSlot(this);
     }
     if (!admitted.ok()) {
@@ -391,7 +446,7 @@ class TransactionCall final
       }
     }
     if (draining) return EndClaimed(ShuttingDown());
-    StartRead(&request_);
+    StartRead(&wire_request_);
   }
 
   void Handle() {
@@ -447,7 +502,10 @@ class TransactionCall final
         return End(Invalid("a TransactionRequest needs one of begin, statement, commit, rollback"));
     }
     step_bytes_.Release();
-    StartWrite(&response_);
+    if (absl::Status encoded = Encode(response_, &wire_response_); !encoded.ok()) {
+      return End(encoded);
+    }
+    StartWrite(&wire_response_);
   }
 
   absl::Status Open(txgate::v1::Begin begin) {
@@ -506,8 +564,10 @@ class TransactionCall final
   // is claimed under mu_ by Drain() or the watchdog while it waits for its
   // client, by the one task that ends it), so they need no lock.
   std::unique_ptr<runner::TransactionRunner::Interactive> txn_;
-  TransactionRequest request_;
+  grpc::ByteBuffer wire_request_;  // the message being read
+  TransactionRequest request_;     // ... decoded
   TransactionResponse response_;
+  grpc::ByteBuffer wire_response_;  // response_'s bytes, being written
   bool ended_ = false;
   int statements_ = 0;
   BytesReservation step_bytes_;  // the message being handled
@@ -753,40 +813,46 @@ DatabaseService::Admission DatabaseService::Identify(grpc::CallbackServerContext
 }
 
 grpc::ServerUnaryReactor* DatabaseService::Execute(grpc::CallbackServerContext* context,
-                                                   const txgate::v1::ExecuteRequest* request,
-                                                   txgate::v1::ExecuteResponse* response) {
-  Admission a =
-      Admit(context, "Execute", &request->sql(), static_cast<int64_t>(request->ByteSizeLong()));
-  auto* reactor = new UnaryCall(this, std::move(a.call), a.backend.killer, std::move(a.record),
-                                std::move(a.bytes));
-  if (!a.refused.ok()) {
-    reactor->End(a.refused);
+                                                   const grpc::ByteBuffer* wire,
+                                                   grpc::ByteBuffer* wire_response) {
+  auto request = std::make_shared<txgate::v1::ExecuteRequest>();
+  const int64_t bytes = WireBytes(*wire);
+  const bool decoded = Decode(Consumed(wire), request.get());
+  Admission a = Admit(context, "Execute", decoded ? &request->sql() : nullptr, bytes);
+  auto* reactor = new UnaryCall<txgate::v1::ExecuteResponse>(this, std::move(a.call),
+                                                             a.backend.killer, std::move(a.record),
+                                                             std::move(a.bytes), wire_response);
+  if (!a.refused.ok() || !decoded) {
+    reactor->End(!a.refused.ok() ? a.refused : Undecodable("txgate.v1.ExecuteRequest"));
     return reactor;
   }
   Dispatch(
       reactor->call(),
-      [runner = a.backend.runner, reactor, request, response] {
+      [runner = a.backend.runner, reactor, request] {
         absl::StatusOr<txgate::v1::ExecuteResponse> result =
             runner->Execute(reactor->call(), *request);
-        if (result.ok()) *response = std::move(*result);
+        if (result.ok()) reactor->response() = std::move(*result);
         reactor->End(result.status());
       },
       [reactor](const absl::Status& status) { reactor->End(status); });
   return reactor;
 }
 
-grpc::ServerUnaryReactor* DatabaseService::RunTransaction(
-    grpc::CallbackServerContext* context, const txgate::v1::RunTransactionRequest* request,
-    txgate::v1::RunTransactionResponse* response) {
-  Admission a = Admit(context, "RunTransaction", nullptr,
-                      static_cast<int64_t>(request->ByteSizeLong()), request->statements_size());
-  auto* reactor = new UnaryCall(this, std::move(a.call), a.backend.killer, std::move(a.record),
-                                std::move(a.bytes));
-  if (!a.refused.ok()) {
-    reactor->End(a.refused);
+grpc::ServerUnaryReactor* DatabaseService::RunTransaction(grpc::CallbackServerContext* context,
+                                                          const grpc::ByteBuffer* wire,
+                                                          grpc::ByteBuffer* wire_response) {
+  auto request = std::make_shared<txgate::v1::RunTransactionRequest>();
+  const int64_t bytes = WireBytes(*wire);
+  const bool decoded = Decode(Consumed(wire), request.get());
+  Admission a = Admit(context, "RunTransaction", nullptr, bytes,
+                      decoded ? std::optional<int>(request->statements_size()) : std::nullopt);
+  auto* reactor = new UnaryCall<txgate::v1::RunTransactionResponse>(
+      this, std::move(a.call), a.backend.killer, std::move(a.record), std::move(a.bytes),
+      wire_response);
+  if (!a.refused.ok() || !decoded) {
+    reactor->End(!a.refused.ok() ? a.refused : Undecodable("txgate.v1.RunTransactionRequest"));
     return reactor;
   }
-  std::shared_ptr<const txgate::v1::RunTransactionRequest> read_only;
   if (a.principal.read_only) {
     // It runs on the read-only account, which the database lets only read.
     // START TRANSACTION READ ONLY on top refuses writes early (1792). The
@@ -799,32 +865,32 @@ grpc::ServerUnaryReactor* DatabaseService::RunTransaction(
         return reactor;
       }
     }
-    auto copy = std::make_shared<txgate::v1::RunTransactionRequest>(*request);
-    copy->mutable_options()->set_read_only(true);
-    copy->clear_idempotency_key();
-    read_only = std::move(copy);
+    request->mutable_options()->set_read_only(true);
+    request->clear_idempotency_key();
   }
   Dispatch(
       reactor->call(),
-      [runner = a.backend.runner, reactor, request, response, read_only] {
+      [runner = a.backend.runner, reactor, request] {
         absl::StatusOr<txgate::v1::RunTransactionResponse> result =
-            runner->RunTransaction(reactor->call(), read_only != nullptr ? *read_only : *request);
-        if (result.ok()) *response = std::move(*result);
+            runner->RunTransaction(reactor->call(), *request);
+        if (result.ok()) reactor->response() = std::move(*result);
         reactor->End(result.status());
       },
       [reactor](const absl::Status& status) { reactor->End(status); });
   return reactor;
 }
 
-grpc::ServerWriteReactor<txgate::v1::StreamQueryResponse>* DatabaseService::StreamQuery(
-    grpc::CallbackServerContext* context, const txgate::v1::StreamQueryRequest* request) {
-  Admission a =
-      Admit(context, "StreamQuery", &request->sql(), static_cast<int64_t>(request->ByteSizeLong()));
+grpc::ServerWriteReactor<grpc::ByteBuffer>* DatabaseService::StreamQuery(
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* wire) {
+  txgate::v1::StreamQueryRequest request;
+  const int64_t bytes = WireBytes(*wire);
+  const bool decoded = Decode(Consumed(wire), &request);
+  Admission a = Admit(context, "StreamQuery", decoded ? &request.sql() : nullptr, bytes);
   auto* reactor =
-      new StreamQueryCall(this, std::move(a.call), request, a.backend.runner, a.backend.killer,
-                          executor_, std::move(a.record), std::move(a.bytes));
-  if (!a.refused.ok()) {
-    reactor->End(a.refused);
+      new StreamQueryCall(this, std::move(a.call), std::move(request), a.backend.runner,
+                          a.backend.killer, executor_, std::move(a.record), std::move(a.bytes));
+  if (!a.refused.ok() || !decoded) {
+    reactor->End(!a.refused.ok() ? a.refused : Undecodable("txgate.v1.StreamQueryRequest"));
     return reactor;
   }
   Dispatch(
@@ -833,9 +899,9 @@ grpc::ServerWriteReactor<txgate::v1::StreamQueryResponse>* DatabaseService::Stre
   return reactor;
 }
 
-grpc::ServerBidiReactor<TransactionRequest, TransactionResponse>* DatabaseService::Transaction(
+grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* DatabaseService::Transaction(
     grpc::CallbackServerContext* context) {
-  // Its messages' bytes are counted as each arrives.
+  // Its messages' bytes are counted (and decoded) as each arrives.
   Admission a = Admit(context, "Transaction", nullptr, 0);
   auto* call = new TransactionCall(std::move(a.call), this, a.backend, std::move(a.record),
                                    a.refused.ok() && a.principal.read_only);

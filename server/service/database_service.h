@@ -1,10 +1,10 @@
 // DatabaseService: the gRPC handlers of txgate.v1.DatabaseService.
 //
-// Handlers are thin callback reactors: they decode nothing themselves, hand
-// the request to the TransactionRunner on the blocking Executor (never on
-// gRPC's threads), and translate the outcome with ToGrpcStatus. OnCancel (a
-// cancelled call or a passed deadline) asks the StatementKiller to stop the
-// running statement. Leases are only ever returned on executor threads.
+// Handlers are thin callback reactors: they decode the request's wire
+// bytes (an undecodable one is answered INVALID_ARGUMENT), hand it to the TransactionRunner on the
+// blocking Executor (never on gRPC's threads), and translate the outcome with ToGrpcStatus.
+// OnCancel (a cancelled call or a passed deadline) asks the StatementKiller to stop the running
+// statement. Leases are only ever returned on executor threads.
 //
 // Around that, each call is authenticated (when a TokenAuthenticator is
 // given) and runs on its principal's Backend: a read-only token's work
@@ -103,7 +103,18 @@ struct Backend {
   runner::StatementKiller* killer = nullptr;
 };
 
-class DatabaseService final : public txgate::v1::DatabaseService::CallbackService {
+// The four RPCs take and give their messages' wire bytes (gRPC's raw
+// callback methods) and decode them here, so that a request that is not a
+// valid message is answered INVALID_ARGUMENT (reason INVALID_REQUEST) like
+// any other bad input; gRPC's own decoding answers such a unary call
+// UNIMPLEMENTED and ends such a stream without saying why.
+using RawDatabaseService = txgate::v1::DatabaseService::WithRawCallbackMethod_Execute<
+    txgate::v1::DatabaseService::WithRawCallbackMethod_RunTransaction<
+        txgate::v1::DatabaseService::WithRawCallbackMethod_StreamQuery<
+            txgate::v1::DatabaseService::WithRawCallbackMethod_Transaction<
+                txgate::v1::DatabaseService::Service>>>>;
+
+class DatabaseService final : public RawDatabaseService {
  public:
   // `read_write` serves read-write principals (and everyone without
   // authentication), `read_only` read-only tokens; a read_only with no
@@ -142,19 +153,25 @@ class DatabaseService final : public txgate::v1::DatabaseService::CallbackServic
   // Interactive transactions ended by the idle timeout, ever.
   int64_t idle_timeouts() const { return idle_timeouts_.load(); }
 
+  using RawDatabaseService::Execute;
+  using RawDatabaseService::RunTransaction;
+  using RawDatabaseService::StreamQuery;
+  using RawDatabaseService::Transaction;
+  // Each takes the request's wire bytes (a txgate.v1.ExecuteRequest, ...)
+  // and answers with the response's.
   grpc::ServerUnaryReactor* Execute(grpc::CallbackServerContext* context,
-                                    const txgate::v1::ExecuteRequest* request,
-                                    txgate::v1::ExecuteResponse* response) override;
+                                    const grpc::ByteBuffer* request,
+                                    grpc::ByteBuffer* response) override;
 
   grpc::ServerUnaryReactor* RunTransaction(grpc::CallbackServerContext* context,
-                                           const txgate::v1::RunTransactionRequest* request,
-                                           txgate::v1::RunTransactionResponse* response) override;
+                                           const grpc::ByteBuffer* request,
+                                           grpc::ByteBuffer* response) override;
 
-  grpc::ServerWriteReactor<txgate::v1::StreamQueryResponse>* StreamQuery(
-      grpc::CallbackServerContext* context, const txgate::v1::StreamQueryRequest* request) override;
+  grpc::ServerWriteReactor<grpc::ByteBuffer>* StreamQuery(grpc::CallbackServerContext* context,
+                                                          const grpc::ByteBuffer* request) override;
 
-  grpc::ServerBidiReactor<txgate::v1::TransactionRequest, txgate::v1::TransactionResponse>*
-  Transaction(grpc::CallbackServerContext* context) override;
+  grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* Transaction(
+      grpc::CallbackServerContext* context) override;
 
  private:
   friend class TransactionCall;

@@ -3,6 +3,7 @@
 // bad input answered with its precise status while the server keeps serving.
 #include <gmock/gmock.h>
 #include <google/protobuf/util/message_differencer.h>
+#include <grpcpp/generic/generic_stub.h>
 #include <gtest/gtest.h>
 
 #include <future>
@@ -582,6 +583,115 @@ TEST_F(RpcTest, BadInputGetsPreciseStatusAndTheServerKeepsServing) {
   txgate::v1::ExecuteResponse r;
   ASSERT_TRUE(Exec(stub(), "SELECT COUNT(*) FROM bad_t", {}, &r).ok());
   EXPECT_EQ(r.result().rows(0).values(0).int64_value(), 1);  // nothing bad got in
+}
+
+// Wire bytes as gRPC sends them.
+grpc::ByteBuffer Wire(const std::string& bytes) {
+  grpc::Slice slice(bytes);
+  return grpc::ByteBuffer(&slice, 1);
+}
+
+// A unary call of `method` with `request` as its raw bytes.
+grpc::Status RawUnary(const std::shared_ptr<grpc::Channel>& channel, const std::string& method,
+                      const std::string& request) {
+  grpc::GenericStub generic(channel);
+  auto context = WithDeadline(absl::Seconds(30));
+  grpc::ByteBuffer in = Wire(request);
+  grpc::ByteBuffer out;
+  std::promise<grpc::Status> done;
+  generic.UnaryCall(context.get(), method, grpc::StubOptions(), &in, &out,
+                    [&done](grpc::Status s) { done.set_value(std::move(s)); });
+  return done.get_future().get();
+}
+
+// A streaming call of `method` that sends `messages` (raw bytes), closes
+// its side and reads to the end; `responses` counts what came back.
+grpc::Status RawStream(const std::shared_ptr<grpc::Channel>& channel, const std::string& method,
+                       const std::vector<std::string>& messages, int* responses) {
+  grpc::GenericStub generic(channel);
+  grpc::CompletionQueue cq;
+  auto context = WithDeadline(absl::Seconds(30));
+  std::unique_ptr<grpc::GenericClientAsyncReaderWriter> call =
+      generic.PrepareCall(context.get(), method, &cq);
+  // Each operation is awaited before the next; its tag is its address.
+  auto await = [&cq](void* tag) {
+    void* got = nullptr;
+    bool ok = false;
+    EXPECT_TRUE(cq.Next(&got, &ok));
+    EXPECT_EQ(got, tag);
+    return ok;
+  };
+  int tag = 0;
+  call->StartCall(&tag);
+  await(&tag);
+  for (const std::string& message : messages) {
+    call->Write(Wire(message), &tag);
+    if (!await(&tag)) break;  // the server ended the call
+  }
+  call->WritesDone(&tag);
+  await(&tag);
+  *responses = 0;
+  for (;;) {
+    grpc::ByteBuffer response;
+    call->Read(&response, &tag);
+    if (!await(&tag)) break;
+    ++*responses;
+  }
+  grpc::Status status;
+  call->Finish(&status, &tag);
+  await(&tag);
+  cq.Shutdown();
+  void* ignored_tag;
+  bool ignored_ok;
+  while (cq.Next(&ignored_tag, &ignored_ok)) {
+  }
+  return status;
+}
+
+void ExpectUndecodable(const grpc::Status& s, const std::string& type) {
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
+  EXPECT_THAT(s.error_message(), ::testing::HasSubstr(type));
+  EXPECT_EQ(ErrorInfoOf(s).reason(), "INVALID_REQUEST");
+}
+
+TEST_F(RpcTest, UndecodableRequestsAreInvalidArgumentInEveryRpc) {
+  Sql("DROP TABLE IF EXISTS undecodable_t");
+  Sql("CREATE TABLE undecodable_t (id INT PRIMARY KEY)");
+  const std::string prefix = "/txgate.v1.DatabaseService/";
+  // Not wire format: field 0 with a reserved wire type.
+  const std::string garbage = "\xff\xff\xff\xff\x0f";
+  // Wire format, but `sql` (field 1, a string) holds bytes that are not UTF-8.
+  const std::string not_utf8 = std::string("\x0a\x0a") + "SELECT '\xc3\x28'";
+  // A valid request cut short: `sql` says 40 bytes and has 8.
+  const std::string truncated = std::string("\x0a\x28") + "SELECT 1";
+  for (const std::string& bytes : {garbage, not_utf8, truncated}) {
+    ExpectUndecodable(RawUnary(server_->channel(), prefix + "Execute", bytes),
+                      "txgate.v1.ExecuteRequest");
+    ExpectUndecodable(RawUnary(server_->channel(), prefix + "RunTransaction", bytes),
+                      "txgate.v1.RunTransactionRequest");
+    int responses = 0;
+    ExpectUndecodable(RawStream(server_->channel(), prefix + "StreamQuery", {bytes}, &responses),
+                      "txgate.v1.StreamQueryRequest");
+    EXPECT_EQ(responses, 0);
+    ExpectServing();
+  }
+
+  // In an interactive transaction, a message that cannot be decoded ends
+  // it, rolled back: the statement before it is not committed.
+  txgate::v1::TransactionRequest begin;
+  begin.mutable_begin();
+  txgate::v1::TransactionRequest insert;
+  insert.mutable_statement()->set_sql("INSERT INTO undecodable_t VALUES (1)");
+  int responses = 0;
+  ExpectUndecodable(
+      RawStream(server_->channel(), prefix + "Transaction",
+                {begin.SerializeAsString(), insert.SerializeAsString(), garbage}, &responses),
+      "txgate.v1.TransactionRequest");
+  EXPECT_EQ(responses, 2);  // begun, the INSERT's result
+  txgate::v1::ExecuteResponse r;
+  ASSERT_TRUE(Exec(stub(), "SELECT COUNT(*) FROM undecodable_t", {}, &r).ok());
+  EXPECT_EQ(r.result().rows(0).values(0).int64_value(), 0);
+  ExpectServing();
 }
 
 TEST_F(RpcTest, RequestOverTheSizeLimitIsRefused) {
