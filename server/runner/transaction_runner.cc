@@ -788,7 +788,7 @@ absl::Status TransactionRunner::QueryStream::NextChunk(CallContext& ctx,
       break;
     }
     if (absl::Status s = chunker_.Add(std::move(row)); !s.ok()) {
-      return sql::Annotate(s, absl::StrCat("after ", sent_rows_ + chunk->rows_size(), " rows: "));
+      return sql::Annotate(s, absl::StrCat("row ", sent_rows_ + chunk->rows_size() + 1, ": "));
     }
   }
   // Rows that end in this chunk (a split row counts in its last one).
