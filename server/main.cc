@@ -101,7 +101,9 @@ ABSL_FLAG(int, max_request_bytes, kDefaults.max_request_bytes, "largest request 
 ABSL_FLAG(int64_t, max_result_rows, kDefaults.runner.max_result_rows,
           "most rows in one unary response");
 ABSL_FLAG(int64_t, max_result_bytes, kDefaults.runner.max_result_bytes,
-          "most bytes in one unary response");
+          "most bytes of one response message, encoded as sent (a unary result over it is "
+          "refused; StreamQuery chunks stay within it, splitting larger rows); the default "
+          "leaves 64 KiB under gRPC's default 4 MiB client receive limit");
 ABSL_FLAG(int, max_statements, kDefaults.runner.max_statements,
           "most statements in one RunTransaction");
 ABSL_FLAG(int, max_conflict_retries, kDefaults.runner.max_conflict_retries,

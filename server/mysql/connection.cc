@@ -547,6 +547,10 @@ absl::StatusOr<bool> Connection::Next(txgate::v1::Row* row, size_t* bytes) {
     }
   }
   decoder_.Decode(row, bytes);
+  // A large value's buffer moved into the row: the next fetch needs the new one.
+  if (decoder_.TakeRebind() && mysql_stmt_bind_result(active_, decoder_.binds()) != 0) {
+    return StatementError(active_);
+  }
   return true;
 }
 

@@ -9,6 +9,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "server/db/session_identity.h"
+#include "server/runner/chunker.h"
 #include "server/runner/expectation.h"
 #include "server/sql/error.h"
 #include "server/sql/statement_kind.h"
@@ -367,24 +368,17 @@ absl::Status TransactionRunner::RunStatement(CallContext& ctx, db::Connection& c
 absl::Status TransactionRunner::ReadResult(db::Connection& conn, ResultSet* result,
                                            int64_t* bytes) const {
   conn.AppendColumns(result->mutable_columns());
+  *bytes += static_cast<int64_t>(FieldCost(result->ByteSizeLong()));
   txgate::v1::Row row;
   size_t row_bytes = 0;
   absl::StatusOr<bool> more = conn.Next(&row, &row_bytes);
   for (; more.ok() && *more; more = conn.Next(&row, &row_bytes)) {
-    *bytes += static_cast<int64_t>(row_bytes);
-    row_bytes = 0;
+    // What the row adds to the response as encoded (the message's own
+    // headers are checked on the whole response: CheckResponseSize).
+    *bytes += static_cast<int64_t>(FieldCost(row.ByteSizeLong()));
     if (result->rows_size() >= options_.max_result_rows || *bytes > options_.max_result_bytes) {
       (void)conn.Done();
-      const bool rows = result->rows_size() >= options_.max_result_rows;
-      return sql::WithMetadata(
-          sql::WithMetadata(
-              sql::MakeStatus(absl::StatusCode::kResourceExhausted, txgate::v1::RESULT_TOO_LARGE,
-                              absl::StrCat("the result exceeds the unary limit (--max_result_rows=",
-                                           options_.max_result_rows,
-                                           ", --max_result_bytes=", options_.max_result_bytes,
-                                           "); use StreamQuery for large results")),
-              "limit", rows ? "max_result_rows" : "max_result_bytes"),
-          "value", absl::StrCat(rows ? options_.max_result_rows : options_.max_result_bytes));
+      return TooLarge(result->rows_size() >= options_.max_result_rows);
     }
     *result->add_rows() = std::move(row);
     row.Clear();
@@ -396,6 +390,20 @@ absl::Status TransactionRunner::ReadResult(db::Connection& conn, ResultSet* resu
   result->set_last_insert_id(summary->last_insert_id);
   result->set_warning_count(summary->warning_count);
   return absl::OkStatus();
+}
+
+absl::Status TransactionRunner::TooLarge(bool rows) const {
+  return ResultTooLarge(
+      absl::StrCat("the result exceeds the unary limit (--max_result_rows=",
+                   options_.max_result_rows, ", --max_result_bytes=", options_.max_result_bytes,
+                   " bytes of the encoded response); use StreamQuery for large results"),
+      rows ? "max_result_rows" : "max_result_bytes",
+      rows ? options_.max_result_rows : options_.max_result_bytes);
+}
+
+absl::Status TransactionRunner::CheckResponseSize(size_t encoded) const {
+  if (encoded <= static_cast<size_t>(options_.max_result_bytes)) return absl::OkStatus();
+  return TooLarge(false);
 }
 
 absl::Status TransactionRunner::PrepareSession(CallContext& ctx, db::Connection& conn,
@@ -527,7 +535,13 @@ absl::StatusOr<txgate::v1::ExecuteResponse> TransactionRunner::Execute(
     // procedure's, or SET autocommit = 0 then a write in a procedure) would
     // have its work rolled back when the lease returns: not an OK.
     if (status.ok() && (*lease)->InTransaction()) return Final(LeftOpen());
-    if (status.ok()) return response;
+    if (status.ok()) {
+      // The response as it will be sent.
+      if (absl::Status s = CheckResponseSize(response.ByteSizeLong()); !s.ok()) {
+        return Final(std::move(s));
+      }
+      return response;
+    }
     // An autocommit statement is its own COMMIT.
     return FailedOn(**lease, std::move(status), Phase::kCommitInFlight, writes);
   };
@@ -631,6 +645,11 @@ absl::StatusOr<txgate::v1::RunTransactionResponse> TransactionRunner::RunTransac
       }
     }
     response.set_attempts(n);
+    // The whole response as it will be sent: over the bound, nothing is
+    // committed (the lease's return rolls back).
+    if (absl::Status s = CheckResponseSize(response.ByteSizeLong()); !s.ok()) {
+      return Final(std::move(s));
+    }
     if (!key.empty()) {
       absl::Status s;
       {
@@ -675,10 +694,14 @@ absl::StatusOr<std::unique_ptr<TransactionRunner::QueryStream>> TransactionRunne
       CheckSql(request.sql(), Context::kAutocommit, -1, options_.xa_transactions);
   if (!kind.ok()) return kind.status();
   const bool writes = !kind->read_only;
-  const int64_t max_rows =
+  ChunkLimits limits;
+  limits.max_rows =
       request.max_rows_per_chunk() > 0
           ? std::min<int64_t>(request.max_rows_per_chunk(), options_.stream_chunk_rows)
           : options_.stream_chunk_rows;
+  limits.target_bytes = options_.stream_chunk_bytes;
+  limits.max_bytes = options_.max_result_bytes;
+  limits.split_values = request.accept_chunked_values();
   using Stream = std::unique_ptr<QueryStream>;
   auto attempt = [&](int) -> Attempt<Stream> {
     absl::StatusOr<Lease> lease = pool_->Acquire(ctx.acquire_deadline());
@@ -702,7 +725,7 @@ absl::StatusOr<std::unique_ptr<TransactionRunner::QueryStream>> TransactionRunne
       Attached attached(ctx, lease->get());
       status = (*lease)->Start(request.sql(), request.params());
     }
-    if (status.ok()) return Stream(new QueryStream(this, std::move(*lease), max_rows));
+    if (status.ok()) return Stream(new QueryStream(this, std::move(*lease), limits));
     return FailedOn(**lease, std::move(status), Phase::kCommitInFlight, writes);
   };
   return Heal(ctx, Job<Stream>(Work::kStatement, false, attempt));
@@ -718,10 +741,12 @@ absl::Status TransactionRunner::QueryStream::NextChunk(CallContext& ctx,
     first_ = false;
     conn.AppendColumns(chunk->mutable_columns());
   }
-  size_t bytes = 0;
-  while (chunk->rows_size() < max_rows_ &&
-         bytes < static_cast<size_t>(runner_->options_.stream_chunk_bytes)) {
+  // A row held from the previous chunk (too large beside its rows, or the
+  // rest of a split one) goes first.
+  if (absl::Status s = chunker_.Begin(chunk); !s.ok()) return s;
+  while (chunker_.Room()) {
     txgate::v1::Row row;
+    size_t bytes = 0;
     absl::StatusOr<bool> more = conn.Next(&row, &bytes);
     if (!more.ok()) {
       if (ctx.cancelled()) return runner_->Interrupted(ctx);
@@ -762,9 +787,12 @@ absl::Status TransactionRunner::QueryStream::NextChunk(CallContext& ctx,
       chunk->set_done(true);
       break;
     }
-    *chunk->add_rows() = std::move(row);
+    if (absl::Status s = chunker_.Add(std::move(row)); !s.ok()) {
+      return sql::Annotate(s, absl::StrCat("row ", sent_rows_ + chunk->rows_size() + 1, ": "));
+    }
   }
-  sent_rows_ += chunk->rows_size();
+  // Rows that end in this chunk (a split row counts in its last one).
+  sent_rows_ += chunk->rows_size() - (chunk->chunked_value() ? 1 : 0);
   last_read_ = absl::Now();
   return absl::OkStatus();
 }
@@ -931,7 +959,11 @@ absl::StatusOr<ResultSet> TransactionRunner::Interactive::Run(
           return Final(EndedEarly(statements_run_));
       }
     }
+    // As sent: the result inside a TransactionResponse.
     if (status.ok()) {
+      if (absl::Status s = runner_->CheckResponseSize(FieldCost(result.ByteSizeLong())); !s.ok()) {
+        return Final(std::move(s));
+      }
       ++statements_run_;
       Remember(statement, result);
       return result;

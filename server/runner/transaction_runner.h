@@ -49,6 +49,7 @@
 #include "server/db/connection.h"
 #include "server/pool/connection_pool.h"
 #include "server/runner/call_context.h"
+#include "server/runner/chunker.h"
 #include "server/runner/outcome_store.h"
 #include "server/runner/retry_policy.h"
 #include "server/sql/session_effects.h"
@@ -67,9 +68,14 @@ struct RunnerOptions {
   absl::Duration heal_backoff = RetryOptions{}.heal_backoff;
   absl::Duration heal_backoff_max = RetryOptions{}.heal_backoff_max;
   // Bounds of one unary response; larger results belong to StreamQuery.
+  // max_result_bytes bounds the encoded size of every response message
+  // (ByteSizeLong of what gRPC sends), StreamQuery chunks' too; its default
+  // leaves 64 KiB under gRPC's default 4 MiB receive limit (chunker.h).
   int64_t max_result_rows = 100000;
-  int64_t max_result_bytes = 4 << 20;
-  // Bounds of one StreamQuery chunk.
+  int64_t max_result_bytes = kDefaultMaxMessageBytes;
+  // Bounds of one StreamQuery chunk: rows, and the encoded size past which
+  // it takes no further row (the hard bound is max_result_bytes; a row
+  // larger than that is split across chunks: Chunker).
   int64_t stream_chunk_rows = 1000;
   int64_t stream_chunk_bytes = 1 << 20;
   // Longest pause of a StreamQuery consumer: the stream's session gets a
@@ -125,11 +131,11 @@ class TransactionRunner {
    private:
     friend class TransactionRunner;
     QueryStream(const TransactionRunner* runner, pool::ConnectionPool::Lease lease,
-                int64_t max_rows)
-        : runner_(runner), lease_(std::move(lease)), max_rows_(max_rows), last_read_(absl::Now()) {}
+                ChunkLimits limits)
+        : runner_(runner), lease_(std::move(lease)), chunker_(limits), last_read_(absl::Now()) {}
     const TransactionRunner* runner_;
     pool::ConnectionPool::Lease lease_;
-    int64_t max_rows_;
+    Chunker chunker_;
     bool first_ = true;
     int64_t sent_rows_ = 0;
     // When NextChunk last returned, and the longest pause of the consumer
@@ -274,7 +280,14 @@ class TransactionRunner {
   // A heal pause's place in its backoff step, at random in [1/2, 1].
   double Jitter();
 
-  // Reads the current result of `conn` (columns, rows, counters).
+  // RESULT_TOO_LARGE for a unary result over --max_result_rows (`rows`)
+  // or --max_result_bytes.
+  absl::Status TooLarge(bool rows) const;
+  // RESULT_TOO_LARGE if a response message of `encoded` bytes is over
+  // --max_result_bytes.
+  absl::Status CheckResponseSize(size_t encoded) const;
+  // Reads the current result of `conn` (columns, rows, counters); `bytes`
+  // grows by what it adds to the encoded response.
   absl::Status ReadResult(db::Connection& conn, txgate::v1::ResultSet* result,
                           int64_t* bytes) const;
   // Runs one statement on `conn`, reading all its results into `result`.

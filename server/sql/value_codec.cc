@@ -371,10 +371,10 @@ void RowDecoder::Grow(int column) {
   binds_[column].buffer_length = c.buffer.size();
 }
 
-void RowDecoder::Decode(txgate::v1::Row* row, size_t* bytes) const {
+void RowDecoder::Decode(txgate::v1::Row* row, size_t* bytes) {
   size_t total = 0;
-  for (const std::unique_ptr<Column>& cp : columns_) {
-    const Column& c = *cp;
+  for (size_t i = 0; i < columns_.size(); ++i) {
+    Column& c = *columns_[i];
     Value* v = row->add_values();
     total += 8;
     if (c.is_null) {
@@ -383,6 +383,25 @@ void RowDecoder::Decode(txgate::v1::Row* row, size_t* bytes) const {
     }
     const absl::string_view bytes_view(c.buffer.data(),
                                        std::min<size_t>(c.length, c.buffer.size()));
+    const bool text =
+        c.kind == ColumnKind::kText || c.kind == ColumnKind::kBytes || c.kind == ColumnKind::kJson;
+    if (text && bytes_view.size() >= kMoveBytes) {
+      // Moved, not copied; the column starts small again.
+      total += bytes_view.size();
+      c.buffer.resize(bytes_view.size());
+      std::string moved = std::exchange(c.buffer, std::string(kInitialBuffer, '\0'));
+      binds_[i].buffer = c.buffer.data();
+      binds_[i].buffer_length = c.buffer.size();
+      rebind_ = true;
+      if (c.kind == ColumnKind::kText) {
+        v->set_string_value(std::move(moved));
+      } else if (c.kind == ColumnKind::kBytes) {
+        v->set_bytes_value(std::move(moved));
+      } else {
+        v->set_json_value(std::move(moved));
+      }
+      continue;
+    }
     switch (c.kind) {
       case ColumnKind::kNull:
         v->set_null_value(google::protobuf::NULL_VALUE);

@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -112,12 +113,21 @@ class RowDecoder {
   void Grow(int column);
 
   // Appends the fetched row's values to `row`. Estimated size in `bytes`.
-  void Decode(txgate::v1::Row* row, size_t* bytes) const;
+  // A text or bytes value of kMoveBytes or more is moved into `row`, not
+  // copied (a 64 MiB value is then held once here, not twice), and its
+  // column gets a small buffer again: the caller must re-bind before the
+  // next fetch when TakeRebind() says so.
+  void Decode(txgate::v1::Row* row, size_t* bytes);
+
+  // True (once) if Decode moved a buffer out since the last call.
+  bool TakeRebind() { return std::exchange(rebind_, false); }
+
+  static constexpr size_t kMoveBytes = size_t{1} << 20;
 
  private:
   struct Column {
     ColumnKind kind;
-    std::vector<char> buffer;
+    std::string buffer;
     unsigned long length = 0;
     my_bool is_null = 0;
     my_bool error = 0;
@@ -132,6 +142,7 @@ class RowDecoder {
   std::vector<FieldInfo> fields_;
   std::vector<MYSQL_BIND> binds_;
   std::vector<std::unique_ptr<Column>> columns_;
+  bool rebind_ = false;
 };
 
 }  // namespace txgate::sql

@@ -57,12 +57,20 @@ fi
 (cd client/go && go mod download)
 
 port=$(free_port)
+# The clients' StreamQuery tests read values of 64 MiB: MariaDB's
+# max_allowed_packet must be above them (REPEAT's result and the row's
+# packet). Raised before txgate starts, as a session takes it when it
+# connects; restored when the suite ends.
+admin_sql() { bash deploy/local/mariadb.sh sql "$TXGATE_TEST_DB_DIR" "$1"; }
+saved_packet=$(admin_sql "SELECT @@GLOBAL.max_allowed_packet")
 cleanup() {
   local rc=$?
   stop_txgate "$port" || true
+  admin_sql "SET GLOBAL max_allowed_packet = $saved_packet" || true
   exit $rc
 }
 trap cleanup EXIT
+admin_sql "SET GLOBAL max_allowed_packet = 134217728"
 say "txgate on 127.0.0.1:$port"
 start_txgate "$port"
 export TXGATE_ADDR=127.0.0.1:$port
@@ -85,4 +93,5 @@ say "C++ (gtest, txgate-cli)"; bash tests/clients/cpp/run.sh
 trap - EXIT
 say "stopping txgate"
 stop_txgate "$port"
+admin_sql "SET GLOBAL max_allowed_packet = $saved_packet"
 say "client suite passed"

@@ -702,5 +702,38 @@ TEST(RowDecoder, ResetReplacesTheColumns) {
   EXPECT_EQ(empty.values_size(), 0);
 }
 
+TEST(RowDecoder, ALargeValueMovesIntoTheRowAndItsColumnStartsSmallAgain) {
+  RowDecoder dec;
+  dec.Reset({Field(MYSQL_TYPE_BLOB, BLOB_FLAG, kBinary, 0xFFFFFFFF),
+             Field(MYSQL_TYPE_VAR_STRING, 0, kUtf8mb4, 20)});
+  std::string big(RowDecoder::kMoveBytes + 3, 'x');
+  big[7] = '\0';
+  // As Connection::Next: a fetch truncates, the column grows, is fetched again.
+  FetchBytes(dec.binds()[0], big);
+  FetchBytes(dec.binds()[1], "small");
+  ASSERT_EQ(dec.Truncated(), std::vector<int>{0});
+  dec.Grow(0);
+  FetchBytes(dec.binds()[0], big);
+  EXPECT_FALSE(dec.TakeRebind());
+  txgate::v1::Row row;
+  size_t bytes = 0;
+  dec.Decode(&row, &bytes);
+  EXPECT_TRUE(row.values(0).bytes_value() == big);
+  EXPECT_EQ(row.values(1).string_value(), "small");
+  EXPECT_GE(bytes, big.size());
+  // The buffer went with the value: the column's is small again, to be re-bound.
+  EXPECT_TRUE(dec.TakeRebind());
+  EXPECT_FALSE(dec.TakeRebind());
+  EXPECT_LT(dec.binds()[0].buffer_length, 1024u);
+  // The next row decodes as usual.
+  FetchBytes(dec.binds()[0], "next");
+  FetchBytes(dec.binds()[1], "row");
+  txgate::v1::Row next;
+  dec.Decode(&next, &bytes);
+  EXPECT_EQ(next.values(0).bytes_value(), "next");
+  EXPECT_EQ(next.values(1).string_value(), "row");
+  EXPECT_FALSE(dec.TakeRebind());
+}
+
 }  // namespace
 }  // namespace txgate::sql

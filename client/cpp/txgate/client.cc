@@ -43,6 +43,72 @@ const char* StateName(InteractiveTransaction::State state) {
   return "unknown";
 }
 
+// The text of a value that may come in pieces (string, bytes, JSON), or
+// null.
+std::string* MutableText(txgate::v1::Value* v) {
+  switch (v->kind_case()) {
+    case txgate::v1::Value::kStringValue:
+      return v->mutable_string_value();
+    case txgate::v1::Value::kBytesValue:
+      return v->mutable_bytes_value();
+    case txgate::v1::Value::kJsonValue:
+      return v->mutable_json_value();
+    default:
+      return nullptr;
+  }
+}
+
+// Joins rows split across chunks (StreamQueryResponse.chunked_value): the
+// pieces of a split value are appended to it in order.
+class RowJoiner {
+ public:
+  // Passes each row that ends in `chunk` to `on_row`, counting them in
+  // `rows`; the first error of the callback, or INTERNAL for a malformed
+  // continuation.
+  absl::Status Take(txgate::v1::StreamQueryResponse* chunk, const RowCallback& on_row,
+                    int64_t* rows) {
+    const int n = chunk->rows_size();
+    for (int i = 0; i < n; ++i) {
+      txgate::v1::Row& row = *chunk->mutable_rows(i);
+      const bool cut = chunk->chunked_value() && i == n - 1;
+      txgate::v1::Row* whole = &row;
+      if (i == 0 && split_) {
+        txgate::v1::Value* last = held_.mutable_values(held_.values_size() - 1);
+        if (row.values_size() == 0 || row.values(0).kind_case() != last->kind_case()) {
+          return absl::InternalError("a chunked value's next piece is missing or of another kind");
+        }
+        MutableText(last)->append(*MutableText(row.mutable_values(0)));
+        if (cut && row.values_size() == 1) continue;  // the value goes on in the next chunk
+        for (int k = 1; k < row.values_size(); ++k) {
+          *held_.add_values() = std::move(*row.mutable_values(k));
+        }
+        split_ = false;
+        whole = &held_;
+      }
+      if (cut) {
+        if (whole->values_size() == 0 ||
+            MutableText(whole->mutable_values(whole->values_size() - 1)) == nullptr) {
+          return absl::InternalError("a chunked value that is not text or bytes");
+        }
+        if (whole != &held_) held_ = std::move(row);
+        split_ = true;
+        continue;
+      }
+      if (absl::Status s = on_row(*whole); !s.ok()) return s;
+      ++*rows;
+      if (whole == &held_) held_.Clear();
+    }
+    return absl::OkStatus();
+  }
+
+  // True while a row waits for its next piece.
+  bool split() const { return split_; }
+
+ private:
+  txgate::v1::Row held_;
+  bool split_ = false;
+};
+
 }  // namespace
 
 Client::Client(absl::string_view target, Options options) : options_(std::move(options)) {
@@ -154,22 +220,24 @@ absl::StatusOr<StreamSummary> Client::StreamQuery(absl::string_view sql,
   request.set_sql(std::string(sql));
   SetParams(params, request.mutable_params());
   request.set_max_rows_per_chunk(max_rows_per_chunk);
+  // Rows larger than one message come split; RowJoiner joins them.
+  request.set_accept_chunked_values(true);
   grpc::ClientContext context;
   SetDeadline(&context, options_.stream_timeout);
   std::unique_ptr<grpc::ClientReader<txgate::v1::StreamQueryResponse>> reader =
       stub_->StreamQuery(&context, request);
   StreamSummary summary;
   absl::Status stopped;
+  RowJoiner joiner;
   txgate::v1::StreamQueryResponse chunk;
   while (stopped.ok() && reader->Read(&chunk)) {
     ++summary.chunks;
     if (summary.columns.empty() && chunk.columns_size() > 0) {
       summary.columns.assign(chunk.columns().begin(), chunk.columns().end());
     }
-    for (const txgate::v1::Row& row : chunk.rows()) {
-      stopped = on_row(row);
-      if (!stopped.ok()) break;
-      ++summary.rows;
+    stopped = joiner.Take(&chunk, on_row, &summary.rows);
+    if (stopped.ok() && chunk.done() && joiner.split()) {
+      stopped = absl::InternalError("the stream ended inside a chunked value");
     }
     if (chunk.done()) summary.warning_count = chunk.warning_count();
   }

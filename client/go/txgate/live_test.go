@@ -20,6 +20,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/txgate/txgate/client/go/txgate"
 	"github.com/txgate/txgate/client/go/txgatev1"
@@ -264,6 +265,113 @@ func TestLiveStreamQuery(t *testing.T) {
 	var e *txgate.Error
 	if !errors.As(bad.Err(), &e) || e.Code != codes.NotFound || e.MySQLErrno != 1146 {
 		t.Fatalf("err %v", bad.Err())
+	}
+}
+
+// Sizes (README, "Limits"): txgate bounds every response message's encoded
+// size by --max_result_bytes, by default 64 KiB under gRPC's default 4 MiB
+// receive limit, which this client keeps.
+const (
+	clientLimit = 4 << 20
+	serverLimit = 4<<20 - 64<<10
+	sizesText   = "ab€😀é" // 1- to 4-byte characters: pieces are cut between them
+)
+
+// sizesPattern: bytes with a prime period, so that a misplaced piece shows.
+func sizesPattern() []byte {
+	p := make([]byte, 4093)
+	for i := range p {
+		p[i] = byte((i*7919 + i>>3) & 0xff)
+	}
+	return p
+}
+
+func TestLiveStreamQueryValuesOf5And64MiBArriveWhole(t *testing.T) {
+	// Needs the server's max_allowed_packet above 64 MiB (tests/clients/run.sh).
+	c, _ := live(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	const size = 64 << 20
+	pattern := sizesPattern()
+	times := size/len(pattern) + 1
+	reps := (5<<20 + len(sizesText) - 1) / len(sizesText)
+	rows, err := c.StreamQuery(ctx, "SELECT 1, LEFT(REPEAT(?, ?), ?), 'after', REPEAT(?, ?), 2",
+		[]any{pattern, times, size, sizesText, reps}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var got [][]any
+	for rows.Next() {
+		got = append(got, rows.Values())
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || !rows.Done() {
+		t.Fatalf("%d rows, done %v", len(got), rows.Done())
+	}
+	v := got[0]
+	if v[0] != int64(1) || v[2] != "after" || v[4] != int64(2) {
+		t.Fatalf("small values %v %v %v", v[0], v[2], v[4])
+	}
+	want := make([]byte, 0, size+len(pattern))
+	for len(want) < size {
+		want = append(want, pattern...)
+	}
+	if blob, ok := v[1].([]byte); !ok || len(blob) != size || string(blob) != string(want[:size]) {
+		t.Fatalf("the 64 MiB value differs (%T)", v[1])
+	}
+	if text, ok := v[3].(string); !ok || text != strings.Repeat(sizesText, reps) {
+		t.Fatalf("the 5 MiB text differs")
+	}
+	if rows.Chunks() < 18 {
+		t.Fatalf("%d chunks", rows.Chunks())
+	}
+}
+
+func TestLiveResultsAround4MiBAreTheResultOrResultTooLargeNeverAClientFailure(t *testing.T) {
+	c, ctx := live(t)
+	const sql = "SELECT REPEAT('x', ?) AS v"
+	// Bytes the response adds to n, for n from 2 MiB to 256 MiB (4-byte lengths).
+	conn, err := grpc.NewClient(os.Getenv("TXGATE_ADDR"), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	const n0 = 3 << 20
+	resp, err := txgatev1.NewDatabaseServiceClient(conn).Execute(ctx, &txgatev1.ExecuteRequest{
+		Sql: sql, Params: []*txgatev1.Value{{Kind: &txgatev1.Value_Int64Value{Int64Value: n0}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	overhead := proto.Size(resp) - n0
+	for _, d := range []int{-64, -1, 0, 1, 64} {
+		for _, encoded := range []int{clientLimit + d, serverLimit + d} {
+			n := encoded - overhead
+			res, err := c.Execute(ctx, sql, n)
+			var e *txgate.Error
+			switch {
+			case err == nil:
+				if encoded > serverLimit || len(res.Rows) != 1 || res.Rows[0][0] != strings.Repeat("x", n) {
+					t.Fatalf("%d bytes answered", encoded)
+				}
+			case errors.As(err, &e) && e.Reason == "RESULT_TOO_LARGE":
+				if encoded <= serverLimit || !strings.Contains(e.Message, "StreamQuery") {
+					t.Fatalf("%d bytes refused: %v", encoded, err)
+				}
+			default:
+				t.Fatalf("%d bytes: %v", encoded, err)
+			}
+			rows, err := c.StreamQuery(ctx, sql, []any{n}, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !rows.Next() || rows.Values()[0] != strings.Repeat("x", n) || rows.Next() || rows.Err() != nil {
+				t.Fatalf("%d bytes streamed: %v", encoded, rows.Err())
+			}
+			rows.Close()
+		}
 	}
 }
 

@@ -5,6 +5,9 @@ import (
 	"errors"
 	"io"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
 	"github.com/txgate/txgate/client/go/txgatev1"
 )
 
@@ -25,6 +28,11 @@ type Rows struct {
 	warns   uint32
 	done    bool
 	err     error
+	// A row split across chunks (StreamQueryResponse.chunked_value): its
+	// complete values, and the bytes of its last value so far.
+	split *txgatev1.Row
+	kind  int
+	buf   []byte
 }
 
 // StreamQuery runs one query and streams its rows; maxRowsPerChunk 0 uses
@@ -35,8 +43,10 @@ func (c *Client) StreamQuery(ctx context.Context, sql string, params []any, maxR
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(ctx)
+	// Rows larger than one message come split (chunked values); Rows joins
+	// them, so every row arrives whole.
 	stream, err := c.stub.StreamQuery(ctx, &txgatev1.StreamQueryRequest{
-		Sql: sql, Params: vals, MaxRowsPerChunk: maxRowsPerChunk})
+		Sql: sql, Params: vals, MaxRowsPerChunk: maxRowsPerChunk, AcceptChunkedValues: true})
 	if err != nil {
 		cancel()
 		return nil, FromError(err)
@@ -62,11 +72,20 @@ func (r *Rows) Next() bool {
 		if len(chunk.GetColumns()) > 0 {
 			r.columns = chunk.GetColumns()
 		}
+		rows, err := r.join(chunk)
+		if err == nil && chunk.GetDone() && r.split != nil {
+			err = status.Error(codes.Internal, "the stream ended inside a chunked value")
+		}
+		if err != nil {
+			r.err = FromError(err)
+			r.finish()
+			return false
+		}
 		if chunk.GetDone() {
 			r.done = true
 			r.warns = chunk.GetWarningCount()
 		}
-		r.pending = chunk.GetRows()
+		r.pending = rows
 	}
 	r.current = RowValues(r.pending[0])
 	r.pending = r.pending[1:]
@@ -103,4 +122,75 @@ func (r *Rows) finish() {
 		r.stream = nil
 		r.pending = nil
 	}
+}
+
+// The kinds of value that may be split across chunks.
+const (
+	kindOther = iota
+	kindString
+	kindBytes
+	kindJSON
+)
+
+func textOf(v *txgatev1.Value) (int, []byte) {
+	switch k := v.GetKind().(type) {
+	case *txgatev1.Value_StringValue:
+		return kindString, []byte(k.StringValue)
+	case *txgatev1.Value_BytesValue:
+		return kindBytes, k.BytesValue
+	case *txgatev1.Value_JsonValue:
+		return kindJSON, []byte(k.JsonValue)
+	}
+	return kindOther, nil
+}
+
+func joinedValue(kind int, b []byte) *txgatev1.Value {
+	switch kind {
+	case kindString:
+		return &txgatev1.Value{Kind: &txgatev1.Value_StringValue{StringValue: string(b)}}
+	case kindBytes:
+		return &txgatev1.Value{Kind: &txgatev1.Value_BytesValue{BytesValue: b}}
+	}
+	return &txgatev1.Value{Kind: &txgatev1.Value_JsonValue{JsonValue: string(b)}}
+}
+
+// join returns the rows that end in chunk, joining the pieces of values
+// split across chunks.
+func (r *Rows) join(chunk *txgatev1.StreamQueryResponse) ([]*txgatev1.Row, error) {
+	rows := chunk.GetRows()
+	out := make([]*txgatev1.Row, 0, len(rows))
+	for i, row := range rows {
+		vals := row.GetValues()
+		cut := chunk.GetChunkedValue() && i == len(rows)-1
+		if i == 0 && r.split != nil {
+			if len(vals) == 0 {
+				return nil, status.Error(codes.Internal, "a chunked value's next piece is missing")
+			}
+			kind, piece := textOf(vals[0])
+			if kind != r.kind {
+				return nil, status.Error(codes.Internal, "a chunked value's next piece is of another kind")
+			}
+			r.buf = append(r.buf, piece...)
+			if cut && len(vals) == 1 {
+				continue // the value goes on in the next chunk
+			}
+			joined := r.split
+			joined.Values = append(joined.Values, joinedValue(r.kind, r.buf))
+			joined.Values = append(joined.Values, vals[1:]...)
+			r.split, r.buf = nil, nil
+			row, vals = joined, joined.Values
+		}
+		if cut {
+			kind, piece := textOf(vals[len(vals)-1])
+			if kind == kindOther {
+				return nil, status.Error(codes.Internal, "a chunked value that is not text or bytes")
+			}
+			r.kind = kind
+			r.buf = append([]byte(nil), piece...)
+			r.split = &txgatev1.Row{Values: append([]*txgatev1.Value(nil), vals[:len(vals)-1]...)}
+			continue
+		}
+		out = append(out, row)
+	}
+	return out, nil
 }

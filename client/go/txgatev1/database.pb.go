@@ -1310,8 +1310,16 @@ type StreamQueryRequest struct {
 	// The most rows per chunk; 0 uses the server's default. The server also
 	// closes a chunk when it reaches its byte bound.
 	MaxRowsPerChunk uint32 `protobuf:"varint,3,opt,name=max_rows_per_chunk,json=maxRowsPerChunk,proto3" json:"max_rows_per_chunk,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// The caller reassembles chunked values (StreamQueryResponse.chunked_value),
+	// so a row whose encoded size exceeds the server's message bound
+	// (--max_result_bytes, by default 64 KiB under gRPC's default 4 MiB receive
+	// limit) is split across chunks. Unset, such a row ends the stream with
+	// RESOURCE_EXHAUSTED, reason RESULT_TOO_LARGE, instead: a caller that does
+	// not know chunked values never sees a row in pieces. Rows that fit are
+	// never split either way. The client helpers in client/ set it.
+	AcceptChunkedValues bool `protobuf:"varint,4,opt,name=accept_chunked_values,json=acceptChunkedValues,proto3" json:"accept_chunked_values,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *StreamQueryRequest) Reset() {
@@ -1365,6 +1373,13 @@ func (x *StreamQueryRequest) GetMaxRowsPerChunk() uint32 {
 	return 0
 }
 
+func (x *StreamQueryRequest) GetAcceptChunkedValues() bool {
+	if x != nil {
+		return x.AcceptChunkedValues
+	}
+	return false
+}
+
 // StreamQueryResponse is one chunk of the query's result.
 type StreamQueryResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1375,7 +1390,18 @@ type StreamQueryResponse struct {
 	// Set in the last chunk: the statement's warning count.
 	WarningCount uint32 `protobuf:"varint,3,opt,name=warning_count,json=warningCount,proto3" json:"warning_count,omitempty"`
 	// True in the last chunk.
-	Done          bool `protobuf:"varint,4,opt,name=done,proto3" json:"done,omitempty"`
+	Done bool `protobuf:"varint,4,opt,name=done,proto3" json:"done,omitempty"`
+	// True when the last value of the last row of this chunk is incomplete
+	// (only when the request set accept_chunked_values; as Spanner's
+	// PartialResultSet.chunked_value). The first row of the next chunk then
+	// continues that row: its first value is the rest of that value, to be
+	// appended to it, and its further values are the row's next values. The
+	// pieces of a value have the same kind, one of string_value, bytes_value
+	// or json_value, and are concatenated in order; a string or JSON value is
+	// cut only between UTF-8 characters, so every piece is valid UTF-8. A
+	// piece may be empty. A row may span any number of chunks; every chunk's
+	// encoded size stays within --max_result_bytes. Never set with done.
+	ChunkedValue  bool `protobuf:"varint,5,opt,name=chunked_value,json=chunkedValue,proto3" json:"chunked_value,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1434,6 +1460,13 @@ func (x *StreamQueryResponse) GetWarningCount() uint32 {
 func (x *StreamQueryResponse) GetDone() bool {
 	if x != nil {
 		return x.Done
+	}
+	return false
+}
+
+func (x *StreamQueryResponse) GetChunkedValue() bool {
+	if x != nil {
+		return x.ChunkedValue
 	}
 	return false
 }
@@ -2017,16 +2050,18 @@ const file_txgate_v1_database_proto_rawDesc = "" +
 	"\x0fidempotency_key\x18\x03 \x01(\tR\x0eidempotencyKey\"d\n" +
 	"\x16RunTransactionResponse\x12.\n" +
 	"\aresults\x18\x01 \x03(\v2\x14.txgate.v1.ResultSetR\aresults\x12\x1a\n" +
-	"\battempts\x18\x02 \x01(\rR\battempts\"}\n" +
+	"\battempts\x18\x02 \x01(\rR\battempts\"\xb1\x01\n" +
 	"\x12StreamQueryRequest\x12\x10\n" +
 	"\x03sql\x18\x01 \x01(\tR\x03sql\x12(\n" +
 	"\x06params\x18\x02 \x03(\v2\x10.txgate.v1.ValueR\x06params\x12+\n" +
-	"\x12max_rows_per_chunk\x18\x03 \x01(\rR\x0fmaxRowsPerChunk\"\x9f\x01\n" +
+	"\x12max_rows_per_chunk\x18\x03 \x01(\rR\x0fmaxRowsPerChunk\x122\n" +
+	"\x15accept_chunked_values\x18\x04 \x01(\bR\x13acceptChunkedValues\"\xc4\x01\n" +
 	"\x13StreamQueryResponse\x12+\n" +
 	"\acolumns\x18\x01 \x03(\v2\x11.txgate.v1.ColumnR\acolumns\x12\"\n" +
 	"\x04rows\x18\x02 \x03(\v2\x0e.txgate.v1.RowR\x04rows\x12#\n" +
 	"\rwarning_count\x18\x03 \x01(\rR\fwarningCount\x12\x12\n" +
-	"\x04done\x18\x04 \x01(\bR\x04done\"\xde\x01\n" +
+	"\x04done\x18\x04 \x01(\bR\x04done\x12#\n" +
+	"\rchunked_value\x18\x05 \x01(\bR\fchunkedValue\"\xde\x01\n" +
 	"\x12TransactionRequest\x12(\n" +
 	"\x05begin\x18\x01 \x01(\v2\x10.txgate.v1.BeginH\x00R\x05begin\x124\n" +
 	"\tstatement\x18\x02 \x01(\v2\x14.txgate.v1.StatementH\x00R\tstatement\x12+\n" +

@@ -49,7 +49,10 @@ type DatabaseServiceClient interface {
 	// times). Statements that cause an implicit commit are refused.
 	RunTransaction(ctx context.Context, in *RunTransactionRequest, opts ...grpc.CallOption) (*RunTransactionResponse, error)
 	// StreamQuery runs one query and streams its rows in chunks of bounded
-	// size; the server's memory stays bounded whatever the size of the result.
+	// size (each message's encoded size within --max_result_bytes); the
+	// server holds one row at a time, whatever the size of the result. A row
+	// larger than one message is split across chunks when the request sets
+	// accept_chunked_values (see StreamQueryResponse.chunked_value).
 	StreamQuery(ctx context.Context, in *StreamQueryRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[StreamQueryResponse], error)
 	// Transaction is an interactive transaction: the stream is the
 	// transaction. The first message carries the begin options, later ones
@@ -134,7 +137,10 @@ type DatabaseServiceServer interface {
 	// times). Statements that cause an implicit commit are refused.
 	RunTransaction(context.Context, *RunTransactionRequest) (*RunTransactionResponse, error)
 	// StreamQuery runs one query and streams its rows in chunks of bounded
-	// size; the server's memory stays bounded whatever the size of the result.
+	// size (each message's encoded size within --max_result_bytes); the
+	// server holds one row at a time, whatever the size of the result. A row
+	// larger than one message is split across chunks when the request sets
+	// accept_chunked_values (see StreamQueryResponse.chunked_value).
 	StreamQuery(*StreamQueryRequest, grpc.ServerStreamingServer[StreamQueryResponse]) error
 	// Transaction is an interactive transaction: the stream is the
 	// transaction. The first message carries the begin options, later ones

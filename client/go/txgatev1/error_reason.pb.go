@@ -210,11 +210,15 @@ const (
 	// RunTransaction or a Transaction stream, or COMMIT inside the procedure.
 	ErrorReason_TRANSACTION_LEFT_OPEN ErrorReason = 22
 	// A unary result (Execute, RunTransaction, a Transaction statement) grew
-	// past --max_result_rows or --max_result_bytes. Code RESOURCE_EXHAUSTED;
-	// reading stopped there, and a RunTransaction or Transaction statement's
-	// transaction was rolled back. The metadata holds `limit` (the flag) and
-	// `value`. The client should read large results with StreamQuery, or ask
-	// for fewer rows.
+	// past --max_result_rows or --max_result_bytes, which bounds the encoded
+	// size of the response message (by default 64 KiB under gRPC's default
+	// 4 MiB receive limit, so no client with default settings fails on its
+	// own). Code RESOURCE_EXHAUSTED; reading stopped there, and a
+	// RunTransaction or Transaction statement's transaction was rolled back.
+	// The metadata holds `limit` (the flag) and `value`. The client should
+	// read large results with StreamQuery, or ask for fewer rows. StreamQuery
+	// answers it too for a single row larger than --max_result_bytes when the
+	// request did not set accept_chunked_values (the client helpers do).
 	ErrorReason_RESULT_TOO_LARGE ErrorReason = 23
 	// A statement and its parameters cannot fit the database server's
 	// max_allowed_packet: refused before it was sent, or refused by the

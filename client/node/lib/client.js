@@ -8,7 +8,7 @@ const grpc = require('@grpc/grpc-js');
 const protoLoader = require('@grpc/proto-loader');
 
 const { REASON_COMMIT_OUTCOME_UNKNOWN, TxgateError, fromServiceError } = require('./errors');
-const { toValue, rowValues } = require('./values');
+const { Json, fromValue, toValue, rowValues } = require('./values');
 
 const PROTO_DIR = path.join(__dirname, '..', 'proto');
 
@@ -189,8 +189,11 @@ class Client {
    *   for await (const row of rows) { ... }   // rows.columns, rows.chunks
    */
   streamQuery(sql, params = [], { maxRowsPerChunk = 0, timeoutMs = null } = {}) {
-    const call = this.stub.StreamQuery({ sql, params: params.map(toValue), max_rows_per_chunk: maxRowsPerChunk },
-      { deadline: deadlineOf(timeoutMs) });
+    // Rows larger than one message come split (chunked values); the
+    // RowStream joins them, so every row arrives whole.
+    const call = this.stub.StreamQuery({
+      sql, params: params.map(toValue), max_rows_per_chunk: maxRowsPerChunk, accept_chunked_values: true,
+    }, { deadline: deadlineOf(timeoutMs) });
     return new RowStream(call);
   }
 
@@ -227,6 +230,54 @@ class RowStream {
     this.chunks = 0;
     this.warningCount = 0;
     this.done = false;
+    // A row split across chunks (StreamQueryResponse.chunked_value): its
+    // complete values, and the pieces of its last value so far.
+    this._cells = [];
+    this._pieces = null;
+    this._kind = '';
+  }
+
+  _joined() {
+    const pieces = this._pieces;
+    this._pieces = null;
+    if (this._kind === 'bytes_value') return Buffer.concat(pieces);
+    const text = pieces.join('');
+    return this._kind === 'json_value' ? new Json(text) : text;
+  }
+
+  /** The rows that end in `chunk`, joining the pieces of split values. */
+  * _rows(chunk) {
+    const rows = chunk.rows || [];
+    const kindOf = (v) => v.kind || Object.keys(v).find((k) => k.endsWith('_value'));
+    for (let i = 0; i < rows.length; i++) {
+      const vals = rows[i].values || [];
+      const cut = Boolean(chunk.chunked_value) && i === rows.length - 1;
+      let first = 0;
+      let cells = [];
+      if (i === 0 && this._pieces !== null) {
+        if (!vals.length || kindOf(vals[0]) !== this._kind) {
+          throw new TxgateError(grpc.status.INTERNAL, "a chunked value's next piece is missing or of another kind");
+        }
+        this._pieces.push(vals[0][this._kind]);
+        if (cut && vals.length === 1) continue; // the value goes on in the next chunk
+        cells = this._cells;
+        cells.push(this._joined());
+        first = 1;
+      }
+      for (let j = first; j < vals.length; j++) {
+        if (cut && j === vals.length - 1) {
+          this._kind = kindOf(vals[j]);
+          if (!['string_value', 'bytes_value', 'json_value'].includes(this._kind)) {
+            throw new TxgateError(grpc.status.INTERNAL, `a chunked value of kind ${this._kind}`);
+          }
+          this._pieces = [vals[j][this._kind]];
+          this._cells = cells;
+        } else {
+          cells.push(fromValue(vals[j]));
+        }
+      }
+      if (!cut) yield cells;
+    }
   }
 
   async* [Symbol.asyncIterator]() {
@@ -234,11 +285,14 @@ class RowStream {
       for await (const chunk of this._call) {
         this.chunks++;
         if (chunk.columns && chunk.columns.length) this.columns = chunk.columns;
+        yield* this._rows(chunk);
         if (chunk.done) {
+          if (this._pieces !== null) {
+            throw new TxgateError(grpc.status.INTERNAL, 'the stream ended inside a chunked value');
+          }
           this.done = true;
           this.warningCount = chunk.warning_count || 0;
         }
-        yield* (chunk.rows || []).map(rowValues);
       }
     } catch (e) {
       throw fromServiceError(e);

@@ -166,6 +166,72 @@ test('streamQuery in several chunks', { skip }, async () => {
   }, (e) => e.code === grpc.status.NOT_FOUND && e.mysqlErrno === 1146);
 });
 
+// Sizes (README, "Limits"): txgate bounds every response message's encoded
+// size by --max_result_bytes, by default 64 KiB under gRPC's default 4 MiB
+// receive limit, which this client keeps.
+const CLIENT_LIMIT = 4 << 20;
+const SERVER_LIMIT = (4 << 20) - (64 << 10);
+const PATTERN = Buffer.from(Array.from({ length: 4093 }, (_, i) => (i * 7919 + (i >> 3)) & 0xff)); // a prime period
+const TEXT = 'ab€😀é'; // 1- to 4-byte characters: pieces are cut between them
+
+test('streamQuery: values of 5 and 64 MiB arrive whole', { skip }, async () => {
+  // Needs the server's max_allowed_packet above 64 MiB (tests/clients/run.sh).
+  const size = 64 << 20;
+  const times = Math.floor(size / PATTERN.length) + 1;
+  const textBytes = Buffer.byteLength(TEXT);
+  const reps = Math.ceil((5 << 20) / textBytes);
+  const rows = db.streamQuery("SELECT 1, LEFT(REPEAT(?, ?), ?), 'after', REPEAT(?, ?), 2",
+    [PATTERN, times, size, TEXT, reps], { timeoutMs: 120000 });
+  const got = [];
+  for await (const row of rows) got.push(row);
+  assert.equal(got.length, 1);
+  assert.ok(rows.done);
+  const [one, blob, after, text, two] = got[0];
+  assert.deepEqual([one, after, two], [1n, 'after', 2n]);
+  assert.equal(blob.length, size);
+  const want = Buffer.alloc(size);
+  for (let off = 0; off < size; off += PATTERN.length) PATTERN.copy(want, off, 0, Math.min(PATTERN.length, size - off));
+  assert.ok(blob.equals(want), 'the 64 MiB value differs');
+  assert.ok(text === TEXT.repeat(reps), 'the 5 MiB text differs');
+  assert.ok(rows.chunks >= 18, `${rows.chunks} chunks`);
+});
+
+// The encoded size of the ExecuteResponse to `request`, read as raw bytes.
+function encodedSize(request) {
+  const def = t.packageDefinition['txgate.v1.DatabaseService'].Execute;
+  const raw = new grpc.Client(addr, grpc.credentials.createInsecure());
+  return new Promise((resolve, reject) => {
+    raw.makeUnaryRequest(def.path, def.requestSerialize, (buf) => buf.length, request, (err, n) => {
+      raw.close();
+      if (err) reject(err); else resolve(n);
+    });
+  });
+}
+
+test('results around 4 MiB are the result or RESULT_TOO_LARGE, never a client failure', { skip }, async () => {
+  const sql = "SELECT REPEAT('x', ?) AS v";
+  // Bytes the response adds to n, for n from 2 MiB to 256 MiB (4-byte lengths).
+  const n0 = 3 << 20;
+  const overhead = (await encodedSize({ sql, params: [t.toValue(n0)] })) - n0;
+  const sizes = [-64, -1, 0, 1, 64].flatMap((d) => [CLIENT_LIMIT + d, SERVER_LIMIT + d]);
+  for (const encoded of sizes) {
+    const n = encoded - overhead;
+    try {
+      const r = await db.execute(sql, [n]);
+      assert.ok(encoded <= SERVER_LIMIT, `${encoded} bytes answered`);
+      assert.ok(r.rows.length === 1 && r.rows[0][0] === 'x'.repeat(n));
+    } catch (e) {
+      if (e instanceof assert.AssertionError) throw e;
+      assert.equal(e.reason, 'RESULT_TOO_LARGE', `${encoded}: ${e.message}`);
+      assert.ok(e.details.includes('StreamQuery'));
+      assert.ok(encoded > SERVER_LIMIT, `${encoded} bytes refused`);
+    }
+    const streamed = [];
+    for await (const row of db.streamQuery(sql, [n])) streamed.push(row);
+    assert.ok(streamed.length === 1 && streamed[0][0] === 'x'.repeat(n));
+  }
+});
+
 async function setupTxTable() {
   await db.execute('DROP TABLE IF EXISTS node_tx');
   await db.execute('CREATE TABLE node_tx (id INT PRIMARY KEY, v VARCHAR(10))');

@@ -140,6 +140,61 @@ def test_stream_query_error(db):
     assert e.value.code == grpc.StatusCode.NOT_FOUND and e.value.mysql_errno == 1146
 
 
+# Sizes (README, "Limits"): txgate bounds every response message's encoded
+# size by --max_result_bytes, by default 64 KiB under gRPC's default 4 MiB
+# receive limit, which this client keeps.
+CLIENT_LIMIT = 4 << 20
+SERVER_LIMIT = (4 << 20) - (64 << 10)
+PATTERN = bytes((i * 7919 + (i >> 3)) & 0xFF for i in range(4093))  # a prime period
+TEXT = "ab€😀é"  # 1- to 4-byte characters: pieces are cut between them
+
+
+def test_stream_query_values_of_5_and_64_mib_arrive_whole(db):
+    # Needs the server's max_allowed_packet above 64 MiB (tests/clients/run.sh).
+    size = 64 << 20
+    sql = "SELECT 1, LEFT(REPEAT(?, ?), ?), 'after', REPEAT(?, ?), 2"
+    reps = -(-(5 << 20) // len(TEXT.encode()))  # at least 5 MiB
+    with db.stream_query(sql, [PATTERN, size // len(PATTERN) + 1, size, TEXT, reps],
+                         timeout=120) as rows:
+        got = list(rows)
+    assert len(got) == 1 and rows.done
+    one, blob, after, text, two = got[0]
+    assert (one, after, two) == (1, "after", 2)
+    assert len(blob) == size
+    assert blob == (PATTERN * (size // len(PATTERN) + 1))[:size]
+    assert text == TEXT * reps and len(text.encode()) >= 5 << 20
+    assert rows.chunks >= 18  # split: every chunk within the 4 MiB bound
+
+
+def _encoded_overhead(db):
+    """Bytes an ExecuteResponse of one REPEAT('x', n) value adds to n, for
+    n in 2 MiB..256 MiB (where every length takes a 4-byte varint)."""
+    from txgate.v1 import database_pb2 as pb
+    n = 3 << 20
+    resp = db.stub.Execute(pb.ExecuteRequest(sql="SELECT REPEAT('x', ?) AS v",
+                                             params=[pb.Value(int64_value=n)]), timeout=30)
+    return resp.ByteSize() - n
+
+
+def test_results_around_4_mib_are_the_result_or_result_too_large_never_a_client_failure(db):
+    overhead = _encoded_overhead(db)
+    for encoded in [CLIENT_LIMIT + d for d in (-64, -1, 0, 1, 64)] + \
+                   [SERVER_LIMIT + d for d in (-64, -1, 0, 1, 64)]:
+        n = encoded - overhead
+        try:
+            result = db.execute("SELECT REPEAT('x', ?) AS v", [n])
+        except TxgateError as e:
+            assert e.reason == "RESULT_TOO_LARGE", (encoded, e)
+            assert "StreamQuery" in e.message
+            assert encoded > SERVER_LIMIT
+        else:
+            assert encoded <= SERVER_LIMIT
+            assert result.rows == [("x" * n,)]
+        # StreamQuery delivers it whatever its size.
+        with db.stream_query("SELECT REPEAT('x', ?) AS v", [n]) as rows:
+            assert list(rows) == [("x" * n,)]
+
+
 def _setup_tx_table(db):
     db.execute("DROP TABLE IF EXISTS py_tx")
     db.execute("CREATE TABLE py_tx (id INT PRIMARY KEY, v VARCHAR(10))")

@@ -16,7 +16,7 @@ from txgate.v1 import database_pb2 as pb
 from txgate.v1 import database_pb2_grpc as pb_grpc
 
 from .errors import REASON_COMMIT_OUTCOME_UNKNOWN, TxgateError, from_rpc_error
-from .values import row_values, to_values
+from .values import Json, from_value, row_values, to_values
 
 # proto/txgate/v1/service_config.json: retries UNAVAILABLE (see client/README.md).
 SERVICE_CONFIG = importlib.resources.files("txgate.v1").joinpath(
@@ -232,8 +232,11 @@ class Client:
             with db.stream_query("SELECT * FROM big") as rows:
                 for row in rows: ...
         """
+        # Rows larger than one message come split (chunked values); the
+        # RowStream joins them, so every row arrives whole.
         req = pb.StreamQueryRequest(sql=sql, params=to_values(params),
-                                    max_rows_per_chunk=max_rows_per_chunk)
+                                    max_rows_per_chunk=max_rows_per_chunk,
+                                    accept_chunked_values=True)
         return RowStream(self.stub.StreamQuery(req, timeout=timeout))
 
     def transaction(self, *, isolation=None, read_only: bool = False,
@@ -256,12 +259,58 @@ class RowStream:
     warning_count  set by the last chunk
     """
 
+    _TEXT_KINDS = ("string_value", "bytes_value", "json_value")
+
     def __init__(self, call):
         self._call = call
         self.columns: List[pb.Column] = []
         self.chunks = 0
         self.warning_count = 0
         self.done = False
+        # A row split across chunks (StreamQueryResponse.chunked_value): its
+        # complete values, and the pieces of its last value so far.
+        self._cells: List[Any] = []
+        self._pieces: Optional[list] = None
+        self._kind = ""
+
+    def _joined(self) -> Any:
+        pieces, self._pieces = self._pieces, None
+        if self._kind == "bytes_value":
+            return b"".join(pieces)
+        text = "".join(pieces)
+        return Json(text) if self._kind == "json_value" else text
+
+    def _rows(self, chunk) -> Iterator[tuple]:
+        """The rows that end in `chunk`, joining the pieces of split values."""
+        rows = chunk.rows
+        for i, row in enumerate(rows):
+            vals = row.values
+            cut = chunk.chunked_value and i == len(rows) - 1
+            first = 0
+            if i == 0 and self._pieces is not None:
+                if not vals or vals[0].WhichOneof("kind") != self._kind:
+                    raise TxgateError(grpc.StatusCode.INTERNAL,
+                                      "a chunked value's next piece is missing or of another kind")
+                self._pieces.append(getattr(vals[0], self._kind))
+                if cut and len(vals) == 1:
+                    continue  # the value goes on in the next chunk
+                cells = self._cells
+                cells.append(self._joined())
+                first = 1
+            else:
+                cells = []
+            for j in range(first, len(vals)):
+                if cut and j == len(vals) - 1:
+                    self._kind = vals[j].WhichOneof("kind")
+                    if self._kind not in self._TEXT_KINDS:
+                        raise TxgateError(grpc.StatusCode.INTERNAL,
+                                          f"a chunked value of kind {self._kind}")
+                    self._pieces = [getattr(vals[j], self._kind)]
+                    self._cells = cells
+                else:
+                    cells.append(from_value(vals[j]))
+            if not cut:
+                yield tuple(cells)
 
     def __iter__(self) -> Iterator[tuple]:
         try:
@@ -269,9 +318,11 @@ class RowStream:
                 self.chunks += 1
                 if chunk.columns:
                     self.columns = list(chunk.columns)
-                for row in chunk.rows:
-                    yield row_values(row)
+                yield from self._rows(chunk)
                 if chunk.done:
+                    if self._pieces is not None:
+                        raise TxgateError(grpc.StatusCode.INTERNAL,
+                                          "the stream ended inside a chunked value")
                     self.done = True
                     self.warning_count = chunk.warning_count
         except grpc.RpcError as e:

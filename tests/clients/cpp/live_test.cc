@@ -278,6 +278,95 @@ TEST_F(LiveTest, StreamQueryError) {
   EXPECT_EQ(e.mysql_errno, 1146);
 }
 
+// Sizes (README, "Limits"): txgate bounds every response message's encoded
+// size by --max_result_bytes, by default 64 KiB under gRPC's default 4 MiB
+// receive limit, which this client keeps.
+constexpr int64_t kClientLimit = int64_t{4} << 20;
+constexpr int64_t kServerLimit = (int64_t{4} << 20) - (int64_t{64} << 10);
+const char kSizesText[] = "ab\xE2\x82\xAC\xF0\x9F\x98\x80\xC3\xA9";  // 1- to 4-byte characters
+
+// Bytes with a prime period, so that a misplaced piece shows.
+std::string SizesPattern() {
+  std::string p(4093, '\0');
+  for (size_t i = 0; i < p.size(); ++i) p[i] = static_cast<char>((i * 7919 + (i >> 3)) & 0xFF);
+  return p;
+}
+
+TEST_F(LiveTest, StreamQueryValuesOf5And64MiBArriveWhole) {
+  // Needs the server's max_allowed_packet above 64 MiB (tests/clients/run.sh).
+  Options options;
+  options.stream_timeout = absl::Seconds(120);
+  Client db(testing::LiveAddr(), options);
+  const int64_t size = int64_t{64} << 20;
+  const std::string pattern = SizesPattern();
+  const std::string text(kSizesText);
+  const int64_t times = size / static_cast<int64_t>(pattern.size()) + 1;
+  const int64_t reps = ((int64_t{5} << 20) + static_cast<int64_t>(text.size()) - 1) /
+                       static_cast<int64_t>(text.size());
+  std::vector<txgate::v1::Row> rows;
+  absl::StatusOr<StreamSummary> summary =
+      db.StreamQuery("SELECT 1, LEFT(REPEAT(?, ?), ?), 'after', REPEAT(?, ?), 2",
+                     {Value::Bytes(pattern), Value::Int(times), Value::Int(size),
+                      Value::String(text), Value::Int(reps)},
+                     [&](const txgate::v1::Row& row) {
+                       rows.push_back(row);
+                       return absl::OkStatus();
+                     });
+  ASSERT_TRUE(summary.ok()) << summary.status();
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(summary->rows, 1);
+  const txgate::v1::Row& row = rows[0];
+  ASSERT_EQ(row.values_size(), 5);
+  EXPECT_EQ(row.values(0).int64_value(), 1);
+  EXPECT_EQ(row.values(2).string_value(), "after");
+  EXPECT_EQ(row.values(4).int64_value(), 2);
+  std::string want;
+  want.reserve(static_cast<size_t>(size) + pattern.size());
+  while (static_cast<int64_t>(want.size()) < size) want += pattern;
+  want.resize(static_cast<size_t>(size));
+  ASSERT_EQ(row.values(1).bytes_value().size(), want.size());
+  EXPECT_TRUE(row.values(1).bytes_value() == want) << "the 64 MiB value differs";
+  std::string want_text;
+  for (int64_t i = 0; i < reps; ++i) want_text += text;
+  EXPECT_TRUE(row.values(3).string_value() == want_text) << "the 5 MiB text differs";
+  EXPECT_GE(summary->chunks, 18);
+}
+
+TEST_F(LiveTest, ResultsAround4MiBAreTheResultOrResultTooLargeNeverAClientFailure) {
+  const std::string sql = "SELECT REPEAT('x', ?) AS v";
+  // Bytes the response adds to n, for n from 2 MiB to 256 MiB (4-byte lengths).
+  const int64_t n0 = int64_t{3} << 20;
+  absl::StatusOr<ResultSet> calibration = db_->Execute(sql, {Value::Int(n0)});
+  ASSERT_TRUE(calibration.ok()) << calibration.status();
+  txgate::v1::ExecuteResponse response;
+  *response.mutable_result() = *calibration;
+  const int64_t overhead = static_cast<int64_t>(response.ByteSizeLong()) - n0;
+  for (int64_t d : {-64, -1, 0, 1, 64}) {
+    for (int64_t encoded : {kClientLimit + d, kServerLimit + d}) {
+      const int64_t n = encoded - overhead;
+      absl::StatusOr<ResultSet> rs = db_->Execute(sql, {Value::Int(n)});
+      if (rs.ok()) {
+        EXPECT_LE(encoded, kServerLimit);
+        ASSERT_EQ(rs->rows_size(), 1);
+        EXPECT_EQ(rs->rows(0).values(0).string_value().size(), static_cast<size_t>(n));
+      } else {
+        Error e = Error::FromStatus(rs.status());
+        EXPECT_EQ(e.reason, "RESULT_TOO_LARGE") << encoded << ": " << rs.status();
+        EXPECT_THAT(std::string(rs.status().message()), HasSubstr("StreamQuery"));
+        EXPECT_GT(encoded, kServerLimit);
+      }
+      size_t streamed = 0;
+      absl::StatusOr<StreamSummary> summary =
+          db_->StreamQuery(sql, {Value::Int(n)}, [&](const txgate::v1::Row& row) {
+            streamed += row.values(0).string_value().size();
+            return absl::OkStatus();
+          });
+      ASSERT_TRUE(summary.ok()) << summary.status();
+      EXPECT_EQ(streamed, static_cast<size_t>(n));
+    }
+  }
+}
+
 class InteractiveTest : public LiveTest {
  protected:
   void SetUp() override {

@@ -194,26 +194,30 @@ class RunTransactionResponse(_message.Message):
     def __init__(self, results: _Optional[_Iterable[_Union[ResultSet, _Mapping]]] = ..., attempts: _Optional[int] = ...) -> None: ...
 
 class StreamQueryRequest(_message.Message):
-    __slots__ = ("sql", "params", "max_rows_per_chunk")
+    __slots__ = ("sql", "params", "max_rows_per_chunk", "accept_chunked_values")
     SQL_FIELD_NUMBER: _ClassVar[int]
     PARAMS_FIELD_NUMBER: _ClassVar[int]
     MAX_ROWS_PER_CHUNK_FIELD_NUMBER: _ClassVar[int]
+    ACCEPT_CHUNKED_VALUES_FIELD_NUMBER: _ClassVar[int]
     sql: str
     params: _containers.RepeatedCompositeFieldContainer[Value]
     max_rows_per_chunk: int
-    def __init__(self, sql: _Optional[str] = ..., params: _Optional[_Iterable[_Union[Value, _Mapping]]] = ..., max_rows_per_chunk: _Optional[int] = ...) -> None: ...
+    accept_chunked_values: bool
+    def __init__(self, sql: _Optional[str] = ..., params: _Optional[_Iterable[_Union[Value, _Mapping]]] = ..., max_rows_per_chunk: _Optional[int] = ..., accept_chunked_values: bool = ...) -> None: ...
 
 class StreamQueryResponse(_message.Message):
-    __slots__ = ("columns", "rows", "warning_count", "done")
+    __slots__ = ("columns", "rows", "warning_count", "done", "chunked_value")
     COLUMNS_FIELD_NUMBER: _ClassVar[int]
     ROWS_FIELD_NUMBER: _ClassVar[int]
     WARNING_COUNT_FIELD_NUMBER: _ClassVar[int]
     DONE_FIELD_NUMBER: _ClassVar[int]
+    CHUNKED_VALUE_FIELD_NUMBER: _ClassVar[int]
     columns: _containers.RepeatedCompositeFieldContainer[Column]
     rows: _containers.RepeatedCompositeFieldContainer[Row]
     warning_count: int
     done: bool
-    def __init__(self, columns: _Optional[_Iterable[_Union[Column, _Mapping]]] = ..., rows: _Optional[_Iterable[_Union[Row, _Mapping]]] = ..., warning_count: _Optional[int] = ..., done: bool = ...) -> None: ...
+    chunked_value: bool
+    def __init__(self, columns: _Optional[_Iterable[_Union[Column, _Mapping]]] = ..., rows: _Optional[_Iterable[_Union[Row, _Mapping]]] = ..., warning_count: _Optional[int] = ..., done: bool = ..., chunked_value: bool = ...) -> None: ...
 
 class TransactionRequest(_message.Message):
     __slots__ = ("begin", "statement", "commit", "rollback")

@@ -82,7 +82,10 @@ class DatabaseServiceServicer(object):
 
     def StreamQuery(self, request, context):
         """StreamQuery runs one query and streams its rows in chunks of bounded
-        size; the server's memory stays bounded whatever the size of the result.
+        size (each message's encoded size within --max_result_bytes); the
+        server holds one row at a time, whatever the size of the result. A row
+        larger than one message is split across chunks when the request sets
+        accept_chunked_values (see StreamQueryResponse.chunked_value).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
