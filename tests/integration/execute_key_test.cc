@@ -56,8 +56,8 @@ class ExecuteKeyTest : public ::testing::Test {
   }
 
   static std::string Recorded(const std::string& key) {
-    return Admin(absl::StrCat("SELECT COUNT(*) FROM txgate.txgate_outcomes WHERE idempotency_key = '",
-                              key, "'"))[0][0];
+    return Admin(absl::StrCat(
+        "SELECT COUNT(*) FROM txgate.txgate_outcomes WHERE idempotency_key = '", key, "'"))[0][0];
   }
 
   TestServer server_;
@@ -82,8 +82,7 @@ TEST_F(ExecuteKeyTest, TheSameKeyWithAnotherStatementOrOtherParamsIsRefused) {
   const std::string key = Key("reuse");
   ExecuteResponse r;
   ASSERT_TRUE(Keyed(key, "INSERT INTO ek_rows (v) VALUES (?)", {Str("a")}, &r).ok());
-  for (const auto& [sql, param] :
-       std::vector<std::pair<std::string, std::string>>{
+  for (const auto& [sql, param] : std::vector<std::pair<std::string, std::string>>{
            {"INSERT INTO ek_rows (v) VALUES (?)", "b"},
            {"UPDATE ek_rows SET v = ? WHERE v = 'a'", "c"}}) {
     grpc::Status s = Keyed(key, sql, {Str(param)}, &r);
@@ -160,9 +159,9 @@ TEST_F(ExecuteKeyTest, ACallWhoseProcedureCommitsRunsOnItsOwnOnce) {
 // A non-transactional table's write is what the statement does on its own:
 // committed with its record, answered OK, replayed from the record.
 TEST_F(ExecuteKeyTest, ANonTransactionalWriteIsCommittedAndRecorded) {
-  ASSERT_TRUE(
-      Exec(server_.stub(), "CREATE TABLE ek_myisam (id INT AUTO_INCREMENT PRIMARY KEY) ENGINE=MyISAM")
-          .ok());
+  ASSERT_TRUE(Exec(server_.stub(),
+                   "CREATE TABLE ek_myisam (id INT AUTO_INCREMENT PRIMARY KEY) ENGINE=MyISAM")
+                  .ok());
   const std::string key = Key("myisam");
   ExecuteResponse first, second;
   grpc::Status s = Keyed(key, "INSERT INTO ek_myisam () VALUES ()", {}, &first);

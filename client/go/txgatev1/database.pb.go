@@ -1038,12 +1038,17 @@ type ExecuteRequest struct {
 	//   - a write runs as a one-statement transaction that records its answer
 	//     under the key in the same commit (the RunTransaction machinery);
 	//   - a plain read ignores it: re-running a read repeats nothing;
-	//   - a statement that commits implicitly (DDL, LOCK TABLES, ...; a CALL
-	//     when the server runs without XA) cannot run inside a transaction: it
-	//     runs in autocommit mode and its answer is recorded right after, so a
-	//     re-sent request whose answer was lost gets the recorded one, but one
-	//     whose txgate or database connection died between the statement and
-	//     the record may run it again.
+	//   - a statement that cannot run inside a transaction (one that commits
+	//     implicitly: DDL, LOCK TABLES, ...; a CALL whose procedure commits,
+	//     which the server refuses inside the transaction and which is then
+	//     rolled back; any CALL when the server runs without XA) runs in
+	//     autocommit mode and its answer is recorded right after, so a re-sent
+	//     request whose answer was lost gets the recorded one, but one whose
+	//     txgate or database connection died between the statement and the
+	//     record may run it again;
+	//   - a write to a non-transactional table (MyISAM, ...) is committed and
+	//     recorded like any write, but cannot be undone: keep such tables on
+	//     InnoDB.
 	//
 	// Unset or empty: no key, the statement runs as before.
 	IdempotencyKey string `protobuf:"bytes,3,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
