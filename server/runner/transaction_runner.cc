@@ -520,11 +520,66 @@ absl::StatusOr<txgate::v1::ExecuteResponse> TransactionRunner::Execute(
   absl::StatusOr<sql::StatementKind> kind =
       CheckSql(request.sql(), Context::kAutocommit, -1, options_.xa_transactions);
   if (!kind.ok()) return kind.status();
-  const bool writes = !kind->read_only;
-  auto attempt = [&](int) -> Attempt<txgate::v1::ExecuteResponse> {
+  // A read (a locking one too: in autocommit mode its locks end with it)
+  // repeats nothing when it runs again: its key is ignored, as a read-only
+  // transaction's is (and a read-only token's runner has no outcome store).
+  const std::string& key =
+      kind->read_only || kind->locking_read ? std::string() : request.idempotency_key();
+  if (key.empty()) return ExecuteAutocommit(ctx, request, *kind, "", "");
+  if (outcomes_ == nullptr) return NoKeys();
+  if (key.size() > outcomes_->options().max_key_bytes) {
+    return Invalid(absl::StrCat("the idempotency key is longer than ",
+                                outcomes_->options().max_key_bytes, " bytes"));
+  }
+  txgate::v1::ExecuteRequest unkeyed = request;
+  unkeyed.clear_idempotency_key();
+  // Prefixed, so that no RunTransaction request is ever taken for it.
+  const std::string fingerprint = absl::StrCat("Execute:", unkeyed.SerializeAsString());
+  auto answer = [](absl::StatusOr<txgate::v1::RunTransactionResponse> response)
+      -> absl::StatusOr<txgate::v1::ExecuteResponse> {
+    if (!response.ok()) return response.status();
+    if (response->results_size() != 1) {
+      return absl::DataLossError("the stored response of this idempotency key is unreadable");
+    }
+    txgate::v1::ExecuteResponse out;
+    *out.mutable_result() = std::move(*response->mutable_results(0));
+    return out;
+  };
+  // A re-sent request whose first execution is recorded: answer as before.
+  absl::StatusOr<std::optional<std::string>> prior =
+      ResolveOutcome(ctx, key, fingerprint, db::SessionIdentity());
+  if (!prior.ok()) return prior.status();
+  if (prior->has_value()) return answer(StoredResponse(**prior));
+  if (kind->implicit_commit || (kind->calls_procedure && !options_.xa_transactions)) {
+    return ExecuteAutocommit(ctx, request, *kind, key, fingerprint);
+  }
+  txgate::v1::RunTransactionRequest transaction;
+  txgate::v1::Statement* statement = transaction.add_statements();
+  statement->set_sql(request.sql());
+  *statement->mutable_params() = request.params();
+  absl::StatusOr<txgate::v1::RunTransactionResponse> response =
+      RunChecked(ctx, transaction, key, fingerprint, /*all_reads=*/false, kind->session,
+                 /*execute=*/true);
+  if (!response.ok()) {
+    // The server refused a commit inside the XA transaction (a CALLed
+    // procedure that commits) and txgate rolled the transaction back: the
+    // statement can only run on its own, with its answer recorded after.
+    const std::optional<sql::MysqlError> e = sql::GetMysqlError(response.status());
+    if (e.has_value() && e->errnum == 1399 && !ctx.cancelled()) {
+      return ExecuteAutocommit(ctx, request, *kind, key, fingerprint);
+    }
+  }
+  return answer(std::move(response));
+}
+
+absl::StatusOr<txgate::v1::ExecuteResponse> TransactionRunner::ExecuteAutocommit(
+    CallContext& ctx, const txgate::v1::ExecuteRequest& request, const sql::StatementKind& kind,
+    const std::string& key, const std::string& fingerprint) {
+  const bool writes = !kind.read_only;
+  auto attempt = [&](int n) -> Attempt<txgate::v1::ExecuteResponse> {
     absl::StatusOr<Lease> lease = pool_->Acquire(ctx.acquire_deadline());
     if (!lease.ok()) return Final(lease.status());
-    if (absl::Status s = PrepareSession(ctx, **lease, kind->session); !s.ok()) {
+    if (absl::Status s = PrepareSession(ctx, **lease, kind.session); !s.ok()) {
       return FailedOn(**lease, std::move(s), Phase::kBeforeSend, false);
     }
     txgate::v1::ExecuteResponse response;
@@ -540,6 +595,16 @@ absl::StatusOr<txgate::v1::ExecuteResponse> TransactionRunner::Execute(
       if (absl::Status s = CheckResponseSize(response.ByteSizeLong()); !s.ok()) {
         return Final(std::move(s));
       }
+      if (!key.empty()) {
+        // Committed already (autocommit): recorded outside any
+        // transaction, committed at once. If the record fails, the answer
+        // stands; only a re-sent request could then run it again.
+        txgate::v1::RunTransactionResponse recorded;
+        *recorded.add_results() = response.result();
+        recorded.set_attempts(n);
+        Attached attached(ctx, lease->get());
+        (void)outcomes_->Record(**lease, key, fingerprint, recorded.SerializeAsString());
+      }
       return response;
     }
     // An autocommit statement is its own COMMIT.
@@ -550,7 +615,6 @@ absl::StatusOr<txgate::v1::ExecuteResponse> TransactionRunner::Execute(
 
 absl::StatusOr<txgate::v1::RunTransactionResponse> TransactionRunner::RunTransaction(
     CallContext& ctx, const txgate::v1::RunTransactionRequest& request) {
-  using Response = txgate::v1::RunTransactionResponse;
   if (request.statements().empty()) return Invalid("a transaction needs at least one statement");
   if (request.statements_size() > options_.max_statements) {
     return sql::MakeStatus(
@@ -589,8 +653,19 @@ absl::StatusOr<txgate::v1::RunTransactionResponse> TransactionRunner::RunTransac
     if (!prior.ok()) return prior.status();
     if (prior->has_value()) return StoredResponse(**prior);
   }
+  return RunChecked(ctx, request, key, fingerprint, all_reads, effects, /*execute=*/false);
+}
 
+absl::StatusOr<txgate::v1::RunTransactionResponse> TransactionRunner::RunChecked(
+    CallContext& ctx, const txgate::v1::RunTransactionRequest& request, const std::string& key,
+    const std::string& fingerprint, bool all_reads, const sql::SessionEffects& effects,
+    bool execute) {
+  using Response = txgate::v1::RunTransactionResponse;
   auto attempt = [&](int n) -> Attempt<Response> {
+    // A keyed Execute's statement wrote a non-transactional table: that
+    // change stays whatever happens to the transaction, so nothing may run
+    // it again (a lost COMMIT is answered UNKNOWN, not resolved and re-run).
+    bool wrote_nontransactional = false;
     absl::StatusOr<Lease> lease = pool_->Acquire(ctx.acquire_deadline());
     if (!lease.ok()) return Final(lease.status());
     db::Connection& conn = **lease;
@@ -623,7 +698,11 @@ absl::StatusOr<txgate::v1::RunTransactionResponse> TransactionRunner::RunTransac
         failure.conflict = true;
         return failure;
       }
-      if (verdict != Verdict::kIntact) {
+      if (verdict == Verdict::kNonTransactionalWrite && execute) {
+        // The one statement is the whole transaction, as in autocommit
+        // mode: commit it, with its answer recorded.
+        wrote_nontransactional = true;
+      } else if (verdict != Verdict::kIntact) {
         // Something may be committed that a re-run would repeat: nothing
         // runs or is re-run after it, and with a key a retry gets this
         // answer too (recorded outside any transaction, so committed at
@@ -657,6 +736,7 @@ absl::StatusOr<txgate::v1::RunTransactionResponse> TransactionRunner::RunTransac
         s = outcomes_->Record(conn, key, fingerprint, response.SerializeAsString());
       }
       if (!s.ok()) {
+        if (wrote_nontransactional && sql::IsConnectionLost(s)) return Final(OutcomeUnknown(s));
         AttemptFailure failure =
             FailedOn(conn, std::move(s), Phase::kStatementInFlight, !all_reads);
         // A concurrent execution with this key committed (or is committing) first.
@@ -670,6 +750,7 @@ absl::StatusOr<txgate::v1::RunTransactionResponse> TransactionRunner::RunTransac
       s = conn.CommitTransaction();
     }
     if (s.ok()) return response;
+    if (wrote_nontransactional && sql::IsConnectionLost(s)) return Final(OutcomeUnknown(s));
     AttemptFailure failure = FailedOn(conn, std::move(s), Phase::kCommitInFlight, !all_reads);
     failure.lost_session = conn.identity();
     return failure;  // the lease goes back (a lost one is discarded) before any look-up

@@ -53,6 +53,7 @@
 #include "server/runner/outcome_store.h"
 #include "server/runner/retry_policy.h"
 #include "server/sql/session_effects.h"
+#include "server/sql/statement_kind.h"
 #include "txgate/v1/database.pb.h"
 
 namespace txgate::runner {
@@ -115,6 +116,14 @@ class TransactionRunner {
     return RunnerStats{replays_.load(), conflict_retries_.load(), outcome_lookups_.load()};
   }
 
+  // Runs one statement. With an idempotency key (README, "Exactly-once
+  // Execute"): a write runs as a one-statement keyed transaction
+  // (RunTransaction's machinery, its answer recorded in the same commit); a
+  // plain or locking read ignores the key; a statement that cannot run
+  // inside a transaction (one that commits implicitly, a CALL whose
+  // procedure commits, a CALL without XA) runs in autocommit mode and its
+  // answer is recorded right after. A key seen before answers the recorded
+  // response; with another request, IDEMPOTENCY_KEY_REUSED.
   absl::StatusOr<txgate::v1::ExecuteResponse> Execute(CallContext& ctx,
                                                       const txgate::v1::ExecuteRequest& request);
 
@@ -309,6 +318,23 @@ class TransactionRunner {
   // The status to answer when the call was cancelled or ran out of time.
   absl::Status Interrupted(const CallContext& ctx) const;
   static absl::Status KeyReused();
+  // Execute's statement in autocommit mode. With `key` (non-empty), its
+  // answer is recorded under the key (with `fingerprint`) once it
+  // succeeded, outside any transaction; a failed record leaves the answer
+  // as it is.
+  absl::StatusOr<txgate::v1::ExecuteResponse> ExecuteAutocommit(
+      CallContext& ctx, const txgate::v1::ExecuteRequest& request, const sql::StatementKind& kind,
+      const std::string& key, const std::string& fingerprint);
+  // The attempts of a RunTransaction whose request passed its checks
+  // (`all_reads`, `effects`: of all its statements), with `key` (empty:
+  // none) recorded under `fingerprint`. `execute`: it is a keyed Execute's
+  // one-statement transaction, which commits a statement that wrote a
+  // non-transactional table (that is what the statement alone does in
+  // autocommit mode), but never re-runs anything after such a write.
+  absl::StatusOr<txgate::v1::RunTransactionResponse> RunChecked(
+      CallContext& ctx, const txgate::v1::RunTransactionRequest& request, const std::string& key,
+      const std::string& fingerprint, bool all_reads, const sql::SessionEffects& effects,
+      bool execute);
   static bool IsDuplicateKey(const absl::Status& status);
   static absl::StatusOr<txgate::v1::RunTransactionResponse> StoredResponse(
       const std::string& bytes);

@@ -5,8 +5,8 @@
 # installs each language's pinned dependencies (a venv under $TXGATE_TOOLS/venv,
 # `npm ci` from client/node/package-lock.json, Go modules from client/go/go.sum;
 # all skipped when already current), starts a txgate on a free port against the
-# test MariaDB, runs each language's tests (TXGATE_ADDR=127.0.0.1:PORT) and
-# example, and stops txgate. Called by tests/run.sh, which sets TXGATE_BUILD_DIR,
+# test MariaDB and a toxiproxy (TXGATE_TOXIPROXY: its API), runs each
+# language's tests (TXGATE_ADDR=127.0.0.1:PORT) and example, and stops both. Called by tests/run.sh, which sets TXGATE_BUILD_DIR,
 # TXGATE_TEST_DB_DIR, TXGATE_TEST_MYSQL_PORT, TXGATE_LOG_DIR and a PATH holding
 # grpcurl and buf.
 set -euo pipefail
@@ -63,9 +63,11 @@ port=$(free_port)
 # connects; restored when the suite ends.
 admin_sql() { bash deploy/local/mariadb.sh sql "$TXGATE_TEST_DB_DIR" "$1"; }
 saved_packet=$(admin_sql "SELECT @@GLOBAL.max_allowed_packet")
+toxi_port=$(free_port)
 cleanup() {
   local rc=$?
   stop_txgate "$port" || true
+  stop_toxiproxy "$toxi_port"
   admin_sql "SET GLOBAL max_allowed_packet = $saved_packet" || true
   exit $rc
 }
@@ -74,6 +76,11 @@ admin_sql "SET GLOBAL max_allowed_packet = 134217728"
 say "txgate on 127.0.0.1:$port"
 start_txgate "$port"
 export TXGATE_ADDR=127.0.0.1:$port
+# The live tests put their own proxies in front of txgate's gRPC port, to cut
+# a call's answer on its way back to the client.
+say "toxiproxy API on 127.0.0.1:$toxi_port"
+start_toxiproxy "$toxi_port"
+export TXGATE_TOXIPROXY=127.0.0.1:$toxi_port
 
 say "Python (pytest)"
 run_logged python sh -c 'cd client/python && "$0" -m pytest -v -p no:cacheprovider' "$venv/bin/python"
@@ -91,6 +98,7 @@ say "example: Node.js"
 say "C++ (gtest, txgate-cli)"; bash tests/clients/cpp/run.sh
 
 trap - EXIT
+stop_toxiproxy "$toxi_port"
 say "stopping txgate"
 stop_txgate "$port"
 admin_sql "SET GLOBAL max_allowed_packet = $saved_packet"

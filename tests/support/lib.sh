@@ -45,3 +45,25 @@ stop_txgate() {
   wait "$pid" || rc=$?
   return $rc
 }
+
+# start_toxiproxy PORT: starts toxiproxy-server (its HTTP API) on 127.0.0.1:PORT,
+# logging to $TXGATE_LOG_DIR/toxiproxy-PORT.log, waits until the API answers, and
+# records the pid for stop_toxiproxy. Tests create their own proxies through the API.
+start_toxiproxy() {
+  local port=$1
+  LOG_LEVEL=warn toxiproxy-server -host 127.0.0.1 -port "$port" \
+    >"${TXGATE_LOG_DIR:-/tmp}/toxiproxy-$port.log" 2>&1 &
+  echo $! >"${TXGATE_LOG_DIR:-/tmp}/toxiproxy-$port.pid"
+  wait_for curl -sf "http://127.0.0.1:$port/version"
+}
+
+# stop_toxiproxy PORT: stops the toxiproxy-server start_toxiproxy started.
+stop_toxiproxy() {
+  local pidfile="${TXGATE_LOG_DIR:-/tmp}/toxiproxy-$1.pid"
+  [ -f "$pidfile" ] || return 0
+  local pid
+  pid=$(cat "$pidfile")
+  rm -f "$pidfile"
+  kill -TERM "$pid" 2>/dev/null || return 0
+  wait "$pid" 2>/dev/null || true
+}

@@ -147,17 +147,66 @@ absl::Duration Client::Jitter(absl::Duration backoff) {
   return backoff / 2 + absl::Uniform(random_, 0.0, 1.0) * (backoff / 2);
 }
 
+bool Client::Retryable(const grpc::Status& status, bool safe) {
+  if (status.error_code() == grpc::StatusCode::UNAVAILABLE &&
+      Error::FromGrpcStatus(status).domain == kErrorDomain) {
+    return true;  // txgate's own: nothing of the call was applied
+  }
+  if (!safe) return false;
+  return status.error_code() == grpc::StatusCode::UNAVAILABLE ||
+         (status.error_code() == grpc::StatusCode::UNKNOWN &&
+          Error::FromGrpcStatus(status).reason == kReasonCommitOutcomeUnknown);
+}
+
+absl::StatusOr<int> Client::WithRetries(
+    const std::function<grpc::Status(grpc::ClientContext*)>& call, const std::string& key,
+    bool safe, absl::Time deadline) {
+  absl::Duration backoff = options_.initial_backoff;
+  for (int calls = 1;; ++calls) {
+    grpc::ClientContext context;
+    context.set_deadline(absl::ToChronoTime(deadline));
+    grpc::Status status = call(&context);
+    if (status.ok()) return calls;
+    absl::Status error = StatusFromGrpc(status, key);
+    if (!Retryable(status, safe)) return error;
+    const absl::Duration pause = Jitter(backoff);
+    if (absl::Now() + pause >= deadline) return error;
+    absl::SleepFor(pause);
+    backoff = std::min(backoff * 2, options_.max_backoff);
+  }
+}
+
 absl::StatusOr<txgate::v1::ResultSet> Client::Execute(absl::string_view sql,
                                                       absl::Span<const Value> params) {
+  absl::StatusOr<ExecuteResult> result = ExecuteWith(sql, params, ExecuteOptions());
+  if (!result.ok()) return result.status();
+  return std::move(result->result);
+}
+
+absl::StatusOr<ExecuteResult> Client::ExecuteWith(absl::string_view sql,
+                                                  absl::Span<const Value> params,
+                                                  const ExecuteOptions& options) {
+  std::string key = options.no_key ? "" : options.idempotency_key;
+  if (key.empty() && !options.no_key) key = NewIdempotencyKey();
   txgate::v1::ExecuteRequest request;
   request.set_sql(std::string(sql));
   SetParams(params, request.mutable_params());
-  grpc::ClientContext context;
-  SetDeadline(&context, options_.call_timeout);
+  request.set_idempotency_key(key);
+  const absl::Duration timeout =
+      options.timeout > absl::ZeroDuration() ? options.timeout : options_.call_timeout;
   txgate::v1::ExecuteResponse response;
-  grpc::Status status = stub_->Execute(&context, request, &response);
-  if (!status.ok()) return StatusFromGrpc(status);
-  return std::move(*response.mutable_result());
+  absl::StatusOr<int> calls = WithRetries(
+      [&](grpc::ClientContext* context) {
+        response.Clear();
+        return stub_->Execute(context, request, &response);
+      },
+      key, !key.empty(), absl::Now() + timeout);
+  if (!calls.ok()) return calls.status();
+  ExecuteResult result;
+  result.result = std::move(*response.mutable_result());
+  result.calls = *calls;
+  result.idempotency_key = key;
+  return result;
 }
 
 txgate::v1::Statement Statement::proto() const {
@@ -180,36 +229,21 @@ absl::StatusOr<TransactionResult> Client::RunTransaction(absl::Span<const Statem
 
   const absl::Duration timeout =
       options.timeout > absl::ZeroDuration() ? options.timeout : options_.transaction_timeout;
-  const absl::Time deadline = absl::Now() + timeout;
-  absl::Duration backoff = options_.initial_backoff;
-  for (int calls = 1;; ++calls) {
-    grpc::ClientContext context;
-    context.set_deadline(absl::ToChronoTime(deadline));
-    txgate::v1::RunTransactionResponse response;
-    grpc::Status status = stub_->RunTransaction(&context, request, &response);
-    if (status.ok()) {
-      TransactionResult result;
-      result.results.assign(std::make_move_iterator(response.mutable_results()->begin()),
-                            std::make_move_iterator(response.mutable_results()->end()));
-      result.attempts = response.attempts();
-      result.calls = calls;
-      result.idempotency_key = key;
-      return result;
-    }
-    // UNAVAILABLE: nothing was applied. UNKNOWN with reason
-    // COMMIT_OUTCOME_UNKNOWN: maybe applied, which the key makes safe to
-    // re-send (txgate answers a committed one as before). Anything else,
-    // UNKNOWN for another reason included, is final.
-    const bool retryable = status.error_code() == grpc::StatusCode::UNAVAILABLE ||
-                           (status.error_code() == grpc::StatusCode::UNKNOWN && !key.empty() &&
-                            Error::FromGrpcStatus(status).reason == kReasonCommitOutcomeUnknown);
-    absl::Status error = StatusFromGrpc(status, key);
-    if (!retryable) return error;
-    const absl::Duration pause = Jitter(backoff);
-    if (absl::Now() + pause >= deadline) return error;
-    absl::SleepFor(pause);
-    backoff = std::min(backoff * 2, options_.max_backoff);
-  }
+  txgate::v1::RunTransactionResponse response;
+  absl::StatusOr<int> calls = WithRetries(
+      [&](grpc::ClientContext* context) {
+        response.Clear();
+        return stub_->RunTransaction(context, request, &response);
+      },
+      key, !key.empty() || options.read_only, absl::Now() + timeout);
+  if (!calls.ok()) return calls.status();
+  TransactionResult result;
+  result.results.assign(std::make_move_iterator(response.mutable_results()->begin()),
+                        std::make_move_iterator(response.mutable_results()->end()));
+  result.attempts = response.attempts();
+  result.calls = *calls;
+  result.idempotency_key = key;
+  return result;
 }
 
 absl::StatusOr<StreamSummary> Client::StreamQuery(absl::string_view sql,

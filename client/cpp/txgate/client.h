@@ -10,14 +10,17 @@
 //     ... e.mysql_errno, e.sqlstate, e.mysql_message ...
 //   }
 //
-// Retry rules (client/README.md, "Retries: who retries what"):
+// Retry rules (client/README.md, "Retries: who retries what"; Retryable):
 //  - The channel dials with proto/txgate/v1/service_config.json (embedded at
-//    build time): gRPC retries UNAVAILABLE, nothing else, for every call.
-//  - UNKNOWN (COMMIT_OUTCOME_UNKNOWN) means a write may or may not have been
-//    applied. Execute never retries it. Only RunTransaction retries it, and
-//    only with an idempotency key, which every attempt of one logical
-//    transaction carries, so txgate answers a retry of a committed
-//    transaction with the stored response instead of running it again.
+//    build time), which retries no DatabaseService call: gRPC's retry policy
+//    cannot see whether a request carries an idempotency key.
+//  - Execute and RunTransaction retry in code. txgate's own UNAVAILABLE (its
+//    ErrorInfo) says nothing was applied: always retried. A transport
+//    UNAVAILABLE (a cut connection: the request may have been applied, its
+//    answer lost) and UNKNOWN (COMMIT_OUTCOME_UNKNOWN) are retried only for
+//    a request that carries an idempotency key (every attempt of one call
+//    carries the same one, so txgate answers a re-sent request that did
+//    apply with its stored response) or a read-only transaction.
 //  - Everything else is final.
 //
 // No call throws. Fallible calls return absl::Status / absl::StatusOr whose
@@ -64,11 +67,12 @@ struct Options {
   std::shared_ptr<grpc::ChannelCredentials> credentials;
 
   // The channel's default service config (JSON). Default (empty): the
-  // embedded proto/txgate/v1/service_config.json, i.e. gRPC retries
-  // UNAVAILABLE up to 4 attempts with 0.1 s..2 s backoff and throttling.
+  // embedded proto/txgate/v1/service_config.json, which retries health
+  // checks only (no DatabaseService call: see above).
   std::string service_config;
 
-  // Deadline of each Execute call. Default: 30 s.
+  // Execute's overall deadline, across all of its retries, when its
+  // ExecuteOptions do not set one. Default: 30 s.
   absl::Duration call_timeout = absl::Seconds(30);
 
   // Deadline of each StreamQuery, from its start to its last row. Default:
@@ -80,7 +84,8 @@ struct Options {
   // TransactionOptions do not set one. Default: 30 s.
   absl::Duration transaction_timeout = absl::Seconds(30);
 
-  // RunTransaction's backoff: the n-th retry waits a random pause in
+  // Execute's and RunTransaction's backoff: the n-th retry waits a random
+  // pause in
   // [b/2, b], b = min(initial_backoff * 2^(n-1), max_backoff).
   // Defaults: 50 ms and 2 s.
   absl::Duration initial_backoff = absl::Milliseconds(50);
@@ -148,6 +153,30 @@ struct Statement {
   txgate::v1::Expectation& Expect() { return expect ? *expect : expect.emplace(); }
 };
 
+// Options of one Execute.
+struct ExecuteOptions {
+  // The key naming this call, at most 128 bytes. Default (empty): a fresh
+  // random one per call (unless no_key). Pass the key of an earlier failed
+  // call (Error::idempotency_key) to re-send it later, exactly once.
+  std::string idempotency_key;
+  // Send no key: then only txgate's own UNAVAILABLE (nothing was applied)
+  // is retried. Default: false.
+  bool no_key = false;
+  // The overall deadline across retries; default (zero)
+  // Options::call_timeout.
+  absl::Duration timeout = absl::ZeroDuration();
+};
+
+// What ExecuteWith returns.
+struct ExecuteResult {
+  // The statement's result (on a re-sent write: the stored one).
+  txgate::v1::ResultSet result;
+  // How many Execute calls this client made (1 without retries).
+  int calls = 0;
+  // The key every call carried; empty with no_key.
+  std::string idempotency_key;
+};
+
 // What RunTransaction returns.
 struct TransactionResult {
   // One result per statement, in order.
@@ -201,12 +230,26 @@ class Client {
   // proto/txgate/v1/service_config.json as embedded at build time.
   static absl::string_view DefaultServiceConfig();
 
-  // Runs one statement in autocommit mode and returns its whole result.
-  // UNAVAILABLE is retried by the channel; nothing else is. UNKNOWN means a
-  // write may or may not have been applied: for writes that must apply
-  // exactly once, use RunTransaction.
+  // Runs one statement in autocommit mode, exactly once, and returns its
+  // whole result: ExecuteWith with the default ExecuteOptions.
   absl::StatusOr<txgate::v1::ResultSet> Execute(absl::string_view sql,
                                                 absl::Span<const Value> params = {});
+
+  // Runs one statement in autocommit mode, exactly once: a fresh
+  // idempotency key names the call (see ExecuteOptions) and every attempt
+  // carries it, so a write whose answer was lost (a transport UNAVAILABLE,
+  // UNKNOWN / COMMIT_OUTCOME_UNKNOWN) is re-sent safely: txgate answers a
+  // re-sent write that did apply with its stored result (affected_rows,
+  // last_insert_id, ...) instead of running it again. txgate ignores the key
+  // of a plain read. Retries back off until the overall deadline; a
+  // failure's status carries the key.
+  absl::StatusOr<ExecuteResult> ExecuteWith(absl::string_view sql, absl::Span<const Value> params,
+                                            const ExecuteOptions& options);
+
+  // Whether a request that failed with `status` may be sent again. `safe`:
+  // it is safe to repeat whatever happened to it (it carries an idempotency
+  // key, or it is a read-only transaction). See the retry rules above.
+  static bool Retryable(const grpc::Status& status, bool safe);
 
   // Runs `statements` as one transaction, all or nothing, exactly once:
   // every call carries the same idempotency key (see TransactionOptions), so
@@ -242,6 +285,11 @@ class Client {
  private:
   // A random pause in [backoff/2, backoff].
   absl::Duration Jitter(absl::Duration backoff);
+  // Runs `call` (one attempt, on the context it is given, whose deadline is
+  // `deadline`) until it succeeds or Retryable(status, safe) says no, with
+  // backoff; returns the number of calls, or the last error carrying `key`.
+  absl::StatusOr<int> WithRetries(const std::function<grpc::Status(grpc::ClientContext*)>& call,
+                                  const std::string& key, bool safe, absl::Time deadline);
 
   const Options options_;
   std::shared_ptr<grpc::Channel> channel_;

@@ -10,11 +10,11 @@ package txgate
 
 import (
 	"context"
-	cryptorand "crypto/rand"
 	"fmt"
 	"math/rand/v2"
 	"time"
 
+	"github.com/google/uuid"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/proto"
@@ -23,8 +23,10 @@ import (
 )
 
 // DialOptions returns the dial options every txgate channel needs: the
-// service config of proto/txgate/v1/service_config.json (it retries
-// UNAVAILABLE; see client/README.md).
+// service config of proto/txgate/v1/service_config.json. It retries no
+// DatabaseService call (gRPC's retry policy cannot see whether a request
+// carries an idempotency key); Execute and RunTransaction retry in code
+// (Retryable; client/README.md, "Retries: who retries what").
 func DialOptions() []grpc.DialOption {
 	return []grpc.DialOption{grpc.WithDefaultServiceConfig(txgatev1.ServiceConfig)}
 }
@@ -88,20 +90,118 @@ func ResultOf(rs *txgatev1.ResultSet) *Result {
 	return r
 }
 
-// Execute runs one statement in autocommit mode. The channel retries
-// UNAVAILABLE; nothing else is retried. A write answered UNKNOWN
-// (OutcomeUnknown) may or may not have applied: for writes that must apply
-// exactly once, use RunTransaction.
+// ExecOptions configure Execute (ExecuteWith); the zero value is fine.
+type ExecOptions struct {
+	// The key naming this call; a fresh UUIDv4 when empty, unless NoKey.
+	IdempotencyKey string
+	// Send no key: then only txgate's own UNAVAILABLE (nothing applied) is
+	// retried.
+	NoKey bool
+	// Bound of all attempts together (default 30s; ctx's deadline also applies).
+	Timeout time.Duration
+	// Backoff between attempts: from InitialBackoff (default 50ms), doubling
+	// up to MaxBackoff (default 2s), with jitter.
+	InitialBackoff, MaxBackoff time.Duration
+}
+
+// ExecResult is Execute's result and how it was obtained.
+type ExecResult struct {
+	*Result
+	Calls          int    // Execute calls this client made (1 without a retry)
+	IdempotencyKey string // the key every call carried ("" with NoKey)
+}
+
+// Execute runs one statement in autocommit mode, exactly once, with the
+// default ExecOptions (see ExecuteWith).
 func (c *Client) Execute(ctx context.Context, sql string, params ...any) (*Result, error) {
+	res, err := c.ExecuteWith(ctx, ExecOptions{}, sql, params...)
+	if err != nil {
+		return nil, err
+	}
+	return res.Result, nil
+}
+
+// ExecuteWith runs one statement in autocommit mode, exactly once: a fresh
+// idempotency key (UUIDv4) names the call unless opts give one, and every
+// attempt carries it, so a write whose answer was lost (UNAVAILABLE from a
+// cut connection, UNKNOWN / COMMIT_OUTCOME_UNKNOWN) is re-sent safely:
+// txgate answers a re-sent write that did apply with its stored answer
+// (AffectedRows, LastInsertID, ...) instead of running it again. txgate
+// ignores the key of a plain read. A returned *Error carries the key.
+func (c *Client) ExecuteWith(ctx context.Context, opts ExecOptions, sql string, params ...any) (*ExecResult, error) {
 	vals, err := Values(params)
 	if err != nil {
 		return nil, err
 	}
-	resp, err := c.stub.Execute(ctx, &txgatev1.ExecuteRequest{Sql: sql, Params: vals})
-	if err != nil {
-		return nil, FromError(err)
+	key := opts.IdempotencyKey
+	if opts.NoKey {
+		key = ""
+	} else if key == "" {
+		key = NewIdempotencyKey()
 	}
-	return ResultOf(resp.GetResult()), nil
+	req := &txgatev1.ExecuteRequest{Sql: sql, Params: vals, IdempotencyKey: key}
+	var resp *txgatev1.ExecuteResponse
+	calls, err := withRetries(ctx, key, key != "", opts.Timeout, opts.InitialBackoff, opts.MaxBackoff,
+		func(ctx context.Context) (err error) {
+			resp, err = c.stub.Execute(ctx, req)
+			return err
+		})
+	if err != nil {
+		return nil, err
+	}
+	return &ExecResult{Result: ResultOf(resp.GetResult()), Calls: calls, IdempotencyKey: key}, nil
+}
+
+// Retryable reports whether a request that failed with e may be sent
+// again. safe: the request is safe to repeat whatever happened to it (it
+// carries an idempotency key, or it is a read-only transaction). txgate's
+// own UNAVAILABLE (its ErrorInfo, domain txgate.dev) says nothing of the
+// call was applied: any request may be re-sent. An UNAVAILABLE without it
+// comes from the transport (a cut connection, a proxy): the request may
+// have been applied with its answer lost, so only a safe one is re-sent;
+// so is an UNKNOWN with reason COMMIT_OUTCOME_UNKNOWN (a lost commit, which
+// the key resolves). Nothing else is retried.
+func Retryable(e *Error, safe bool) bool {
+	if e.Code == codes.Unavailable && e.Domain == ErrorDomain {
+		return true
+	}
+	if !safe {
+		return false
+	}
+	return e.Code == codes.Unavailable || (e.Code == codes.Unknown && e.Reason == ReasonCommitOutcomeUnknown)
+}
+
+// withRetries runs call until it succeeds or Retryable says no, with
+// exponential backoff and jitter, all within timeout (default 30s). It
+// returns the number of calls and the last error as an *Error with key.
+func withRetries(ctx context.Context, key string, safe bool, timeout, backoff, maxBackoff time.Duration,
+	call func(ctx context.Context) error) (int, error) {
+	timeout = orDefault(timeout, 30*time.Second)
+	backoff = orDefault(backoff, 50*time.Millisecond)
+	maxBackoff = orDefault(maxBackoff, 2*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	deadline, _ := ctx.Deadline()
+	for calls := 1; ; calls++ {
+		err := call(ctx)
+		if err == nil {
+			return calls, nil
+		}
+		e := withKey(err, key)
+		if !Retryable(e, safe) {
+			return calls, e
+		}
+		pause := backoff/2 + rand.N(backoff/2+1)
+		if time.Until(deadline) <= pause {
+			return calls, e
+		}
+		select {
+		case <-ctx.Done():
+			return calls, e
+		case <-time.After(pause):
+		}
+		backoff = min(2*backoff, maxBackoff)
+	}
 }
 
 // Statement is one statement of a RunTransaction (or, with Tx.Run, of an
@@ -204,8 +304,9 @@ type TransactionResult struct {
 // RunTransaction runs the statements as one transaction, all or nothing,
 // exactly once: every call carries the same idempotency key, so it retries
 // UNAVAILABLE and UNKNOWN (outcome unknown) safely, a transaction that did
-// commit answering its stored response. Retries back off with jitter within
-// opts.Timeout. A returned *Error carries the key, to retry with later.
+// commit answering its stored response (Retryable). Retries back off with
+// jitter within opts.Timeout. A returned *Error carries the key, to retry
+// with later.
 func (c *Client) RunTransaction(ctx context.Context, stmts []Statement, opts RunOptions) (*TransactionResult, error) {
 	key := opts.IdempotencyKey
 	if key == "" && !opts.ReadOnly {
@@ -219,41 +320,20 @@ func (c *Client) RunTransaction(ctx context.Context, stmts []Statement, opts Run
 		}
 		req.Statements = append(req.Statements, st)
 	}
-	timeout := orDefault(opts.Timeout, 30*time.Second)
-	backoff := orDefault(opts.InitialBackoff, 50*time.Millisecond)
-	maxBackoff := orDefault(opts.MaxBackoff, 2*time.Second)
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	deadline, _ := ctx.Deadline()
-	for calls := 1; ; calls++ {
-		resp, err := c.stub.RunTransaction(ctx, req)
-		if err == nil {
-			out := &TransactionResult{Attempts: resp.GetAttempts(), Calls: calls, IdempotencyKey: key}
-			for _, rs := range resp.GetResults() {
-				out.Results = append(out.Results, ResultOf(rs))
-			}
-			return out, nil
-		}
-		e := withKey(err, key)
-		// UNAVAILABLE: nothing was applied. UNKNOWN is retried only for a
-		// commit whose outcome was lost (reason COMMIT_OUTCOME_UNKNOWN), which
-		// the key makes safe; anything else is final.
-		retryable := e.Code == codes.Unavailable ||
-			(e.Code == codes.Unknown && e.Reason == ReasonCommitOutcomeUnknown && (key != "" || opts.ReadOnly))
-		if !retryable {
-			return nil, e
-		}
-		pause := backoff/2 + rand.N(backoff/2+1)
-		if time.Until(deadline) <= pause {
-			return nil, e
-		}
-		select {
-		case <-ctx.Done():
-			return nil, e
-		case <-time.After(pause):
-		}
-		backoff = min(2*backoff, maxBackoff)
+	var resp *txgatev1.RunTransactionResponse
+	calls, err := withRetries(ctx, key, key != "" || opts.ReadOnly, opts.Timeout, opts.InitialBackoff,
+		opts.MaxBackoff, func(ctx context.Context) (err error) {
+			resp, err = c.stub.RunTransaction(ctx, req)
+			return err
+		})
+	if err != nil {
+		return nil, err
 	}
+	out := &TransactionResult{Attempts: resp.GetAttempts(), Calls: calls, IdempotencyKey: key}
+	for _, rs := range resp.GetResults() {
+		out.Results = append(out.Results, ResultOf(rs))
+	}
+	return out, nil
 }
 
 func orDefault(d, def time.Duration) time.Duration {
@@ -263,13 +343,5 @@ func orDefault(d, def time.Duration) time.Duration {
 	return d
 }
 
-// NewIdempotencyKey returns a random UUIDv4.
-func NewIdempotencyKey() string {
-	var b [16]byte
-	if _, err := cryptorand.Read(b[:]); err != nil {
-		panic(err)
-	}
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
-}
+// NewIdempotencyKey returns a random UUIDv4 (github.com/google/uuid).
+func NewIdempotencyKey() string { return uuid.NewString() }

@@ -2,6 +2,7 @@ package txgate_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net"
 	"sync/atomic"
@@ -13,6 +14,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
+
+	"github.com/google/uuid"
 
 	"github.com/txgate/txgate/client/go/txgate"
 	"github.com/txgate/txgate/client/go/txgatev1"
@@ -26,7 +29,24 @@ type fakeStub struct {
 	codes         []codes.Code
 	unknownReason string
 	requests      []*txgatev1.RunTransactionRequest
+	execs         []*txgatev1.ExecuteRequest
 	budgets       []time.Duration
+}
+
+// Execute fails like RunTransaction; an UNAVAILABLE carries no ErrorInfo
+// (the transport's: a cut connection).
+func (f *fakeStub) Execute(ctx context.Context, in *txgatev1.ExecuteRequest, _ ...grpc.CallOption) (*txgatev1.ExecuteResponse, error) {
+	f.execs = append(f.execs, in)
+	if len(f.codes) > 0 {
+		c := f.codes[0]
+		f.codes = f.codes[1:]
+		if c == codes.Unknown {
+			st, _ := status.New(c, "fake").WithDetails(&errdetails.ErrorInfo{Reason: txgate.ReasonCommitOutcomeUnknown, Domain: "txgate.dev"})
+			return nil, st.Err()
+		}
+		return nil, status.Error(c, "fake")
+	}
+	return &txgatev1.ExecuteResponse{Result: &txgatev1.ResultSet{AffectedRows: 1, LastInsertId: 9}}, nil
 }
 
 func (f *fakeStub) RunTransaction(ctx context.Context, in *txgatev1.RunTransactionRequest, _ ...grpc.CallOption) (*txgatev1.RunTransactionResponse, error) {
@@ -162,21 +182,26 @@ func startFake(t *testing.T, f *flakyServer) *txgate.Client {
 	return c
 }
 
-func TestChannelRetriesUnavailable(t *testing.T) {
-	f := &flakyServer{code: codes.Unavailable, failures: 2}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	res, err := startFake(t, f).Execute(ctx, "UPDATE t SET a = 1")
-	if err != nil || res.AffectedRows != 7 || f.calls.Load() != 3 {
-		t.Fatalf("res %v err %v calls %d", res, err, f.calls.Load())
+// txgate's own UNAVAILABLE says nothing was applied: retried, with or
+// without a key.
+func TestExecuteRetriesTxgatesUnavailable(t *testing.T) {
+	for _, noKey := range []bool{false, true} {
+		f := &flakyServer{code: codes.Unavailable, failures: 2}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		res, err := startFake(t, f).ExecuteWith(ctx, txgate.ExecOptions{NoKey: noKey, InitialBackoff: time.Millisecond},
+			"UPDATE t SET a = 1")
+		if err != nil || res.AffectedRows != 7 || f.calls.Load() != 3 || res.Calls != 3 {
+			t.Fatalf("no key %v: res %v err %v calls %d", noKey, res, err, f.calls.Load())
+		}
 	}
 }
 
-func TestChannelNeverRetriesUnknown(t *testing.T) {
+func TestExecuteNeverRetriesUnknownWithoutAKey(t *testing.T) {
 	f := &flakyServer{code: codes.Unknown, failures: 1}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	_, err := startFake(t, f).Execute(ctx, "UPDATE t SET a = 1")
+	_, err := startFake(t, f).ExecuteWith(ctx, txgate.ExecOptions{NoKey: true}, "UPDATE t SET a = 1")
 	var e *txgate.Error
 	if !errors.As(err, &e) || f.calls.Load() != 1 {
 		t.Fatalf("err %v calls %d", err, f.calls.Load())
@@ -184,5 +209,75 @@ func TestChannelNeverRetriesUnknown(t *testing.T) {
 	if !e.OutcomeUnknown() || e.Reason != txgate.ReasonCommitOutcomeUnknown || e.Domain != "txgate.dev" ||
 		e.MySQLErrno != 2013 || e.SQLState != "HY000" {
 		t.Fatalf("error %+v", e)
+	}
+}
+
+// A cut connection (UNAVAILABLE without txgate's ErrorInfo) and a lost
+// commit are re-sent with the one fresh key the call carries.
+func TestExecuteRetriesALostAnswerWithTheSameFreshKey(t *testing.T) {
+	stub := &fakeStub{codes: []codes.Code{codes.Unavailable, codes.Unknown, codes.Unavailable}}
+	c := txgate.NewFromStub(stub)
+	res, err := c.ExecuteWith(context.Background(), txgate.ExecOptions{InitialBackoff: time.Millisecond},
+		"INSERT INTO t VALUES (?)", 1)
+	if err != nil || res.Calls != 4 || res.AffectedRows != 1 || res.LastInsertID != 9 {
+		t.Fatalf("res %+v err %v", res, err)
+	}
+	if u, err := uuid.Parse(res.IdempotencyKey); err != nil || u.Version() != 4 {
+		t.Fatalf("key %q is no UUIDv4: %v", res.IdempotencyKey, err)
+	}
+	for i, r := range stub.execs {
+		if r.GetIdempotencyKey() != res.IdempotencyKey {
+			t.Errorf("call %d carried key %q, want %q", i, r.GetIdempotencyKey(), res.IdempotencyKey)
+		}
+	}
+	other, err := c.ExecuteWith(context.Background(), txgate.ExecOptions{}, "INSERT INTO t VALUES (?)", 1)
+	if err != nil || other.IdempotencyKey == res.IdempotencyKey {
+		t.Fatalf("second call: key %q, err %v", other.IdempotencyKey, err)
+	}
+}
+
+func TestWithoutAKeyACutConnectionIsNotRetried(t *testing.T) {
+	stub := &fakeStub{codes: []codes.Code{codes.Unavailable}}
+	_, err := txgate.NewFromStub(stub).ExecuteWith(context.Background(), txgate.ExecOptions{NoKey: true},
+		"INSERT INTO t VALUES (1)")
+	if status.Code(err) != codes.Unavailable || len(stub.execs) != 1 || stub.execs[0].GetIdempotencyKey() != "" {
+		t.Fatalf("err %v after %d calls", err, len(stub.execs))
+	}
+}
+
+func TestAReadOnlyTransactionIsRetriedWithoutAKey(t *testing.T) {
+	stub := &fakeStub{codes: []codes.Code{codes.Unavailable}}
+	res, err := txgate.NewFromStub(stub).RunTransaction(context.Background(),
+		[]txgate.Statement{txgate.Stmt("SELECT 1")},
+		txgate.RunOptions{TxOptions: txgate.TxOptions{ReadOnly: true}, InitialBackoff: time.Millisecond})
+	if err != nil || res.Calls != 2 || res.IdempotencyKey != "" {
+		t.Fatalf("res %+v err %v", res, err)
+	}
+}
+
+// gRPC's retry policy cannot see a request's idempotency key, so the
+// shipped service config may retry no DatabaseService method.
+func TestTheServiceConfigRetriesNoDatabaseCall(t *testing.T) {
+	var config struct {
+		MethodConfig []struct {
+			Name []struct {
+				Service string `json:"service"`
+			} `json:"name"`
+			RetryPolicy   json.RawMessage `json:"retryPolicy"`
+			HedgingPolicy json.RawMessage `json:"hedgingPolicy"`
+		} `json:"methodConfig"`
+	}
+	if err := json.Unmarshal([]byte(txgatev1.ServiceConfig), &config); err != nil {
+		t.Fatal(err)
+	}
+	for _, mc := range config.MethodConfig {
+		if mc.RetryPolicy == nil && mc.HedgingPolicy == nil {
+			continue
+		}
+		for _, n := range mc.Name {
+			if n.Service == "txgate.v1.DatabaseService" {
+				t.Errorf("the service config retries %s", n.Service)
+			}
+		}
 	}
 }

@@ -1027,9 +1027,33 @@ type ExecuteRequest struct {
 	// The SQL text, with one '?' placeholder per parameter.
 	Sql string `protobuf:"bytes,1,opt,name=sql,proto3" json:"sql,omitempty"`
 	// Parameter values, bound server-side in order.
-	Params        []*Value `protobuf:"bytes,2,rep,name=params,proto3" json:"params,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Params []*Value `protobuf:"bytes,2,rep,name=params,proto3" json:"params,omitempty"`
+	// An optional client-chosen key (at most 128 bytes) that makes the
+	// statement exactly-once, as RunTransactionRequest.idempotency_key does: a
+	// re-sent request with the same key gets the first execution's response
+	// (affected_rows, last_insert_id, rows, ...) instead of a second
+	// execution; the same key with another statement or other parameters
+	// answers FAILED_PRECONDITION, reason IDEMPOTENCY_KEY_REUSED. How each
+	// kind of statement honours it (README, "Exactly-once Execute"):
+	//   - a write runs as a one-statement transaction that records its answer
+	//     under the key in the same commit (the RunTransaction machinery);
+	//   - a plain read ignores it: re-running a read repeats nothing;
+	//   - a statement that cannot run inside a transaction (one that commits
+	//     implicitly: DDL, LOCK TABLES, ...; a CALL whose procedure commits,
+	//     which the server refuses inside the transaction and which is then
+	//     rolled back; any CALL when the server runs without XA) runs in
+	//     autocommit mode and its answer is recorded right after, so a re-sent
+	//     request whose answer was lost gets the recorded one, but one whose
+	//     txgate or database connection died between the statement and the
+	//     record may run it again;
+	//   - a write to a non-transactional table (MyISAM, ...) is committed and
+	//     recorded like any write, but cannot be undone: keep such tables on
+	//     InnoDB.
+	//
+	// Unset or empty: no key, the statement runs as before.
+	IdempotencyKey string `protobuf:"bytes,3,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *ExecuteRequest) Reset() {
@@ -1074,6 +1098,13 @@ func (x *ExecuteRequest) GetParams() []*Value {
 		return x.Params
 	}
 	return nil
+}
+
+func (x *ExecuteRequest) GetIdempotencyKey() string {
+	if x != nil {
+		return x.IdempotencyKey
+	}
+	return ""
 }
 
 // ExecuteResponse is the statement's result.
@@ -2033,10 +2064,11 @@ const file_txgate_v1_database_proto_rawDesc = "" +
 	"\x0elast_insert_id\x18\x04 \x01(\x04R\flastInsertId\x12#\n" +
 	"\rwarning_count\x18\x05 \x01(\rR\fwarningCount\x127\n" +
 	"\fmore_results\x18\x06 \x03(\v2\x14.txgate.v1.ResultSetR\vmoreResults\x12;\n" +
-	"\x0eout_parameters\x18\a \x01(\v2\x14.txgate.v1.ResultSetR\routParameters\"L\n" +
+	"\x0eout_parameters\x18\a \x01(\v2\x14.txgate.v1.ResultSetR\routParameters\"u\n" +
 	"\x0eExecuteRequest\x12\x10\n" +
 	"\x03sql\x18\x01 \x01(\tR\x03sql\x12(\n" +
-	"\x06params\x18\x02 \x03(\v2\x10.txgate.v1.ValueR\x06params\"?\n" +
+	"\x06params\x18\x02 \x03(\v2\x10.txgate.v1.ValueR\x06params\x12'\n" +
+	"\x0fidempotency_key\x18\x03 \x01(\tR\x0eidempotencyKey\"?\n" +
 	"\x0fExecuteResponse\x12,\n" +
 	"\x06result\x18\x01 \x01(\v2\x14.txgate.v1.ResultSetR\x06result\"u\n" +
 	"\x12TransactionOptions\x12B\n" +

@@ -41,7 +41,9 @@ const (
 type DatabaseServiceClient interface {
 	// Execute runs one statement with bound parameters in autocommit mode and
 	// returns its whole result. Reads are re-run after a connection loss; a
-	// write whose outcome is unknown answers UNKNOWN (COMMIT_OUTCOME_UNKNOWN).
+	// write whose outcome is unknown answers UNKNOWN (COMMIT_OUTCOME_UNKNOWN),
+	// unless it carries an idempotency_key, which makes it exactly-once and
+	// safe to re-send.
 	Execute(ctx context.Context, in *ExecuteRequest, opts ...grpc.CallOption) (*ExecuteResponse, error)
 	// RunTransaction runs a list of statements as one transaction, all or
 	// nothing. It is re-run from the start after a connection loss before
@@ -129,7 +131,9 @@ type DatabaseService_TransactionClient = grpc.BidiStreamingClient[TransactionReq
 type DatabaseServiceServer interface {
 	// Execute runs one statement with bound parameters in autocommit mode and
 	// returns its whole result. Reads are re-run after a connection loss; a
-	// write whose outcome is unknown answers UNKNOWN (COMMIT_OUTCOME_UNKNOWN).
+	// write whose outcome is unknown answers UNKNOWN (COMMIT_OUTCOME_UNKNOWN),
+	// unless it carries an idempotency_key, which makes it exactly-once and
+	// safe to re-send.
 	Execute(context.Context, *ExecuteRequest) (*ExecuteResponse, error)
 	// RunTransaction runs a list of statements as one transaction, all or
 	// nothing. It is re-run from the start after a connection loss before

@@ -7,12 +7,15 @@ const path = require('node:path');
 const grpc = require('@grpc/grpc-js');
 const protoLoader = require('@grpc/proto-loader');
 
-const { REASON_COMMIT_OUTCOME_UNKNOWN, TxgateError, fromServiceError } = require('./errors');
+const { ERROR_DOMAIN, REASON_COMMIT_OUTCOME_UNKNOWN, TxgateError, fromServiceError } = require('./errors');
 const { Json, fromValue, toValue, rowValues } = require('./values');
 
 const PROTO_DIR = path.join(__dirname, '..', 'proto');
 
-// proto/txgate/v1/service_config.json: retries UNAVAILABLE (see client/README.md).
+// proto/txgate/v1/service_config.json: retries no DatabaseService call (gRPC's
+// retry policy cannot see whether a request carries an idempotency key), only
+// health checks; execute and runTransaction retry in code (client/README.md,
+// "Retries: who retries what").
 const SERVICE_CONFIG = fs.readFileSync(path.join(PROTO_DIR, 'txgate/v1/service_config.json'), 'utf8');
 
 const packageDefinition = protoLoader.loadSync('txgate/v1/database.proto', {
@@ -96,6 +99,24 @@ function result(rs = {}) {
   };
 }
 
+/**
+ * Whether a request that failed with err (a TxgateError) may be sent again.
+ * safe: the request is safe to repeat whatever happened to it (it carries an
+ * idempotency key, or it is a read-only transaction). txgate's own
+ * UNAVAILABLE (its ErrorInfo, domain txgate.dev) says nothing of the call was
+ * applied: any request may be re-sent. An UNAVAILABLE without it comes from
+ * the transport (a cut connection, a proxy): the request may have been
+ * applied with its answer lost, so only a safe one is re-sent; so is an
+ * UNKNOWN with reason COMMIT_OUTCOME_UNKNOWN (a lost commit, which the key
+ * resolves). Nothing else is retried.
+ */
+function retryable(err, safe) {
+  if (err.code === grpc.status.UNAVAILABLE && err.domain === ERROR_DOMAIN) return true;
+  if (!safe) return false;
+  return err.code === grpc.status.UNAVAILABLE ||
+    (err.code === grpc.status.UNKNOWN && err.reason === REASON_COMMIT_OUTCOME_UNKNOWN);
+}
+
 const deadlineOf = (ms) => (ms === null || ms === undefined ? Infinity : Date.now() + ms);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -123,17 +144,54 @@ class Client {
   }
 
   /**
-   * Runs one statement in autocommit mode. The channel retries UNAVAILABLE;
-   * nothing else is retried. A write answered UNKNOWN (CommitOutcomeUnknown)
-   * may or may not have applied: for exactly-once writes use runTransaction.
+   * Calls method(request) until it succeeds or retryable() says no, with
+   * exponential backoff and jitter, all within timeoutMs (null: no bound).
+   * Resolves to [response, calls]; rejects with the last TxgateError.
    */
-  async execute(sql, params = [], { timeoutMs = this.defaultTimeoutMs } = {}) {
-    const request = { sql, params: params.map(toValue) };
-    try {
-      return result((await this._unary('Execute', request, deadlineOf(timeoutMs))).result);
-    } catch (e) {
-      throw fromServiceError(e);
+  async _withRetries(method, request, key, safe, { timeoutMs, initialBackoffMs = 50, maxBackoffMs = 2000 }) {
+    const deadline = deadlineOf(timeoutMs);
+    let backoff = initialBackoffMs;
+    let lastErr = null;
+    for (let calls = 1; ; calls++) {
+      let err;
+      // A pause that overslept the deadline ends with the last real answer.
+      if (lastErr && Date.now() >= deadline) throw lastErr;
+      try {
+        if (Date.now() >= deadline) {
+          throw new TxgateError(grpc.status.DEADLINE_EXCEEDED, `${method}: deadline passed`, { idempotencyKey: key });
+        }
+        return [await this._unary(method, request, deadline), calls];
+      } catch (e) {
+        err = fromServiceError(e, key);
+      }
+      const pause = backoff / 2 + Math.random() * (backoff / 2);
+      if (!retryable(err, safe) || Date.now() + pause >= deadline) throw err;
+      lastErr = err;
+      await sleep(pause);
+      backoff = Math.min(backoff * 2, maxBackoffMs);
     }
+  }
+
+  /**
+   * Runs one statement in autocommit mode, exactly once. A fresh idempotency
+   * key (UUIDv4) names the call unless idempotencyKey is given ('' sends
+   * none); every attempt carries it, so a write whose answer was lost
+   * (UNAVAILABLE from a cut connection, UNKNOWN / COMMIT_OUTCOME_UNKNOWN) is
+   * re-sent safely: txgate answers a re-sent write that did apply with its
+   * stored answer (affectedRows, lastInsertId, ...) instead of running it
+   * again. txgate ignores the key of a plain read. Without a key only
+   * txgate's own UNAVAILABLE (nothing applied) is retried. Retries back off
+   * with jitter within timeoutMs overall. The result also holds calls and
+   * idempotencyKey.
+   */
+  async execute(sql, params = [], {
+    idempotencyKey, timeoutMs = this.defaultTimeoutMs, initialBackoffMs = 50, maxBackoffMs = 2000,
+  } = {}) {
+    const key = idempotencyKey ?? crypto.randomUUID();
+    const request = { sql, params: params.map(toValue), idempotency_key: key };
+    const [resp, calls] = await this._withRetries('Execute', request, key, key !== '',
+      { timeoutMs, initialBackoffMs, maxBackoffMs });
+    return { ...result(resp.result), calls, idempotencyKey: key };
   }
 
   /**
@@ -141,7 +199,7 @@ class Client {
    * A fresh idempotency key (UUIDv4) names this logical transaction unless
    * one is given (none for readOnly: re-running those is harmless); every
    * call carries it, so UNAVAILABLE and UNKNOWN are retried safely, with
-   * exponential backoff and jitter, within timeoutMs overall.
+   * exponential backoff and jitter, within timeoutMs overall (retryable()).
    * Resolves to { results, attempts, calls, idempotencyKey }.
    */
   async runTransaction(statements, {
@@ -153,34 +211,9 @@ class Client {
       options: txOptions({ isolation, readOnly }),
       idempotency_key: key,
     };
-    const deadline = Date.now() + timeoutMs;
-    let backoff = initialBackoffMs;
-    let lastErr = null;
-    for (let calls = 1; ; calls++) {
-      let err;
-      // A pause that overslept the deadline ends with the last real answer.
-      if (lastErr && Date.now() >= deadline) throw lastErr;
-      try {
-        if (Date.now() >= deadline) {
-          throw new TxgateError(grpc.status.DEADLINE_EXCEEDED, 'runTransaction: deadline passed', { idempotencyKey: key });
-        }
-        const resp = await this._unary('RunTransaction', request, deadline);
-        return { results: (resp.results || []).map(result), attempts: resp.attempts || 0, calls, idempotencyKey: key };
-      } catch (e) {
-        err = fromServiceError(e, key);
-      }
-      // UNAVAILABLE: nothing was applied. UNKNOWN is retried only for a commit
-      // whose outcome was lost (reason COMMIT_OUTCOME_UNKNOWN), which the key
-      // makes safe; anything else is final.
-      const retryable = err.code === grpc.status.UNAVAILABLE ||
-        (err.code === grpc.status.UNKNOWN && err.reason === REASON_COMMIT_OUTCOME_UNKNOWN &&
-          (key !== '' || readOnly));
-      const pause = backoff / 2 + Math.random() * (backoff / 2);
-      if (!retryable || Date.now() + pause >= deadline) throw err;
-      lastErr = err;
-      await sleep(pause);
-      backoff = Math.min(backoff * 2, maxBackoffMs);
-    }
+    const [resp, calls] = await this._withRetries('RunTransaction', request, key, key !== '' || readOnly,
+      { timeoutMs, initialBackoffMs, maxBackoffMs });
+    return { results: (resp.results || []).map(result), attempts: resp.attempts || 0, calls, idempotencyKey: key };
   }
 
   /**
@@ -426,4 +459,6 @@ class Transaction {
   }
 }
 
-module.exports = { Client, RowStream, Transaction, SERVICE_CONFIG, channelOptions, expectation, txgatev1, packageDefinition };
+module.exports = {
+  Client, RowStream, Transaction, SERVICE_CONFIG, channelOptions, expectation, retryable, txgatev1, packageDefinition,
+};

@@ -284,3 +284,51 @@ test('a call succeeds across killed pooled connections', { skip }, async () => {
   assert.equal(res.results[0].affectedRows, 1n);
   assert.deepEqual((await db.execute('SELECT COUNT(*) FROM node_kill')).rows, [[1n]]);
 });
+
+// toxiproxy's HTTP API (TXGATE_TOXIPROXY; tests/clients/run.sh starts one).
+async function toxiproxy(method, urlPath, body) {
+  const resp = await fetch(`http://${process.env.TXGATE_TOXIPROXY}${urlPath}`, {
+    method, headers: { 'Content-Type': 'application/json' }, body: body && JSON.stringify(body),
+  });
+  const text = await resp.text();
+  assert.ok(resp.ok, `toxiproxy ${method} ${urlPath}: ${resp.status} ${text}`);
+  return text ? JSON.parse(text) : null;
+}
+
+// An INSERT reaches txgate and commits, its answer is dropped on its way to
+// the client, then the connection is cut: execute re-sends it with its key
+// and gets the stored answer; exactly one row exists.
+test('execute whose answer is lost applies once', {
+  skip: skip || (process.env.TXGATE_TOXIPROXY ? false : 'TXGATE_TOXIPROXY not set (no toxiproxy)'),
+}, async () => {
+  const name = `node-${process.pid}-${Date.now()}`;
+  const { listen } = await toxiproxy('POST', '/proxies', { name, listen: '127.0.0.1:0', upstream: addr });
+  const via = new t.Client(listen);
+  try {
+    await db.execute('DROP TABLE IF EXISTS node_lost');
+    await db.execute('CREATE TABLE node_lost (id BIGINT AUTO_INCREMENT PRIMARY KEY, v VARCHAR(16))');
+    await via.execute('SELECT 1'); // the channel is connected
+    await toxiproxy('POST', `/proxies/${name}/toxics`, {
+      name: 'drop_answers', type: 'timeout', stream: 'downstream', toxicity: 1.0, attributes: { timeout: 0 },
+    });
+    const call = via.execute('INSERT INTO node_lost (v) VALUES (?)', ['once'], { timeoutMs: 30000 });
+    call.catch(() => {}); // awaited below
+    // The INSERT was applied (and committed): its answer is on its way and lost.
+    const deadline = Date.now() + 10000;
+    while ((await db.execute('SELECT COUNT(*) FROM node_lost')).rows[0][0] !== 1n) {
+      assert.ok(Date.now() < deadline, 'the INSERT never arrived');
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    await toxiproxy('POST', `/proxies/${name}`, { enabled: false }); // cuts the connection
+    await toxiproxy('DELETE', `/proxies/${name}/toxics/drop_answers`);
+    await toxiproxy('POST', `/proxies/${name}`, { enabled: true });
+    const res = await call;
+    const { rows } = await db.execute('SELECT id FROM node_lost');
+    assert.equal(rows.length, 1);
+    assert.ok(res.calls >= 2 && res.idempotencyKey);
+    assert.deepEqual([res.affectedRows, res.lastInsertId], [1n, rows[0][0]]); // the stored answer
+  } finally {
+    via.close();
+    await toxiproxy('DELETE', `/proxies/${name}`);
+  }
+});

@@ -1,6 +1,7 @@
 'use strict';
-// Offline tests of runTransaction's retries and of the channel's retry
-// policy, against fakes: a stub, and an in-process gRPC server.
+// Offline tests of execute's and runTransaction's retries and of the
+// channel's service config, against fakes: a stub, and an in-process gRPC
+// server.
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const grpc = require('@grpc/grpc-js');
@@ -9,19 +10,23 @@ const t = require('../lib');
 // A stub whose RunTransaction fails with the given codes, then succeeds. A
 // code may be a [code, reason] pair; UNKNOWN alone is a lost commit
 // (COMMIT_OUTCOME_UNKNOWN).
+// Execute fails the same way; an UNAVAILABLE alone carries no ErrorInfo (the
+// transport's: a cut connection).
 function fakeStub(codes) {
   const stub = { requests: [], deadlines: [] };
-  stub.RunTransaction = (request, options, callback) => {
+  const answer = (ok) => (request, options, callback) => {
     stub.requests.push(request);
     stub.deadlines.push(options.deadline);
     const next = codes.shift();
     const [code, reason] = Array.isArray(next) ? next
       : [next, next === grpc.status.UNKNOWN ? t.REASON_COMMIT_OUTCOME_UNKNOWN : ''];
     setImmediate(() => (code === undefined
-      ? callback(null, { results: [{ affected_rows: '1' }], attempts: 1 })
+      ? callback(null, ok)
       : callback(reason ? new t.TxgateError(code, 'fake', { reason })
         : Object.assign(new Error('fake'), { code, details: 'fake', metadata: new grpc.Metadata() }))));
   };
+  stub.RunTransaction = answer({ results: [{ affected_rows: '1' }], attempts: 1 });
+  stub.Execute = answer({ result: { affected_rows: '1', last_insert_id: '9' } });
   return stub;
 }
 
@@ -97,21 +102,25 @@ async function flakyServer(code, failures) {
   return { state, client, stop: () => { client.close(); server.forceShutdown(); } };
 }
 
-test('the channel retries UNAVAILABLE', async () => {
-  const f = await flakyServer(grpc.status.UNAVAILABLE, 2);
-  try {
-    const res = await f.client.execute('UPDATE t SET a = 1', [], { timeoutMs: 10000 });
-    assert.equal(res.affectedRows, 7n);
-    assert.equal(f.state.calls, 3);
-  } finally {
-    f.stop();
+// txgate's own UNAVAILABLE says nothing was applied: retried, with or without a key.
+test("execute retries txgate's UNAVAILABLE", async () => {
+  for (const idempotencyKey of [undefined, '']) {
+    const f = await flakyServer(grpc.status.UNAVAILABLE, 2);
+    try {
+      const res = await f.client.execute('UPDATE t SET a = 1', [], { timeoutMs: 10000, initialBackoffMs: 1, idempotencyKey });
+      assert.equal(res.affectedRows, 7n);
+      assert.equal(res.calls, 3);
+      assert.equal(f.state.calls, 3);
+    } finally {
+      f.stop();
+    }
   }
 });
 
-test('the channel never retries UNKNOWN', async () => {
+test('execute never retries UNKNOWN without a key', async () => {
   const f = await flakyServer(grpc.status.UNKNOWN, 1);
   try {
-    await assert.rejects(f.client.execute('UPDATE t SET a = 1', [], { timeoutMs: 10000 }), (e) => {
+    await assert.rejects(f.client.execute('UPDATE t SET a = 1', [], { timeoutMs: 10000, idempotencyKey: '' }), (e) => {
       assert.ok(e instanceof t.CommitOutcomeUnknown && e.outcomeUnknown);
       assert.deepEqual([e.reason, e.domain, e.mysqlErrno, e.mysqlSqlstate],
         ['COMMIT_OUTCOME_UNKNOWN', 'txgate.dev', 2013, 'HY000']);
@@ -120,5 +129,44 @@ test('the channel never retries UNKNOWN', async () => {
     assert.equal(f.state.calls, 1);
   } finally {
     f.stop();
+  }
+});
+
+test('execute re-sends a lost answer with the one fresh key of the call', async () => {
+  const { UNAVAILABLE, UNKNOWN } = grpc.status;
+  const stub = fakeStub([UNAVAILABLE, UNKNOWN, UNAVAILABLE]);
+  const client = new t.Client(null, { stub });
+  const res = await client.execute('INSERT INTO t VALUES (?)', [1], { timeoutMs: 10000, initialBackoffMs: 1 });
+  assert.deepEqual([res.calls, res.affectedRows, res.lastInsertId], [4, 1n, 9n]);
+  assert.match(res.idempotencyKey, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+  assert.deepEqual(new Set(stub.requests.map((r) => r.idempotency_key)), new Set([res.idempotencyKey]));
+  const other = await client.execute('INSERT INTO t VALUES (?)', [1]);
+  assert.notEqual(other.idempotencyKey, res.idempotencyKey);
+});
+
+test('without a key a cut connection is not retried', async () => {
+  for (const call of ['execute', 'runTransaction']) {
+    const stub = fakeStub([grpc.status.UNAVAILABLE]);
+    const client = new t.Client(null, { stub });
+    const p = call === 'execute' ? client.execute('INSERT INTO t VALUES (1)', [], { idempotencyKey: '' })
+      : client.runTransaction(['INSERT INTO t VALUES (1)'], { idempotencyKey: '' });
+    await assert.rejects(p, (e) => e.code === grpc.status.UNAVAILABLE);
+    assert.equal(stub.requests.length, 1, call);
+  }
+});
+
+test('a read-only transaction is retried without a key', async () => {
+  const stub = fakeStub([grpc.status.UNAVAILABLE]);
+  const res = await new t.Client(null, { stub }).runTransaction(['SELECT 1'], { readOnly: true, initialBackoffMs: 1 });
+  assert.equal(res.calls, 2);
+  assert.equal(res.idempotencyKey, '');
+});
+
+// gRPC's retry policy cannot see a request's idempotency key, so the shipped
+// service config may retry no DatabaseService method.
+test('the service config retries no database call', () => {
+  for (const mc of JSON.parse(t.SERVICE_CONFIG).methodConfig) {
+    if (!mc.retryPolicy && !mc.hedgingPolicy) continue;
+    for (const n of mc.name) assert.notEqual(n.service, 'txgate.v1.DatabaseService');
   }
 });

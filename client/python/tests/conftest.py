@@ -54,3 +54,65 @@ def kill_txgate_sessions():
             return ids
         time.sleep(0.1)
     raise AssertionError(f"sessions {ids} still alive")
+
+
+class Proxy:
+    """One toxiproxy proxy, driven through toxiproxy's HTTP API (loopback only)."""
+
+    def __init__(self, api, name, listen):
+        self.api, self.name, self.listen = api, name, listen
+
+    def _post(self, path, body):
+        return _toxiproxy_request(self.api, "POST", path, body)
+
+    def add_toxic(self, name, kind, stream, **attributes):
+        """Adds a toxic; stream "downstream" is txgate -> client."""
+        self._post(f"/proxies/{self.name}/toxics",
+                   {"name": name, "type": kind, "stream": stream, "toxicity": 1.0,
+                    "attributes": attributes})
+
+    def remove_toxic(self, name):
+        _toxiproxy_request(self.api, "DELETE", f"/proxies/{self.name}/toxics/{name}")
+
+    def set_enabled(self, on):
+        """Off closes every connection through the proxy and refuses new ones."""
+        self._post(f"/proxies/{self.name}", {"enabled": on})
+
+    def delete(self):
+        _toxiproxy_request(self.api, "DELETE", f"/proxies/{self.name}")
+
+
+def _toxiproxy_request(api, method, path, body=None):
+    import json
+    import urllib.request
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(f"http://{api}{path}", data=data, method=method,
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        text = resp.read()
+    return json.loads(text) if text else None
+
+
+@pytest.fixture
+def txgate_proxy(addr):
+    """A toxiproxy proxy in front of txgate's gRPC port (TXGATE_TOXIPROXY: the
+    API of a running toxiproxy-server; tests/clients/run.sh starts one)."""
+    api = os.environ.get("TXGATE_TOXIPROXY")
+    if not api:
+        pytest.skip("TXGATE_TOXIPROXY not set (no toxiproxy)")
+    name = f"py-{os.getpid()}-{time.monotonic_ns()}"
+    created = _toxiproxy_request(api, "POST", "/proxies",
+                                 {"name": name, "listen": "127.0.0.1:0", "upstream": addr})
+    proxy = Proxy(api, name, created["listen"])
+    yield proxy
+    proxy.delete()
+
+
+def eventually(condition, timeout=10.0):
+    """Polls `condition` every 10 ms until it is true or `timeout` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.01)
+    return True

@@ -2,13 +2,14 @@
 
 import datetime as dt
 import decimal
+import threading
 import uuid
 
 import grpc
 import pytest
 
-from conftest import kill_txgate_sessions
-from txgate_client import UINT64_MAX, ExpectationFailed, TxgateError, statement
+from conftest import eventually, kill_txgate_sessions
+from txgate_client import UINT64_MAX, Client, ExpectationFailed, TxgateError, statement
 
 DECIMAL_65_30 = decimal.Decimal("-" + "9" * 35 + "." + "0" * 29 + "1")
 ROW = (
@@ -249,3 +250,39 @@ def test_survives_killed_pooled_connections(db):
     res = db.run_transaction([("INSERT INTO py_kill VALUES (?)", [1])], timeout=20)
     assert res.results[0].affected_rows == 1
     assert db.execute("SELECT COUNT(*) FROM py_kill").rows == [(1,)]
+
+
+def test_execute_whose_answer_is_lost_applies_once(db, txgate_proxy):
+    """An INSERT reaches txgate and commits, its answer is dropped between txgate
+    and the client, the connection is then cut: execute re-sends it with its key
+    and gets the stored answer; exactly one row exists."""
+    db.execute("DROP TABLE IF EXISTS py_lost")
+    db.execute("CREATE TABLE py_lost (id BIGINT AUTO_INCREMENT PRIMARY KEY, v VARCHAR(16))")
+    out = {}
+    with Client(txgate_proxy.listen) as via:
+        assert via.execute("SELECT 1").rows == [(1,)]  # the channel is connected
+        # Every byte from txgate to the client is dropped from now on.
+        txgate_proxy.add_toxic("drop_answers", "timeout", "downstream", timeout=0)
+
+        def insert():
+            try:
+                out["result"] = via.execute("INSERT INTO py_lost (v) VALUES (?)", ["once"],
+                                            timeout=30)
+            except TxgateError as e:
+                out["error"] = e
+
+        caller = threading.Thread(target=insert)
+        caller.start()
+        # The INSERT was applied (and committed): its answer is on its way and lost.
+        assert eventually(lambda: db.execute("SELECT COUNT(*) FROM py_lost").rows == [(1,)])
+        txgate_proxy.set_enabled(False)  # cuts the connection: the call fails UNAVAILABLE
+        txgate_proxy.remove_toxic("drop_answers")
+        txgate_proxy.set_enabled(True)
+        caller.join(40)
+        assert not caller.is_alive()
+    assert "error" not in out, out.get("error")
+    res = out["result"]
+    assert res.calls >= 2 and res.idempotency_key
+    (row_id,), = db.execute("SELECT id FROM py_lost").rows
+    assert (res.affected_rows, res.last_insert_id) == (1, row_id)  # the stored answer
+    assert db.execute("SELECT COUNT(*) FROM py_lost").rows == [(1,)]

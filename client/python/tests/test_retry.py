@@ -1,6 +1,8 @@
-"""Offline tests of run_transaction's retries and of the channel's retry policy,
-against fakes: a stub, and an in-process gRPC server."""
+"""Offline tests of execute's and run_transaction's retries and of the channel's
+service config, against fakes: a stub, and an in-process gRPC server."""
 
+import json
+import uuid
 from concurrent import futures
 
 import grpc
@@ -10,7 +12,7 @@ from grpc_status import rpc_status
 
 from txgate.v1 import database_pb2 as pb
 from txgate.v1 import database_pb2_grpc as pb_grpc
-from txgate_client import Client, CommitOutcomeUnknown, TxgateError
+from txgate_client import SERVICE_CONFIG, Client, CommitOutcomeUnknown, TxgateError
 
 
 class FakeRpcError(grpc.RpcError, grpc.Call):
@@ -50,22 +52,30 @@ class FakeRpcError(grpc.RpcError, grpc.Call):
 
 
 class FakeStub:
-    """RunTransaction fails with the given codes, then succeeds. A code may be
-    a (code, reason) pair; UNKNOWN alone means a lost commit
-    (COMMIT_OUTCOME_UNKNOWN)."""
+    """RunTransaction and Execute fail with the given codes, then succeed. A
+    code may be a (code, reason) pair; UNKNOWN alone means a lost commit
+    (COMMIT_OUTCOME_UNKNOWN); UNAVAILABLE alone is the transport's (no
+    ErrorInfo), ("UNAVAILABLE", "DATABASE_UNAVAILABLE") txgate's own."""
 
     def __init__(self, *codes):
         self.codes = list(codes)
         self.requests = []
 
-    def RunTransaction(self, request, timeout=None):
+    def _fail(self, request, timeout):
         self.requests.append((request, timeout))
         if self.codes:
             code = self.codes.pop(0)
             code, reason = code if isinstance(code, tuple) else (
                 code, "COMMIT_OUTCOME_UNKNOWN" if code == grpc.StatusCode.UNKNOWN else "")
             raise FakeRpcError(code, reason=reason)
+
+    def RunTransaction(self, request, timeout=None):
+        self._fail(request, timeout)
         return pb.RunTransactionResponse(results=[pb.ResultSet(affected_rows=1)], attempts=1)
+
+    def Execute(self, request, timeout=None):
+        self._fail(request, timeout)
+        return pb.ExecuteResponse(result=pb.ResultSet(affected_rows=1, last_insert_id=9))
 
 
 def test_retries_unavailable_and_unknown_with_the_same_key():
@@ -153,21 +163,66 @@ def fake_server():
         s.stop(None)
 
 
-def test_channel_retries_unavailable(fake_server):
+def test_execute_retries_txgates_unavailable(fake_server):
     servicer = FlakyServicer(grpc.StatusCode.UNAVAILABLE, failures=2)
     with Client(fake_server(servicer)) as client:
-        assert client.execute("UPDATE t SET a = 1", timeout=10).affected_rows == 7
+        res = client.execute("UPDATE t SET a = 1", timeout=10, initial_backoff=0.001)
+        assert res.affected_rows == 7 and res.calls == 3
+        # txgate's own UNAVAILABLE says nothing was applied: retried without a key too.
+        servicer.calls = 0
+        res = client.execute("UPDATE t SET a = 1", idempotency_key="", timeout=10,
+                             initial_backoff=0.001)
+        assert res.affected_rows == 7 and res.calls == 3 and res.idempotency_key == ""
     assert servicer.calls == 3
 
 
-def test_channel_never_retries_unknown(fake_server):
+def test_execute_never_retries_unknown_without_a_key(fake_server):
     servicer = FlakyServicer(grpc.StatusCode.UNKNOWN, failures=1)
     with Client(fake_server(servicer)) as client:
         with pytest.raises(CommitOutcomeUnknown) as e:
-            client.execute("UPDATE t SET a = 1", timeout=10)
+            client.execute("UPDATE t SET a = 1", idempotency_key="", timeout=10)
     assert servicer.calls == 1
     err = e.value
     assert err.code == grpc.StatusCode.UNKNOWN and err.outcome_unknown
     assert (err.reason, err.domain, err.mysql_errno, err.mysql_sqlstate) == (
         "COMMIT_OUTCOME_UNKNOWN", "txgate.dev", 2013, "HY000")
     assert code_pb2.UNKNOWN == err.code.value[0]
+
+
+def test_execute_retries_a_lost_answer_with_the_same_fresh_key():
+    transport = grpc.StatusCode.UNAVAILABLE  # no ErrorInfo: the connection was cut
+    stub = FakeStub(transport, grpc.StatusCode.UNKNOWN, transport)
+    client = Client(stub=stub)
+    res = client.execute("INSERT INTO t VALUES (?)", [1], timeout=10, initial_backoff=0.001)
+    assert (res.calls, res.affected_rows, res.last_insert_id) == (4, 1, 9)
+    assert uuid.UUID(res.idempotency_key).version == 4
+    assert {req.idempotency_key for req, _ in stub.requests} == {res.idempotency_key}
+    assert client.execute("INSERT INTO t VALUES (?)", [1]).idempotency_key != res.idempotency_key
+
+
+@pytest.mark.parametrize("call", ["execute", "run_transaction"])
+def test_without_a_key_a_cut_connection_is_not_retried(call):
+    stub = FakeStub(grpc.StatusCode.UNAVAILABLE)
+    client = Client(stub=stub)
+    with pytest.raises(TxgateError) as e:
+        if call == "execute":
+            client.execute("INSERT INTO t VALUES (1)", idempotency_key="")
+        else:
+            client.run_transaction(["INSERT INTO t VALUES (1)"], idempotency_key="")
+    assert e.value.code == grpc.StatusCode.UNAVAILABLE and len(stub.requests) == 1
+
+
+def test_a_read_only_transaction_is_retried_without_a_key():
+    stub = FakeStub(grpc.StatusCode.UNAVAILABLE)
+    res = Client(stub=stub).run_transaction(["SELECT 1"], read_only=True, initial_backoff=0.001)
+    assert res.calls == 2 and res.idempotency_key == ""
+
+
+def test_the_service_config_retries_no_database_call():
+    # gRPC's retry policy cannot see a request's idempotency key, so it may
+    # retry no DatabaseService method: the helpers retry those in code.
+    config = json.loads(SERVICE_CONFIG)
+    for method_config in config["methodConfig"]:
+        if "retryPolicy" in method_config or "hedgingPolicy" in method_config:
+            assert all(name["service"] != "txgate.v1.DatabaseService"
+                       for name in method_config["name"]), method_config

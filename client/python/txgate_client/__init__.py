@@ -2,7 +2,7 @@
 
     from txgate_client import Client
     with Client("127.0.0.1:50051") as db:
-        db.execute("INSERT INTO t (a) VALUES (?)", [1])
+        db.execute("INSERT INTO t (a) VALUES (?)", [1])   # exactly once: a fresh key
         db.run_transaction([("UPDATE a SET n = n - ?", [5]), ("UPDATE b SET n = n + ?", [5])])
         db.run_transaction([statement("UPDATE a SET n = n - ? WHERE n >= ?", [5, 5],
                                       min_affected_rows=1),      # else ExpectationFailed
@@ -17,7 +17,7 @@ The generated stubs are in the `txgate.v1` package (client/generate.sh).
 """
 
 from .client import (SERVICE_CONFIG, Client, Result, RowStream, Transaction,
-                     TransactionResult, channel_options, statement)
+                     TransactionResult, channel_options, retryable, statement)
 from .errors import (ERROR_DOMAIN, REASON_COMMIT_OUTCOME_UNKNOWN, REASON_EXPECTATION_FAILED,
                      CommitOutcomeUnknown, ExpectationFailed, TxgateError, from_rpc_error)
 from .values import (INT64_MAX, INT64_MIN, UINT64_MAX, Bit, Json, from_value, row_values,
@@ -25,7 +25,7 @@ from .values import (INT64_MAX, INT64_MIN, UINT64_MAX, Bit, Json, from_value, ro
 
 __all__ = [
     "SERVICE_CONFIG", "Client", "Result", "RowStream", "Transaction", "TransactionResult",
-    "channel_options", "statement", "ERROR_DOMAIN", "REASON_COMMIT_OUTCOME_UNKNOWN",
+    "channel_options", "retryable", "statement", "ERROR_DOMAIN", "REASON_COMMIT_OUTCOME_UNKNOWN",
     "REASON_EXPECTATION_FAILED", "CommitOutcomeUnknown", "ExpectationFailed", "TxgateError", "from_rpc_error", "INT64_MAX", "INT64_MIN",
     "UINT64_MAX", "Bit", "Json", "from_value", "row_values", "to_value", "to_values",
 ]

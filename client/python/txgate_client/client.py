@@ -15,10 +15,13 @@ import grpc
 from txgate.v1 import database_pb2 as pb
 from txgate.v1 import database_pb2_grpc as pb_grpc
 
-from .errors import REASON_COMMIT_OUTCOME_UNKNOWN, TxgateError, from_rpc_error
+from .errors import ERROR_DOMAIN, REASON_COMMIT_OUTCOME_UNKNOWN, TxgateError, from_rpc_error
 from .values import Json, from_value, row_values, to_values
 
-# proto/txgate/v1/service_config.json: retries UNAVAILABLE (see client/README.md).
+# proto/txgate/v1/service_config.json: retries no DatabaseService call (gRPC's
+# retry policy cannot see whether a request carries an idempotency key), only
+# health checks; execute and run_transaction retry in code (client/README.md,
+# "Retries: who retries what").
 SERVICE_CONFIG = importlib.resources.files("txgate.v1").joinpath(
     "service_config.json").read_text(encoding="utf-8")
 
@@ -36,6 +39,10 @@ class Result:
     affected_rows: int = 0
     last_insert_id: int = 0
     warning_count: int = 0
+    # Set by Client.execute only: the Execute calls it made (1 without a
+    # retry) and the idempotency key every one carried ("" for none).
+    calls: int = 1
+    idempotency_key: str = ""
 
     @property
     def column_names(self) -> List[str]:
@@ -59,6 +66,25 @@ class TransactionResult:
 def channel_options(extra: Iterable[Tuple[str, Any]] = ()) -> List[Tuple[str, Any]]:
     """gRPC channel options that load txgate's service config (retry policy)."""
     return [("grpc.service_config", SERVICE_CONFIG), ("grpc.enable_retries", 1), *extra]
+
+
+def retryable(err: TxgateError, safe: bool) -> bool:
+    """Whether a request that failed with `err` may be sent again.
+
+    `safe`: the request is safe to repeat whatever happened to it (it carries
+    an idempotency key, or it is a read-only transaction). txgate's own
+    UNAVAILABLE (its ErrorInfo, domain txgate.dev) says nothing of the call
+    was applied: any request may be re-sent. An UNAVAILABLE without it comes
+    from the transport (a cut connection, a proxy): the request may have been
+    applied with its answer lost, so only a safe one is re-sent; so is an
+    UNKNOWN with reason COMMIT_OUTCOME_UNKNOWN (a lost commit, which the key
+    resolves). Nothing else is retried."""
+    if err.code == grpc.StatusCode.UNAVAILABLE and err.domain == ERROR_DOMAIN:
+        return True
+    if not safe:
+        return False
+    return err.code == grpc.StatusCode.UNAVAILABLE or (
+        err.code == grpc.StatusCode.UNKNOWN and err.reason == REASON_COMMIT_OUTCOME_UNKNOWN)
 
 
 def _isolation(level: Union[None, int, str]) -> int:
@@ -158,18 +184,59 @@ class Client:
     def _timeout(self, timeout):
         return self.default_timeout if timeout is _DEFAULT else timeout
 
-    def execute(self, sql: str, params: Sequence[Any] = (), *, timeout=_DEFAULT) -> Result:
-        """Runs one statement in autocommit mode.
+    def _with_retries(self, method, req, key: str, safe: bool, timeout: Optional[float],
+                      initial_backoff: float, max_backoff: float):
+        """Calls `method`(req) until it succeeds or retryable() says no, with
+        exponential backoff and jitter, all within `timeout` seconds (None: no
+        bound). Returns (response, calls); raises the last TxgateError."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        backoff = initial_backoff
+        calls = 0
+        last_err: Optional[TxgateError] = None
+        while True:
+            calls += 1
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                if last_err is not None:
+                    raise last_err  # a pause that overslept the deadline: the last real answer
+                raise TxgateError(grpc.StatusCode.DEADLINE_EXCEEDED, "deadline passed",
+                                  idempotency_key=key)
+            try:
+                return method(req, timeout=remaining), calls
+            except grpc.RpcError as e:
+                err = from_rpc_error(e, key)
+            if not retryable(err, safe):
+                raise err
+            pause = backoff / 2 + random.uniform(0, backoff / 2)
+            if deadline is not None and time.monotonic() + pause >= deadline:
+                raise err
+            last_err = err
+            time.sleep(pause)
+            backoff = min(backoff * 2, max_backoff)
 
-        UNAVAILABLE is retried by the channel's retry policy; nothing else is.
-        A write answered UNKNOWN (CommitOutcomeUnknown) may or may not have
-        applied: for writes that must apply exactly once, use run_transaction."""
-        req = pb.ExecuteRequest(sql=sql, params=to_values(params))
-        try:
-            resp = self.stub.Execute(req, timeout=self._timeout(timeout))
-        except grpc.RpcError as e:
-            raise from_rpc_error(e) from None
-        return Result.from_proto(resp.result)
+    def execute(self, sql: str, params: Sequence[Any] = (), *,
+                idempotency_key: Optional[str] = None, timeout=_DEFAULT,
+                initial_backoff: float = 0.05, max_backoff: float = 2.0) -> Result:
+        """Runs one statement in autocommit mode, exactly once.
+
+        A fresh idempotency key (uuid4) names this call unless one is given;
+        every attempt carries it, so a write whose answer was lost (UNAVAILABLE
+        from a cut connection, UNKNOWN / COMMIT_OUTCOME_UNKNOWN) is re-sent
+        safely: txgate answers a re-sent write that did apply with its stored
+        answer (affected_rows, last_insert_id, ...) instead of running it again.
+        txgate ignores the key of a plain read. idempotency_key="" sends none:
+        then only txgate's own UNAVAILABLE (nothing applied) is retried.
+        Retries back off exponentially with jitter, within `timeout` seconds
+        overall (default: the client's default_timeout; None: no bound).
+
+        Raises TxgateError; its idempotency_key lets a caller retry later."""
+        key = str(uuid.uuid4()) if idempotency_key is None else idempotency_key
+        req = pb.ExecuteRequest(sql=sql, params=to_values(params), idempotency_key=key)
+        resp, calls = self._with_retries(self.stub.Execute, req, key, bool(key),
+                                         self._timeout(timeout), initial_backoff, max_backoff)
+        result = Result.from_proto(resp.result)
+        result.calls, result.idempotency_key = calls, key
+        return result
 
     def run_transaction(self, statements: Sequence[StatementLike], *, isolation=None,
                         read_only: bool = False, idempotency_key: Optional[str] = None,
@@ -182,7 +249,9 @@ class Client:
         and UNKNOWN (outcome unknown) is safe: a transaction that did commit
         answers its stored response instead of running again. Retries back off
         exponentially with jitter, within `timeout` seconds overall. Read-only
-        transactions carry no key: re-running them is harmless.
+        transactions carry no key: re-running them is harmless. With
+        idempotency_key="" (and not read-only), only txgate's own UNAVAILABLE
+        (nothing applied) is retried.
 
         Raises TxgateError; its idempotency_key lets a caller retry later."""
         key = idempotency_key if idempotency_key is not None else (
@@ -190,39 +259,11 @@ class Client:
         req = pb.RunTransactionRequest(statements=[_statement(s) for s in statements],
                                        options=_options(isolation, read_only),
                                        idempotency_key=key)
-        deadline = time.monotonic() + timeout
-        backoff = initial_backoff
-        calls = 0
-        last_err: Optional[TxgateError] = None
-        while True:
-            calls += 1
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 and last_err is not None:
-                raise last_err  # a pause that overslept the deadline: the last real answer
-            try:
-                if remaining <= 0:
-                    raise TxgateError(grpc.StatusCode.DEADLINE_EXCEEDED,
-                                      "run_transaction: deadline passed", idempotency_key=key)
-                resp = self.stub.RunTransaction(req, timeout=remaining)
-                return TransactionResult([Result.from_proto(r) for r in resp.results],
-                                         resp.attempts, calls, key)
-            except grpc.RpcError as e:
-                err = from_rpc_error(e, key)
-            # UNAVAILABLE: nothing was applied. UNKNOWN is retried only for a
-            # commit whose outcome was lost (reason COMMIT_OUTCOME_UNKNOWN),
-            # which the key makes safe; any other code, or UNKNOWN for another
-            # reason, is final (a SIGNAL, a constraint, a limit...).
-            retryable = err.code == grpc.StatusCode.UNAVAILABLE or (
-                err.code == grpc.StatusCode.UNKNOWN
-                and err.reason == REASON_COMMIT_OUTCOME_UNKNOWN and (key or read_only))
-            if not retryable:
-                raise err
-            pause = backoff / 2 + random.uniform(0, backoff / 2)
-            if time.monotonic() + pause >= deadline:
-                raise err
-            last_err = err
-            time.sleep(pause)
-            backoff = min(backoff * 2, max_backoff)
+        resp, calls = self._with_retries(self.stub.RunTransaction, req, key,
+                                         bool(key) or read_only, timeout, initial_backoff,
+                                         max_backoff)
+        return TransactionResult([Result.from_proto(r) for r in resp.results], resp.attempts,
+                                 calls, key)
 
     def stream_query(self, sql: str, params: Sequence[Any] = (), *,
                      max_rows_per_chunk: int = 0,

@@ -116,7 +116,8 @@ TEST_F(LiveTest, MysqlErrorDetail) {
   EXPECT_EQ(e.mysql_errno, 1064);
   EXPECT_EQ(e.sqlstate, "42000");
   EXPECT_THAT(e.mysql_message, HasSubstr("SQL syntax"));
-  EXPECT_EQ(e.idempotency_key, "");
+  // Execute sent a fresh key with the statement (it is not a read).
+  EXPECT_THAT(e.idempotency_key, ::testing::MatchesRegex("[0-9a-f]{32}"));
 }
 
 TEST_F(LiveTest, RunTransactionIsAllOrNothing) {

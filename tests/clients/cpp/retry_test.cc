@@ -68,15 +68,26 @@ class FakeService final : public txgate::v1::DatabaseService::Service {
     absl::MutexLock lock(&mu_);
     return execute_calls_;
   }
+  std::vector<std::string> execute_keys() {
+    absl::MutexLock lock(&mu_);
+    return execute_keys_;
+  }
+  // From now on UNAVAILABLE is answered without an ErrorInfo, as the
+  // transport answers a cut connection.
+  void BareUnavailable() {
+    absl::MutexLock lock(&mu_);
+    bare_unavailable_ = true;
+  }
   std::vector<std::string> actions() {
     absl::MutexLock lock(&mu_);
     return actions_;
   }
 
-  grpc::Status Execute(grpc::ServerContext*, const txgate::v1::ExecuteRequest*,
+  grpc::Status Execute(grpc::ServerContext*, const txgate::v1::ExecuteRequest* request,
                        txgate::v1::ExecuteResponse* response) override {
     absl::MutexLock lock(&mu_);
     ++execute_calls_;
+    execute_keys_.push_back(request->idempotency_key());
     if (grpc::Status s = NextLocked(); !s.ok()) return s;
     response->mutable_result()->set_affected_rows(7);
     return grpc::Status::OK;
@@ -140,6 +151,9 @@ class FakeService final : public txgate::v1::DatabaseService::Service {
     if (codes_.empty()) return grpc::Status::OK;
     grpc::StatusCode code = codes_.front();
     codes_.pop_front();
+    if (code == grpc::StatusCode::UNAVAILABLE && bare_unavailable_) {
+      return grpc::Status(code, "connection reset");
+    }
     return RichStatus(code, unknown_reason_);
   }
 
@@ -148,6 +162,8 @@ class FakeService final : public txgate::v1::DatabaseService::Service {
   grpc::StatusCode forever_ ABSL_GUARDED_BY(mu_) = grpc::StatusCode::OK;
   std::vector<std::string> keys_ ABSL_GUARDED_BY(mu_);
   int execute_calls_ ABSL_GUARDED_BY(mu_) = 0;
+  std::vector<std::string> execute_keys_ ABSL_GUARDED_BY(mu_);
+  bool bare_unavailable_ ABSL_GUARDED_BY(mu_) = false;
   std::string unknown_reason_ ABSL_GUARDED_BY(mu_);
   std::vector<std::string> actions_ ABSL_GUARDED_BY(mu_);
 };
@@ -192,8 +208,7 @@ TEST_F(RetryTest, RunTransactionRetriesUnavailableAndUnknownWithTheSameKey) {
   ASSERT_TRUE(result.ok()) << result.status();
   EXPECT_EQ(result->results.at(0).affected_rows(), 1u);
   EXPECT_THAT(result->idempotency_key, MatchesRegex("[0-9a-f]{32}"));
-  // The channel retries UNAVAILABLE itself; RunTransaction retries the UNKNOWNs.
-  EXPECT_GE(result->calls, 3);
+  EXPECT_EQ(result->calls, 5);
   std::vector<std::string> keys = service_.keys();
   ASSERT_EQ(keys.size(), 5u);
   for (const std::string& key : keys) EXPECT_EQ(key, result->idempotency_key);
@@ -214,17 +229,18 @@ TEST_F(RetryTest, EachLogicalTransactionGetsItsOwnKey) {
   EXPECT_THAT(service_.keys(), ElementsAre(a->idempotency_key, b->idempotency_key, "", "mine"));
 }
 
-TEST_F(RetryTest, UnknownWithoutAKeyIsNeverRetried) {
-  service_.Script({grpc::StatusCode::UNKNOWN});
+// A read-only transaction carries no key: running it again is harmless, so
+// a cut connection or a lost commit re-runs it (as in every helper).
+TEST_F(RetryTest, AReadOnlyTransactionIsReRunWithoutAKey) {
+  service_.BareUnavailable();
+  service_.Script({grpc::StatusCode::UNKNOWN, grpc::StatusCode::UNAVAILABLE});
   auto db = NewClient();
   TransactionOptions read_only;
   read_only.read_only = true;
   absl::StatusOr<TransactionResult> result = db->RunTransaction({"SELECT 1"}, read_only);
-  ASSERT_EQ(result.status().code(), absl::StatusCode::kUnknown);
-  EXPECT_EQ(service_.keys().size(), 1u);
-  Error e = Error::FromStatus(result.status());
-  EXPECT_EQ(e.reason, kReasonCommitOutcomeUnknown);
-  EXPECT_EQ(e.idempotency_key, "");
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->calls, 3);
+  EXPECT_THAT(service_.keys(), ElementsAre("", "", ""));
 }
 
 TEST_F(RetryTest, OtherCodesAreFinalAndCarryTheKey) {
@@ -276,19 +292,55 @@ TEST_F(RetryTest, RunTransactionGivesUpAtTheOverallDeadline) {
   EXPECT_FALSE(Error::FromStatus(result.status()).idempotency_key.empty());
 }
 
-TEST_F(RetryTest, TheChannelRetriesUnavailable) {
-  service_.Script({grpc::StatusCode::UNAVAILABLE, grpc::StatusCode::UNAVAILABLE});
-  auto db = NewClient();
-  absl::StatusOr<txgate::v1::ResultSet> result = db->Execute("UPDATE t SET a = 1");
-  ASSERT_TRUE(result.ok()) << result.status();
-  EXPECT_EQ(result->affected_rows(), 7u);
-  EXPECT_EQ(service_.execute_calls(), 3);
+// txgate's own UNAVAILABLE says nothing was applied: retried, with or
+// without a key.
+TEST_F(RetryTest, ExecuteRetriesTxgatesUnavailable) {
+  for (bool no_key : {false, true}) {
+    service_.Script({grpc::StatusCode::UNAVAILABLE, grpc::StatusCode::UNAVAILABLE});
+    auto db = NewClient();
+    ExecuteOptions options;
+    options.no_key = no_key;
+    const int before = service_.execute_calls();
+    absl::StatusOr<ExecuteResult> result = db->ExecuteWith("UPDATE t SET a = 1", {}, options);
+    ASSERT_TRUE(result.ok()) << result.status();
+    EXPECT_EQ(result->result.affected_rows(), 7u);
+    EXPECT_EQ(result->calls, 3);
+    EXPECT_EQ(service_.execute_calls() - before, 3);
+  }
 }
 
-TEST_F(RetryTest, ExecuteNeverRetriesUnknown) {
+// A cut connection (no ErrorInfo) and a lost commit are re-sent with the one
+// fresh key of the call; without a key they are not.
+TEST_F(RetryTest, ExecuteReSendsALostAnswerWithItsKeyOnly) {
+  service_.BareUnavailable();
+  service_.Script(
+      {grpc::StatusCode::UNAVAILABLE, grpc::StatusCode::UNKNOWN, grpc::StatusCode::UNAVAILABLE});
+  auto db = NewClient();
+  absl::StatusOr<ExecuteResult> result =
+      db->ExecuteWith("INSERT INTO t VALUES (1)", {}, ExecuteOptions());
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->calls, 4);
+  EXPECT_THAT(result->idempotency_key, MatchesRegex("[0-9a-f]{32}"));
+  EXPECT_THAT(service_.execute_keys(), ::testing::Each(result->idempotency_key));
+  EXPECT_NE(db->ExecuteWith("INSERT INTO t VALUES (1)", {}, ExecuteOptions())->idempotency_key,
+            result->idempotency_key);
+
+  service_.Script({grpc::StatusCode::UNAVAILABLE});
+  ExecuteOptions no_key;
+  no_key.no_key = true;
+  const int before = service_.execute_calls();
+  absl::StatusOr<ExecuteResult> cut = db->ExecuteWith("INSERT INTO t VALUES (1)", {}, no_key);
+  EXPECT_EQ(cut.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(service_.execute_calls() - before, 1);
+  EXPECT_EQ(service_.execute_keys().back(), "");
+}
+
+TEST_F(RetryTest, ExecuteWithoutAKeyNeverRetriesUnknown) {
   service_.Script({grpc::StatusCode::UNKNOWN});
   auto db = NewClient();
-  absl::StatusOr<txgate::v1::ResultSet> result = db->Execute("UPDATE t SET a = 1");
+  ExecuteOptions no_key;
+  no_key.no_key = true;
+  absl::StatusOr<ExecuteResult> result = db->ExecuteWith("UPDATE t SET a = 1", {}, no_key);
   ASSERT_EQ(result.status().code(), absl::StatusCode::kUnknown);
   EXPECT_EQ(service_.execute_calls(), 1);
   Error e = Error::FromStatus(result.status());
@@ -298,21 +350,37 @@ TEST_F(RetryTest, ExecuteNeverRetriesUnknown) {
   EXPECT_EQ(e.mysql_errno, 2013);
 }
 
-TEST_F(RetryTest, AServiceConfigOfOnesOwnReplacesTheEmbeddedOne) {
-  EXPECT_NE(Client::DefaultServiceConfig().find("\"UNAVAILABLE\""), absl::string_view::npos);
+// gRPC's retry policy cannot see a request's idempotency key, so the
+// embedded service config retries no DatabaseService method.
+TEST_F(RetryTest, TheServiceConfigRetriesNoDatabaseCall) {
+  EXPECT_EQ(Client::DefaultServiceConfig().find("txgate.v1.DatabaseService"),
+            absl::string_view::npos);
+  EXPECT_NE(Client::DefaultServiceConfig().find("grpc.health.v1.Health"), absl::string_view::npos);
+  // A policy of one's own that would retry Execute is used instead.
   service_.Script({grpc::StatusCode::UNAVAILABLE});
   Options options = FastOptions();
-  options.service_config = "{}";  // no retry policy
+  options.service_config = R"({"methodConfig": [{"name": [{"service": "txgate.v1.DatabaseService"}],
+      "retryPolicy": {"maxAttempts": 2, "initialBackoff": "0.01s", "maxBackoff": "0.01s",
+                      "backoffMultiplier": 1, "retryableStatusCodes": ["UNAVAILABLE"]}}]})";
   auto db = NewClient(options);
-  EXPECT_EQ(db->Execute("SELECT 1").status().code(), absl::StatusCode::kUnavailable);
-  EXPECT_EQ(service_.execute_calls(), 1);
+  ExecuteOptions no_key;
+  no_key.no_key = true;
+  service_.BareUnavailable();  // the helper itself would not re-send it
+  absl::StatusOr<ExecuteResult> result = db->ExecuteWith("SELECT 1", {}, no_key);
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->calls, 1);
+  EXPECT_EQ(service_.execute_calls(), 2);
 }
 
 TEST_F(RetryTest, AnUnreachableTxgateIsUnavailable) {
   Options options = FastOptions();
-  options.call_timeout = absl::Seconds(5);
+  options.call_timeout = absl::Milliseconds(300);
   Client db("127.0.0.1:1", options);
-  EXPECT_EQ(db.Execute("SELECT 1").status().code(), absl::StatusCode::kUnavailable);
+  // Execute's key makes a refused connect safe to retry until the deadline.
+  absl::StatusOr<ExecuteResult> execute = db.ExecuteWith("SELECT 1", {}, ExecuteOptions());
+  EXPECT_THAT(execute.status().code(), ::testing::AnyOf(absl::StatusCode::kUnavailable,
+                                                        absl::StatusCode::kDeadlineExceeded));
+  EXPECT_FALSE(Error::FromStatus(execute.status()).idempotency_key.empty());
   EXPECT_EQ(db.BeginTransaction().status().code(), absl::StatusCode::kUnavailable);
   EXPECT_EQ(db.StreamQuery("SELECT 1", {}, [](const txgate::v1::Row&) { return absl::OkStatus(); })
                 .status()
@@ -321,7 +389,6 @@ TEST_F(RetryTest, AnUnreachableTxgateIsUnavailable) {
   TransactionOptions tx;
   tx.timeout = absl::Milliseconds(300);
   absl::StatusOr<TransactionResult> result = db.RunTransaction({"DELETE FROM t"}, tx);
-  // The channel's own retries may use up the deadline before the last answer.
   EXPECT_THAT(result.status().code(), ::testing::AnyOf(absl::StatusCode::kUnavailable,
                                                        absl::StatusCode::kDeadlineExceeded));
   EXPECT_FALSE(Error::FromStatus(result.status()).idempotency_key.empty());

@@ -64,7 +64,9 @@ class DatabaseServiceServicer(object):
     def Execute(self, request, context):
         """Execute runs one statement with bound parameters in autocommit mode and
         returns its whole result. Reads are re-run after a connection loss; a
-        write whose outcome is unknown answers UNKNOWN (COMMIT_OUTCOME_UNKNOWN).
+        write whose outcome is unknown answers UNKNOWN (COMMIT_OUTCOME_UNKNOWN),
+        unless it carries an idempotency_key, which makes it exactly-once and
+        safe to re-send.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
