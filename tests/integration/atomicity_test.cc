@@ -204,26 +204,13 @@ TEST_F(AtomicityTest, AProcedureThatDoesNotCommitRunsInsideATransaction) {
 TEST_F(AtomicityTest, AWouldBeCommitWithTheConnectionKilledMovesNothing) {
   for (const char* procedure : {"at_commit", "at_ok"}) {
     SCOPED_TRACE(procedure);
-    std::atomic<bool> done{false};
-    std::thread killer([&] {
-      // Kills the first txgate session found in the SLEEP, once.
-      while (!done.load()) {
-        std::vector<std::vector<std::string>> rows = Admin(
-            "SELECT ID FROM information_schema.PROCESSLIST WHERE USER = 'txgate' AND "
-            "INFO LIKE 'SELECT SLEEP%'");
-        if (!rows.empty()) {
-          (void)AdminQuery("KILL CONNECTION " + rows[0][0]);
-          return;
-        }
-        absl::SleepFor(absl::Milliseconds(10));  // polling the process list
-      }
-    });
+    // Kills the first txgate session found in the SLEEP, once.
+    SessionKiller killer("SELECT SLEEP", 1);
     txgate::v1::RunTransactionResponse response;
     grpc::Status s =
         RunTransaction({kBump, absl::StrCat("CALL ", procedure, "()"), "SELECT SLEEP(1.5)"},
                        &response, false, absl::StrCat("at-kill-", procedure));
-    done = true;
-    killer.join();
+    killer.Stop();
     if (std::string(procedure) == "at_commit") {
       // Refused at the CALL: the SLEEP never ran.
       EXPECT_EQ(ErrorInfoOf(s).metadata().at("mysql_errno"), "1399") << s.error_message();

@@ -19,34 +19,6 @@
 namespace txgate::testing {
 namespace {
 
-// Kills, as root, every session found running a statement that starts with
-// `sql`, polling the process list until Stop(); Stop() returns the ids killed.
-class SessionKiller {
- public:
-  explicit SessionKiller(const std::string& sql)
-      : thread_([this, like = absl::StrCat(sql, "%")] {
-          while (!stop_) {
-            for (const auto& row : Admin(
-                     absl::StrCat("SELECT ID FROM information_schema.PROCESSLIST WHERE INFO LIKE '",
-                                  like, "'"))) {
-              if (AdminQuery("KILL CONNECTION " + row[0]).ok()) killed_.insert(row[0]);
-            }
-            absl::SleepFor(absl::Milliseconds(10));  // a poll interval, not a wait for a condition
-          }
-        }) {}
-  ~SessionKiller() { Stop(); }
-  std::set<std::string> Stop() {
-    stop_ = true;
-    if (thread_.joinable()) thread_.join();
-    return killed_;
-  }
-
- private:
-  std::atomic<bool> stop_{false};
-  std::set<std::string> killed_;  // the thread's own until joined
-  std::thread thread_;
-};
-
 using ::testing::HasSubstr;
 
 std::map<std::string, std::string> MetadataOf(const grpc::Status& s) {

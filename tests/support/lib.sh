@@ -33,9 +33,10 @@ start_txgate() {
   wait_for sh -c "grpcurl -plaintext 127.0.0.1:$port grpc.health.v1.Health/Check | grep -q SERVING"
 }
 
-# stop_txgate PORT: SIGTERM, waits for the exit, returns txgate's exit status.
-stop_txgate() {
-  local pidfile="${TXGATE_LOG_DIR:-/tmp}/txgate-$1.pid"
+# stop_recorded PIDFILE: SIGTERM to the process whose pid PIDFILE holds (started by
+# this shell), waits for its exit and returns its exit status; 0 if none is recorded.
+stop_recorded() {
+  local pidfile=$1
   [ -f "$pidfile" ] || return 0
   local pid
   pid=$(cat "$pidfile")
@@ -45,6 +46,9 @@ stop_txgate() {
   wait "$pid" || rc=$?
   return $rc
 }
+
+# stop_txgate PORT: SIGTERM, waits for the exit, returns txgate's exit status.
+stop_txgate() { stop_recorded "${TXGATE_LOG_DIR:-/tmp}/txgate-$1.pid"; }
 
 # start_toxiproxy PORT: starts toxiproxy-server (its HTTP API) on 127.0.0.1:PORT,
 # logging to $TXGATE_LOG_DIR/toxiproxy-PORT.log, waits until the API answers, and
@@ -58,12 +62,4 @@ start_toxiproxy() {
 }
 
 # stop_toxiproxy PORT: stops the toxiproxy-server start_toxiproxy started.
-stop_toxiproxy() {
-  local pidfile="${TXGATE_LOG_DIR:-/tmp}/toxiproxy-$1.pid"
-  [ -f "$pidfile" ] || return 0
-  local pid
-  pid=$(cat "$pidfile")
-  rm -f "$pidfile"
-  kill -TERM "$pid" 2>/dev/null || return 0
-  wait "$pid" 2>/dev/null || true
-}
+stop_toxiproxy() { stop_recorded "${TXGATE_LOG_DIR:-/tmp}/toxiproxy-$1.pid" 2>/dev/null || true; }

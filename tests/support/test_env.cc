@@ -204,6 +204,24 @@ void MariadbStall::End() {
   stopped_ = false;
 }
 
+SessionKiller::SessionKiller(const std::string& sql, int max_kills)
+    : thread_([this, like = absl::StrCat(sql, "%"), max_kills] {
+        while (!stop_) {
+          for (const auto& row : Admin(absl::StrCat(
+                   "SELECT ID FROM information_schema.PROCESSLIST WHERE INFO LIKE '", like, "'"))) {
+            if (AdminQuery("KILL CONNECTION " + row[0]).ok()) killed_.insert(row[0]);
+            if (max_kills > 0 && static_cast<int>(killed_.size()) >= max_kills) return;
+          }
+          absl::SleepFor(absl::Milliseconds(10));  // a poll interval, not a wait for a condition
+        }
+      }) {}
+
+std::set<std::string> SessionKiller::Stop() {
+  stop_ = true;
+  if (thread_.joinable()) thread_.join();
+  return killed_;
+}
+
 bool Eventually(const std::function<bool()>& condition, absl::Duration timeout) {
   const absl::Time end = absl::Now() + timeout;
   while (absl::Now() < end) {

@@ -7,10 +7,13 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -79,6 +82,24 @@ class MariadbStall {
 
  private:
   bool stopped_ = false;
+};
+
+// Kills (KILL CONNECTION, as root) sessions found running a statement that
+// starts with `sql`, polling the process list every 10 ms from a thread of
+// its own, until Stop() (or after `max_kills` kills; 0: no limit). Stop()
+// returns the ids of the sessions killed.
+class SessionKiller {
+ public:
+  explicit SessionKiller(const std::string& sql, int max_kills = 0);
+  ~SessionKiller() { Stop(); }
+  SessionKiller(const SessionKiller&) = delete;
+  SessionKiller& operator=(const SessionKiller&) = delete;
+  std::set<std::string> Stop();
+
+ private:
+  std::atomic<bool> stop_{false};
+  std::set<std::string> killed_;  // the thread's own until joined
+  std::thread thread_;
 };
 
 // Waits (polling) until `condition` is true or `timeout` passes.
