@@ -266,6 +266,17 @@ absl::StatusOr<T> TransactionRunner::Heal(CallContext& ctx, const Job<T>& job) {
         if (failure.error == FailureClass::kConnectionLost && job.unhealed) {
           return WithDetailOf(job.unhealed(failed.status, "the deadline passed"), failed.status);
         }
+        if (failure.error == FailureClass::kRequest && job.keyed && job.resolve &&
+            TimeLeft(ctx) > absl::ZeroDuration()) {
+          // The request's own error — or the mark of a concurrent execution
+          // of the same keyed request that committed first: this attempt
+          // ran into its effects (a unique value it inserted, a lock it
+          // held until then, an expectation its change left unmet). Its
+          // answer, once recorded, is the answer; the look-up waits for one
+          // still committing. (This attempt's lease went back: rolled back.)
+          absl::StatusOr<std::optional<T>> prior = job.resolve(db::SessionIdentity());
+          if (prior.ok() && prior->has_value()) return std::move(**prior);
+        }
         return failed.status;
       case Action::kAnswerHealsExhausted: {
         const std::string why = absl::StrCat("the connection was lost again after ", failure.heals,

@@ -193,5 +193,63 @@ TEST_F(ExecuteKeyTest, AWriteWhoseConnectionDiesWhileItRunsIsReRunOnce) {
   EXPECT_EQ(Count("SELECT COUNT(*) FROM ek_rows WHERE v = '4242'"), 1);
 }
 
+// Concurrent duplicates of one keyed request (a client's retry while the
+// first attempt still runs, another pod's re-send) get the one answer and
+// apply once, also when a duplicate runs into the first one's effects
+// before it reaches the key: a unique value the first inserted (1062), an
+// expectation the first one's change left unmet.
+TEST_F(ExecuteKeyTest, ConcurrentDuplicatesOfAKeyedRequestAllGetTheOneAnswer) {
+  ASSERT_TRUE(Exec(server_.stub(), "DROP TABLE IF EXISTS ek_unique").ok());
+  ASSERT_TRUE(Exec(server_.stub(),
+                   "CREATE TABLE ek_unique (id BIGINT AUTO_INCREMENT PRIMARY KEY, "
+                   "v VARCHAR(64) UNIQUE, b INT NOT NULL DEFAULT 10)")
+                  .ok());
+  constexpr int kDuplicates = 8;
+  {
+    const std::string key = Key("dup-execute");
+    std::vector<ExecuteResponse> responses(kDuplicates);
+    std::vector<grpc::Status> statuses(kDuplicates);
+    std::vector<std::thread> threads;
+    for (int i = 0; i < kDuplicates; ++i) {
+      threads.emplace_back([&, i] {
+        statuses[i] =
+            Keyed(key, "INSERT INTO ek_unique (v) SELECT CONCAT(?, IF(SLEEP(0.5), '', ''))",
+                  {Str("one")}, &responses[i]);
+      });
+    }
+    for (std::thread& t : threads) t.join();
+    for (int i = 0; i < kDuplicates; ++i) {
+      ASSERT_TRUE(statuses[i].ok()) << i << ": " << statuses[i].error_message();
+      EXPECT_EQ(responses[i].SerializeAsString(), responses[0].SerializeAsString()) << i;
+    }
+    EXPECT_EQ(Count("SELECT COUNT(*) FROM ek_unique"), 1);
+  }
+  {
+    // A guarded debit: a duplicate that waits for the first one's row lock
+    // then matches no row (its expectation unmet) answers the first's OK.
+    txgate::v1::RunTransactionRequest request;
+    request.set_idempotency_key(Key("dup-guarded"));
+    txgate::v1::Statement* debit = request.add_statements();
+    debit->set_sql("UPDATE ek_unique SET b = b - 10 WHERE v = 'one' AND b >= 10");
+    debit->mutable_expect()->set_min_affected_rows(1);
+    request.add_statements()->set_sql("SELECT SLEEP(0.5)");
+    std::vector<txgate::v1::RunTransactionResponse> responses(kDuplicates);
+    std::vector<grpc::Status> statuses(kDuplicates);
+    std::vector<std::thread> threads;
+    for (int i = 0; i < kDuplicates; ++i) {
+      threads.emplace_back([&, i] {
+        auto ctx = WithDeadline(absl::Seconds(20));
+        statuses[i] = server_.stub().RunTransaction(ctx.get(), request, &responses[i]);
+      });
+    }
+    for (std::thread& t : threads) t.join();
+    for (int i = 0; i < kDuplicates; ++i) {
+      ASSERT_TRUE(statuses[i].ok()) << i << ": " << statuses[i].error_message();
+      EXPECT_EQ(responses[i].SerializeAsString(), responses[0].SerializeAsString()) << i;
+    }
+    EXPECT_EQ(Count("SELECT b FROM ek_unique WHERE v = 'one'"), 0);  // debited once
+  }
+}
+
 }  // namespace
 }  // namespace txgate::testing
