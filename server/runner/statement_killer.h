@@ -1,6 +1,8 @@
 // StatementKiller: stops statements of cancelled or expired calls.
 //
-// Kill() returns at once and starts two things. A sender thread sends KILL
+// Kill() returns at once and starts two things. It notes the KILL in the
+// call's context at once (CallContext::BeginKill), so the connection stays
+// attached until the KILL is done. A sender thread sends KILL
 // QUERY for the call's attached connection from a side connection — once
 // the process list proves the thread id still names that connection's
 // session (db::KillIfSameSession). Independently, a cutter thread shuts the
@@ -48,8 +50,9 @@ class StatementKiller {
   void Kill(std::shared_ptr<CallContext> ctx);
 
  private:
-  void SendKill(CallContext& ctx);  // on the sender thread
-  void CutOverdue();                // on the cutter thread
+  // On the sender thread: KILL QUERY for `victim`, then ctx.EndKill().
+  void SendKill(CallContext& ctx, const db::SessionIdentity& victim);
+  void CutOverdue();  // on the cutter thread
 
   const Factory factory_;
   const absl::Duration timeout_;

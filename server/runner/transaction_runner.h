@@ -130,6 +130,10 @@ class TransactionRunner {
     QueryStream(const QueryStream&) = delete;
     QueryStream& operator=(const QueryStream&) = delete;
 
+    // True while the query may still be sending rows (it was not read to
+    // its end, nor ended by an error).
+    bool unfinished() const { return lease_->pending_result(); }
+
     // Fills `chunk` with the next rows; sets chunk->done() at the end.
     // `ctx` is the one the stream was started with.
     absl::Status NextChunk(CallContext& ctx, txgate::v1::StreamQueryResponse* chunk);

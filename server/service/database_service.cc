@@ -229,7 +229,7 @@ class StreamQueryCall final : public grpc::ServerWriteReactor<txgate::v1::Stream
 
   // From the watchdog (with the service's lock held): ends the call if its
   // client has not taken the chunk written before `cutoff`. Its statement
-  // is killed at once; the connection is closed on the executor.
+  // is killed and its connection closed on the executor (Conclude).
   bool ExpireIfStalledSince(absl::Time cutoff, absl::Duration timeout) {
     int64_t taken, waiting;
     {
@@ -240,7 +240,6 @@ class StreamQueryCall final : public grpc::ServerWriteReactor<txgate::v1::Stream
       taken = rows_taken_;
       waiting = rows_waiting_;
     }
-    if (call_->Cancel()) killer_->Kill(call_);
     absl::Status status = WriteStalled(
         timeout, absl::StrCat("the stream was ended after the client had taken ", taken,
                               " rows (a chunk of ", waiting, " more was waiting for it)",
@@ -288,6 +287,13 @@ class StreamQueryCall final : public grpc::ServerWriteReactor<txgate::v1::Stream
   // Returns the connection (a stream cut short: after its KILL, closed
   // unread) and sends `status`; once per call.
   void Conclude(const absl::Status& status) {
+    if (stream_ != nullptr && stream_->unfinished()) {
+      // Cut short (the client went away, cancelled, or its deadline passed,
+      // whichever of gRPC's reactions came first): the query is killed
+      // before its connection goes. A KILL from OnCancel too is harmless.
+      call_->Cancel();
+      killer_->Kill(call_);
+    }
     stream_.reset();
     bytes_.Release();
     Finish(record_->Finish(Settled(*call_, status)));

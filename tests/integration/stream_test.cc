@@ -20,6 +20,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "server/mysql/connection.h"
 #include "tests/support/test_env.h"
 
 namespace txgate::testing {
@@ -249,6 +250,30 @@ TEST_F(StreamTest, AnExpiredStreamQueryKillsItsQueryAndTheNextCallIsPrompt) {
   EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
 }
 
+// Closing never blocks: a connection destroyed in the middle of a result,
+// while the server is stopped (SIGSTOP) and unread rows wait in the socket,
+// is closed without reading them (Connector/C's mysql_stmt_close would
+// read the rest, then wait --mysql_read_timeout for more).
+TEST(ConnectionCloseTest, AConnectionDestroyedMidResultOnAStoppedServerClosesAtOnce) {
+  mysql::ConnectOptions o = DefaultServerOptions().mysql;
+  o.read_timeout = absl::Seconds(30);
+  absl::StatusOr<std::unique_ptr<mysql::Connection>> conn =
+      mysql::Connection::Open(o, absl::Seconds(5));
+  ASSERT_TRUE(conn.ok()) << conn.status();
+  ASSERT_TRUE(
+      (*conn)->Start("SELECT seq, REPEAT('x', 1000) FROM seq_1_to_10000000", db::Params()).ok());
+  txgate::v1::Row row;
+  size_t bytes = 0;
+  absl::StatusOr<bool> first = (*conn)->Next(&row, &bytes);
+  ASSERT_TRUE(first.ok() && *first);
+  EXPECT_TRUE((*conn)->pending_result());
+  MariadbStall stall;
+  ASSERT_TRUE(stall.stopped());
+  const absl::Time start = absl::Now();
+  conn->reset();
+  EXPECT_LT(absl::Now() - start, absl::Seconds(1));
+}
+
 // The real process: a chunk holding one row of a 5 MiB value goes beyond
 // the client's default 4 MiB receive limit (or, where values are split
 // across chunks, arrives whole); either way the next call is answered
@@ -256,10 +281,10 @@ TEST_F(StreamTest, AnExpiredStreamQueryKillsItsQueryAndTheNextCallIsPrompt) {
 TEST(StreamShutdownTest, AfterAChunkOverTheClientsLimitTheNextCallIsPromptAndSigtermIsInTime) {
   const absl::Duration grace = absl::Seconds(3);
   TxgateProcess txgate({absl::StrCat("--shutdown_grace=", absl::FormatDuration(grace)),
-                        "--pool_max_size=2", "--pool_min_idle=1", "--kill_grace=1s"});
+                        "--pool_max_size=1", "--pool_min_idle=1", "--kill_grace=1s"});
   ASSERT_TRUE(txgate.running());
   StreamQueryRequest req;
-  req.set_sql("SELECT seq, REPEAT('x', 5 * 1024 * 1024) AS big FROM seq_1_to_3");
+  req.set_sql("SELECT seq, REPEAT('x', 5 * 1024 * 1024) AS big FROM seq_1_to_20");
   {
     grpc::ClientContext ctx;
     ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
@@ -272,7 +297,7 @@ TEST(StreamShutdownTest, AfterAChunkOverTheClientsLimitTheNextCallIsPromptAndSig
       EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << s.error_message();
     }
   }
-  // Each pooled connection serves a call: the stream's too, if it was kept.
+  // The pool's one connection (the stream's, or a new one) serves the next calls.
   for (int i = 0; i < 3; ++i) {
     const grpc::Status s = Exec(txgate.stub(), "SELECT 1", {}, nullptr, absl::Seconds(2));
     EXPECT_TRUE(s.ok()) << s.error_code() << " " << s.error_message();

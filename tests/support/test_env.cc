@@ -301,7 +301,13 @@ TxgateProcess::TxgateProcess(const std::vector<std::string>& flags) : port_(Free
     return;
   }
   pid_ = pid;
-  channel_ = grpc::CreateChannel(address(), grpc::InsecureChannelCredentials());
+  // It listens within moments: retry the connect every 100 ms, not with
+  // gRPC's default backoff of seconds.
+  grpc::ChannelArguments channel_args;
+  channel_args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+  channel_args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
+  channel_args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 100);
+  channel_ = grpc::CreateCustomChannel(address(), grpc::InsecureChannelCredentials(), channel_args);
   stub_ = txgate::v1::DatabaseService::NewStub(channel_);
   auto health = grpc::health::v1::Health::NewStub(channel_);
   EXPECT_TRUE(Eventually(
