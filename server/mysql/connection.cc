@@ -134,8 +134,14 @@ Connection::Connection(MYSQL* mysql, const ConnectOptions& options)
 Connection::~Connection() {
   // A healthy idle session gets a COM_QUIT (a write to an idle socket, which
   // does not wait). Otherwise the server may be sending, or may never
-  // answer: the shut socket fails every read and write at once.
-  if (broken() || pending_result()) Interrupt();
+  // answer: the shut socket fails every read and write at once. Only the
+  // socket Connector/C still has open: after a loss it closed its own, and
+  // the descriptor's number may name another connection's by now.
+  const my_socket open_socket = mysql_get_socket(mysql_);
+  if (open_socket != MARIADB_INVALID_SOCKET && (broken() || pending_result())) {
+    broken_.store(true, std::memory_order_release);
+    ::shutdown(open_socket, SHUT_RDWR);
+  }
   // Detaches every statement (stmt->mysql = NULL): closing them afterwards
   // only frees memory, without COM_STMT_CLOSE (the session's end frees
   // them in the server) and without reading a pending result.

@@ -29,21 +29,25 @@ StatementKiller::~StatementKiller() {
 }
 
 void StatementKiller::Kill(std::shared_ptr<CallContext> ctx) {
-  db::SessionIdentity victim;
-  // Taken now, while the connection is attached, so that its Detach()
-  // waits for this KILL (or the cut) even if it comes first: a stream
-  // ended right after its cancellation still has its query killed, and the
-  // KILL cannot reach the connection's next user. Nothing attached: no
-  // statement runs, and one attached later sees ctx->cancelled().
-  if (!ctx->BeginKill(&victim)) return;
   {
     MutexLock lock(&due_mu_);
     due_.emplace(absl::Now() + timeout_, ctx);
   }
-  sender_.Submit([this, ctx = std::move(ctx), victim] { SendKill(*ctx, victim); });
+  sender_.Submit([this, ctx = std::move(ctx)] { SendKill(*ctx); });
 }
 
-void StatementKiller::SendKill(CallContext& ctx, const db::SessionIdentity& victim) {
+void StatementKiller::KillNow(std::shared_ptr<CallContext> ctx) {
+  {
+    MutexLock lock(&due_mu_);
+    due_.emplace(absl::Now() + timeout_, ctx);
+  }
+  SendKill(*ctx);
+}
+
+void StatementKiller::SendKill(CallContext& ctx) {
+  db::SessionIdentity victim;
+  // Nothing attached: it returned, or was cut while this KILL waited.
+  if (!ctx.BeginKill(&victim)) return;
   {
     MutexLock lock(&side_mu_);
     for (int attempt = 0; attempt < 2; ++attempt) {

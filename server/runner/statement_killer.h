@@ -1,8 +1,6 @@
 // StatementKiller: stops statements of cancelled or expired calls.
 //
-// Kill() returns at once and starts two things. It notes the KILL in the
-// call's context at once (CallContext::BeginKill), so the connection stays
-// attached until the KILL is done. A sender thread sends KILL
+// Kill() returns at once and starts two things. A sender thread sends KILL
 // QUERY for the call's attached connection from a side connection — once
 // the process list proves the thread id still names that connection's
 // session (db::KillIfSameSession). Independently, a cutter thread shuts the
@@ -49,10 +47,19 @@ class StatementKiller {
   // holding a shared_ptr).
   void Kill(std::shared_ptr<CallContext> ctx);
 
+  // Stops whatever runs for `ctx` before returning: KILL QUERY is sent
+  // from the calling thread (each round trip bounded by `timeout`; a few
+  // of them at most on a server that does not answer), and the cutter cuts
+  // the socket if the statement is still attached `timeout` from now. For
+  // a caller about to give up a connection whose statement still runs (a
+  // stream cut short), which Kill() could miss: its KILL is looked up
+  // only when the sender thread gets to it, by when the connection may be
+  // detached.
+  void KillNow(std::shared_ptr<CallContext> ctx);
+
  private:
-  // On the sender thread: KILL QUERY for `victim`, then ctx.EndKill().
-  void SendKill(CallContext& ctx, const db::SessionIdentity& victim);
-  void CutOverdue();  // on the cutter thread
+  void SendKill(CallContext& ctx);  // on the sender thread
+  void CutOverdue();                // on the cutter thread
 
   const Factory factory_;
   const absl::Duration timeout_;

@@ -265,9 +265,15 @@ class StreamQueryCall final : public grpc::ServerWriteReactor<txgate::v1::Stream
       if (ok) rows_taken_ += rows_waiting_;
     }
     executor_->Submit([this, ok] {
-      if (!ok)
+      if (!ok && absl::Now() >= call_->deadline()) {
+        return End(sql::MakeStatus(absl::StatusCode::kDeadlineExceeded,
+                                   txgate::v1::DEADLINE_EXCEEDED,
+                                   "the stream's deadline passed; its query was stopped"));
+      }
+      if (!ok) {
         return End(sql::MakeStatus(absl::StatusCode::kCancelled, txgate::v1::CANCELLED,
                                    "the client went away"));
+      }
       if (last_) return End(absl::OkStatus());
       Fetch();
     });
@@ -289,10 +295,11 @@ class StreamQueryCall final : public grpc::ServerWriteReactor<txgate::v1::Stream
   void Conclude(const absl::Status& status) {
     if (stream_ != nullptr && stream_->unfinished()) {
       // Cut short (the client went away, cancelled, or its deadline passed,
-      // whichever of gRPC's reactions came first): the query is killed
-      // before its connection goes. A KILL from OnCancel too is harmless.
+      // whichever of gRPC's reactions came first; or it stopped reading):
+      // the query is killed before its connection goes, which OnCancel's
+      // Kill() may miss if this comes first. A second KILL is harmless.
       call_->Cancel();
-      killer_->Kill(call_);
+      killer_->KillNow(call_);
     }
     stream_.reset();
     bytes_.Release();
