@@ -15,6 +15,7 @@
 #include <iostream>
 #include <sstream>
 #include <string>
+#include <thread>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -24,6 +25,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "absl/time/clock.h"
 #include "server/common/log.h"
 #include "server/service/server.h"
 
@@ -153,6 +155,16 @@ ABSL_FLAG(absl::Duration, transaction_idle_timeout, kDefaults.service.transactio
 ABSL_FLAG(absl::Duration, transaction_begin_timeout, kDefaults.service.transaction_begin_timeout,
           "a Transaction stream whose first message has not arrived this long after it opened is "
           "ended ABORTED (reason TRANSACTION_IDLE_TIMEOUT); 0 disables");
+ABSL_FLAG(absl::Duration, stream_write_timeout, kDefaults.service.stream_write_timeout,
+          "a StreamQuery or Transaction response not taken by its client this long (it stopped "
+          "reading) ends the stream ABORTED (reason STREAM_WRITE_TIMEOUT): its statement killed "
+          "or its transaction rolled back, its connection released; 0 = never");
+ABSL_FLAG(int, max_open_streams, kDefaults.service.max_open_streams,
+          "StreamQuery and Transaction streams open at once; more: RESOURCE_EXHAUSTED at once "
+          "(reason SERVER_OVERLOADED)");
+ABSL_FLAG(int, max_concurrent_streams, kDefaults.max_concurrent_streams,
+          "calls (HTTP/2 streams) one client connection may have open at once (0 = "
+          "--worker_threads + --max_queued_calls + --max_open_streams)");
 ABSL_FLAG(int, max_queued_calls, kDefaults.service.max_queued_calls,
           "new calls waiting for a worker at most; beyond, RESOURCE_EXHAUSTED at once (reason "
           "SERVER_OVERLOADED)");
@@ -293,6 +305,9 @@ int main(int argc, char** argv) {
   options.service.transaction_idle_timeout = absl::GetFlag(FLAGS_transaction_idle_timeout);
   options.service.transaction_begin_timeout = absl::GetFlag(FLAGS_transaction_begin_timeout);
   options.service.max_queued_calls = absl::GetFlag(FLAGS_max_queued_calls);
+  options.service.stream_write_timeout = absl::GetFlag(FLAGS_stream_write_timeout);
+  options.service.max_open_streams = absl::GetFlag(FLAGS_max_open_streams);
+  options.max_concurrent_streams = absl::GetFlag(FLAGS_max_concurrent_streams);
   options.service.max_inflight_request_bytes = absl::GetFlag(FLAGS_max_inflight_request_bytes);
 
   absl::StatusOr<std::unique_ptr<txgate::service::Server>> server =
@@ -318,10 +333,20 @@ int main(int argc, char** argv) {
 
   int sig = 0;
   sigwait(&signals, &sig);
+  const absl::Time deadline = absl::Now() + options.shutdown_grace;
   txgate::Log("info", "draining",
               {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"},
                {"grace", absl::FormatDuration(options.shutdown_grace)}});
   (*server)->Shutdown();
   txgate::Log("info", "stopped", {});
+  // Everything is drained and closed. What is left, gRPC's own teardown
+  // (grpc_shutdown, from ~Server, joins its threads), has been seen to wait
+  // seconds for a poller's timeout: the process exits by the grace period
+  // whatever it does.
+  std::thread([deadline] {
+    absl::SleepFor(deadline - absl::Now());
+    txgate::Log("warning", "exit_forced", {{"note", "gRPC's teardown outlasted --shutdown_grace"}});
+    std::_Exit(0);
+  }).detach();
   return 0;
 }

@@ -171,6 +171,13 @@ class Connection {
   // Anything the caller does not read is discarded before the next command.
   virtual absl::Status NextResult() = 0;
 
+  // True while the server may still be sending the started statement's
+  // results (unread rows, or further results of a CALL): the connection
+  // cannot run anything before they are read. The pool closes such a
+  // connection instead of reading them, which could take as long as the
+  // result is large or the server is slow.
+  virtual bool pending_result() const = 0;
+
   // Whether the current result holds a CALL's OUT/INOUT parameters.
   virtual bool out_params() const = 0;
 
@@ -192,6 +199,11 @@ class Connection {
   // From any thread: makes a blocked call return with a connection-lost
   // error; the connection is broken afterwards.
   virtual void Interrupt() = 0;
+
+  // Destroying a connection never waits on the network for more than a
+  // write to the local socket buffer: a broken one, or one with a
+  // pending_result(), is closed without reading what the server still
+  // sends.
 };
 
 // Opens a connection within a timeout; UNAVAILABLE (with the driver's

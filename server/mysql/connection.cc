@@ -132,10 +132,21 @@ Connection::Connection(MYSQL* mysql, const ConnectOptions& options)
 }
 
 Connection::~Connection() {
-  // mysql_stmt_close sends COM_STMT_CLOSE only while the connection lives;
-  // after a loss it just frees the statement.
-  CloseStatements();
+  // A healthy idle session gets a COM_QUIT (a write to an idle socket, which
+  // does not wait). Otherwise the server may be sending, or may never
+  // answer: the shut socket fails every read and write at once. Only the
+  // socket Connector/C still has open: after a loss it closed its own, and
+  // the descriptor's number may name another connection's by now.
+  const my_socket open_socket = mysql_get_socket(mysql_);
+  if (open_socket != MARIADB_INVALID_SOCKET && (broken() || pending_result())) {
+    broken_.store(true, std::memory_order_release);
+    ::shutdown(open_socket, SHUT_RDWR);
+  }
+  // Detaches every statement (stmt->mysql = NULL): closing them afterwards
+  // only frees memory, without COM_STMT_CLOSE (the session's end frees
+  // them in the server) and without reading a pending result.
   mysql_close(mysql_);
+  CloseStatements();
 }
 
 void Connection::CloseStatements() {
@@ -533,7 +544,12 @@ absl::StatusOr<bool> Connection::Next(txgate::v1::Row* row, size_t* bytes) {
     ReadEndOfRows();
     return false;
   }
-  if (rc == 1) return StatementError(active_);
+  if (rc == 1) {
+    // An error packet or a lost connection ended the result: nothing of it
+    // is left to read.
+    has_rows_ = false;
+    return StatementError(active_);
+  }
   if (rc == MYSQL_DATA_TRUNCATED || rc == 0) {
     const std::vector<int> truncated = decoder_.Truncated();
     for (int col : truncated) {
@@ -597,6 +613,11 @@ absl::StatusOr<ExecSummary> Connection::Done() {
   }
   if (!mysql_stmt_more_results(stmt)) FinishStatement();
   return summary;
+}
+
+bool Connection::pending_result() const {
+  return active_ != nullptr && (has_rows_ || mysql_->status != MYSQL_STATUS_READY ||
+                                (mysql_->server_status & SERVER_MORE_RESULTS_EXIST) != 0);
 }
 
 bool Connection::more_results() const {

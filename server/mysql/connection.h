@@ -56,7 +56,6 @@ class Connection final : public db::Connection {
   // Connects within `timeout` (rounded up to whole seconds, at least 1).
   static absl::StatusOr<std::unique_ptr<Connection>> Open(const ConnectOptions& options,
                                                           absl::Duration timeout);
-  ~Connection() override;
 
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
@@ -89,6 +88,9 @@ class Connection final : public db::Connection {
   absl::StatusOr<ExecSummary> Done() override;
   bool more_results() const override;
   absl::Status NextResult() override;
+  // From Connector/C's own state: unread rows of the active statement, or
+  // more results announced.
+  bool pending_result() const override;
   bool out_params() const override { return out_params_; }
   size_t column_count() const override { return decoder_.fields().size(); }
   // Looks at the idle socket: EOF, a reset or an unsolicited packet (such as
@@ -102,6 +104,13 @@ class Connection final : public db::Connection {
   absl::Status ResetSession() override;
   // Shuts the socket down.
   void Interrupt() override;
+  // Closes the session (COM_QUIT) and frees its statements. A broken
+  // connection, or one with a pending result, has its socket shut down
+  // first, so that nothing waits for the server; the statements are freed
+  // after mysql_close, which detaches them, so Connector/C never reads the
+  // rest of a result to close them (mysql_stmt_close on an attached
+  // statement would, for up to read_timeout).
+  ~Connection() override;
 
   // Columns of the started statement; empty when it returns no rows.
   const std::vector<sql::FieldInfo>& fields() const { return decoder_.fields(); }

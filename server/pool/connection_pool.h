@@ -30,8 +30,8 @@
 // The pool holds db::Connection (the seam every driver implements); its
 // tests drive the bookkeeping with fakes of it. It is a template only so
 // that a test may use a fake that implements just what the pool calls:
-// broken(), IdleAlive(), Ping(), HasOpenTransaction(), RollbackTransaction(),
-// session_changed(), ResetSession().
+// broken(), pending_result(), IdleAlive(), Ping(), HasOpenTransaction(),
+// RollbackTransaction(), session_changed(), ResetSession().
 #ifndef TXGATE_SERVER_POOL_CONNECTION_POOL_H_
 #define TXGATE_SERVER_POOL_CONNECTION_POOL_H_
 
@@ -383,9 +383,12 @@ class BasicPool {
   }
 
   // Takes a connection back: rolls back an open transaction and resets a
-  // changed session; a connection that cannot be cleaned is closed.
+  // changed session; a connection that cannot be cleaned is closed. So is
+  // one given back in the middle of a result (a stream cancelled or ended
+  // early): reading the rest could take as long as the result is large or
+  // the server is slow, and closing does not read.
   void Release(std::unique_ptr<Conn> conn, absl::Time opened) {
-    bool keep = !conn->broken();
+    bool keep = !conn->broken() && !conn->pending_result();
     if (keep && conn->HasOpenTransaction()) keep = conn->RollbackTransaction().ok();
     if (keep && conn->session_changed()) keep = conn->ResetSession().ok();
     MutexLock lock(&mu_);

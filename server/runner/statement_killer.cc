@@ -36,6 +36,14 @@ void StatementKiller::Kill(std::shared_ptr<CallContext> ctx) {
   sender_.Submit([this, ctx = std::move(ctx)] { SendKill(*ctx); });
 }
 
+void StatementKiller::KillNow(std::shared_ptr<CallContext> ctx) {
+  {
+    MutexLock lock(&due_mu_);
+    due_.emplace(absl::Now() + timeout_, ctx);
+  }
+  SendKill(*ctx);
+}
+
 void StatementKiller::SendKill(CallContext& ctx) {
   db::SessionIdentity victim;
   // Nothing attached: it returned, or was cut while this KILL waited.

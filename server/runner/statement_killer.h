@@ -47,6 +47,16 @@ class StatementKiller {
   // holding a shared_ptr).
   void Kill(std::shared_ptr<CallContext> ctx);
 
+  // Stops whatever runs for `ctx` before returning: KILL QUERY is sent
+  // from the calling thread (each round trip bounded by `timeout`; a few
+  // of them at most on a server that does not answer), and the cutter cuts
+  // the socket if the statement is still attached `timeout` from now. For
+  // a caller about to give up a connection whose statement still runs (a
+  // stream cut short), which Kill() could miss: its KILL is looked up
+  // only when the sender thread gets to it, by when the connection may be
+  // detached.
+  void KillNow(std::shared_ptr<CallContext> ctx);
+
  private:
   void SendKill(CallContext& ctx);  // on the sender thread
   void CutOverdue();                // on the cutter thread

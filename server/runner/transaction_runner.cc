@@ -812,22 +812,22 @@ absl::StatusOr<std::unique_ptr<TransactionRunner::QueryStream>> TransactionRunne
         !s.ok()) {
       return FailedOn(**lease, std::move(s), Phase::kBeforeSend, false);
     }
-    absl::Status status;
-    {
-      Attached attached(ctx, lease->get());
-      status = (*lease)->Start(request.sql(), request.params());
-    }
-    if (status.ok()) return Stream(new QueryStream(this, std::move(*lease), limits));
+    // Attached from here until the stream is destroyed (see QueryStream).
+    ctx.Attach(lease->get());
+    absl::Status status = (*lease)->Start(request.sql(), request.params());
+    if (status.ok()) return Stream(new QueryStream(this, &ctx, std::move(*lease), limits));
+    ctx.Detach();
     return FailedOn(**lease, std::move(status), Phase::kCommitInFlight, writes);
   };
   return Heal(ctx, Job<Stream>(Work::kStatement, false, attempt));
 }
 
+TransactionRunner::QueryStream::~QueryStream() { ctx_->Detach(); }
+
 absl::Status TransactionRunner::QueryStream::NextChunk(CallContext& ctx,
                                                        txgate::v1::StreamQueryResponse* chunk) {
   db::Connection& conn = *lease_;
   longest_pause_ = std::max(longest_pause_, absl::Now() - last_read_);
-  Attached attached(ctx, &conn);
   if (ctx.cancelled()) return runner_->Interrupted(ctx);
   if (first_) {
     first_ = false;

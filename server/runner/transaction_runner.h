@@ -131,18 +131,40 @@ class TransactionRunner {
       CallContext& ctx, const txgate::v1::RunTransactionRequest& request);
 
   // The rows of one StreamQuery, read chunk by chunk; holds its connection
-  // until destroyed (destroy it on an executor thread).
+  // until destroyed (destroy it on an executor thread). The connection
+  // stays attached to the call's CallContext for the stream's whole life,
+  // also while the service waits for the client to take a chunk: a
+  // cancellation, an expired deadline or a stalled client (the service's
+  // StatementKiller::Kill) stops the query whenever it comes. Destroyed
+  // before the end of the rows, it waits for such a KILL in flight, then
+  // gives its connection back, which the pool closes without reading the
+  // rest (db::Connection::pending_result).
   class QueryStream {
    public:
+    ~QueryStream();
+    QueryStream(const QueryStream&) = delete;
+    QueryStream& operator=(const QueryStream&) = delete;
+
+    // True while the query may still be sending rows (it was not read to
+    // its end, nor ended by an error).
+    bool unfinished() const { return lease_->pending_result(); }
+
     // Fills `chunk` with the next rows; sets chunk->done() at the end.
+    // `ctx` is the one the stream was started with.
     absl::Status NextChunk(CallContext& ctx, txgate::v1::StreamQueryResponse* chunk);
 
    private:
     friend class TransactionRunner;
-    QueryStream(const TransactionRunner* runner, pool::ConnectionPool::Lease lease,
-                ChunkLimits limits)
-        : runner_(runner), lease_(std::move(lease)), chunker_(limits), last_read_(absl::Now()) {}
+    // `ctx` has the lease's connection attached already.
+    QueryStream(const TransactionRunner* runner, CallContext* ctx,
+                pool::ConnectionPool::Lease lease, ChunkLimits limits)
+        : runner_(runner),
+          ctx_(ctx),
+          lease_(std::move(lease)),
+          chunker_(limits),
+          last_read_(absl::Now()) {}
     const TransactionRunner* runner_;
+    CallContext* const ctx_;
     pool::ConnectionPool::Lease lease_;
     Chunker chunker_;
     bool first_ = true;

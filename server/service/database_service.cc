@@ -190,14 +190,61 @@ class UnaryCall final : public grpc::ServerUnaryReactor {
   Response response_;
 };
 
-class StreamQueryCall final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
+}  // namespace
+
+// What the watchdog needs of a stream it may reset once its status has
+// waited too long for the client (see stream_write_timeout): its context,
+// and pins that keep the reactor alive across TryCancel(), which may run
+// the reactor's OnDone() on the calling thread. gRPC's own pin is dropped
+// by OnDone(); whoever drops the last pin deletes the reactor.
+class StreamReactor {
+ public:
+  explicit StreamReactor(grpc::CallbackServerContext* context) : context_(context) {}
+  virtual ~StreamReactor() = default;
+
+  // Taken with the service's lock held, while the stream is registered.
+  void Pin() { pins_.fetch_add(1, std::memory_order_relaxed); }
+  // Drops a pin; deletes the reactor on the last one.
+  void Unpin() {
+    if (pins_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+  }
+  // Without any lock held (see above).
+  void Reset() { context_->TryCancel(); }
+
+ private:
+  grpc::CallbackServerContext* const context_;
+  std::atomic<int> pins_{1};
+};
+
+namespace {
+
+// The status of a stream whose client stopped taking its responses.
+absl::Status WriteStalled(absl::Duration timeout, absl::string_view what) {
+  return sql::MakeStatus(
+      absl::StatusCode::kAborted, txgate::v1::STREAM_WRITE_TIMEOUT,
+      absl::StrCat("the client took no response of this stream for --stream_write_timeout (",
+                   absl::FormatDuration(timeout), "; it stopped reading): ", what,
+                   ". Read streams without long pauses, then run it again"));
+}
+
+}  // namespace
+
+// One StreamQuery. Its steps (Start, then each chunk: fetch on the
+// executor, write, OnWriteDone) run one at a time, each handing over to
+// the next, so stream_, chunk_ and last_ need no lock. Between a write and
+// its OnWriteDone the watchdog may claim the call (finished_) when the
+// client has not taken the chunk within stream_write_timeout; exactly one
+// party ends a call (End, or the watchdog's claim).
+class StreamQueryCall final : public grpc::ServerWriteReactor<grpc::ByteBuffer>,
+                              public StreamReactor {
  public:
   // The service then either Start()s it on the executor or End()s it.
-  StreamQueryCall(DatabaseService* service, std::shared_ptr<CallContext> call,
-                  txgate::v1::StreamQueryRequest request, runner::TransactionRunner* runner,
-                  runner::StatementKiller* killer, Executor* executor,
-                  std::unique_ptr<CallRecord> record, BytesReservation bytes)
-      : service_(service),
+  StreamQueryCall(DatabaseService* service, grpc::CallbackServerContext* context,
+                  std::shared_ptr<CallContext> call, txgate::v1::StreamQueryRequest request,
+                  runner::TransactionRunner* runner, runner::StatementKiller* killer,
+                  Executor* executor, std::unique_ptr<CallRecord> record, BytesReservation bytes)
+      : StreamReactor(context),
+        service_(service),
         call_(std::move(call)),
         request_(std::move(request)),
         runner_(runner),
@@ -218,31 +265,96 @@ class StreamQueryCall final : public grpc::ServerWriteReactor<grpc::ByteBuffer> 
     Fetch();
   }
 
-  // Returns the connection (when on an executor thread) and ends the call.
+  // Ends the call unless it was ended already; returns the connection
+  // (when on an executor thread).
   void End(const absl::Status& status) {
+    {
+      MutexLock lock(&mu_);
+      if (finished_) return;
+      finished_ = true;
+    }
+    Conclude(status);
+  }
+
+  // From the watchdog (with the service's lock held): ends the call if its
+  // client has not taken the chunk written before `cutoff`. Its statement
+  // is killed and its connection closed on the executor (Conclude).
+  bool ExpireIfStalledSince(absl::Time cutoff, absl::Duration timeout) {
+    int64_t taken, waiting;
+    {
+      MutexLock lock(&mu_);
+      if (finished_ || !writing_ || write_since_ > cutoff) return false;
+      finished_ = true;
+      ended_writing_at_ = absl::Now();
+      taken = rows_taken_;
+      waiting = rows_waiting_;
+    }
+    absl::Status status = WriteStalled(
+        timeout, absl::StrCat("the stream was ended after the client had taken ", taken,
+                              " rows (a chunk of ", waiting, " more was waiting for it)",
+                              last_ ? "" : "; its query was stopped"));
+    executor_->Submit([this, status = std::move(status)] { Conclude(status); });
+    return true;
+  }
+
+  // From the watchdog: true (once) if the call was ended while its client
+  // had not taken a chunk, before `cutoff`, and still has not.
+  bool ResetDue(absl::Time cutoff) {
+    MutexLock lock(&mu_);
+    if (!finished_ || !writing_ || reset_ || ended_writing_at_ > cutoff) return false;
+    reset_ = true;
+    return true;
+  }
+
+  void OnWriteDone(bool ok) override {
+    {
+      MutexLock lock(&mu_);
+      writing_ = false;
+      if (finished_) return;  // claimed by the watchdog
+      if (ok) rows_taken_ += rows_waiting_;
+    }
+    executor_->Submit([this, ok] {
+      if (!ok && absl::Now() >= call_->deadline()) {
+        return End(sql::MakeStatus(absl::StatusCode::kDeadlineExceeded,
+                                   txgate::v1::DEADLINE_EXCEEDED,
+                                   "the stream's deadline passed; its query was stopped"));
+      }
+      if (!ok) {
+        return End(sql::MakeStatus(absl::StatusCode::kCancelled, txgate::v1::CANCELLED,
+                                   "the client went away"));
+      }
+      if (last_) return End(absl::OkStatus());
+      Fetch();
+    });
+  }
+  // The statement is killed whenever it comes: the stream's connection
+  // stays attached to call_ while the stream lives (QueryStream).
+  void OnCancel() override {
+    if (call_->Cancel()) killer_->Kill(call_);
+  }
+  void OnDone() override {
+    service_->Unregister(this);
+    service_->Untrack(call_.get());
+    Unpin();
+  }
+
+ private:
+  // Returns the connection (a stream cut short: after its KILL, closed
+  // unread) and sends `status`; once per call.
+  void Conclude(const absl::Status& status) {
+    if (stream_ != nullptr && stream_->unfinished()) {
+      // Cut short (the client went away, cancelled, or its deadline passed,
+      // whichever of gRPC's reactions came first; or it stopped reading):
+      // the query is killed before its connection goes, which OnCancel's
+      // Kill() may miss if this comes first. A second KILL is harmless.
+      call_->Cancel();
+      killer_->KillNow(call_);
+    }
     stream_.reset();
     bytes_.Release();
     Finish(record_->Finish(Settled(*call_, status)));
   }
 
-  void OnWriteDone(bool ok) override {
-    executor_->Submit([this, ok] {
-      if (!ok)
-        return End(sql::MakeStatus(absl::StatusCode::kCancelled, txgate::v1::CANCELLED,
-                                   "the client went away"));
-      if (last_) return End(absl::OkStatus());
-      Fetch();
-    });
-  }
-  void OnCancel() override {
-    if (call_->Cancel()) killer_->Kill(call_);
-  }
-  void OnDone() override {
-    service_->Untrack(call_.get());
-    delete this;
-  }
-
- private:
   void Fetch() {
     chunk_.Clear();
     absl::Status status = stream_->NextChunk(*call_, &chunk_);
@@ -252,6 +364,12 @@ class StreamQueryCall final : public grpc::ServerWriteReactor<grpc::ByteBuffer> 
       stream_.reset();  // the connection goes back before the last write
     }
     if (absl::Status encoded = Encode(chunk_, &wire_chunk_); !encoded.ok()) return End(encoded);
+    {
+      MutexLock lock(&mu_);
+      writing_ = true;
+      write_since_ = absl::Now();
+      rows_waiting_ = chunk_.rows_size();
+    }
     StartWrite(&wire_chunk_);
   }
 
@@ -267,9 +385,17 @@ class StreamQueryCall final : public grpc::ServerWriteReactor<grpc::ByteBuffer> 
   txgate::v1::StreamQueryResponse chunk_;
   grpc::ByteBuffer wire_chunk_;  // chunk_'s bytes, being written
   bool last_ = false;
-};
 
-}  // namespace
+  // Acquired after DatabaseService::mu_ (WatchIdle()).
+  Mutex mu_ ABSL_ACQUIRED_AFTER(service_->mu_);
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;  // its status is decided
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;   // a chunk waits for its client
+  absl::Time write_since_ ABSL_GUARDED_BY(mu_);
+  absl::Time ended_writing_at_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
+  bool reset_ ABSL_GUARDED_BY(mu_) = false;
+  int64_t rows_taken_ ABSL_GUARDED_BY(mu_) = 0;    // in chunks the client took
+  int64_t rows_waiting_ ABSL_GUARDED_BY(mu_) = 0;  // in the chunk being written
+};
 
 // One interactive transaction. Its messages are handled one at a time on
 // the executor; between two of them it waits for the client (kReading),
@@ -279,11 +405,14 @@ class StreamQueryCall final : public grpc::ServerWriteReactor<grpc::ByteBuffer> 
 // (max_open_transactions) when its first message arrives, and gives it back
 // before its status goes out (FinishWith), so that a client that opens its
 // next stream once it has the previous one's status finds the slot free.
-class TransactionCall final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
+class TransactionCall final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>,
+                              public StreamReactor {
  public:
-  TransactionCall(std::shared_ptr<CallContext> call, DatabaseService* service, Backend backend,
-                  std::unique_ptr<CallRecord> record, bool read_only)
-      : call_(std::move(call)),
+  TransactionCall(grpc::CallbackServerContext* context, std::shared_ptr<CallContext> call,
+                  DatabaseService* service, Backend backend, std::unique_ptr<CallRecord> record,
+                  bool read_only)
+      : StreamReactor(context),
+        call_(std::move(call)),
         service_(service),
         backend_(backend),
         executor_(service->executor_),
@@ -300,19 +429,45 @@ class TransactionCall final : public grpc::ServerBidiReactor<grpc::ByteBuffer, g
   }
 
   // Admitted: waits for the first message.
-  void Start() { ReadNext(); }
-
-  // From the watchdog (with the service's lock held): ends the call if it
-  // has waited for its client since before `cutoff`, or for its first
-  // message since before `first_cutoff`.
-  bool ExpireIfIdleSince(absl::Time cutoff, absl::Time first_cutoff) {
-    bool first;
+  void Start() {
     {
       MutexLock lock(&mu_);
-      if (finished_ || !reading_) return false;
+      idle_since_ = absl::Now();
+    }
+    ReadNext();
+  }
+
+  // Why the watchdog ended a call.
+  enum class Expiry { kNone, kIdle, kWriteStalled };
+
+  // From the watchdog (with the service's lock held): ends the call if it
+  // has waited for its client (to take its last response, or to send the
+  // next message) since before `cutoff`, for its first message since
+  // before `first_cutoff`, or to take its last response since before
+  // `write_cutoff`.
+  Expiry ExpireIfIdleSince(absl::Time cutoff, absl::Time first_cutoff, absl::Time write_cutoff) {
+    bool first, stalled, writing;
+    {
+      MutexLock lock(&mu_);
+      if (finished_ || !(reading_ || writing_)) return Expiry::kNone;
       first = awaiting_first_;
-      if (idle_since_ > (first ? first_cutoff : cutoff)) return false;
+      writing = writing_;
+      stalled = writing_ && write_since_ <= write_cutoff;
+      if (!stalled && idle_since_ > (first ? first_cutoff : cutoff)) return Expiry::kNone;
       finished_ = true;
+      if (writing_) ended_writing_at_ = absl::Now();
+    }
+    if (ended_) {
+      // Committed or rolled back already, as the response not yet taken
+      // says: that stands. The status goes after it.
+      EndClaimed(absl::OkStatus());
+      return Expiry::kNone;
+    }
+    if (stalled) {
+      EndClaimed(WriteStalled(service_->options_.stream_write_timeout,
+                              absl::StrCat("the interactive transaction was rolled back after ",
+                                           statements_, " statements")));
+      return Expiry::kWriteStalled;
     }
     if (first) {
       EndClaimed(sql::MakeStatus(
@@ -321,14 +476,25 @@ class TransactionCall final : public grpc::ServerBidiReactor<grpc::ByteBuffer, g
                        "within --transaction_begin_timeout (",
                        absl::FormatDuration(service_->options_.transaction_begin_timeout),
                        "); nothing was run. Open the stream when its first message is ready")));
-      return true;
+      return Expiry::kIdle;
     }
     const absl::Duration timeout = service_->options_.transaction_idle_timeout;
     EndClaimed(sql::MakeStatus(
         absl::StatusCode::kAborted, txgate::v1::TRANSACTION_IDLE_TIMEOUT,
         absl::StrCat("the interactive transaction waited for its client longer than "
                      "--transaction_idle_timeout (",
-                     absl::FormatDuration(timeout), "); it was rolled back")));
+                     absl::FormatDuration(timeout), "; ",
+                     writing ? "its last response was still not taken" : "it sent no next message",
+                     "); it was rolled back")));
+    return Expiry::kIdle;
+  }
+
+  // From the watchdog: true (once) if the call was ended while its client
+  // had not taken a response, before `cutoff`, and still has not.
+  bool ResetDue(absl::Time cutoff) {
+    MutexLock lock(&mu_);
+    if (!finished_ || !writing_ || reset_ || ended_writing_at_ > cutoff) return false;
+    reset_ = true;
     return true;
   }
 
@@ -338,8 +504,11 @@ class TransactionCall final : public grpc::ServerBidiReactor<grpc::ByteBuffer, g
     {
       MutexLock lock(&mu_);
       draining_ = true;
-      if (finished_ || !reading_) return;
+      // A committed or rolled back call whose response waits for its
+      // client ends by itself (or with the drain's final cancel).
+      if (finished_ || !(reading_ || (writing_ && !ended_))) return;
       finished_ = true;
+      if (writing_) ended_writing_at_ = absl::Now();
     }
     EndClaimed(ShuttingDown());
   }
@@ -390,6 +559,12 @@ class TransactionCall final : public grpc::ServerBidiReactor<grpc::ByteBuffer, g
   }
 
   void OnWriteDone(bool ok) override {
+    {
+      MutexLock lock(&mu_);
+      writing_ = false;
+      if (finished_) return;  // ended while the client did not read
+      if (ok && ended_) finished_ = true;
+    }
     if (!ok) {
       executor_->Submit([this] {
         End(sql::MakeStatus(absl::StatusCode::kCancelled, txgate::v1::CANCELLED,
@@ -398,10 +573,6 @@ class TransactionCall final : public grpc::ServerBidiReactor<grpc::ByteBuffer, g
       return;
     }
     if (ended_) {
-      {
-        MutexLock lock(&mu_);
-        finished_ = true;
-      }
       FinishWith(record_->Finish(absl::OkStatus()));
       return;
     }
@@ -414,7 +585,7 @@ class TransactionCall final : public grpc::ServerBidiReactor<grpc::ByteBuffer, g
   void OnDone() override {
     service_->Unregister(this);
     service_->Untrack(call_.get());
-    delete this;
+    Unpin();
   }
 
  private:
@@ -441,8 +612,7 @@ class TransactionCall final : public grpc::ServerBidiReactor<grpc::ByteBuffer, g
       if (draining) {
         finished_ = true;
       } else {
-        reading_ = true;
-        idle_since_ = absl::Now();
+        reading_ = true;  // idle since the last response was handed over
       }
     }
     if (draining) return EndClaimed(ShuttingDown());
@@ -504,6 +674,13 @@ class TransactionCall final : public grpc::ServerBidiReactor<grpc::ByteBuffer, g
     step_bytes_.Release();
     if (absl::Status encoded = Encode(response_, &wire_response_); !encoded.ok()) {
       return End(encoded);
+    }
+    {
+      // The client's turn: to take this response, then to send the next
+      // message; both count as idle.
+      MutexLock lock(&mu_);
+      writing_ = true;
+      write_since_ = idle_since_ = absl::Now();
     }
     StartWrite(&wire_response_);
   }
@@ -578,7 +755,11 @@ class TransactionCall final : public grpc::ServerBidiReactor<grpc::ByteBuffer, g
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
   bool draining_ ABSL_GUARDED_BY(mu_) = false;
   bool awaiting_first_ ABSL_GUARDED_BY(mu_) = true;  // no message arrived yet
-  absl::Time idle_since_ ABSL_GUARDED_BY(mu_);
+  absl::Time idle_since_ ABSL_GUARDED_BY(mu_);       // since the client's turn began
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;        // a response waits for the client
+  absl::Time write_since_ ABSL_GUARDED_BY(mu_);
+  absl::Time ended_writing_at_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
+  bool reset_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 DatabaseService::DatabaseService(Backend read_write, Backend read_only, Executor* executor,
@@ -591,7 +772,8 @@ DatabaseService::DatabaseService(Backend read_write, Backend read_only, Executor
       auth_(auth),
       metrics_(metrics) {
   absl::Duration shortest = absl::InfiniteDuration();
-  for (absl::Duration t : {options_.transaction_idle_timeout, options_.transaction_begin_timeout}) {
+  for (absl::Duration t : {options_.transaction_idle_timeout, options_.transaction_begin_timeout,
+                           options_.stream_write_timeout}) {
     if (t > absl::ZeroDuration()) shortest = std::min(shortest, t);
   }
   if (shortest != absl::InfiniteDuration()) {
@@ -629,23 +811,89 @@ int DatabaseService::open_transactions() const {
 }
 
 void DatabaseService::WatchIdle() {
-  MutexLock lock(&mu_);
-  const absl::Time now = absl::Now();
-  auto cutoff = [now](absl::Duration timeout) {
-    return timeout > absl::ZeroDuration() ? now - timeout : absl::InfinitePast();
-  };
-  const absl::Time idle = cutoff(options_.transaction_idle_timeout);
-  const absl::Time first = cutoff(options_.transaction_begin_timeout);
-  for (TransactionCall* call : open_) {
-    if (call->ExpireIfIdleSince(idle, first)) ++idle_timeouts_;
+  std::vector<StreamReactor*> resets;
+  {
+    MutexLock lock(&mu_);
+    const absl::Time now = absl::Now();
+    auto cutoff = [now](absl::Duration timeout) {
+      return timeout > absl::ZeroDuration() ? now - timeout : absl::InfinitePast();
+    };
+    const absl::Time idle = cutoff(options_.transaction_idle_timeout);
+    const absl::Time first = cutoff(options_.transaction_begin_timeout);
+    const absl::Time write = cutoff(options_.stream_write_timeout);
+    for (TransactionCall* call : open_) {
+      switch (call->ExpireIfIdleSince(idle, first, write)) {
+        case TransactionCall::Expiry::kIdle:
+          ++idle_timeouts_;
+          break;
+        case TransactionCall::Expiry::kWriteStalled:
+          ++write_timeouts_;
+          break;
+        case TransactionCall::Expiry::kNone:
+          if (call->ResetDue(write)) {
+            call->Pin();
+            resets.push_back(call);
+          }
+          break;
+      }
+    }
+    for (StreamQueryCall* call : streams_) {
+      if (call->ExpireIfStalledSince(write, options_.stream_write_timeout)) {
+        ++write_timeouts_;
+      } else if (call->ResetDue(write)) {
+        call->Pin();
+        resets.push_back(call);
+      }
+    }
   }
+  // Their status has waited for their client as long again: reset them
+  // (RST_STREAM), which frees gRPC's buffers and the stream's slot. Without
+  // any lock: TryCancel may run the reactor's OnDone here.
+  for (StreamReactor* call : resets) {
+    call->Reset();
+    call->Unpin();
+  }
+}
+
+absl::Status DatabaseService::StreamRoom() const {
+  const size_t open = open_.size() + streams_.size();
+  if (static_cast<int64_t>(open) < options_.max_open_streams) return absl::OkStatus();
+  return sql::MakeStatus(
+      absl::StatusCode::kResourceExhausted, txgate::v1::SERVER_OVERLOADED,
+      absl::StrCat("the server is overloaded: ", open,
+                   " streams are open already (--max_open_streams); nothing of this one ran, "
+                   "retry later or on another server"));
+}
+
+int DatabaseService::open_streams() const {
+  MutexLock lock(&mu_);
+  return static_cast<int>(open_.size() + streams_.size());
 }
 
 absl::Status DatabaseService::Register(TransactionCall* call) {
   MutexLock lock(&mu_);
   if (draining_) return ShuttingDown("");
+  if (absl::Status room = StreamRoom(); !room.ok()) {
+    ++overload_refusals_;
+    return room;
+  }
   open_.insert(call);
   return absl::OkStatus();
+}
+
+absl::Status DatabaseService::Register(StreamQueryCall* call) {
+  MutexLock lock(&mu_);
+  if (absl::Status room = StreamRoom(); !room.ok()) {
+    ++overload_refusals_;
+    return room;
+  }
+  streams_.insert(call);
+  return absl::OkStatus();
+}
+
+void DatabaseService::Unregister(StreamQueryCall* call) {
+  MutexLock lock(&mu_);
+  streams_.erase(call);
 }
 
 absl::Status DatabaseService::TakeSlot(TransactionCall* call) {
@@ -887,10 +1135,12 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* DatabaseService::StreamQuery(
   const bool decoded = Decode(Consumed(wire), &request);
   Admission a = Admit(context, "StreamQuery", decoded ? &request.sql() : nullptr, bytes);
   auto* reactor =
-      new StreamQueryCall(this, std::move(a.call), std::move(request), a.backend.runner,
+      new StreamQueryCall(this, context, std::move(a.call), std::move(request), a.backend.runner,
                           a.backend.killer, executor_, std::move(a.record), std::move(a.bytes));
-  if (!a.refused.ok() || !decoded) {
-    reactor->End(!a.refused.ok() ? a.refused : Undecodable("txgate.v1.StreamQueryRequest"));
+  if (a.refused.ok() && !decoded) a.refused = Undecodable("txgate.v1.StreamQueryRequest");
+  if (a.refused.ok()) a.refused = Register(reactor);
+  if (!a.refused.ok()) {
+    reactor->End(a.refused);
     return reactor;
   }
   Dispatch(
@@ -903,7 +1153,7 @@ grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* DatabaseService::Tr
     grpc::CallbackServerContext* context) {
   // Its messages' bytes are counted (and decoded) as each arrives.
   Admission a = Admit(context, "Transaction", nullptr, 0);
-  auto* call = new TransactionCall(std::move(a.call), this, a.backend, std::move(a.record),
+  auto* call = new TransactionCall(context, std::move(a.call), this, a.backend, std::move(a.record),
                                    a.refused.ok() && a.principal.read_only);
   if (!a.refused.ok()) {
     call->Refuse(a.refused);

@@ -6,6 +6,12 @@
 // OnCancel (a cancelled call or a passed deadline) asks the StatementKiller to stop the running
 // statement. Leases are only ever returned on executor threads.
 //
+// Streams are bounded too: at most max_open_streams are open, and one
+// whose client stops taking its responses is ended after
+// stream_write_timeout (StreamQuery: its statement killed; Transaction:
+// rolled back), then reset if the client does not take its status either.
+// A cancelled or expired StreamQuery kills its statement like a unary call.
+//
 // Around that, each call is authenticated (when a TokenAuthenticator is
 // given) and runs on its principal's Backend: a read-only token's work
 // runs on the read-only database account's pool (granted SELECT only, so
@@ -87,13 +93,36 @@ struct ServiceOptions {
   // least max_request_bytes (raised by service::Sanitize, else a legal
   // request could never run).
   int64_t max_inflight_request_bytes = int64_t{64} << 20;
-  // An interactive transaction waiting for its client's next message longer
-  // than this is rolled back and its stream ended with ABORTED (reason
-  // TRANSACTION_IDLE_TIMEOUT). Zero disables the limit.
+  // An interactive transaction waiting for its client longer than this is
+  // rolled back and its stream ended with ABORTED (reason
+  // TRANSACTION_IDLE_TIMEOUT). The wait counts from the moment txgate
+  // handed its last response to gRPC: time blocked writing it (a client
+  // that does not read) counts as well as time waiting for the next
+  // message. Zero disables the limit.
   absl::Duration transaction_idle_timeout = absl::Minutes(1);
+  // A StreamQuery or Transaction response that its client has not taken
+  // this long after it was written (the client stopped reading, its
+  // HTTP/2 flow-control window is full) ends the stream with ABORTED
+  // (reason STREAM_WRITE_TIMEOUT): a StreamQuery's statement is killed
+  // and its connection closed, a Transaction is rolled back and its
+  // connection returned. The client gets that status after the responses
+  // already written, once it reads again; if it has not taken them this
+  // long after the status was queued either, the stream is reset
+  // (RST_STREAM, CANCELLED), freeing gRPC's buffers and the stream's slot.
+  // Zero disables the limit.
+  absl::Duration stream_write_timeout = absl::Seconds(30);
+  // StreamQuery and Transaction streams open at once, from their arrival
+  // until gRPC is done with them; one more is refused at once with
+  // RESOURCE_EXHAUSTED (reason SERVER_OVERLOADED). Each may hold a
+  // response of up to a chunk (RunnerOptions::stream_chunk_bytes) in
+  // gRPC's buffers while its client does not read, so this bounds that
+  // memory: 128 streams of 1 MiB chunks.
+  int max_open_streams = 128;
 };
 
 class TransactionCall;
+class StreamQueryCall;
+class StreamReactor;
 
 // Where a principal's work runs: the runner over one database account's
 // pool, and the killer that stops that account's statements (an account
@@ -152,6 +181,10 @@ class DatabaseService final : public RawDatabaseService {
   int unfinished_calls() const { return unfinished_.load(); }
   // Interactive transactions ended by the idle timeout, ever.
   int64_t idle_timeouts() const { return idle_timeouts_.load(); }
+  // Streams ended by stream_write_timeout, ever.
+  int64_t write_timeouts() const { return write_timeouts_.load(); }
+  // StreamQuery and Transaction streams open now (see max_open_streams).
+  int open_streams() const;
 
   using RawDatabaseService::Execute;
   using RawDatabaseService::RunTransaction;
@@ -175,6 +208,7 @@ class DatabaseService final : public RawDatabaseService {
 
  private:
   friend class TransactionCall;
+  friend class StreamQueryCall;
 
   struct Admission;  // defined in the .cc
 
@@ -215,14 +249,23 @@ class DatabaseService final : public RawDatabaseService {
   // The caller's principal; an empty one when authentication is off.
   absl::StatusOr<auth::Principal> Authenticate(grpc::CallbackServerContext* context) const;
   // Tracks a Transaction stream (for Drain() and the watchdog) from its
-  // start until Unregister(); refuses it while draining.
+  // start until Unregister(); refuses it while draining, or when
+  // max_open_streams are open already (RESOURCE_EXHAUSTED,
+  // SERVER_OVERLOADED).
   absl::Status Register(TransactionCall* call);
   void Unregister(TransactionCall* call);
+  // The same for a StreamQuery stream (for the watchdog).
+  absl::Status Register(StreamQueryCall* call);
+  void Unregister(StreamQueryCall* call);
+  // Refuses one more stream beyond max_open_streams.
+  absl::Status StreamRoom() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Gives `call` a slot (at its first message), or says why not.
   absl::Status TakeSlot(TransactionCall* call);
   // Frees `call`'s slot, if it holds one. Idempotent.
   void ReleaseSlot(TransactionCall* call);
-  // Ends transactions idle too long; runs on the watchdog's thread.
+  // Ends transactions idle too long and streams whose client stopped
+  // reading, and resets the streams ended so that their client has not
+  // taken their status either; runs on the watchdog's thread.
   void WatchIdle();
 
   // Constant after construction; the objects pointed to are thread-safe.
@@ -234,6 +277,7 @@ class DatabaseService final : public RawDatabaseService {
   metrics::Metrics* metrics_;
   // Atomic.
   std::atomic<int64_t> idle_timeouts_{0};
+  std::atomic<int64_t> write_timeouts_{0};
   std::atomic<int> unfinished_{0};
   std::atomic<int64_t> inflight_bytes_{0};
   std::atomic<int64_t> overload_refusals_{0};
@@ -241,17 +285,18 @@ class DatabaseService final : public RawDatabaseService {
   // Lock order: mu_ before any TransactionCall::mu_ (Drain() and
   // WatchIdle() reach into the open calls with mu_ held).
   mutable Mutex mu_;
-  std::set<TransactionCall*> open_ ABSL_GUARDED_BY(mu_);   // every Transaction stream
-  std::set<TransactionCall*> slots_ ABSL_GUARDED_BY(mu_);  // those holding a slot
+  std::set<TransactionCall*> open_ ABSL_GUARDED_BY(mu_);     // every Transaction stream
+  std::set<TransactionCall*> slots_ ABSL_GUARDED_BY(mu_);    // those holding a slot
+  std::set<StreamQueryCall*> streams_ ABSL_GUARDED_BY(mu_);  // every StreamQuery stream
   // Every call with no answer yet, and the killer that stops its statement.
   std::map<const runner::CallContext*,
            std::pair<std::shared_ptr<runner::CallContext>, runner::StatementKiller*>>
       live_ ABSL_GUARDED_BY(mu_);
   bool draining_ ABSL_GUARDED_BY(mu_) = false;
   absl::BitGen random_ ABSL_GUARDED_BY(mu_);
-  // Runs WatchIdle() when transaction_idle_timeout or
-  // transaction_begin_timeout is set; started last in
-  // the constructor, stopped by Stop().
+  // Runs WatchIdle() when transaction_idle_timeout,
+  // transaction_begin_timeout or stream_write_timeout is set; started last
+  // in the constructor, stopped by Stop().
   std::optional<PeriodicWorker> watchdog_;
 };
 

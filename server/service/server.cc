@@ -194,6 +194,12 @@ ServerOptions Sanitize(ServerOptions options) {
   options.service.acquire_timeout = options.pool.acquire_timeout;
   options.service.max_inflight_request_bytes =
       std::max<int64_t>(options.service.max_inflight_request_bytes, options.max_request_bytes);
+  options.service.max_open_streams = std::max(1, options.service.max_open_streams);
+  if (options.max_concurrent_streams <= 0) {
+    options.max_concurrent_streams = options.worker_threads +
+                                     std::max(0, options.service.max_queued_calls) +
+                                     options.service.max_open_streams;
+  }
   options.outcomes.purge_batch = std::max(1, options.outcomes.purge_batch);
   // The outcome table is named with its schema, so that no caller's USE can
   // make a key land where a retry does not look (README, "Session state").
@@ -279,6 +285,10 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& unsan
   // limit. Without it, 32 concurrent 15 MiB requests took RSS past 1 GB.
   builder.SetResourceQuota(
       grpc::ResourceQuota("txgate").Resize(2 * options.service.max_inflight_request_bytes));
+  // Responses waiting for a client that does not read are bounded by
+  // service.max_open_streams (a chunk each) and stream_write_timeout; one
+  // connection may not open more streams than the server can take.
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, options.max_concurrent_streams);
   s->grpc_ = builder.BuildAndStart();
   if (s->grpc_ == nullptr || s->port_ == 0) {
     return absl::UnavailableError(absl::StrCat("cannot listen on ", options.listen));
@@ -382,6 +392,13 @@ void Server::AddSampledMetrics() {
                [database] { return static_cast<double>(database->overload_refusals()); });
   m.AddSampled("txgate_inflight_request_bytes", "bytes of requests being handled", Kind::kGauge,
                [database] { return static_cast<double>(database->inflight_request_bytes()); });
+  m.AddSampled("txgate_open_streams",
+               "StreamQuery and Transaction streams open (--max_open_streams)", Kind::kGauge,
+               [database] { return static_cast<double>(database->open_streams()); });
+  m.AddSampled("txgate_stream_write_timeouts_total",
+               "streams ended because their client took no response for --stream_write_timeout",
+               Kind::kCounter,
+               [database] { return static_cast<double>(database->write_timeouts()); });
   m.AddSampled("txgate_transaction_idle_timeouts_total",
                "interactive transactions rolled back by --transaction_idle_timeout", Kind::kCounter,
                [database] { return static_cast<double>(database->idle_timeouts()); });

@@ -67,6 +67,12 @@ struct ServerOptions {
   int worker_threads = 0;
   // Largest request accepted, in bytes (gRPC answers RESOURCE_EXHAUSTED).
   int max_request_bytes = 16 << 20;
+  // HTTP/2 streams (calls) one client connection may have open at once
+  // (gRPC's GRPC_ARG_MAX_CONCURRENT_STREAMS, announced in SETTINGS): a
+  // client queues more on its side instead of making the server hold
+  // them. 0 (the default): as many as the server can take at once,
+  // worker_threads + service.max_queued_calls + service.max_open_streams.
+  int max_concurrent_streams = 0;
   // How long a killed statement may take to stop before its socket is cut.
   absl::Duration kill_grace = absl::Seconds(1);
   // How long in-flight RPCs may run on after a shutdown begins.
@@ -82,6 +88,8 @@ struct ServerOptions {
 //  - service.max_open_transactions <= 0: half of pool.max_size, at least 1;
 //  - service.acquire_timeout = pool.acquire_timeout;
 //  - service.max_inflight_request_bytes at least max_request_bytes;
+//  - max_concurrent_streams <= 0: worker_threads + service.max_queued_calls
+//    + service.max_open_streams;
 //  - outcomes.purge_batch at least 1.
 ServerOptions Sanitize(ServerOptions options);
 

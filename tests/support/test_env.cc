@@ -1,10 +1,18 @@
 #include "tests/support/test_env.h"
 
+#include <arpa/inet.h>
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
 #include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 
@@ -12,6 +20,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
+#include "grpc/health/v1/health.grpc.pb.h"
 #include "server/mysql/connection.h"
 
 namespace txgate::testing {
@@ -255,6 +264,105 @@ bool TestServer::AwaitPoolQuiet(absl::Duration timeout) {
         return s.in_use == 0 && s.waiters == 0 && s.connecting == 0;
       },
       timeout);
+}
+
+namespace {
+
+// A TCP port on 127.0.0.1 that was free a moment ago (the kernel's pick).
+int FreePort() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return 0;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(addr);
+  int port = 0;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+    port = ntohs(addr.sin_port);
+  }
+  ::close(fd);
+  return port;
+}
+
+}  // namespace
+
+TxgateProcess::TxgateProcess(const std::vector<std::string>& flags) : port_(FreePort()) {
+  const std::string build = Env("TXGATE_BUILD_DIR");
+  const std::string logs = Env("TXGATE_LOG_DIR").empty() ? "/tmp" : Env("TXGATE_LOG_DIR");
+  std::vector<std::string> args = {
+      build + "/txgate-server", absl::StrCat("--listen=127.0.0.1:", port_),
+      "--mysql_host=127.0.0.1", absl::StrCat("--mysql_port=", Database().port),
+      "--mysql_user=txgate",    "--mysql_database=txgate",
+  };
+  args.insert(args.end(), flags.begin(), flags.end());
+  std::vector<char*> argv;
+  for (std::string& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  std::vector<std::string> env_strings = {"TXGATE_MYSQL_PASSWORD=" + Database().password};
+  for (char** e = environ; *e != nullptr; ++e) {
+    if (absl::string_view(*e).substr(0, 7) != "TXGATE_") env_strings.emplace_back(*e);
+  }
+  std::vector<char*> envp;
+  for (std::string& e : env_strings) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  const std::string log = absl::StrCat(logs, "/txgate-", port_, ".log");
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_adddup2(&actions, 1, 2);
+  pid_t pid = -1;
+  const int rc = ::posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), envp.data());
+  posix_spawn_file_actions_destroy(&actions);
+  if (rc != 0) {
+    ADD_FAILURE() << "cannot start " << argv[0] << ": " << std::strerror(rc);
+    return;
+  }
+  pid_ = pid;
+  // It listens within moments: retry the connect every 100 ms, not with
+  // gRPC's default backoff of seconds.
+  grpc::ChannelArguments channel_args;
+  channel_args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+  channel_args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
+  channel_args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 100);
+  channel_ = grpc::CreateCustomChannel(address(), grpc::InsecureChannelCredentials(), channel_args);
+  stub_ = txgate::v1::DatabaseService::NewStub(channel_);
+  auto health = grpc::health::v1::Health::NewStub(channel_);
+  EXPECT_TRUE(Eventually(
+      [&] {
+        grpc::health::v1::HealthCheckResponse resp;
+        auto ctx = WithDeadline(absl::Milliseconds(500));
+        return health->Check(ctx.get(), grpc::health::v1::HealthCheckRequest(), &resp).ok() &&
+               resp.status() == grpc::health::v1::HealthCheckResponse::SERVING;
+      },
+      absl::Seconds(10)))
+      << "txgate-server did not serve; see " << log;
+}
+
+TxgateProcess::~TxgateProcess() {
+  if (pid_ <= 0) return;
+  ::kill(pid_, SIGKILL);
+  int status = 0;
+  ::waitpid(pid_, &status, 0);
+}
+
+std::string TxgateProcess::address() const { return absl::StrCat("127.0.0.1:", port_); }
+
+bool TxgateProcess::Signal(int signal) { return pid_ > 0 && ::kill(pid_, signal) == 0; }
+
+std::optional<int> TxgateProcess::WaitExit(absl::Duration timeout) {
+  if (pid_ <= 0) return std::nullopt;
+  int status = 0;
+  std::optional<int> exited;
+  Eventually(
+      [&] {
+        if (::waitpid(pid_, &status, WNOHANG) != pid_) return false;
+        exited = status;
+        return true;
+      },
+      timeout);
+  if (exited.has_value()) pid_ = -1;
+  return exited;
 }
 
 std::unique_ptr<grpc::ClientContext> WithDeadline(absl::Duration timeout) {

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -121,6 +122,40 @@ class TestServer {
 
  private:
   std::unique_ptr<service::Server> server_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<txgate::v1::DatabaseService::Stub> stub_;
+};
+
+// The txgate-server binary ($TXGATE_BUILD_DIR/txgate-server) as its own
+// process, on a free loopback port, for what only a process shows (its
+// exit after SIGTERM). It connects to the test database as user txgate
+// (the password through TXGATE_MYSQL_PASSWORD, as in production); its
+// output goes to $TXGATE_LOG_DIR/txgate-<port>.log. Killed (SIGKILL) when
+// destroyed if it still runs.
+class TxgateProcess {
+ public:
+  // Starts it with `flags` (e.g. "--shutdown_grace=3s") and waits up to
+  // 10 s until its Health answers SERVING; a test failure otherwise.
+  explicit TxgateProcess(const std::vector<std::string>& flags);
+  ~TxgateProcess();
+  TxgateProcess(const TxgateProcess&) = delete;
+  TxgateProcess& operator=(const TxgateProcess&) = delete;
+
+  bool running() const { return pid_ > 0; }
+  int port() const { return port_; }
+  std::string address() const;
+  std::shared_ptr<grpc::Channel> channel() { return channel_; }
+  txgate::v1::DatabaseService::Stub& stub() { return *stub_; }
+
+  // Sends `signal` to the process.
+  bool Signal(int signal);
+  // Waits up to `timeout` for the process to exit; its exit status
+  // (waitpid's), or nullopt if it still runs.
+  std::optional<int> WaitExit(absl::Duration timeout);
+
+ private:
+  int pid_ = -1;
+  int port_ = 0;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<txgate::v1::DatabaseService::Stub> stub_;
 };

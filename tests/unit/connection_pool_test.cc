@@ -66,7 +66,8 @@ struct ConnState {
   std::atomic<bool> in_transaction{false};
   std::atomic<bool> session_changed{false};
   std::atomic<bool> cleanup_fails{false};
-  std::atomic<bool> slow_close{false};  // closing waits at the database's close gate
+  std::atomic<bool> pending_result{false};  // given back in the middle of a result
+  std::atomic<bool> slow_close{false};      // closing waits at the database's close gate
   // What the pool did with it.
   std::atomic<int> idle_checks{0};
   std::atomic<int> pings{0};
@@ -90,6 +91,7 @@ class FakeConn {
   FakeConn& operator=(const FakeConn&) = delete;
 
   bool broken() const { return state_->broken; }
+  bool pending_result() const { return state_->pending_result; }
   bool IdleAlive() const {
     ++state_->idle_checks;
     return state_->idle_alive;
@@ -618,6 +620,26 @@ TEST_F(PoolTest, ConnectionThatCannotBeCleanedIsClosed) {
     Lease next = MustAcquire(*pool);
     EXPECT_NE(next->id(), st->id);
   }
+}
+
+// Reading the rest of a result could take as long as the result is large
+// or the server is slow: the connection is closed, not cleaned.
+TEST_F(PoolTest, ConnectionGivenBackInTheMiddleOfAResultIsClosedUncleaned) {
+  auto pool = Make(Quiet());
+  ASSERT_TRUE(AwaitIdle(*pool, 1));
+  Lease a = MustAcquire(*pool);
+  std::shared_ptr<ConnState> st = db_.conn(a->id());
+  st->pending_result = true;
+  st->in_transaction = true;
+  st->session_changed = true;
+  const int64_t discarded = pool->Stats().discarded;
+  a.Return();
+  EXPECT_TRUE(st->closed);
+  EXPECT_EQ(st->rollbacks, 0);
+  EXPECT_EQ(st->resets, 0);
+  EXPECT_EQ(pool->Stats().discarded, discarded + 1);
+  Lease next = MustAcquire(*pool);
+  EXPECT_NE(next->id(), st->id);
 }
 
 TEST_F(PoolTest, BrokenConnectionIsClosedOnReturn) {

@@ -120,6 +120,7 @@ class FakeDatabase::Conn final : public db::Connection {
 
   bool more_results() const override { return false; }
   absl::Status NextResult() override { return absl::OkStatus(); }
+  bool pending_result() const override { return !rows_.empty(); }
   bool out_params() const override { return false; }
   size_t column_count() const override { return columns_.size(); }
 

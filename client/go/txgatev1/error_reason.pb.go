@@ -239,6 +239,16 @@ const (
 	// before its deadline. The message names the flag. The client may retry
 	// later, with backoff, or on another server.
 	ErrorReason_SERVER_OVERLOADED ErrorReason = 25
+	// A StreamQuery or Transaction stream's response waited for its client
+	// to take it (the client stopped reading, so its flow-control window
+	// stayed full) longer than --stream_write_timeout. Code ABORTED. The
+	// stream was ended: its statement killed (StreamQuery) or its
+	// transaction rolled back (Transaction), its connection released. The
+	// client sees this status once it reads again, after the responses
+	// already sent; the message says how many were taken. The client should
+	// read its streams without long pauses (or with a larger flow-control
+	// window), and run the query or transaction again.
+	ErrorReason_STREAM_WRITE_TIMEOUT ErrorReason = 26
 )
 
 // Enum value maps for ErrorReason.
@@ -270,6 +280,7 @@ var (
 		23: "RESULT_TOO_LARGE",
 		24: "PACKET_TOO_LARGE",
 		25: "SERVER_OVERLOADED",
+		26: "STREAM_WRITE_TIMEOUT",
 	}
 	ErrorReason_value = map[string]int32{
 		"ERROR_REASON_UNSPECIFIED":   0,
@@ -298,6 +309,7 @@ var (
 		"RESULT_TOO_LARGE":           23,
 		"PACKET_TOO_LARGE":           24,
 		"SERVER_OVERLOADED":          25,
+		"STREAM_WRITE_TIMEOUT":       26,
 	}
 )
 
@@ -332,7 +344,7 @@ var File_txgate_v1_error_reason_proto protoreflect.FileDescriptor
 
 const file_txgate_v1_error_reason_proto_rawDesc = "" +
 	"\n" +
-	"\x1ctxgate/v1/error_reason.proto\x12\ttxgate.v1*\x91\x05\n" +
+	"\x1ctxgate/v1/error_reason.proto\x12\ttxgate.v1*\xab\x05\n" +
 	"\vErrorReason\x12\x1c\n" +
 	"\x18ERROR_REASON_UNSPECIFIED\x10\x00\x12\x0f\n" +
 	"\vMYSQL_ERROR\x10\x01\x12\x18\n" +
@@ -360,7 +372,8 @@ const file_txgate_v1_error_reason_proto_rawDesc = "" +
 	"\x15TRANSACTION_LEFT_OPEN\x10\x16\x12\x14\n" +
 	"\x10RESULT_TOO_LARGE\x10\x17\x12\x14\n" +
 	"\x10PACKET_TOO_LARGE\x10\x18\x12\x15\n" +
-	"\x11SERVER_OVERLOADED\x10\x19B9Z4github.com/txgate/txgate/client/go/txgatev1;txgatev1\xf8\x01\x01b\x06proto3"
+	"\x11SERVER_OVERLOADED\x10\x19\x12\x18\n" +
+	"\x14STREAM_WRITE_TIMEOUT\x10\x1aB9Z4github.com/txgate/txgate/client/go/txgatev1;txgatev1\xf8\x01\x01b\x06proto3"
 
 var (
 	file_txgate_v1_error_reason_proto_rawDescOnce sync.Once

@@ -32,6 +32,7 @@ class ErrorReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     RESULT_TOO_LARGE: _ClassVar[ErrorReason]
     PACKET_TOO_LARGE: _ClassVar[ErrorReason]
     SERVER_OVERLOADED: _ClassVar[ErrorReason]
+    STREAM_WRITE_TIMEOUT: _ClassVar[ErrorReason]
 ERROR_REASON_UNSPECIFIED: ErrorReason
 MYSQL_ERROR: ErrorReason
 DATABASE_UNAVAILABLE: ErrorReason
@@ -58,3 +59,4 @@ TRANSACTION_LEFT_OPEN: ErrorReason
 RESULT_TOO_LARGE: ErrorReason
 PACKET_TOO_LARGE: ErrorReason
 SERVER_OVERLOADED: ErrorReason
+STREAM_WRITE_TIMEOUT: ErrorReason
