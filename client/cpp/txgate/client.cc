@@ -153,9 +153,15 @@ bool Client::Retryable(const grpc::Status& status, bool safe) {
     return true;  // txgate's own: nothing of the call was applied
   }
   if (!safe) return false;
+  // A CANCELLED without txgate's ErrorInfo is gRPC's: its server cancels a
+  // call it accepted as a drain starts, before txgate saw it (README,
+  // "Shutdown"). WithRetries' ClientContext is its own and never cancelled,
+  // so the application cannot have caused it.
   return status.error_code() == grpc::StatusCode::UNAVAILABLE ||
          (status.error_code() == grpc::StatusCode::UNKNOWN &&
-          Error::FromGrpcStatus(status).reason == kReasonCommitOutcomeUnknown);
+          Error::FromGrpcStatus(status).reason == kReasonCommitOutcomeUnknown) ||
+         (status.error_code() == grpc::StatusCode::CANCELLED &&
+          Error::FromGrpcStatus(status).domain != kErrorDomain);
 }
 
 absl::StatusOr<int> Client::WithRetries(

@@ -17,10 +17,14 @@
 //  - Execute and RunTransaction retry in code. txgate's own UNAVAILABLE (its
 //    ErrorInfo) says nothing was applied: always retried. A transport
 //    UNAVAILABLE (a cut connection: the request may have been applied, its
-//    answer lost) and UNKNOWN (COMMIT_OUTCOME_UNKNOWN) are retried only for
-//    a request that carries an idempotency key (every attempt of one call
-//    carries the same one, so txgate answers a re-sent request that did
-//    apply with its stored response) or a read-only transaction.
+//    answer lost), UNKNOWN (COMMIT_OUTCOME_UNKNOWN) and a CANCELLED without
+//    txgate's ErrorInfo (gRPC's server cancels a call it accepted as a drain
+//    starts, before txgate saw it; the application cannot cancel a call of
+//    Execute or RunTransaction, whose ClientContext is the helper's own) are
+//    retried only for a request that carries an idempotency key (every
+//    attempt of one call carries the same one, so txgate answers a re-sent
+//    request that did apply with its stored response) or a read-only
+//    transaction.
 //  - Everything else is final.
 //
 // No call throws. Fallible calls return absl::Status / absl::StatusOr whose

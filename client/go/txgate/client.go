@@ -160,7 +160,11 @@ func (c *Client) ExecuteWith(ctx context.Context, opts ExecOptions, sql string, 
 // comes from the transport (a cut connection, a proxy): the request may
 // have been applied with its answer lost, so only a safe one is re-sent;
 // so is an UNKNOWN with reason COMMIT_OUTCOME_UNKNOWN (a lost commit, which
-// the key resolves). Nothing else is retried.
+// the key resolves), and a CANCELLED without txgate's ErrorInfo that the
+// caller did not cause: gRPC's server cancels a call it accepted as a drain
+// starts, before txgate saw it (README, "Shutdown"). e must not come from
+// a call whose context was done (Execute and RunTransaction never retry
+// one); a CANCELLED of a closed ClientConn is not retried. Nothing else is.
 func Retryable(e *Error, safe bool) bool {
 	if e.Code == codes.Unavailable && e.Domain == ErrorDomain {
 		return true
@@ -168,8 +172,14 @@ func Retryable(e *Error, safe bool) bool {
 	if !safe {
 		return false
 	}
-	return e.Code == codes.Unavailable || (e.Code == codes.Unknown && e.Reason == ReasonCommitOutcomeUnknown)
+	return e.Code == codes.Unavailable || (e.Code == codes.Unknown && e.Reason == ReasonCommitOutcomeUnknown) ||
+		(e.Code == codes.Canceled && e.Domain != ErrorDomain && e.Message != connClosing)
 }
+
+// connClosing is the message of grpc-go's CANCELLED for a call on a
+// ClientConn the application closed (grpc.ErrClientConnClosing, deprecated
+// as a value to compare with; its text is what identifies it).
+const connClosing = "grpc: the client connection is closing"
 
 // withRetries runs call until it succeeds or Retryable says no, with
 // exponential backoff and jitter, all within timeout (default 30s). It
@@ -188,7 +198,10 @@ func withRetries(ctx context.Context, key string, safe bool, timeout, backoff, m
 			return calls, nil
 		}
 		e := withKey(err, key)
-		if !Retryable(e, safe) {
+		// A call whose context is done (the caller's cancel or deadline, or
+		// the overall timeout) is never re-sent: its CANCELLED is the
+		// caller's own.
+		if ctx.Err() != nil || !Retryable(e, safe) {
 			return calls, e
 		}
 		pause := backoff/2 + rand.N(backoff/2+1)

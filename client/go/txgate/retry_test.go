@@ -144,16 +144,31 @@ func TestGivesUpAtTheOverallDeadline(t *testing.T) {
 	}
 }
 
-// flakyServer answers the first `failures` Execute calls with `code`.
+// flakyServer answers the first `failures` Execute calls with `code` (with
+// txgate's ErrorInfo unless bare). With hold, every call waits instead until
+// its context is done (the client cancelled it).
 type flakyServer struct {
 	txgatev1.UnimplementedDatabaseServiceServer
 	code     codes.Code
 	failures int32
+	bare     bool
+	hold     chan struct{} // closed when a held call has started
 	calls    atomic.Int32
 }
 
-func (f *flakyServer) Execute(context.Context, *txgatev1.ExecuteRequest) (*txgatev1.ExecuteResponse, error) {
-	if f.calls.Add(1) <= f.failures {
+func (f *flakyServer) Execute(ctx context.Context, _ *txgatev1.ExecuteRequest) (*txgatev1.ExecuteResponse, error) {
+	n := f.calls.Add(1)
+	if f.hold != nil {
+		if n == 1 {
+			close(f.hold)
+		}
+		<-ctx.Done()
+		return nil, status.FromContextError(ctx.Err()).Err()
+	}
+	if n <= f.failures && f.bare {
+		return nil, status.Error(f.code, "Cancelled")
+	}
+	if n <= f.failures {
 		reason := "DATABASE_UNAVAILABLE"
 		if f.code == codes.Unknown {
 			reason = txgate.ReasonCommitOutcomeUnknown
@@ -252,6 +267,96 @@ func TestAReadOnlyTransactionIsRetriedWithoutAKey(t *testing.T) {
 		txgate.RunOptions{TxOptions: txgate.TxOptions{ReadOnly: true}, InitialBackoff: time.Millisecond})
 	if err != nil || res.Calls != 2 || res.IdempotencyKey != "" {
 		t.Fatalf("res %+v err %v", res, err)
+	}
+}
+
+// gRPC's server cancels a call it accepted as a drain starts but had not
+// handed to txgate yet: CANCELLED without txgate's ErrorInfo, nothing ran. A
+// keyed write or a read-only transaction is re-sent with its key.
+func TestAServerSentCancelledIsRetriedWithTheKey(t *testing.T) {
+	stub := &fakeStub{codes: []codes.Code{codes.Canceled, codes.Canceled}}
+	c := txgate.NewFromStub(stub)
+	res, err := c.ExecuteWith(context.Background(), txgate.ExecOptions{InitialBackoff: time.Millisecond},
+		"INSERT INTO t VALUES (1)")
+	if err != nil || res.Calls != 3 || res.IdempotencyKey == "" {
+		t.Fatalf("res %+v err %v", res, err)
+	}
+	for i, r := range stub.execs {
+		if r.GetIdempotencyKey() != res.IdempotencyKey {
+			t.Errorf("call %d carried key %q, want %q", i, r.GetIdempotencyKey(), res.IdempotencyKey)
+		}
+	}
+	stub.codes = []codes.Code{codes.Canceled}
+	tx, err := c.RunTransaction(context.Background(), []txgate.Statement{txgate.Stmt("INSERT INTO t VALUES (1)")}, fast)
+	if err != nil || tx.Calls != 2 {
+		t.Fatalf("RunTransaction: res %+v err %v", tx, err)
+	}
+	stub.codes = []codes.Code{codes.Canceled}
+	ro, err := c.RunTransaction(context.Background(), []txgate.Statement{txgate.Stmt("SELECT 1")},
+		txgate.RunOptions{TxOptions: txgate.TxOptions{ReadOnly: true}, InitialBackoff: time.Millisecond})
+	if err != nil || ro.Calls != 2 || ro.IdempotencyKey != "" {
+		t.Fatalf("read-only: res %+v err %v", ro, err)
+	}
+}
+
+func TestWithoutAKeyAServerSentCancelledIsNotRetried(t *testing.T) {
+	stub := &fakeStub{codes: []codes.Code{codes.Canceled}}
+	_, err := txgate.NewFromStub(stub).ExecuteWith(context.Background(), txgate.ExecOptions{NoKey: true},
+		"INSERT INTO t VALUES (1)")
+	if status.Code(err) != codes.Canceled || len(stub.execs) != 1 {
+		t.Fatalf("err %v after %d calls", err, len(stub.execs))
+	}
+}
+
+// Over a real connection: a bare CANCELLED from the server is re-sent for a
+// keyed call only.
+func TestExecuteReSendsAKeyedCallTheServerCancelled(t *testing.T) {
+	for _, noKey := range []bool{false, true} {
+		f := &flakyServer{code: codes.Canceled, failures: 2, bare: true}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		res, err := startFake(t, f).ExecuteWith(ctx, txgate.ExecOptions{NoKey: noKey, InitialBackoff: time.Millisecond},
+			"UPDATE t SET a = 1")
+		if noKey && (status.Code(err) != codes.Canceled || f.calls.Load() != 1) {
+			t.Fatalf("no key: err %v after %d calls", err, f.calls.Load())
+		}
+		if !noKey && (err != nil || res.AffectedRows != 7 || res.Calls != 3 || f.calls.Load() != 3) {
+			t.Fatalf("keyed: res %v err %v calls %d", res, err, f.calls.Load())
+		}
+	}
+}
+
+// A call the application cancelled (its context) or whose ClientConn it
+// closed is never re-sent, keyed or not.
+func TestACallTheApplicationCancelledIsNotRetried(t *testing.T) {
+	f := &flakyServer{hold: make(chan struct{})}
+	c := startFake(t, f)
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		<-f.hold
+		cancel()
+	}()
+	_, err := c.ExecuteWith(ctx, txgate.ExecOptions{InitialBackoff: time.Millisecond}, "UPDATE t SET a = 1")
+	if status.Code(err) != codes.Canceled || f.calls.Load() != 1 {
+		t.Fatalf("cancelled context: err %v after %d calls", err, f.calls.Load())
+	}
+	c.Close()
+	start := time.Now()
+	_, err = c.ExecuteWith(context.Background(), txgate.ExecOptions{InitialBackoff: time.Millisecond}, "UPDATE t SET a = 1")
+	var e *txgate.Error
+	if !errors.As(err, &e) || e.Code != codes.Canceled || txgate.Retryable(e, true) || f.calls.Load() != 1 {
+		t.Fatalf("closed client: err %v after %v", err, time.Since(start))
+	}
+}
+
+func TestACancelledWithTxgatesErrorInfoIsNotRetried(t *testing.T) {
+	st, _ := status.New(codes.Canceled, "cancelled").WithDetails(&errdetails.ErrorInfo{Reason: "CANCELLED", Domain: txgate.ErrorDomain})
+	if txgate.Retryable(txgate.FromError(st.Err()), true) {
+		t.Fatal("txgate's CANCELLED is final")
+	}
+	if !txgate.Retryable(txgate.FromError(status.Error(codes.Canceled, "Cancelled")), true) ||
+		txgate.Retryable(txgate.FromError(status.Error(codes.Canceled, "Cancelled")), false) {
+		t.Fatal("a bare CANCELLED is the transport's: retried when safe only")
 	}
 }
 

@@ -108,17 +108,27 @@ function result(rs = {}) {
  * the transport (a cut connection, a proxy): the request may have been
  * applied with its answer lost, so only a safe one is re-sent; so is an
  * UNKNOWN with reason COMMIT_OUTCOME_UNKNOWN (a lost commit, which the key
- * resolves). Nothing else is retried.
+ * resolves), and a CANCELLED without txgate's ErrorInfo that this process did
+ * not cause (err.cancelledLocally false): gRPC's server cancels a call it
+ * accepted as a drain starts, before txgate saw it (README, "Shutdown").
+ * Nothing else is retried; a call the application cancelled (its signal)
+ * never is.
  */
 function retryable(err, safe) {
   if (err.code === grpc.status.UNAVAILABLE && err.domain === ERROR_DOMAIN) return true;
   if (!safe) return false;
   return err.code === grpc.status.UNAVAILABLE ||
-    (err.code === grpc.status.UNKNOWN && err.reason === REASON_COMMIT_OUTCOME_UNKNOWN);
+    (err.code === grpc.status.UNKNOWN && err.reason === REASON_COMMIT_OUTCOME_UNKNOWN) ||
+    (err.code === grpc.status.CANCELLED && err.domain !== ERROR_DOMAIN && !err.cancelledLocally);
 }
 
 const deadlineOf = (ms) => (ms === null || ms === undefined ? Infinity : Date.now() + ms);
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+// Resolves after ms, or as soon as signal (an AbortSignal, optional) aborts.
+const sleep = (ms, signal) => new Promise((resolve) => {
+  const onAbort = () => { clearTimeout(timer); resolve(); };
+  const timer = setTimeout(() => { signal?.removeEventListener('abort', onAbort); resolve(); }, ms);
+  signal?.addEventListener('abort', onAbort, { once: true });
+});
 
 class Client {
   /**
@@ -137,18 +147,30 @@ class Client {
     if (typeof this.stub.close === 'function') this.stub.close();
   }
 
-  _unary(method, request, deadline) {
+  // One call; an abort of signal cancels it (CANCELLED, cancelledLocally).
+  _unary(method, request, deadline, signal) {
     return new Promise((resolve, reject) => {
-      this.stub[method](request, { deadline }, (err, resp) => (err ? reject(err) : resolve(resp)));
+      const onAbort = () => call?.cancel?.();
+      const call = this.stub[method](request, { deadline }, (err, resp) => {
+        signal?.removeEventListener('abort', onAbort);
+        return err ? reject(err) : resolve(resp);
+      });
+      signal?.addEventListener('abort', onAbort, { once: true });
     });
   }
 
   /**
    * Calls method(request) until it succeeds or retryable() says no, with
    * exponential backoff and jitter, all within timeoutMs (null: no bound).
-   * Resolves to [response, calls]; rejects with the last TxgateError.
+   * Resolves to [response, calls]; rejects with the last TxgateError. Once
+   * signal (an AbortSignal, optional) aborts, the call in flight is cancelled
+   * and nothing more is sent.
    */
-  async _withRetries(method, request, key, safe, { timeoutMs, initialBackoffMs = 50, maxBackoffMs = 2000 }) {
+  async _withRetries(method, request, key, safe, {
+    timeoutMs, initialBackoffMs = 50, maxBackoffMs = 2000, signal,
+  }) {
+    const aborted = () => new TxgateError(grpc.status.CANCELLED, `${method}: cancelled by the application`,
+      { idempotencyKey: key, cancelledLocally: true });
     const deadline = deadlineOf(timeoutMs);
     let backoff = initialBackoffMs;
     let lastErr = null;
@@ -160,14 +182,21 @@ class Client {
         if (Date.now() >= deadline) {
           throw new TxgateError(grpc.status.DEADLINE_EXCEEDED, `${method}: deadline passed`, { idempotencyKey: key });
         }
-        return [await this._unary(method, request, deadline), calls];
+        if (signal?.aborted) throw aborted();
+        return [await this._unary(method, request, deadline, signal), calls];
       } catch (e) {
         err = fromServiceError(e, key);
+      }
+      // The application's cancel is final, whatever the error says.
+      if (signal?.aborted) {
+        if (err.code === grpc.status.CANCELLED) err.cancelledLocally = true;
+        throw err;
       }
       const pause = backoff / 2 + Math.random() * (backoff / 2);
       if (!retryable(err, safe) || Date.now() + pause >= deadline) throw err;
       lastErr = err;
-      await sleep(pause);
+      await sleep(pause, signal);
+      if (signal?.aborted) throw aborted();
       backoff = Math.min(backoff * 2, maxBackoffMs);
     }
   }
@@ -181,16 +210,17 @@ class Client {
    * stored answer (affectedRows, lastInsertId, ...) instead of running it
    * again. txgate ignores the key of a plain read. Without a key only
    * txgate's own UNAVAILABLE (nothing applied) is retried. Retries back off
-   * with jitter within timeoutMs overall. The result also holds calls and
-   * idempotencyKey.
+   * with jitter within timeoutMs overall. signal (an AbortSignal) cancels
+   * the call in flight and ends the retries (CANCELLED, cancelledLocally).
+   * The result also holds calls and idempotencyKey.
    */
   async execute(sql, params = [], {
-    idempotencyKey, timeoutMs = this.defaultTimeoutMs, initialBackoffMs = 50, maxBackoffMs = 2000,
+    idempotencyKey, timeoutMs = this.defaultTimeoutMs, initialBackoffMs = 50, maxBackoffMs = 2000, signal,
   } = {}) {
     const key = idempotencyKey ?? crypto.randomUUID();
     const request = { sql, params: params.map(toValue), idempotency_key: key };
     const [resp, calls] = await this._withRetries('Execute', request, key, key !== '',
-      { timeoutMs, initialBackoffMs, maxBackoffMs });
+      { timeoutMs, initialBackoffMs, maxBackoffMs, signal });
     return { ...result(resp.result), calls, idempotencyKey: key };
   }
 
@@ -200,10 +230,12 @@ class Client {
    * one is given (none for readOnly: re-running those is harmless); every
    * call carries it, so UNAVAILABLE and UNKNOWN are retried safely, with
    * exponential backoff and jitter, within timeoutMs overall (retryable()).
+   * signal (an AbortSignal) cancels the call in flight and ends the retries.
    * Resolves to { results, attempts, calls, idempotencyKey }.
    */
   async runTransaction(statements, {
     isolation, readOnly = false, idempotencyKey, timeoutMs = 30000, initialBackoffMs = 50, maxBackoffMs = 2000,
+    signal,
   } = {}) {
     const key = idempotencyKey ?? (readOnly ? '' : crypto.randomUUID());
     const request = {
@@ -212,7 +244,7 @@ class Client {
       idempotency_key: key,
     };
     const [resp, calls] = await this._withRetries('RunTransaction', request, key, key !== '' || readOnly,
-      { timeoutMs, initialBackoffMs, maxBackoffMs });
+      { timeoutMs, initialBackoffMs, maxBackoffMs, signal });
     return { results: (resp.results || []).map(result), attempts: resp.attempts || 0, calls, idempotencyKey: key };
   }
 

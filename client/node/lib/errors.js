@@ -49,7 +49,9 @@ const codeNames = Object.fromEntries(Object.entries(grpc.status).map(([k, v]) =>
  * idempotencyKey is the key the call carried, to retry with.
  */
 class TxgateError extends Error {
-  constructor(code, message, { reason = '', domain = '', metadata = {}, idempotencyKey = '' } = {}) {
+  constructor(code, message, {
+    reason = '', domain = '', metadata = {}, idempotencyKey = '', cancelledLocally = false,
+  } = {}) {
     super(`${codeNames[code] || code}: ${message}${reason ? ` [${reason}]` : ''}`);
     this.name = 'TxgateError';
     this.code = code;
@@ -59,6 +61,9 @@ class TxgateError extends Error {
     this.domain = domain;
     this.metadata = metadata;
     this.idempotencyKey = idempotencyKey;
+    // CANCELLED by this process (the application's AbortSignal, call.cancel()),
+    // not by the server or the way.
+    this.cancelledLocally = cancelledLocally;
     const errno = metadata.mysql_errno;
     this.mysqlErrno = errno && /^\d+$/.test(errno) ? Number(errno) : null;
     this.mysqlSqlstate = metadata.mysql_sqlstate ?? null;
@@ -129,7 +134,9 @@ function fromServiceError(err, idempotencyKey = '') {
       info = null; // a malformed detail: keep the plain status
     }
   }
-  const opts = { idempotencyKey, ...(info && { reason: info.reason, domain: info.domain, metadata: info.metadata }) };
+  // grpc-js (src/call.ts) cancels a call of this process with these details.
+  const cancelledLocally = code === grpc.status.CANCELLED && err.details === 'Cancelled on client';
+  const opts = { idempotencyKey, cancelledLocally, ...(info && { reason: info.reason, domain: info.domain, metadata: info.metadata }) };
   const Cls = ERROR_CLASSES[opts.reason] || TxgateError;
   return new Cls(code, err.details ?? err.message, opts);
 }

@@ -8,7 +8,7 @@ const grpc = require('@grpc/grpc-js');
 const t = require('../lib');
 
 // A stub whose RunTransaction fails with the given codes, then succeeds. A
-// code may be a [code, reason] pair; UNKNOWN alone is a lost commit
+// code may be a [code, reason] pair (txgate's ErrorInfo); UNKNOWN alone is a lost commit
 // (COMMIT_OUTCOME_UNKNOWN).
 // Execute fails the same way; an UNAVAILABLE alone carries no ErrorInfo (the
 // transport's: a cut connection).
@@ -22,7 +22,7 @@ function fakeStub(codes) {
       : [next, next === grpc.status.UNKNOWN ? t.REASON_COMMIT_OUTCOME_UNKNOWN : ''];
     setImmediate(() => (code === undefined
       ? callback(null, ok)
-      : callback(reason ? new t.TxgateError(code, 'fake', { reason })
+      : callback(reason ? new t.TxgateError(code, 'fake', { reason, domain: t.ERROR_DOMAIN })
         : Object.assign(new Error('fake'), { code, details: 'fake', metadata: new grpc.Metadata() }))));
   };
   stub.RunTransaction = answer({ results: [{ affected_rows: '1' }], attempts: 1 });
@@ -160,6 +160,110 @@ test('a read-only transaction is retried without a key', async () => {
   const res = await new t.Client(null, { stub }).runTransaction(['SELECT 1'], { readOnly: true, initialBackoffMs: 1 });
   assert.equal(res.calls, 2);
   assert.equal(res.idempotencyKey, '');
+});
+
+// gRPC's server cancels a call it accepted as a drain starts but had not
+// handed to txgate yet: CANCELLED without txgate's ErrorInfo, nothing ran.
+test('a server-sent CANCELLED is re-sent with the key of a keyed write or a read-only transaction', async () => {
+  const { CANCELLED } = grpc.status;
+  for (const call of ['execute', 'runTransaction', 'readOnly']) {
+    const stub = fakeStub([CANCELLED, CANCELLED]);
+    const client = new t.Client(null, { stub });
+    const opts = { timeoutMs: 10000, initialBackoffMs: 1 };
+    const res = call === 'execute' ? await client.execute('INSERT INTO t VALUES (1)', [], opts)
+      : call === 'runTransaction' ? await client.runTransaction(['INSERT INTO t VALUES (1)'], opts)
+        : await client.runTransaction(['SELECT 1'], { ...opts, readOnly: true });
+    assert.equal(res.calls, 3, call);
+    assert.equal(res.idempotencyKey === '', call === 'readOnly');
+    assert.deepEqual(new Set(stub.requests.map((r) => r.idempotency_key)), new Set([res.idempotencyKey]));
+  }
+});
+
+test('without a key a server-sent CANCELLED is not retried', async () => {
+  for (const call of ['execute', 'runTransaction']) {
+    const stub = fakeStub([grpc.status.CANCELLED]);
+    const client = new t.Client(null, { stub });
+    const p = call === 'execute' ? client.execute('INSERT INTO t VALUES (1)', [], { idempotencyKey: '' })
+      : client.runTransaction(['INSERT INTO t VALUES (1)'], { idempotencyKey: '' });
+    await assert.rejects(p, (e) => e.code === grpc.status.CANCELLED && !e.cancelledLocally);
+    assert.equal(stub.requests.length, 1, call);
+  }
+});
+
+test("a CANCELLED this process caused, or with txgate's ErrorInfo, is not retried", async () => {
+  const local = Object.assign(new Error('x'), {
+    code: grpc.status.CANCELLED, details: 'Cancelled on client', metadata: new grpc.Metadata(),
+  });
+  assert.ok(t.fromServiceError(local).cancelledLocally);
+  assert.equal(t.retryable(t.fromServiceError(local), true), false);
+  assert.equal(t.retryable(new t.TxgateError(grpc.status.CANCELLED, 'x', { reason: 'CANCELLED', domain: t.ERROR_DOMAIN }), true), false);
+  const stub = fakeStub([[grpc.status.CANCELLED, 'CANCELLED']]);
+  await assert.rejects(new t.Client(null, { stub }).execute('INSERT INTO t VALUES (1)', [], { initialBackoffMs: 1 }),
+    (e) => e.code === grpc.status.CANCELLED);
+  assert.equal(stub.requests.length, 1);
+});
+
+// A server whose Execute answers the first `failures` calls CANCELLED without
+// an ErrorInfo (as gRPC's server cancels a call), or, with hold, holds every
+// call until the client cancels it.
+async function cancellingServer({ failures = 0, hold = false } = {}) {
+  const server = new grpc.Server();
+  const state = { calls: 0 };
+  let started;
+  state.started = new Promise((resolve) => { started = resolve; });
+  server.addService(t.txgatev1.DatabaseService.service, {
+    Execute(call, callback) {
+      state.calls++;
+      if (hold) {
+        started();
+        return call.on('cancelled', () => callback({ code: grpc.status.CANCELLED, details: 'gone' }));
+      }
+      if (state.calls <= failures) return callback({ code: grpc.status.CANCELLED, details: 'Cancelled' });
+      return callback(null, { result: { affected_rows: '7' } });
+    },
+  });
+  const port = await new Promise((resolve, reject) => server.bindAsync('127.0.0.1:0',
+    grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))));
+  const client = new t.Client(`127.0.0.1:${port}`);
+  return { state, client, stop: () => { client.close(); server.forceShutdown(); } };
+}
+
+test('execute re-sends a keyed call the server cancelled, not a keyless one', async () => {
+  const f = await cancellingServer({ failures: 2 });
+  try {
+    const res = await f.client.execute('UPDATE t SET a = 1', [], { timeoutMs: 10000, initialBackoffMs: 1 });
+    assert.deepEqual([res.affectedRows, res.calls, f.state.calls], [7n, 3, 3]);
+    f.state.calls = 0;
+    await assert.rejects(f.client.execute('UPDATE t SET a = 1', [], { timeoutMs: 10000, initialBackoffMs: 1, idempotencyKey: '' }),
+      (e) => e.code === grpc.status.CANCELLED && !e.cancelledLocally);
+    assert.equal(f.state.calls, 1);
+  } finally {
+    f.stop();
+  }
+});
+
+test('a call the application aborted is not retried', async () => {
+  const f = await cancellingServer({ hold: true });
+  try {
+    const abort = new AbortController();
+    f.state.started.then(() => abort.abort());
+    await assert.rejects(f.client.execute('UPDATE t SET a = 1', [], { timeoutMs: 10000, initialBackoffMs: 1, signal: abort.signal }),
+      (e) => e.code === grpc.status.CANCELLED && e.cancelledLocally && e.idempotencyKey !== '');
+    assert.equal(f.state.calls, 1);
+    // Aborted before it starts, or during a backoff pause: nothing more is sent.
+    await assert.rejects(f.client.execute('UPDATE t SET a = 1', [], { signal: abort.signal }),
+      (e) => e.code === grpc.status.CANCELLED && e.cancelledLocally);
+    assert.equal(f.state.calls, 1);
+  } finally {
+    f.stop();
+  }
+  const stub = fakeStub([grpc.status.UNAVAILABLE, grpc.status.UNAVAILABLE]);
+  const abort = new AbortController();
+  const p = new t.Client(null, { stub }).execute('INSERT INTO t VALUES (1)', [],
+    { timeoutMs: 600000, initialBackoffMs: 60000, maxBackoffMs: 60000, signal: abort.signal });
+  setImmediate(() => setImmediate(() => abort.abort()));
+  await assert.rejects(p, (e) => e.code === grpc.status.CANCELLED && e.cancelledLocally);
+  assert.equal(stub.requests.length, 1);
 });
 
 // gRPC's retry policy cannot see a request's idempotency key, so the shipped

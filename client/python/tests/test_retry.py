@@ -2,6 +2,7 @@
 service config, against fakes: a stub, and an in-process gRPC server."""
 
 import json
+import threading
 import uuid
 from concurrent import futures
 
@@ -55,7 +56,8 @@ class FakeStub:
     """RunTransaction and Execute fail with the given codes, then succeed. A
     code may be a (code, reason) pair; UNKNOWN alone means a lost commit
     (COMMIT_OUTCOME_UNKNOWN); UNAVAILABLE alone is the transport's (no
-    ErrorInfo), ("UNAVAILABLE", "DATABASE_UNAVAILABLE") txgate's own."""
+    ErrorInfo), ("UNAVAILABLE", "DATABASE_UNAVAILABLE") txgate's own. A
+    FakeRpcError is raised as is."""
 
     def __init__(self, *codes):
         self.codes = list(codes)
@@ -65,6 +67,8 @@ class FakeStub:
         self.requests.append((request, timeout))
         if self.codes:
             code = self.codes.pop(0)
+            if isinstance(code, FakeRpcError):
+                raise code
             code, reason = code if isinstance(code, tuple) else (
                 code, "COMMIT_OUTCOME_UNKNOWN" if code == grpc.StatusCode.UNKNOWN else "")
             raise FakeRpcError(code, reason=reason)
@@ -216,6 +220,112 @@ def test_a_read_only_transaction_is_retried_without_a_key():
     stub = FakeStub(grpc.StatusCode.UNAVAILABLE)
     res = Client(stub=stub).run_transaction(["SELECT 1"], read_only=True, initial_backoff=0.001)
     assert res.calls == 2 and res.idempotency_key == ""
+
+
+# gRPC's server cancels a call it accepted as a drain starts but had not
+# handed to txgate yet: CANCELLED without txgate's ErrorInfo, and nothing ran.
+SERVER_CANCELLED = grpc.StatusCode.CANCELLED  # FakeStub: no ErrorInfo, details "fake"
+
+
+@pytest.mark.parametrize("call", ["execute", "run_transaction"])
+def test_a_server_sent_cancelled_is_retried_with_the_key(call):
+    stub = FakeStub(SERVER_CANCELLED, SERVER_CANCELLED)
+    client = Client(stub=stub)
+    if call == "execute":
+        res = client.execute("INSERT INTO t VALUES (1)", timeout=10, initial_backoff=0.001)
+    else:
+        res = client.run_transaction(["INSERT INTO t VALUES (1)"], timeout=10,
+                                     initial_backoff=0.001)
+    assert res.calls == 3 and res.idempotency_key
+    assert {req.idempotency_key for req, _ in stub.requests} == {res.idempotency_key}
+
+
+def test_a_server_sent_cancelled_of_a_read_only_transaction_is_retried():
+    stub = FakeStub(SERVER_CANCELLED)
+    res = Client(stub=stub).run_transaction(["SELECT 1"], read_only=True, initial_backoff=0.001)
+    assert res.calls == 2 and res.idempotency_key == ""
+
+
+@pytest.mark.parametrize("call", ["execute", "run_transaction"])
+def test_without_a_key_a_server_sent_cancelled_is_not_retried(call):
+    stub = FakeStub(SERVER_CANCELLED)
+    client = Client(stub=stub)
+    with pytest.raises(TxgateError) as e:
+        if call == "execute":
+            client.execute("INSERT INTO t VALUES (1)", idempotency_key="")
+        else:
+            client.run_transaction(["INSERT INTO t VALUES (1)"], idempotency_key="")
+    assert e.value.code == grpc.StatusCode.CANCELLED and not e.value.cancelled_locally
+    assert len(stub.requests) == 1
+
+
+@pytest.mark.parametrize("details", ["Locally cancelled by application!", "Channel closed!"])
+def test_a_locally_cancelled_call_is_not_retried(details):
+    stub = FakeStub(FakeRpcError(grpc.StatusCode.CANCELLED, details))
+    with pytest.raises(TxgateError) as e:
+        Client(stub=stub).execute("INSERT INTO t VALUES (1)", initial_backoff=0.001)
+    assert e.value.code == grpc.StatusCode.CANCELLED and e.value.cancelled_locally
+    assert len(stub.requests) == 1
+
+
+def test_a_cancelled_with_txgates_error_info_is_not_retried():
+    stub = FakeStub((grpc.StatusCode.CANCELLED, "CANCELLED"))
+    with pytest.raises(TxgateError) as e:
+        Client(stub=stub).execute("INSERT INTO t VALUES (1)", initial_backoff=0.001)
+    assert e.value.domain == "txgate.dev" and len(stub.requests) == 1
+
+
+class CancellingServicer(pb_grpc.DatabaseServiceServicer):
+    """Answers the first `failures` Execute calls CANCELLED with no ErrorInfo,
+    as gRPC's server does to a call it cancels itself; with `hold`, blocks
+    every call until `release` is set instead."""
+
+    def __init__(self, failures=0, hold=False):
+        self.failures, self.hold, self.calls = failures, hold, 0
+        self.started, self.release = threading.Event(), threading.Event()
+
+    def Execute(self, request, context):
+        self.calls += 1
+        if self.hold:
+            self.started.set()
+            self.release.wait(10)
+        elif self.calls <= self.failures:
+            context.abort(grpc.StatusCode.CANCELLED, "Cancelled")
+        return pb.ExecuteResponse(result=pb.ResultSet(affected_rows=7))
+
+
+def test_execute_re_sends_a_keyed_call_the_server_cancelled(fake_server):
+    servicer = CancellingServicer(failures=2)
+    with Client(fake_server(servicer)) as client:
+        res = client.execute("UPDATE t SET a = 1", timeout=10, initial_backoff=0.001)
+        assert res.affected_rows == 7 and res.calls == 3
+        servicer.calls = 0
+        with pytest.raises(TxgateError) as e:
+            client.execute("UPDATE t SET a = 1", idempotency_key="", timeout=10,
+                           initial_backoff=0.001)
+    assert e.value.code == grpc.StatusCode.CANCELLED and not e.value.cancelled_locally
+    assert servicer.calls == 1
+
+
+def test_a_call_cancelled_by_closing_the_client_is_not_retried(fake_server):
+    servicer = CancellingServicer(hold=True)
+    client = Client(fake_server(servicer))
+    outcome = []
+
+    def run():
+        try:
+            client.execute("UPDATE t SET a = 1", timeout=10, initial_backoff=0.001)
+        except TxgateError as err:
+            outcome.append(err)
+
+    caller = threading.Thread(target=run)
+    caller.start()
+    assert servicer.started.wait(10)
+    client.close()
+    caller.join(10)
+    servicer.release.set()
+    assert len(outcome) == 1 and outcome[0].code == grpc.StatusCode.CANCELLED
+    assert outcome[0].cancelled_locally and servicer.calls == 1
 
 
 def test_the_service_config_retries_no_database_call():

@@ -78,13 +78,19 @@ def retryable(err: TxgateError, safe: bool) -> bool:
     from the transport (a cut connection, a proxy): the request may have been
     applied with its answer lost, so only a safe one is re-sent; so is an
     UNKNOWN with reason COMMIT_OUTCOME_UNKNOWN (a lost commit, which the key
-    resolves). Nothing else is retried."""
+    resolves), and a CANCELLED without txgate's ErrorInfo that this process
+    did not cause (err.cancelled_locally is False): gRPC's server cancels a
+    call it accepted as a drain starts, before txgate saw it (README,
+    "Shutdown"). Nothing else is retried; a call the application cancelled
+    (its channel closed) never is."""
     if err.code == grpc.StatusCode.UNAVAILABLE and err.domain == ERROR_DOMAIN:
         return True
     if not safe:
         return False
     return err.code == grpc.StatusCode.UNAVAILABLE or (
-        err.code == grpc.StatusCode.UNKNOWN and err.reason == REASON_COMMIT_OUTCOME_UNKNOWN)
+        err.code == grpc.StatusCode.UNKNOWN and err.reason == REASON_COMMIT_OUTCOME_UNKNOWN) or (
+        err.code == grpc.StatusCode.CANCELLED and err.domain != ERROR_DOMAIN
+        and not err.cancelled_locally)
 
 
 def _isolation(level: Union[None, int, str]) -> int:
@@ -158,6 +164,7 @@ class Client:
         `stub` (anything with DatabaseService's methods, e.g. for tests).
         `default_timeout` (seconds) bounds unary calls that pass no timeout."""
         self._channel = None
+        self._closed = False  # close() was called: nothing more is sent
         if stub is None:
             if channel is None:
                 if target is None:
@@ -171,6 +178,7 @@ class Client:
         self.default_timeout = default_timeout
 
     def close(self) -> None:
+        self._closed = True
         if self._channel is not None:
             self._channel.close()
             self._channel = None
@@ -205,7 +213,7 @@ class Client:
                 return method(req, timeout=remaining), calls
             except grpc.RpcError as e:
                 err = from_rpc_error(e, key)
-            if not retryable(err, safe):
+            if self._closed or not retryable(err, safe):
                 raise err
             pause = backoff / 2 + random.uniform(0, backoff / 2)
             if deadline is not None and time.monotonic() + pause >= deadline:

@@ -12,6 +12,18 @@ ERROR_DOMAIN = "txgate.dev"
 REASON_COMMIT_OUTCOME_UNKNOWN = "COMMIT_OUTCOME_UNKNOWN"
 REASON_EXPECTATION_FAILED = "EXPECTATION_FAILED"
 
+# The details grpcio (grpc/_channel.py) gives a call that this process
+# cancelled: Call.cancel(), a channel closed by the application (or after a
+# fork), a call object collected while running. A CANCELLED with other details
+# came from the other side (e.g. gRPC's server cancelling, as a drain starts,
+# a call it had not handed to txgate yet).
+_LOCAL_CANCEL_DETAILS = frozenset({
+    "Locally cancelled by application!",
+    "Channel closed!",
+    "Channel closed due to fork",
+    "Cancelled upon garbage collection!",
+})
+
 
 class TxgateError(Exception):
     """A failed txgate call.
@@ -23,12 +35,15 @@ class TxgateError(Exception):
     metadata        the ErrorInfo metadata (dict of str)
     mysql_errno     int or None; mysql_sqlstate, mysql_message: str or None
     idempotency_key the key the call carried, if any (retry with it)
+    cancelled_locally  CANCELLED by this process (the call or its channel was
+                    cancelled or closed here), not by the server or the way
     """
 
     def __init__(self, code: grpc.StatusCode, message: str, reason: str = "",
                  domain: str = "", metadata: Optional[Dict[str, str]] = None,
-                 idempotency_key: str = ""):
+                 idempotency_key: str = "", cancelled_locally: bool = False):
         self.code = code
+        self.cancelled_locally = cancelled_locally
         self.message = message
         self.reason = reason
         self.domain = domain
@@ -110,4 +125,5 @@ def from_rpc_error(err: grpc.RpcError, idempotency_key: str = "") -> TxgateError
                 reason, domain, metadata = info.reason, info.domain, dict(info.metadata)
                 break
     cls = _ERROR_CLASSES.get(reason, TxgateError)
-    return cls(code, message or "", reason, domain, metadata, idempotency_key)
+    local = code == grpc.StatusCode.CANCELLED and message in _LOCAL_CANCEL_DETAILS
+    return cls(code, message or "", reason, domain, metadata, idempotency_key, local)

@@ -72,6 +72,14 @@ class FakeService final : public txgate::v1::DatabaseService::Service {
     absl::MutexLock lock(&mu_);
     return execute_keys_;
   }
+  // From now on CANCELLED is answered as txgate answers a call whose client
+  // went away (with its ErrorInfo, reason CANCELLED) rather than the way
+  // gRPC's server cancels a call it had not handed to txgate (TryCancel: no
+  // ErrorInfo).
+  void TxgatesCancelled() {
+    absl::MutexLock lock(&mu_);
+    txgates_cancelled_ = true;
+  }
   // From now on UNAVAILABLE is answered without an ErrorInfo, as the
   // transport answers a cut connection.
   void BareUnavailable() {
@@ -83,22 +91,22 @@ class FakeService final : public txgate::v1::DatabaseService::Service {
     return actions_;
   }
 
-  grpc::Status Execute(grpc::ServerContext*, const txgate::v1::ExecuteRequest* request,
+  grpc::Status Execute(grpc::ServerContext* context, const txgate::v1::ExecuteRequest* request,
                        txgate::v1::ExecuteResponse* response) override {
     absl::MutexLock lock(&mu_);
     ++execute_calls_;
     execute_keys_.push_back(request->idempotency_key());
-    if (grpc::Status s = NextLocked(); !s.ok()) return s;
+    if (grpc::Status s = NextLocked(context); !s.ok()) return s;
     response->mutable_result()->set_affected_rows(7);
     return grpc::Status::OK;
   }
 
-  grpc::Status RunTransaction(grpc::ServerContext*,
+  grpc::Status RunTransaction(grpc::ServerContext* context,
                               const txgate::v1::RunTransactionRequest* request,
                               txgate::v1::RunTransactionResponse* response) override {
     absl::MutexLock lock(&mu_);
     keys_.push_back(request->idempotency_key());
-    if (grpc::Status s = NextLocked(); !s.ok()) return s;
+    if (grpc::Status s = NextLocked(context); !s.ok()) return s;
     response->add_results()->set_affected_rows(1);
     response->set_attempts(1);
     return grpc::Status::OK;
@@ -146,11 +154,15 @@ class FakeService final : public txgate::v1::DatabaseService::Service {
   }
 
  private:
-  grpc::Status NextLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+  grpc::Status NextLocked(grpc::ServerContext* context) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (forever_ != grpc::StatusCode::OK) return RichStatus(forever_);
     if (codes_.empty()) return grpc::Status::OK;
     grpc::StatusCode code = codes_.front();
     codes_.pop_front();
+    if (code == grpc::StatusCode::CANCELLED && !txgates_cancelled_) {
+      context->TryCancel();  // the client gets gRPC's own CANCELLED
+      return grpc::Status::CANCELLED;
+    }
     if (code == grpc::StatusCode::UNAVAILABLE && bare_unavailable_) {
       return grpc::Status(code, "connection reset");
     }
@@ -164,6 +176,7 @@ class FakeService final : public txgate::v1::DatabaseService::Service {
   int execute_calls_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<std::string> execute_keys_ ABSL_GUARDED_BY(mu_);
   bool bare_unavailable_ ABSL_GUARDED_BY(mu_) = false;
+  bool txgates_cancelled_ ABSL_GUARDED_BY(mu_) = false;
   std::string unknown_reason_ ABSL_GUARDED_BY(mu_);
   std::vector<std::string> actions_ ABSL_GUARDED_BY(mu_);
 };
@@ -348,6 +361,59 @@ TEST_F(RetryTest, ExecuteWithoutAKeyNeverRetriesUnknown) {
   EXPECT_EQ(e.reason, kReasonCommitOutcomeUnknown);
   EXPECT_EQ(e.domain, kErrorDomain);
   EXPECT_EQ(e.mysql_errno, 2013);
+}
+
+// gRPC's server cancels a call it accepted as a drain starts but had not
+// handed to txgate yet: CANCELLED without txgate's ErrorInfo, nothing ran. A
+// keyed write or a read-only transaction is re-sent with its key; a keyless
+// write is not.
+TEST_F(RetryTest, AServerSentCancelledIsReSentWhenKeyedOrReadOnly) {
+  service_.Script({grpc::StatusCode::CANCELLED, grpc::StatusCode::CANCELLED});
+  auto db = NewClient();
+  absl::StatusOr<ExecuteResult> result =
+      db->ExecuteWith("INSERT INTO t VALUES (1)", {}, ExecuteOptions());
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->calls, 3);
+  EXPECT_THAT(service_.execute_keys(), ::testing::Each(result->idempotency_key));
+
+  service_.Script({grpc::StatusCode::CANCELLED});
+  absl::StatusOr<TransactionResult> tx = db->RunTransaction({"INSERT INTO t VALUES (1)"});
+  ASSERT_TRUE(tx.ok()) << tx.status();
+  EXPECT_EQ(tx->calls, 2);
+  TransactionOptions read_only;
+  read_only.read_only = true;
+  service_.Script({grpc::StatusCode::CANCELLED});
+  tx = db->RunTransaction({"SELECT 1"}, read_only);
+  ASSERT_TRUE(tx.ok()) << tx.status();
+  EXPECT_EQ(tx->calls, 2);
+  EXPECT_EQ(tx->idempotency_key, "");
+
+  service_.Script({grpc::StatusCode::CANCELLED});
+  ExecuteOptions no_key;
+  no_key.no_key = true;
+  const int before = service_.execute_calls();
+  result = db->ExecuteWith("INSERT INTO t VALUES (1)", {}, no_key);
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kCancelled);
+  EXPECT_EQ(Error::FromStatus(result.status()).domain, "");
+  EXPECT_EQ(service_.execute_calls() - before, 1);
+}
+
+// txgate answers CANCELLED (with its ErrorInfo) only to a client that went
+// away or cancelled: final, even for a keyed request. The application has no
+// handle on the ClientContext of Execute or RunTransaction (each attempt's is
+// the helper's own), so no other CANCELLED can be of its making.
+TEST_F(RetryTest, TxgatesCancelledIsFinal) {
+  service_.TxgatesCancelled();
+  service_.Script({grpc::StatusCode::CANCELLED});
+  auto db = NewClient();
+  absl::StatusOr<ExecuteResult> result =
+      db->ExecuteWith("INSERT INTO t VALUES (1)", {}, ExecuteOptions());
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kCancelled);
+  EXPECT_EQ(Error::FromStatus(result.status()).domain, kErrorDomain);
+  EXPECT_EQ(service_.execute_calls(), 1);
+  EXPECT_FALSE(Client::Retryable(RichStatus(grpc::StatusCode::CANCELLED), true));
+  EXPECT_TRUE(Client::Retryable(grpc::Status::CANCELLED, true));
+  EXPECT_FALSE(Client::Retryable(grpc::Status::CANCELLED, false));
 }
 
 // gRPC's retry policy cannot see a request's idempotency key, so the
