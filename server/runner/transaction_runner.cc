@@ -67,6 +67,15 @@ absl::string_view IsolationSql(txgate::v1::IsolationLevel level) {
   }
 }
 
+// An isolation level this server knows (a newer client's, or garbage, is
+// refused rather than run at the session's default).
+absl::Status CheckOptions(const txgate::v1::TransactionOptions& options) {
+  if (txgate::v1::IsolationLevel_IsValid(options.isolation_level())) return absl::OkStatus();
+  return Invalid(absl::StrCat("unknown isolation_level ", options.isolation_level(),
+                              "; use one of ISOLATION_LEVEL_READ_UNCOMMITTED (1) to "
+                              "ISOLATION_LEVEL_SERIALIZABLE (4), or leave it unset"));
+}
+
 // Where a statement stands in its call, for messages.
 enum class Context { kAutocommit, kTransaction };
 
@@ -627,6 +636,7 @@ absl::StatusOr<txgate::v1::ExecuteResponse> TransactionRunner::ExecuteAutocommit
 absl::StatusOr<txgate::v1::RunTransactionResponse> TransactionRunner::RunTransaction(
     CallContext& ctx, const txgate::v1::RunTransactionRequest& request) {
   if (request.statements().empty()) return Invalid("a transaction needs at least one statement");
+  if (absl::Status s = CheckOptions(request.options()); !s.ok()) return s;
   if (request.statements_size() > options_.max_statements) {
     return sql::MakeStatus(
         absl::StatusCode::kResourceExhausted, txgate::v1::INVALID_REQUEST,
@@ -893,6 +903,7 @@ absl::Status TransactionRunner::QueryStream::NextChunk(CallContext& ctx,
 
 absl::StatusOr<std::unique_ptr<TransactionRunner::Interactive>> TransactionRunner::Begin(
     CallContext& ctx, const txgate::v1::Begin& begin) {
+  if (absl::Status s = CheckOptions(begin.options()); !s.ok()) return s;
   bool fresh = false;
   absl::StatusOr<Lease> lease = LeaseInTransaction(ctx, begin.options(), &fresh);
   if (!lease.ok()) return lease.status();

@@ -542,6 +542,18 @@ TEST_F(RunnerTest, AnUnmetExpectationRollsBackAtOnceAndIsNeitherReRunNorRecorded
   EXPECT_TRUE(db_.StoredOutcome("k1").has_value());
 }
 
+TEST_F(RunnerTest, AnUnknownIsolationLevelIsRefusedBeforeAnythingRuns) {
+  txgate::v1::RunTransactionRequest request = Transaction({"UPDATE a"});
+  request.mutable_options()->set_isolation_level(static_cast<txgate::v1::IsolationLevel>(99));
+  absl::StatusOr<txgate::v1::RunTransactionResponse> r = runner_->RunTransaction(*Call(), request);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(sql::GetReason(r.status()), "INVALID_REQUEST");
+  txgate::v1::Begin begin;
+  begin.mutable_options()->set_isolation_level(static_cast<txgate::v1::IsolationLevel>(99));
+  EXPECT_EQ(runner_->Begin(*Call(), begin).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(Ran().empty());
+}
+
 TEST_F(RunnerTest, ImplicitCommitsAreRefusedBeforeAnythingRuns) {
   absl::StatusOr<txgate::v1::RunTransactionResponse> r =
       runner_->RunTransaction(*Call(), Transaction({"UPDATE a", "CREATE TABLE x (id INT)"}));
