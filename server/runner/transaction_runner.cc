@@ -911,6 +911,11 @@ absl::StatusOr<std::unique_ptr<TransactionRunner::Interactive>> TransactionRunne
       new Interactive(this, std::move(*lease), begin.options(), fresh));
 }
 
+void TransactionRunner::Interactive::Abandon() {
+  if (lease_ && !lease_->broken()) lease_->Interrupt();  // the pool closes it, reading nothing
+  lease_.Return();
+}
+
 absl::Status TransactionRunner::Interactive::Lost(absl::string_view why) {
   return sql::MakeStatus(absl::StatusCode::kAborted, txgate::v1::TRANSACTION_LOST,
                          absl::StrCat("the connection was lost inside the interactive transaction "

@@ -191,6 +191,13 @@ class TransactionRunner {
                                               const txgate::v1::Statement& statement);
     absl::Status Commit(CallContext& ctx, const txgate::v1::Commit& commit);
     absl::Status Rollback(CallContext& ctx);
+    // Gives the transaction up without a round trip: its connection's
+    // socket is shut and the connection closed, and the server rolls the
+    // transaction back when it reads the close. For an end that must not
+    // wait for the database (a timeout, a drain, a client gone), where a
+    // ROLLBACK would hang on a hung server until --mysql_read_timeout.
+    // Destroy it next.
+    void Abandon();
 
    private:
     friend class TransactionRunner;

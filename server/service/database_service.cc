@@ -549,10 +549,11 @@ class TransactionCall final : public grpc::ServerBidiReactor<grpc::ByteBuffer, g
     executor_->Submit([this, ok] {
       if (!ok) {
         // The client closed its side (or the stream broke) before a commit.
-        return End(sql::MakeStatus(absl::StatusCode::kAborted,
-                                   txgate::v1::TRANSACTION_NOT_COMMITTED,
-                                   "the stream ended without a commit; the transaction was "
-                                   "rolled back"));
+        return End(
+            sql::MakeStatus(absl::StatusCode::kAborted, txgate::v1::TRANSACTION_NOT_COMMITTED,
+                            "the stream ended without a commit; the transaction was "
+                            "rolled back"),
+            /*abandon=*/true);
       }
       Handle();
     });
@@ -568,7 +569,8 @@ class TransactionCall final : public grpc::ServerBidiReactor<grpc::ByteBuffer, g
     if (!ok) {
       executor_->Submit([this] {
         End(sql::MakeStatus(absl::StatusCode::kCancelled, txgate::v1::CANCELLED,
-                            "the client went away"));
+                            "the client went away"),
+            /*abandon=*/true);
       });
       return;
     }
@@ -700,23 +702,35 @@ class TransactionCall final : public grpc::ServerBidiReactor<grpc::ByteBuffer, g
   }
 
   // Rolls back (by returning the lease, on an executor thread) and ends,
-  // unless the call was already ended.
-  void End(const absl::Status& status) {
+  // unless the call was already ended. `abandon`: see DropTransaction.
+  void End(const absl::Status& status, bool abandon = false) {
     {
       MutexLock lock(&mu_);
       if (finished_) return;
       finished_ = true;
     }
-    txn_.reset();
+    DropTransaction(abandon || call_->cancelled());
     FinishWith(RecordedStatus(status));
   }
 
-  // Ends a call claimed (finished_ set) while no handler runs.
+  // Ends a call claimed (finished_ set) while no handler runs: by a
+  // timeout or the drain, so its transaction is abandoned.
   void EndClaimed(absl::Status status) {
     executor_->Submit([this, status = std::move(status)] {
-      txn_.reset();
+      DropTransaction(/*abandon=*/true);
       FinishWith(RecordedStatus(status));
     });
+  }
+
+  // Gives the open transaction up (rolled back). `abandon`, for an end
+  // that must not wait for the database (a timeout, the drain, a client
+  // gone or cancelled): its connection is closed without a round trip and
+  // the server rolls back when it reads the close — a ROLLBACK would hang
+  // on a hung server until --mysql_read_timeout. Otherwise (the database
+  // just answered) ROLLBACK, and the connection goes back to the pool.
+  void DropTransaction(bool abandon) {
+    if (txn_ != nullptr && abandon) txn_->Abandon();
+    txn_.reset();
   }
 
   grpc::Status RecordedStatus(const absl::Status& status) {

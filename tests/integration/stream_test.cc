@@ -188,6 +188,43 @@ TEST_F(StreamTest, ATransactionBlockedWritingToAClientThatStoppedReadingIsRolled
   EXPECT_THAT(s.error_message(), HasSubstr("rolled back after 2 statements"));
 }
 
+// An interactive transaction ended by a timeout while the database is hung
+// (mariadbd stopped): no ROLLBACK round trip holds its connection — the
+// pool lets it go within the timeout + 1 s — and once the database runs
+// again it has rolled back and freed the row. (The write-stall timeout and
+// the drain end a transaction the same way.)
+TEST(HungStreamTest, AnIdleTransactionOnAHungDatabaseLetsItsConnectionGo) {
+  Admin("CREATE TABLE IF NOT EXISTS txgate.stream_locks (id INT PRIMARY KEY, v INT)");
+  Admin("REPLACE INTO txgate.stream_locks VALUES (1, 0)");
+  service::ServerOptions o = StreamOptions();
+  o.service.transaction_idle_timeout = kWriteTimeout;
+  TestServer server(o);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(60)));
+  auto stream = server.stub().Transaction(&ctx);
+  TransactionRequest lock;
+  lock.mutable_statement()->set_sql("SELECT v FROM stream_locks WHERE id = 1 FOR UPDATE");
+  TransactionResponse resp;
+  ASSERT_TRUE(stream->Write(lock));
+  ASSERT_TRUE(stream->Read(&resp));
+  ASSERT_EQ(server.server().pool_stats().in_use, 1);
+  {
+    MariadbStall stall;
+    ASSERT_TRUE(stall.stopped());
+    const absl::Time stopped = absl::Now();
+    EXPECT_TRUE(Eventually([&] { return server.server().pool_stats().in_use == 0; },
+                           stopped + kWriteTimeout + kSlack - absl::Now()));
+    EXPECT_FALSE(stream->Read(&resp));
+    const grpc::Status s = stream->Finish();
+    EXPECT_EQ(ErrorInfoOf(s).reason(), "TRANSACTION_IDLE_TIMEOUT") << s.error_message();
+  }
+  EXPECT_TRUE(Eventually(
+      [] {
+        return AdminQuery("SELECT v FROM txgate.stream_locks WHERE id = 1 FOR UPDATE NOWAIT").ok();
+      },
+      absl::Seconds(10)));
+}
+
 // --transaction_idle_timeout counts the time blocked writing too.
 TEST_F(StreamTest, TheIdleTimeoutCoversATransactionBlockedWriting) {
   service::ServerOptions o = StreamOptions();
@@ -306,6 +343,35 @@ TEST(StreamShutdownTest, AfterAChunkOverTheClientsLimitTheNextCallIsPromptAndSig
   const std::optional<int> status = txgate.WaitExit(grace + kSlack);
   ASSERT_TRUE(status.has_value()) << "still running " << grace + kSlack << " after SIGTERM";
   EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << *status;
+}
+
+// SIGTERM with an interactive transaction open on a hung database: the
+// drain gives the transaction up without a ROLLBACK round trip, and the
+// process exits within --shutdown_grace.
+TEST(StreamShutdownTest, AnOpenTransactionOnAHungDatabaseDoesNotHoldSigterm) {
+  const absl::Duration grace = absl::Seconds(3);
+  Admin("CREATE TABLE IF NOT EXISTS txgate.stream_locks (id INT PRIMARY KEY, v INT)");
+  Admin("REPLACE INTO txgate.stream_locks VALUES (1, 0)");
+  TxgateProcess txgate(
+      {absl::StrCat("--shutdown_grace=", absl::FormatDuration(grace)), "--kill_grace=1s"});
+  ASSERT_TRUE(txgate.running());
+  grpc::ClientContext ctx;
+  ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(30)));
+  auto stream = txgate.stub().Transaction(&ctx);
+  TransactionRequest lock;
+  lock.mutable_statement()->set_sql("SELECT v FROM stream_locks WHERE id = 1 FOR UPDATE");
+  TransactionResponse resp;
+  ASSERT_TRUE(stream->Write(lock));
+  ASSERT_TRUE(stream->Read(&resp));
+  {
+    MariadbStall stall;
+    ASSERT_TRUE(stall.stopped());
+    ASSERT_TRUE(txgate.Signal(SIGTERM));
+    const std::optional<int> status = txgate.WaitExit(grace + kSlack);
+    EXPECT_TRUE(status.has_value()) << "still running " << grace + kSlack << " after SIGTERM";
+  }
+  ctx.TryCancel();
+  (void)stream->Finish();
 }
 
 }  // namespace
