@@ -106,6 +106,7 @@ absl::Status Chunker::Add(Row row) {
   }
   held_ = std::move(row);
   holding_ = true;
+  splitting_ = !fits_alone;
   next_ = 0;
   offset_ = 0;
   // Beside other rows (or the columns), a row that does not fit waits,
@@ -128,7 +129,9 @@ size_t Chunker::TailCost(int index) const {
 }
 
 absl::Status Chunker::PlaceHeld() {
-  const size_t max = static_cast<size_t>(limits_.max_bytes);
+  const size_t max = static_cast<size_t>(
+      splitting_ ? std::min(limits_.max_bytes, std::max(limits_.target_bytes, kMinMaxBytes))
+                 : limits_.max_bytes);
   // Bytes left for the row's values, its own tag and length set aside.
   const size_t avail = max > bytes_ + kFieldHeader ? max - bytes_ - kFieldHeader : 0;
   Row* out = chunk_->add_rows();
@@ -194,6 +197,7 @@ absl::Status Chunker::PlaceHeld() {
     return absl::OkStatus();
   }
   holding_ = false;
+  splitting_ = false;
   held_.Clear();
   next_ = 0;
   offset_ = 0;

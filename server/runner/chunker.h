@@ -46,7 +46,8 @@ struct ChunkLimits {
   // this; at least 4 KiB (smaller values are raised to it).
   int64_t max_bytes = kDefaultMaxMessageBytes;
   // A row larger than max_bytes may be split across chunks (the request's
-  // accept_chunked_values); otherwise it is refused with RESULT_TOO_LARGE.
+  // accept_chunked_values), in chunks of about target_bytes; otherwise it
+  // is refused with RESULT_TOO_LARGE.
   bool split_values = false;
 };
 
@@ -113,6 +114,10 @@ class Chunker {
 
   bool holding_ = false;
   txgate::v1::Row held_;
+  // held_ fits no message whole: it is cut into pieces of about
+  // target_bytes (not max_bytes), so that a client gets each in a time
+  // --stream_write_timeout allows even at a modest rate.
+  bool splitting_ = false;
   int next_ = 0;       // index of the first value of held_ not yet sent
   size_t offset_ = 0;  // bytes of that value already sent (string kinds)
 };

@@ -137,11 +137,12 @@ TEST_F(SizesTest, ValuesOf5And64MiBStreamSplitAcrossChunksAndArriveByteForByte) 
   ASSERT_EQ(row.values(1).bytes_value().size(), size);
   EXPECT_TRUE(row.values(1).bytes_value() == want) << "the 64 MiB value differs";
   EXPECT_TRUE(row.values(3).string_value() == Repeat(kText, reps)) << "the 5 MiB text differs";
-  // (64 + 5) MiB in pieces that each fill a chunk of under 4 MiB.
-  EXPECT_GE(s.chunked, 17);
-  for (size_t bytes : s.chunk_bytes) EXPECT_LE(bytes, static_cast<size_t>(kServerLimit));
-  EXPECT_GT(*std::max_element(s.chunk_bytes.begin(), s.chunk_bytes.end()),
-            static_cast<size_t>(kServerLimit) - 64);
+  // (64 + 5) MiB in pieces that each fill a chunk of the 1 MiB target
+  // (--stream_chunk_bytes), not the 4 MiB bound: a client takes each in a
+  // time --stream_write_timeout allows even at a modest rate.
+  EXPECT_GE(s.chunked, 68);
+  for (size_t bytes : s.chunk_bytes) EXPECT_LE(bytes, size_t{1} << 20);
+  EXPECT_GT(*std::max_element(s.chunk_bytes.begin(), s.chunk_bytes.end()), (size_t{1} << 20) - 64);
 
   // Several such rows, and small rows between them, on the same pool.
   s = Stream(stub(),
@@ -264,7 +265,7 @@ TEST_F(SizesTest, UnaryResultsAround4MiBAndTheBoundAreTheResultOrResultTooLarge)
       EXPECT_EQ(st.chunked, 0);
     }
     if (encoded >= kServerLimit + 64) {
-      EXPECT_EQ(st.chunked, 1);
+      EXPECT_GE(st.chunked, 3);  // in pieces of about 1 MiB
     }
     for (size_t bytes : st.chunk_bytes) EXPECT_LE(bytes, static_cast<size_t>(kServerLimit));
     ASSERT_EQ(st.rows.size(), 1u);
