@@ -291,7 +291,7 @@ class StreamQueryCall final : public grpc::ServerWriteReactor<grpc::ByteBuffer>,
     }
     absl::Status status = WriteStalled(
         timeout, absl::StrCat("the stream was ended after the client had taken ", taken,
-                              " rows (a chunk of ", waiting, " more was waiting for it)",
+                              " rows (a chunk ending ", waiting, " more was waiting for it)",
                               last_ ? "" : "; its query was stopped"));
     executor_->Submit([this, status = std::move(status)] { Conclude(status); });
     return true;
@@ -368,7 +368,8 @@ class StreamQueryCall final : public grpc::ServerWriteReactor<grpc::ByteBuffer>,
       MutexLock lock(&mu_);
       writing_ = true;
       write_since_ = absl::Now();
-      rows_waiting_ = chunk_.rows_size();
+      // Rows that end in this chunk: a row split across chunks counts once.
+      rows_waiting_ = chunk_.rows_size() - (chunk_.chunked_value() ? 1 : 0);
     }
     StartWrite(&wire_chunk_);
   }
@@ -393,8 +394,8 @@ class StreamQueryCall final : public grpc::ServerWriteReactor<grpc::ByteBuffer>,
   absl::Time write_since_ ABSL_GUARDED_BY(mu_);
   absl::Time ended_writing_at_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
   bool reset_ ABSL_GUARDED_BY(mu_) = false;
-  int64_t rows_taken_ ABSL_GUARDED_BY(mu_) = 0;    // in chunks the client took
-  int64_t rows_waiting_ ABSL_GUARDED_BY(mu_) = 0;  // in the chunk being written
+  int64_t rows_taken_ ABSL_GUARDED_BY(mu_) = 0;    // whole, in chunks the client took
+  int64_t rows_waiting_ ABSL_GUARDED_BY(mu_) = 0;  // ending in the chunk being written
 };
 
 // One interactive transaction. Its messages are handled one at a time on

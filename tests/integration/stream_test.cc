@@ -136,6 +136,28 @@ TEST_F(StreamTest, AStreamQueryWhoseClientStopsReadingIsEndedItsQueryKilledItsCo
   EXPECT_EQ(server_->server().database().write_timeouts(), 1);
 }
 
+// The rows a stalled stream's message says the client took are whole rows:
+// pieces of one row split across chunks are not counted as rows.
+TEST_F(StreamTest, AStalledStreamCountsARowSplitAcrossChunksOnce) {
+  auto stub = SmallWindowStub(server_->address());
+  grpc::ClientContext ctx;
+  ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(60)));
+  StreamQueryRequest req;
+  req.set_sql("SELECT seq, REPEAT('x', 6 * 1024 * 1024) FROM seq_1_to_3");
+  req.set_accept_chunked_values(true);
+  auto reader = stub->StreamQuery(&ctx, req);
+  StreamQueryResponse chunk;
+  ASSERT_TRUE(reader->Read(&chunk));  // a piece of the first row; then no more for now
+  ASSERT_TRUE(chunk.chunked_value());
+  ASSERT_TRUE(Eventually([&] { return server_->server().database().write_timeouts() == 1; },
+                         kWriteTimeout + kSlack));
+  while (reader->Read(&chunk)) {
+  }
+  const grpc::Status s = reader->Finish();
+  EXPECT_EQ(ErrorInfoOf(s).reason(), "STREAM_WRITE_TIMEOUT") << s.error_message();
+  EXPECT_THAT(s.error_message(), HasSubstr("had taken 0 rows"));
+}
+
 // Its status is not taken either: the stream is reset, freeing its slot.
 TEST_F(StreamTest, AStalledStreamWhoseClientNeverReadsAgainIsResetAndItsSlotFreed) {
   auto stub = SmallWindowStub(server_->address());
