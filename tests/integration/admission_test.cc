@@ -24,9 +24,6 @@
 namespace txgate::testing {
 namespace {
 
-using txgate::v1::TransactionRequest;
-using txgate::v1::TransactionResponse;
-
 // One asynchronous Execute, timed from its start to its answer.
 struct Call {
   grpc::ClientContext context;
@@ -153,42 +150,7 @@ TEST(AdmissionTest, RequestBytesInFlightAreBounded) {
   }
 }
 
-// One interactive transaction stream, driven message by message.
-class Stream {
- public:
-  explicit Stream(txgate::v1::DatabaseService::Stub& stub)
-      : ctx_(WithDeadline(absl::Seconds(60))), rw_(stub.Transaction(ctx_.get())) {}
-
-  bool Send(const TransactionRequest& req, TransactionResponse* resp) {
-    return rw_->Write(req) && rw_->Read(resp);
-  }
-  bool Begin() {
-    TransactionRequest req;
-    req.mutable_begin();
-    TransactionResponse resp;
-    return Send(req, &resp) && resp.has_begun();
-  }
-  bool Commit() {
-    TransactionRequest req;
-    req.mutable_commit();
-    TransactionResponse resp;
-    return Send(req, &resp) && resp.has_committed();
-  }
-  grpc::Status Ended() {
-    TransactionResponse resp;
-    while (rw_->Read(&resp)) {
-    }
-    return rw_->Finish();
-  }
-  grpc::Status Close() {
-    rw_->WritesDone();
-    return Ended();
-  }
-
- private:
-  std::unique_ptr<grpc::ClientContext> ctx_;
-  std::unique_ptr<grpc::ClientReaderWriter<TransactionRequest, TransactionResponse>> rw_;
-};
+using Stream = TransactionStream;
 
 // Streams that sent nothing hold no slot; the slot is taken at begin.
 TEST(SlotsTest, AStreamTakesItsSlotAtItsFirstMessage) {

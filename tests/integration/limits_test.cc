@@ -19,44 +19,7 @@ namespace {
 using txgate::v1::TransactionRequest;
 using txgate::v1::TransactionResponse;
 
-// One interactive transaction stream, driven message by message.
-class Stream {
- public:
-  explicit Stream(txgate::v1::DatabaseService::Stub& stub)
-      : ctx_(WithDeadline(absl::Seconds(60))), rw_(stub.Transaction(ctx_.get())) {}
-
-  // Sends `req` and reads one response; false when the stream ended.
-  bool Send(const TransactionRequest& req, TransactionResponse* resp) {
-    return rw_->Write(req) && rw_->Read(resp);
-  }
-  bool Begin() {
-    TransactionRequest req;
-    req.mutable_begin();
-    TransactionResponse resp;
-    return Send(req, &resp) && resp.has_begun();
-  }
-  bool Statement(const std::string& sql) {
-    TransactionRequest req;
-    req.mutable_statement()->set_sql(sql);
-    TransactionResponse resp;
-    return Send(req, &resp) && resp.has_result();
-  }
-  // Waits for the server to end the stream; its status.
-  grpc::Status Ended() {
-    TransactionResponse resp;
-    while (rw_->Read(&resp)) {
-    }
-    return rw_->Finish();
-  }
-  grpc::Status Close() {
-    rw_->WritesDone();
-    return Ended();
-  }
-
- private:
-  std::unique_ptr<grpc::ClientContext> ctx_;
-  std::unique_ptr<grpc::ClientReaderWriter<TransactionRequest, TransactionResponse>> rw_;
-};
+using Stream = TransactionStream;
 
 std::string Rows(const std::string& table) {
   return Admin("SELECT COUNT(*) FROM txgate." + table)[0][0];

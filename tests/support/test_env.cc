@@ -231,6 +231,47 @@ std::set<std::string> SessionKiller::Stop() {
   return killed_;
 }
 
+TransactionStream::TransactionStream(txgate::v1::DatabaseService::Stub& stub)
+    : ctx_(WithDeadline(absl::Seconds(60))), rw_(stub.Transaction(ctx_.get())) {}
+
+bool TransactionStream::Send(const txgate::v1::TransactionRequest& req,
+                             txgate::v1::TransactionResponse* resp) {
+  return rw_->Write(req) && rw_->Read(resp);
+}
+
+bool TransactionStream::Begin() {
+  txgate::v1::TransactionRequest req;
+  req.mutable_begin();
+  txgate::v1::TransactionResponse resp;
+  return Send(req, &resp) && resp.has_begun();
+}
+
+bool TransactionStream::Statement(const std::string& sql) {
+  txgate::v1::TransactionRequest req;
+  req.mutable_statement()->set_sql(sql);
+  txgate::v1::TransactionResponse resp;
+  return Send(req, &resp) && resp.has_result();
+}
+
+bool TransactionStream::Commit() {
+  txgate::v1::TransactionRequest req;
+  req.mutable_commit();
+  txgate::v1::TransactionResponse resp;
+  return Send(req, &resp) && resp.has_committed();
+}
+
+grpc::Status TransactionStream::Ended() {
+  txgate::v1::TransactionResponse resp;
+  while (rw_->Read(&resp)) {
+  }
+  return rw_->Finish();
+}
+
+grpc::Status TransactionStream::Close() {
+  rw_->WritesDone();
+  return Ended();
+}
+
 bool Eventually(const std::function<bool()>& condition, absl::Duration timeout) {
   const absl::Time end = absl::Now() + timeout;
   while (absl::Now() < end) {

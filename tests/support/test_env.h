@@ -160,6 +160,30 @@ class TxgateProcess {
   std::unique_ptr<txgate::v1::DatabaseService::Stub> stub_;
 };
 
+// One interactive transaction (a Transaction stream) driven message by
+// message, with a 60 s deadline.
+class TransactionStream {
+ public:
+  explicit TransactionStream(txgate::v1::DatabaseService::Stub& stub);
+
+  // Sends `req` and reads one response; false when the stream ended.
+  bool Send(const txgate::v1::TransactionRequest& req, txgate::v1::TransactionResponse* resp);
+  // Each sends its message; true when the expected response came back.
+  bool Begin();
+  bool Statement(const std::string& sql);
+  bool Commit();
+  // Waits for the server to end the stream; its status.
+  grpc::Status Ended();
+  // Closes the client's side, then Ended().
+  grpc::Status Close();
+
+ private:
+  std::unique_ptr<grpc::ClientContext> ctx_;
+  std::unique_ptr<
+      grpc::ClientReaderWriter<txgate::v1::TransactionRequest, txgate::v1::TransactionResponse>>
+      rw_;
+};
+
 // A client context with a deadline `timeout` from now.
 std::unique_ptr<grpc::ClientContext> WithDeadline(absl::Duration timeout);
 
