@@ -73,11 +73,11 @@ class FakeStub:
                 code, "COMMIT_OUTCOME_UNKNOWN" if code == grpc.StatusCode.UNKNOWN else "")
             raise FakeRpcError(code, reason=reason)
 
-    def RunTransaction(self, request, timeout=None):
+    def RunTransaction(self, request, timeout=None, metadata=()):
         self._fail(request, timeout)
         return pb.RunTransactionResponse(results=[pb.ResultSet(affected_rows=1)], attempts=1)
 
-    def Execute(self, request, timeout=None):
+    def Execute(self, request, timeout=None, metadata=()):
         self._fail(request, timeout)
         return pb.ExecuteResponse(result=pb.ResultSet(affected_rows=1, last_insert_id=9))
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.resources
+import json
 import queue
 import random
 import time
 import uuid
-from typing import Any, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import (Any, Callable, Iterable, Iterator, List, Optional, Sequence, Tuple, TypeVar,
+                    Union)
 
 import grpc
 
@@ -16,12 +18,14 @@ from txgate.v1 import database_pb2 as pb
 from txgate.v1 import database_pb2_grpc as pb_grpc
 
 from .errors import ERROR_DOMAIN, REASON_COMMIT_OUTCOME_UNKNOWN, TxgateError, from_rpc_error
-from .values import Json, from_value, row_values, to_values
+from .values import Json, Row, from_value, row_class, row_values, to_values
 
-# proto/txgate/v1/service_config.json: retries no DatabaseService call (gRPC's
-# retry policy cannot see whether a request carries an idempotency key), only
-# health checks; execute and run_transaction retry in code (client/README.md,
-# "Retries: who retries what").
+# proto/txgate/v1/service_config.json: round_robin load balancing over every
+# address the target resolves to (e.g. "ipv4:10.0.0.1:50051,10.0.0.2:50051" or
+# a headless Kubernetes service's "dns:///txgate:50051"), and a retry policy
+# for health checks only: it retries no DatabaseService call (gRPC's retry
+# policy cannot see whether a request carries an idempotency key); execute and
+# run_transaction retry in code (client/README.md, "Retries: who retries what").
 SERVICE_CONFIG = importlib.resources.files("txgate.v1").joinpath(
     "service_config.json").read_text(encoding="utf-8")
 
@@ -29,13 +33,14 @@ SERVICE_CONFIG = importlib.resources.files("txgate.v1").joinpath(
 StatementLike = Union[str, Tuple[str, Sequence[Any]], pb.Statement]
 
 _DEFAULT = object()
+T = TypeVar("T")
 
 
 @dataclasses.dataclass
 class Result:
     """The result of one statement, with row values converted to Python."""
     columns: List[pb.Column]
-    rows: List[tuple]
+    rows: List[Row]     # tuples that also take a column name: row["balance"]
     affected_rows: int = 0
     last_insert_id: int = 0
     warning_count: int = 0
@@ -50,7 +55,8 @@ class Result:
 
     @classmethod
     def from_proto(cls, rs: pb.ResultSet) -> "Result":
-        return cls(list(rs.columns), [row_values(r) for r in rs.rows], rs.affected_rows,
+        names = [c.name for c in rs.columns]
+        return cls(list(rs.columns), [row_values(r, names) for r in rs.rows], rs.affected_rows,
                    rs.last_insert_id, rs.warning_count)
 
 
@@ -63,9 +69,51 @@ class TransactionResult:
     idempotency_key: str    # the key every call carried ("" for read-only)
 
 
+def merge_service_configs(*configs: Union[str, dict]) -> str:
+    """One gRPC service config (JSON text) made of several, later ones winning.
+
+    gRPC takes a single service config per channel, and grpcio uses the first
+    `grpc.service_config` channel option and ignores any later one without a
+    word, so configs must be merged, not listed. The merge: a later config's
+    `loadBalancingConfig`, `retryThrottling` and other top-level fields
+    replace earlier ones; `methodConfig` entries are concatenated, except that
+    an earlier entry naming a service/method a later entry also names is
+    dropped whole (gRPC rejects a config that names a method twice)."""
+    merged: dict = {}
+    methods: List[dict] = []
+    for config in configs:
+        c = json.loads(config) if isinstance(config, str) else dict(config)
+        later = c.pop("methodConfig", [])
+        names = {json.dumps(n, sort_keys=True) for m in later for n in m.get("name", [])}
+        methods = [m for m in methods
+                   if not names & {json.dumps(n, sort_keys=True) for n in m.get("name", [])}]
+        methods += later
+        merged.update(c)
+    if methods:
+        merged["methodConfig"] = methods
+    return json.dumps(merged)
+
+
 def channel_options(extra: Iterable[Tuple[str, Any]] = ()) -> List[Tuple[str, Any]]:
-    """gRPC channel options that load txgate's service config (retry policy)."""
-    return [("grpc.service_config", SERVICE_CONFIG), ("grpc.enable_retries", 1), *extra]
+    """gRPC channel options with txgate's service config (SERVICE_CONFIG:
+    round_robin over every address the target resolves to, and the health
+    check's retry policy) and retries enabled.
+
+    A `grpc.service_config` in `extra` is merged into txgate's
+    (merge_service_configs: the caller's fields win) instead of being listed
+    twice, which grpcio would silently ignore; so is a `grpc.enable_retries`."""
+    configs: List[str] = [SERVICE_CONFIG]
+    retries: Any = 1
+    rest = []
+    for key, value in extra:
+        if key == "grpc.service_config":
+            configs.append(value)
+        elif key == "grpc.enable_retries":
+            retries = value
+        else:
+            rest.append((key, value))
+    return [("grpc.service_config", merge_service_configs(*configs)),
+            ("grpc.enable_retries", retries), *rest]
 
 
 def retryable(err: TxgateError, safe: bool) -> bool:
@@ -157,12 +205,19 @@ class Client:
                  credentials: Optional[grpc.ChannelCredentials] = None,
                  options: Iterable[Tuple[str, Any]] = (),
                  channel: Optional[grpc.Channel] = None,
-                 stub: Any = None, default_timeout: Optional[float] = 30.0):
+                 stub: Any = None, default_timeout: Optional[float] = 30.0,
+                 token: Optional[str] = None,
+                 metadata: Sequence[Tuple[str, str]] = ()):
         """Dials `target` (insecure unless `credentials`) with the service config.
 
         Alternatively pass your own `channel` (give it channel_options()), or a
         `stub` (anything with DatabaseService's methods, e.g. for tests).
-        `default_timeout` (seconds) bounds unary calls that pass no timeout."""
+        `default_timeout` (seconds) bounds unary calls that pass no timeout.
+        `token`: a bearer token (txgate's --auth_tokens_file) sent with every
+        call as `authorization: Bearer <token>`; `metadata`: more (key, value)
+        pairs sent with every call."""
+        self.metadata: Tuple[Tuple[str, str], ...] = tuple(metadata) + (
+            (("authorization", f"Bearer {token}"),) if token else ())
         self._channel = None
         self._closed = False  # close() was called: nothing more is sent
         if stub is None:
@@ -210,7 +265,7 @@ class Client:
                 raise TxgateError(grpc.StatusCode.DEADLINE_EXCEEDED, "deadline passed",
                                   idempotency_key=key)
             try:
-                return method(req, timeout=remaining), calls
+                return method(req, timeout=remaining, metadata=self.metadata), calls
             except grpc.RpcError as e:
                 err = from_rpc_error(e, key)
             if self._closed or not retryable(err, safe):
@@ -276,7 +331,7 @@ class Client:
     def stream_query(self, sql: str, params: Sequence[Any] = (), *,
                      max_rows_per_chunk: int = 0,
                      timeout: Optional[float] = None) -> "RowStream":
-        """Streams the rows of one query; iterate the result for row tuples.
+        """Streams the rows of one query; iterate the result for Rows (tuples that also take a column name).
 
             with db.stream_query("SELECT * FROM big") as rows:
                 for row in rows: ...
@@ -286,7 +341,7 @@ class Client:
         req = pb.StreamQueryRequest(sql=sql, params=to_values(params),
                                     max_rows_per_chunk=max_rows_per_chunk,
                                     accept_chunked_values=True)
-        return RowStream(self.stub.StreamQuery(req, timeout=timeout))
+        return RowStream(self.stub.StreamQuery(req, timeout=timeout, metadata=self.metadata))
 
     def transaction(self, *, isolation=None, read_only: bool = False,
                     timeout: Optional[float] = None) -> "Transaction":
@@ -297,11 +352,71 @@ class Client:
                 tx.commit()
             # leaving the block without commit() rolls back
         """
-        return Transaction(self.stub, _options(isolation, read_only), timeout)
+        return Transaction(self.stub, _options(isolation, read_only), timeout, self.metadata)
+
+    def run_in_transaction(self, fn: Callable[["Transaction"], T], *, isolation=None,
+                           read_only: bool = False, timeout: Optional[float] = 60.0,
+                           max_attempts: int = 10, initial_backoff: float = 0.05,
+                           max_backoff: float = 2.0,
+                           attempt_timeout: Optional[float] = None) -> T:
+        """Runs fn(tx) in an interactive transaction and commits it; re-runs the
+        WHOLE function, in a fresh transaction, when the transaction aborts.
+
+            def transfer(tx):
+                (balance,) = tx.execute("SELECT balance FROM acct WHERE id = ? FOR UPDATE",
+                                        [src]).rows[0]
+                tx.execute("UPDATE acct SET balance = ? WHERE id = ?", [balance - 5, src])
+                return balance - 5
+            left = db.run_in_transaction(transfer)
+
+        Re-run when fn, or the commit, raised a TxgateError with code ABORTED
+        (a deadlock 1213 or lock wait timeout 1205, a transaction lost or
+        idle too long, ...: the transaction was rolled back), or txgate's own
+        UNAVAILABLE (its ErrorInfo: nothing was committed), as Spanner's
+        clients do. fn must therefore be safe to run again: keep its side
+        effects outside the database until this returns. Nothing else is
+        retried: ExpectationFailed, other errors and exceptions of fn itself
+        roll back and propagate, and a commit whose outcome is unknown
+        (UNKNOWN) is raised, not re-run. Attempts are bounded by
+        `max_attempts` and by `timeout` seconds overall (None: no bound), with
+        exponential backoff and jitter between them (initial_backoff doubling
+        up to max_backoff). Returns fn's result; raises the last error when
+        the bounds are reached. `attempt_timeout` is each stream's deadline
+        (default: what remains of `timeout`)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        backoff = initial_backoff
+        attempt = 0
+        while True:
+            attempt += 1
+            remaining = None if deadline is None else deadline - time.monotonic()
+            stream_timeout = attempt_timeout if attempt_timeout is not None else remaining
+            try:
+                with self.transaction(isolation=isolation, read_only=read_only,
+                                      timeout=stream_timeout) as tx:
+                    value = fn(tx)
+                    if tx.state == "open":
+                        tx.commit()
+                    return value
+            except TxgateError as err:
+                if not _rerun_transaction(err) or self._closed or attempt >= max_attempts:
+                    raise
+                pause = backoff / 2 + random.uniform(0, backoff / 2)
+                if deadline is not None and time.monotonic() + pause >= deadline:
+                    raise
+                time.sleep(pause)
+                backoff = min(backoff * 2, max_backoff)
+
+
+def _rerun_transaction(err: TxgateError) -> bool:
+    """Whether a whole interactive transaction that failed with `err` may run
+    again: it was rolled back (ABORTED), or txgate says nothing of it ran
+    (its own UNAVAILABLE)."""
+    return err.code == grpc.StatusCode.ABORTED or (
+        err.code == grpc.StatusCode.UNAVAILABLE and err.domain == ERROR_DOMAIN)
 
 
 class RowStream:
-    """The rows of a StreamQuery, chunk by chunk. Iterating yields row tuples.
+    """The rows of a StreamQuery, chunk by chunk. Iterating yields Rows (tuples that also take a column name).
 
     columns        column metadata (known once the first chunk arrived)
     chunks         chunks received so far
@@ -313,6 +428,7 @@ class RowStream:
     def __init__(self, call):
         self._call = call
         self.columns: List[pb.Column] = []
+        self._row_type: type = tuple
         self.chunks = 0
         self.warning_count = 0
         self.done = False
@@ -359,7 +475,7 @@ class RowStream:
                 else:
                     cells.append(from_value(vals[j]))
             if not cut:
-                yield tuple(cells)
+                yield self._row_type(cells)
 
     def __iter__(self) -> Iterator[tuple]:
         try:
@@ -367,6 +483,7 @@ class RowStream:
                 self.chunks += 1
                 if chunk.columns:
                     self.columns = list(chunk.columns)
+                    self._row_type = row_class(tuple(c.name for c in self.columns))
                 yield from self._rows(chunk)
                 if chunk.done:
                     if self._pieces is not None:
@@ -398,10 +515,12 @@ class Transaction:
     Use as a context manager: leaving the block without commit() rolls back
     (and an exception in the block rolls back before propagating)."""
 
-    def __init__(self, stub, options: pb.TransactionOptions, timeout: Optional[float]):
+    def __init__(self, stub, options: pb.TransactionOptions, timeout: Optional[float],
+                 metadata: Sequence[Tuple[str, str]] = ()):
         self._requests: "queue.SimpleQueue[Optional[pb.TransactionRequest]]" = queue.SimpleQueue()
         self._read_only = options.read_only
-        self._call = stub.Transaction(self._request_iterator(), timeout=timeout)
+        self._call = stub.Transaction(self._request_iterator(), timeout=timeout,
+                                      metadata=tuple(metadata))
         self.state = "beginning"
         self._exchange(pb.TransactionRequest(begin=pb.Begin(options=options)), "begun")
         self.state = "open"

@@ -26,7 +26,8 @@ from __future__ import annotations
 
 import datetime as _dt
 import decimal
-from typing import Any, Iterable, List
+import functools
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from google.protobuf import struct_pb2
 
@@ -145,6 +146,64 @@ def from_value(v: pb.Value) -> Any:
     raise ValueError(f"unknown txgate.v1.Value kind {kind}")
 
 
-def row_values(row: pb.Row) -> tuple:
-    """The Python values of a result row, in column order."""
-    return tuple(from_value(v) for v in row.values)
+class Row(tuple):
+    """One result row: a tuple (positional access, equality with tuples kept)
+    whose values can also be read by column name.
+
+        row[0], row["balance"], row.get("note"), row.keys(), row.as_dict()
+
+    A name that several columns share (e.g. `SELECT a.id, b.id`) is
+    ambiguous: looking it up raises KeyError (alias the columns); positions
+    always work. Rows of one result share one class holding the names."""
+
+    __slots__ = ()
+    _fields: Tuple[str, ...] = ()
+    _index: Dict[str, int] = {}
+
+    def __getitem__(self, key):  # type: ignore[override]
+        if isinstance(key, str):
+            i = self._index.get(key)
+            if i is None:
+                if key in self._fields:
+                    raise KeyError(f"column name {key!r} is ambiguous: alias the columns")
+                raise KeyError(f"no column {key!r} (columns: {', '.join(self._fields)})")
+            return tuple.__getitem__(self, i)
+        return tuple.__getitem__(self, key)
+
+    def get(self, name: str, default: Any = None) -> Any:
+        """The value of column `name`, or `default` if there is no such column."""
+        i = self._index.get(name)
+        return default if i is None else tuple.__getitem__(self, i)
+
+    def keys(self) -> Tuple[str, ...]:
+        """The column names, in column order."""
+        return self._fields
+
+    def as_dict(self) -> Dict[str, Any]:
+        """{column name: value}; for a shared name, its last column's value."""
+        return dict(zip(self._fields, self))
+
+    def __repr__(self) -> str:
+        return "Row(" + ", ".join(f"{n}={v!r}" for n, v in zip(self._fields, self)) + ")"
+
+
+@functools.lru_cache(maxsize=256)
+def row_class(names: Tuple[str, ...]) -> type:
+    """The Row subclass for a result with these column names."""
+    seen: Dict[str, int] = {}
+    dup = set()
+    for i, n in enumerate(names):
+        if n in seen:
+            dup.add(n)
+        seen.setdefault(n, i)
+    index = {n: i for n, i in seen.items() if n not in dup}
+    return type("Row", (Row,), {"__slots__": (), "_fields": names, "_index": index})
+
+
+def row_values(row: pb.Row, names: Optional[Sequence[str]] = None) -> tuple:
+    """The Python values of a result row, in column order: a Row keyed by
+    `names` when they are given, else a plain tuple."""
+    values = (from_value(v) for v in row.values)
+    if names is None:
+        return tuple(values)
+    return row_class(tuple(names))(values)
