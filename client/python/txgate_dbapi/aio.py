@@ -91,8 +91,13 @@ class AsyncTransaction:
         except grpc.RpcError as e:
             self.state = "failed"
             raise from_rpc_error(e) from None
-        except TxgateError:
+        except asyncio.InvalidStateError:  # the call had ended (e.g. cancelled)
             self.state = "failed"
+            raise TxgateError(grpc.StatusCode.CANCELLED,
+                              "the Transaction stream had already ended") from None
+        except BaseException:  # TxgateError, or this task cancelled mid-exchange
+            self.state = "failed"
+            self._call.cancel()
             raise
         if resp.WhichOneof("outcome") != expect:
             self.state = "failed"
