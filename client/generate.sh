@@ -7,7 +7,8 @@
 #                                 # (tests/clients/check_generated.sh compares them)
 #
 # What it writes (all committed, none edited by hand):
-#   client/python/txgate/            messages, gRPC stubs and .pyi (grpcio-tools)
+#   client/python/txgate/            messages, gRPC stubs and .pyi (grpcio-tools 1.62,
+#                                    client/python/requirements-gen.txt)
 #   client/go/txgatev1/              messages and gRPC stubs (protoc-gen-go, protoc-gen-go-grpc)
 #   client/node/proto/               the .proto files, loaded at run time by @grpc/proto-loader
 # plus a copy of proto/txgate/v1/service_config.json in each of the three.
@@ -37,6 +38,19 @@ if [ ! -x "$venv/bin/python" ] || [ "$(cat "$venv/.requirements.sha256" 2>/dev/n
   echo "$stamp" >"$venv/.requirements.sha256"
 fi
 
+# Python's generator: an older grpcio-tools in a venv of its own
+# (client/python/requirements-gen.txt says why).
+py_venv=$tools/venv/txgate-py-gen
+py_reqs=$root/client/python/requirements-gen.txt
+py_stamp=$(sha256sum "$py_reqs" | cut -d' ' -f1)
+if [ ! -x "$py_venv/bin/python" ] || [ "$(cat "$py_venv/.requirements.sha256" 2>/dev/null)" != "$py_stamp" ]; then
+  echo "generate: creating $py_venv" >&2
+  rm -rf "$py_venv"
+  python3 -m venv "$py_venv"
+  "$py_venv/bin/pip" install --quiet --disable-pip-version-check --no-input -r "$py_reqs"
+  echo "$py_stamp" >"$py_venv/.requirements.sha256"
+fi
+
 plugin_go=$(cd "$root/client/go" && go tool -n protoc-gen-go)
 plugin_go_grpc=$(cd "$root/client/go" && go tool -n protoc-gen-go-grpc)
 
@@ -47,8 +61,9 @@ rm -rf "$py_out/txgate" "$go_out/txgatev1" "$node_out"
 mkdir -p "$py_out/txgate/v1" "$go_out/txgatev1" "$node_out"
 
 cd "$root/proto"
+"$py_venv/bin/python" -m grpc_tools.protoc -I . \
+  --python_out="$py_out" --pyi_out="$py_out" --grpc_python_out="$py_out" "${protos[@]}"
 "$venv/bin/python" -m grpc_tools.protoc -I . \
-  --python_out="$py_out" --pyi_out="$py_out" --grpc_python_out="$py_out" \
   --plugin=protoc-gen-go="$plugin_go" --plugin=protoc-gen-go-grpc="$plugin_go_grpc" \
   --go_out="$go_out" --go_opt=module="$go_module" \
   --go-grpc_out="$go_out" --go-grpc_opt=module="$go_module" \
