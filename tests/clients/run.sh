@@ -91,6 +91,8 @@ run_logged node sh -c 'cd client/node && node --test'
 
 say "example: Python"
 (cd client/python && "$venv/bin/python" example.py)
+say "install: Python (wheel and sdist into fresh projects, newest and lowest dependencies)"
+bash tests/clients/install/python.sh
 say "example: Go"
 (cd client/go && go run ./example)
 say "example: Node.js"
