@@ -141,6 +141,17 @@ class Connection:
         self._autocommit = bool(on)
 
     @property
+    def isolation(self) -> Optional[str]:
+        """The isolation level of the transactions this connection begins
+        ("READ COMMITTED", ...; None: the server's default). Setting it takes
+        effect at the next transaction."""
+        return self._args.isolation
+
+    @isolation.setter
+    def isolation(self, level: Optional[str]) -> None:
+        self._args.isolation = level
+
+    @property
     def in_transaction(self) -> bool:
         """True while a transaction is open (begun and not ended)."""
         return self._tx is not None

@@ -287,6 +287,17 @@ class AsyncConnection:
         self._autocommit = bool(on)
 
     @property
+    def isolation(self) -> Optional[str]:
+        """The isolation level of the transactions this connection begins
+        ("READ COMMITTED", ...; None: the server's default). Setting it takes
+        effect at the next transaction."""
+        return self._args.isolation
+
+    @isolation.setter
+    def isolation(self, level: Optional[str]) -> None:
+        self._args.isolation = level
+
+    @property
     def in_transaction(self) -> bool:
         return self._tx is not None
 
