@@ -4,8 +4,9 @@
 #   1. builds the wheel and the sdist (`python -m build`) from a copy of client/python;
 #   2. checks their metadata (version = pyproject.toml's, License-Expression Apache-2.0,
 #      py.typed shipped);
-#   3. in a fresh venv and project directory (mktemp -d): installs the wheel with the
-#      newest dependencies pip picks, and runs the program;
+#   3. in a fresh venv and project directory (mktemp -d): installs the wheel with its
+#      [sqlalchemy] extra and the newest dependencies pip picks, and runs the program
+#      (also through SQLAlchemy, whose mysql+txgate dialect the entry point registers);
 #   4. in another: installs the sdist with the lowest dependencies pyproject.toml
 #      allows (client/python/constraints-lowest.txt), and runs the program again.
 #
@@ -78,8 +79,15 @@ async def read():
 rows = asyncio.run(read())
 assert rows == [(decimal.Decimal("10.99"),), (decimal.Decimal("2.00"),)], rows
 assert total == decimal.Decimal("12.99"), total
+extra = ""
+if os.environ.get("WITH_SQLALCHEMY"):  # the [sqlalchemy] extra: the dialect's entry point
+    import sqlalchemy
+    engine = sqlalchemy.create_engine(f"mysql+txgate://{addr}")
+    with engine.connect() as conn:
+        assert conn.scalar(sqlalchemy.select(sqlalchemy.literal(41) + 1)) == 42
+    extra = f", SQLAlchemy {sqlalchemy.__version__} (mysql+txgate)"
 print(f"app ok: txgate-client {txgate_client.__version__}, protobuf {google.protobuf.__version__},"
-      f" grpcio {grpc.__version__}")
+      f" grpcio {grpc.__version__}{extra}")
 PY
 }
 
@@ -94,10 +102,10 @@ run_fresh() {
   "$dir/venv/bin/pip" install "${pip_quiet[@]}" "$@" "$package" >"$dir/pip.log" 2>&1 ||
     { tail -n 30 "$dir/pip.log" >&2; return 1; }
   program "$dir"
-  (cd "$dir" && TXGATE_ADDR=$TXGATE_ADDR "$dir/venv/bin/python" app.py) |
+  (cd "$dir" && TXGATE_ADDR=$TXGATE_ADDR WITH_SQLALCHEMY=${WITH_SQLALCHEMY:-} "$dir/venv/bin/python" app.py) |
     sed "s/^/python install ($name): /"
 }
 
-run_fresh newest "$wheel"
+WITH_SQLALCHEMY=1 run_fresh newest "$wheel[sqlalchemy]"
 run_fresh lowest "$sdist" -c "$root/client/python/constraints-lowest.txt"
 echo "python install: ok"
