@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""txgate from Python: every helper once.
+"""txgate from Python: every helper once, then the DB-API driver.
 
     python example.py [HOST:PORT]      # default: $TXGATE_ADDR or 127.0.0.1:50051
 
@@ -11,6 +11,7 @@ import decimal
 import os
 import sys
 
+import txgate_dbapi
 from txgate_client import Client, TxgateError
 
 
@@ -49,12 +50,27 @@ def main() -> int:
             t.commit()
         print("deleted order", oldest)
 
+        # The same, re-run whole if the transaction aborts (a deadlock, ...).
+        def discount(t):
+            (newest,) = t.execute("SELECT MAX(id) AS newest FROM example_orders FOR UPDATE").rows[0]
+            t.execute("UPDATE example_orders SET amount = amount - 1 WHERE id = ?", [newest])
+            return newest
+        print("discounted order", db.run_in_transaction(discount))
+
         # Errors carry the MySQL detail.
         try:
             db.execute("SELECT * FROM example_no_such_table")
         except TxgateError as e:
             print(f"error: {e.code.name} mysql {e.mysql_errno} ({e.mysql_sqlstate}): "
                   f"{e.mysql_message}")
+
+    # The PEP 249 driver: a transaction from the first statement to commit();
+    # rows are tuples that also take a column name.
+    with txgate_dbapi.connect(addr) as conn:  # commits at the end of the block
+        cur = conn.cursor()
+        cur.execute("SELECT COUNT(*) AS n, SUM(amount) AS total FROM example_orders")
+        row = cur.fetchone()
+        print(f"DB-API: {row['n']} orders, total {row['total']}")
     return 0
 
 
