@@ -18,7 +18,7 @@ from txgate.v1 import database_pb2 as pb
 from txgate.v1 import database_pb2_grpc as pb_grpc
 
 from .errors import ERROR_DOMAIN, REASON_COMMIT_OUTCOME_UNKNOWN, TxgateError, from_rpc_error
-from .values import Json, Row, from_value, row_class, row_values, to_values
+from .values import Json, Row, from_value, row_class, to_values
 
 # proto/txgate/v1/service_config.json: round_robin load balancing over every
 # address the target resolves to (e.g. "ipv4:10.0.0.1:50051,10.0.0.2:50051" or
@@ -55,9 +55,10 @@ class Result:
 
     @classmethod
     def from_proto(cls, rs: pb.ResultSet) -> "Result":
-        names = [c.name for c in rs.columns]
-        return cls(list(rs.columns), [row_values(r, names) for r in rs.rows], rs.affected_rows,
-                   rs.last_insert_id, rs.warning_count)
+        row_type = row_class(tuple(c.name for c in rs.columns))
+        rows: List[Row] = [row_type(from_value(v) for v in r.values) for r in rs.rows]
+        return cls(list(rs.columns), rows, rs.affected_rows, rs.last_insert_id,
+                   rs.warning_count)
 
 
 @dataclasses.dataclass
@@ -141,7 +142,7 @@ def retryable(err: TxgateError, safe: bool) -> bool:
         and not err.cancelled_locally)
 
 
-def _isolation(level: Union[None, int, str]) -> int:
+def _isolation(level: Union[None, int, str]) -> Any:  # a pb.IsolationLevel value
     if level is None:
         return pb.ISOLATION_LEVEL_UNSPECIFIED
     if isinstance(level, int):
@@ -440,6 +441,7 @@ class RowStream:
 
     def _joined(self) -> Any:
         pieces, self._pieces = self._pieces, None
+        assert pieces is not None  # called only while a value is being joined
         if self._kind == "bytes_value":
             return b"".join(pieces)
         text = "".join(pieces)

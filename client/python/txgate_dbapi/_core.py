@@ -97,20 +97,24 @@ class ExpectationFailed(DatabaseError):
     txgate_client.ExpectationFailed."""
 
     @property
+    def _metadata(self) -> Dict[str, str]:
+        return self.txgate_error.metadata if self.txgate_error is not None else {}
+
+    @property
     def statement_index(self) -> int:
-        return int(self.txgate_error.metadata.get("statement_index", "0"))
+        return int(self._metadata.get("statement_index", "0"))
 
     @property
     def expectation(self) -> str:
-        return self.txgate_error.metadata.get("expectation", "")
+        return self._metadata.get("expectation", "")
 
     @property
     def expected(self) -> int:
-        return int(self.txgate_error.metadata.get("expected", "0"))
+        return int(self._metadata.get("expected", "0"))
 
     @property
     def actual(self) -> int:
-        return int(self.txgate_error.metadata.get("actual", "0"))
+        return int(self._metadata.get("actual", "0"))
 
 
 # The errno classes follow PyMySQL's (pymysql/err.py) and MySQLdb's, so code
@@ -377,7 +381,7 @@ class ResultBuffer:
         self.lastrowid: Optional[int] = None
         self.warning_count = 0
         self._rows: List[Row] = []
-        self.rownumber: Optional[int] = None
+        self._pos = 0
 
     def _set(self, result: Result) -> None:
         self._reset()
@@ -388,11 +392,15 @@ class ResultBuffer:
                 for c in result.columns]
             self._rows = list(result.rows)
             self.rowcount = len(self._rows)
-            self.rownumber = 0
         else:
             self.rowcount = result.affected_rows
         self.lastrowid = result.last_insert_id or None
         self.warning_count = result.warning_count
+
+    @property
+    def rownumber(self) -> Optional[int]:
+        """The 0-based index of the next row to fetch; None without a result set."""
+        return None if self.description is None else self._pos
 
     def _check_open(self) -> None:
         if self.closed:
@@ -406,23 +414,23 @@ class ResultBuffer:
 
     def _fetchone(self) -> Optional[Row]:
         self._check_rows()
-        if self.rownumber >= len(self._rows):
+        if self._pos >= len(self._rows):
             return None
-        row = self._rows[self.rownumber]
-        self.rownumber += 1
+        row = self._rows[self._pos]
+        self._pos += 1
         return row
 
     def _fetchmany(self, size: Optional[int]) -> List[Row]:
         self._check_rows()
         n = self.arraysize if size is None else size
-        rows = self._rows[self.rownumber:self.rownumber + n]
-        self.rownumber += len(rows)
+        rows = self._rows[self._pos:self._pos + n]
+        self._pos += len(rows)
         return rows
 
     def _fetchall(self) -> List[Row]:
         self._check_rows()
-        rows = self._rows[self.rownumber:]
-        self.rownumber = len(self._rows)
+        rows = self._rows[self._pos:]
+        self._pos = len(self._rows)
         return rows
 
     def setinputsizes(self, sizes: Any) -> None:

@@ -51,10 +51,6 @@ class TxgateDialect(MySQLDialect):
     def import_dbapi(cls) -> Any:
         return txgate_dbapi
 
-    @classmethod
-    def dbapi(cls) -> Any:  # SQLAlchemy 1.4's name for import_dbapi
-        return txgate_dbapi
-
     def create_connect_args(self, url: URL) -> Tuple[List[Any], dict]:
         if url.username or url.password or url.database:
             raise txgate_dbapi.InterfaceError(
@@ -97,18 +93,18 @@ class TxgateDialect(MySQLDialect):
         dbapi_connection.client.execute("SELECT 1")  # Execute: never inside a transaction
         return True
 
-    def get_isolation_level_values(self, dbapi_conn: Any) -> Tuple[str, ...]:
+    def get_isolation_level_values(self, dbapi_conn: Any) -> Any:
         return ("SERIALIZABLE", "READ UNCOMMITTED", "READ COMMITTED", "REPEATABLE READ",
                 "AUTOCOMMIT")
 
-    def set_isolation_level(self, dbapi_connection: Any, level: str) -> None:
+    def set_isolation_level(self, dbapi_connection: Any, level: Any) -> None:
         if level == "AUTOCOMMIT":
             dbapi_connection.autocommit = True
             return
         dbapi_connection.autocommit = False
         dbapi_connection.isolation = level
 
-    def get_isolation_level(self, dbapi_connection: Any) -> str:
+    def get_isolation_level(self, dbapi_connection: Any) -> Any:
         if dbapi_connection.autocommit:
             return "AUTOCOMMIT"
         if dbapi_connection.isolation:
