@@ -6,7 +6,8 @@
 # `npm ci` from client/node/package-lock.json, Go modules from client/go/go.sum;
 # all skipped when already current), starts a txgate on a free port against the
 # test MariaDB and a toxiproxy (TXGATE_TOXIPROXY: its API), runs each
-# language's tests (TXGATE_ADDR=127.0.0.1:PORT) and example, and stops both. Called by tests/run.sh, which sets TXGATE_BUILD_DIR,
+# language's tests (TXGATE_ADDR=127.0.0.1:PORT) and example, checks that each
+# package installs into a fresh project (tests/clients/install/), and stops both. Called by tests/run.sh, which sets TXGATE_BUILD_DIR,
 # TXGATE_TEST_DB_DIR, TXGATE_TEST_MYSQL_PORT, TXGATE_LOG_DIR and a PATH holding
 # grpcurl and buf.
 set -euo pipefail
