@@ -8,8 +8,11 @@ live tests are skipped and only the offline ones run.
 
 import os
 import pathlib
+import socket
 import subprocess
 import time
+
+import grpc
 
 import pytest
 
@@ -116,3 +119,54 @@ def eventually(condition, timeout=10.0):
             return False
         time.sleep(0.01)
     return True
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def start_txgate(addr):
+    """A factory: start_txgate(*flags) starts one more txgate-server on the test
+    MariaDB, as tests/support/lib.sh's start_txgate does (TXGATE_BUILD_DIR,
+    TXGATE_TEST_DB_DIR, TXGATE_TEST_MYSQL_PORT), waits until its health check
+    answers SERVING, and returns its address; each is stopped (SIGTERM) at the
+    end of the test."""
+    build, db_dir = os.environ.get("TXGATE_BUILD_DIR"), os.environ.get("TXGATE_TEST_DB_DIR")
+    mysql_port = os.environ.get("TXGATE_TEST_MYSQL_PORT")
+    if not (build and db_dir and mysql_port):
+        pytest.skip("TXGATE_BUILD_DIR, TXGATE_TEST_DB_DIR, TXGATE_TEST_MYSQL_PORT not set")
+    log_dir = os.environ.get("TXGATE_LOG_DIR", "/tmp")
+    with open(os.path.join(db_dir, "password"), encoding="utf-8") as f:
+        env = dict(os.environ, TXGATE_MYSQL_PASSWORD=f.read().strip())
+    procs = []
+
+    def start(*flags):
+        port = free_port()
+        listen = f"127.0.0.1:{port}"
+        with open(os.path.join(log_dir, f"txgate-py-{port}.log"), "wb") as log:
+            procs.append(subprocess.Popen(
+                [os.path.join(build, "txgate-server"), f"--listen={listen}",
+                 f"--mysql_port={mysql_port}", "--mysql_user=txgate", "--mysql_database=txgate",
+                 "--mysql_ro_user=txgate_ro",
+                 f"--mysql_ro_password_file={os.path.join(db_dir, 'ro-password')}", *flags],
+                env=env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO))
+
+        def serving():
+            with grpc.insecure_channel(listen) as ch:
+                try:
+                    check = ch.unary_unary("/grpc.health.v1.Health/Check")
+                    return check(b"", timeout=1) == b"\x08\x01"
+                except grpc.RpcError:
+                    return procs[-1].poll() is not None  # exited: stop waiting
+        assert eventually(serving, timeout=30), f"txgate on {listen} never served"
+        assert procs[-1].poll() is None, f"txgate on {listen} exited; see its log in {log_dir}"
+        return listen
+
+    yield start
+    for p in procs:
+        p.terminate()
+    for p in procs:
+        p.wait(timeout=60)

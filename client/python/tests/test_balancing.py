@@ -7,9 +7,7 @@ work; two live txgate instances (started here, from TXGATE_BUILD_DIR, against
 the test MariaDB) show calls spread over both."""
 
 import json
-import os
 import re
-import subprocess
 import threading
 import urllib.request
 from concurrent import futures
@@ -17,7 +15,7 @@ from concurrent import futures
 import grpc
 import pytest
 
-from conftest import REPO, eventually
+from conftest import eventually, free_port
 from txgate.v1 import database_pb2 as pb
 from txgate.v1 import database_pb2_grpc as pb_grpc
 from txgate_client import SERVICE_CONFIG, Client, channel_options, merge_service_configs
@@ -138,53 +136,14 @@ def _metric(metrics_addr, method):
     return total
 
 
-def _free_port():
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
-def two_txgates(addr):
-    """Two more txgate-server processes on the test MariaDB, as
-    tests/support/lib.sh's start_txgate starts them, each with a metrics port."""
-    build, db_dir = os.environ.get("TXGATE_BUILD_DIR"), os.environ.get("TXGATE_TEST_DB_DIR")
-    mysql_port = os.environ.get("TXGATE_TEST_MYSQL_PORT")
-    if not (build and db_dir and mysql_port):
-        pytest.skip("TXGATE_BUILD_DIR, TXGATE_TEST_DB_DIR, TXGATE_TEST_MYSQL_PORT not set")
-    log_dir = os.environ.get("TXGATE_LOG_DIR", "/tmp")
-    with open(os.path.join(db_dir, "password"), encoding="utf-8") as f:
-        env = dict(os.environ, TXGATE_MYSQL_PASSWORD=f.read().strip())
-    procs, instances = [], []
-    try:
-        for _ in range(2):
-            port, metrics = _free_port(), _free_port()
-            log = open(os.path.join(log_dir, f"txgate-py-balance-{port}.log"), "wb")
-            procs.append(subprocess.Popen(
-                [os.path.join(build, "txgate-server"), f"--listen=127.0.0.1:{port}",
-                 f"--mysql_port={mysql_port}", "--mysql_user=txgate", "--mysql_database=txgate",
-                 "--mysql_ro_user=txgate_ro",
-                 f"--mysql_ro_password_file={os.path.join(db_dir, 'ro-password')}",
-                 f"--metrics_listen=127.0.0.1:{metrics}"],
-                env=env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO))
-            log.close()
-            instances.append((f"127.0.0.1:{port}", f"127.0.0.1:{metrics}"))
-        for listen, _ in instances:
-            def serving(listen=listen):
-                with grpc.insecure_channel(listen) as ch:
-                    try:
-                        check = ch.unary_unary("/grpc.health.v1.Health/Check")
-                        return check(b"", timeout=1) == b"\x08\x01"
-                    except grpc.RpcError:
-                        return False
-            assert eventually(serving, timeout=30), f"txgate on {listen} never served"
-        yield instances
-    finally:
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            p.wait(timeout=60)
+def two_txgates(start_txgate):
+    """Two more txgate instances, each with a metrics port: [(listen, metrics)]."""
+    instances = []
+    for _ in range(2):
+        metrics = f"127.0.0.1:{free_port()}"
+        instances.append((start_txgate(f"--metrics_listen={metrics}"), metrics))
+    return instances
 
 
 def test_calls_spread_over_two_live_txgates(two_txgates):

@@ -25,9 +25,11 @@ MySQL would (it would commit an empty transaction); after other statements
 it raises NotSupportedError and the transaction is rolled back: commit()
 first, or use autocommit.
 
-An error inside a transaction ends it, rolled back (txgate ends the stream):
-until rollback() is called, further statements and commit() raise
-InternalError, so work is never silently split across two transactions.
+An error inside a transaction ends it, rolled back (txgate ends the stream).
+When statements had run in it, further statements and commit() raise
+InternalError until rollback() is called, so work is never silently split
+across two transactions; when the failed statement was the first, nothing was
+lost and the connection simply has no transaction open.
 
 Errors: the PEP's classes, chosen by the MySQL errno (as PyMySQL does), then
 txgate's ErrorReason, then the gRPC code (client/README.md, "DB-API error
@@ -200,7 +202,8 @@ class Connection:
                 except TxgateError as e2:
                     raise map_error(e2) from e2
             err = map_error(e)
-            self._tx_failed = err
+            if not first:  # statements that had run were rolled back with it
+                self._tx_failed = err
             raise err from e
         self._tx_statements += 1
         return result

@@ -57,6 +57,24 @@ __all__ = [
 _IMPLICIT_COMMIT_REFUSED = "IMPLICIT_COMMIT_REFUSED"
 
 
+# grpc.aio's status for a message written to a call that had already finished
+# (grpc/aio/_call.py, _write: set_internal_error): the real status is lost.
+_LOST_STATUS = "Internal error from Core"
+_BEGIN_ATTEMPTS = 10
+
+
+class _StreamEnded(TxgateError):
+    """The server had ended the stream before this message was written
+    (grpc.aio lost its status). Nothing of the message ran; any transaction
+    on the stream was rolled back (txgate rolls back a stream it ends without
+    a commit), hence ABORTED: run the transaction again."""
+
+    def __init__(self) -> None:
+        super().__init__(grpc.StatusCode.ABORTED,
+                         "the Transaction stream had ended before this message was sent "
+                         "(its status was lost by grpc.aio); the transaction was rolled back")
+
+
 class AsyncTransaction:
     """An interactive transaction on a grpc.aio Transaction stream (the
     asyncio twin of txgate_client.Transaction; raises TxgateError).
@@ -70,31 +88,60 @@ class AsyncTransaction:
     @classmethod
     async def begin(cls, stub, options: pb.TransactionOptions, timeout: Optional[float],
                     metadata: Sequence[Tuple[str, str]] = ()) -> "AsyncTransaction":
-        tx = cls(stub.Transaction(timeout=timeout, metadata=tuple(metadata)), options.read_only)
-        try:
-            await tx._exchange(pb.TransactionRequest(begin=pb.Begin(options=options)), "begun")
-        except BaseException:
-            tx._call.cancel()
-            raise
-        tx.state = "open"
-        return tx
+        # A server that refuses the stream at once (UNAUTHENTICATED,
+        # TOO_MANY_TRANSACTIONS, ...) can finish it while the Begin is being
+        # written; grpc.aio then reports INTERNAL "Internal error from Core"
+        # and loses the real status. The Begin never left, so nothing ran:
+        # open a new stream to learn the status (up to _BEGIN_ATTEMPTS times: the
+        # race is frequent on loopback, 1 in 10 to 1 in 3 per stream; 10 attempts
+        # never all lost it in 600 refused streams).
+        for attempt in range(1, _BEGIN_ATTEMPTS + 1):
+            tx = cls(stub.Transaction(timeout=timeout, metadata=tuple(metadata)),
+                     options.read_only)
+            try:
+                await tx._exchange(pb.TransactionRequest(begin=pb.Begin(options=options)),
+                                   "begun")
+            except _StreamEnded:
+                if attempt == _BEGIN_ATTEMPTS:
+                    raise TxgateError(grpc.StatusCode.UNAVAILABLE,
+                                      "the Transaction stream ended before its Begin was "
+                                      f"sent, {attempt} times (grpc.aio lost its status)")
+                continue
+            except BaseException:
+                tx._call.cancel()
+                raise
+            tx.state = "open"
+            return tx
+        raise AssertionError("unreachable")
 
     async def _exchange(self, req: pb.TransactionRequest, expect: str) -> pb.TransactionResponse:
         if self.state not in ("beginning", "open"):
             raise TxgateError(grpc.StatusCode.FAILED_PRECONDITION,
                               f"the transaction is {self.state}")
         try:
-            await self._call.write(req)
+            try:
+                await self._call.write(req)
+            except grpc.RpcError as e:
+                if e.code() == grpc.StatusCode.INTERNAL and e.details() == _LOST_STATUS:
+                    self.state = "failed"
+                    raise _StreamEnded() from None
+                raise
             resp = await self._call.read()
             if resp is grpc.aio.EOF:  # ended with OK (an error status raises instead)
                 raise TxgateError(grpc.StatusCode.INTERNAL, "the Transaction stream ended early")
         except grpc.RpcError as e:
             self.state = "failed"
             raise from_rpc_error(e) from None
-        except asyncio.InvalidStateError:  # the call had ended (e.g. cancelled)
+        except asyncio.InvalidStateError:  # the call had ended: its status says why
             self.state = "failed"
-            raise TxgateError(grpc.StatusCode.CANCELLED,
-                              "the Transaction stream had already ended") from None
+            code = await self._call.code()
+            if code == grpc.StatusCode.OK:
+                raise TxgateError(grpc.StatusCode.INTERNAL,
+                                  "the Transaction stream ended early") from None
+            ended = grpc.aio.AioRpcError(code, await self._call.initial_metadata(),
+                                         await self._call.trailing_metadata(),
+                                         await self._call.details())
+            raise from_rpc_error(ended) from None
         except BaseException:  # TxgateError, or this task cancelled mid-exchange
             self.state = "failed"
             self._call.cancel()
@@ -339,7 +386,8 @@ class AsyncConnection:
                 except TxgateError as e2:
                     raise map_error(e2) from e2
             err = map_error(e)
-            self._tx_failed = err
+            if not first:  # statements that had run were rolled back with it
+                self._tx_failed = err
             raise err from e
         self._tx_statements += 1
         return result
