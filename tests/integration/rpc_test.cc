@@ -91,8 +91,8 @@ TEST_F(RpcTest, ColumnsCarryLengthPrecisionAndScale) {
   EXPECT_EQ(c[3].length(), 12u);  // VARBINARY(12): bytes
   EXPECT_EQ(c[4].length(), 26u);  // DATETIME(6): 'YYYY-MM-DD hh:mm:ss.ffffff'
   EXPECT_EQ(c[4].scale(), 6u);
-  EXPECT_EQ(c[5].scale(), 0u);  // DOUBLE without (M,D)
-  EXPECT_EQ(c[6].scale(), 3u);  // DOUBLE(8,3)
+  EXPECT_EQ(c[5].scale(), 0u);    // DOUBLE without (M,D)
+  EXPECT_EQ(c[6].scale(), 3u);    // DOUBLE(8,3)
   EXPECT_EQ(c[7].length(), 11u);  // INT's display width
   EXPECT_EQ(c[7].scale(), 0u);
   Sql("DROP TABLE meta_t");
