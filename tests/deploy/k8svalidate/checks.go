@@ -14,6 +14,7 @@ import (
 	"math"
 	"net"
 	"path"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -49,6 +50,7 @@ type Result struct {
 	Errors          []string
 	Warnings        []string
 	ExternalSecrets []string // Secrets referenced but not in the rendering
+	Budget          *Budget  // the connection budget of txgate's Deployment
 }
 
 // OK reports whether the rendering passed.
@@ -76,10 +78,12 @@ func Validate(data []byte, opt Options) Result {
 }
 
 type workload struct {
-	obj      Object
-	replicas *int32 // nil where the kind has no replicas field
-	selector *metav1.LabelSelector
-	template *corev1.PodTemplateSpec
+	obj         Object
+	replicas    *int32 // nil where the kind has no replicas field, or it is unset
+	selector    *metav1.LabelSelector
+	template    *corev1.PodTemplateSpec
+	annotations map[string]string          // the workload's own (not its pods')
+	strategy    *appsv1.DeploymentStrategy // Deployments only
 }
 
 type checker struct {
@@ -127,20 +131,20 @@ func (c *checker) index(objs []Object) {
 		case *networkingv1.NetworkPolicy:
 			c.netpols = append(c.netpols, v)
 		case *appsv1.Deployment:
-			c.workloads = append(c.workloads, workload{o, v.Spec.Replicas, v.Spec.Selector, &v.Spec.Template})
+			c.workloads = append(c.workloads, workload{o, v.Spec.Replicas, v.Spec.Selector, &v.Spec.Template, v.Annotations, &v.Spec.Strategy})
 		case *appsv1.StatefulSet:
 			c.statefuls = append(c.statefuls, v)
-			c.workloads = append(c.workloads, workload{o, v.Spec.Replicas, v.Spec.Selector, &v.Spec.Template})
+			c.workloads = append(c.workloads, workload{o, v.Spec.Replicas, v.Spec.Selector, &v.Spec.Template, v.Annotations, nil})
 		case *appsv1.DaemonSet:
-			c.workloads = append(c.workloads, workload{o, nil, v.Spec.Selector, &v.Spec.Template})
+			c.workloads = append(c.workloads, workload{o, nil, v.Spec.Selector, &v.Spec.Template, v.Annotations, nil})
 		case *appsv1.ReplicaSet:
-			c.workloads = append(c.workloads, workload{o, v.Spec.Replicas, v.Spec.Selector, &v.Spec.Template})
+			c.workloads = append(c.workloads, workload{o, v.Spec.Replicas, v.Spec.Selector, &v.Spec.Template, v.Annotations, nil})
 		case *batchv1.Job:
-			c.workloads = append(c.workloads, workload{o, nil, nil, &v.Spec.Template})
+			c.workloads = append(c.workloads, workload{o, nil, nil, &v.Spec.Template, v.Annotations, nil})
 		case *batchv1.CronJob:
-			c.workloads = append(c.workloads, workload{o, nil, nil, &v.Spec.JobTemplate.Spec.Template})
+			c.workloads = append(c.workloads, workload{o, nil, nil, &v.Spec.JobTemplate.Spec.Template, v.Annotations, nil})
 		case *corev1.Pod:
-			c.workloads = append(c.workloads, workload{o, nil, nil, &corev1.PodTemplateSpec{ObjectMeta: v.ObjectMeta, Spec: v.Spec}})
+			c.workloads = append(c.workloads, workload{o, nil, nil, &corev1.PodTemplateSpec{ObjectMeta: v.ObjectMeta, Spec: v.Spec}, v.Annotations, nil})
 		}
 	}
 }
@@ -149,6 +153,7 @@ func (c *checker) run() {
 	c.checkNoPasswordOutsideSecrets()
 	for _, w := range c.workloads {
 		c.checkSelector(w)
+		c.checkImages(w)
 		c.collectExternalSecrets(w)
 	}
 	c.checkStatefulSetServices()
@@ -445,9 +450,23 @@ func (c *checker) checkTxgate(w workload) {
 	where := fmt.Sprintf("%s container %s", w.obj, ctr.Name)
 	set := c.settings(w, ctr)
 
+	// With an HPA, it owns the count, and its minimum is the floor.
+	hpa := c.hpaFor(w)
 	replicas := int32(1)
-	if w.replicas != nil {
+	maxReplicas := int64(1)
+	switch {
+	case hpa != nil:
+		if w.replicas != nil {
+			c.errorf("%s: spec.replicas is %d, but HorizontalPodAutoscaler/%s owns the count: "+
+				"every apply would reset it; drop replicas", w.obj, *w.replicas, hpa.Name)
+		}
+		if hpa.Spec.MinReplicas != nil {
+			replicas = *hpa.Spec.MinReplicas
+		}
+		maxReplicas = int64(hpa.Spec.MaxReplicas)
+	case w.replicas != nil:
 		replicas = *w.replicas
+		maxReplicas = int64(replicas)
 	}
 	if replicas < c.opt.MinReplicas {
 		c.errorf("%s: %d replicas; want at least %d", w.obj, replicas, c.opt.MinReplicas)
@@ -455,6 +474,7 @@ func (c *checker) checkTxgate(w workload) {
 	if ctr.Image == "" {
 		c.errorf("%s: no image", where)
 	}
+	c.checkBudget(where, w, set, maxReplicas)
 
 	c.checkPorts(where, ctr, set)
 	c.checkProbes(where, ctr, set)
@@ -465,8 +485,48 @@ func (c *checker) checkTxgate(w workload) {
 	c.checkResources(where, ctr)
 	c.checkServices(w, ctr)
 	c.checkPDB(w, replicas)
-	c.checkHPA(w, replicas)
+	c.checkHPA(w)
 	c.checkNetworkPolicy(w, ctr, set)
+}
+
+// hpaFor returns the HPA that scales w, if any.
+func (c *checker) hpaFor(w workload) *autoscalingv2.HorizontalPodAutoscaler {
+	for _, h := range c.hpas {
+		if ref := h.Spec.ScaleTargetRef; ref.Kind == w.obj.GVK.Kind && ref.Name == w.obj.Name {
+			return h
+		}
+	}
+	return nil
+}
+
+// exactTag is a release tag: major.minor.patch, maybe with a suffix
+// ("0.1.0", "v1.2.3", "10.11.19", "1.2.3-rc1"); "latest", "10.11" or "1"
+// move to new builds.
+var exactTag = regexp.MustCompile(`^v?[0-9]+\.[0-9]+\.[0-9]+([-+_.][0-9A-Za-z_.-]+)?$`)
+var imageDigest = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
+
+// checkImages: every container names its image by digest or by an exact
+// release tag, so that what runs is what was tested.
+func (c *checker) checkImages(w workload) {
+	for _, ctr := range allContainers(&w.template.Spec) {
+		image := ctr.Image
+		if name, digest, ok := strings.Cut(image, "@"); ok {
+			if !imageDigest.MatchString(digest) || name == "" {
+				c.errorf("container %s of %s: image %q: the digest is not sha256:<64 hex digits>", ctr.Name, w.obj, image)
+			}
+			continue
+		}
+		tag := ""
+		if i := strings.LastIndex(image, ":"); i >= 0 && !strings.Contains(image[i:], "/") {
+			tag = image[i+1:]
+		}
+		switch {
+		case tag == "":
+			c.errorf("container %s of %s: image %q has no tag, which means latest: pin an exact release tag or a digest", ctr.Name, w.obj, image)
+		case !exactTag.MatchString(tag):
+			c.errorf("container %s of %s: image %q: tag %q floats; pin an exact release tag (1.2.3) or a digest", ctr.Name, w.obj, image, tag)
+		}
+	}
 }
 
 func listenPort(addr string) (host string, port int, err error) {
@@ -655,6 +715,15 @@ func (c *checker) checkPasswordFile(where string, spec *corev1.PodSpec, ctr *cor
 	if s, ok := set["mysql_password"]; ok {
 		c.errorf("%s: --mysql_password is set (from %s); use --mysql_password_file with a Secret volume", where, s.from)
 	}
+	if s, ok := set["mysql_ro_password"]; ok {
+		c.errorf("%s: --mysql_ro_password is set (from %s); use --mysql_ro_password_file with a Secret volume", where, s.from)
+	}
+	if ro, ok := set["mysql_ro_user"]; ok && ro.value != "" {
+		if _, ok := set["mysql_ro_password_file"]; !ok {
+			c.errorf("%s: --mysql_ro_user %s (from %s) is set but --mysql_ro_password_file is not: "+
+				"the read-only account would log in with no password", where, ro.value, ro.from)
+		}
+	}
 	pf, ok := set["mysql_password_file"]
 	if !ok {
 		c.errorf("%s: --mysql_password_file is not set; the DB password must come from a file of a Secret volume", where)
@@ -701,7 +770,7 @@ func (c *checker) checkFileSettings(where string, spec *corev1.PodSpec, ctr *cor
 			c.errorf("%s: --%s %s is on emptyDir volume %s, which starts empty", where, k, s.value, v.Name)
 			continue
 		}
-		if k == "tls_key_file" || k == "auth_tokens_file" {
+		if k == "tls_key_file" || k == "auth_tokens_file" || k == "mysql_ro_password_file" {
 			if _, why := secretFile(v, rel); why != "" {
 				c.errorf("%s: --%s %s must be a file of a Secret: %s", where, k, s.value, why)
 			}
@@ -911,7 +980,7 @@ func (c *checker) checkPDB(w workload, replicas int32) {
 	}
 }
 
-func (c *checker) checkHPA(w workload, replicas int32) {
+func (c *checker) checkHPA(w workload) {
 	found := false
 	for _, h := range c.hpas {
 		ref := h.Spec.ScaleTargetRef
@@ -928,9 +997,6 @@ func (c *checker) checkHPA(w workload, replicas int32) {
 		}
 		if minR > h.Spec.MaxReplicas {
 			c.errorf("HorizontalPodAutoscaler/%s: minReplicas %d > maxReplicas %d", h.Name, minR, h.Spec.MaxReplicas)
-		}
-		if replicas < minR {
-			c.warnf("%s: %d replicas, below HorizontalPodAutoscaler/%s minReplicas %d", w.obj, replicas, h.Name, minR)
 		}
 	}
 	if !found {

@@ -78,6 +78,9 @@ func report(w io.Writer, name string, r Result) {
 	for _, e := range r.Warnings {
 		fmt.Fprintf(w, "  warning: %s\n", e)
 	}
+	if r.Budget != nil {
+		fmt.Fprintf(w, "  budget: %s\n", r.Budget)
+	}
 	if len(r.ExternalSecrets) > 0 {
 		fmt.Fprintf(w, "  note: Secrets to create before applying: %s\n", strings.Join(r.ExternalSecrets, ", "))
 	}
