@@ -29,6 +29,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/intstr"
+
+	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 )
 
 // Options says what to expect of a rendering.
@@ -37,11 +39,12 @@ type Options struct {
 	GRPCPort    int32  // port txgate serves gRPC on
 	MinReplicas int32  // fewest replicas (and HPA minimum) accepted
 	RequireTLS  bool   // the TLS flags must be set
+	RequireHPA  bool   // an HPA must scale txgate's Deployment
 }
 
 // DefaultOptions are the expectations for every txgate rendering.
 func DefaultOptions() Options {
-	return Options{Container: "txgate", GRPCPort: 50051, MinReplicas: 2}
+	return Options{Container: "txgate", GRPCPort: 50051, MinReplicas: 2, RequireHPA: true}
 }
 
 // Result is the outcome of Validate.
@@ -96,6 +99,7 @@ type checker struct {
 	hpas       []*autoscalingv2.HorizontalPodAutoscaler
 	netpols    []*networkingv1.NetworkPolicy
 	statefuls  []*appsv1.StatefulSet
+	monitors   []*monitoringv1.ServiceMonitor
 	workloads  []workload
 }
 
@@ -130,6 +134,8 @@ func (c *checker) index(objs []Object) {
 			c.hpas = append(c.hpas, v)
 		case *networkingv1.NetworkPolicy:
 			c.netpols = append(c.netpols, v)
+		case *monitoringv1.ServiceMonitor:
+			c.monitors = append(c.monitors, v)
 		case *appsv1.Deployment:
 			c.workloads = append(c.workloads, workload{o, v.Spec.Replicas, v.Spec.Selector, &v.Spec.Template, v.Annotations, &v.Spec.Strategy})
 		case *appsv1.StatefulSet:
@@ -487,6 +493,50 @@ func (c *checker) checkTxgate(w workload) {
 	c.checkPDB(w, replicas)
 	c.checkHPA(w)
 	c.checkNetworkPolicy(w, ctr, set)
+	c.checkServiceMonitors(w, ctr, set)
+}
+
+// checkServiceMonitors: every ServiceMonitor selects a Service of txgate's
+// pods whose named port reaches --metrics_listen's containerPort.
+func (c *checker) checkServiceMonitors(w workload, ctr *corev1.Container, set map[string]setting) {
+	metricsPort := int32(0)
+	if m, ok := set["metrics_listen"]; ok {
+		if _, port, err := listenPort(m.value); err == nil {
+			metricsPort = int32(port)
+		}
+	}
+	for _, sm := range c.monitors {
+		sel, err := metav1.LabelSelectorAsSelector(&sm.Spec.Selector)
+		if err != nil || sel.Empty() {
+			c.errorf("ServiceMonitor/%s: its selector selects every Service (or is invalid: %v)", sm.Name, err)
+			continue
+		}
+		if metricsPort == 0 {
+			c.errorf("ServiceMonitor/%s: txgate serves no metrics (--metrics_listen is unset)", sm.Name)
+			continue
+		}
+		if len(sm.Spec.Endpoints) == 0 {
+			c.errorf("ServiceMonitor/%s: no endpoints", sm.Name)
+		}
+		for _, ep := range sm.Spec.Endpoints {
+			reached := false
+			for _, svc := range c.services {
+				if !sel.Matches(labels.Set(svc.Labels)) || len(svc.Spec.Selector) == 0 ||
+					!labels.SelectorFromSet(svc.Spec.Selector).Matches(labels.Set(w.template.Labels)) {
+					continue
+				}
+				for _, sp := range svc.Spec.Ports {
+					if ep.Port != "" && sp.Name == ep.Port && targets(sp, ctr, metricsPort) {
+						reached = true
+					}
+				}
+			}
+			if !reached {
+				c.errorf("ServiceMonitor/%s: endpoint port %q is no port of a selected Service reaching txgate's metrics port %d",
+					sm.Name, ep.Port, metricsPort)
+			}
+		}
+	}
 }
 
 // hpaFor returns the HPA that scales w, if any.
@@ -999,7 +1049,7 @@ func (c *checker) checkHPA(w workload) {
 			c.errorf("HorizontalPodAutoscaler/%s: minReplicas %d > maxReplicas %d", h.Name, minR, h.Spec.MaxReplicas)
 		}
 	}
-	if !found {
+	if !found && c.opt.RequireHPA {
 		c.errorf("no HorizontalPodAutoscaler targets %s", w.obj)
 	}
 }

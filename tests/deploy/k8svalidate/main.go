@@ -24,6 +24,7 @@ func main() {
 	port := flag.Int("grpc-port", int(opt.GRPCPort), "port txgate serves gRPC on")
 	minReplicas := flag.Int("min-replicas", int(opt.MinReplicas), "fewest replicas accepted")
 	flag.BoolVar(&opt.RequireTLS, "require-tls", false, "fail unless txgate's TLS flags are set")
+	flag.BoolVar(&opt.RequireHPA, "require-hpa", opt.RequireHPA, "fail unless an HPA scales txgate (false: a fixed replica count)")
 	flag.Usage = func() {
 		fmt.Fprintf(flag.CommandLine.Output(), "usage: k8svalidate [flags] FILE... (- for stdin)\n")
 		flag.PrintDefaults()

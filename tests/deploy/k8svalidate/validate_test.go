@@ -42,7 +42,7 @@ func goodInputs(t *testing.T) []input {
 			t.Fatal(err)
 		}
 		opt := DefaultOptions()
-		opt.RequireTLS = filepath.Base(f) == "prod.yaml"
+		opt.RequireTLS = strings.Contains(filepath.Base(f), "prod")
 		out = append(out, input{f, data, opt})
 	}
 	return out
@@ -487,5 +487,46 @@ func TestRequireTLS(t *testing.T) {
 func TestEmptyInputFails(t *testing.T) {
 	if Validate([]byte("# nothing\n---\n"), DefaultOptions()).OK() {
 		t.Fatal("an empty rendering passed")
+	}
+}
+
+// The ServiceMonitor (Helm, metrics.serviceMonitor.enabled) decodes as
+// strictly as the built-in kinds, and must reach the metrics port.
+func TestServiceMonitor(t *testing.T) {
+	data, err := os.ReadFile("testdata/helm-prod.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	opt := DefaultOptions()
+	opt.RequireTLS = true
+	cases := []struct {
+		name, want string
+		edit       func(sm map[string]any)
+	}{
+		{"unknown field", `unknown field "spec.endpoints[0].prot"`, func(sm map[string]any) {
+			get(t, sm, "spec", "endpoints", 0).(map[string]any)["prot"] = "metrics"
+		}},
+		{"wrong type", "cannot unmarshal", func(sm map[string]any) {
+			get(t, sm, "spec").(map[string]any)["endpoints"] = "metrics"
+		}},
+		{"port not on the Service", `endpoint port "grpcs" is no port`, func(sm map[string]any) {
+			get(t, sm, "spec", "endpoints", 0).(map[string]any)["port"] = "grpcs"
+		}},
+		{"selects no txgate Service", `endpoint port "metrics" is no port`, func(sm map[string]any) {
+			get(t, sm, "spec", "selector").(map[string]any)["matchLabels"] = map[string]any{"app": "other"}
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			d := parse(t, data)
+			tc.edit(obj(t, d, "ServiceMonitor", "txgate"))
+			r := Validate(d.render(t), opt)
+			for _, e := range r.Errors {
+				if strings.Contains(e, tc.want) {
+					return
+				}
+			}
+			t.Fatalf("errors lack %q:\n  %s", tc.want, strings.Join(r.Errors, "\n  "))
+		})
 	}
 }
