@@ -112,15 +112,44 @@ for bad in image.tag=latest image.tag=0.1 image.digest=sha256:abc; do
     status=1
   fi
 done
-"$helm" template txgate "$chart" "${kube[@]}" --set autoscaling.maxReplicas=12 --set pool.maxSize=32 \
-  >"$work/other/over-budget.yaml"
-(cd "$work/other" && "$work/k8svalidate" over-budget.yaml) >"$work/over-budget.log" || true
-if grep -q "connection budget:" "$work/over-budget.log"; then
-  echo "PASS over-budget.yaml (12 x pool 32) rejected by the connection budget"
-else
-  echo "FAIL deploy/helm/txgate: 12 replicas x pool 32 passed the connection budget of 151"
-  status=1
-fi
+# The chart refuses to render over its budget (templates/_helpers.tpl), and
+# the validator (budget.go) judges the same values alike: both verdicts must
+# agree, on each side of the limit (defaults: 151 - 15 = 136 connections).
+budget_cases=(
+  autoscaling.maxReplicas=12,pool.maxSize=32 # the 12 x 32: 13 x 40 = 520
+  autoscaling.maxReplicas=5                  # 6 x 24 = 144
+  maxSurge=50%,autoscaling.maxReplicas=5     # (5 + 3) x 24 = 192
+  readOnly.poolMaxSize=0                     # ro pool 8: 5 x 28 = 140
+  autoscaling.enabled=false,replicas=5       # 6 x 24 = 144
+  mysql.statementCacheSize=1024              # 5 x 20 x 1024 statements
+  pool.maxSize=20,readOnly.poolMaxSize=2     # 5 x 26 = 130: fits
+  readOnly.enabled=false,autoscaling.maxReplicas=6 # 7 x 18 = 126: fits
+)
+for case in "${budget_cases[@]}"; do
+  helm_verdict=fits
+  "$helm" template txgate "$chart" "${kube[@]}" --set "$case" >/dev/null 2>"$work/budget.log" || helm_verdict=refused
+  if [[ $helm_verdict == refused ]] && ! grep -q "budget:" "$work/budget.log"; then
+    cat "$work/budget.log"
+    echo "FAIL deploy/helm/txgate --set $case: helm template failed, not on the budget"
+    status=1
+  fi
+  "$helm" template txgate "$chart" "${kube[@]}" --set "$case,database.enforceBudget=false" >"$work/other/budget.yaml"
+  flags=()
+  [[ $case == *autoscaling.enabled=false* ]] && flags+=(-require-hpa=false)
+  go_verdict=fits
+  (cd "$work/other" && "$work/k8svalidate" "${flags[@]}" budget.yaml) >"$work/budget.log" || go_verdict=refused
+  if [[ $go_verdict == refused ]] && ! grep -q "budget:.*>" "$work/budget.log"; then
+    cat "$work/budget.log"
+    echo "FAIL deploy/helm/txgate --set $case: the validator failed it, not on the budget"
+    status=1
+  fi
+  if [[ $helm_verdict != "$go_verdict" ]]; then
+    echo "FAIL budget --set $case: the chart says $helm_verdict, the validator says $go_verdict"
+    status=1
+  else
+    echo "PASS budget --set $case: $go_verdict (chart and validator agree)"
+  fi
+done
 
 if [[ $status -ne 0 ]]; then
   echo "check_k8s: the manifests in deploy/k8s or deploy/helm are broken (see FAIL above)"

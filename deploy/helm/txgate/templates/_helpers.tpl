@@ -51,3 +51,46 @@ appVersion). Floating references fail the rendering: no latest, no 0.1.
 {{- printf "%s:%s" $repo $tag -}}
 {{- end -}}
 {{- end -}}
+
+{{/*
+The connection budget (deploy/k8s/README.md, "Connection budget"), checked at
+render time so that an install with other values fails as CI fails the
+defaults (tests/deploy/k8svalidate/budget.go computes the same):
+  pods    = maxReplicas (replicas without the HPA) + maxSurge
+  per pod = (pool.maxSize + 2) + (readOnly.poolMaxSize + 2 when readOnly.enabled)
+  pods x per pod <= database.maxConnections - database.connectionReserve
+  pods x (pool.maxSize + readOnly.poolMaxSize) x mysql.statementCacheSize
+      <= database.maxPreparedStmtCount - database.preparedStmtReserve
+*/}}
+{{- define "txgate.checkBudget" -}}
+{{- if .Values.database.enforceBudget -}}
+{{- $v := .Values -}}
+{{- $replicas := int (ternary $v.autoscaling.maxReplicas $v.replicas $v.autoscaling.enabled) -}}
+{{- $surge := 0 -}}
+{{- $s := toString $v.maxSurge -}}
+{{- if hasSuffix "%" $s -}}
+{{- $surge = div (add (mul (int (trimSuffix "%" $s)) $replicas) 99) 100 -}}
+{{- else -}}
+{{- $surge = int $s -}}
+{{- end -}}
+{{- $pods := add $replicas $surge -}}
+{{- $pool := int $v.pool.maxSize -}}
+{{- $ro := 0 -}}
+{{- if $v.readOnly.enabled -}}
+{{- $ro = int $v.readOnly.poolMaxSize -}}
+{{- if le $ro 0 -}}{{- $ro = max 1 (div $pool 2) -}}{{- end -}}
+{{- end -}}
+{{- $perPod := add $pool 2 -}}
+{{- if gt $ro 0 -}}{{- $perPod = add $perPod $ro 2 -}}{{- end -}}
+{{- $conns := mul $pods $perPod -}}
+{{- $availConns := sub (int $v.database.maxConnections) (int $v.database.connectionReserve) -}}
+{{- if gt $conns $availConns -}}
+{{- fail (printf "connection budget: %d pods (maxReplicas %d + maxSurge %d) x %d connections each = %d > database.maxConnections %d - database.connectionReserve %d = %d; lower autoscaling.maxReplicas or the pools, or raise the database's max_connections and database.maxConnections" $pods $replicas $surge $perPod $conns (int $v.database.maxConnections) (int $v.database.connectionReserve) $availConns) -}}
+{{- end -}}
+{{- $stmts := mul $pods (add $pool $ro) (int $v.mysql.statementCacheSize) -}}
+{{- $availStmts := sub (int $v.database.maxPreparedStmtCount) (int $v.database.preparedStmtReserve) -}}
+{{- if gt $stmts $availStmts -}}
+{{- fail (printf "statement budget: %d pods x %d pooled connections x %d cached statements = %d > database.maxPreparedStmtCount %d - database.preparedStmtReserve %d = %d; lower mysql.statementCacheSize, the pools or autoscaling.maxReplicas" $pods (add $pool $ro) (int $v.mysql.statementCacheSize) $stmts (int $v.database.maxPreparedStmtCount) (int $v.database.preparedStmtReserve) $availStmts) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
