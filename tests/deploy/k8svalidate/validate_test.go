@@ -3,8 +3,8 @@ package main
 // The validator must pass good renderings and reject broken ones. Each
 // broken manifest is made from a good one by one change, so a rejection is
 // due to that change. Good inputs: the frozen renderings in testdata/, and
-// the live ones check_k8s.sh writes to $TXGATE_K8S_RENDERED (prod.yaml there
-// must also carry TLS).
+// the live ones check_k8s.sh writes to $TXGATE_K8S_RENDERED (kustomize's and
+// Helm's; those named *prod* must also carry TLS).
 
 import (
 	"os"
