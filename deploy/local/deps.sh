@@ -12,6 +12,7 @@ GRPCURL_VERSION=v1.9.3
 GHZ_VERSION=v0.120.0
 TOXIPROXY_VERSION=v2.12.0
 BUF_VERSION=1.75.0
+HELM_VERSION=v3.22.0 # tests/deploy/check_k8s.sh lints and renders deploy/helm/txgate
 
 tools=${TXGATE_TOOLS:-$HOME/.cache/txgate/tools}
 mkdir -p "$tools/bin"
@@ -56,6 +57,8 @@ if [ "${1:-}" = "--test" ]; then
   go_tool ghz "github.com/bojand/ghz/cmd/ghz@$GHZ_VERSION"
   go_tool toxiproxy-server "github.com/Shopify/toxiproxy/v2/cmd/server@$TOXIPROXY_VERSION"
   go_tool toxiproxy-cli "github.com/Shopify/toxiproxy/v2/cmd/cli@$TOXIPROXY_VERSION"
+  # Debian 12 has no helm package; its module is on the Go proxy like the tools above.
+  GOTOOLCHAIN=local go_tool helm "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
   if [ ! -x "$tools/node/node_modules/.bin/buf" ] ||
     ! "$tools/node/node_modules/.bin/buf" --version | grep -qx "$BUF_VERSION"; then
     echo "deps: npm install @bufbuild/buf@$BUF_VERSION" >&2
