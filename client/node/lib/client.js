@@ -367,13 +367,15 @@ class Client {
    * The last error is thrown, with .attempts set; so is any other error at
    * once (an ExpectationFailed, a constraint, a COMMIT whose outcome is
    * unknown: never re-run). signal (an AbortSignal) stops the re-runs.
+   * onRetry(error, attempt), if given, is called with each error that is
+   * followed by a re-run (to log or count them).
    * Each attempt's stream has a deadline: the overall one, or attemptTimeoutMs
    * from its start if sooner. isolation and readOnly are begin()'s. Resolves
    * to fn's value.
    */
   async runInTransaction(fn, {
     isolation, readOnly = false, maxAttempts = 10, timeoutMs = 60000, attemptTimeoutMs = null,
-    initialBackoffMs = 50, maxBackoffMs = 2000, signal,
+    initialBackoffMs = 50, maxBackoffMs = 2000, signal, onRetry,
   } = {}) {
     const deadline = deadlineOf(timeoutMs);
     let backoff = initialBackoffMs;
@@ -388,6 +390,7 @@ class Client {
         e.attempts = attempt;
         const pause = backoff / 2 + Math.random() * (backoff / 2);
         if (!rerunnable(e) || attempt >= maxAttempts || Date.now() + pause >= deadline || signal?.aborted) throw e;
+        onRetry?.(e, attempt);
         await sleep(pause, signal);
         if (signal?.aborted) throw e;
         backoff = Math.min(backoff * 2, maxBackoffMs);

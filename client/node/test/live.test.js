@@ -320,6 +320,62 @@ test('interactive transaction: rollback', { skip }, async () => {
   assert.equal(await count(), 0);
 });
 
+test('runInTransaction runs fn again, whole, after a deadlock (ABORTED, 1213)', { skip }, async () => {
+  await db.execute('DROP TABLE IF EXISTS node_deadlock');
+  await db.execute('CREATE TABLE node_deadlock (id INT PRIMARY KEY, n INT NOT NULL)');
+  await db.execute('INSERT INTO node_deadlock VALUES (1, 0), (2, 0)');
+  // Each first attempt locks one row, waits until the other has locked the
+  // other row, then asks for it: InnoDB breaks the cycle by rolling one of
+  // them back (1213), and runInTransaction runs that one's fn again.
+  let locked = 0;
+  let bothLocked;
+  const barrier = new Promise((resolve) => { bothLocked = resolve; });
+  const retries = [];
+  const bump = (first, second) => db.runInTransaction(async (tx, attempt) => {
+    await tx.execute('UPDATE node_deadlock SET n = n + 1 WHERE id = ?', [first]);
+    if (attempt === 1) {
+      if (++locked === 2) bothLocked();
+      await barrier;
+    }
+    await tx.execute('UPDATE node_deadlock SET n = n + 10 WHERE id = ?', [second]);
+    return attempt;
+  }, { initialBackoffMs: 1, onRetry: (e, attempt) => retries.push([e.code, e.mysqlErrno, attempt]) });
+  const attempts = await Promise.all([bump(1, 2), bump(2, 1)]);
+  assert.deepEqual(attempts.sort(), [1, 2], 'one ran once, the other twice');
+  assert.deepEqual(retries, [[grpc.status.ABORTED, 1213, 1]]);
+  // Both committed exactly once: the rolled-back attempt left nothing.
+  assert.deepEqual((await db.execute('SELECT n FROM node_deadlock ORDER BY id')).rowsAsArrays, [[11], [11]]);
+});
+
+test('runInTransaction: bounded re-runs; other errors thrown at once', { skip }, async () => {
+  await setupTxTable();
+  let runs = 0;
+  // SQLSTATE class 40 is ABORTED (README, "Errors"): a conflict on every attempt.
+  await assert.rejects(db.runInTransaction(async (tx) => {
+    runs++;
+    await tx.execute('INSERT INTO node_tx VALUES (?, ?)', [runs, 'x']);
+    await tx.execute("SIGNAL SQLSTATE '40001' SET MESSAGE_TEXT = 'conflict', MYSQL_ERRNO = 1213");
+  }, { maxAttempts: 3, initialBackoffMs: 1 }), (e) => {
+    assert.equal(e.code, grpc.status.ABORTED);
+    assert.equal(e.attempts, 3);
+    return true;
+  });
+  assert.equal(runs, 3);
+  assert.equal(await count(), 0, 'every attempt rolled back');
+  // An unmet expectation, a constraint, the application's own error: once.
+  for (const [fn, check] of [
+    [(tx) => tx.execute('SELECT * FROM node_tx', [], { expect: { minRows: 1 } }), (e) => e instanceof t.ExpectationFailed],
+    [(tx) => tx.execute('INSERT INTO node_tx VALUES (1, ?), (1, ?)', ['a', 'b']),
+      (e) => e.code === grpc.status.ALREADY_EXISTS && e.attempts === 1],
+    [() => { throw new Error('boom'); }, /boom/],
+  ]) {
+    runs = 0;
+    await assert.rejects(db.runInTransaction((tx) => { runs++; return fn(tx); }, { initialBackoffMs: 1 }), check);
+    assert.equal(runs, 1);
+  }
+  assert.equal(await db.runInTransaction(async (tx) => (await tx.execute('SELECT 7 AS v')).rows[0].v), 7);
+});
+
 test('a call succeeds across killed pooled connections', { skip }, async () => {
   await db.execute('DROP TABLE IF EXISTS node_kill');
   await db.execute('CREATE TABLE node_kill (id INT PRIMARY KEY)');

@@ -274,3 +274,46 @@ test('the service config retries no database call', () => {
     for (const n of mc.name) assert.notEqual(n.service, 'txgate.v1.DatabaseService');
   }
 });
+
+test('one merged service config: a caller\'s own cannot drop round_robin or the retry policy', () => {
+  const ours = JSON.parse(t.SERVICE_CONFIG);
+  assert.deepEqual(ours.loadBalancingConfig, [{ round_robin: {} }]);
+  const opts = t.channelOptions({
+    'grpc.service_config': JSON.stringify({
+      methodConfig: [{ name: [{ service: 'txgate.v1.DatabaseService' }], timeout: '5s' }],
+    }),
+    'grpc.keepalive_time_ms': 10000,
+  });
+  const merged = JSON.parse(opts['grpc.service_config']);
+  assert.deepEqual(merged.loadBalancingConfig, [{ round_robin: {} }]);
+  assert.deepEqual(merged.retryThrottling, ours.retryThrottling);
+  assert.deepEqual(merged.methodConfig, [...ours.methodConfig,
+    { name: [{ service: 'txgate.v1.DatabaseService' }], timeout: '5s' }]);
+  assert.equal(opts['grpc.keepalive_time_ms'], 10000);
+  assert.equal(opts['grpc.enable_retries'], 1);
+  assert.equal(opts['grpc.service_config_disable_resolution'], 1);
+  // What the caller names explicitly is the caller's.
+  const pf = JSON.parse(t.mergeServiceConfig({
+    loadBalancingConfig: [{ pick_first: {} }],
+    methodConfig: [{ name: [{ service: 'grpc.health.v1.Health', method: 'Check' }], timeout: '1s' }],
+  }));
+  assert.deepEqual(pf.loadBalancingConfig, [{ pick_first: {} }]);
+  assert.deepEqual(pf.methodConfig, [{ name: [{ service: 'grpc.health.v1.Health', method: 'Check' }], timeout: '1s' }]);
+  assert.equal(t.channelOptions()['grpc.service_config'], t.SERVICE_CONFIG);
+  assert.throws(() => t.channelOptions({ 'grpc.service_config': '{' }), TypeError);
+  assert.throws(() => t.mergeServiceConfig('[]'), TypeError);
+});
+
+test('runInTransaction re-runs ABORTED and txgate\'s own UNAVAILABLE, nothing else', () => {
+  const { ABORTED, UNAVAILABLE, UNKNOWN, FAILED_PRECONDITION } = grpc.status;
+  const e = (code, reason = '', domain = reason ? t.ERROR_DOMAIN : '') => new t.TxgateError(code, 'x', { reason, domain });
+  for (const err of [e(ABORTED, 'MYSQL_ERROR'), e(ABORTED, 'TRANSACTION_LOST'), e(ABORTED, 'REPLAY_MISMATCH'),
+    e(ABORTED), e(UNAVAILABLE, 'DATABASE_UNAVAILABLE')]) {
+    assert.ok(t.rerunnable(err), err.message);
+  }
+  for (const err of [e(ABORTED, 'TRANSACTION_IDLE_TIMEOUT'), e(ABORTED, 'STREAM_WRITE_TIMEOUT'),
+    e(ABORTED, 'TRANSACTION_NOT_COMMITTED'), e(UNAVAILABLE), e(UNKNOWN, 'COMMIT_OUTCOME_UNKNOWN'),
+    e(FAILED_PRECONDITION, 'EXPECTATION_FAILED')]) {
+    assert.ok(!t.rerunnable(err), err.message);
+  }
+});
