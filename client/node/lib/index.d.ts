@@ -158,11 +158,19 @@ export interface ProtoRow {
   values?: ProtoValue[];
 }
 
-/** txgate.v1.Column: the column's name, its MariaDB type name (e.g. 'BIGINT UNSIGNED'), nullability. */
+/**
+ * txgate.v1.Column as @grpc/proto-loader gives it (a field at its default is
+ * absent): the column's name, its MariaDB type name (e.g. 'BIGINT UNSIGNED'),
+ * nullability and, from servers that report them, length (uint64, as a
+ * decimal string), precision and scale (DECIMAL(M,D); fractional-second digits).
+ */
 export interface Column {
   name?: string;
   type?: string;
   nullable?: boolean;
+  length?: string;
+  precision?: number;
+  scale?: number;
   [field: string]: unknown;
 }
 
