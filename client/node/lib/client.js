@@ -193,8 +193,13 @@ const sleep = (ms, signal) => new Promise((resolve) => {
 
 class Client {
   /**
-   * Dials target (insecure unless options.credentials) with the service config.
-   * options: credentials, channelOptions (extra grpc-js options),
+   * Dials target (insecure unless options.credentials) with the one merged
+   * service config (channelOptions()): 'host:port', or every instance, e.g.
+   * 'ipv4:10.0.0.1:50051,10.0.0.2:50051' or 'dns:///txgate-headless:50051',
+   * for round_robin over them.
+   * options: integers ('auto': number when |n| <= 2^53 - 1, else bigint;
+   * 'bigint'), datetimes ('date': PreciseDate; 'fields': DateTime), as in
+   * values.js; credentials, channelOptions (extra grpc-js options, merged),
    * defaultTimeoutMs (unary calls without a timeout; default 30000),
    * stub (anything with DatabaseService's methods, e.g. a fake in tests).
    */

@@ -4,8 +4,9 @@
 # `npm pack`s client/node, creates a fresh npm project OUTSIDE the repository
 # (mktemp -d), `npm install`s the tarball there (its dependencies come from the
 # registry, as declared in its package.json, not from client/node/node_modules),
-# then runs a CommonJS and an ES module program that use it against
-# TXGATE_ADDR (HOST:PORT), and type-checks a TypeScript one with the
+# then runs client/README.md's Node.js first query, a CommonJS and an ES
+# module program that use it against TXGATE_ADDR (HOST:PORT), and
+# type-checks a TypeScript one with the
 # package's own declarations (typescript and @types/node at the versions
 # client/node/package.json pins). Called by tests/clients/run.sh; needs
 # TXGATE_ADDR, node and npm.
@@ -88,6 +89,30 @@ cat >tsconfig.json <<'EOF'
   "moduleResolution": "node10", "types": ["node"] }, "files": ["main.ts"] }
 EOF
 
+# client/README.md's first query ("## Node.js", its first js block), as is
+# but for the address, on the table it reads.
+cat >setup.js <<'EOF'
+'use strict';
+const { Client, DateTime } = require('@txgate/client');
+const db = new Client(process.env.TXGATE_ADDR);
+(async () => {
+  await db.execute('DROP TABLE IF EXISTS orders');
+  await db.execute('CREATE TABLE orders (id BIGINT PRIMARY KEY, amount DECIMAL(12,2), placed DATETIME(6))');
+  await db.execute('INSERT INTO orders VALUES (1, 19.99, ?)', [new DateTime(2024, 2, 29, 23, 59, 59, 999999)]);
+})().finally(() => db.close());
+EOF
+{
+  echo "(async () => {"
+  awk '/^## Node.js/ { s = 1 } s && /^```js$/ { b = 1; next } b && /^```$/ { exit } b' "$root/client/README.md" |
+    sed "s/127\\.0\\.0\\.1:50051/$TXGATE_ADDR/"
+  echo "})().catch((e) => { console.error(e); process.exit(1); });"
+} >readme.js
+grep -q "require('@txgate/client')" readme.js || { echo "client/README.md: no Node.js first-query snippet found" >&2; exit 1; }
+node setup.js
+got=$(node readme.js)
+want='[{"id":1,"amount":"19.99","placed":"2024-02-29T23:59:59.999Z"}]'
+[ "$got" = "$want" ] || { echo "client/README.md's Node.js snippet printed $got, not $want" >&2; exit 1; }
+echo "readme: $got"
 node main.js
 node main.mjs
 npx --no-install tsc -p .
