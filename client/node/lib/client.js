@@ -147,18 +147,32 @@ function result(rs = {}, decode = decodeOptions()) {
   };
 }
 
-// A runInTransaction attempt that failed with err may be run again whole when
-// nothing of it was committed: ABORTED (a deadlock 1213, a lock wait timeout
-// 1205, a lost connection, a replay mismatch: txgate rolled the transaction
-// back), except the ABORTED reasons the client itself caused (it paused past
-// an idle timeout, stopped reading, closed without commit), and txgate's own
-// UNAVAILABLE (its ErrorInfo: nothing was applied). A commit whose outcome is
-// unknown is never re-run.
+/**
+ * Whether a runInTransaction attempt that failed with err may be run again
+ * whole: when nothing of it can have been committed and a re-run may pass.
+ * - ABORTED (a deadlock 1213, a lock wait timeout 1205, TRANSACTION_LOST,
+ *   REPLAY_MISMATCH: txgate rolled the transaction back), except the reasons
+ *   the client itself caused (it paused past an idle timeout, stopped
+ *   reading, closed without commit);
+ * - txgate's own UNAVAILABLE (its ErrorInfo: nothing was applied);
+ * - beforeCommit (the error ended the attempt's own Transaction stream before
+ *   its commit was sent): a transport UNAVAILABLE (a cut connection, a
+ *   txgate that went away) or a CANCELLED that neither txgate nor this
+ *   process caused: a stream that ends uncommitted is rolled back.
+ * Never an error during or after the commit otherwise (UNKNOWN / a lost
+ * answer: the commit may have applied), nor any other error.
+ */
 const NOT_RERUN_ABORTED = new Set(['TRANSACTION_IDLE_TIMEOUT', 'STREAM_WRITE_TIMEOUT', 'TRANSACTION_NOT_COMMITTED']);
-function rerunnable(err) {
+function rerunnable(err, beforeCommit = false) {
   if (err.code === grpc.status.ABORTED) return !NOT_RERUN_ABORTED.has(err.reason);
-  return err.code === grpc.status.UNAVAILABLE && err.domain === ERROR_DOMAIN;
+  if (err.code === grpc.status.UNAVAILABLE && err.domain === ERROR_DOMAIN) return true;
+  if (!beforeCommit || err.domain === ERROR_DOMAIN) return false;
+  return err.code === grpc.status.UNAVAILABLE || (err.code === grpc.status.CANCELLED && !err.cancelledLocally);
 }
+
+// The Transaction whose stream an error ended (set by Transaction).
+const STREAM_OF = Symbol('txgate.transaction');
+const fromStream = (err, tx) => Object.defineProperty(err, STREAM_OF, { value: tx, configurable: true });
 
 /**
  * Whether a request that failed with err (a TxgateError) may be sent again.
@@ -362,8 +376,8 @@ class Client {
    * transaction(), but runs the whole of fn again in a new transaction when an
    * attempt ends in a way that committed nothing and may pass on a re-run
    * (rerunnable(): ABORTED — a deadlock 1213, a lock wait timeout 1205, a
-   * lost transaction —, or txgate's own UNAVAILABLE), as Spanner's clients
-   * do. fn must therefore be safe to run more than once: its effects outside
+   * lost transaction —, txgate's own UNAVAILABLE, or a cut connection before
+   * the commit was sent), as Spanner's clients do. fn must therefore be safe to run more than once: its effects outside
    * the transaction are repeated. attempt counts from 1.
    *
    * Bounded: at most maxAttempts attempts (default 10), none begun after
@@ -385,21 +399,35 @@ class Client {
     const deadline = deadlineOf(timeoutMs);
     let backoff = initialBackoffMs;
     for (let attempt = 1; ; attempt++) {
+      let tx = null;
+      let err;
       try {
         // Each attempt's stream ends by the overall deadline at the latest.
         const left = deadline === Infinity ? null : Math.max(0, deadline - Date.now());
         const perAttempt = attemptTimeoutMs === null ? left : Math.min(attemptTimeoutMs, left ?? Infinity);
-        return await this.transaction((tx) => fn(tx, attempt), { isolation, readOnly, timeoutMs: perAttempt });
+        tx = await this.begin({ isolation, readOnly, timeoutMs: perAttempt });
+        const value = await fn(tx, attempt);
+        if (tx.state === 'open') await tx.commit();
+        return value;
       } catch (e) {
-        if (!(e instanceof TxgateError)) throw e;
-        e.attempts = attempt;
-        const pause = backoff / 2 + Math.random() * (backoff / 2);
-        if (!rerunnable(e) || attempt >= maxAttempts || Date.now() + pause >= deadline || signal?.aborted) throw e;
-        onRetry?.(e, attempt);
-        await sleep(pause, signal);
-        if (signal?.aborted) throw e;
-        backoff = Math.min(backoff * 2, maxBackoffMs);
+        err = e;
+      } finally {
+        if (tx) await tx.close();
       }
+      if (!(err instanceof TxgateError)) throw err;
+      err.attempts = attempt;
+      // An error of this attempt's own stream (begin's included), from before its commit was sent.
+      const stream = err[STREAM_OF];
+      const beforeCommit = Boolean(stream) && (stream === tx || tx === null) && !stream.commitSent;
+      const pause = backoff / 2 + Math.random() * (backoff / 2);
+      if (!rerunnable(err, beforeCommit) || attempt >= maxAttempts || Date.now() + pause >= deadline ||
+        signal?.aborted) {
+        throw err;
+      }
+      onRetry?.(err, attempt);
+      await sleep(pause, signal);
+      if (signal?.aborted) throw err;
+      backoff = Math.min(backoff * 2, maxBackoffMs);
     }
   }
 }
@@ -501,6 +529,8 @@ class Transaction {
     this._call = call;
     this._readOnly = readOnly;
     this._decode = decode;
+    /** True once commit() has sent the commit: from then on an error may hide a commit. */
+    this.commitSent = false;
     this._items = [];
     this._waiters = [];
     this._error = null;
@@ -543,7 +573,7 @@ class Transaction {
     const item = await this._next();
     if (item.error) {
       this._fail();
-      throw fromServiceError(item.error);
+      throw fromStream(fromServiceError(item.error), this);
     }
     if (item.end) {
       this._fail();
@@ -562,7 +592,7 @@ class Transaction {
     this._call.end();
     for (;;) {
       const item = await this._next();
-      if (item.error) throw fromServiceError(item.error);
+      if (item.error) throw fromStream(fromServiceError(item.error), this);
       if (item.end) return;
     }
   }
@@ -585,6 +615,7 @@ class Transaction {
    */
   async commit(idempotencyKey) {
     const key = idempotencyKey ?? (this._readOnly ? '' : crypto.randomUUID());
+    this.commitSent = true;
     try {
       await this._exchange({ commit: { idempotency_key: key } }, 'committed');
     } catch (e) {

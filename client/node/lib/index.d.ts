@@ -254,8 +254,13 @@ export function channelOptions(extra?: ClientOptions): ClientOptions;
 export function mergeServiceConfig(extra?: string | object | null): string;
 /** Whether execute/runTransaction may re-send a request that failed with err. */
 export function retryable(err: TxgateError, safe: boolean): boolean;
-/** Whether runInTransaction runs fn again after err (ABORTED, txgate's own UNAVAILABLE). */
-export function rerunnable(err: TxgateError): boolean;
+/**
+ * Whether runInTransaction runs fn again after err: ABORTED (not one the
+ * client caused), txgate's own UNAVAILABLE, and with beforeCommit (the error
+ * ended the attempt's stream before its commit was sent) a transport
+ * UNAVAILABLE or a CANCELLED this process did not cause.
+ */
+export function rerunnable(err: TxgateError, beforeCommit?: boolean): boolean;
 export const txgatev1: GrpcObject;
 export const packageDefinition: PackageDefinition;
 
@@ -394,7 +399,8 @@ export class Client {
   transaction<T>(fn: (tx: Transaction) => Promise<T> | T, options?: BeginOptions): Promise<T>;
   /**
    * fn in an interactive transaction, run again whole (bounded, with backoff)
-   * when an attempt ends ABORTED (deadlock 1213, ...) or txgate's own UNAVAILABLE.
+   * when an attempt ends ABORTED (deadlock 1213, ...), txgate's own
+   * UNAVAILABLE, or with a cut connection before its commit was sent.
    */
   runInTransaction<T>(fn: (tx: Transaction, attempt: number) => Promise<T> | T,
     options?: RunInTransactionOptions): Promise<T>;
@@ -415,6 +421,8 @@ export class RowStream<T = Row> implements AsyncIterable<T> {
 /** An interactive transaction (a Transaction stream). */
 export class Transaction {
   state: 'beginning' | 'open' | 'committed' | 'rolled back' | 'failed';
+  /** True once commit() has sent the commit: from then on an error may hide a commit. */
+  commitSent: boolean;
   execute<R extends Row = Row>(sql: string, params?: Param[], options?: { expect?: Expect }): Promise<Result<R>>;
   /** Resolves to the idempotency key the commit carried. */
   commit(idempotencyKey?: string): Promise<string>;

@@ -435,3 +435,43 @@ test('execute whose answer is lost applies once', {
     await toxiproxy('DELETE', `/proxies/${name}`);
   }
 });
+
+// The connection is cut in the middle of an interactive transaction, before
+// its commit: txgate rolls it back, and runInTransaction runs fn again.
+test('runInTransaction re-runs a transaction whose connection was cut before its commit', {
+  skip: skip || (process.env.TXGATE_TOXIPROXY ? false : 'TXGATE_TOXIPROXY not set (no toxiproxy)'),
+}, async () => {
+  const name = `node-tx-${process.pid}-${Date.now()}`;
+  const { listen } = await toxiproxy('POST', '/proxies', { name, listen: '127.0.0.1:0', upstream: addr });
+  const via = new t.Client(listen);
+  try {
+    await db.execute('DROP TABLE IF EXISTS node_cut');
+    await db.execute('CREATE TABLE node_cut (id INT PRIMARY KEY, attempt INT NOT NULL)');
+    const causes = [];
+    const attempt = await via.runInTransaction(async (tx, n) => {
+      await tx.execute('INSERT INTO node_cut VALUES (1, ?)', [n]);
+      if (n === 1) {
+        await toxiproxy('POST', `/proxies/${name}`, { enabled: false }); // cuts the connection
+        try {
+          await tx.execute('SELECT COUNT(*) FROM node_cut');
+        } finally {
+          await toxiproxy('POST', `/proxies/${name}`, { enabled: true });
+        }
+      }
+      return n;
+    }, {
+      // The default backoff (50 ms doubling to 2 s, 10 attempts) outlasts
+      // grpc-js's reconnect backoff (1 s): later attempts may find the
+      // channel still reconnecting (UNAVAILABLE at begin, also re-run).
+      onRetry: (e) => causes.push(e.code),
+    });
+    assert.equal(causes[0], grpc.status.UNAVAILABLE);
+    assert.ok(causes.every((c) => c === grpc.status.UNAVAILABLE), `causes ${causes}`);
+    // The first attempt's row was rolled back with its stream; the last one's committed.
+    assert.deepEqual((await db.execute('SELECT id, attempt FROM node_cut')).rows, [{ id: 1, attempt }]);
+    assert.ok(attempt >= 2);
+  } finally {
+    via.close();
+    await toxiproxy('DELETE', `/proxies/${name}`);
+  }
+});

@@ -313,7 +313,16 @@ test('runInTransaction re-runs ABORTED and txgate\'s own UNAVAILABLE, nothing el
   }
   for (const err of [e(ABORTED, 'TRANSACTION_IDLE_TIMEOUT'), e(ABORTED, 'STREAM_WRITE_TIMEOUT'),
     e(ABORTED, 'TRANSACTION_NOT_COMMITTED'), e(UNAVAILABLE), e(UNKNOWN, 'COMMIT_OUTCOME_UNKNOWN'),
-    e(FAILED_PRECONDITION, 'EXPECTATION_FAILED')]) {
+    e(FAILED_PRECONDITION, 'EXPECTATION_FAILED'), e(grpc.status.CANCELLED)]) {
     assert.ok(!t.rerunnable(err), err.message);
+  }
+  // A cut stream before its commit was sent rolled back: re-run; the
+  // application's own cancel and txgate's CANCELLED (the client went away) not.
+  const mine = new t.TxgateError(grpc.status.CANCELLED, 'x', { cancelledLocally: true });
+  assert.ok(t.rerunnable(e(UNAVAILABLE), true));
+  assert.ok(t.rerunnable(e(grpc.status.CANCELLED), true));
+  for (const err of [mine, e(grpc.status.CANCELLED, 'CANCELLED'), e(UNKNOWN, 'COMMIT_OUTCOME_UNKNOWN'),
+    e(grpc.status.DEADLINE_EXCEEDED), e(grpc.status.INTERNAL)]) {
+    assert.ok(!t.rerunnable(err, true), err.message);
   }
 });
