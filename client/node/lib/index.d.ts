@@ -86,10 +86,13 @@ export class DateTime {
  * that keeps the microseconds a Date cannot: `microsecond` is the whole
  * fraction of the second, 0-999999 (`getUTCMilliseconds()` is its first three
  * digits). `toISOString()`/JSON keep Date's millisecond form; `toDateTime()`
- * gives the exact fields. Sent back as a parameter, it keeps its microseconds.
+ * gives the exact fields. Sent as a parameter, the Date's milliseconds count
+ * (also after a setter moved them) and microsecond adds its last three digits.
  */
 export class PreciseDate extends Date {
-  constructor(ms: number, microsecond?: number);
+  /** ms: since the epoch (default now); microsecond: 0-999999 (default the ms' own). */
+  constructor(ms?: number, microsecond?: number);
+  /** 0-999999: the whole fraction of the second. */
   microsecond: number;
   toDateTime(): DateTime;
 }

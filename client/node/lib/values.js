@@ -97,12 +97,17 @@ class DateTime {
   /** The UTC fields of a JavaScript Date. */
   static fromDate(d) {
     if (Number.isNaN(d.getTime())) throw new RangeError('invalid Date');
-    if (d instanceof PreciseDate && !(d.microsecond >= 0 && d.microsecond <= 999999 &&
-      Math.floor(d.microsecond / 1000) === d.getUTCMilliseconds())) {
-      throw new RangeError(`PreciseDate.microsecond ${d.microsecond} does not match its milliseconds`);
+    // The Date's milliseconds win (a setter may have moved them); a
+    // PreciseDate's microsecond adds its last three digits.
+    let us = d.getUTCMilliseconds() * 1000;
+    if (d instanceof PreciseDate) {
+      if (!Number.isInteger(d.microsecond) || d.microsecond < 0 || d.microsecond > 999999) {
+        throw new RangeError(`PreciseDate.microsecond out of 0-999999: ${d.microsecond}`);
+      }
+      us += d.microsecond % 1000;
     }
     return new DateTime(d.getUTCFullYear(), d.getUTCMonth() + 1, d.getUTCDate(), d.getUTCHours(),
-      d.getUTCMinutes(), d.getUTCSeconds(), d instanceof PreciseDate ? d.microsecond : d.getUTCMilliseconds() * 1000);
+      d.getUTCMinutes(), d.getUTCSeconds(), us);
   }
   /**
    * A PreciseDate (a Date in UTC, with .microsecond); an Invalid Date for a
@@ -132,10 +137,13 @@ class DateTime {
  * value's fields; txgate sends TIMESTAMP in UTC) that also keeps the
  * microseconds a Date cannot: microsecond is the whole fraction of the second,
  * 0-999999 (getUTCMilliseconds() is its first three digits). toISOString() and
- * JSON keep Date's millisecond form; toDateTime() gives the exact fields.
+ * JSON keep Date's millisecond form; toDateTime() gives the exact fields. Sent
+ * as a parameter, the Date's milliseconds count (also after a setter moved
+ * them) and microsecond adds its last three digits.
  */
 class PreciseDate extends Date {
-  constructor(ms, microsecond) {
+  /** ms: milliseconds since the epoch (default now); microsecond: 0-999999 (default the ms' own). */
+  constructor(ms = Date.now(), microsecond = undefined) {
     super(ms);
     this.microsecond = microsecond ?? (Number.isNaN(this.getTime()) ? 0 : this.getUTCMilliseconds() * 1000);
   }

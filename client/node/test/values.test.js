@@ -42,8 +42,14 @@ test('default decoding: safe numbers, Dates, strings; JSON.stringify works', () 
   // A zero date has no Date: its fields.
   assert.deepEqual(dec(new t.DateTime(0, 0, 0)), new t.DateTime(0, 0, 0));
   assert.ok(Number.isNaN(new t.DateTime(2024, 0, 1).toDate().getTime()));
-  assert.throws(() => t.toValue(Object.assign(new t.PreciseDate(Date.UTC(2024, 0, 1, 0, 0, 0, 5)), { microsecond: 6000 })),
-    RangeError);
+  // A setter moves the milliseconds; the microseconds below them stay.
+  const moved = new t.DateTime(2024, 1, 1, 0, 0, 0, 5123).toDate();
+  moved.setUTCMilliseconds(7);
+  assert.equal(t.toValue(moved).datetime_value.microsecond, 7123);
+  assert.throws(() => t.toValue(Object.assign(new t.PreciseDate(0), { microsecond: 1e6 })), RangeError);
+  const before = Date.now();
+  const now = new t.PreciseDate().getTime();
+  assert.ok(before <= now && now <= Date.now(), 'no argument: now');
   const row = {
     n: dec(42n), d, day: dec(new t.DateOnly(2024, 2, 29)), t: dec(new t.Time(true, 1, 2, 3, 4)),
     dec: dec(new t.Decimal('1.50')), j: dec(new t.Json('{"a":[1,null]}')), bit: dec(new t.Bit(5n)),
