@@ -1,5 +1,5 @@
 // Type declarations for @txgate/client (hand-written; checked by `tsc --noEmit`
-// on test/types/example.ts in tests/clients/run.sh). They describe lib/*.js:
+// on typecheck/example.ts in tests/clients/run.sh). They describe lib/*.js:
 // keep both in step.
 
 import type { ChannelCredentials, ClientOptions, GrpcObject, ServiceError } from '@grpc/grpc-js';

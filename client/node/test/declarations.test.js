@@ -1,6 +1,6 @@
 'use strict';
 // lib/index.d.ts declares exactly what lib/index.js exports (tsc checks the
-// declarations' use, test/types; this checks they cover the module).
+// declarations' use, typecheck; this checks they cover the module).
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');

@@ -1,6 +1,7 @@
-// A typed use of @txgate/client, checked (not run) by `tsc -p test/types`
-// in tests/clients/run.sh: the declarations in lib/index.d.ts must accept it,
-// and reject what the @ts-expect-error lines do.
+// A typed use of @txgate/client, checked (not run) by `tsc -p typecheck` in
+// tests/clients/run.sh: the declarations in lib/index.d.ts must accept it,
+// and reject what the @ts-expect-error lines do. Outside test/, so that no
+// test runner takes it for a test.
 import {
   Client, Decimal, DateTime, ExpectationFailed, PreciseDate, TxgateError, jsonReplacer, type Row, type SqlValue,
 } from '@txgate/client';
