@@ -170,6 +170,15 @@ function rerunnable(err, beforeCommit = false) {
   return err.code === grpc.status.UNAVAILABLE || (err.code === grpc.status.CANCELLED && !err.cancelledLocally);
 }
 
+// fn's value once tx is committed (by fn, or here if fn left it open); the
+// error that failed tx if fn swallowed it.
+async function runAndCommit(tx, fn) {
+  const value = await fn();
+  if (tx.state === 'open') await tx.commit();
+  if (tx.state === 'failed') throw tx.error;
+  return value;
+}
+
 // The Transaction whose stream an error ended (set by Transaction).
 const STREAM_OF = Symbol('txgate.transaction');
 const fromStream = (err, tx) => Object.defineProperty(err, STREAM_OF, { value: tx, configurable: true });
@@ -358,14 +367,14 @@ class Client {
 
   /**
    * Runs fn(tx) in an interactive transaction: commits when the promise it
-   * returns resolves, rolls back when it rejects (or fn leaves it open).
+   * returns resolves, rolls back when it rejects. If fn resolves although the
+   * transaction failed (it caught a statement's error), that error is thrown:
+   * nothing was committed. fn may commit or roll back itself.
    */
   async transaction(fn, options = {}) {
     const tx = await this.begin(options);
     try {
-      const value = await fn(tx);
-      if (tx.state === 'open') await tx.commit();
-      return value;
+      return await runAndCommit(tx, () => fn(tx));
     } finally {
       await tx.close();
     }
@@ -406,9 +415,7 @@ class Client {
         const left = deadline === Infinity ? null : Math.max(0, deadline - Date.now());
         const perAttempt = attemptTimeoutMs === null ? left : Math.min(attemptTimeoutMs, left ?? Infinity);
         tx = await this.begin({ isolation, readOnly, timeoutMs: perAttempt });
-        const value = await fn(tx, attempt);
-        if (tx.state === 'open') await tx.commit();
-        return value;
+        return await runAndCommit(tx, () => fn(tx, attempt));
       } catch (e) {
         err = e;
       } finally {
@@ -531,6 +538,8 @@ class Transaction {
     this._decode = decode;
     /** True once commit() has sent the commit: from then on an error may hide a commit. */
     this.commitSent = false;
+    /** The error that ended the transaction as 'failed' (null otherwise). */
+    this.error = null;
     this._items = [];
     this._waiters = [];
     this._error = null;
@@ -560,8 +569,10 @@ class Transaction {
     return new Promise((resolve) => this._waiters.push(resolve));
   }
 
-  _fail() {
+  // Ends the transaction as failed with err (the error that ended it, kept as .error).
+  _fail(err = null) {
     this.state = 'failed';
+    this.error = this.error ?? err;
     this._call.cancel();
   }
 
@@ -571,17 +582,15 @@ class Transaction {
     }
     this._call.write(request);
     const item = await this._next();
-    if (item.error) {
-      this._fail();
-      throw fromStream(fromServiceError(item.error), this);
+    let err = null;
+    if (item.error) err = fromStream(fromServiceError(item.error), this);
+    else if (item.end) err = new TxgateError(grpc.status.INTERNAL, 'the Transaction stream ended early');
+    else if (item.response.outcome !== expect) {
+      err = new TxgateError(grpc.status.INTERNAL, `expected ${expect}, got ${item.response.outcome}`);
     }
-    if (item.end) {
-      this._fail();
-      throw new TxgateError(grpc.status.INTERNAL, 'the Transaction stream ended early');
-    }
-    if (item.response.outcome !== expect) {
-      this._fail();
-      throw new TxgateError(grpc.status.INTERNAL, `expected ${expect}, got ${item.response.outcome}`);
+    if (err) {
+      this._fail(err);
+      throw err;
     }
     return item.response;
   }

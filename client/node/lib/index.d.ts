@@ -398,7 +398,10 @@ export class Client {
     RowStream<SqlValue[]>;
   streamQuery<R extends Row = Row>(sql: string, params?: Param[], options?: StreamQueryOptions): RowStream<R>;
   begin(options?: BeginOptions): Promise<Transaction>;
-  /** fn in an interactive transaction: committed when it resolves, rolled back when it rejects. Once. */
+  /**
+   * fn in an interactive transaction: committed when it resolves, rolled back
+   * when it rejects; the transaction's own error if fn swallowed it. Once.
+   */
   transaction<T>(fn: (tx: Transaction) => Promise<T> | T, options?: BeginOptions): Promise<T>;
   /**
    * fn in an interactive transaction, run again whole (bounded, with backoff)
@@ -426,6 +429,8 @@ export class Transaction {
   state: 'beginning' | 'open' | 'committed' | 'rolled back' | 'failed';
   /** True once commit() has sent the commit: from then on an error may hide a commit. */
   commitSent: boolean;
+  /** The error that ended the transaction as 'failed' (null otherwise). */
+  error: TxgateError | null;
   execute<R extends Row = Row>(sql: string, params?: Param[], options?: { expect?: Expect }): Promise<Result<R>>;
   /** Resolves to the idempotency key the commit carried. */
   commit(idempotencyKey?: string): Promise<string>;

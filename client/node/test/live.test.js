@@ -376,6 +376,27 @@ test('runInTransaction: bounded re-runs; other errors thrown at once', { skip },
   assert.equal(await db.runInTransaction(async (tx) => (await tx.execute('SELECT 7 AS v')).rows[0].v), 7);
 });
 
+test('a transaction whose error fn swallowed is not reported committed', { skip }, async () => {
+  await setupTxTable();
+  const conflict = "SIGNAL SQLSTATE '40001' SET MESSAGE_TEXT = 'conflict', MYSQL_ERRNO = 1213";
+  let tx1;
+  await assert.rejects(db.transaction(async (tx) => {
+    tx1 = tx;
+    await tx.execute('INSERT INTO node_tx VALUES (?, ?)', [1, 'a']);
+    await tx.execute(conflict).catch(() => {}); // swallowed: the transaction is over all the same
+    return 'committed?';
+  }), (e) => e.code === grpc.status.ABORTED && e === tx1.error);
+  assert.equal(tx1.state, 'failed');
+  // runInTransaction sees the swallowed ABORTED and runs fn again.
+  const attempt = await db.runInTransaction(async (tx, n) => {
+    await tx.execute('INSERT INTO node_tx VALUES (?, ?)', [1, 'a']);
+    if (n === 1) await tx.execute(conflict).catch(() => {});
+    return n;
+  }, { initialBackoffMs: 1 });
+  assert.equal(attempt, 2);
+  assert.equal(await count(), 1);
+});
+
 test('a call succeeds across killed pooled connections', { skip }, async () => {
   await db.execute('DROP TABLE IF EXISTS node_kill');
   await db.execute('CREATE TABLE node_kill (id INT PRIMARY KEY)');
