@@ -95,6 +95,10 @@ say "example: Go"
 (cd client/go && go run ./example)
 say "example: Node.js"
 (cd client/node && node example.js)
+say "Node.js: TypeScript declarations (tsc --noEmit on typecheck)"
+(cd client/node && npx --no-install tsc -p typecheck)
+say "Node.js: npm pack, install into a fresh project, run against txgate"
+bash tests/clients/install/node.sh
 say "C++ (gtest, txgate-cli)"; bash tests/clients/cpp/run.sh
 
 trap - EXIT
