@@ -24,6 +24,7 @@
 #include "absl/flags/usage_config.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "server/common/log.h"
@@ -229,6 +230,10 @@ void ProtobufLog(google::protobuf::LogLevel level, const char* filename, int lin
 
 int main(int argc, char** argv) {
   google::protobuf::SetLogHandler(&ProtobufLog);
+  // Debian builds Abseil without NDEBUG, which leaves Mutex's deadlock
+  // detection on: a graph update on every lock of every call. The unit tests
+  // (and clang's -Wthread-safety build) keep it; the server does not pay it.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   absl::SetProgramUsageMessage(
       "txgate-server: gRPC access to MySQL/MariaDB over a self-healing pool.\n"
       "Every flag --name can also be set as the environment variable TXGATE_NAME.\n"

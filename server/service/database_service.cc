@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/random/random.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "server/service/status_mapping.h"
@@ -990,12 +991,10 @@ void DatabaseService::Dispatch(const CallContext& call, Executor::Task work,
 
 std::unique_ptr<CallRecord> DatabaseService::Record(grpc::CallbackServerContext* context,
                                                     absl::string_view method) {
-  uint64_t hi, lo;
-  {
-    MutexLock lock(&mu_);
-    hi = absl::Uniform<uint64_t>(random_);
-    lo = absl::Uniform<uint64_t>(random_);
-  }
+  // One generator per thread: no lock on the per-call path.
+  thread_local absl::BitGen random;
+  const uint64_t hi = absl::Uniform<uint64_t>(random);
+  const uint64_t lo = absl::Uniform<uint64_t>(random);
   return std::make_unique<CallRecord>(context, method, metrics_,
                                       absl::StrFormat("%016x%016x", hi, lo), &unfinished_);
 }
