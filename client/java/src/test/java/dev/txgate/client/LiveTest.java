@@ -61,6 +61,8 @@ class LiveTest {
     assertEquals(List.of(Map.of("round_robin", Map.of())), c.get("loadBalancingConfig"));
     assertNotNull(c.get("methodConfig"));
     assertNotNull(c.get("retryThrottling"));
+    // grpc-java has the policy the config names (else the channel would reject it).
+    assertNotNull(io.grpc.LoadBalancerRegistry.getDefaultRegistry().getProvider("round_robin"));
   }
 
   @Test
