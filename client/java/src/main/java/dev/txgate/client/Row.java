@@ -57,7 +57,10 @@ public final class Row {
     return m;
   }
 
-  /** The column as a long: an integer of either sign that fits, else ArithmeticException. */
+  /**
+   * An integer column as a Long: int64, or uint64 when it fits (else
+   * ArithmeticException); ClassCastException for a column of another type.
+   */
   public Long getLong(String name) {
     Object v = get(name);
     if (v == null) {

@@ -20,6 +20,7 @@ import io.grpc.InsecureChannelCredentials;
 import io.grpc.ManagedChannel;
 import io.grpc.ManagedChannelBuilder;
 import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
@@ -304,10 +305,8 @@ public final class TxgateClient implements AutoCloseable {
       }
       throw new TxgateException(Status.INTERNAL.withDescription("StreamQuery ended without done"),
           null, "", false, null);
-    } catch (RuntimeException e) {
-      if (e instanceof TxgateException || e instanceof IllegalArgumentException) {
-        throw e;
-      }
+    } catch (StatusRuntimeException e) {
+      // Only the call's own errors: what onRow throws reaches the caller as it is.
       throw TxgateException.from(e, "", isLocalCancel(Context.current()));
     } finally {
       ctx.detach(prev);
@@ -421,10 +420,7 @@ public final class TxgateClient implements AutoCloseable {
       try {
         call.run(deadline);
         return calls;
-      } catch (RuntimeException t) {
-        if (t instanceof IllegalArgumentException) {
-          throw t;
-        }
+      } catch (StatusRuntimeException t) {
         TxgateException e = TxgateException.from(t, key, isLocalCancel(Context.current()));
         if (!retryable(e, safe)) {
           throw e;

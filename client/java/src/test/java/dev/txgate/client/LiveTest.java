@@ -221,6 +221,23 @@ class LiveTest {
     assertEquals("bbb", new String((byte[]) b.get(0).get("v"), 0, 3, StandardCharsets.US_ASCII));
   }
 
+  @Test
+  void streamQueryStopsWhenTheConsumerThrows() {
+    class Enough extends RuntimeException {
+      private static final long serialVersionUID = 1L;
+    }
+    AtomicInteger seen = new AtomicInteger();
+    assertThrows(Enough.class, () -> db.streamQuery("SELECT seq FROM seq_1_to_100000",
+        List.of(), r -> {
+          if (seen.incrementAndGet() == 10) {
+            throw new Enough();
+          }
+        }));
+    assertEquals(10, seen.get());
+    // The client is still usable.
+    assertEquals(1L, db.query("SELECT 1 AS one").get(0).getLong("one"));
+  }
+
   /**
    * A real deadlock (1213) ends the first attempt ABORTED; runInTransaction rolls it
    * back and re-runs the whole function, which then commits.
