@@ -40,7 +40,7 @@ run_logged() {
   java) # Surefire's last summary: "Tests run: N, Failures: F, Errors: E, Skipped: S"
     local run failures errors
     read -r run failures errors skipped < <(grep -E '^\[[A-Z]+\] Tests run: [0-9]+, Failures' "$log" |
-      tail -n 1 | tr -dc '0-9 ')
+      tail -n 1 | tr -dc '0-9 ' && echo)
     passed=$((${run:-0} - ${failures:-0} - ${errors:-0} - ${skipped:-0})) ;;
   esac
   echo "$name: $passed passed, $skipped skipped (log: $log)"
