@@ -304,6 +304,31 @@ class LiveTest {
   }
 
   @Test
+  void aCallTheApplicationCancelsIsNotRetried() throws Exception {
+    io.grpc.Context.CancellableContext ctx = io.grpc.Context.current().withCancellation();
+    CompletableFuture<TxgateException> call = CompletableFuture.supplyAsync(() -> {
+      try {
+        ctx.run(() -> db.execute("SELECT SLEEP(20) /* java-cancel-me */"));
+        return null;
+      } catch (TxgateException e) {
+        return e;
+      }
+    });
+    long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+    while (db.query("SELECT COUNT(*) AS c FROM information_schema.PROCESSLIST"
+        + " WHERE INFO LIKE CONCAT('%java-cancel', '-me%')").get(0).getLong("c") == 0) {
+      assertTrue(System.nanoTime() < end, "the SLEEP never started");
+      Thread.onSpinWait();
+    }
+    ctx.cancel(null);
+    TxgateException e = call.get(10, TimeUnit.SECONDS);
+    assertNotNull(e, "the cancelled call returned a result");
+    assertEquals(Status.Code.CANCELLED, e.code());
+    assertTrue(e.cancelledLocally());
+    assertFalse(TxgateClient.retryable(e, true));
+  }
+
+  @Test
   void retryRule() {
     TxgateException transport = new TxgateException(Status.UNAVAILABLE, null, "", false, null);
     assertTrue(TxgateClient.retryable(transport, true));
