@@ -51,8 +51,24 @@ import java.util.function.Consumer;
 public final class TxgateClient implements AutoCloseable {
   private static final String SERVICE_CONFIG_RESOURCE = "/dev/txgate/v1/service_config.json";
 
-  /** Per-call settings; the record's zero values take the defaults. */
+  /**
+   * Per-call settings: {@code timeout} bounds all attempts of one call (and a whole
+   * {@link #streamQuery}); the backoff between attempts starts at {@code
+   * initialBackoff} and doubles up to {@code maxBackoff}. A null or non-positive
+   * one takes its default.
+   */
   public record Options(Duration timeout, Duration initialBackoff, Duration maxBackoff) {
+    /** Replaces a null or non-positive setting with its default. */
+    public Options {
+      timeout = orDefault(timeout, Duration.ofSeconds(30));
+      initialBackoff = orDefault(initialBackoff, Duration.ofMillis(50));
+      maxBackoff = orDefault(maxBackoff, Duration.ofSeconds(2));
+    }
+
+    private static Duration orDefault(Duration d, Duration def) {
+      return d == null || d.isZero() || d.isNegative() ? def : d;
+    }
+
     /** 30 s overall, 50 ms doubling to 2 s. */
     public static final Options DEFAULT =
         new Options(Duration.ofSeconds(30), Duration.ofMillis(50), Duration.ofSeconds(2));

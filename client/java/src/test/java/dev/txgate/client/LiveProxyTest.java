@@ -62,8 +62,7 @@ class LiveProxyTest {
     try (TxgateClient db = new TxgateClient(addr);
         TxgateClient via = new TxgateClient(m.group(1),
             io.grpc.InsecureChannelCredentials.create(),
-            new TxgateClient.Options(Duration.ofSeconds(30), Duration.ofMillis(50),
-                Duration.ofSeconds(2)))) {
+            new TxgateClient.Options(Duration.ofSeconds(30), null, null))) {
       db.execute("CREATE TABLE " + table + " (id BIGINT AUTO_INCREMENT PRIMARY KEY, v VARCHAR(16))");
       try {
         via.execute("SELECT 1"); // the channel is connected
