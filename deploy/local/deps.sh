@@ -23,12 +23,17 @@ packages=(build-essential cmake ninja-build pkg-config git ca-certificates curl
   golang-go)
 if [ "${1:-}" = "--test" ]; then
   packages+=(libgtest-dev libgmock-dev sysbench python3-venv clang clang-format)
+  # The Java client (client/java): Java 17 and Maven; its Maven repository is
+  # cached under $TXGATE_TOOLS/m2 (tests/clients/run.sh passes -Dmaven.repo.local).
+  packages+=(default-jdk-headless maven)
 fi
 
 missing=()
 for p in "${packages[@]}"; do
   # golang-go only matters if no Go is installed at all.
   if [ "$p" = golang-go ] && command -v go >/dev/null; then continue; fi
+  # default-jdk-headless only if no JDK 17 or newer is there (its javac).
+  if [ "$p" = default-jdk-headless ] && javac -version 2>&1 | grep -Eq 'javac (1[7-9]|[2-9][0-9])'; then continue; fi
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then

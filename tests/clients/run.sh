@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Client suite: the Python, Go and Node.js clients (client/*) against a live txgate.
+# Client suite: the Python, Go, Node.js and Java clients (client/*) against a live txgate.
 #
 # Checks that the committed generated code matches proto/ (check_generated.sh),
 # installs each language's pinned dependencies (a venv under $TXGATE_TOOLS/venv,
@@ -37,6 +37,11 @@ run_logged() {
   python) passed=$(grep -c ' PASSED' "$log" || true) skipped=$(grep -c ' SKIPPED' "$log" || true) ;;
   go) passed=$(grep -c -- '^\s*--- PASS' "$log" || true) skipped=$(grep -c -- '^\s*--- SKIP' "$log" || true) ;;
   node) passed=$(sed -n 's/^# pass //p' "$log") skipped=$(sed -n 's/^# skipped //p' "$log") ;;
+  java) # Surefire's last summary: "Tests run: N, Failures: F, Errors: E, Skipped: S"
+    local run failures errors
+    read -r run failures errors skipped < <(grep -E '^\[[A-Z]+\] Tests run: [0-9]+, Failures' "$log" |
+      tail -n 1 | tr -dc '0-9 ' && echo)
+    passed=$((${run:-0} - ${failures:-0} - ${errors:-0} - ${skipped:-0})) ;;
   esac
   echo "$name: $passed passed, $skipped skipped (log: $log)"
   if [ "${skipped:-0}" != 0 ] || [ "${passed:-0}" = 0 ]; then
@@ -88,6 +93,10 @@ say "Go (go test)"
 run_logged go sh -c 'cd client/go && go test -count=1 -v ./...'
 say "Node.js (node --test)"
 run_logged node sh -c 'cd client/node && node --test'
+
+say "Java (mvn verify; install into the local Maven repository and use it from a fresh project)"
+run_logged java sh -c 'cd client/java && mvn -B -Dmaven.repo.local="$TXGATE_TOOLS/m2" verify'
+bash tests/clients/install/java.sh
 
 say "example: Python"
 (cd client/python && "$venv/bin/python" example.py)

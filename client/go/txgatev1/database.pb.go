@@ -2165,7 +2165,8 @@ const file_txgate_v1_database_proto_rawDesc = "" +
 	"\aExecute\x12\x19.txgate.v1.ExecuteRequest\x1a\x1a.txgate.v1.ExecuteResponse\x12U\n" +
 	"\x0eRunTransaction\x12 .txgate.v1.RunTransactionRequest\x1a!.txgate.v1.RunTransactionResponse\x12N\n" +
 	"\vStreamQuery\x12\x1d.txgate.v1.StreamQueryRequest\x1a\x1e.txgate.v1.StreamQueryResponse0\x01\x12P\n" +
-	"\vTransaction\x12\x1d.txgate.v1.TransactionRequest\x1a\x1e.txgate.v1.TransactionResponse(\x010\x01B9Z4github.com/txgate/txgate/client/go/txgatev1;txgatev1\xf8\x01\x01b\x06proto3"
+	"\vTransaction\x12\x1d.txgate.v1.TransactionRequest\x1a\x1e.txgate.v1.TransactionResponse(\x010\x01BY\n" +
+	"\rdev.txgate.v1B\rDatabaseProtoP\x01Z4github.com/txgate/txgate/client/go/txgatev1;txgatev1\xf8\x01\x01b\x06proto3"
 
 var (
 	file_txgate_v1_database_proto_rawDescOnce sync.Once
