@@ -84,8 +84,8 @@ export TXGATE_TOXIPROXY=127.0.0.1:$toxi_port
 
 say "Python (pytest)"
 run_logged python sh -c 'cd client/python && "$0" -m pytest -v -p no:cacheprovider' "$venv/bin/python"
-say "Go (go test)"
-run_logged go sh -c 'cd client/go && go test -count=1 -v ./...'
+say "Go (go test, TZ=America/New_York: times must be bound in UTC whatever the zone)"
+run_logged go sh -c 'cd client/go && TZ=America/New_York go test -count=1 -v ./...'
 say "Node.js (node --test)"
 run_logged node sh -c 'cd client/node && node --test'
 

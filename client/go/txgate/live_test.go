@@ -7,6 +7,7 @@ package txgate_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"os"
 	"os/exec"
@@ -453,5 +454,48 @@ func TestLiveSurvivesKilledPooledConnections(t *testing.T) {
 	res, err := c.RunTransaction(ctx, []txgate.Statement{txgate.Stmt("INSERT INTO go_kill VALUES (?)", 1)}, txgate.RunOptions{})
 	if err != nil || res.Results[0].AffectedRows != 1 {
 		t.Fatalf("after kill: %v %v", res, err)
+	}
+}
+
+// TestLiveTimeStoredInUTC: a time.Time is stored as its UTC wall clock,
+// whatever its location and the process's TZ (tests/clients/run.sh runs the
+// Go tests with TZ=America/New_York, so time.Local is -05:00 in January):
+// 12:00 New York time is stored as 17:00 in DATETIME, and a TIMESTAMP holds
+// the same instant; both read back Equal to what was bound.
+func TestLiveTimeStoredInUTC(t *testing.T) {
+	c, ctx := live(t)
+	ny, err := time.LoadLocation("America/New_York")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, offset := time.Date(2024, 1, 15, 12, 0, 0, 0, time.Local).Zone()
+	t.Logf("time.Local is %s (offset %ds in January)", time.Local, offset)
+	must(t, c, ctx, "DROP TABLE IF EXISTS go_time")
+	must(t, c, ctx, "CREATE TABLE go_time (id INT PRIMARY KEY, dt DATETIME(6), ts TIMESTAMP(6) NULL)")
+	cases := []time.Time{
+		time.Date(2024, 1, 15, 12, 0, 0, 250000000, ny),
+		time.Date(2024, 1, 15, 12, 0, 0, 250000000, time.Local),
+		time.Date(2024, 7, 15, 12, 0, 0, 250000000, ny), // -04:00 (daylight saving)
+	}
+	for i, in := range cases {
+		must(t, c, ctx, "INSERT INTO go_time VALUES (?, ?, ?)", i, in, in)
+		res := must(t, c, ctx, `SELECT DATE_FORMAT(dt, '%Y-%m-%d %H:%i:%s.%f'),
+			DATE_FORMAT(ts, '%Y-%m-%d %H:%i:%s.%f'), UNIX_TIMESTAMP(ts), dt, ts FROM go_time WHERE id = ?`, i)
+		want := in.UTC().Format("2006-01-02 15:04:05.000000")
+		row := res.Rows[0]
+		if row[0] != want || row[1] != want {
+			t.Errorf("%v stored as DATETIME %v, TIMESTAMP %v; want %s", in, row[0], row[1], want)
+		}
+		if unix, _ := row[2].(txgate.Decimal); string(unix) != fmt.Sprintf("%d.250000", in.Unix()) {
+			t.Errorf("%v: UNIX_TIMESTAMP %v, want %d.250000", in, row[2], in.Unix())
+		}
+		for _, got := range row[3:] {
+			if tm, ok := got.(time.Time); !ok || !tm.Equal(in) || tm.Location() != time.UTC {
+				t.Errorf("%v read back as %#v", in, got)
+			}
+		}
+	}
+	if got := must(t, c, ctx, "SELECT DATE_FORMAT(dt, '%H:%i') FROM go_time WHERE id = 0").Rows[0][0]; got != "17:00" {
+		t.Errorf("12:00 New York time stored as %v, want 17:00", got)
 	}
 }

@@ -42,8 +42,11 @@ func (d Date) String() string { return fmt.Sprintf("%04d-%02d-%02d", d.Year, int
 //	string                        string_value
 //	[]byte                        bytes_value
 //	Decimal                       decimal_value (exact)
-//	time.Time                     datetime_value: its wall clock in its own location
-//	                              (use UTC), microsecond precision
+//	time.Time                     datetime_value: the instant in UTC (t.UTC()), truncated
+//	                              to microseconds; txgate's sessions run with
+//	                              time_zone '+00:00', so DATETIME and TIMESTAMP
+//	                              columns hold the UTC wall clock (12:00-05:00 is
+//	                              stored as 17:00), whatever the process's TZ
 //	Date                          date_value
 //	time.Duration                 time_value (TIME: negative, beyond 24 hours)
 //	JSON                          json_value
@@ -97,6 +100,9 @@ func Value(x any) (*txgatev1.Value, error) {
 	case *txgatev1.Date:
 		return dateValue(v), nil
 	case time.Time:
+		// The instant, not the wall clock of v's location: binding the local
+		// wall clock shifted every value by the zone's offset.
+		v = v.UTC()
 		return datetimeValue(&txgatev1.DateTime{
 			Year: int32(v.Year()), Month: int32(v.Month()), Day: int32(v.Day()),
 			Hour: int32(v.Hour()), Minute: int32(v.Minute()), Second: int32(v.Second()),

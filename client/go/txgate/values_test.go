@@ -62,3 +62,28 @@ func TestValueKinds(t *testing.T) {
 		t.Errorf("zero DATETIME gave %#v", got)
 	}
 }
+
+// A time.Time is bound as its instant in UTC, whatever its location: 12:00
+// in New York (-05:00 in January) is 17:00 UTC.
+func TestTimeBoundInUTC(t *testing.T) {
+	ny, err := time.LoadLocation("America/New_York")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, in := range []time.Time{
+		time.Date(2024, 1, 15, 12, 0, 0, 123456789, ny),
+		time.Date(2024, 1, 15, 17, 0, 0, 123456789, time.UTC),
+		time.Date(2024, 1, 15, 17, 0, 0, 123456789, time.UTC).In(time.Local),
+		time.Date(2024, 1, 16, 1, 0, 0, 123456789, time.FixedZone("+08", 8*3600)),
+	} {
+		v, err := txgate.Value(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dt := v.GetDatetimeValue()
+		if dt.GetYear() != 2024 || dt.GetMonth() != 1 || dt.GetDay() != 15 || dt.GetHour() != 17 ||
+			dt.GetMinute() != 0 || dt.GetSecond() != 0 || dt.GetMicrosecond() != 123456 {
+			t.Errorf("Value(%v) = %v, want 2024-01-15 17:00:00.123456", in, dt)
+		}
+	}
+}
