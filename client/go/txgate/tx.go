@@ -126,28 +126,40 @@ func (t *Tx) finish(state string) error {
 
 // Execute runs one statement inside the transaction.
 func (t *Tx) Execute(sql string, params ...any) (*Result, error) {
-	vals, err := Values(params)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := t.exchange(&txgatev1.TransactionRequest{Action: &txgatev1.TransactionRequest_Statement{
-		Statement: &txgatev1.Statement{Sql: sql, Params: vals}}})
-	if err != nil {
-		return nil, err
-	}
-	return ResultOf(resp.GetResult()), nil
+	return t.RunContext(context.Background(), Stmt(sql, params...))
+}
+
+// ExecuteContext is Execute bounded by ctx as well as by Begin's context.
+func (t *Tx) ExecuteContext(ctx context.Context, sql string, params ...any) (*Result, error) {
+	return t.RunContext(ctx, Stmt(sql, params...))
 }
 
 // Run runs one Statement inside the transaction; unlike Execute it can
 // carry an expectation. An unmet one ends the transaction, rolled back
 // (State "failed"), with an *Error whose ExpectationFailed() is true.
-func (t *Tx) Run(s Statement) (*Result, error) {
+func (t *Tx) Run(s Statement) (*Result, error) { return t.RunContext(context.Background(), s) }
+
+// RunContext is Run bounded by ctx as well as by Begin's context. The
+// stream is the transaction, so a statement cannot be abandoned alone:
+// when ctx is done before the answer arrives, the stream is cancelled —
+// txgate kills the statement and rolls the whole transaction back — and the
+// error (State "failed") wraps ctx.Err() (errors.Is(err,
+// context.DeadlineExceeded) holds).
+func (t *Tx) RunContext(ctx context.Context, s Statement) (*Result, error) {
 	st, err := s.proto()
 	if err != nil {
 		return nil, err
 	}
+	if err := ctx.Err(); err != nil {
+		return nil, err // nothing sent: the transaction goes on
+	}
+	stop := context.AfterFunc(ctx, t.cancel)
 	resp, err := t.exchange(&txgatev1.TransactionRequest{Action: &txgatev1.TransactionRequest_Statement{
 		Statement: st}})
+	if !stop() && ctx.Err() != nil {
+		t.end("failed")
+		return nil, fmt.Errorf("txgate: statement abandoned, transaction rolled back: %w", ctx.Err())
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -1,8 +1,11 @@
 package txgate
 
 import (
+	"database/sql/driver"
+	"errors"
 	"fmt"
 	"reflect"
+	"strconv"
 	"time"
 
 	"google.golang.org/protobuf/types/known/structpb"
@@ -11,7 +14,38 @@ import (
 )
 
 // Decimal is an exact decimal as text, e.g. "-12345.678900" (DECIMAL, NUMERIC).
+// It is a database/sql Scanner and driver.Valuer: the txgate driver
+// (package txgatesql) binds it as an exact decimal_value, other drivers as
+// its text.
 type Decimal string
+
+// Scan implements sql.Scanner: from text ([]byte, string), an int64, uint64
+// or float64 (shortest form that reads back the same). NULL is an error:
+// scan a nullable column into sql.Null[Decimal].
+func (d *Decimal) Scan(src any) error {
+	switch v := src.(type) {
+	case string:
+		*d = Decimal(v)
+	case []byte:
+		*d = Decimal(v)
+	case Decimal:
+		*d = v
+	case int64:
+		*d = Decimal(strconv.FormatInt(v, 10))
+	case uint64:
+		*d = Decimal(strconv.FormatUint(v, 10))
+	case float64:
+		*d = Decimal(strconv.FormatFloat(v, 'f', -1, 64))
+	case nil:
+		return errors.New("txgate: cannot scan NULL into a Decimal (use sql.Null[txgate.Decimal])")
+	default:
+		return fmt.Errorf("txgate: cannot scan %T into a Decimal", src)
+	}
+	return nil
+}
+
+// Value implements driver.Valuer: the decimal's text.
+func (d Decimal) Value() (driver.Value, error) { return string(d), nil }
 
 // JSON is a JSON document as text (the JSON column type).
 type JSON string
