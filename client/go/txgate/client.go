@@ -124,6 +124,10 @@ func NewClient(target string, opts ...grpc.DialOption) (*Client, error) {
 // been dialed with DialOptions()).
 func NewFromStub(stub txgatev1.DatabaseServiceClient) *Client { return &Client{stub: stub} }
 
+// Conn returns the channel NewClient opened (nil for NewFromStub), e.g. for
+// the grpc.health.v1 client.
+func (c *Client) Conn() *grpc.ClientConn { return c.conn }
+
 // Stub returns the generated stub.
 func (c *Client) Stub() txgatev1.DatabaseServiceClient { return c.stub }
 
