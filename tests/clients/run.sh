@@ -96,6 +96,8 @@ say "example: Python"
 (cd client/python && "$venv/bin/python" example.py)
 say "example: Go"
 (cd client/go && go run ./example)
+say "install: Go (a fresh module outside the repository, database/sql against txgate)"
+bash tests/clients/install/go.sh
 say "example: Node.js"
 (cd client/node && node example.js)
 say "C++ (gtest, txgate-cli)"; bash tests/clients/cpp/run.sh
