@@ -75,7 +75,8 @@ func TestCheckNamedValue(t *testing.T) {
 		{valuer{"v"}, "v"},
 		{txgate.Decimal("1.10"), txgate.Decimal("1.10")},
 		{sql.NullString{}, nil},
-		{sql.Null[txgate.Decimal]{V: "2.5", Valid: true}, "2.5"},
+		{sql.Null[txgate.Decimal]{V: "2.5", Valid: true}, txgate.Decimal("2.5")},
+		{sql.Null[txgate.Decimal]{V: "2.5"}, nil},
 		{time.Date(2024, 1, 15, 12, 0, 0, 0, ny), time.Date(2024, 1, 15, 17, 0, 0, 0, time.UTC)},
 		{time.Second, time.Second},
 	} {

@@ -24,6 +24,12 @@ func param(x any, depth int) (any, error) {
 		return v.UTC(), nil
 	case driver.Valuer:
 		rv := reflect.ValueOf(x)
+		if v, valid, ok := sqlNull(rv); ok { // sql.Null[T]: T itself, so Null[Decimal] stays exact
+			if !valid {
+				return nil, nil
+			}
+			return param(v, depth+1)
+		}
 		if rv.Kind() == reflect.Pointer && rv.IsNil() {
 			return nil, nil // a nil *T whose T has a value-receiver Value: NULL
 		}
@@ -59,6 +65,21 @@ func param(x any, depth int) (any, error) {
 		}
 	}
 	return nil, fmt.Errorf("txgate: unsupported parameter type %T", x)
+}
+
+// sqlNull returns the V and Valid of a database/sql Null[T] (whose Value
+// method returns V itself in Go 1.23 and V's driver.Value in later
+// versions: a Null[txgate.Decimal] would be bound as text there).
+func sqlNull(rv reflect.Value) (v any, valid, ok bool) {
+	t := rv.Type()
+	if t.Kind() != reflect.Struct || t.PkgPath() != "database/sql" || !strings.HasPrefix(t.Name(), "Null[") {
+		return nil, false, false
+	}
+	fv, fvalid := rv.FieldByName("V"), rv.FieldByName("Valid")
+	if !fv.IsValid() || fvalid.Kind() != reflect.Bool {
+		return nil, false, false
+	}
+	return fv.Interface(), fvalid.Bool(), true
 }
 
 // columnValue converts a value of the helper (txgate.FromValue) into what

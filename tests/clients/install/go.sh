@@ -10,13 +10,17 @@
 # client/go (the module path github.com/txgate/txgate/client/go is not
 # published), `go get` of the module at v0.0.0, `go mod tidy`, `go vet` and
 # `go run` of a program using the database/sql driver and the helper.
-# Called by tests/clients/run.sh; the module cache is the user's (GOMODCACHE).
+# It builds and runs with the oldest Go the go directive admits
+# (GOTOOLCHAIN=go1.23.0, fetched once into the module cache like any module;
+# TXGATE_GO_TOOLCHAIN overrides, e.g. "local"), so the directive is proved,
+# not only declared. Called by tests/clients/run.sh.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
 : "${TXGATE_ADDR:?TXGATE_ADDR (a live txgate) is not set}"
 module=github.com/txgate/txgate/client/go
 want_go=$(sed -n 's/^go //p' "$root/client/go/go.mod")
+export GOTOOLCHAIN=${TXGATE_GO_TOOLCHAIN:-go$want_go}
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 cd "$dir"
@@ -84,5 +88,6 @@ if [ "$got_go" != "$want_go" ]; then
   echo "install/go: adding the client raised the application's go directive from $want_go to $got_go" >&2
   exit 1
 fi
+go version
 go vet ./...
 go run .
