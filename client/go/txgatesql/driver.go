@@ -166,6 +166,21 @@ type Conn struct {
 	ownsConnector bool // opened by Driver.Open: Close closes the channel
 	tx            *Tx
 	closed        bool
+	// The Expectation argument of the statement about to run (set by
+	// CheckNamedValue, taken by ExecContext/QueryContext).
+	expect *txgatev1.Expectation
+}
+
+// statement returns the statement to run in a transaction, with the
+// pending Expectation; an error when one is pending outside a transaction.
+func (c *Conn) statement(query string, args []driver.NamedValue) (txgate.Statement, error) {
+	e := c.expect
+	c.expect = nil
+	if e != nil && c.tx == nil {
+		return txgate.Statement{}, errors.New("txgate: an Expectation applies only to a statement of a " +
+			"transaction (Execute and StreamQuery take none)")
+	}
+	return txgate.Statement{SQL: query, Params: values(args), Expect: e}, nil
 }
 
 var (
@@ -256,13 +271,15 @@ func (c *Conn) ExecContext(ctx context.Context, query string, args []driver.Name
 	if err := c.usable(); err != nil {
 		return nil, err
 	}
-	params := values(args)
+	st, err := c.statement(query, args)
+	if err != nil {
+		return nil, err
+	}
 	var res *txgate.Result
-	var err error
 	if c.tx != nil {
-		res, err = c.tx.tx.ExecuteContext(ctx, query, params...)
+		res, err = c.tx.tx.RunContext(ctx, st)
 	} else {
-		res, err = c.connector.client.Execute(ctx, query, params...)
+		res, err = c.connector.client.Execute(ctx, query, st.Params...)
 	}
 	if err != nil {
 		return nil, err
@@ -278,15 +295,18 @@ func (c *Conn) QueryContext(ctx context.Context, query string, args []driver.Nam
 	if err := c.usable(); err != nil {
 		return nil, err
 	}
-	params := values(args)
+	st, err := c.statement(query, args)
+	if err != nil {
+		return nil, err
+	}
 	if c.tx != nil {
-		res, err := c.tx.tx.ExecuteContext(ctx, query, params...)
+		res, err := c.tx.tx.RunContext(ctx, st)
 		if err != nil {
 			return nil, err
 		}
 		return &Rows{columns: res.Columns, buffered: res.Rows}, nil
 	}
-	stream, err := c.connector.client.StreamQuery(ctx, query, params, 0)
+	stream, err := c.connector.client.StreamQuery(ctx, query, st.Params, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -323,11 +343,19 @@ func (c *Conn) IsValid() bool { return c.usable() == nil }
 // (driver.NamedValueChecker), converting driver.Valuers and named basic
 // types; named parameters are refused.
 func (c *Conn) CheckNamedValue(nv *driver.NamedValue) error {
+	if nv.Ordinal == 1 {
+		c.expect = nil // a new statement's arguments
+	}
+	if e, ok := nv.Value.(Expectation); ok {
+		return c.takeExpectation(e)
+	}
 	if nv.Name != "" {
+		c.expect = nil // database/sql gives up on the statement
 		return fmt.Errorf("txgate: named parameter %q: txgate takes positional ? parameters only", nv.Name)
 	}
 	v, err := param(nv.Value, 0)
 	if err != nil {
+		c.expect = nil
 		return err
 	}
 	nv.Value = v

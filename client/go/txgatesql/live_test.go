@@ -17,7 +17,7 @@ import (
 	"google.golang.org/grpc/codes"
 
 	"github.com/txgate/txgate/client/go/txgate"
-	_ "github.com/txgate/txgate/client/go/txgatesql"
+	"github.com/txgate/txgate/client/go/txgatesql"
 )
 
 func liveDB(t *testing.T) (*sql.DB, context.Context) {
@@ -349,4 +349,57 @@ func status(err error) codes.Code {
 		return e.Code
 	}
 	return codes.OK
+}
+
+// An Expectation argument makes a statement of a transaction conditional:
+// an unmet one rolls the whole transaction back.
+func TestLiveSQLExpectations(t *testing.T) {
+	db, ctx := liveDB(t)
+	exec(t, db, ctx, "DROP TABLE IF EXISTS gosql_cond")
+	exec(t, db, ctx, "CREATE TABLE gosql_cond (id INT PRIMARY KEY, balance BIGINT NOT NULL)")
+	exec(t, db, ctx, "INSERT INTO gosql_cond VALUES (1, 50), (2, 0)")
+	transfer := func(amount int) error {
+		tx, err := db.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		defer tx.Rollback()
+		if _, err := tx.ExecContext(ctx, "UPDATE gosql_cond SET balance = balance + ? WHERE id = 2", amount,
+			txgatesql.ExpectAffectedRows(1)); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, "UPDATE gosql_cond SET balance = balance - ? WHERE id = 1 AND balance >= ?",
+			amount, amount, txgatesql.ExpectMinAffectedRows(1)); err != nil {
+			return err
+		}
+		var b int64
+		if err := tx.QueryRowContext(ctx, "SELECT balance FROM gosql_cond WHERE id = ?", 1,
+			txgatesql.ExpectRows(1)).Scan(&b); err != nil {
+			return err
+		}
+		return tx.Commit()
+	}
+	if err := transfer(30); err != nil {
+		t.Fatal(err)
+	}
+	err := transfer(30) // 20 left: the guarded debit matches no row
+	var e *txgate.Error
+	if !errors.As(err, &e) || !e.ExpectationFailed() || e.StatementIndex() != 2 ||
+		e.Expectation() != "min_affected_rows" {
+		t.Fatalf("unmet expectation: %v", err)
+	}
+	var b1, b2 int64
+	if err := db.QueryRowContext(ctx, "SELECT (SELECT balance FROM gosql_cond WHERE id = 1), "+
+		"(SELECT balance FROM gosql_cond WHERE id = 2)").Scan(&b1, &b2); err != nil || b1 != 20 || b2 != 30 {
+		t.Fatalf("balances %d %d %v: the failed transfer's credit must be rolled back", b1, b2, err)
+	}
+	// Outside a transaction an expectation is refused, and not left behind
+	// for the next statement.
+	if _, err := db.ExecContext(ctx, "UPDATE gosql_cond SET balance = 0 WHERE id = 3",
+		txgatesql.ExpectAffectedRows(1)); err == nil || !strings.Contains(err.Error(), "only to a statement of a transaction") {
+		t.Fatalf("outside a transaction: %v", err)
+	}
+	if _, err := db.ExecContext(ctx, "SELECT ?", struct{}{}); err == nil {
+		t.Fatal("a struct parameter accepted")
+	}
 }

@@ -9,7 +9,7 @@
 # adding the client raises it), `go mod edit -replace` to this checkout's
 # client/go (the module path github.com/txgate/txgate/client/go is not
 # published), `go get` of the module at v0.0.0, `go mod tidy`, `go vet` and
-# `go run` of a program using the database/sql driver and the helper.
+# `go run` of client/README.md's first Go program (database/sql and the helper).
 # It builds and runs with the oldest Go the go directive admits
 # (GOTOOLCHAIN=go1.23.0, fetched once into the module cache like any module;
 # TXGATE_GO_TOOLCHAIN overrides, e.g. "local"), so the directive is proved,
@@ -28,56 +28,16 @@ cd "$dir"
 go mod init example.com/txgate-install-check >/dev/null 2>&1
 go mod edit -go="$want_go"
 go mod edit -replace="$module=$root/client/go"
-cat >main.go <<'GO'
-// A first program with txgate's database/sql driver and its helper.
-package main
-
-import (
-	"context"
-	"database/sql"
-	"fmt"
-	"log"
-	"os"
-	"time"
-
-	"github.com/txgate/txgate/client/go/txgate"
-	_ "github.com/txgate/txgate/client/go/txgatesql"
-)
-
-func main() {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	db, err := sql.Open("txgate", "txgate://"+os.Getenv("TXGATE_ADDR")+"?tls=false")
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer db.Close()
-	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS install_check
-		(id BIGINT UNSIGNED AUTO_INCREMENT PRIMARY KEY, amount DECIMAL(12,2) NOT NULL, at DATETIME(6) NOT NULL)`); err != nil {
-		log.Fatal(err)
-	}
-	at := time.Date(2024, 1, 15, 12, 0, 0, 0, time.FixedZone("EST", -5*3600))
-	res, err := db.ExecContext(ctx, "INSERT INTO install_check (amount, at) VALUES (?, ?)", txgate.Decimal("19.99"), at)
-	if err != nil {
-		log.Fatal(err)
-	}
-	id, _ := res.LastInsertId()
-	var amount txgate.Decimal
-	var stored string
-	err = db.QueryRowContext(ctx, "SELECT amount, DATE_FORMAT(at, '%H:%i') FROM install_check WHERE id = ?", id).
-		Scan(&amount, &stored)
-	if err != nil {
-		log.Fatal(err)
-	}
-	if amount != "19.99" || stored != "17:00" {
-		log.Fatalf("read back %s at %s, want 19.99 at 17:00 (UTC)", amount, stored)
-	}
-	if _, err := db.ExecContext(ctx, "DROP TABLE install_check"); err != nil {
-		log.Fatal(err)
-	}
-	fmt.Printf("install check: inserted id %d, read back %s at %s UTC\n", id, amount, stored)
-}
-GO
+# The program is client/README.md's first Go program (the ```go block after
+# the <!-- go-install-check --> marker), so the README's snippet is what runs.
+python3 - "$root/client/README.md" >main.go <<'PY'
+import re, sys
+text = open(sys.argv[1]).read()
+m = re.search(r"<!-- go-install-check -->\s*```go\n(.*?)```", text, re.S)
+if not m:
+    sys.exit("install/go: no ```go block after <!-- go-install-check --> in client/README.md")
+print(m.group(1), end="")
+PY
 # The replaced module has no published version: v0.0.0 names the
 # replacement (`go get PACKAGE` would ask the module proxy for @latest, and
 # for a module at each longer path, first); `go mod tidy` adds the rest.
@@ -89,5 +49,14 @@ if [ "$got_go" != "$want_go" ]; then
   exit 1
 fi
 go version
+if [ -n "$(gofmt -l main.go)" ]; then
+  echo "install/go: client/README.md's Go program is not gofmt-formatted" >&2
+  exit 1
+fi
 go vet ./...
-go run .
+out=$(go run .)
+echo "$out"
+# 12:00 at -05:00 is stored, and read back, as 17:00 UTC.
+grep -qx 'database/sql: 19.99 2024-01-15T17:00:00Z' <<<"$out"
+grep -qx 'helper: rows with that id: 1' <<<"$out"
+echo "install/go: the client installed into a fresh module and ran against txgate"
