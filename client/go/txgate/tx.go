@@ -99,6 +99,19 @@ type RetryOptions struct {
 // transaction, or only idempotent ones. It returns how many times fn ran
 // and the last error; when the bound is reached, the last error.
 func (c *Client) RunInTransaction(ctx context.Context, opts RetryOptions, fn func(*Tx) error) (int, error) {
+	return RerunAborted(ctx, opts, func(ctx context.Context) (bool, error) {
+		return c.runOnce(ctx, opts.TxOptions, fn)
+	})
+}
+
+// RerunAborted is RunInTransaction's loop, for transactions of another API
+// (package txgatesql's RunInTx uses it for database/sql): it calls run —
+// one whole transaction, begun, run and committed, in ctx bounded by
+// opts.Timeout — until it succeeds, returns an error Rerunnable rejects, or
+// opts' bounds are reached, with exponential backoff and jitter between
+// runs (opts.TxOptions is not used). run reports whether it sent the
+// commit. It returns the number of runs and the last error.
+func RerunAborted(ctx context.Context, opts RetryOptions, run func(ctx context.Context) (commitSent bool, err error)) (int, error) {
 	maxAttempts := opts.MaxAttempts
 	if maxAttempts <= 0 {
 		maxAttempts = 10
@@ -108,8 +121,8 @@ func (c *Client) RunInTransaction(ctx context.Context, opts RetryOptions, fn fun
 	ctx, cancel := context.WithTimeout(ctx, orDefault(opts.Timeout, 60*time.Second))
 	defer cancel()
 	for attempt := 1; ; attempt++ {
-		committing, err := c.runOnce(ctx, opts.TxOptions, fn)
-		if err == nil || attempt >= maxAttempts || ctx.Err() != nil || !rerunnable(err, committing) {
+		commitSent, err := run(ctx)
+		if err == nil || attempt >= maxAttempts || ctx.Err() != nil || !Rerunnable(err, commitSent) {
 			return attempt, err
 		}
 		pause := backoff/2 + rand.N(backoff/2+1)
@@ -137,7 +150,12 @@ func (c *Client) runOnce(ctx context.Context, opts TxOptions, fn func(*Tx) error
 	return true, err
 }
 
-func rerunnable(err error, committing bool) bool {
+// Rerunnable reports whether a transaction that failed with err may be run
+// again whole (RunInTransaction's rule): err wraps an *Error that is
+// ABORTED, or UNAVAILABLE with txgate's ErrorInfo, or UNAVAILABLE before the
+// commit was sent (commitSent false).
+func Rerunnable(err error, commitSent bool) bool {
+	committing := commitSent
 	var e *Error
 	if !errors.As(err, &e) {
 		return false

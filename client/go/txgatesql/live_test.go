@@ -9,6 +9,8 @@ import (
 	"errors"
 	"math"
 	"os"
+	osexec "os/exec"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -401,5 +403,85 @@ func TestLiveSQLExpectations(t *testing.T) {
 	}
 	if _, err := db.ExecContext(ctx, "SELECT ?", struct{}{}); err == nil {
 		t.Fatal("a struct parameter accepted")
+	}
+}
+
+// adminSQL runs SQL as MariaDB's root (deploy/local/mariadb.sh sql) and
+// returns the output's fields.
+func adminSQL(t *testing.T, query string) []string {
+	t.Helper()
+	dir := os.Getenv("TXGATE_TEST_DB_DIR")
+	if dir == "" {
+		t.Skip("TXGATE_TEST_DB_DIR not set (no admin access to MariaDB)")
+	}
+	root, _ := filepath.Abs("../../..")
+	out, err := osexec.Command("bash", filepath.Join(root, "deploy/local/mariadb.sh"), "sql", dir, query).Output()
+	if err != nil {
+		t.Fatalf("%s: %v", query, err)
+	}
+	return strings.Fields(string(out))
+}
+
+// RunInTx re-runs a database/sql transaction that a real deadlock (1213)
+// aborted; the other transaction wrote more rows, so InnoDB picks ours.
+func TestLiveSQLRunInTxReRunsADeadlockVictim(t *testing.T) {
+	db, ctx := liveDB(t)
+	exec(t, db, ctx, "DROP TABLE IF EXISTS gosql_dead")
+	exec(t, db, ctx, "DROP TABLE IF EXISTS gosql_dead_bulk")
+	exec(t, db, ctx, "CREATE TABLE gosql_dead (id INT PRIMARY KEY, n INT NOT NULL)")
+	exec(t, db, ctx, "CREATE TABLE gosql_dead_bulk (id INT PRIMARY KEY)")
+	exec(t, db, ctx, "INSERT INTO gosql_dead VALUES (1, 0), (2, 0)")
+	other, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Rollback()
+	otherDone := make(chan error, 1)
+	var first error
+	runs, err := txgatesql.RunInTx(ctx, db, nil, txgate.RetryOptions{InitialBackoff: time.Millisecond},
+		func(ctx context.Context, tx *sql.Tx) error {
+			if _, err := tx.ExecContext(ctx, "UPDATE gosql_dead SET n = n + 1 WHERE id = 1"); err != nil {
+				return err
+			}
+			if first == nil {
+				if _, err := other.ExecContext(ctx, "INSERT INTO gosql_dead_bulk SELECT seq FROM seq_1_to_50"); err != nil {
+					return err
+				}
+				if _, err := other.ExecContext(ctx, "UPDATE gosql_dead SET n = n + 10 WHERE id = 2"); err != nil {
+					return err
+				}
+				go func() {
+					_, err := other.ExecContext(ctx, "UPDATE gosql_dead SET n = n + 10 WHERE id = 1")
+					if err == nil {
+						err = other.Commit()
+					}
+					otherDone <- err
+				}()
+				const waiting = "SELECT COUNT(*) FROM information_schema.INNODB_TRX WHERE trx_state = 'LOCK WAIT'"
+				deadline := time.Now().Add(10 * time.Second)
+				for adminSQL(t, waiting)[0] != "1" {
+					if time.Now().After(deadline) {
+						return errors.New("the other transaction never waited for row 1")
+					}
+					time.Sleep(10 * time.Millisecond)
+				}
+			}
+			_, err := tx.ExecContext(ctx, "UPDATE gosql_dead SET n = n + 1 WHERE id = 2")
+			if first == nil {
+				first = err
+			}
+			return err
+		})
+	var e *txgate.Error
+	if err != nil || runs != 2 || !errors.As(first, &e) || e.Code != codes.Aborted || e.MySQLErrno != 1213 {
+		t.Fatalf("RunInTx: %d runs, %v; first run: %v", runs, err, first)
+	}
+	if err := <-otherDone; err != nil {
+		t.Fatalf("the other transaction: %v", err)
+	}
+	var n1, n2 int
+	if err := db.QueryRowContext(ctx, "SELECT (SELECT n FROM gosql_dead WHERE id = 1), (SELECT n FROM gosql_dead WHERE id = 2)").
+		Scan(&n1, &n2); err != nil || n1 != 11 || n2 != 11 {
+		t.Fatalf("n %d %d %v: want each transaction applied once", n1, n2, err)
 	}
 }
