@@ -56,11 +56,13 @@
 // Connection health: a driver.Conn holds no network connection of its own
 // (every Conn of a Connector shares one gRPC channel, which reconnects by
 // itself), so the driver returns driver.ErrBadConn only where provably
-// nothing was sent: before a call, when the Connector was closed (every
-// method), and from ResetSession and IsValid (driver.Validator) after the
-// Conn was closed or its Connector's channel shut down. A failure after a
-// call was sent is returned as the *txgate.Error it is, never as ErrBadConn,
-// since database/sql would run the statement again on another connection.
+// nothing was sent: from Connect, Prepare, BeginTx, Exec, Query, Ping and
+// ResetSession when the Conn or its Connector (the sql.DB) was closed,
+// before anything is sent; IsValid (driver.Validator) is false then. A
+// failure after a call was sent is returned as the *txgate.Error it is,
+// never as ErrBadConn, since database/sql would run the statement again on
+// another connection; what is safe to re-send is re-sent inside the driver
+// (Exec's rule above).
 package txgatesql
 
 import (
