@@ -1,13 +1,18 @@
 package txgatesql
 
 import (
+	"context"
 	"database/sql"
 	"database/sql/driver"
+	"errors"
 	"math"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/txgate/txgate/client/go/txgate"
 )
@@ -129,6 +134,45 @@ func TestUnsupportedIsolationRefused(t *testing.T) {
 	for _, l := range []sql.IsolationLevel{sql.LevelWriteCommitted, sql.LevelSnapshot, sql.LevelLinearizable} {
 		if _, err := isolation(l); err == nil || !strings.Contains(err.Error(), "not supported") {
 			t.Errorf("%s: %v", l, err)
+		}
+	}
+}
+
+// ErrBadConn only where nothing was sent: the Connector or Conn closed.
+func TestBadConnOnlyWhenClosed(t *testing.T) {
+	c, err := NewConnector("127.0.0.1:1", grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dc, err := c.Connect(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn := dc.(*Conn)
+	if !conn.IsValid() || conn.ResetSession(context.Background()) != nil {
+		t.Fatal("a fresh Conn is not valid")
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if conn.IsValid() {
+		t.Error("valid after its Connector closed")
+	}
+	for name, err := range map[string]error{
+		"ResetSession": conn.ResetSession(context.Background()),
+		"Exec": func() error {
+			_, err := conn.ExecContext(context.Background(), "SELECT 1", nil)
+			return err
+		}(),
+		"Query": func() error {
+			_, err := conn.QueryContext(context.Background(), "SELECT 1", nil)
+			return err
+		}(),
+		"BeginTx": func() error { _, err := conn.BeginTx(context.Background(), driver.TxOptions{}); return err }(),
+		"Connect": func() error { _, err := c.Connect(context.Background()); return err }(),
+	} {
+		if !errors.Is(err, driver.ErrBadConn) {
+			t.Errorf("%s after Close: %v, want ErrBadConn", name, err)
 		}
 	}
 }
