@@ -21,6 +21,9 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
 module=github.com/txgate/txgate/client/go
 want_go=$(sed -n 's/^go //p' "$root/client/go/go.mod")
 export GOTOOLCHAIN=${TXGATE_GO_TOOLCHAIN:-go$want_go}
+# The module's go.mod and go.sum are exactly what its imports need.
+(cd "$root/client/go" && go mod tidy -diff) ||
+  { echo "install/go: client/go/go.mod is not tidy (run go mod tidy there)" >&2; exit 1; }
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 cd "$dir"
