@@ -7,6 +7,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"math"
 	"os"
 	osexec "os/exec"
@@ -483,5 +484,56 @@ func TestLiveSQLRunInTxReRunsADeadlockVictim(t *testing.T) {
 	if err := db.QueryRowContext(ctx, "SELECT (SELECT n FROM gosql_dead WHERE id = 1), (SELECT n FROM gosql_dead WHERE id = 2)").
 		Scan(&n1, &n2); err != nil || n1 != 11 || n2 != 11 {
 		t.Fatalf("n %d %d %v: want each transaction applied once", n1, n2, err)
+	}
+}
+
+// Many goroutines share one sql.DB (its connections share one channel):
+// inserts, queries and transactions interleave without mixing results.
+func TestLiveSQLConcurrentUse(t *testing.T) {
+	db, ctx := liveDB(t)
+	db.SetMaxOpenConns(6)
+	exec(t, db, ctx, "DROP TABLE IF EXISTS gosql_conc")
+	exec(t, db, ctx, "CREATE TABLE gosql_conc (g INT NOT NULL, i INT NOT NULL, PRIMARY KEY (g, i))")
+	const workers, each = 12, 15
+	errs := make(chan error, workers)
+	for g := range workers {
+		go func() {
+			errs <- func() error {
+				for i := range each {
+					if i%3 == 2 {
+						tx, err := db.BeginTx(ctx, nil)
+						if err != nil {
+							return err
+						}
+						if _, err := tx.ExecContext(ctx, "INSERT INTO gosql_conc VALUES (?, ?)", g, i); err != nil {
+							tx.Rollback()
+							return err
+						}
+						if err := tx.Commit(); err != nil {
+							return err
+						}
+					} else if _, err := db.ExecContext(ctx, "INSERT INTO gosql_conc VALUES (?, ?)", g, i); err != nil {
+						return err
+					}
+					var n int
+					if err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM gosql_conc WHERE g = ?", g).Scan(&n); err != nil {
+						return err
+					}
+					if n != i+1 {
+						return fmt.Errorf("worker %d sees %d rows after %d inserts", g, n, i+1)
+					}
+				}
+				return nil
+			}()
+		}()
+	}
+	for range workers {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	var n int
+	if err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM gosql_conc").Scan(&n); err != nil || n != workers*each {
+		t.Fatalf("%d rows, %v", n, err)
 	}
 }
