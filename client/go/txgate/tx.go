@@ -135,9 +135,9 @@ func RerunAborted(ctx context.Context, opts RetryOptions, run func(ctx context.C
 	}
 }
 
-// runOnce runs fn in one transaction; committing reports whether the
+// runOnce runs fn in one transaction; commitSent reports whether the
 // commit was sent.
-func (c *Client) runOnce(ctx context.Context, opts TxOptions, fn func(*Tx) error) (committing bool, err error) {
+func (c *Client) runOnce(ctx context.Context, opts TxOptions, fn func(*Tx) error) (commitSent bool, err error) {
 	tx, err := c.Begin(ctx, opts)
 	if err != nil {
 		return false, err
@@ -155,7 +155,6 @@ func (c *Client) runOnce(ctx context.Context, opts TxOptions, fn func(*Tx) error
 // ABORTED, or UNAVAILABLE with txgate's ErrorInfo, or UNAVAILABLE before the
 // commit was sent (commitSent false).
 func Rerunnable(err error, commitSent bool) bool {
-	committing := commitSent
 	var e *Error
 	if !errors.As(err, &e) {
 		return false
@@ -164,7 +163,7 @@ func Rerunnable(err error, commitSent bool) bool {
 	case codes.Aborted:
 		return true
 	case codes.Unavailable:
-		return e.Domain == ErrorDomain || !committing
+		return e.Domain == ErrorDomain || !commitSent
 	}
 	return false
 }
