@@ -146,6 +146,10 @@ type Result struct {
 	AffectedRows uint64
 	LastInsertID uint64
 	WarningCount uint32
+	// A CALL's further result sets, in order (ResultSet.more_results), and
+	// its OUT/INOUT parameters as one row (nil when it has none).
+	MoreResults   []*Result
+	OutParameters *Result
 }
 
 // ColumnNames returns the columns' names.
@@ -187,6 +191,12 @@ func ResultOf(rs *txgatev1.ResultSet) *Result {
 		AffectedRows: rs.GetAffectedRows(), LastInsertID: rs.GetLastInsertId(), WarningCount: rs.GetWarningCount()}
 	for i, row := range rs.GetRows() {
 		r.Rows[i] = RowValues(row)
+	}
+	for _, more := range rs.GetMoreResults() {
+		r.MoreResults = append(r.MoreResults, ResultOf(more))
+	}
+	if out := rs.GetOutParameters(); out != nil {
+		r.OutParameters = ResultOf(out)
 	}
 	return r
 }

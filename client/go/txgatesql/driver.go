@@ -17,7 +17,10 @@
 //     they are read (no size limit, bounded memory on both sides); it is not
 //     re-sent (it may run a write and carries no key). Read the rows without
 //     long pauses: txgate ends a stream its client stops reading for
-//     --stream_write_timeout (30 s by default).
+//     --stream_write_timeout (30 s by default). StreamQuery streams one
+//     result set; for a CALL answering several, pass the argument Unary:
+//     the query then runs as Execute (exactly once, answered whole) and
+//     rows.NextResultSet moves through the result sets.
 //   - BeginTx opens a Transaction stream (the stream is the transaction), with
 //     the isolation level and read-only mode of sql.TxOptions; Exec and Query
 //     inside it are statements on that stream (a Query's result comes whole,
@@ -171,13 +174,14 @@ type Conn struct {
 	// The Expectation argument of the statement about to run (set by
 	// CheckNamedValue, taken by ExecContext/QueryContext).
 	expect *txgatev1.Expectation
+	unary  bool // the QueryMode argument of the statement about to run
 }
 
 // statement returns the statement to run in a transaction, with the
 // pending Expectation; an error when one is pending outside a transaction.
 func (c *Conn) statement(query string, args []driver.NamedValue) (txgate.Statement, error) {
 	e := c.expect
-	c.expect = nil
+	c.expect, c.unary = nil, false
 	if e != nil && c.tx == nil {
 		return txgate.Statement{}, errors.New("txgate: an Expectation applies only to a statement of a " +
 			"transaction (Execute and StreamQuery take none)")
@@ -297,16 +301,22 @@ func (c *Conn) QueryContext(ctx context.Context, query string, args []driver.Nam
 	if err := c.usable(); err != nil {
 		return nil, err
 	}
+	unary := c.unary
 	st, err := c.statement(query, args)
 	if err != nil {
 		return nil, err
 	}
-	if c.tx != nil {
-		res, err := c.tx.tx.RunContext(ctx, st)
+	if c.tx != nil || unary {
+		var res *txgate.Result
+		if c.tx != nil {
+			res, err = c.tx.tx.RunContext(ctx, st)
+		} else {
+			res, err = c.connector.client.Execute(ctx, query, st.Params...)
+		}
 		if err != nil {
 			return nil, err
 		}
-		return &Rows{columns: res.Columns, buffered: res.Rows}, nil
+		return &Rows{columns: res.Columns, buffered: res.Rows, more: res.MoreResults}, nil
 	}
 	stream, err := c.connector.client.StreamQuery(ctx, query, st.Params, 0)
 	if err != nil {
@@ -346,10 +356,14 @@ func (c *Conn) IsValid() bool { return c.usable() == nil }
 // types; named parameters are refused.
 func (c *Conn) CheckNamedValue(nv *driver.NamedValue) error {
 	if nv.Ordinal == 1 {
-		c.expect = nil // a new statement's arguments
+		c.expect, c.unary = nil, false // a new statement's arguments
 	}
 	if e, ok := nv.Value.(Expectation); ok {
 		return c.takeExpectation(e)
+	}
+	if m, ok := nv.Value.(QueryMode); ok {
+		c.unary = m == Unary
+		return driver.ErrRemoveArgument
 	}
 	if nv.Name != "" {
 		c.expect = nil // database/sql gives up on the statement

@@ -60,3 +60,15 @@ func (c *Conn) takeExpectation(e Expectation) error {
 	c.expect = e.e
 	return driver.ErrRemoveArgument
 }
+
+// QueryMode, passed as an extra argument of Query, chooses how a query
+// outside a transaction runs (the driver takes it out of the parameters).
+type QueryMode int
+
+// Unary runs a Query outside a transaction with Execute instead of
+// StreamQuery: one answer with every result set of a CALL
+// (rows.NextResultSet), re-sent exactly once under Exec's rule; bounded by
+// txgate's --max_result_rows/--max_result_bytes (RESULT_TOO_LARGE beyond).
+// Inside a transaction a Query is always answered whole, so it changes
+// nothing there.
+const Unary QueryMode = 1

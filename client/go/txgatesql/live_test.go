@@ -537,3 +537,69 @@ func TestLiveSQLConcurrentUse(t *testing.T) {
 		t.Fatalf("%d rows, %v", n, err)
 	}
 }
+
+// A CALL answering two result sets: a Query with Unary (outside a
+// transaction) or inside a transaction gives both, through NextResultSet.
+func TestLiveSQLCallWithSeveralResultSets(t *testing.T) {
+	db, ctx := liveDB(t)
+	exec(t, db, ctx, "DROP PROCEDURE IF EXISTS gosql_two_sets")
+	exec(t, db, ctx, "CREATE PROCEDURE gosql_two_sets(IN n INT) BEGIN SELECT n AS a; SELECT n + 1 AS b, 'x' AS c; END")
+	read := func(rows *sql.Rows) [][]string {
+		defer rows.Close()
+		var sets [][]string
+		for {
+			cols, _ := rows.Columns()
+			set := []string{strings.Join(cols, ",")}
+			for rows.Next() {
+				vals := make([]any, len(cols))
+				ptrs := make([]any, len(cols))
+				for i := range vals {
+					ptrs[i] = &vals[i]
+				}
+				if err := rows.Scan(ptrs...); err != nil {
+					t.Fatal(err)
+				}
+				set = append(set, strings.TrimSpace(fmt.Sprintln(vals...)))
+			}
+			sets = append(sets, set)
+			if !rows.NextResultSet() {
+				break
+			}
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+		return sets
+	}
+	want := [][]string{{"a", "7"}, {"b,c", "8 x"}}
+	rows, err := db.QueryContext(ctx, "CALL gosql_two_sets(?)", 7, txgatesql.Unary)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := read(rows); !reflect.DeepEqual(got, want) {
+		t.Errorf("Unary: %q, want %q", got, want)
+	}
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	rows, err = tx.QueryContext(ctx, "CALL gosql_two_sets(?)", 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := read(rows); !reflect.DeepEqual(got, want) {
+		t.Errorf("in a transaction: %q, want %q", got, want)
+	}
+	// Streamed (the default), a second result set is txgate's INVALID_ARGUMENT.
+	rows, err = db.QueryContext(ctx, "CALL gosql_two_sets(?)", 7)
+	if err == nil {
+		for rows.Next() {
+		}
+		err = rows.Err()
+		rows.Close()
+	}
+	if status(err) != codes.InvalidArgument {
+		t.Errorf("streamed CALL of two sets: %v", err)
+	}
+}

@@ -132,9 +132,11 @@ type Rows struct {
 	stream   *txgate.Rows // nil: buffered
 	peeked   bool         // stream's current row is not yet returned
 	buffered [][]any
+	more     []*txgate.Result // the further result sets of a CALL
 }
 
 var (
+	_ driver.RowsNextResultSet              = (*Rows)(nil)
 	_ driver.RowsColumnTypeDatabaseTypeName = (*Rows)(nil)
 	_ driver.RowsColumnTypeNullable         = (*Rows)(nil)
 	_ driver.RowsColumnTypeScanType         = (*Rows)(nil)
@@ -154,6 +156,21 @@ func (r *Rows) Close() error {
 	if r.stream != nil {
 		return r.stream.Close()
 	}
+	return nil
+}
+
+// HasNextResultSet reports whether a CALL answered another result set
+// (only a Query in a transaction, or with Unary, can have one).
+func (r *Rows) HasNextResultSet() bool { return len(r.more) > 0 }
+
+// NextResultSet moves to the next result set; io.EOF when there is none.
+func (r *Rows) NextResultSet() error {
+	if len(r.more) == 0 {
+		return io.EOF
+	}
+	next := r.more[0]
+	r.more = r.more[1:]
+	r.columns, r.buffered = next.Columns, next.Rows
 	return nil
 }
 
