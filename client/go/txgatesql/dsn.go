@@ -9,10 +9,14 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
+	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 )
 
 // Config is a parsed data source name:
@@ -29,9 +33,12 @@ import (
 //	key_file=PATH
 //	server_name=NAME   the name to verify in txgate's certificate (default:
 //	                   HOST)
-//	token_file=PATH    a bearer token (README, "Security"), read once when
-//	                   the DSN is opened; surrounding whitespace is trimmed.
-//	                   With tls=false the token travels in cleartext.
+//	token_file=PATH    a bearer token (README, "Security"); surrounding
+//	                   whitespace is trimmed. Read when the DSN is opened
+//	                   (an error if missing or empty) and again whenever the
+//	                   file changes (modification time or size), so a rotated
+//	                   token is used from the next call on. With tls=false
+//	                   the token travels in cleartext.
 //
 // HOST:PORT is the gRPC target (resolved by gRPC's default DNS resolver,
 // every address it returns used round-robin); for another target or
@@ -122,27 +129,59 @@ func (c *Config) DialOptions() ([]grpc.DialOption, error) {
 		opts = append(opts, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	}
 	if c.TokenFile != "" {
-		b, err := os.ReadFile(c.TokenFile)
-		if err != nil {
-			return nil, fmt.Errorf("txgate: token_file: %w", err)
+		b := &bearer{path: c.TokenFile, secure: c.TLS}
+		if _, err := b.current(); err != nil {
+			return nil, err
 		}
-		token := strings.TrimSpace(string(b))
-		if token == "" {
-			return nil, fmt.Errorf("txgate: token_file %s is empty", c.TokenFile)
-		}
-		opts = append(opts, grpc.WithPerRPCCredentials(bearer{token: token, secure: c.TLS}))
+		opts = append(opts, grpc.WithPerRPCCredentials(b))
 	}
 	return opts, nil
 }
 
-// bearer sends `authorization: Bearer <token>` with every call.
+// bearer sends `authorization: Bearer <token>` with every call, the token
+// read from path and read again whenever the file's modification time or
+// size changes (a rotated token is used from the next call on, without
+// reopening the sql.DB).
 type bearer struct {
-	token  string
+	path   string
 	secure bool
+
+	mu    sync.Mutex
+	token string
+	mod   time.Time
+	size  int64
 }
 
-func (b bearer) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
-	return map[string]string{"authorization": "Bearer " + b.token}, nil
+func (b *bearer) current() (string, error) {
+	fi, err := os.Stat(b.path)
+	if err != nil {
+		return "", fmt.Errorf("txgate: token_file: %w", err)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.token != "" && fi.ModTime().Equal(b.mod) && fi.Size() == b.size {
+		return b.token, nil
+	}
+	raw, err := os.ReadFile(b.path)
+	if err != nil {
+		return "", fmt.Errorf("txgate: token_file: %w", err)
+	}
+	token := strings.TrimSpace(string(raw))
+	if token == "" {
+		return "", fmt.Errorf("txgate: token_file %s is empty", b.path)
+	}
+	b.token, b.mod, b.size = token, fi.ModTime(), fi.Size()
+	return token, nil
 }
 
-func (b bearer) RequireTransportSecurity() bool { return b.secure }
+func (b *bearer) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
+	token, err := b.current()
+	if err != nil {
+		// UNAUTHENTICATED, not the UNAVAILABLE grpc-go makes of a plain
+		// error, which the driver would re-send until its timeout.
+		return nil, status.Error(codes.Unauthenticated, err.Error())
+	}
+	return map[string]string{"authorization": "Bearer " + token}, nil
+}
+
+func (b *bearer) RequireTransportSecurity() bool { return b.secure }

@@ -85,9 +85,10 @@ func TestLiveSQLTLSAndToken(t *testing.T) {
 	writeCert(t, dir, "client", &x509.Certificate{SerialNumber: big.NewInt(3),
 		Subject: pkix.Name{CommonName: "app"}, NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour),
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}, KeyUsage: x509.KeyUsageDigitalSignature}, ca, caKey)
-	const token = "go-driver-test-token-0123456789abcdef"
-	sum := sha256.Sum256([]byte(token))
-	if err := os.WriteFile(filepath.Join(dir, "tokens"), []byte(hex.EncodeToString(sum[:])+" rw go-test\n"), 0o600); err != nil {
+	const token, rotated = "go-driver-test-token-0123456789abcdef", "go-driver-test-token-rotated-0123456789abcdef"
+	sum, sum2 := sha256.Sum256([]byte(token)), sha256.Sum256([]byte(rotated))
+	if err := os.WriteFile(filepath.Join(dir, "tokens"), []byte(hex.EncodeToString(sum[:])+" rw go-test\n"+
+		hex.EncodeToString(sum2[:])+" rw go-test-rotated\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(filepath.Join(dir, "token"), []byte(token+"\n"), 0o600); err != nil {
@@ -168,6 +169,33 @@ func TestLiveSQLTLSAndToken(t *testing.T) {
 	named.Set("server_name", "other.test")
 	if err := open(named).PingContext(ctx); err == nil {
 		t.Fatal("a certificate for another name was accepted")
+	}
+
+	// The token file is read again when it changes: an unknown token is
+	// refused from the next call on, the rotated one served.
+	for _, tc := range []struct {
+		token string
+		code  codes.Code
+	}{{"unknown-token", codes.Unauthenticated}, {rotated, codes.OK}} {
+		if err := os.WriteFile(filepath.Join(dir, "token"), []byte(tc.token+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.PingContext(ctx); status(err) != tc.code {
+			t.Fatalf("token file rewritten with %q: %v, want %s", tc.token, err, tc.code)
+		}
+	}
+	if err := os.Remove(filepath.Join(dir, "token")); err != nil {
+		t.Fatal(err)
+	}
+	// Exec carries a key, so a transport UNAVAILABLE would be re-sent for
+	// its 30 s: a missing token is UNAUTHENTICATED, answered at once
+	// (bound: well under that timeout).
+	start := time.Now()
+	if _, err := db.ExecContext(ctx, "SELECT 1"); status(err) != codes.Unauthenticated || time.Since(start) > 5*time.Second {
+		t.Fatalf("token file removed: %v after %v, want UNAUTHENTICATED at once", err, time.Since(start))
+	}
+	if err := os.WriteFile(filepath.Join(dir, "token"), []byte(token+"\n"), 0o600); err != nil {
+		t.Fatal(err)
 	}
 
 	// Without the token: UNAUTHENTICATED.
