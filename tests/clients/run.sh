@@ -60,6 +60,7 @@ if [ "$(cat client/node/node_modules/.txgate-lock.sha256 2>/dev/null)" != "$lock
   echo "$lock_sum" >client/node/node_modules/.txgate-lock.sha256
 fi
 (cd client/go && go mod download)
+(cd tests/clients/go/sqlx && go mod download)
 
 port=$(free_port)
 # The clients' StreamQuery tests read values of 64 MiB: MariaDB's
@@ -89,8 +90,10 @@ export TXGATE_TOXIPROXY=127.0.0.1:$toxi_port
 
 say "Python (pytest)"
 run_logged python sh -c 'cd client/python && "$0" -m pytest -v -p no:cacheprovider' "$venv/bin/python"
-say "Go (go test)"
-run_logged go sh -c 'cd client/go && go test -count=1 -v ./...'
+say "Go (go test, TZ=America/New_York: times must be bound in UTC whatever the zone)"
+# (and the database/sql driver through sqlx, a module of its own: tests/clients/go/sqlx)
+run_logged go sh -c 'cd client/go && TZ=America/New_York go test -count=1 -v ./... &&
+  cd ../../tests/clients/go/sqlx && TZ=America/New_York go test -count=1 -v ./...'
 say "Node.js (node --test)"
 run_logged node sh -c 'cd client/node && node --test'
 
@@ -102,6 +105,8 @@ say "example: Python"
 (cd client/python && "$venv/bin/python" example.py)
 say "example: Go"
 (cd client/go && go run ./example)
+say "install: Go (a fresh module outside the repository, database/sql against txgate)"
+bash tests/clients/install/go.sh
 say "example: Node.js"
 (cd client/node && node example.js)
 say "Node.js: TypeScript declarations (tsc --noEmit on typecheck)"
