@@ -127,6 +127,18 @@ func TestLiveSQLColumnTypes(t *testing.T) {
 				nullable, ok, want[i])
 		}
 	}
+	if l, ok := cts[4].Length(); !ok || l != 5 {
+		t.Errorf("VARCHAR(5) length = %d/%v, want 5/true", l, ok)
+	}
+	if _, ok := cts[2].Length(); ok {
+		t.Error("INT has a length")
+	}
+	if p, s, ok := cts[3].DecimalSize(); !ok || p != 5 || s != 2 {
+		t.Errorf("DECIMAL(5,2) size = %d,%d/%v, want 5,2/true", p, s, ok)
+	}
+	if _, _, ok := cts[2].DecimalSize(); ok {
+		t.Error("INT has a decimal size")
+	}
 	if rows.Next() {
 		t.Error("a row in an empty table")
 	}

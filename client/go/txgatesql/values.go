@@ -140,6 +140,8 @@ var (
 	_ driver.RowsColumnTypeDatabaseTypeName = (*Rows)(nil)
 	_ driver.RowsColumnTypeNullable         = (*Rows)(nil)
 	_ driver.RowsColumnTypeScanType         = (*Rows)(nil)
+	_ driver.RowsColumnTypeLength           = (*Rows)(nil)
+	_ driver.RowsColumnTypePrecisionScale   = (*Rows)(nil)
 )
 
 // Columns returns the column names.
@@ -204,6 +206,28 @@ func (r *Rows) ColumnTypeDatabaseTypeName(i int) string { return r.columns[i].Ge
 
 // ColumnTypeNullable reports whether the column may hold NULL (known).
 func (r *Rows) ColumnTypeNullable(i int) (nullable, ok bool) { return r.columns[i].GetNullable(), true }
+
+// ColumnTypeLength is the declared length of a text column in characters
+// (VARCHAR(10): 10) or of a binary one in bytes, as MariaDB reports it; ok
+// is false for the other types (database/sql's contract: variable-length
+// types only).
+func (r *Rows) ColumnTypeLength(i int) (length int64, ok bool) {
+	switch r.columns[i].GetType() {
+	case "CHAR", "VARCHAR", "TEXT", "BINARY", "VARBINARY", "BLOB", "ENUM", "SET", "JSON":
+		return int64(r.columns[i].GetLength()), true
+	}
+	return 0, false
+}
+
+// ColumnTypePrecisionScale is M and D of a DECIMAL(M,D) column; ok is false
+// for the other types.
+func (r *Rows) ColumnTypePrecisionScale(i int) (precision, scale int64, ok bool) {
+	c := r.columns[i]
+	if !strings.HasPrefix(c.GetType(), "DECIMAL") {
+		return 0, 0, false
+	}
+	return int64(c.GetPrecision()), int64(c.GetScale()), true
+}
 
 // ColumnTypeScanType is the Go type Next returns for the column: for a
 // nullable column, its sql.Null* counterpart (sql.Null[uint64] for an
