@@ -171,6 +171,25 @@ ABSL_FLAG(int, max_queued_calls, kDefaults.service.max_queued_calls,
 ABSL_FLAG(int64_t, max_inflight_request_bytes, kDefaults.service.max_inflight_request_bytes,
           "bytes of requests handled at once (at least --max_request_bytes); beyond, "
           "RESOURCE_EXHAUSTED at once (reason SERVER_OVERLOADED)");
+ABSL_FLAG(absl::Duration, keepalive_time, kDefaults.connections.keepalive_time,
+          "the server pings a client connection silent this long, with or without calls "
+          "(0 = never); see --keepalive_timeout");
+ABSL_FLAG(absl::Duration, keepalive_timeout, kDefaults.connections.keepalive_timeout,
+          "a server ping unanswered this long closes the connection, cancelling its calls and "
+          "rolling back its open transactions");
+ABSL_FLAG(absl::Duration, min_client_ping_interval, kDefaults.connections.min_client_ping_interval,
+          "client pings closer together than this (with or without calls) are strikes; more than "
+          "--max_ping_strikes in a row: GOAWAY too_many_pings");
+ABSL_FLAG(int, max_ping_strikes, kDefaults.connections.max_ping_strikes,
+          "too-frequent client pings tolerated in a row (0 = unlimited)");
+ABSL_FLAG(absl::Duration, max_connection_age, kDefaults.connections.max_connection_age,
+          "a connection older than this (+/-10% jitter) is sent GOAWAY, so that its client "
+          "reconnects and new replicas get a share (0 = never)");
+ABSL_FLAG(absl::Duration, max_connection_age_grace, kDefaults.connections.max_connection_age_grace,
+          "how long calls open at the age GOAWAY may still run before their connection is "
+          "closed (inf = until they end)");
+ABSL_FLAG(absl::Duration, max_connection_idle, kDefaults.connections.max_connection_idle,
+          "a connection without calls this long is sent GOAWAY (0 = never)");
 
 namespace {
 
@@ -300,6 +319,11 @@ int main(int argc, char** argv) {
   options.health_listen = absl::GetFlag(FLAGS_health_listen);
   options.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
   options.auth_tokens_file = absl::GetFlag(FLAGS_auth_tokens_file);
+  options.connections = {
+      absl::GetFlag(FLAGS_keepalive_time),           absl::GetFlag(FLAGS_keepalive_timeout),
+      absl::GetFlag(FLAGS_min_client_ping_interval), absl::GetFlag(FLAGS_max_ping_strikes),
+      absl::GetFlag(FLAGS_max_connection_age),       absl::GetFlag(FLAGS_max_connection_age_grace),
+      absl::GetFlag(FLAGS_max_connection_idle)};
   // 0 (the default) lets Server::Start derive it (see Sanitize).
   options.service.max_open_transactions = absl::GetFlag(FLAGS_max_open_transactions);
   options.service.transaction_idle_timeout = absl::GetFlag(FLAGS_transaction_idle_timeout);
