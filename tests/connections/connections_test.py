@@ -26,7 +26,7 @@ real server binary, a real MariaDB and real grpcio clients (README,
             --keepalive_timeout=1s) closes the connection and rolls the
             transaction back: the row lock is free within keepalive_time +
             keepalive_timeout + 2 s (the 2 s: the rollback and this check's
-            polling).
+            polling). Control: with --keepalive_time=0 it is still held then.
 
     python3 connections_test.py [pinging|rebalance|silent ...]
 Env (tests/run.sh's): TXGATE_BUILD_DIR, TXGATE_TEST_DB_DIR,
@@ -335,11 +335,11 @@ def lock_free():
         return False
 
 
-def check_silent():
-    admin("CREATE TABLE IF NOT EXISTS conn_test (id BIGINT AUTO_INCREMENT PRIMARY KEY,"
-          " note VARCHAR(64)) ENGINE=InnoDB; INSERT IGNORE INTO conn_test (id, note) VALUES (1, 'x')")
-    keepalive, timeout = 2.0, 1.0
-    srv = Txgate(f"--keepalive_time={keepalive:g}s", f"--keepalive_timeout={timeout:g}s")
+def stop_holder(flags, bound):
+    """Starts txgate with `flags`, a client holding a row lock in a
+    transaction, stops the client (SIGSTOP) and waits up to `bound` seconds
+    for the lock to be free. Returns the seconds it took, or None."""
+    srv = Txgate(*flags)
     here = os.path.dirname(os.path.abspath(__file__))
     client_dir = os.path.join(here, "..", "..", "client", "python")
     holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(srv.port), client_dir],
@@ -349,19 +349,35 @@ def check_silent():
         assert not lock_free(), "the row lock is not held by the client's transaction"
         holder.send_signal(signal.SIGSTOP)
         stopped = time.monotonic()
-        bound = keepalive + timeout + 2
-        wait_until("the silent client's transaction rolled back", lock_free, bound)
-        took = time.monotonic() - stopped
-        open_tx = admin("SELECT COUNT(*) FROM information_schema.innodb_trx t JOIN "
-                        "information_schema.processlist p ON p.id = t.trx_mysql_thread_id "
-                        "WHERE p.user = 'txgate'").strip()
-        print(f"  client stopped: its transaction rolled back after {took:.1f} s "
-              f"(bound {bound:g} s); txgate transactions still open: {open_tx}")
-        assert open_tx == "0", open_tx
+        try:
+            wait_until("the silent client's transaction rolled back", lock_free, bound)
+        except AssertionError:
+            return None
+        return time.monotonic() - stopped
     finally:
         holder.send_signal(signal.SIGKILL)
         holder.wait()
         srv.stop()
+
+
+def check_silent():
+    admin("CREATE TABLE IF NOT EXISTS conn_test (id BIGINT AUTO_INCREMENT PRIMARY KEY,"
+          " note VARCHAR(64)) ENGINE=InnoDB; INSERT IGNORE INTO conn_test (id, note) VALUES (1, 'x')")
+    keepalive, timeout = 2.0, 1.0
+    bound = keepalive + timeout + 2
+    took = stop_holder([f"--keepalive_time={keepalive:g}s", f"--keepalive_timeout={timeout:g}s"],
+                       bound)
+    print(f"  client stopped: its transaction rolled back after "
+          f"{'never' if took is None else f'{took:.1f} s'} (bound {bound:g} s)")
+    assert took is not None, "the stopped client's transaction was not rolled back in time"
+    open_tx = admin("SELECT COUNT(*) FROM information_schema.innodb_trx t JOIN "
+                    "information_schema.processlist p ON p.id = t.trx_mysql_thread_id "
+                    "WHERE p.user = 'txgate'").strip()
+    assert open_tx == "0", f"txgate transactions still open: {open_tx}"
+    # Control: without server pings the lock stays held past the bound.
+    took = stop_holder(["--keepalive_time=0"], bound)
+    print(f"  control, no server pings: lock still held after {bound:g} s: {took is None}")
+    assert took is None, took
 
 
 CHECKS = {"pinging": check_pinging, "rebalance": check_rebalance, "silent": check_silent}
