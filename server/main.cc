@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -27,6 +28,7 @@
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "server/common/log.h"
+#include "server/service/call_record.h"
 #include "server/service/server.h"
 
 // jemalloc's settings, read at its start when it is linked (CMake option
@@ -190,6 +192,11 @@ ABSL_FLAG(absl::Duration, max_connection_age_grace, kDefaults.connections.max_co
           "closed (inf = until they end)");
 ABSL_FLAG(absl::Duration, max_connection_idle, kDefaults.connections.max_connection_idle,
           "a connection without calls this long is sent GOAWAY (0 = never)");
+ABSL_FLAG(std::string, log_level, "info",
+          "lowest level of the JSON log lines written: debug, info, warning or error");
+ABSL_FLAG(absl::Duration, log_slow_calls, absl::ZeroDuration(),
+          "successful calls faster than this are logged at debug, others at info; failed calls "
+          "always at info or warning (0 = every call at info)");
 
 namespace {
 
@@ -247,6 +254,7 @@ void ProtobufLog(google::protobuf::LogLevel level, const char* filename, int lin
 }  // namespace
 
 int main(int argc, char** argv) {
+  txgate::RouteGrpcLogs();
   google::protobuf::SetLogHandler(&ProtobufLog);
   absl::SetProgramUsageMessage(
       "txgate-server: gRPC access to MySQL/MariaDB over a self-healing pool.\n"
@@ -260,6 +268,15 @@ int main(int argc, char** argv) {
   absl::SetFlagsUsageConfig(usage);
   FlagsFromEnvironment();
   absl::ParseCommandLine(argc, argv);
+  if (std::optional<txgate::LogLevel> level =
+          txgate::ParseLogLevel(absl::GetFlag(FLAGS_log_level))) {
+    txgate::SetLogLevel(*level);
+  } else {
+    std::fprintf(stderr, "txgate-server: bad --log_level %s (debug, info, warning or error)\n",
+                 absl::GetFlag(FLAGS_log_level).c_str());
+    return 2;
+  }
+  txgate::service::CallRecord::SetSlowCallThreshold(absl::GetFlag(FLAGS_log_slow_calls));
 
   // Signals are taken by sigwait below, on this thread only.
   sigset_t signals;
@@ -342,7 +359,7 @@ int main(int argc, char** argv) {
   }
   txgate::Log("info", "serving",
               {{"listen", options.listen},
-               {"port", absl::StrCat((*server)->port())},
+               {"port", (*server)->port()},
                {"mysql", options.mysql.socket.empty()
                              ? absl::StrCat(options.mysql.host, ":", options.mysql.port)
                              : options.mysql.socket},
@@ -352,8 +369,8 @@ int main(int argc, char** argv) {
                        : options.tls_client_ca_file.empty() ? "tls"
                                                             : "mutual"},
                {"auth", options.auth_tokens_file.empty() ? "off" : "bearer"},
-               {"health_port", absl::StrCat((*server)->health_port())},
-               {"metrics_port", absl::StrCat((*server)->metrics_port())}});
+               {"health_port", (*server)->health_port()},
+               {"metrics_port", (*server)->metrics_port()}});
 
   int sig = 0;
   sigwait(&signals, &sig);

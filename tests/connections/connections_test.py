@@ -95,10 +95,11 @@ def wait_until(what, cond, timeout):
 class Txgate:
     """A txgate-server process on a free port (as tests/support/lib.sh's start_txgate)."""
 
-    def __init__(self, *flags):
+    def __init__(self, *flags, tls=False, env_extra=None):
         self.port = free_port()
+        self.tls = tls
         self.log = os.path.join(LOG_DIR, f"txgate-{self.port}.log")
-        env = dict(os.environ)
+        env = dict(os.environ, **(env_extra or {}))
         with open(os.path.join(DB_DIR, "password")) as f:
             env["TXGATE_MYSQL_PASSWORD"] = f.read().strip()
         with open(self.log, "w") as out:
@@ -109,9 +110,14 @@ class Txgate:
                 stdout=out, stderr=subprocess.STDOUT, env=env)
         wait_until(f"txgate on {self.port} serving", self.serving, 30)
 
+    def grpcurl(self, *options_then_method):
+        """grpcurl OPTIONS... 127.0.0.1:PORT METHOD, over TLS when the server has it."""
+        *options, method = options_then_method
+        return subprocess.run(["grpcurl", "-insecure" if self.tls else "-plaintext", *options,
+                               f"127.0.0.1:{self.port}", method], capture_output=True, text=True)
+
     def serving(self):
-        r = subprocess.run(["grpcurl", "-plaintext", f"127.0.0.1:{self.port}",
-                            "grpc.health.v1.Health/Check"], capture_output=True, text=True)
+        r = self.grpcurl("grpc.health.v1.Health/Check")
         return "SERVING" in r.stdout and "NOT_SERVING" not in r.stdout
 
     def rpc_lines(self, since):
@@ -380,7 +386,59 @@ def check_silent():
     assert took is None, took
 
 
-CHECKS = {"pinging": check_pinging, "rebalance": check_rebalance, "silent": check_silent}
+def check_logs():
+    """Every stderr line of a run is a JSON object, gRPC core's too (a
+    plaintext client on the TLS port provokes its handshake errors; and
+    GRPC_VERBOSITY=debug makes it talk at start and exit); numbers are JSON
+    numbers; a valid traceparent's ids are logged, an invalid one never."""
+    certs = os.path.join(LOG_DIR, "certs")
+    os.makedirs(certs, exist_ok=True)
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-keyout", f"{certs}/key.pem", "-out", f"{certs}/cert.pem",
+                    "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, capture_output=True)
+    srv = Txgate(f"--tls_cert_file={certs}/cert.pem", f"--tls_key_file={certs}/key.pem",
+                 "--log_level=debug", tls=True, env_extra={"GRPC_VERBOSITY": "debug"})
+    plain = subprocess.run(["grpcurl", "-plaintext", "-max-time", "2",
+                            f"127.0.0.1:{srv.port}", "grpc.health.v1.Health/Check"],
+                           capture_output=True, text=True)
+    assert plain.returncode != 0, "a plaintext client got an answer from the TLS port"
+    marker = "not-a-trace-7f3c"
+    for traceparent, sql in (
+            ("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", "SELECT 1"),
+            (f"00-{marker}-00f067aa0ba902b7-01", "SELECT 2"),
+            ("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", "SELEC 3")):
+        srv.grpcurl("-H", f"traceparent: {traceparent}", "-d", json.dumps({"sql": sql}),
+                    "txgate.v1.DatabaseService/Execute")
+    srv.stop()
+    records = []
+    with open(srv.log, "rb") as f:
+        for n, raw in enumerate(f, 1):
+            try:
+                records.append(json.loads(raw))
+            except ValueError:
+                raise AssertionError(f"{srv.log}:{n} is not JSON: {raw[:200]!r}") from None
+    assert all(isinstance(r, dict) and {"ts", "level", "msg"} <= r.keys() for r in records)
+    grpc_lines = [r for r in records if r["msg"] == "grpc"]
+    assert any("Handshake failed" in r["message"] for r in grpc_lines), "no gRPC handshake line"
+    serving = next(r for r in records if r["msg"] == "serving")
+    assert serving["port"] == srv.port, serving
+    rpcs = [r for r in records if r["msg"] == "rpc"]
+    assert len(rpcs) == 3, rpcs
+    assert all(isinstance(r["duration_ms"], float) and isinstance(r["sql_bytes"], int)
+               for r in rpcs), rpcs
+    assert isinstance(rpcs[2]["mysql_errno"], int), rpcs[2]
+    assert rpcs[0]["trace_id"] == "4bf92f3577b34da6a3ce929d0e0e4736", rpcs[0]
+    assert rpcs[0]["span_id"] == "00f067aa0ba902b7", rpcs[0]
+    assert "trace_id" not in rpcs[1], rpcs[1]
+    with open(srv.log) as f:
+        assert marker not in f.read(), "an invalid traceparent was logged"
+    print(f"  {len(records)} lines, all JSON ({len(grpc_lines)} from gRPC core); "
+          f"numbers are numbers; trace ids logged, the invalid traceparent not")
+
+
+CHECKS = {"pinging": check_pinging, "rebalance": check_rebalance, "silent": check_silent,
+          "logs": check_logs}
 
 
 def main(names):
