@@ -210,7 +210,7 @@ void FlagsFromEnvironment() {
     if (value == nullptr) continue;
     std::string error;
     if (!flag->ParseFrom(value, &error)) {
-      std::fprintf(stderr, "txgate-server: bad %s: %s\n", env.c_str(), error.c_str());
+      txgate::Log("error", "bad_flag", {{"variable", env}, {"error", error}});
       std::exit(2);
     }
   }
@@ -222,7 +222,7 @@ std::string ReadPassword(const std::string& file, const char* flag, const char* 
   if (!file.empty()) {
     std::ifstream in(file);
     if (!in) {
-      std::fprintf(stderr, "txgate-server: cannot read --%s %s\n", flag, file.c_str());
+      txgate::Log("error", "cannot_read", {{"flag", flag}, {"file", file}});
       std::exit(2);
     }
     std::stringstream ss;
@@ -272,8 +272,10 @@ int main(int argc, char** argv) {
           txgate::ParseLogLevel(absl::GetFlag(FLAGS_log_level))) {
     txgate::SetLogLevel(*level);
   } else {
-    std::fprintf(stderr, "txgate-server: bad --log_level %s (debug, info, warning or error)\n",
-                 absl::GetFlag(FLAGS_log_level).c_str());
+    txgate::Log("error", "bad_flag",
+                {{"flag", "log_level"},
+                 {"value", absl::GetFlag(FLAGS_log_level)},
+                 {"error", "not debug, info, warning or error"}});
     return 2;
   }
   txgate::service::CallRecord::SetSlowCallThreshold(absl::GetFlag(FLAGS_log_slow_calls));
