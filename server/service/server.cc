@@ -239,6 +239,9 @@ ServerOptions Sanitize(ServerOptions options) {
                                      options.service.max_open_streams;
   }
   options.outcomes.purge_batch = std::max(1, options.outcomes.purge_batch);
+  if (options.connections.keepalive_timeout <= absl::ZeroDuration()) {
+    options.connections.keepalive_timeout = ConnectionOptions().keepalive_timeout;
+  }
   // The outcome table is named with its schema, so that no caller's USE can
   // make a key land where a retry does not look (README, "Session state").
   if (!options.mysql.database.empty() && options.outcomes.table.find('.') == std::string::npos) {

@@ -127,7 +127,8 @@ struct ServerOptions {
 //  - service.max_inflight_request_bytes at least max_request_bytes;
 //  - max_concurrent_streams <= 0: worker_threads + service.max_queued_calls
 //    + service.max_open_streams;
-//  - outcomes.purge_batch at least 1.
+//  - outcomes.purge_batch at least 1;
+//  - connections.keepalive_timeout <= 0: its default (10 s).
 ServerOptions Sanitize(ServerOptions options);
 
 class Server {
