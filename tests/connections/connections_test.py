@@ -14,11 +14,13 @@ real server binary, a real MariaDB and real grpcio clients (README,
             three run at once, so the check takes max(call, idle) + ~2 s.
   rebalance Two txgate instances behind one address (a TCP balancer that, as
             kube-proxy does for a Service, sends each new connection to the
-            next backend of its list). Clients connect while only the first
+            next backend of its list). Eight clients, each calling in a loop on
+            its own connection, connect while only the first
             is listed; the second is started and listed. With
             --max_connection_age=2s --max_connection_age_grace=1s, after
             age * 1.1 + grace the second serves between 25% and 75% of the
-            calls of the next window. Control: with --max_connection_age=0,
+            calls of the next 6 s (about half: each connection lands on
+            either). Control: with --max_connection_age=0,
             the second serves none.
   silent    A client opens a transaction that holds a row lock, then its
             process is stopped (kill -STOP: its kernel still ACKs TCP, its
@@ -264,7 +266,7 @@ class Balancer:
         self.sock.close()
 
 
-def share_of_second(age_flags, clients=4, window=4.0):
+def share_of_second(age_flags, clients=8, window=6.0):
     """Starts A, clients on the balancer, then B; returns (calls on A, calls
     on B) in the window that starts age * 1.1 + grace after B is listed."""
     age, grace = age_flags

@@ -5,7 +5,8 @@
 # max connection age + grace; a silent client's transaction is rolled back
 # within keepalive time + timeout. Details and durations (env
 # TXGATE_CONN_CALL_SECONDS, TXGATE_CONN_IDLE_SECONDS, TXGATE_CONN_PING_SECONDS):
-# tests/connections/connections_test.py. Takes about 85 s with the defaults.
+# tests/connections/connections_test.py. Takes about 100 s with the defaults
+# (the pinging check: max(call, idle) + 2 s of it).
 #
 #   bash tests/connections/run.sh [pinging|rebalance|silent ...]
 #     # env from tests/run.sh: TXGATE_BUILD_DIR, TXGATE_TEST_DB_DIR,
