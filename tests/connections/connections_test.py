@@ -22,6 +22,10 @@ real server binary, a real MariaDB and real grpcio clients (README,
             calls of the next 6 s (about half: each connection lands on
             either). Control: with --max_connection_age=0,
             the second serves none.
+  age       With --max_connection_age=1s and the default grace, a call and
+            an idle transaction that span several ages both succeed (the
+            age's GOAWAY never cuts a call), and later calls go on.
+            Control: with a 1 s grace both fail UNAVAILABLE.
   silent    A client opens a transaction that holds a row lock, then its
             process is stopped (kill -STOP: its kernel still ACKs TCP, its
             gRPC answers no ping). txgate (--keepalive_time=2s
@@ -322,6 +326,47 @@ def check_rebalance():
     assert on_b == 0 and on_a > 0, (on_a, on_b)
 
 
+def across_ages(*flags):
+    """Runs SELECT SLEEP(4) and a transaction idle 4 s at once against a
+    txgate with `flags`, then three calls on a fresh channel; returns the
+    two results ("ok" or the error)."""
+    admin("CREATE TABLE IF NOT EXISTS conn_test (id BIGINT AUTO_INCREMENT PRIMARY KEY,"
+          " note VARCHAR(64)) ENGINE=InnoDB")
+    srv = Txgate(*flags)
+    results = {}
+    threads = [
+        threading.Thread(target=long_call, args=(srv.port, 4, (), results, "call")),
+        threading.Thread(target=idle_transaction, args=(srv.port, 4, (), results, "idle")),
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    ch = channel(srv.port)
+    stub = Client(channel=ch).stub
+    for _ in range(3):
+        stub.Execute(pb.ExecuteRequest(sql="SELECT 1"), timeout=10)
+    ch.close()
+    srv.stop()
+    return results
+
+
+def check_age():
+    """With a short --max_connection_age and the default (unlimited) grace, a
+    transaction idle across several ages and a call running across them both
+    succeed on their old connection, and new calls go on. Control: with a
+    1 s grace both are cut (UNAVAILABLE), which shows the age fires."""
+    results = across_ages("--max_connection_age=1s")
+    print(f"  max age 1 s, default grace: SELECT SLEEP(4): {results['call']}; "
+          f"transaction idle 4 s: {results['idle']}")
+    assert results["call"] == "ok", results["call"]
+    assert results["idle"] == "ok", results["idle"]
+    results = across_ages("--max_connection_age=1s", "--max_connection_age_grace=1s")
+    print(f"  control, grace 1 s: SELECT SLEEP(4): {results['call']}; "
+          f"transaction idle 4 s: {results['idle']}")
+    assert "UNAVAILABLE" in results["call"] and "UNAVAILABLE" in results["idle"], results
+
+
 HOLDER = r"""
 import sys, time
 sys.path.insert(0, sys.argv[2])
@@ -439,8 +484,8 @@ def check_logs():
           f"numbers are numbers; trace ids logged, the invalid traceparent not")
 
 
-CHECKS = {"pinging": check_pinging, "rebalance": check_rebalance, "silent": check_silent,
-          "logs": check_logs}
+CHECKS = {"pinging": check_pinging, "rebalance": check_rebalance, "age": check_age,
+          "silent": check_silent, "logs": check_logs}
 
 
 def main(names):

@@ -2,13 +2,14 @@
 # txgate's connection management with the real binary, a real MariaDB and
 # real grpcio clients: a client pinging every 10 s keeps a 60 s call and a
 # 50 s idle transaction; a second instance gets a fair share of calls within
-# max connection age + grace; a silent client's transaction is rolled back
+# max connection age + grace; the age never cuts a call with the default
+# grace; a silent client's transaction is rolled back
 # within keepalive time + timeout. Details and durations (env
 # TXGATE_CONN_CALL_SECONDS, TXGATE_CONN_IDLE_SECONDS, TXGATE_CONN_PING_SECONDS):
 # tests/connections/connections_test.py. Takes about 100 s with the defaults
 # (the pinging check: max(call, idle) + 2 s of it).
 #
-#   bash tests/connections/run.sh [pinging|rebalance|silent ...]
+#   bash tests/connections/run.sh [pinging|rebalance|age|silent|logs ...]
 #     # env from tests/run.sh: TXGATE_BUILD_DIR, TXGATE_TEST_DB_DIR,
 #     # TXGATE_TEST_MYSQL_PORT, TXGATE_LOG_DIR
 # Needs the clients' venv (deploy/local/deps.sh --test) and grpcurl.
