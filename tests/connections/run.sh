@@ -3,10 +3,10 @@
 # real grpcio clients: a client pinging every 10 s keeps a 60 s call and a
 # 50 s idle transaction; a second instance gets a fair share of calls within
 # max connection age + grace; the age never cuts a call with the default
-# grace; a silent client's transaction is rolled back
-# within keepalive time + timeout. Details and durations (env
+# grace; a silent client's transaction is rolled back within keepalive time +
+# timeout; and every stderr line of a run (gRPC core's too) is JSON. Details and durations (env
 # TXGATE_CONN_CALL_SECONDS, TXGATE_CONN_IDLE_SECONDS, TXGATE_CONN_PING_SECONDS):
-# tests/connections/connections_test.py. Takes about 100 s with the defaults
+# tests/connections/connections_test.py. Takes about 110 s with the defaults
 # (the pinging check: max(call, idle) + 2 s of it).
 #
 #   bash tests/connections/run.sh [pinging|rebalance|age|silent|logs ...]
