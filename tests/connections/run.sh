@@ -12,7 +12,7 @@
 #   bash tests/connections/run.sh [pinging|rebalance|age|silent|logs ...]
 #     # env from tests/run.sh: TXGATE_BUILD_DIR, TXGATE_TEST_DB_DIR,
 #     # TXGATE_TEST_MYSQL_PORT, TXGATE_LOG_DIR
-# Needs the clients' venv (deploy/local/deps.sh --test) and grpcurl.
+# Needs the clients' venv (client/generate.sh, run by the clients suite) and grpcurl.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -21,4 +21,5 @@ export TXGATE_LOG_DIR=${TXGATE_LOG_DIR:-$(mktemp -d)}
 mkdir -p "$TXGATE_LOG_DIR"
 export PATH=$HOME/.cache/txgate/tools/bin:$PATH
 python=${TXGATE_CLIENTS_PYTHON:-$HOME/.cache/txgate/tools/venv/txgate-clients/bin/python3}
+[ -x "$python" ] || { echo "connections: no $python (client/generate.sh creates the venv)" >&2; exit 1; }
 PYTHONPATH="$root/client/python" exec "$python" "$root/tests/connections/connections_test.py" "$@"
