@@ -736,7 +736,7 @@ class TransactionCall final : public grpc::ServerBidiReactor<grpc::ByteBuffer, g
   }
 
   grpc::Status RecordedStatus(const absl::Status& status) {
-    record_->Set("statements", absl::StrCat(statements_));
+    record_->Set("statements", statements_);
     return record_->Finish(Settled(*call_, status));
   }
 
@@ -1052,7 +1052,7 @@ DatabaseService::Admission DatabaseService::Identify(grpc::CallbackServerContext
   a.record = Record(context, method);
   a.call = MakeCallContext(context);
   if (sql != nullptr) a.record->DescribeSql(*sql);
-  if (statements.has_value()) a.record->Set("statements", absl::StrCat(*statements));
+  if (statements.has_value()) a.record->Set("statements", *statements);
   absl::StatusOr<auth::Principal> principal = Authenticate(context);
   if (!principal.ok()) {
     a.refused = principal.status();
