@@ -16,7 +16,9 @@
 # Every tool is pinned: protoc is the one inside grpcio-tools
 # (client/python/requirements-dev.txt, installed into a venv under
 # $TXGATE_TOOLS/venv), and the Go plugins are `tool` dependencies of
-# client/go/go.mod, so `go tool` builds exactly those versions.
+# client/go/tools/go.mod (a module of its own, so that the `tool` directive's
+# go 1.24 does not reach users of client/go), so `go tool` builds exactly
+# those versions.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -51,8 +53,8 @@ if [ ! -x "$py_venv/bin/python" ] || [ "$(cat "$py_venv/.requirements.sha256" 2>
   echo "$py_stamp" >"$py_venv/.requirements.sha256"
 fi
 
-plugin_go=$(cd "$root/client/go" && go tool -n protoc-gen-go)
-plugin_go_grpc=$(cd "$root/client/go" && go tool -n protoc-gen-go-grpc)
+plugin_go=$(cd "$root/client/go/tools" && go tool -n protoc-gen-go)
+plugin_go_grpc=$(cd "$root/client/go/tools" && go tool -n protoc-gen-go-grpc)
 
 py_out=$out/client/python
 go_out=$out/client/go
@@ -83,7 +85,8 @@ package txgatev1
 import _ "embed"
 
 // ServiceConfig is proto/txgate/v1/service_config.json: the gRPC service
-// config (retry policy) every txgate client dials with.
+// config (round_robin load balancing and Health's retry policy, one config)
+// every txgate client dials with.
 //
 //go:embed service_config.json
 var ServiceConfig string

@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -25,8 +26,10 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "server/common/log.h"
+#include "server/service/call_record.h"
 #include "server/service/server.h"
 
 // jemalloc's settings, read at its start when it is linked (CMake option
@@ -171,6 +174,30 @@ ABSL_FLAG(int, max_queued_calls, kDefaults.service.max_queued_calls,
 ABSL_FLAG(int64_t, max_inflight_request_bytes, kDefaults.service.max_inflight_request_bytes,
           "bytes of requests handled at once (at least --max_request_bytes); beyond, "
           "RESOURCE_EXHAUSTED at once (reason SERVER_OVERLOADED)");
+ABSL_FLAG(absl::Duration, keepalive_time, kDefaults.connections.keepalive_time,
+          "the server pings a client connection silent this long, with or without calls "
+          "(0 = never); see --keepalive_timeout");
+ABSL_FLAG(absl::Duration, keepalive_timeout, kDefaults.connections.keepalive_timeout,
+          "a server ping unanswered this long closes the connection, cancelling its calls and "
+          "rolling back its open transactions");
+ABSL_FLAG(absl::Duration, min_client_ping_interval, kDefaults.connections.min_client_ping_interval,
+          "client pings closer together than this (with or without calls) are strikes; more than "
+          "--max_ping_strikes in a row: GOAWAY too_many_pings");
+ABSL_FLAG(int, max_ping_strikes, kDefaults.connections.max_ping_strikes,
+          "too-frequent client pings tolerated in a row (0 = unlimited)");
+ABSL_FLAG(absl::Duration, max_connection_age, kDefaults.connections.max_connection_age,
+          "a connection older than this (+/-10% jitter) is sent GOAWAY, so that its client "
+          "reconnects and new replicas get a share (0 = never)");
+ABSL_FLAG(absl::Duration, max_connection_age_grace, kDefaults.connections.max_connection_age_grace,
+          "how long calls open at the age GOAWAY may still run before their connection is "
+          "closed (inf = until they end)");
+ABSL_FLAG(absl::Duration, max_connection_idle, kDefaults.connections.max_connection_idle,
+          "a connection without calls this long is sent GOAWAY (0 = never)");
+ABSL_FLAG(std::string, log_level, "info",
+          "lowest level of the JSON log lines written: debug, info, warning or error");
+ABSL_FLAG(absl::Duration, log_slow_calls, absl::ZeroDuration(),
+          "successful calls faster than this are logged at debug, others at info; failed calls "
+          "always at info or warning (0 = every call at info)");
 
 namespace {
 
@@ -184,7 +211,7 @@ void FlagsFromEnvironment() {
     if (value == nullptr) continue;
     std::string error;
     if (!flag->ParseFrom(value, &error)) {
-      std::fprintf(stderr, "txgate-server: bad %s: %s\n", env.c_str(), error.c_str());
+      txgate::Log("error", "bad_flag", {{"variable", env}, {"error", error}});
       std::exit(2);
     }
   }
@@ -196,7 +223,7 @@ std::string ReadPassword(const std::string& file, const char* flag, const char* 
   if (!file.empty()) {
     std::ifstream in(file);
     if (!in) {
-      std::fprintf(stderr, "txgate-server: cannot read --%s %s\n", flag, file.c_str());
+      txgate::Log("error", "cannot_read", {{"flag", flag}, {"file", file}});
       std::exit(2);
     }
     std::stringstream ss;
@@ -228,7 +255,12 @@ void ProtobufLog(google::protobuf::LogLevel level, const char* filename, int lin
 }  // namespace
 
 int main(int argc, char** argv) {
+  txgate::RouteGrpcLogs();
   google::protobuf::SetLogHandler(&ProtobufLog);
+  // Debian builds Abseil without NDEBUG, which leaves Mutex's deadlock
+  // detection on: a graph update on every lock of every call. The unit tests
+  // (and clang's -Wthread-safety build) keep it; the server does not pay it.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   absl::SetProgramUsageMessage(
       "txgate-server: gRPC access to MySQL/MariaDB over a self-healing pool.\n"
       "Every flag --name can also be set as the environment variable TXGATE_NAME.\n"
@@ -241,6 +273,17 @@ int main(int argc, char** argv) {
   absl::SetFlagsUsageConfig(usage);
   FlagsFromEnvironment();
   absl::ParseCommandLine(argc, argv);
+  if (std::optional<txgate::LogLevel> level =
+          txgate::ParseLogLevel(absl::GetFlag(FLAGS_log_level))) {
+    txgate::SetLogLevel(*level);
+  } else {
+    txgate::Log("error", "bad_flag",
+                {{"flag", "log_level"},
+                 {"value", absl::GetFlag(FLAGS_log_level)},
+                 {"error", "not debug, info, warning or error"}});
+    return 2;
+  }
+  txgate::service::CallRecord::SetSlowCallThreshold(absl::GetFlag(FLAGS_log_slow_calls));
 
   // Signals are taken by sigwait below, on this thread only.
   sigset_t signals;
@@ -300,6 +343,11 @@ int main(int argc, char** argv) {
   options.health_listen = absl::GetFlag(FLAGS_health_listen);
   options.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
   options.auth_tokens_file = absl::GetFlag(FLAGS_auth_tokens_file);
+  options.connections = {
+      absl::GetFlag(FLAGS_keepalive_time),           absl::GetFlag(FLAGS_keepalive_timeout),
+      absl::GetFlag(FLAGS_min_client_ping_interval), absl::GetFlag(FLAGS_max_ping_strikes),
+      absl::GetFlag(FLAGS_max_connection_age),       absl::GetFlag(FLAGS_max_connection_age_grace),
+      absl::GetFlag(FLAGS_max_connection_idle)};
   // 0 (the default) lets Server::Start derive it (see Sanitize).
   options.service.max_open_transactions = absl::GetFlag(FLAGS_max_open_transactions);
   options.service.transaction_idle_timeout = absl::GetFlag(FLAGS_transaction_idle_timeout);
@@ -318,7 +366,7 @@ int main(int argc, char** argv) {
   }
   txgate::Log("info", "serving",
               {{"listen", options.listen},
-               {"port", absl::StrCat((*server)->port())},
+               {"port", (*server)->port()},
                {"mysql", options.mysql.socket.empty()
                              ? absl::StrCat(options.mysql.host, ":", options.mysql.port)
                              : options.mysql.socket},
@@ -328,8 +376,8 @@ int main(int argc, char** argv) {
                        : options.tls_client_ca_file.empty() ? "tls"
                                                             : "mutual"},
                {"auth", options.auth_tokens_file.empty() ? "off" : "bearer"},
-               {"health_port", absl::StrCat((*server)->health_port())},
-               {"metrics_port", absl::StrCat((*server)->metrics_port())}});
+               {"health_port", (*server)->health_port()},
+               {"metrics_port", (*server)->metrics_port()}});
 
   int sig = 0;
   sigwait(&signals, &sig);

@@ -22,25 +22,28 @@ async function main() {
     // same idempotency key if the outcome is unknown.
     const tr = await db.runTransaction([
       ['INSERT INTO example_orders (amount, placed) VALUES (?, ?)', [new Decimal('5.00'), new Date()]],
-      'SELECT COUNT(*), SUM(amount) FROM example_orders',
+      'SELECT COUNT(*) AS count, SUM(amount) AS total FROM example_orders',
     ]);
-    const [count, total] = tr.results[1].rows[0];
+    // Rows are keyed by column name (rowsAsArrays: the same rows as arrays);
+    // integers are numbers up to 2^53 - 1, DECIMAL is its exact text.
+    const { count, total } = tr.results[1].rows[0];
     console.log(`${count} orders, total ${total} (key ${tr.idempotencyKey})`);
 
     // A large result, streamed in chunks.
     const rows = db.streamQuery('SELECT id, amount FROM example_orders ORDER BY id', [], { maxRowsPerChunk: 100 });
     let n = 0;
     let last = null;
-    for await (const [id] of rows) {
+    for await (const { id } of rows) {
       n++;
       last = id;
     }
     console.log(`streamed ${n} rows (last id ${last}) in ${rows.chunks} chunk(s)`);
 
     // An interactive transaction: committed when the callback resolves,
-    // rolled back when it throws.
-    const oldest = await db.transaction(async (tx) => {
-      const [[id]] = (await tx.execute('SELECT MIN(id) FROM example_orders FOR UPDATE')).rows;
+    // rolled back when it throws, and run again whole after a deadlock
+    // (ABORTED), within bounds.
+    const oldest = await db.runInTransaction(async (tx) => {
+      const [{ id }] = (await tx.execute('SELECT MIN(id) AS id FROM example_orders FOR UPDATE')).rows;
       await tx.execute('DELETE FROM example_orders WHERE id = ?', [id]);
       return id;
     });

@@ -518,6 +518,7 @@ absl::Status Connection::BeginResult() {
     fields[i].flags = f[i].flags;
     fields[i].charsetnr = f[i].charsetnr;
     fields[i].length = f[i].length;
+    fields[i].decimals = f[i].decimals;
     // MariaDB's extended metadata (JSON) comes only with the statement's
     // own copy of the column, valid while the column is the same one.
     fields[i].json =

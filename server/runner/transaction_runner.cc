@@ -38,6 +38,10 @@ absl::Status WithDetailOf(absl::Status status, const absl::Status& cause) {
   return status;
 }
 
+absl::Status UnreadableStoredResponse() {
+  return absl::DataLossError("the stored response of this idempotency key is unreadable");
+}
+
 // The answer when a COMMIT or an autocommit write was in flight when its
 // connection died: it may or may not have been applied. The MySQL detail
 // of the loss (e.g. 2013) stays attached.
@@ -501,6 +505,23 @@ absl::StatusOr<std::optional<std::string>> TransactionRunner::ResolveOutcome(
   return std::optional<std::string>(std::move((*stored)->response));
 }
 
+absl::StatusOr<std::optional<absl::StatusOr<txgate::v1::RunTransactionResponse>>>
+TransactionRunner::PriorOutcome(CallContext& ctx, db::Connection& conn, const std::string& key,
+                                const std::string& fingerprint) {
+  using Answer = absl::StatusOr<txgate::v1::RunTransactionResponse>;
+  ++outcome_lookups_;
+  Attached attached(ctx, &conn);
+  if (!outcomes_->ensured()) {
+    if (absl::Status s = outcomes_->EnsureTable(conn); !s.ok()) return s;
+  }
+  absl::StatusOr<std::optional<OutcomeStore::Stored>> stored =
+      outcomes_->Lookup(conn, key, fingerprint, /*locking=*/false);
+  if (!stored.ok()) return stored.status();
+  if (!stored->has_value()) return std::optional<Answer>();
+  if (!(*stored)->same_request) return std::optional<Answer>(KeyReused());
+  return std::optional<Answer>(StoredResponse((*stored)->response));
+}
+
 absl::Status TransactionRunner::KeyReused() {
   return sql::MakeStatus(absl::StatusCode::kFailedPrecondition, txgate::v1::IDEMPOTENCY_KEY_REUSED,
                          "this idempotency key was already used by a different request; "
@@ -528,7 +549,7 @@ absl::StatusOr<txgate::v1::RunTransactionResponse> TransactionRunner::StoredResp
   }
   txgate::v1::RunTransactionResponse response;
   if (!response.ParseFromString(bytes)) {
-    return absl::DataLossError("the stored response of this idempotency key is unreadable");
+    return UnreadableStoredResponse();
   }
   return response;
 }
@@ -559,17 +580,14 @@ absl::StatusOr<txgate::v1::ExecuteResponse> TransactionRunner::Execute(
       -> absl::StatusOr<txgate::v1::ExecuteResponse> {
     if (!response.ok()) return response.status();
     if (response->results_size() != 1) {
-      return absl::DataLossError("the stored response of this idempotency key is unreadable");
+      return UnreadableStoredResponse();
     }
     txgate::v1::ExecuteResponse out;
     *out.mutable_result() = std::move(*response->mutable_results(0));
     return out;
   };
-  // A re-sent request whose first execution is recorded: answer as before.
-  absl::StatusOr<std::optional<std::string>> prior =
-      ResolveOutcome(ctx, key, fingerprint, db::SessionIdentity());
-  if (!prior.ok()) return prior.status();
-  if (prior->has_value()) return answer(StoredResponse(**prior));
+  // A re-sent request whose first execution is recorded is answered as
+  // before, by the first attempt's PriorOutcome.
   if (kind->implicit_commit || (kind->calls_procedure && !options_.xa_transactions)) {
     return ExecuteAutocommit(ctx, request, *kind, key, fingerprint);
   }
@@ -596,9 +614,23 @@ absl::StatusOr<txgate::v1::ExecuteResponse> TransactionRunner::ExecuteAutocommit
     CallContext& ctx, const txgate::v1::ExecuteRequest& request, const sql::StatementKind& kind,
     const std::string& key, const std::string& fingerprint) {
   const bool writes = !kind.read_only;
+  bool prior_checked = key.empty();
   auto attempt = [&](int n) -> Attempt<txgate::v1::ExecuteResponse> {
     absl::StatusOr<Lease> lease = pool_->Acquire(ctx.acquire_deadline());
     if (!lease.ok()) return Final(lease.status());
+    if (!prior_checked) {
+      auto prior = PriorOutcome(ctx, **lease, key, fingerprint);
+      if (!prior.ok()) return FailedOn(**lease, prior.status(), Phase::kStatementInFlight, false);
+      prior_checked = true;
+      if (prior->has_value()) {
+        absl::StatusOr<txgate::v1::RunTransactionResponse>& stored = **prior;
+        if (!stored.ok()) return Final(stored.status());
+        if (stored->results_size() != 1) return Final(UnreadableStoredResponse());
+        txgate::v1::ExecuteResponse out;
+        *out.mutable_result() = std::move(*stored->mutable_results(0));
+        return out;
+      }
+    }
     if (absl::Status s = PrepareSession(ctx, **lease, kind.session); !s.ok()) {
       return FailedOn(**lease, std::move(s), Phase::kBeforeSend, false);
     }
@@ -668,11 +700,8 @@ absl::StatusOr<txgate::v1::RunTransactionResponse> TransactionRunner::RunTransac
     txgate::v1::RunTransactionRequest unkeyed = request;
     unkeyed.clear_idempotency_key();
     fingerprint = unkeyed.SerializeAsString();
-    // A retry of a transaction that already committed: answer as before.
-    absl::StatusOr<std::optional<std::string>> prior =
-        ResolveOutcome(ctx, key, fingerprint, db::SessionIdentity());
-    if (!prior.ok()) return prior.status();
-    if (prior->has_value()) return StoredResponse(**prior);
+    // A retry of a transaction that already committed is answered as
+    // before, by the first attempt's PriorOutcome.
   }
   return RunChecked(ctx, request, key, fingerprint, all_reads, effects, /*execute=*/false);
 }
@@ -682,6 +711,7 @@ absl::StatusOr<txgate::v1::RunTransactionResponse> TransactionRunner::RunChecked
     const std::string& fingerprint, bool all_reads, const sql::SessionEffects& effects,
     bool execute) {
   using Response = txgate::v1::RunTransactionResponse;
+  bool prior_checked = key.empty();
   auto attempt = [&](int n) -> Attempt<Response> {
     // A keyed Execute's statement wrote a non-transactional table: that
     // change stays whatever happens to the transaction, so nothing may run
@@ -690,6 +720,16 @@ absl::StatusOr<txgate::v1::RunTransactionResponse> TransactionRunner::RunChecked
     absl::StatusOr<Lease> lease = pool_->Acquire(ctx.acquire_deadline());
     if (!lease.ok()) return Final(lease.status());
     db::Connection& conn = **lease;
+    if (!prior_checked) {
+      // Before anything runs: a committed execution's answer is the answer.
+      auto prior = PriorOutcome(ctx, conn, key, fingerprint);
+      if (!prior.ok()) return FailedOn(conn, prior.status(), Phase::kStatementInFlight, false);
+      prior_checked = true;
+      if (prior->has_value()) {
+        if (!(*prior)->ok()) return Final((*prior)->status());
+        return std::move(***prior);
+      }
+    }
     if (absl::Status s = PrepareSession(ctx, conn, effects); !s.ok()) {
       return FailedOn(conn, std::move(s), Phase::kBeforeSend, false);
     }

@@ -377,6 +377,18 @@ class TransactionRunner {
   absl::StatusOr<std::optional<std::string>> ResolveOutcome(
       CallContext& ctx, const std::string& key, const std::string& fingerprint,
       const db::SessionIdentity& lost_session);
+  // The check for a prior outcome of `key` before a keyed call's first
+  // attempt: one plain (non-locking) read on the attempt's own connection,
+  // in autocommit mode, so a new key costs one round trip and no lease of
+  // its own. It sees every committed outcome; a concurrent execution that
+  // has not committed yet is found by its unique row when this one records
+  // (a duplicate-key error, then ResolveOutcome). An error: the read
+  // failed. nullopt: none recorded. Otherwise the stored answer, which may
+  // be an error itself (KeyReused() for another request's key, an ended-early
+  // or non-transactional marker).
+  absl::StatusOr<std::optional<absl::StatusOr<txgate::v1::RunTransactionResponse>>> PriorOutcome(
+      CallContext& ctx, db::Connection& conn, const std::string& key,
+      const std::string& fingerprint);
 
   pool::ConnectionPool* pool_;
   OutcomeStore* outcomes_;

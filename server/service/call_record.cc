@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
+#include "server/common/traceparent.h"
 #include "server/service/status_mapping.h"
 #include "server/sql/error.h"
 #include "server/sql/session_effects.h"
@@ -15,6 +16,8 @@ namespace txgate::service {
 namespace {
 
 constexpr size_t kMaxRequestIdBytes = 128;
+
+std::atomic<int64_t> g_slow_call_nanos{0};
 
 bool SaneRequestId(absl::string_view id) {
   if (id.empty() || id.size() > kMaxRequestIdBytes) return false;
@@ -83,18 +86,31 @@ CallRecord::CallRecord(grpc::CallbackServerContext* context, absl::string_view m
   }
   if (request_id_.empty()) request_id_ = std::move(generated_id);
   context->AddInitialMetadata("x-request-id", request_id_);
+  // The spec: several traceparent headers make the trace invalid.
+  if (md.count("traceparent") == 1) {
+    auto tp = md.find("traceparent");
+    if (std::optional<TraceParent> trace =
+            ParseTraceParent(absl::string_view(tp->second.data(), tp->second.size()))) {
+      fields_.emplace_back("trace_id", std::move(trace->trace_id));
+      fields_.emplace_back("span_id", std::move(trace->span_id));
+    }
+  }
+}
+
+void CallRecord::SetSlowCallThreshold(absl::Duration threshold) {
+  g_slow_call_nanos.store(absl::ToInt64Nanoseconds(threshold), std::memory_order_relaxed);
 }
 
 CallRecord::~CallRecord() {
   if (!done_.exchange(true)) --*unfinished_;
 }
 
-void CallRecord::Set(absl::string_view key, std::string value) {
+void CallRecord::Set(absl::string_view key, LogValue value) {
   fields_.emplace_back(std::string(key), std::move(value));
 }
 
 void CallRecord::DescribeSql(absl::string_view sql) {
-  Set("sql_bytes", absl::StrCat(sql.size()));
+  Set("sql_bytes", sql.size());
   Set("sql_keyword", sql::FirstKeyword(sql));
 }
 
@@ -109,22 +125,23 @@ grpc::Status CallRecord::Finish(const absl::Status& status) {
     metrics_->ObserveRpc(method_, code, elapsed);
     if (mysql.has_value()) metrics_->CountMysqlError(mysql->errnum);
   }
-  LogFields fields = {
-      {"request_id", request_id_},
-      {"method", method_},
-      {"code", std::string(code)},
-      {"duration_ms", absl::StrFormat("%.3f", absl::ToDoubleMilliseconds(elapsed))}};
+  LogFields fields = {{"request_id", request_id_},
+                      {"method", method_},
+                      {"code", std::string(code)},
+                      {"duration_ms", LogValue::Millis(elapsed)}};
   if (!status.ok()) {
     const std::string reason = sql::GetReason(status);
     if (!reason.empty()) fields.emplace_back("reason", reason);
-    if (mysql.has_value()) fields.emplace_back("mysql_errno", absl::StrCat(mysql->errnum));
+    if (mysql.has_value()) fields.emplace_back("mysql_errno", mysql->errnum);
   }
   fields.insert(fields.end(), fields_.begin(), fields_.end());
   // warn: the server's or the database's trouble, not the caller's request.
   const grpc::StatusCode c = result.error_code();
   const bool trouble = c == grpc::StatusCode::UNKNOWN || c == grpc::StatusCode::INTERNAL ||
                        c == grpc::StatusCode::UNAVAILABLE || c == grpc::StatusCode::DATA_LOSS;
-  Log(trouble ? "warn" : "info", "rpc", fields);
+  const bool slow = elapsed >= absl::Nanoseconds(g_slow_call_nanos.load(std::memory_order_relaxed));
+  const char* level = trouble ? "warning" : (!result.ok() || slow) ? "info" : "debug";
+  if (LogEnabled(level)) Log(level, "rpc", fields);
   return result;
 }
 

@@ -6,6 +6,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
@@ -735,7 +736,7 @@ class TransactionCall final : public grpc::ServerBidiReactor<grpc::ByteBuffer, g
   }
 
   grpc::Status RecordedStatus(const absl::Status& status) {
-    record_->Set("statements", absl::StrCat(statements_));
+    record_->Set("statements", statements_);
     return record_->Finish(Settled(*call_, status));
   }
 
@@ -990,12 +991,10 @@ void DatabaseService::Dispatch(const CallContext& call, Executor::Task work,
 
 std::unique_ptr<CallRecord> DatabaseService::Record(grpc::CallbackServerContext* context,
                                                     absl::string_view method) {
-  uint64_t hi, lo;
-  {
-    MutexLock lock(&mu_);
-    hi = absl::Uniform<uint64_t>(random_);
-    lo = absl::Uniform<uint64_t>(random_);
-  }
+  // One generator per thread: no lock on the per-call path.
+  thread_local absl::BitGen random;
+  const uint64_t hi = absl::Uniform<uint64_t>(random);
+  const uint64_t lo = absl::Uniform<uint64_t>(random);
   return std::make_unique<CallRecord>(context, method, metrics_,
                                       absl::StrFormat("%016x%016x", hi, lo), &unfinished_);
 }
@@ -1053,7 +1052,7 @@ DatabaseService::Admission DatabaseService::Identify(grpc::CallbackServerContext
   a.record = Record(context, method);
   a.call = MakeCallContext(context);
   if (sql != nullptr) a.record->DescribeSql(*sql);
-  if (statements.has_value()) a.record->Set("statements", absl::StrCat(*statements));
+  if (statements.has_value()) a.record->Set("statements", *statements);
   absl::StatusOr<auth::Principal> principal = Authenticate(context);
   if (!principal.ok()) {
     a.refused = principal.status();

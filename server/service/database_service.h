@@ -44,7 +44,6 @@
 #include <string>
 
 #include "absl/functional/any_invocable.h"
-#include "absl/random/random.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "server/auth/token_auth.h"
@@ -293,7 +292,6 @@ class DatabaseService final : public RawDatabaseService {
            std::pair<std::shared_ptr<runner::CallContext>, runner::StatementKiller*>>
       live_ ABSL_GUARDED_BY(mu_);
   bool draining_ ABSL_GUARDED_BY(mu_) = false;
-  absl::BitGen random_ ABSL_GUARDED_BY(mu_);
   // Runs WatchIdle() when transaction_idle_timeout,
   // transaction_begin_timeout or stream_write_timeout is set; started last
   // in the constructor, stopped by Stop().

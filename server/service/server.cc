@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <climits>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -115,6 +116,43 @@ class WithoutPlugins final : public grpc::ServerBuilderOption {
   }
 };
 
+// Milliseconds of `d` as a channel argument: at least 1 (0 would mean
+// "at once" to gRPC), at most INT_MAX (which gRPC reads as "never").
+int ChannelMillis(absl::Duration d) {
+  if (d >= absl::Milliseconds(INT_MAX)) return INT_MAX;
+  return static_cast<int>(std::max<int64_t>(1, absl::ToInt64Milliseconds(d)));
+}
+
+// The keepalive and connection-age arguments of the main port (see
+// ConnectionOptions).
+void AddConnectionArguments(const ConnectionOptions& c, grpc::ServerBuilder* builder) {
+  const bool pings = c.keepalive_time > absl::ZeroDuration();
+  builder->AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS,
+                              pings ? ChannelMillis(c.keepalive_time) : INT_MAX);
+  builder->AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, ChannelMillis(c.keepalive_timeout));
+  builder->AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  // The server's own pings go out on idle connections too, not only after
+  // data was sent (gRPC's default allows two, then one per 5 minutes).
+  builder->AddChannelArgument(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
+  if (pings) {
+    builder->AddChannelArgument(GRPC_ARG_HTTP2_MIN_SENT_PING_INTERVAL_WITHOUT_DATA_MS,
+                                ChannelMillis(c.keepalive_time));
+  }
+  builder->AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
+                              ChannelMillis(c.min_client_ping_interval));
+  builder->AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, std::max(0, c.max_ping_strikes));
+  if (c.max_connection_age > absl::ZeroDuration()) {
+    builder->AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_MS,
+                                ChannelMillis(c.max_connection_age));
+    builder->AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS,
+                                ChannelMillis(c.max_connection_age_grace));
+  }
+  if (c.max_connection_idle > absl::ZeroDuration()) {
+    builder->AddChannelArgument(GRPC_ARG_MAX_CONNECTION_IDLE_MS,
+                                ChannelMillis(c.max_connection_idle));
+  }
+}
+
 }  // namespace
 
 namespace {
@@ -201,6 +239,9 @@ ServerOptions Sanitize(ServerOptions options) {
                                      options.service.max_open_streams;
   }
   options.outcomes.purge_batch = std::max(1, options.outcomes.purge_batch);
+  if (options.connections.keepalive_timeout <= absl::ZeroDuration()) {
+    options.connections.keepalive_timeout = ConnectionOptions().keepalive_timeout;
+  }
   // The outcome table is named with its schema, so that no caller's USE can
   // make a key land where a retry does not look (README, "Session state").
   if (!options.mysql.database.empty() && options.outcomes.table.find('.') == std::string::npos) {
@@ -289,6 +330,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& unsan
   // service.max_open_streams (a chunk each) and stream_write_timeout; one
   // connection may not open more streams than the server can take.
   builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, options.max_concurrent_streams);
+  AddConnectionArguments(options.connections, &builder);
   s->grpc_ = builder.BuildAndStart();
   if (s->grpc_ == nullptr || s->port_ == 0) {
     return absl::UnavailableError(absl::StrCat("cannot listen on ", options.listen));

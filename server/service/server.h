@@ -27,6 +27,42 @@
 
 namespace txgate::service {
 
+// How the main port keeps its HTTP/2 connections alive and spread over
+// replicas: gRPC core's keepalive and connection-age channel arguments
+// (README, "Connections on Kubernetes"). A duration of zero or less turns
+// the setting off where noted.
+struct ConnectionOptions {
+  // The server pings a connection it has heard nothing on for
+  // keepalive_time, whether calls are open or not (0: never); a ping not
+  // answered within keepalive_timeout closes the connection and cancels its
+  // calls (an open transaction is rolled back). A client whose network
+  // went silent is thus noticed within keepalive_time + keepalive_timeout.
+  absl::Duration keepalive_time = absl::Seconds(30);
+  absl::Duration keepalive_timeout = absl::Seconds(10);
+  // Client pings closer together than this are strikes, with or without
+  // open calls (GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS and
+  // GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS); more than max_ping_strikes in
+  // a row (0: unlimited) close the connection with GOAWAY
+  // ENHANCE_YOUR_CALM "too_many_pings". Half of 10 s, so that a client
+  // pinging every 10 s is accepted even when network jitter brings two of
+  // its pings closer together. Anything the server sends resets the count.
+  absl::Duration min_client_ping_interval = absl::Seconds(5);
+  int max_ping_strikes = 2;
+  // A connection older than this (gRPC adds +/-10% jitter) is sent GOAWAY:
+  // its client reconnects, through the Service, possibly to another
+  // replica, so that replicas added by a scale-out get their share. 0:
+  // never.
+  absl::Duration max_connection_age = absl::Minutes(5);
+  // How long the calls open at that GOAWAY may still run on the old
+  // connection before it is closed under them (UNAVAILABLE; an open
+  // transaction is rolled back). Infinite (the default): a call is never
+  // cut by age, however long a StreamQuery or a Transaction stream lasts
+  // (an idle transaction ends by --transaction_idle_timeout anyway).
+  absl::Duration max_connection_age_grace = absl::InfiniteDuration();
+  // A connection without calls for this long is closed (GOAWAY); 0: never.
+  absl::Duration max_connection_idle = absl::ZeroDuration();
+};
+
 struct ServerOptions {
   // host:port to serve gRPC on; port 0 picks a free one (see Server::port()).
   std::string listen = "127.0.0.1:50051";
@@ -45,6 +81,7 @@ struct ServerOptions {
   // File of bearer tokens (see TokenAuthenticator); empty: no
   // authentication.
   std::string auth_tokens_file;
+  ConnectionOptions connections;
   ServiceOptions service;
   mysql::ConnectOptions mysql;
   // The read-only database account: every call of a read-only ("ro") token
@@ -90,7 +127,8 @@ struct ServerOptions {
 //  - service.max_inflight_request_bytes at least max_request_bytes;
 //  - max_concurrent_streams <= 0: worker_threads + service.max_queued_calls
 //    + service.max_open_streams;
-//  - outcomes.purge_batch at least 1.
+//  - outcomes.purge_batch at least 1;
+//  - connections.keepalive_timeout <= 0: its default (10 s).
 ServerOptions Sanitize(ServerOptions options);
 
 class Server {

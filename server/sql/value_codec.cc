@@ -1,5 +1,7 @@
 #include "server/sql/value_codec.h"
 
+#include <mariadb_ctype.h>
+
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -11,6 +13,8 @@ namespace {
 using txgate::v1::Value;
 
 constexpr unsigned int kBinaryCharset = 63;
+// MYSQL_FIELD.decimals of a FLOAT/DOUBLE declared without a scale.
+constexpr unsigned int kNotFixedDecimals = 31;
 constexpr unsigned long kInitialBuffer = 64;
 
 absl::Status Invalid(std::string message) {
@@ -140,6 +144,36 @@ txgate::v1::Column ColumnOf(const FieldInfo& f) {
   c.set_name(f.name);
   c.set_type(TypeName(f));
   c.set_nullable((f.flags & NOT_NULL_FLAG) == 0);
+  c.set_length(f.length);
+  switch (KindOf(f)) {
+    case ColumnKind::kText:
+    case ColumnKind::kJson: {
+      // MariaDB reports text lengths in bytes of the result's character set.
+      const MARIADB_CHARSET_INFO* charset = mariadb_get_charset_by_nr(f.charsetnr);
+      if (charset != nullptr && charset->char_maxlen > 1) {
+        c.set_length(f.length / charset->char_maxlen);
+      }
+      break;
+    }
+    case ColumnKind::kDecimal: {
+      // DECIMAL(M,D)'s length is M plus one for the point (D > 0) and one for
+      // the sign (signed columns): MariaDB's my_decimal_length_to_precision.
+      const unsigned long point = f.decimals > 0 ? 1 : 0;
+      const unsigned long sign = (f.flags & UNSIGNED_FLAG) != 0 ? 0 : 1;
+      c.set_precision(static_cast<uint32_t>(f.length > point + sign ? f.length - point - sign : 0));
+      c.set_scale(f.decimals);
+      break;
+    }
+    case ColumnKind::kFloat:
+    case ColumnKind::kDouble:
+    case ColumnKind::kDateTime:
+    case ColumnKind::kTime:
+      // 31 (NOT_FIXED_DEC) marks a FLOAT/DOUBLE declared without D.
+      if (f.decimals < kNotFixedDecimals) c.set_scale(f.decimals);
+      break;
+    default:
+      break;
+  }
   return c;
 }
 

@@ -51,6 +51,7 @@ struct FieldInfo {
   unsigned int flags = 0;      // NOT_NULL_FLAG, UNSIGNED_FLAG, ENUM_FLAG, ...
   unsigned int charsetnr = 0;  // 63 means binary
   unsigned long length = 0;    // display length in bytes
+  unsigned int decimals = 0;   // MYSQL_FIELD.decimals: scale, fractional seconds
   bool json = false;           // MariaDB's extended metadata says "json"
 };
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Client suite: the Python, Go and Node.js clients (client/*) against a live txgate.
+# Client suite: the Python, Go, Node.js and Java clients (client/*) against a live txgate.
 #
 # Checks that the committed generated code matches proto/ (check_generated.sh),
 # installs each language's pinned dependencies (a venv under $TXGATE_TOOLS/venv,
@@ -38,6 +38,11 @@ run_logged() {
   python) passed=$(grep -c ' PASSED' "$log" || true) skipped=$(grep -c ' SKIPPED' "$log" || true) ;;
   go) passed=$(grep -c -- '^\s*--- PASS' "$log" || true) skipped=$(grep -c -- '^\s*--- SKIP' "$log" || true) ;;
   node) passed=$(sed -n 's/^# pass //p' "$log") skipped=$(sed -n 's/^# skipped //p' "$log") ;;
+  java) # Surefire's last summary: "Tests run: N, Failures: F, Errors: E, Skipped: S"
+    local run failures errors
+    read -r run failures errors skipped < <(grep -E '^\[[A-Z]+\] Tests run: [0-9]+, Failures' "$log" |
+      tail -n 1 | tr -dc '0-9 ' && echo)
+    passed=$((${run:-0} - ${failures:-0} - ${errors:-0} - ${skipped:-0})) ;;
   esac
   echo "$name: $passed passed, $skipped skipped (log: $log)"
   if [ "${skipped:-0}" != 0 ] || [ "${passed:-0}" = 0 ]; then
@@ -56,6 +61,7 @@ if [ "$(cat client/node/node_modules/.txgate-lock.sha256 2>/dev/null)" != "$lock
   echo "$lock_sum" >client/node/node_modules/.txgate-lock.sha256
 fi
 (cd client/go && go mod download)
+(cd tests/clients/go/sqlx && go mod download)
 
 port=$(free_port)
 # The clients' StreamQuery tests read values of 64 MiB: MariaDB's
@@ -85,10 +91,16 @@ export TXGATE_TOXIPROXY=127.0.0.1:$toxi_port
 
 say "Python (pytest)"
 run_logged python sh -c 'cd client/python && "$0" -m pytest -v -p no:cacheprovider' "$venv/bin/python"
-say "Go (go test)"
-run_logged go sh -c 'cd client/go && go test -count=1 -v ./...'
+say "Go (go test, TZ=America/New_York: times must be bound in UTC whatever the zone)"
+# (and the database/sql driver through sqlx, a module of its own: tests/clients/go/sqlx)
+run_logged go sh -c 'cd client/go && TZ=America/New_York go test -count=1 -v ./... &&
+  cd ../../tests/clients/go/sqlx && TZ=America/New_York go test -count=1 -v ./...'
 say "Node.js (node --test)"
 run_logged node sh -c 'cd client/node && node --test'
+
+say "Java (mvn verify; install into the local Maven repository and use it from a fresh project)"
+run_logged java sh -c 'cd client/java && mvn -B -Dmaven.repo.local="$TXGATE_TOOLS/m2" verify'
+bash tests/clients/install/java.sh
 
 say "example: Python"
 (cd client/python && "$venv/bin/python" example.py)
@@ -96,8 +108,14 @@ say "install: Python (wheel and sdist into fresh projects, newest and lowest dep
 bash tests/clients/install/python.sh
 say "example: Go"
 (cd client/go && go run ./example)
+say "install: Go (a fresh module outside the repository, database/sql against txgate)"
+bash tests/clients/install/go.sh
 say "example: Node.js"
 (cd client/node && node example.js)
+say "Node.js: TypeScript declarations (tsc --noEmit on typecheck)"
+(cd client/node && npx --no-install tsc -p typecheck)
+say "Node.js: npm pack, install into a fresh project, run against txgate"
+bash tests/clients/install/node.sh
 say "C++ (gtest, txgate-cli)"; bash tests/clients/cpp/run.sh
 
 trap - EXIT

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Deployment checks: the Kubernetes manifests (rendered with kustomize, validated
+# Deployment checks: the Kubernetes manifests (rendered with kustomize and Helm, validated
 # strictly against the official API types) and the container image (built from
 # the Dockerfile with buildah, run against the test MariaDB). Called by tests/run.sh.
 set -euo pipefail

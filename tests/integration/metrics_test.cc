@@ -19,6 +19,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "server/service/call_record.h"
 #include "tests/support/test_env.h"
 
 namespace txgate::testing {
@@ -233,12 +234,14 @@ TEST(LogTest, EachCallIsLoggedWithARequestIdAndNothingSecret) {
     }
     log = captured.Restore();
   }
+  // Numbers are JSON numbers.
   EXPECT_THAT(
       log,
-      ::testing::HasSubstr(
-          R"("msg":"rpc","request_id":"req-abc-123","method":"Execute","code":"OK","duration_ms":")"));
+      ::testing::ContainsRegex(
+          R"("msg":"rpc","request_id":"req-abc-123","method":"Execute","code":"OK","duration_ms":[0-9]+\.[0-9]{3},)"));
   EXPECT_THAT(log, ::testing::HasSubstr(R"("code":"ALREADY_EXISTS")"));
-  EXPECT_THAT(log, ::testing::HasSubstr(R"("mysql_errno":"1062")"));
+  EXPECT_THAT(log, ::testing::HasSubstr(R"("mysql_errno":1062)"));
+  EXPECT_THAT(log, ::testing::HasSubstr(R"("sql_bytes":8,)"));
   EXPECT_THAT(log, ::testing::HasSubstr(R"("sql_keyword":"INSERT")"));
   // Generated ids: 32 hex digits.
   EXPECT_THAT(log, ::testing::ContainsRegex(R"("request_id":"[0-9a-f]{32}")"));
@@ -247,6 +250,49 @@ TEST(LogTest, EachCallIsLoggedWithARequestIdAndNothingSecret) {
   EXPECT_THAT(log, ::testing::Not(::testing::HasSubstr(token)));
   EXPECT_THAT(log, ::testing::Not(::testing::HasSubstr(Database().password)));
   EXPECT_THAT(log, ::testing::Not(::testing::HasSubstr("Duplicate entry")));
+}
+
+// A caller's W3C traceparent puts its trace and span ids into the call's
+// line; an invalid one (here: upper-case hex, which the spec refuses) is
+// ignored and never echoed. With --log_slow_calls, fast successful calls
+// go to debug (dropped at level info) while failed ones are still logged.
+TEST(LogTest, TraceParentAndSlowCallThreshold) {
+  std::string log;
+  {
+    CapturedStderr captured;
+    {
+      service::ServerOptions o = DefaultServerOptions();
+      TestServer server(o);
+      auto call = [&server](const std::string& request_id, const std::string& traceparent,
+                            const std::string& sql) {
+        txgate::v1::ExecuteRequest req;
+        req.set_sql(sql);
+        txgate::v1::ExecuteResponse resp;
+        grpc::ClientContext ctx;
+        ctx.AddMetadata("x-request-id", request_id);
+        if (!traceparent.empty()) ctx.AddMetadata("traceparent", traceparent);
+        return server.stub().Execute(&ctx, req, &resp);
+      };
+      EXPECT_TRUE(
+          call("req-traced", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", "SELECT 1")
+              .ok());
+      EXPECT_TRUE(call("req-bad-trace", "00-4BF92F3577B34DA6A3CE929D0E0E4736-00F067AA0BA902B7-01",
+                       "SELECT 1")
+                      .ok());
+      service::CallRecord::SetSlowCallThreshold(absl::Hours(1));
+      EXPECT_TRUE(call("req-fast", "", "SELECT 1").ok());
+      EXPECT_FALSE(call("req-failed", "", "SELECT * FROM no_such_table_log").ok());
+      service::CallRecord::SetSlowCallThreshold(absl::ZeroDuration());
+    }
+    log = captured.Restore();
+  }
+  EXPECT_THAT(log,
+              ::testing::HasSubstr(
+                  R"("trace_id":"4bf92f3577b34da6a3ce929d0e0e4736","span_id":"00f067aa0ba902b7")"));
+  EXPECT_THAT(log, ::testing::HasSubstr(R"("request_id":"req-bad-trace")"));
+  EXPECT_THAT(log, ::testing::Not(::testing::HasSubstr("4BF92F")));
+  EXPECT_THAT(log, ::testing::Not(::testing::HasSubstr(R"("request_id":"req-fast")")));
+  EXPECT_THAT(log, ::testing::HasSubstr(R"("request_id":"req-failed")"));
 }
 
 }  // namespace

@@ -72,6 +72,32 @@ TEST_F(RpcTest, ExecuteReturnsRowsColumnsAndCounters) {
   EXPECT_EQ(r.result().warning_count(), 1u);
 }
 
+// Column length, precision and scale are what MariaDB reports for the
+// declared types (what JDBC's ResultSetMetaData and DB-API's description give).
+TEST_F(RpcTest, ColumnsCarryLengthPrecisionAndScale) {
+  Sql("DROP TABLE IF EXISTS meta_t");
+  Sql("CREATE TABLE meta_t (d DECIMAL(10,2), u DECIMAL(7,0) UNSIGNED, v VARCHAR(10), "
+      "b VARBINARY(12), t DATETIME(6), f DOUBLE, g DOUBLE(8,3), i INT) CHARSET utf8mb4");
+  txgate::v1::ExecuteResponse r;
+  ASSERT_TRUE(Exec(stub(), "SELECT d, u, v, b, t, f, g, i FROM meta_t", {}, &r).ok());
+  ASSERT_EQ(r.result().columns_size(), 8);
+  const auto& c = r.result().columns();
+  EXPECT_EQ(c[0].precision(), 10u);  // DECIMAL(10,2)
+  EXPECT_EQ(c[0].scale(), 2u);
+  EXPECT_EQ(c[1].precision(), 7u);  // DECIMAL(7,0) UNSIGNED
+  EXPECT_EQ(c[1].scale(), 0u);
+  EXPECT_EQ(c[2].length(), 10u);  // VARCHAR(10): characters, not utf8mb4 bytes
+  EXPECT_EQ(c[2].precision(), 0u);
+  EXPECT_EQ(c[3].length(), 12u);  // VARBINARY(12): bytes
+  EXPECT_EQ(c[4].length(), 26u);  // DATETIME(6): 'YYYY-MM-DD hh:mm:ss.ffffff'
+  EXPECT_EQ(c[4].scale(), 6u);
+  EXPECT_EQ(c[5].scale(), 0u);    // DOUBLE without (M,D)
+  EXPECT_EQ(c[6].scale(), 3u);    // DOUBLE(8,3)
+  EXPECT_EQ(c[7].length(), 11u);  // INT's display width
+  EXPECT_EQ(c[7].scale(), 0u);
+  Sql("DROP TABLE meta_t");
+}
+
 struct TypeCase {
   std::string column_type;
   Value input;

@@ -7,11 +7,14 @@
 #include <gtest/gtest.h>
 #include <openssl/sha.h>
 #include <stdlib.h>
+#include <sys/wait.h>
 
 #include <cstdio>
 #include <fstream>
 #include <future>
 #include <sstream>
+#include <tuple>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -408,6 +411,51 @@ TEST(TokenConfigTest, BrokenTokensFilesFailAtStart) {
   EXPECT_THAT(service::Server::Start(o).status().message(), ::testing::HasSubstr("no token"));
   std::remove(path.c_str());
   EXPECT_FALSE(service::Server::Start(o).ok());
+}
+
+// txgate-cli reaches a production-like txgate: TLS verified against the CA,
+// a client certificate (mTLS) and a bearer token, each from its flag.
+TEST(CliTlsTest, TheCliReachesAMutualTlsServerWithAToken) {
+  const std::string tokens = "/tmp/txgate-cli-tokens-" + std::to_string(getpid());
+  const std::string token = "/tmp/txgate-cli-token-" + std::to_string(getpid());
+  WriteFile(tokens, absl::StrCat(Sha256Hex(kWriter), " rw cli\n"));
+  WriteFile(token, absl::StrCat(kWriter, "\n"));
+  service::ServerOptions o = TlsOptions(/*mutual=*/true);
+  o.auth_tokens_file = tokens;
+  TestServer server(o);
+  // Runs txgate-cli with `flags` and -e 'SELECT 7 AS n'; its exit status and
+  // output (stdout and stderr).
+  auto cli = [&](const std::string& flags) {
+    const std::string cmd =
+        absl::StrCat(std::getenv("TXGATE_BUILD_DIR"),
+                     "/client/cpp/txgate-cli --addr=127.0.0.1:", server.server().port(), " ", flags,
+                     " -e 'SELECT 7 AS n' 2>&1");
+    FILE* pipe = popen(cmd.c_str(), "r");
+    std::string out;
+    char buf[4096];
+    for (size_t n; (n = fread(buf, 1, sizeof(buf), pipe)) > 0;) out.append(buf, n);
+    const int status = pclose(pipe);
+    return std::pair<int, std::string>(WIFEXITED(status) ? WEXITSTATUS(status) : -1, out);
+  };
+  const std::string tls = absl::StrCat("--tls_ca_file=", TheCerts().path("ca.crt"),
+                                       " --tls_cert_file=", TheCerts().path("client.crt"),
+                                       " --tls_key_file=", TheCerts().path("client.key"));
+  auto [code, out] = cli(absl::StrCat(tls, " --token_file=", token, " --format=csv"));
+  EXPECT_EQ(code, 0) << out;
+  EXPECT_EQ(out, "n\r\n7\r\n");
+  std::tie(code, out) = cli(tls);  // no token
+  EXPECT_EQ(code, 1) << out;
+  EXPECT_THAT(out, ::testing::HasSubstr("UNAUTHENTICATED"));
+  std::tie(code, out) =
+      cli(absl::StrCat("--tls_ca_file=", TheCerts().path("ca.crt"), " --token_file=", token,
+                       " --timeout=2s"));  // no client cert
+  EXPECT_EQ(code, 1) << out;
+  EXPECT_THAT(out, ::testing::HasSubstr("UNAVAILABLE"));
+  std::tie(code, out) = cli(absl::StrCat("--token_file=", token));  // a token in plaintext
+  EXPECT_EQ(code, 2) << out;
+  EXPECT_THAT(out, ::testing::HasSubstr("--token_file needs --tls"));
+  std::remove(tokens.c_str());
+  std::remove(token.c_str());
 }
 
 }  // namespace

@@ -9,14 +9,16 @@ port=$(free_port)
 start_txgate "$port"
 trap 'stop_txgate "$port"' EXIT
 python3 "$root/tests/readme/run_examples.py" "$root/README.md" "127.0.0.1:$port"
-# The server documents its flags (absl's --help exits 1 by design).
+# The server documents its flags (absl's --help exits 1 by design), and the
+# README's configuration table has a row for each: both lists must match.
 help=$("$TXGATE_BUILD_DIR/txgate-server" --help 2>&1 || true)
-for flag in --listen --mysql_host --mysql_port --mysql_socket --mysql_user --mysql_database \
-  --mysql_password_file --mysql_ro_user --mysql_ro_password_file --ro_pool_max_size \
-  --pool_min_idle --pool_max_size --pool_acquire_timeout --max_heal_retries --heal_backoff_initial \
-  --heal_backoff_max; do
-  grep -q -- "$flag" <<<"$help" || { echo "txgate-server --help does not list $flag" >&2; exit 1; }
-done
+help_flags=$(grep -oE '^ +--[a-z0-9_]+' <<<"$help" | tr -d ' ' | sort -u)
+readme_flags=$(sed -n '/^## Configuration/,/^## /p' "$root/README.md" | grep '^| `--' |
+  cut -d'|' -f2 | grep -oE -- '--[a-z0-9_]+' | sort -u)
+missing=$(comm -23 <(echo "$help_flags") <(echo "$readme_flags"))
+unknown=$(comm -13 <(echo "$help_flags") <(echo "$readme_flags"))
+[ -z "$missing" ] || { echo "README's configuration table has no row for:" $missing >&2; exit 1; }
+[ -z "$unknown" ] || { echo "txgate-server --help does not list:" $unknown >&2; exit 1; }
 grep -q TXGATE_MYSQL_PASSWORD <<<"$help"
 grep -q TXGATE_MYSQL_RO_PASSWORD <<<"$help"
-echo "txgate-server --help lists every flag"
+echo "txgate-server --help and the README's configuration table list the same $(wc -l <<<"$help_flags") flags"

@@ -113,6 +113,22 @@ TEST(SanitizeTest, TheOutcomeTableIsNamedWithItsSchema) {
   EXPECT_EQ(Sanitize(o).outcomes.table, "txgate_outcomes");
 }
 
+// The connection defaults accept a client pinging every 10 s (issue 15):
+// only pings closer than that are strikes, with or without calls.
+TEST(SanitizeTest, ConnectionDefaultsAcceptTenSecondPingsAndNeverCutACallByAge) {
+  const ServerOptions s = Sanitize(ServerOptions());
+  EXPECT_LT(s.connections.min_client_ping_interval, absl::Seconds(10));
+  EXPECT_EQ(s.connections.max_connection_age_grace, absl::InfiniteDuration());
+  EXPECT_GT(s.connections.max_connection_age, absl::ZeroDuration());
+  EXPECT_LE(s.connections.max_connection_age, absl::Minutes(5));
+}
+
+TEST(SanitizeTest, AKeepaliveTimeoutOfZeroTakesItsDefault) {
+  ServerOptions o;
+  o.connections.keepalive_timeout = absl::ZeroDuration();
+  EXPECT_EQ(Sanitize(o).connections.keepalive_timeout, absl::Seconds(10));
+}
+
 }  // namespace
 TEST(SanitizeTest, AdmissionBoundsFollowThePoolAndTheRequestSize) {
   ServerOptions o;

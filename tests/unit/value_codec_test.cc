@@ -153,6 +153,28 @@ TEST(ColumnOf, NameTypeAndNullability) {
   EXPECT_THAT(ColumnOf(g), EqualsProto("name: 'note' type: 'VARCHAR' nullable: true"));
 }
 
+TEST(ColumnOf, LengthPrecisionAndScale) {
+  FieldInfo d = Field(MYSQL_TYPE_NEWDECIMAL, 0, kBinary, 12);  // DECIMAL(10,2)
+  d.decimals = 2;
+  EXPECT_THAT(ColumnOf(d),
+              EqualsProto("name: 'c' type: 'DECIMAL' nullable: true length: 12 precision: 10 "
+                          "scale: 2"));
+  FieldInfo u = Field(MYSQL_TYPE_NEWDECIMAL, UNSIGNED_FLAG, kBinary, 7);  // DECIMAL(7,0) UNSIGNED
+  EXPECT_EQ(ColumnOf(u).precision(), 7u);
+  EXPECT_EQ(ColumnOf(u).scale(), 0u);
+  FieldInfo v = Field(MYSQL_TYPE_VAR_STRING, 0, kUtf8mb4, 40);  // VARCHAR(10) in utf8mb4
+  EXPECT_EQ(ColumnOf(v).length(), 10u);
+  FieldInfo b = Field(MYSQL_TYPE_VAR_STRING, BINARY_FLAG, kBinary, 12);  // VARBINARY(12)
+  EXPECT_EQ(ColumnOf(b).length(), 12u);
+  FieldInfo f = Field(MYSQL_TYPE_DOUBLE, 0, kBinary, 22);  // DOUBLE without (M,D)
+  f.decimals = 31;
+  EXPECT_EQ(ColumnOf(f).scale(), 0u);
+  FieldInfo t = Field(MYSQL_TYPE_DATETIME, BINARY_FLAG, kBinary, 26);  // DATETIME(6)
+  t.decimals = 6;
+  EXPECT_EQ(ColumnOf(t).scale(), 6u);
+  EXPECT_EQ(ColumnOf(t).precision(), 0u);
+}
+
 // ------------------------------------------------------------ temporal types
 
 TEST(Temporal, DateOfAndDateTimeOfCopyEveryPart) {

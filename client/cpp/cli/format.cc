@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 
@@ -106,12 +107,18 @@ void WriteCsv(const txgate::v1::ResultSet& result, std::ostream& out) {
   }
 }
 
+// BIGINT [UNSIGNED] and BIT(n) hold values a JSON reader's double cannot
+// carry exactly (beyond 2^53); smaller integer types all fit.
+bool Is64BitInteger(absl::string_view type) {
+  return absl::StartsWith(type, "BIGINT") || type == "BIT";
+}
+
 void WriteJson(const txgate::v1::ResultSet& result, std::ostream& out) {
   for (const txgate::v1::Row& row : result.rows()) {
     out << "{";
     for (int c = 0; c < result.columns_size() && c < row.values_size(); ++c) {
       out << (c > 0 ? "," : "") << JsonString(result.columns(c).name()) << ":"
-          << JsonValue(Value(row.values(c)));
+          << JsonValue(Value(row.values(c)), Is64BitInteger(result.columns(c).type()));
     }
     out << "}\n";
   }
@@ -189,7 +196,7 @@ std::string JsonString(absl::string_view text) {
   return out;
 }
 
-std::string JsonValue(const Value& value) {
+std::string JsonValue(const Value& value, bool integer_as_string) {
   const txgate::v1::Value& v = value.proto();
   switch (value.kind()) {
     case Value::Kind::kUnset:
@@ -198,7 +205,7 @@ std::string JsonValue(const Value& value) {
     case Value::Kind::kInt64:
     case Value::Kind::kUint64:
     case Value::Kind::kBit:
-      return value.ToString();
+      return integer_as_string ? JsonString(value.ToString()) : value.ToString();
     case Value::Kind::kDouble:
       if (!std::isfinite(v.double_value())) return "null";  // JSON has no NaN or infinity
       return value.ToString();

@@ -8,7 +8,9 @@
 // with its quotes doubled; NULL is an empty unquoted field and the empty
 // string a quoted "" so the two stay apart; bytes as 0x-hex.
 // JSON: one object per row and line, keys the column names in order;
-// integers (any 64-bit) and doubles as numbers, DECIMAL as a string (exact),
+// BIGINT [UNSIGNED] and BIT values as strings (as proto3 JSON writes 64-bit
+// integers: a JavaScript reader's double would round them beyond 2^53), the
+// smaller integer types and doubles as numbers, DECIMAL as a string (exact),
 // bytes as base64, JSON columns embedded as documents, dates and times as
 // their text, NULL as null.
 // CSV and JSON print nothing for a statement without columns.
@@ -39,8 +41,9 @@ std::string CsvField(absl::string_view text, bool null = false);
 // A JSON string literal for UTF-8 `text`.
 std::string JsonString(absl::string_view text);
 
-// The JSON form of one value (see above).
-std::string JsonValue(const client::Value& value);
+// The JSON form of one value (see above); `integer_as_string` quotes an
+// integer (for a BIGINT or BIT column).
+std::string JsonValue(const client::Value& value, bool integer_as_string = false);
 
 }  // namespace txgate::cli
 

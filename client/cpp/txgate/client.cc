@@ -130,6 +130,7 @@ grpc::ChannelArguments Client::ChannelArgs(const Options& options) {
   args.SetServiceConfigJSON(options.service_config.empty() ? std::string(DefaultServiceConfig())
                                                            : options.service_config);
   args.SetInt(GRPC_ARG_ENABLE_RETRIES, 1);
+  if (!options.tls_server_name.empty()) args.SetSslTargetNameOverride(options.tls_server_name);
   return args;
 }
 

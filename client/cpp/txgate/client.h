@@ -70,6 +70,11 @@ struct Options {
   // listening without TLS.
   std::shared_ptr<grpc::ChannelCredentials> credentials;
 
+  // With TLS credentials: the name to verify in txgate's certificate instead
+  // of the target's host (e.g. when dialling an IP address). Default (empty):
+  // the target's host.
+  std::string tls_server_name;
+
   // The channel's default service config (JSON). Default (empty): the
   // embedded proto/txgate/v1/service_config.json, which retries health
   // checks only (no DatabaseService call: see above).

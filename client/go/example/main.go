@@ -73,14 +73,15 @@ func main() {
 	}
 	fmt.Printf("streamed %d rows in %d chunk(s)\n", n, rows.Chunks())
 
-	// An interactive transaction: rolled back unless committed.
+	// An interactive transaction, committed when fn returns nil, rolled
+	// back otherwise, and run again whole if it is aborted (a deadlock).
 	var oldest any
-	err = db.InTransaction(ctx, txgate.TxOptions{}, func(tx *txgate.Tx) error {
-		r, err := tx.Execute("SELECT MIN(id) FROM example_orders FOR UPDATE")
+	_, err = db.RunInTransaction(ctx, txgate.RetryOptions{}, func(tx *txgate.Tx) error {
+		r, err := tx.Execute("SELECT MIN(id) AS oldest FROM example_orders FOR UPDATE")
 		if err != nil {
 			return err
 		}
-		oldest = r.Rows[0][0]
+		oldest = r.RowMap(0)["oldest"] // or r.Rows[0][0]
 		_, err = tx.Execute("DELETE FROM example_orders WHERE id = ?", oldest)
 		return err
 	})

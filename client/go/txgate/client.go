@@ -10,6 +10,7 @@ package txgate
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"time"
@@ -22,13 +23,85 @@ import (
 	"github.com/txgate/txgate/client/go/txgatev1"
 )
 
-// DialOptions returns the dial options every txgate channel needs: the
-// service config of proto/txgate/v1/service_config.json. It retries no
-// DatabaseService call (gRPC's retry policy cannot see whether a request
-// carries an idempotency key); Execute and RunTransaction retry in code
-// (Retryable; client/README.md, "Retries: who retries what").
+// DialOptions returns the dial options every txgate channel needs: ONE
+// default service config, proto/txgate/v1/service_config.json, which holds
+// both round_robin load balancing (calls spread over every address the
+// target resolves to) and the retry policy of grpc.health.v1.Health/Check.
+// It retries no DatabaseService call (gRPC's retry policy cannot see
+// whether a request carries an idempotency key); Execute and RunTransaction
+// retry in code (Retryable; client/README.md, "Retries: who retries what").
+//
+// Do not add a grpc.WithDefaultServiceConfig of your own: grpc-go keeps only
+// the last one, so it would replace this config whole (dropping the retry
+// policy, or round_robin). Pass WithServiceConfig(json), which merges.
 func DialOptions() []grpc.DialOption {
 	return []grpc.DialOption{grpc.WithDefaultServiceConfig(txgatev1.ServiceConfig)}
+}
+
+// ServiceConfig returns txgatev1.ServiceConfig merged with extra service
+// configs (JSON, gRPC's service config format), in order: a top-level field
+// of a later config replaces the earlier one's (loadBalancingConfig,
+// retryThrottling, ...), except methodConfig, whose entries are added, an
+// entry naming the same service and method as an earlier one replacing it.
+// An error when a config is not a JSON object.
+func ServiceConfig(extra ...string) (string, error) {
+	merged := map[string]any{}
+	if err := json.Unmarshal([]byte(txgatev1.ServiceConfig), &merged); err != nil {
+		return "", fmt.Errorf("txgate: embedded service config: %w", err)
+	}
+	for i, e := range extra {
+		var add map[string]any
+		if err := json.Unmarshal([]byte(e), &add); err != nil {
+			return "", fmt.Errorf("txgate: service config %d: %w", i+1, err)
+		}
+		for k, v := range add {
+			if k != "methodConfig" {
+				merged[k] = v
+				continue
+			}
+			entries, ok := v.([]any)
+			if !ok {
+				return "", fmt.Errorf("txgate: service config %d: methodConfig is not a list", i+1)
+			}
+			for _, entry := range entries {
+				merged[k] = addMethodConfig(merged[k], entry)
+			}
+		}
+	}
+	b, err := json.Marshal(merged)
+	return string(b), err
+}
+
+// addMethodConfig appends entry to the methodConfig list, dropping earlier
+// entries with the same name list.
+func addMethodConfig(list, entry any) []any {
+	name := func(e any) string {
+		m, _ := e.(map[string]any)
+		b, _ := json.Marshal(m["name"])
+		return string(b)
+	}
+	old, _ := list.([]any)
+	out := make([]any, 0, len(old)+1)
+	for _, e := range old {
+		if name(e) != name(entry) {
+			out = append(out, e)
+		}
+	}
+	return append(out, entry)
+}
+
+// WithServiceConfig is the dial option to pass to NewClient for a service
+// config of one's own: the default config merged with extra
+// (ServiceConfig), as one default service config that replaces
+// DialOptions()'s. It panics when a config is not a JSON object (a
+// programming error, like grpc.WithDefaultServiceConfig's bad JSON, which
+// fails the dial).
+func WithServiceConfig(extra ...string) grpc.DialOption {
+	sc, err := ServiceConfig(extra...)
+	if err != nil {
+		panic(err)
+	}
+	return grpc.WithDefaultServiceConfig(sc)
 }
 
 // Client calls txgate. It is safe for concurrent use.
@@ -51,6 +124,10 @@ func NewClient(target string, opts ...grpc.DialOption) (*Client, error) {
 // been dialed with DialOptions()).
 func NewFromStub(stub txgatev1.DatabaseServiceClient) *Client { return &Client{stub: stub} }
 
+// Conn returns the channel NewClient opened (nil for NewFromStub), e.g. for
+// the grpc.health.v1 client.
+func (c *Client) Conn() *grpc.ClientConn { return c.conn }
+
 // Stub returns the generated stub.
 func (c *Client) Stub() txgatev1.DatabaseServiceClient { return c.stub }
 
@@ -69,6 +146,10 @@ type Result struct {
 	AffectedRows uint64
 	LastInsertID uint64
 	WarningCount uint32
+	// A CALL's further result sets, in order (ResultSet.more_results), and
+	// its OUT/INOUT parameters as one row (nil when it has none).
+	MoreResults   []*Result
+	OutParameters *Result
 }
 
 // ColumnNames returns the columns' names.
@@ -80,12 +161,42 @@ func (r *Result) ColumnNames() []string {
 	return names
 }
 
+// RowMap returns row i keyed by column name (positional access stays:
+// r.Rows[i][j]). When several columns share a name (SELECT a.id, b.id), the
+// first of them is kept: alias the others to see them by name.
+func (r *Result) RowMap(i int) map[string]any { return rowMap(r.Columns, r.Rows[i]) }
+
+// RowMaps returns every row keyed by column name (see RowMap).
+func (r *Result) RowMaps() []map[string]any {
+	out := make([]map[string]any, len(r.Rows))
+	for i := range r.Rows {
+		out[i] = r.RowMap(i)
+	}
+	return out
+}
+
+func rowMap(cols []*txgatev1.Column, row []any) map[string]any {
+	m := make(map[string]any, len(cols))
+	for j, c := range cols {
+		if _, dup := m[c.GetName()]; !dup && j < len(row) {
+			m[c.GetName()] = row[j]
+		}
+	}
+	return m
+}
+
 // ResultOf converts a txgate.v1.ResultSet.
 func ResultOf(rs *txgatev1.ResultSet) *Result {
 	r := &Result{Columns: rs.GetColumns(), Rows: make([][]any, len(rs.GetRows())),
 		AffectedRows: rs.GetAffectedRows(), LastInsertID: rs.GetLastInsertId(), WarningCount: rs.GetWarningCount()}
 	for i, row := range rs.GetRows() {
 		r.Rows[i] = RowValues(row)
+	}
+	for _, more := range rs.GetMoreResults() {
+		r.MoreResults = append(r.MoreResults, ResultOf(more))
+	}
+	if out := rs.GetOutParameters(); out != nil {
+		r.OutParameters = ResultOf(out)
 	}
 	return r
 }

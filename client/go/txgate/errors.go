@@ -74,6 +74,23 @@ func (e *Error) StatementIndex() int {
 	return n
 }
 
+// Expectation is the name of the unmet expectation of an ExpectationFailed
+// error ("affected_rows", "min_affected_rows", "max_affected_rows", "rows",
+// "min_rows", "max_rows"), "" for another error.
+func (e *Error) Expectation() string { return e.Metadata["expectation"] }
+
+// Expected and Actual are the unmet expectation's bound and the statement's
+// actual count (ok false for another error).
+func (e *Error) Expected() (n uint64, ok bool) { return e.metadataUint("expected") }
+
+// Actual: see Expected.
+func (e *Error) Actual() (n uint64, ok bool) { return e.metadataUint("actual") }
+
+func (e *Error) metadataUint(key string) (uint64, bool) {
+	n, err := strconv.ParseUint(e.Metadata[key], 10, 64)
+	return n, err == nil
+}
+
 // FromError converts an error of a gRPC call into an *Error (nil stays nil;
 // an *Error is returned as is).
 func FromError(err error) *Error {

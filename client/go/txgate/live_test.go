@@ -7,6 +7,7 @@ package txgate_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"os"
 	"os/exec"
@@ -453,5 +454,164 @@ func TestLiveSurvivesKilledPooledConnections(t *testing.T) {
 	res, err := c.RunTransaction(ctx, []txgate.Statement{txgate.Stmt("INSERT INTO go_kill VALUES (?)", 1)}, txgate.RunOptions{})
 	if err != nil || res.Results[0].AffectedRows != 1 {
 		t.Fatalf("after kill: %v %v", res, err)
+	}
+}
+
+// TestLiveTimeStoredInUTC: a time.Time is stored as its UTC wall clock,
+// whatever its location and the process's TZ (tests/clients/run.sh runs the
+// Go tests with TZ=America/New_York, so time.Local is -05:00 in January):
+// 12:00 New York time is stored as 17:00 in DATETIME, and a TIMESTAMP holds
+// the same instant; both read back Equal to what was bound.
+func TestLiveTimeStoredInUTC(t *testing.T) {
+	c, ctx := live(t)
+	ny, err := time.LoadLocation("America/New_York")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, offset := time.Date(2024, 1, 15, 12, 0, 0, 0, time.Local).Zone()
+	t.Logf("time.Local is %s (offset %ds in January)", time.Local, offset)
+	must(t, c, ctx, "DROP TABLE IF EXISTS go_time")
+	must(t, c, ctx, "CREATE TABLE go_time (id INT PRIMARY KEY, dt DATETIME(6), ts TIMESTAMP(6) NULL)")
+	cases := []time.Time{
+		time.Date(2024, 1, 15, 12, 0, 0, 250000000, ny),
+		time.Date(2024, 1, 15, 12, 0, 0, 250000000, time.Local),
+		time.Date(2024, 7, 15, 12, 0, 0, 250000000, ny), // -04:00 (daylight saving)
+	}
+	for i, in := range cases {
+		must(t, c, ctx, "INSERT INTO go_time VALUES (?, ?, ?)", i, in, in)
+		res := must(t, c, ctx, `SELECT DATE_FORMAT(dt, '%Y-%m-%d %H:%i:%s.%f'),
+			DATE_FORMAT(ts, '%Y-%m-%d %H:%i:%s.%f'), UNIX_TIMESTAMP(ts), dt, ts FROM go_time WHERE id = ?`, i)
+		want := in.UTC().Format("2006-01-02 15:04:05.000000")
+		row := res.Rows[0]
+		if row[0] != want || row[1] != want {
+			t.Errorf("%v stored as DATETIME %v, TIMESTAMP %v; want %s", in, row[0], row[1], want)
+		}
+		if unix, _ := row[2].(txgate.Decimal); string(unix) != fmt.Sprintf("%d.250000", in.Unix()) {
+			t.Errorf("%v: UNIX_TIMESTAMP %v, want %d.250000", in, row[2], in.Unix())
+		}
+		for _, got := range row[3:] {
+			if tm, ok := got.(time.Time); !ok || !tm.Equal(in) || tm.Location() != time.UTC {
+				t.Errorf("%v read back as %#v", in, got)
+			}
+		}
+	}
+	if got := must(t, c, ctx, "SELECT DATE_FORMAT(dt, '%H:%i') FROM go_time WHERE id = 0").Rows[0][0]; got != "17:00" {
+		t.Errorf("12:00 New York time stored as %v, want 17:00", got)
+	}
+}
+
+// TestLiveRunInTransactionReRunsADeadlockVictim: a real deadlock (MySQL
+// 1213, ABORTED) makes RunInTransaction run the whole function again, in a
+// fresh transaction, which then commits. The other transaction has written
+// more rows, so InnoDB picks RunInTransaction's as the victim.
+func TestLiveRunInTransactionReRunsADeadlockVictim(t *testing.T) {
+	c, ctx := live(t)
+	must(t, c, ctx, "DROP TABLE IF EXISTS go_dead")
+	must(t, c, ctx, "DROP TABLE IF EXISTS go_dead_bulk")
+	must(t, c, ctx, "CREATE TABLE go_dead (id INT PRIMARY KEY, n INT NOT NULL)")
+	must(t, c, ctx, "CREATE TABLE go_dead_bulk (id INT PRIMARY KEY)")
+	must(t, c, ctx, "INSERT INTO go_dead VALUES (1, 0), (2, 0)")
+
+	other, err := c.Begin(ctx, txgate.TxOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Rollback()
+	otherDone := make(chan error, 1)
+	var errs []*txgate.Error
+	runs, err := c.RunInTransaction(ctx, txgate.RetryOptions{InitialBackoff: time.Millisecond}, func(tx *txgate.Tx) error {
+		if _, err := tx.Execute("UPDATE go_dead SET n = n + 1 WHERE id = 1"); err != nil {
+			return err
+		}
+		if len(errs) == 0 { // first run: the other transaction takes row 2, then waits for row 1
+			if _, err := other.Execute("INSERT INTO go_dead_bulk SELECT seq FROM seq_1_to_50"); err != nil {
+				return err
+			}
+			if _, err := other.Execute("UPDATE go_dead SET n = n + 10 WHERE id = 2"); err != nil {
+				return err
+			}
+			go func() {
+				_, err := other.Execute("UPDATE go_dead SET n = n + 10 WHERE id = 1")
+				if err == nil {
+					_, err = other.Commit()
+				}
+				otherDone <- err
+			}()
+			const waiting = "SELECT COUNT(*) FROM information_schema.INNODB_TRX WHERE trx_state = 'LOCK WAIT'"
+			if !eventually(10*time.Second, func() bool { return adminSQL(t, waiting)[0] == "1" }) {
+				return errors.New("the other transaction never waited for row 1")
+			}
+		}
+		_, err := tx.Execute("UPDATE go_dead SET n = n + 1 WHERE id = 2")
+		var e *txgate.Error
+		if errors.As(err, &e) {
+			errs = append(errs, e)
+		}
+		return err
+	})
+	if err != nil || runs != 2 {
+		t.Fatalf("RunInTransaction: %d runs, %v", runs, err)
+	}
+	if len(errs) != 1 || errs[0].Code != codes.Aborted || errs[0].MySQLErrno != 1213 {
+		t.Fatalf("first run's error: %+v", errs)
+	}
+	if err := <-otherDone; err != nil {
+		t.Fatalf("the other transaction: %v", err)
+	}
+	res := must(t, c, ctx, "SELECT n FROM go_dead ORDER BY id")
+	if !reflect.DeepEqual(res.Rows, [][]any{{int64(11)}, {int64(11)}}) {
+		t.Fatalf("rows %v: want each transaction applied once", res.Rows)
+	}
+}
+
+// TestLiveRunInTransactionReturnsOtherErrorsAtOnce: an unmet expectation
+// and fn's own error are not re-run.
+func TestLiveRunInTransactionReturnsOtherErrorsAtOnce(t *testing.T) {
+	c, ctx := live(t)
+	setupTxTable(t, c, ctx)
+	runs, err := c.RunInTransaction(ctx, txgate.RetryOptions{}, func(tx *txgate.Tx) error {
+		_, err := tx.Run(txgate.Stmt("UPDATE go_tx SET v = 'x' WHERE id = ?", 99).ExpectAffectedRows(1))
+		return err
+	})
+	var e *txgate.Error
+	if runs != 1 || !errors.As(err, &e) || !e.ExpectationFailed() || e.Expectation() != "affected_rows" {
+		t.Fatalf("%d runs, %v", runs, err)
+	}
+	if n, ok := e.Expected(); !ok || n != 1 {
+		t.Errorf("Expected() = %d, %v", n, ok)
+	}
+	if n, ok := e.Actual(); !ok || n != 0 {
+		t.Errorf("Actual() = %d, %v", n, ok)
+	}
+	boom := errors.New("boom")
+	runs, err = c.RunInTransaction(ctx, txgate.RetryOptions{}, func(tx *txgate.Tx) error {
+		_, _ = tx.Execute("INSERT INTO go_tx VALUES (?, ?)", 1, "a")
+		return boom
+	})
+	if runs != 1 || !errors.Is(err, boom) || count(t, c, ctx) != 0 {
+		t.Fatalf("%d runs, %v, %d rows", runs, err, count(t, c, ctx))
+	}
+}
+
+func TestLiveRowsByColumnName(t *testing.T) {
+	c, ctx := live(t)
+	res := must(t, c, ctx, "SELECT 1 AS a, 'x' AS b, NULL AS c, 2 AS a")
+	if m := res.RowMap(0); !reflect.DeepEqual(m, map[string]any{"a": int64(1), "b": "x", "c": nil}) {
+		t.Fatalf("RowMap %v", m)
+	}
+	if res.Rows[0][3] != int64(2) || len(res.RowMaps()) != 1 {
+		t.Fatalf("positional %v", res.Rows)
+	}
+	rows, err := c.StreamQuery(ctx, "SELECT seq AS n, seq * 2 AS twice FROM seq_1_to_3", nil, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var got []map[string]any
+	for rows.Next() {
+		got = append(got, rows.Map())
+	}
+	if err := rows.Err(); err != nil || len(got) != 3 || got[2]["twice"] != uint64(6) && got[2]["twice"] != int64(6) {
+		t.Fatalf("stream maps %v %v", got, err)
 	}
 }

@@ -95,6 +95,9 @@ func (r *Rows) Next() bool {
 // Values returns the current row's values (see FromValue).
 func (r *Rows) Values() []any { return r.current }
 
+// Map returns the current row keyed by column name (see Result.RowMap).
+func (r *Rows) Map() map[string]any { return rowMap(r.columns, r.current) }
+
 // Err returns the error that ended the stream, if any.
 func (r *Rows) Err() error { return r.err }
 

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -27,6 +29,7 @@ type Tx struct {
 	cancel   context.CancelFunc
 	readOnly bool
 	state    string
+	failure  *Error // the error that failed the transaction
 }
 
 // Begin opens an interactive transaction; ctx bounds its whole life.
@@ -48,7 +51,8 @@ func (c *Client) Begin(ctx context.Context, opts TxOptions) (*Tx, error) {
 }
 
 // InTransaction runs fn in an interactive transaction, committing if fn
-// returns nil and rolling back otherwise.
+// returns nil and rolling back otherwise. It runs fn once; RunInTransaction
+// re-runs it when the transaction is aborted (a deadlock, ...).
 func (c *Client) InTransaction(ctx context.Context, opts TxOptions, fn func(*Tx) error) error {
 	tx, err := c.Begin(ctx, opts)
 	if err != nil {
@@ -62,11 +66,116 @@ func (c *Client) InTransaction(ctx context.Context, opts TxOptions, fn func(*Tx)
 	return err
 }
 
+// RetryOptions bound RunInTransaction's re-runs; the zero value is fine.
+type RetryOptions struct {
+	TxOptions
+	// Runs of fn at most (default 10), all within Timeout (default 60s;
+	// ctx's deadline also applies).
+	MaxAttempts int
+	Timeout     time.Duration
+	// Backoff between runs: from InitialBackoff (default 50ms), doubling up
+	// to MaxBackoff (default 2s), with jitter.
+	InitialBackoff, MaxBackoff time.Duration
+}
+
+// RunInTransaction runs fn in an interactive transaction and commits it,
+// re-running the whole of fn in a fresh transaction when the transaction
+// was aborted — as Spanner's client libraries do. It re-runs when an error
+// (returned by Begin, by fn — wrapped or not — or by Commit) is:
+//   - ABORTED, any reason: a deadlock (MySQL 1213) or lock wait timeout
+//     (1205), the transaction lost its connection (TRANSACTION_LOST,
+//     REPLAY_MISMATCH), it idled (TRANSACTION_IDLE_TIMEOUT), ... — txgate
+//     rolled the whole transaction back;
+//   - UNAVAILABLE with txgate's ErrorInfo (nothing applied: e.g.
+//     SERVER_SHUTTING_DOWN, DATABASE_UNAVAILABLE), or any UNAVAILABLE before
+//     the commit was sent (a transaction whose stream ends without a commit
+//     is rolled back).
+//
+// Anything else is returned at once: fn's own errors, an unmet expectation
+// (FAILED_PRECONDITION), and a commit whose outcome is unknown (UNKNOWN, or
+// a transport UNAVAILABLE after the commit was sent: the *Error carries
+// the commit's idempotency key; re-running could apply it twice). fn must
+// therefore be safe to run more than once: no effects outside the
+// transaction, or only idempotent ones. It returns how many times fn ran
+// and the last error; when the bound is reached, the last error.
+func (c *Client) RunInTransaction(ctx context.Context, opts RetryOptions, fn func(*Tx) error) (int, error) {
+	return RerunAborted(ctx, opts, func(ctx context.Context) (bool, error) {
+		return c.runOnce(ctx, opts.TxOptions, fn)
+	})
+}
+
+// RerunAborted is RunInTransaction's loop, for transactions of another API
+// (package txgatesql's RunInTx uses it for database/sql): it calls run —
+// one whole transaction, begun, run and committed, in ctx bounded by
+// opts.Timeout — until it succeeds, returns an error Rerunnable rejects, or
+// opts' bounds are reached, with exponential backoff and jitter between
+// runs (opts.TxOptions is not used). run reports whether it sent the
+// commit. It returns the number of runs and the last error.
+func RerunAborted(ctx context.Context, opts RetryOptions, run func(ctx context.Context) (commitSent bool, err error)) (int, error) {
+	maxAttempts := opts.MaxAttempts
+	if maxAttempts <= 0 {
+		maxAttempts = 10
+	}
+	backoff := orDefault(opts.InitialBackoff, 50*time.Millisecond)
+	maxBackoff := orDefault(opts.MaxBackoff, 2*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, orDefault(opts.Timeout, 60*time.Second))
+	defer cancel()
+	for attempt := 1; ; attempt++ {
+		commitSent, err := run(ctx)
+		if err == nil || attempt >= maxAttempts || ctx.Err() != nil || !Rerunnable(err, commitSent) {
+			return attempt, err
+		}
+		pause := backoff/2 + rand.N(backoff/2+1)
+		select {
+		case <-ctx.Done():
+			return attempt, err
+		case <-time.After(pause):
+		}
+		backoff = min(2*backoff, maxBackoff)
+	}
+}
+
+// runOnce runs fn in one transaction; commitSent reports whether the
+// commit was sent.
+func (c *Client) runOnce(ctx context.Context, opts TxOptions, fn func(*Tx) error) (commitSent bool, err error) {
+	tx, err := c.Begin(ctx, opts)
+	if err != nil {
+		return false, err
+	}
+	defer tx.Rollback()
+	if err := fn(tx); err != nil {
+		return false, err
+	}
+	_, err = tx.Commit()
+	return true, err
+}
+
+// Rerunnable reports whether a transaction that failed with err may be run
+// again whole (RunInTransaction's rule): err wraps an *Error that is
+// ABORTED, or UNAVAILABLE with txgate's ErrorInfo, or UNAVAILABLE before the
+// commit was sent (commitSent false).
+func Rerunnable(err error, commitSent bool) bool {
+	var e *Error
+	if !errors.As(err, &e) {
+		return false
+	}
+	switch e.Code {
+	case codes.Aborted:
+		return true
+	case codes.Unavailable:
+		return e.Domain == ErrorDomain || !commitSent
+	}
+	return false
+}
+
 // State is "open", "committed", "rolled back" or "failed".
 func (t *Tx) State() string { return t.state }
 
 // exchange sends one request and reads its one response.
 func (t *Tx) exchange(req *txgatev1.TransactionRequest) (*txgatev1.TransactionResponse, error) {
+	if t.state == "failed" && t.failure != nil {
+		return nil, t.failure // what ended it, e.g. an ABORTED that RunInTransaction re-runs
+	}
 	if t.state != "beginning" && t.state != "open" {
 		return nil, &Error{Code: codes.FailedPrecondition, Message: "the transaction is " + t.state,
 			status: status.New(codes.FailedPrecondition, "the transaction is "+t.state)}
@@ -83,7 +192,8 @@ func (t *Tx) exchange(req *txgatev1.TransactionRequest) (*txgatev1.TransactionRe
 	}
 	if err != nil {
 		t.end("failed")
-		return nil, FromError(err)
+		t.failure = FromError(err)
+		return nil, t.failure
 	}
 	if !matches(req, resp) {
 		t.end("failed")
@@ -126,28 +236,40 @@ func (t *Tx) finish(state string) error {
 
 // Execute runs one statement inside the transaction.
 func (t *Tx) Execute(sql string, params ...any) (*Result, error) {
-	vals, err := Values(params)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := t.exchange(&txgatev1.TransactionRequest{Action: &txgatev1.TransactionRequest_Statement{
-		Statement: &txgatev1.Statement{Sql: sql, Params: vals}}})
-	if err != nil {
-		return nil, err
-	}
-	return ResultOf(resp.GetResult()), nil
+	return t.RunContext(context.Background(), Stmt(sql, params...))
+}
+
+// ExecuteContext is Execute bounded by ctx as well as by Begin's context.
+func (t *Tx) ExecuteContext(ctx context.Context, sql string, params ...any) (*Result, error) {
+	return t.RunContext(ctx, Stmt(sql, params...))
 }
 
 // Run runs one Statement inside the transaction; unlike Execute it can
 // carry an expectation. An unmet one ends the transaction, rolled back
 // (State "failed"), with an *Error whose ExpectationFailed() is true.
-func (t *Tx) Run(s Statement) (*Result, error) {
+func (t *Tx) Run(s Statement) (*Result, error) { return t.RunContext(context.Background(), s) }
+
+// RunContext is Run bounded by ctx as well as by Begin's context. The
+// stream is the transaction, so a statement cannot be abandoned alone:
+// when ctx is done before the answer arrives, the stream is cancelled —
+// txgate kills the statement and rolls the whole transaction back — and the
+// error (State "failed") wraps ctx.Err() (errors.Is(err,
+// context.DeadlineExceeded) holds).
+func (t *Tx) RunContext(ctx context.Context, s Statement) (*Result, error) {
 	st, err := s.proto()
 	if err != nil {
 		return nil, err
 	}
+	if err := ctx.Err(); err != nil {
+		return nil, err // nothing sent: the transaction goes on
+	}
+	stop := context.AfterFunc(ctx, t.cancel)
 	resp, err := t.exchange(&txgatev1.TransactionRequest{Action: &txgatev1.TransactionRequest_Statement{
 		Statement: st}})
+	if !stop() && ctx.Err() != nil {
+		t.end("failed")
+		return nil, fmt.Errorf("txgate: statement abandoned, transaction rolled back: %w", ctx.Err())
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -1,8 +1,11 @@
 package txgate
 
 import (
+	"database/sql/driver"
+	"errors"
 	"fmt"
 	"reflect"
+	"strconv"
 	"time"
 
 	"google.golang.org/protobuf/types/known/structpb"
@@ -11,7 +14,38 @@ import (
 )
 
 // Decimal is an exact decimal as text, e.g. "-12345.678900" (DECIMAL, NUMERIC).
+// It is a database/sql Scanner and driver.Valuer: the txgate driver
+// (package txgatesql) binds it as an exact decimal_value, other drivers as
+// its text.
 type Decimal string
+
+// Scan implements sql.Scanner: from text ([]byte, string), an int64, uint64
+// or float64 (shortest form that reads back the same). NULL is an error:
+// scan a nullable column into sql.Null[Decimal].
+func (d *Decimal) Scan(src any) error {
+	switch v := src.(type) {
+	case string:
+		*d = Decimal(v)
+	case []byte:
+		*d = Decimal(v)
+	case Decimal:
+		*d = v
+	case int64:
+		*d = Decimal(strconv.FormatInt(v, 10))
+	case uint64:
+		*d = Decimal(strconv.FormatUint(v, 10))
+	case float64:
+		*d = Decimal(strconv.FormatFloat(v, 'f', -1, 64))
+	case nil:
+		return errors.New("txgate: cannot scan NULL into a Decimal (use sql.Null[txgate.Decimal])")
+	default:
+		return fmt.Errorf("txgate: cannot scan %T into a Decimal", src)
+	}
+	return nil
+}
+
+// Value implements driver.Valuer: the decimal's text.
+func (d Decimal) Value() (driver.Value, error) { return string(d), nil }
 
 // JSON is a JSON document as text (the JSON column type).
 type JSON string
@@ -42,8 +76,11 @@ func (d Date) String() string { return fmt.Sprintf("%04d-%02d-%02d", d.Year, int
 //	string                        string_value
 //	[]byte                        bytes_value
 //	Decimal                       decimal_value (exact)
-//	time.Time                     datetime_value: its wall clock in its own location
-//	                              (use UTC), microsecond precision
+//	time.Time                     datetime_value: the instant in UTC (t.UTC()), truncated
+//	                              to microseconds; txgate's sessions run with
+//	                              time_zone '+00:00', so DATETIME and TIMESTAMP
+//	                              columns hold the UTC wall clock (12:00-05:00 is
+//	                              stored as 17:00), whatever the process's TZ
 //	Date                          date_value
 //	time.Duration                 time_value (TIME: negative, beyond 24 hours)
 //	JSON                          json_value
@@ -97,6 +134,9 @@ func Value(x any) (*txgatev1.Value, error) {
 	case *txgatev1.Date:
 		return dateValue(v), nil
 	case time.Time:
+		// The instant, not the wall clock of v's location: binding the local
+		// wall clock shifted every value by the zone's offset.
+		v = v.UTC()
 		return datetimeValue(&txgatev1.DateTime{
 			Year: int32(v.Year()), Month: int32(v.Month()), Day: int32(v.Day()),
 			Hour: int32(v.Hour()), Minute: int32(v.Minute()), Second: int32(v.Second()),

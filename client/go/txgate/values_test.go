@@ -1,10 +1,16 @@
 package txgate_test
 
 import (
+	"errors"
+	"fmt"
 	"math"
 	"reflect"
 	"testing"
 	"time"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/txgate/txgate/client/go/txgate"
 	"github.com/txgate/txgate/client/go/txgatev1"
@@ -60,5 +66,58 @@ func TestValueKinds(t *testing.T) {
 	zero := &txgatev1.DateTime{}
 	if got := txgate.FromValue(&txgatev1.Value{Kind: &txgatev1.Value_DatetimeValue{DatetimeValue: zero}}); got != zero {
 		t.Errorf("zero DATETIME gave %#v", got)
+	}
+}
+
+// A time.Time is bound as its instant in UTC, whatever its location: 12:00
+// in New York (-05:00 in January) is 17:00 UTC.
+func TestTimeBoundInUTC(t *testing.T) {
+	ny, err := time.LoadLocation("America/New_York")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, in := range []time.Time{
+		time.Date(2024, 1, 15, 12, 0, 0, 123456789, ny),
+		time.Date(2024, 1, 15, 17, 0, 0, 123456789, time.UTC),
+		time.Date(2024, 1, 15, 17, 0, 0, 123456789, time.UTC).In(time.Local),
+		time.Date(2024, 1, 16, 1, 0, 0, 123456789, time.FixedZone("+08", 8*3600)),
+	} {
+		v, err := txgate.Value(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dt := v.GetDatetimeValue()
+		if dt.GetYear() != 2024 || dt.GetMonth() != 1 || dt.GetDay() != 15 || dt.GetHour() != 17 ||
+			dt.GetMinute() != 0 || dt.GetSecond() != 0 || dt.GetMicrosecond() != 123456 {
+			t.Errorf("Value(%v) = %v, want 2024-01-15 17:00:00.123456", in, dt)
+		}
+	}
+}
+
+func TestRerunnable(t *testing.T) {
+	st := func(c codes.Code, domain string) error {
+		s := status.New(c, "x")
+		if domain != "" {
+			s, _ = s.WithDetails(&errdetails.ErrorInfo{Domain: domain, Reason: "R"})
+		}
+		return fmt.Errorf("wrapped: %w", txgate.FromError(s.Err()))
+	}
+	for _, tc := range []struct {
+		err        error
+		commitSent bool
+		want       bool
+	}{
+		{st(codes.Aborted, txgate.ErrorDomain), false, true},
+		{st(codes.Aborted, txgate.ErrorDomain), true, true},
+		{st(codes.Unavailable, txgate.ErrorDomain), true, true},
+		{st(codes.Unavailable, ""), false, true},
+		{st(codes.Unavailable, ""), true, false}, // the commit may have applied
+		{st(codes.Unknown, txgate.ErrorDomain), true, false},
+		{st(codes.FailedPrecondition, txgate.ErrorDomain), false, false},
+		{errors.New("fn's own"), false, false},
+	} {
+		if got := txgate.Rerunnable(tc.err, tc.commitSent); got != tc.want {
+			t.Errorf("Rerunnable(%v, %v) = %v", tc.err, tc.commitSent, got)
+		}
 	}
 }

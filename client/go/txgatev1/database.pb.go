@@ -812,7 +812,21 @@ type Column struct {
 	// The MySQL type name, e.g. "BIGINT UNSIGNED", "VARCHAR", "DATETIME".
 	Type string `protobuf:"bytes,2,opt,name=type,proto3" json:"type,omitempty"`
 	// True when the column may hold NULL.
-	Nullable      bool `protobuf:"varint,3,opt,name=nullable,proto3" json:"nullable,omitempty"`
+	Nullable bool `protobuf:"varint,3,opt,name=nullable,proto3" json:"nullable,omitempty"`
+	// The column's length as MariaDB reports it in the result's metadata: in
+	// characters for text types (the byte length over the longest character of
+	// the column's character set, e.g. 10 for VARCHAR(10) in utf8mb4), in bytes
+	// for binary types (BINARY, VARBINARY, BLOB), the display width for
+	// numeric and temporal types (e.g. 26 for DATETIME(6)). 0 when unknown.
+	Length uint64 `protobuf:"varint,4,opt,name=length,proto3" json:"length,omitempty"`
+	// DECIMAL: the number of significant digits (M of DECIMAL(M,D)); 0 for
+	// every other type.
+	Precision uint32 `protobuf:"varint,5,opt,name=precision,proto3" json:"precision,omitempty"`
+	// DECIMAL: digits after the decimal point (D of DECIMAL(M,D)); DATETIME,
+	// TIMESTAMP and TIME: digits of fractional seconds (6 for DATETIME(6));
+	// FLOAT/DOUBLE declared with (M,D): D. 0 otherwise, also for FLOAT/DOUBLE
+	// declared without D.
+	Scale         uint32 `protobuf:"varint,6,opt,name=scale,proto3" json:"scale,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -866,6 +880,27 @@ func (x *Column) GetNullable() bool {
 		return x.Nullable
 	}
 	return false
+}
+
+func (x *Column) GetLength() uint64 {
+	if x != nil {
+		return x.Length
+	}
+	return 0
+}
+
+func (x *Column) GetPrecision() uint32 {
+	if x != nil {
+		return x.Precision
+	}
+	return 0
+}
+
+func (x *Column) GetScale() uint32 {
+	if x != nil {
+		return x.Scale
+	}
+	return 0
 }
 
 // Row is one row of a result set; values are in column order.
@@ -2050,11 +2085,14 @@ const file_txgate_v1_database_proto_rawDesc = "" +
 	"\x12_max_affected_rowsB\a\n" +
 	"\x05_rowsB\v\n" +
 	"\t_min_rowsB\v\n" +
-	"\t_max_rows\"L\n" +
+	"\t_max_rows\"\x98\x01\n" +
 	"\x06Column\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04type\x18\x02 \x01(\tR\x04type\x12\x1a\n" +
-	"\bnullable\x18\x03 \x01(\bR\bnullable\"/\n" +
+	"\bnullable\x18\x03 \x01(\bR\bnullable\x12\x16\n" +
+	"\x06length\x18\x04 \x01(\x04R\x06length\x12\x1c\n" +
+	"\tprecision\x18\x05 \x01(\rR\tprecision\x12\x14\n" +
+	"\x05scale\x18\x06 \x01(\rR\x05scale\"/\n" +
 	"\x03Row\x12(\n" +
 	"\x06values\x18\x01 \x03(\v2\x10.txgate.v1.ValueR\x06values\"\xc2\x02\n" +
 	"\tResultSet\x12+\n" +
@@ -2127,7 +2165,8 @@ const file_txgate_v1_database_proto_rawDesc = "" +
 	"\aExecute\x12\x19.txgate.v1.ExecuteRequest\x1a\x1a.txgate.v1.ExecuteResponse\x12U\n" +
 	"\x0eRunTransaction\x12 .txgate.v1.RunTransactionRequest\x1a!.txgate.v1.RunTransactionResponse\x12N\n" +
 	"\vStreamQuery\x12\x1d.txgate.v1.StreamQueryRequest\x1a\x1e.txgate.v1.StreamQueryResponse0\x01\x12P\n" +
-	"\vTransaction\x12\x1d.txgate.v1.TransactionRequest\x1a\x1e.txgate.v1.TransactionResponse(\x010\x01B9Z4github.com/txgate/txgate/client/go/txgatev1;txgatev1\xf8\x01\x01b\x06proto3"
+	"\vTransaction\x12\x1d.txgate.v1.TransactionRequest\x1a\x1e.txgate.v1.TransactionResponse(\x010\x01BY\n" +
+	"\rdev.txgate.v1B\rDatabaseProtoP\x01Z4github.com/txgate/txgate/client/go/txgatev1;txgatev1\xf8\x01\x01b\x06proto3"
 
 var (
 	file_txgate_v1_database_proto_rawDescOnce sync.Once

@@ -373,7 +373,8 @@ const file_txgate_v1_error_reason_proto_rawDesc = "" +
 	"\x10RESULT_TOO_LARGE\x10\x17\x12\x14\n" +
 	"\x10PACKET_TOO_LARGE\x10\x18\x12\x15\n" +
 	"\x11SERVER_OVERLOADED\x10\x19\x12\x18\n" +
-	"\x14STREAM_WRITE_TIMEOUT\x10\x1aB9Z4github.com/txgate/txgate/client/go/txgatev1;txgatev1\xf8\x01\x01b\x06proto3"
+	"\x14STREAM_WRITE_TIMEOUT\x10\x1aB\\\n" +
+	"\rdev.txgate.v1B\x10ErrorReasonProtoP\x01Z4github.com/txgate/txgate/client/go/txgatev1;txgatev1\xf8\x01\x01b\x06proto3"
 
 var (
 	file_txgate_v1_error_reason_proto_rawDescOnce sync.Once

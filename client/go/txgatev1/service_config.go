@@ -5,7 +5,8 @@ package txgatev1
 import _ "embed"
 
 // ServiceConfig is proto/txgate/v1/service_config.json: the gRPC service
-// config (retry policy) every txgate client dials with.
+// config (round_robin load balancing and Health's retry policy, one config)
+// every txgate client dials with.
 //
 //go:embed service_config.json
 var ServiceConfig string

@@ -8,15 +8,43 @@ const grpc = require('@grpc/grpc-js');
 const protoLoader = require('@grpc/proto-loader');
 
 const { ERROR_DOMAIN, REASON_COMMIT_OUTCOME_UNKNOWN, TxgateError, fromServiceError } = require('./errors');
-const { Json, fromValue, toValue, rowValues } = require('./values');
+const { Json, decodeOptions, fromValue, integer, rowObject, toValue, rowValues } = require('./values');
 
 const PROTO_DIR = path.join(__dirname, '..', 'proto');
 
-// proto/txgate/v1/service_config.json: retries no DatabaseService call (gRPC's
-// retry policy cannot see whether a request carries an idempotency key), only
-// health checks; execute and runTransaction retry in code (client/README.md,
-// "Retries: who retries what").
+// proto/txgate/v1/service_config.json: round_robin over every address the
+// target resolves to, and a retry policy for health checks only (gRPC's retry
+// policy cannot see whether a request carries an idempotency key); execute
+// and runTransaction retry in code (client/README.md, "Retries: who retries
+// what").
 const SERVICE_CONFIG = fs.readFileSync(path.join(PROTO_DIR, 'txgate/v1/service_config.json'), 'utf8');
+
+const methodKey = (n) => `${n.service || ''}/${n.method || ''}`;
+
+/**
+ * One service config: txgate's (SERVICE_CONFIG) with a caller's merged in.
+ * The caller's top-level fields (loadBalancingConfig, retryThrottling, ...)
+ * replace txgate's only where the caller gives them; its methodConfig
+ * entries are added, and a method name both configure is the caller's, so
+ * txgate's retry policy stays for every method the caller does not name.
+ * Returns the JSON text; throws TypeError if extra is not a JSON object.
+ */
+function mergeServiceConfig(extra) {
+  const base = JSON.parse(SERVICE_CONFIG);
+  if (extra === undefined || extra === null) return SERVICE_CONFIG;
+  let theirs;
+  try {
+    theirs = typeof extra === 'string' ? JSON.parse(extra) : extra;
+  } catch (e) {
+    throw new TypeError(`grpc.service_config is not JSON: ${e.message}`);
+  }
+  if (typeof theirs !== 'object' || Array.isArray(theirs)) throw new TypeError('grpc.service_config is not a JSON object');
+  const { methodConfig = [], ...top } = theirs;
+  const named = new Set(methodConfig.flatMap((m) => (m.name || []).map(methodKey)));
+  const kept = (base.methodConfig || []).map((m) => ({ ...m, name: (m.name || []).filter((n) => !named.has(methodKey(n))) }))
+    .filter((m) => m.name.length);
+  return JSON.stringify({ ...base, ...top, methodConfig: [...kept, ...methodConfig] });
+}
 
 const packageDefinition = protoLoader.loadSync('txgate/v1/database.proto', {
   includeDirs: [PROTO_DIR],
@@ -29,9 +57,22 @@ const packageDefinition = protoLoader.loadSync('txgate/v1/database.proto', {
 });
 const txgatev1 = grpc.loadPackageDefinition(packageDefinition).txgate.v1;
 
-/** Channel options that load txgate's service config (retry policy). */
+/**
+ * grpc-js channel options carrying txgate's service config (round_robin and
+ * the health-check retry policy) as ONE config: a 'grpc.service_config' in
+ * extra is merged into it (mergeServiceConfig), never swapped for it. Retries
+ * stay enabled unless extra sets 'grpc.enable_retries' to 0, and a service
+ * config from DNS TXT records is not looked up (it would replace this one
+ * whole) unless extra sets 'grpc.service_config_disable_resolution' to 0.
+ * Other extra options are passed as given.
+ */
 function channelOptions(extra = {}) {
-  return { 'grpc.service_config': SERVICE_CONFIG, 'grpc.enable_retries': 1, ...extra };
+  return {
+    'grpc.enable_retries': 1,
+    'grpc.service_config_disable_resolution': 1,
+    ...extra,
+    'grpc.service_config': mergeServiceConfig(extra['grpc.service_config']),
+  };
 }
 
 function isolationLevel(level) {
@@ -87,17 +128,60 @@ function statement(s) {
   return out;
 }
 
-/** The result of one statement, with values converted by fromValue. */
-function result(rs = {}) {
+/**
+ * The result of one statement, with values converted by fromValue(v, decode):
+ * rows keyed by column name, rowsAsArrays the same rows as arrays in column
+ * order; integers (affectedRows, lastInsertId) as decode.integers says.
+ */
+function result(rs = {}, decode = decodeOptions()) {
+  const columnNames = (rs.columns || []).map((c) => c.name);
+  const rowsAsArrays = (rs.rows || []).map((r) => rowValues(r, decode));
   return {
     columns: rs.columns || [],
-    columnNames: (rs.columns || []).map((c) => c.name),
-    rows: (rs.rows || []).map(rowValues),
-    affectedRows: BigInt(rs.affected_rows || 0),
-    lastInsertId: BigInt(rs.last_insert_id || 0),
+    columnNames,
+    rows: rowsAsArrays.map((values) => rowObject(columnNames, values)),
+    rowsAsArrays,
+    affectedRows: integer(rs.affected_rows || '0', decode.integers),
+    lastInsertId: integer(rs.last_insert_id || '0', decode.integers),
     warningCount: rs.warning_count || 0,
   };
 }
+
+/**
+ * Whether a runInTransaction attempt that failed with err may be run again
+ * whole: when nothing of it can have been committed and a re-run may pass.
+ * - ABORTED (a deadlock 1213, a lock wait timeout 1205, TRANSACTION_LOST,
+ *   REPLAY_MISMATCH: txgate rolled the transaction back), except the reasons
+ *   the client itself caused (it paused past an idle timeout, stopped
+ *   reading, closed without commit);
+ * - txgate's own UNAVAILABLE (its ErrorInfo: nothing was applied);
+ * - beforeCommit (the error ended the attempt's own Transaction stream before
+ *   its commit was sent): a transport UNAVAILABLE (a cut connection, a
+ *   txgate that went away) or a CANCELLED that neither txgate nor this
+ *   process caused: a stream that ends uncommitted is rolled back.
+ * Never an error during or after the commit otherwise (UNKNOWN / a lost
+ * answer: the commit may have applied), nor any other error.
+ */
+const NOT_RERUN_ABORTED = new Set(['TRANSACTION_IDLE_TIMEOUT', 'STREAM_WRITE_TIMEOUT', 'TRANSACTION_NOT_COMMITTED']);
+function rerunnable(err, beforeCommit = false) {
+  if (err.code === grpc.status.ABORTED) return !NOT_RERUN_ABORTED.has(err.reason);
+  if (err.code === grpc.status.UNAVAILABLE && err.domain === ERROR_DOMAIN) return true;
+  if (!beforeCommit || err.domain === ERROR_DOMAIN) return false;
+  return err.code === grpc.status.UNAVAILABLE || (err.code === grpc.status.CANCELLED && !err.cancelledLocally);
+}
+
+// fn's value once tx is committed (by fn, or here if fn left it open); the
+// error that failed tx if fn swallowed it.
+async function runAndCommit(tx, fn) {
+  const value = await fn();
+  if (tx.state === 'open') await tx.commit();
+  if (tx.state === 'failed') throw tx.error;
+  return value;
+}
+
+// The Transaction whose stream an error ended (set by Transaction).
+const STREAM_OF = Symbol('txgate.transaction');
+const fromStream = (err, tx) => Object.defineProperty(err, STREAM_OF, { value: tx, configurable: true });
 
 /**
  * Whether a request that failed with err (a TxgateError) may be sent again.
@@ -132,12 +216,18 @@ const sleep = (ms, signal) => new Promise((resolve) => {
 
 class Client {
   /**
-   * Dials target (insecure unless options.credentials) with the service config.
-   * options: credentials, channelOptions (extra grpc-js options),
+   * Dials target (insecure unless options.credentials) with the one merged
+   * service config (channelOptions()): 'host:port', or every instance, e.g.
+   * 'ipv4:10.0.0.1:50051,10.0.0.2:50051' or 'dns:///txgate-headless:50051',
+   * for round_robin over them.
+   * options: integers ('auto': number when |n| <= 2^53 - 1, else bigint;
+   * 'bigint'), datetimes ('date': PreciseDate; 'fields': DateTime), as in
+   * values.js; credentials, channelOptions (extra grpc-js options, merged),
    * defaultTimeoutMs (unary calls without a timeout; default 30000),
    * stub (anything with DatabaseService's methods, e.g. a fake in tests).
    */
   constructor(target, options = {}) {
+    this.decode = decodeOptions(options);
     this.stub = options.stub || new txgatev1.DatabaseService(target,
       options.credentials || grpc.credentials.createInsecure(), channelOptions(options.channelOptions));
     this.defaultTimeoutMs = options.defaultTimeoutMs === undefined ? 30000 : options.defaultTimeoutMs;
@@ -221,7 +311,7 @@ class Client {
     const request = { sql, params: params.map(toValue), idempotency_key: key };
     const [resp, calls] = await this._withRetries('Execute', request, key, key !== '',
       { timeoutMs, initialBackoffMs, maxBackoffMs, signal });
-    return { ...result(resp.result), calls, idempotencyKey: key };
+    return { ...result(resp.result, this.decode), calls, idempotencyKey: key };
   }
 
   /**
@@ -245,27 +335,31 @@ class Client {
     };
     const [resp, calls] = await this._withRetries('RunTransaction', request, key, key !== '' || readOnly,
       { timeoutMs, initialBackoffMs, maxBackoffMs, signal });
-    return { results: (resp.results || []).map(result), attempts: resp.attempts || 0, calls, idempotencyKey: key };
+    return {
+      results: (resp.results || []).map((r) => result(r, this.decode)), attempts: resp.attempts || 0, calls, idempotencyKey: key,
+    };
   }
 
   /**
-   * Streams the rows of one query:
+   * Streams the rows of one query, each keyed by column name (rowMode
+   * 'array': arrays in column order):
    *   const rows = db.streamQuery('SELECT * FROM big', [], { maxRowsPerChunk: 500 });
    *   for await (const row of rows) { ... }   // rows.columns, rows.chunks
    */
-  streamQuery(sql, params = [], { maxRowsPerChunk = 0, timeoutMs = null } = {}) {
+  streamQuery(sql, params = [], { maxRowsPerChunk = 0, timeoutMs = null, rowMode = 'object' } = {}) {
+    if (rowMode !== 'object' && rowMode !== 'array') throw new TypeError(`rowMode: 'object' or 'array', not ${rowMode}`);
     // Rows larger than one message come split (chunked values); the
     // RowStream joins them, so every row arrives whole.
     const call = this.stub.StreamQuery({
       sql, params: params.map(toValue), max_rows_per_chunk: maxRowsPerChunk, accept_chunked_values: true,
     }, { deadline: deadlineOf(timeoutMs) });
-    return new RowStream(call);
+    return new RowStream(call, this.decode, rowMode);
   }
 
   /** Begins an interactive transaction; resolves to a Transaction. */
   async begin({ isolation, readOnly = false, timeoutMs = null } = {}) {
     const call = this.stub.Transaction({ deadline: deadlineOf(timeoutMs) });
-    const tx = new Transaction(call, readOnly);
+    const tx = new Transaction(call, readOnly, this.decode);
     await tx._exchange({ begin: { options: txOptions({ isolation, readOnly }) } }, 'begun');
     tx.state = 'open';
     return tx;
@@ -273,25 +367,86 @@ class Client {
 
   /**
    * Runs fn(tx) in an interactive transaction: commits when the promise it
-   * returns resolves, rolls back when it rejects (or fn leaves it open).
+   * returns resolves, rolls back when it rejects. If fn resolves although the
+   * transaction failed (it caught a statement's error), that error is thrown:
+   * nothing was committed. fn may commit or roll back itself.
    */
   async transaction(fn, options = {}) {
     const tx = await this.begin(options);
     try {
-      const value = await fn(tx);
-      if (tx.state === 'open') await tx.commit();
-      return value;
+      return await runAndCommit(tx, () => fn(tx));
     } finally {
       await tx.close();
+    }
+  }
+
+  /**
+   * Runs fn(tx, attempt) in an interactive transaction and commits, like
+   * transaction(), but runs the whole of fn again in a new transaction when an
+   * attempt ends in a way that committed nothing and may pass on a re-run
+   * (rerunnable(): ABORTED — a deadlock 1213, a lock wait timeout 1205, a
+   * lost transaction —, txgate's own UNAVAILABLE, or a cut connection before
+   * the commit was sent), as Spanner's clients do. fn must therefore be safe to run more than once: its effects outside
+   * the transaction are repeated. attempt counts from 1.
+   *
+   * Bounded: at most maxAttempts attempts (default 10), none begun after
+   * timeoutMs (default 60000) from the call, with exponential backoff and
+   * jitter between them (initialBackoffMs 50 doubling to maxBackoffMs 2000).
+   * The last error is thrown, with .attempts set; so is any other error at
+   * once (an ExpectationFailed, a constraint, a COMMIT whose outcome is
+   * unknown: never re-run). signal (an AbortSignal) stops the re-runs.
+   * onRetry(error, attempt), if given, is called with each error that is
+   * followed by a re-run (to log or count them).
+   * Each attempt's stream has a deadline: the overall one, or attemptTimeoutMs
+   * from its start if sooner. isolation and readOnly are begin()'s. Resolves
+   * to fn's value.
+   */
+  async runInTransaction(fn, {
+    isolation, readOnly = false, maxAttempts = 10, timeoutMs = 60000, attemptTimeoutMs = null,
+    initialBackoffMs = 50, maxBackoffMs = 2000, signal, onRetry,
+  } = {}) {
+    const deadline = deadlineOf(timeoutMs);
+    let backoff = initialBackoffMs;
+    for (let attempt = 1; ; attempt++) {
+      let tx = null;
+      let err;
+      try {
+        // Each attempt's stream ends by the overall deadline at the latest.
+        const left = deadline === Infinity ? null : Math.max(0, deadline - Date.now());
+        const perAttempt = attemptTimeoutMs === null ? left : Math.min(attemptTimeoutMs, left ?? Infinity);
+        tx = await this.begin({ isolation, readOnly, timeoutMs: perAttempt });
+        return await runAndCommit(tx, () => fn(tx, attempt));
+      } catch (e) {
+        err = e;
+      } finally {
+        if (tx) await tx.close();
+      }
+      if (!(err instanceof TxgateError)) throw err;
+      err.attempts = attempt;
+      // An error of this attempt's own stream (begin's included), from before its commit was sent.
+      const stream = err[STREAM_OF];
+      const beforeCommit = Boolean(stream) && (stream === tx || tx === null) && !stream.commitSent;
+      const pause = backoff / 2 + Math.random() * (backoff / 2);
+      if (!rerunnable(err, beforeCommit) || attempt >= maxAttempts || Date.now() + pause >= deadline ||
+        signal?.aborted) {
+        throw err;
+      }
+      onRetry?.(err, attempt);
+      await sleep(pause, signal);
+      if (signal?.aborted) throw err;
+      backoff = Math.min(backoff * 2, maxBackoffMs);
     }
   }
 }
 
 /** The rows of a StreamQuery: an async iterable of row arrays. */
 class RowStream {
-  constructor(call) {
+  constructor(call, decode = decodeOptions(), rowMode = 'object') {
     this._call = call;
+    this._decode = decode;
+    this._rowMode = rowMode;
     this.columns = [];
+    this.columnNames = [];
     this.chunks = 0;
     this.warningCount = 0;
     this.done = false;
@@ -338,10 +493,10 @@ class RowStream {
           this._pieces = [vals[j][this._kind]];
           this._cells = cells;
         } else {
-          cells.push(fromValue(vals[j]));
+          cells.push(fromValue(vals[j], this._decode));
         }
       }
-      if (!cut) yield cells;
+      if (!cut) yield this._rowMode === 'array' ? cells : rowObject(this.columnNames, cells);
     }
   }
 
@@ -349,7 +504,10 @@ class RowStream {
     try {
       for await (const chunk of this._call) {
         this.chunks++;
-        if (chunk.columns && chunk.columns.length) this.columns = chunk.columns;
+        if (chunk.columns && chunk.columns.length) {
+          this.columns = chunk.columns;
+          this.columnNames = chunk.columns.map((c) => c.name);
+        }
         yield* this._rows(chunk);
         if (chunk.done) {
           if (this._pieces !== null) {
@@ -374,9 +532,14 @@ class RowStream {
 
 /** An interactive transaction: the bidi stream is the transaction. */
 class Transaction {
-  constructor(call, readOnly) {
+  constructor(call, readOnly, decode = decodeOptions()) {
     this._call = call;
     this._readOnly = readOnly;
+    this._decode = decode;
+    /** True once commit() has sent the commit: from then on an error may hide a commit. */
+    this.commitSent = false;
+    /** The error that ended the transaction as 'failed' (null otherwise). */
+    this.error = null;
     this._items = [];
     this._waiters = [];
     this._error = null;
@@ -406,8 +569,10 @@ class Transaction {
     return new Promise((resolve) => this._waiters.push(resolve));
   }
 
-  _fail() {
+  // Ends the transaction as failed with err (the error that ended it, kept as .error).
+  _fail(err = null) {
     this.state = 'failed';
+    this.error = this.error ?? err;
     this._call.cancel();
   }
 
@@ -417,17 +582,15 @@ class Transaction {
     }
     this._call.write(request);
     const item = await this._next();
-    if (item.error) {
-      this._fail();
-      throw fromServiceError(item.error);
+    let err = null;
+    if (item.error) err = fromStream(fromServiceError(item.error), this);
+    else if (item.end) err = new TxgateError(grpc.status.INTERNAL, 'the Transaction stream ended early');
+    else if (item.response.outcome !== expect) {
+      err = new TxgateError(grpc.status.INTERNAL, `expected ${expect}, got ${item.response.outcome}`);
     }
-    if (item.end) {
-      this._fail();
-      throw new TxgateError(grpc.status.INTERNAL, 'the Transaction stream ended early');
-    }
-    if (item.response.outcome !== expect) {
-      this._fail();
-      throw new TxgateError(grpc.status.INTERNAL, `expected ${expect}, got ${item.response.outcome}`);
+    if (err) {
+      this._fail(err);
+      throw err;
     }
     return item.response;
   }
@@ -438,7 +601,7 @@ class Transaction {
     this._call.end();
     for (;;) {
       const item = await this._next();
-      if (item.error) throw fromServiceError(item.error);
+      if (item.error) throw fromStream(fromServiceError(item.error), this);
       if (item.end) return;
     }
   }
@@ -451,7 +614,7 @@ class Transaction {
    */
   async execute(sql, params = [], { expect } = {}) {
     const resp = await this._exchange({ statement: statement([sql, params, { expect }]) }, 'result');
-    return result(resp.result);
+    return result(resp.result, this._decode);
   }
 
   /**
@@ -461,6 +624,7 @@ class Transaction {
    */
   async commit(idempotencyKey) {
     const key = idempotencyKey ?? (this._readOnly ? '' : crypto.randomUUID());
+    this.commitSent = true;
     try {
       await this._exchange({ commit: { idempotency_key: key } }, 'committed');
     } catch (e) {
@@ -492,5 +656,6 @@ class Transaction {
 }
 
 module.exports = {
-  Client, RowStream, Transaction, SERVICE_CONFIG, channelOptions, expectation, retryable, txgatev1, packageDefinition,
+  Client, RowStream, Transaction, SERVICE_CONFIG, channelOptions, mergeServiceConfig, expectation, retryable,
+  rerunnable, txgatev1, packageDefinition,
 };

@@ -51,6 +51,8 @@ const ROW = [
   new t.DateTime(2024, 2, 29, 23, 59, 59, 999999), new t.DateOnly(1000, 1, 1),
   new t.Time(true, 838, 59, 59, 999999), new t.Time(false, 100, 1, 2, 500000), t.INT64_MIN, 'héllo ☃',
 ];
+// ROW as read back by default: safe integers as numbers, DECIMAL as its text, DATETIME as a Date.
+const ROW_DECODED = [1, null, t.UINT64_MAX, DECIMAL_65_30.text, ROW[4], ROW[5].toDate(), ...ROW.slice(6)];
 
 test('typed values round-trip', { skip }, async () => {
   await db.execute('DROP TABLE IF EXISTS node_types');
@@ -58,14 +60,59 @@ test('typed values round-trip', { skip }, async () => {
     d DECIMAL(65,30), b VARBINARY(32), ts DATETIME(6), da DATE, neg TIME(6), big TIME(6), i BIGINT,
     s VARCHAR(20)) CHARACTER SET utf8mb4`);
   const ins = await db.execute('INSERT INTO node_types VALUES (?,?,?,?,?,?,?,?,?,?,?)', ROW);
-  assert.equal(ins.affectedRows, 1n);
+  assert.equal(ins.affectedRows, 1);
   const res = await db.execute('SELECT * FROM node_types WHERE id = ?', [1]);
-  assert.deepEqual(res.rows, [ROW]);
+  assert.deepEqual(res.rowsAsArrays, [ROW_DECODED]);
+  assert.deepEqual(res.columnNames, ['id', 'n', 'u', 'd', 'b', 'ts', 'da', 'neg', 'big', 'i', 's']);
+  assert.deepEqual(res.rows, [Object.fromEntries(res.columnNames.map((c, i) => [c, ROW_DECODED[i]]))]);
+  const [row] = res.rows;
+  assert.ok(row.ts instanceof Date);
+  assert.equal(row.ts.toISOString(), '2024-02-29T23:59:59.999Z');
+  assert.equal(row.ts.microsecond, 999999);
+  // Everything but the integers beyond 2^53 - 1 is plain JSON; jsonReplacer writes those as strings.
+  assert.throws(() => JSON.stringify(res.rows), TypeError);
+  assert.deepEqual(JSON.parse(JSON.stringify(res.rows, t.jsonReplacer))[0], {
+    id: 1, n: null, u: '18446744073709551615', d: DECIMAL_65_30.text, b: { type: 'Buffer', data: [...ROW[4]] },
+    ts: '2024-02-29T23:59:59.999Z', da: '1000-01-01', neg: '-838:59:59.999999', big: '100:01:02.500000',
+    i: '-9223372036854775808', s: 'héllo ☃',
+  });
+  // The exact decoding: every integer a bigint, DATETIME as its fields.
+  const exact = new t.Client(addr, { integers: 'bigint', datetimes: 'fields' });
+  try {
+    const r = await exact.execute('SELECT id, ts FROM node_types WHERE id = ?', [1]);
+    assert.deepEqual(r.rows, [{ id: 1n, ts: ROW[5] }]);
+    assert.equal(r.affectedRows, 0n);
+  } finally {
+    exact.close();
+  }
   assert.equal(res.columns[2].type, 'BIGINT UNSIGNED');
   assert.equal(res.columns[3].type, 'DECIMAL');
   assert.deepEqual(res.columns.slice(0, 2).map((c) => Boolean(c.nullable)), [false, true]);
   const echo = await db.execute('SELECT ?, ?, ?, ?', [null, t.UINT64_MAX, Buffer.from([0, 0xff]), 2.5]);
-  assert.deepEqual(echo.rows[0], [null, t.UINT64_MAX, Buffer.from([0, 0xff]), 2.5]);
+  assert.deepEqual(echo.rowsAsArrays[0], [null, t.UINT64_MAX, Buffer.from([0, 0xff]), 2.5]);
+});
+
+test('integers: numbers up to 2^53 - 1, bigints beyond', { skip }, async () => {
+  const M = Number.MAX_SAFE_INTEGER;
+  const { rows } = await db.execute('SELECT ? AS a, ? AS b, ? AS c, ? AS d, CAST(? AS SIGNED) AS e',
+    [M, BigInt(M) + 1n, -M, BigInt(-M) - 1n, '12']);
+  assert.deepEqual(rows, [{ a: M, b: BigInt(M) + 1n, c: -M, d: BigInt(-M) - 1n, e: 12 }]);
+});
+
+test('DATETIME and TIMESTAMP come back as Dates in UTC with their microseconds', { skip }, async () => {
+  await db.execute('DROP TABLE IF EXISTS node_times');
+  await db.execute('CREATE TABLE node_times (id INT PRIMARY KEY, dt DATETIME(6), ts TIMESTAMP(6) NULL, z DATETIME)');
+  const when = new Date(Date.UTC(2024, 6, 1, 12, 30, 45, 123));
+  const precise = new t.DateTime(2024, 7, 1, 12, 30, 45, 123456).toDate();
+  await db.execute('INSERT INTO node_times VALUES (1, ?, ?, ?), (2, ?, ?, NULL)',
+    [when, when, new t.DateTime(0, 0, 0), precise, precise]);
+  const { rows } = await db.execute('SELECT dt, ts, z FROM node_times ORDER BY id');
+  assert.equal(rows[0].dt.getTime(), when.getTime());
+  assert.equal(rows[0].ts.getTime(), when.getTime());
+  assert.deepEqual(rows[0].z, new t.DateTime(0, 0, 0), 'a zero date has no Date');
+  assert.deepEqual([rows[1].dt.microsecond, rows[1].ts.microsecond], [123456, 123456]);
+  assert.equal(rows[1].ts.toISOString(), '2024-07-01T12:30:45.123Z');
+  assert.deepEqual(rows[1].dt.toDateTime(), new t.DateTime(2024, 7, 1, 12, 30, 45, 123456));
 });
 
 test('an error carries its MySQL detail', { skip }, async () => {
@@ -88,8 +135,8 @@ test('runTransaction', { skip }, async () => {
     { sql: 'UPDATE node_accounts SET balance = balance + ? WHERE id = ?', params: [30, 2] },
     'SELECT id, balance FROM node_accounts ORDER BY id',
   ], { isolation: 'read committed' });
-  assert.deepEqual(res.results.slice(0, 2).map((r) => r.affectedRows), [1n, 1n]);
-  assert.deepEqual(res.results[2].rows, [[1n, 70n], [2n, 30n]]);
+  assert.deepEqual(res.results.slice(0, 2).map((r) => r.affectedRows), [1, 1]);
+  assert.deepEqual(res.results[2].rowsAsArrays, [[1, 70], [2, 30]]);
   assert.ok(res.attempts >= 1);
   assert.equal(res.calls, 1);
   assert.equal(res.idempotencyKey.length, 36);
@@ -98,7 +145,7 @@ test('runTransaction', { skip }, async () => {
     ['UPDATE node_accounts SET balance = 0 WHERE id = ?', [1]],
     ['INSERT INTO node_accounts VALUES (?, ?)', [2, 5]],
   ]), (e) => e.code === grpc.status.ALREADY_EXISTS && e.mysqlErrno === 1062);
-  assert.deepEqual((await db.execute('SELECT balance FROM node_accounts WHERE id = 1')).rows, [[70n]]);
+  assert.deepEqual((await db.execute('SELECT balance FROM node_accounts WHERE id = 1')).rowsAsArrays, [[70]]);
 });
 
 test('runTransaction retried with its key applies once', { skip }, async () => {
@@ -108,8 +155,8 @@ test('runTransaction retried with its key applies once', { skip }, async () => {
   const stmts = [['INSERT INTO node_once VALUES (?)', [1]]];
   const first = await db.runTransaction(stmts, opts);
   const again = await db.runTransaction(stmts, opts); // a retry: the stored response
-  assert.deepEqual([first.results[0].affectedRows, again.results[0].affectedRows], [1n, 1n]);
-  assert.deepEqual((await db.execute('SELECT COUNT(*) FROM node_once')).rows, [[1n]]);
+  assert.deepEqual([first.results[0].affectedRows, again.results[0].affectedRows], [1, 1]);
+  assert.deepEqual((await db.execute('SELECT COUNT(*) FROM node_once')).rowsAsArrays, [[1]]);
 });
 
 test('conditional transfer: an unmet expectation rolls back and keeps the key unused', { skip }, async () => {
@@ -121,7 +168,7 @@ test('conditional transfer: an unmet expectation rolls back and keeps the key un
       { expect: { minAffectedRows: 1 } }],
     { sql: 'UPDATE node_cond SET balance = balance + ? WHERE id = 2', params: [1000], expect: { affectedRows: 1 } },
   ];
-  const balances = async () => (await db.execute('SELECT balance FROM node_cond ORDER BY id')).rows;
+  const balances = async () => (await db.execute('SELECT balance FROM node_cond ORDER BY id')).rowsAsArrays;
   const opts = { idempotencyKey: require('node:crypto').randomUUID() };
   await assert.rejects(db.runTransaction(transfer, opts), (e) => {
     assert.ok(e instanceof t.ExpectationFailed, String(e));
@@ -131,7 +178,7 @@ test('conditional transfer: an unmet expectation rolls back and keeps the key un
     assert.equal(e.idempotencyKey, opts.idempotencyKey);
     return true;
   });
-  assert.deepEqual(await balances(), [[65n], [0n]]);
+  assert.deepEqual(await balances(), [[65], [0]]);
   // "Exactly 0" is a condition of its own, not an unset one.
   await assert.rejects(db.runTransaction([['UPDATE node_cond SET balance = balance WHERE id = 2', [],
     { expect: { affectedRows: 0 } }]]), (e) => e instanceof t.ExpectationFailed && e.actual === 1n);
@@ -139,7 +186,7 @@ test('conditional transfer: an unmet expectation rolls back and keeps the key un
   await db.execute('UPDATE node_cond SET balance = balance + 1000 WHERE id = 1');
   await db.runTransaction(transfer, opts);
   await db.runTransaction(transfer, opts);
-  assert.deepEqual(await balances(), [[65n], [1000n]]);
+  assert.deepEqual(await balances(), [[65], [1000]]);
   // In an interactive transaction, an options object; an unmet one ends it.
   const tx = await db.begin();
   await tx.execute('UPDATE node_cond SET balance = balance + ? WHERE id = 2', [1000], { expect: { affectedRows: 1 } });
@@ -147,7 +194,7 @@ test('conditional transfer: an unmet expectation rolls back and keeps the key un
     { expect: { minRows: 1 } }), (e) => e instanceof t.ExpectationFailed && e.statementIndex === 2);
   assert.equal(tx.state, 'failed');
   await tx.close();
-  assert.deepEqual(await balances(), [[65n], [1000n]]);
+  assert.deepEqual(await balances(), [[65], [1000]]);
   assert.throws(() => t.expectation({ minAffected: 1 }), TypeError);
 });
 
@@ -155,9 +202,9 @@ test('streamQuery in several chunks', { skip }, async () => {
   const rows = db.streamQuery("SELECT seq, REPEAT('x', 100) FROM seq_1_to_2500 WHERE seq > ?", [0],
     { maxRowsPerChunk: 400 });
   const got = [];
-  for await (const row of rows) got.push(row[0]);
+  for await (const row of rows) got.push(row.seq);
   assert.equal(got.length, 2500);
-  assert.ok(got.every((n, i) => n === BigInt(i + 1)));
+  assert.ok(got.every((n, i) => n === i + 1));
   assert.ok(rows.chunks >= 7, `${rows.chunks} chunks`);
   assert.ok(rows.done);
   assert.deepEqual(rows.columns.map((c) => c.name), ['seq', "REPEAT('x', 100)"]);
@@ -181,13 +228,13 @@ test('streamQuery: values of 5 and 64 MiB arrive whole', { skip }, async () => {
   const textBytes = Buffer.byteLength(TEXT);
   const reps = Math.ceil((5 << 20) / textBytes);
   const rows = db.streamQuery("SELECT 1, LEFT(REPEAT(?, ?), ?), 'after', REPEAT(?, ?), 2",
-    [PATTERN, times, size, TEXT, reps], { timeoutMs: 120000 });
+    [PATTERN, times, size, TEXT, reps], { timeoutMs: 120000, rowMode: 'array' });
   const got = [];
   for await (const row of rows) got.push(row);
   assert.equal(got.length, 1);
   assert.ok(rows.done);
   const [one, blob, after, text, two] = got[0];
-  assert.deepEqual([one, after, two], [1n, 'after', 2n]);
+  assert.deepEqual([one, after, two], [1, 'after', 2]);
   assert.equal(blob.length, size);
   const want = Buffer.alloc(size);
   for (let off = 0; off < size; off += PATTERN.length) PATTERN.copy(want, off, 0, Math.min(PATTERN.length, size - off));
@@ -219,7 +266,7 @@ test('results around 4 MiB are the result or RESULT_TOO_LARGE, never a client fa
     try {
       const r = await db.execute(sql, [n]);
       assert.ok(encoded <= SERVER_LIMIT, `${encoded} bytes answered`);
-      assert.ok(r.rows.length === 1 && r.rows[0][0] === 'x'.repeat(n));
+      assert.ok(r.rowsAsArrays.length === 1 && r.rowsAsArrays[0][0] === 'x'.repeat(n));
     } catch (e) {
       if (e instanceof assert.AssertionError) throw e;
       assert.equal(e.reason, 'RESULT_TOO_LARGE', `${encoded}: ${e.message}`);
@@ -228,7 +275,7 @@ test('results around 4 MiB are the result or RESULT_TOO_LARGE, never a client fa
     }
     const streamed = [];
     for await (const row of db.streamQuery(sql, [n])) streamed.push(row);
-    assert.ok(streamed.length === 1 && streamed[0][0] === 'x'.repeat(n));
+    assert.ok(streamed.length === 1 && streamed[0].v === 'x'.repeat(n));
   }
 });
 
@@ -236,25 +283,25 @@ async function setupTxTable() {
   await db.execute('DROP TABLE IF EXISTS node_tx');
   await db.execute('CREATE TABLE node_tx (id INT PRIMARY KEY, v VARCHAR(10))');
 }
-const count = async () => (await db.execute('SELECT COUNT(*) FROM node_tx')).rows[0][0];
+const count = async () => (await db.execute('SELECT COUNT(*) FROM node_tx')).rowsAsArrays[0][0];
 
 test('interactive transaction: commit', { skip }, async () => {
   await setupTxTable();
   const tx = await db.begin({ isolation: 'REPEATABLE_READ', timeoutMs: 30000 });
-  assert.equal((await tx.execute('INSERT INTO node_tx VALUES (?, ?)', [1, 'a'])).affectedRows, 1n);
-  assert.deepEqual((await tx.execute('SELECT v FROM node_tx WHERE id = ?', [1])).rows, [['a']]);
-  assert.equal(await count(), 0n, 'not visible before commit');
+  assert.equal((await tx.execute('INSERT INTO node_tx VALUES (?, ?)', [1, 'a'])).affectedRows, 1);
+  assert.deepEqual((await tx.execute('SELECT v FROM node_tx WHERE id = ?', [1])).rowsAsArrays, [['a']]);
+  assert.equal(await count(), 0, 'not visible before commit');
   const key = await tx.commit();
   assert.equal(key.length, 36);
   assert.equal(tx.state, 'committed');
-  assert.equal(await count(), 1n);
+  assert.equal(await count(), 1);
   // The callback form commits when the callback resolves.
   const v = await db.transaction(async (t2) => {
     await t2.execute('INSERT INTO node_tx VALUES (?, ?)', [2, 'b']);
     return 'done';
   });
   assert.equal(v, 'done');
-  assert.equal(await count(), 2n);
+  assert.equal(await count(), 2);
 });
 
 test('interactive transaction: rollback', { skip }, async () => {
@@ -270,7 +317,84 @@ test('interactive transaction: rollback', { skip }, async () => {
     throw new Error('boom');
   }), /boom/);
   assert.equal(inner.state, 'rolled back');
-  assert.equal(await count(), 0n);
+  assert.equal(await count(), 0);
+});
+
+test('runInTransaction runs fn again, whole, after a deadlock (ABORTED, 1213)', { skip }, async () => {
+  await db.execute('DROP TABLE IF EXISTS node_deadlock');
+  await db.execute('CREATE TABLE node_deadlock (id INT PRIMARY KEY, n INT NOT NULL)');
+  await db.execute('INSERT INTO node_deadlock VALUES (1, 0), (2, 0)');
+  // Each first attempt locks one row, waits until the other has locked the
+  // other row, then asks for it: InnoDB breaks the cycle by rolling one of
+  // them back (1213), and runInTransaction runs that one's fn again.
+  let locked = 0;
+  let bothLocked;
+  const barrier = new Promise((resolve) => { bothLocked = resolve; });
+  const retries = [];
+  const bump = (first, second) => db.runInTransaction(async (tx, attempt) => {
+    await tx.execute('UPDATE node_deadlock SET n = n + 1 WHERE id = ?', [first]);
+    if (attempt === 1) {
+      if (++locked === 2) bothLocked();
+      await barrier;
+    }
+    await tx.execute('UPDATE node_deadlock SET n = n + 10 WHERE id = ?', [second]);
+    return attempt;
+  }, { initialBackoffMs: 1, onRetry: (e, attempt) => retries.push([e.code, e.mysqlErrno, attempt]) });
+  const attempts = await Promise.all([bump(1, 2), bump(2, 1)]);
+  assert.deepEqual(attempts.sort(), [1, 2], 'one ran once, the other twice');
+  assert.deepEqual(retries, [[grpc.status.ABORTED, 1213, 1]]);
+  // Both committed exactly once: the rolled-back attempt left nothing.
+  assert.deepEqual((await db.execute('SELECT n FROM node_deadlock ORDER BY id')).rowsAsArrays, [[11], [11]]);
+});
+
+test('runInTransaction: bounded re-runs; other errors thrown at once', { skip }, async () => {
+  await setupTxTable();
+  let runs = 0;
+  // SQLSTATE class 40 is ABORTED (README, "Errors"): a conflict on every attempt.
+  await assert.rejects(db.runInTransaction(async (tx) => {
+    runs++;
+    await tx.execute('INSERT INTO node_tx VALUES (?, ?)', [runs, 'x']);
+    await tx.execute("SIGNAL SQLSTATE '40001' SET MESSAGE_TEXT = 'conflict', MYSQL_ERRNO = 1213");
+  }, { maxAttempts: 3, initialBackoffMs: 1 }), (e) => {
+    assert.equal(e.code, grpc.status.ABORTED);
+    assert.equal(e.attempts, 3);
+    return true;
+  });
+  assert.equal(runs, 3);
+  assert.equal(await count(), 0, 'every attempt rolled back');
+  // An unmet expectation, a constraint, the application's own error: once.
+  for (const [fn, check] of [
+    [(tx) => tx.execute('SELECT * FROM node_tx', [], { expect: { minRows: 1 } }), (e) => e instanceof t.ExpectationFailed],
+    [(tx) => tx.execute('INSERT INTO node_tx VALUES (1, ?), (1, ?)', ['a', 'b']),
+      (e) => e.code === grpc.status.ALREADY_EXISTS && e.attempts === 1],
+    [() => { throw new Error('boom'); }, /boom/],
+  ]) {
+    runs = 0;
+    await assert.rejects(db.runInTransaction((tx) => { runs++; return fn(tx); }, { initialBackoffMs: 1 }), check);
+    assert.equal(runs, 1);
+  }
+  assert.equal(await db.runInTransaction(async (tx) => (await tx.execute('SELECT 7 AS v')).rows[0].v), 7);
+});
+
+test('a transaction whose error fn swallowed is not reported committed', { skip }, async () => {
+  await setupTxTable();
+  const conflict = "SIGNAL SQLSTATE '40001' SET MESSAGE_TEXT = 'conflict', MYSQL_ERRNO = 1213";
+  let tx1;
+  await assert.rejects(db.transaction(async (tx) => {
+    tx1 = tx;
+    await tx.execute('INSERT INTO node_tx VALUES (?, ?)', [1, 'a']);
+    await tx.execute(conflict).catch(() => {}); // swallowed: the transaction is over all the same
+    return 'committed?';
+  }), (e) => e.code === grpc.status.ABORTED && e === tx1.error);
+  assert.equal(tx1.state, 'failed');
+  // runInTransaction sees the swallowed ABORTED and runs fn again.
+  const attempt = await db.runInTransaction(async (tx, n) => {
+    await tx.execute('INSERT INTO node_tx VALUES (?, ?)', [1, 'a']);
+    if (n === 1) await tx.execute(conflict).catch(() => {});
+    return n;
+  }, { initialBackoffMs: 1 });
+  assert.equal(attempt, 2);
+  assert.equal(await count(), 1);
 });
 
 test('a call succeeds across killed pooled connections', { skip }, async () => {
@@ -278,11 +402,11 @@ test('a call succeeds across killed pooled connections', { skip }, async () => {
   await db.execute('CREATE TABLE node_kill (id INT PRIMARY KEY)');
   for (let i = 0; i < 3; i++) await db.execute('SELECT 1');
   await killTxgateSessions();
-  assert.deepEqual((await db.execute('SELECT ?', [42], { timeoutMs: 20000 })).rows, [[42n]]);
+  assert.deepEqual((await db.execute('SELECT ?', [42], { timeoutMs: 20000 })).rowsAsArrays, [[42]]);
   await killTxgateSessions();
   const res = await db.runTransaction([['INSERT INTO node_kill VALUES (?)', [1]]], { timeoutMs: 20000 });
-  assert.equal(res.results[0].affectedRows, 1n);
-  assert.deepEqual((await db.execute('SELECT COUNT(*) FROM node_kill')).rows, [[1n]]);
+  assert.equal(res.results[0].affectedRows, 1);
+  assert.deepEqual((await db.execute('SELECT COUNT(*) FROM node_kill')).rowsAsArrays, [[1]]);
 });
 
 // toxiproxy's HTTP API (TXGATE_TOXIPROXY; tests/clients/run.sh starts one).
@@ -315,7 +439,7 @@ test('execute whose answer is lost applies once', {
     call.catch(() => {}); // awaited below
     // The INSERT was applied (and committed): its answer is on its way and lost.
     const deadline = Date.now() + 10000;
-    while ((await db.execute('SELECT COUNT(*) FROM node_lost')).rows[0][0] !== 1n) {
+    while ((await db.execute('SELECT COUNT(*) FROM node_lost')).rowsAsArrays[0][0] !== 1) {
       assert.ok(Date.now() < deadline, 'the INSERT never arrived');
       await new Promise((r) => setTimeout(r, 10));
     }
@@ -323,10 +447,50 @@ test('execute whose answer is lost applies once', {
     await toxiproxy('DELETE', `/proxies/${name}/toxics/drop_answers`);
     await toxiproxy('POST', `/proxies/${name}`, { enabled: true });
     const res = await call;
-    const { rows } = await db.execute('SELECT id FROM node_lost');
+    const { rowsAsArrays: rows } = await db.execute('SELECT id FROM node_lost');
     assert.equal(rows.length, 1);
     assert.ok(res.calls >= 2 && res.idempotencyKey);
-    assert.deepEqual([res.affectedRows, res.lastInsertId], [1n, rows[0][0]]); // the stored answer
+    assert.deepEqual([res.affectedRows, res.lastInsertId], [1, rows[0][0]]); // the stored answer
+  } finally {
+    via.close();
+    await toxiproxy('DELETE', `/proxies/${name}`);
+  }
+});
+
+// The connection is cut in the middle of an interactive transaction, before
+// its commit: txgate rolls it back, and runInTransaction runs fn again.
+test('runInTransaction re-runs a transaction whose connection was cut before its commit', {
+  skip: skip || (process.env.TXGATE_TOXIPROXY ? false : 'TXGATE_TOXIPROXY not set (no toxiproxy)'),
+}, async () => {
+  const name = `node-tx-${process.pid}-${Date.now()}`;
+  const { listen } = await toxiproxy('POST', '/proxies', { name, listen: '127.0.0.1:0', upstream: addr });
+  const via = new t.Client(listen);
+  try {
+    await db.execute('DROP TABLE IF EXISTS node_cut');
+    await db.execute('CREATE TABLE node_cut (id INT PRIMARY KEY, attempt INT NOT NULL)');
+    const causes = [];
+    const attempt = await via.runInTransaction(async (tx, n) => {
+      await tx.execute('INSERT INTO node_cut VALUES (1, ?)', [n]);
+      if (n === 1) {
+        await toxiproxy('POST', `/proxies/${name}`, { enabled: false }); // cuts the connection
+        try {
+          await tx.execute('SELECT COUNT(*) FROM node_cut');
+        } finally {
+          await toxiproxy('POST', `/proxies/${name}`, { enabled: true });
+        }
+      }
+      return n;
+    }, {
+      // The default backoff (50 ms doubling to 2 s, 10 attempts) outlasts
+      // grpc-js's reconnect backoff (1 s): later attempts may find the
+      // channel still reconnecting (UNAVAILABLE at begin, also re-run).
+      onRetry: (e) => causes.push(e.code),
+    });
+    assert.equal(causes[0], grpc.status.UNAVAILABLE);
+    assert.ok(causes.every((c) => c === grpc.status.UNAVAILABLE), `causes ${causes}`);
+    // The first attempt's row was rolled back with its stream; the last one's committed.
+    assert.deepEqual((await db.execute('SELECT id, attempt FROM node_cut')).rows, [{ id: 1, attempt }]);
+    assert.ok(attempt >= 2);
   } finally {
     via.close();
     await toxiproxy('DELETE', `/proxies/${name}`);

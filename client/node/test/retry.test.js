@@ -36,7 +36,7 @@ test('retries UNAVAILABLE and UNKNOWN with the same key', async () => {
   const res = await new t.Client(null, { stub }).runTransaction([['INSERT INTO t VALUES (?)', [1]]],
     { timeoutMs: 10000, initialBackoffMs: 1 });
   assert.equal(res.calls, 4);
-  assert.equal(res.results[0].affectedRows, 1n);
+  assert.equal(res.results[0].affectedRows, 1);
   assert.match(res.idempotencyKey, /^[0-9a-f-]{36}$/);
   assert.deepEqual(new Set(stub.requests.map((r) => r.idempotency_key)), new Set([res.idempotencyKey]));
   assert.equal(new Set(stub.deadlines).size, 1, 'one overall deadline');
@@ -108,7 +108,7 @@ test("execute retries txgate's UNAVAILABLE", async () => {
     const f = await flakyServer(grpc.status.UNAVAILABLE, 2);
     try {
       const res = await f.client.execute('UPDATE t SET a = 1', [], { timeoutMs: 10000, initialBackoffMs: 1, idempotencyKey });
-      assert.equal(res.affectedRows, 7n);
+      assert.equal(res.affectedRows, 7);
       assert.equal(res.calls, 3);
       assert.equal(f.state.calls, 3);
     } finally {
@@ -137,7 +137,7 @@ test('execute re-sends a lost answer with the one fresh key of the call', async 
   const stub = fakeStub([UNAVAILABLE, UNKNOWN, UNAVAILABLE]);
   const client = new t.Client(null, { stub });
   const res = await client.execute('INSERT INTO t VALUES (?)', [1], { timeoutMs: 10000, initialBackoffMs: 1 });
-  assert.deepEqual([res.calls, res.affectedRows, res.lastInsertId], [4, 1n, 9n]);
+  assert.deepEqual([res.calls, res.affectedRows, res.lastInsertId], [4, 1, 9]);
   assert.match(res.idempotencyKey, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
   assert.deepEqual(new Set(stub.requests.map((r) => r.idempotency_key)), new Set([res.idempotencyKey]));
   const other = await client.execute('INSERT INTO t VALUES (?)', [1]);
@@ -232,7 +232,7 @@ test('execute re-sends a keyed call the server cancelled, not a keyless one', as
   const f = await cancellingServer({ failures: 2 });
   try {
     const res = await f.client.execute('UPDATE t SET a = 1', [], { timeoutMs: 10000, initialBackoffMs: 1 });
-    assert.deepEqual([res.affectedRows, res.calls, f.state.calls], [7n, 3, 3]);
+    assert.deepEqual([res.affectedRows, res.calls, f.state.calls], [7, 3, 3]);
     f.state.calls = 0;
     await assert.rejects(f.client.execute('UPDATE t SET a = 1', [], { timeoutMs: 10000, initialBackoffMs: 1, idempotencyKey: '' }),
       (e) => e.code === grpc.status.CANCELLED && !e.cancelledLocally);
@@ -272,5 +272,57 @@ test('the service config retries no database call', () => {
   for (const mc of JSON.parse(t.SERVICE_CONFIG).methodConfig) {
     if (!mc.retryPolicy && !mc.hedgingPolicy) continue;
     for (const n of mc.name) assert.notEqual(n.service, 'txgate.v1.DatabaseService');
+  }
+});
+
+test('one merged service config: a caller\'s own cannot drop round_robin or the retry policy', () => {
+  const ours = JSON.parse(t.SERVICE_CONFIG);
+  assert.deepEqual(ours.loadBalancingConfig, [{ round_robin: {} }]);
+  const opts = t.channelOptions({
+    'grpc.service_config': JSON.stringify({
+      methodConfig: [{ name: [{ service: 'txgate.v1.DatabaseService' }], timeout: '5s' }],
+    }),
+    'grpc.keepalive_time_ms': 10000,
+  });
+  const merged = JSON.parse(opts['grpc.service_config']);
+  assert.deepEqual(merged.loadBalancingConfig, [{ round_robin: {} }]);
+  assert.deepEqual(merged.retryThrottling, ours.retryThrottling);
+  assert.deepEqual(merged.methodConfig, [...ours.methodConfig,
+    { name: [{ service: 'txgate.v1.DatabaseService' }], timeout: '5s' }]);
+  assert.equal(opts['grpc.keepalive_time_ms'], 10000);
+  assert.equal(opts['grpc.enable_retries'], 1);
+  assert.equal(opts['grpc.service_config_disable_resolution'], 1);
+  // What the caller names explicitly is the caller's.
+  const pf = JSON.parse(t.mergeServiceConfig({
+    loadBalancingConfig: [{ pick_first: {} }],
+    methodConfig: [{ name: [{ service: 'grpc.health.v1.Health', method: 'Check' }], timeout: '1s' }],
+  }));
+  assert.deepEqual(pf.loadBalancingConfig, [{ pick_first: {} }]);
+  assert.deepEqual(pf.methodConfig, [{ name: [{ service: 'grpc.health.v1.Health', method: 'Check' }], timeout: '1s' }]);
+  assert.equal(t.channelOptions()['grpc.service_config'], t.SERVICE_CONFIG);
+  assert.throws(() => t.channelOptions({ 'grpc.service_config': '{' }), TypeError);
+  assert.throws(() => t.mergeServiceConfig('[]'), TypeError);
+});
+
+test('runInTransaction re-runs ABORTED and txgate\'s own UNAVAILABLE, nothing else', () => {
+  const { ABORTED, UNAVAILABLE, UNKNOWN, FAILED_PRECONDITION } = grpc.status;
+  const e = (code, reason = '', domain = reason ? t.ERROR_DOMAIN : '') => new t.TxgateError(code, 'x', { reason, domain });
+  for (const err of [e(ABORTED, 'MYSQL_ERROR'), e(ABORTED, 'TRANSACTION_LOST'), e(ABORTED, 'REPLAY_MISMATCH'),
+    e(ABORTED), e(UNAVAILABLE, 'DATABASE_UNAVAILABLE')]) {
+    assert.ok(t.rerunnable(err), err.message);
+  }
+  for (const err of [e(ABORTED, 'TRANSACTION_IDLE_TIMEOUT'), e(ABORTED, 'STREAM_WRITE_TIMEOUT'),
+    e(ABORTED, 'TRANSACTION_NOT_COMMITTED'), e(UNAVAILABLE), e(UNKNOWN, 'COMMIT_OUTCOME_UNKNOWN'),
+    e(FAILED_PRECONDITION, 'EXPECTATION_FAILED'), e(grpc.status.CANCELLED)]) {
+    assert.ok(!t.rerunnable(err), err.message);
+  }
+  // A cut stream before its commit was sent rolled back: re-run; the
+  // application's own cancel and txgate's CANCELLED (the client went away) not.
+  const mine = new t.TxgateError(grpc.status.CANCELLED, 'x', { cancelledLocally: true });
+  assert.ok(t.rerunnable(e(UNAVAILABLE), true));
+  assert.ok(t.rerunnable(e(grpc.status.CANCELLED), true));
+  for (const err of [mine, e(grpc.status.CANCELLED, 'CANCELLED'), e(UNKNOWN, 'COMMIT_OUTCOME_UNKNOWN'),
+    e(grpc.status.DEADLINE_EXCEEDED), e(grpc.status.INTERNAL)]) {
+    assert.ok(!t.rerunnable(err, true), err.message);
   }
 });

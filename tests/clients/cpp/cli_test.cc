@@ -43,6 +43,16 @@ class CliTest : public ::testing::Test {
   std::vector<std::string> files_;
 };
 
+TEST(CliHelpTest, HelpListsEveryFlag) {
+  CommandResult r = testing::RunCommand({TXGATE_CLI_PATH, "--help"}, "");
+  for (const char* flag :
+       {"--addr", "--format", "--timeout", "--transaction", "--tls", "--tls_ca_file",
+        "--tls_cert_file", "--tls_key_file", "--tls_server_name", "--token_file"}) {
+    EXPECT_THAT(r.out + r.err, HasSubstr(std::string(flag) + " (")) << flag;
+  }
+  EXPECT_THAT(r.out + r.err, ::testing::Not(HasSubstr("No flags matched")));
+}
+
 TEST_F(CliTest, Table) {
   CommandResult r = Cli({"-e", "SELECT 1 AS a, 'x,y' AS b, NULL AS c"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
@@ -75,7 +85,7 @@ TEST_F(CliTest, Json) {
   EXPECT_EQ(r.exit_code, 0) << r.err;
   const std::string row =
       "{\"a\":1,\"b\":\"x\\\"y\",\"c\":null,\"d\":\"1.50\",\"e\":\"AP8=\","
-      "\"u\":18446744073709551615,\"s\":\"héllo\"}\n";
+      "\"u\":\"18446744073709551615\",\"s\":\"héllo\"}\n";
   EXPECT_EQ(r.out, row + row);
 }
 

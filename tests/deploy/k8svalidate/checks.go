@@ -14,6 +14,7 @@ import (
 	"math"
 	"net"
 	"path"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -28,6 +29,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/intstr"
+
+	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 )
 
 // Options says what to expect of a rendering.
@@ -36,11 +39,12 @@ type Options struct {
 	GRPCPort    int32  // port txgate serves gRPC on
 	MinReplicas int32  // fewest replicas (and HPA minimum) accepted
 	RequireTLS  bool   // the TLS flags must be set
+	RequireHPA  bool   // an HPA must scale txgate's Deployment
 }
 
 // DefaultOptions are the expectations for every txgate rendering.
 func DefaultOptions() Options {
-	return Options{Container: "txgate", GRPCPort: 50051, MinReplicas: 2}
+	return Options{Container: "txgate", GRPCPort: 50051, MinReplicas: 2, RequireHPA: true}
 }
 
 // Result is the outcome of Validate.
@@ -49,6 +53,7 @@ type Result struct {
 	Errors          []string
 	Warnings        []string
 	ExternalSecrets []string // Secrets referenced but not in the rendering
+	Budget          *Budget  // the connection budget of txgate's Deployment
 }
 
 // OK reports whether the rendering passed.
@@ -76,10 +81,12 @@ func Validate(data []byte, opt Options) Result {
 }
 
 type workload struct {
-	obj      Object
-	replicas *int32 // nil where the kind has no replicas field
-	selector *metav1.LabelSelector
-	template *corev1.PodTemplateSpec
+	obj         Object
+	replicas    *int32 // nil where the kind has no replicas field, or it is unset
+	selector    *metav1.LabelSelector
+	template    *corev1.PodTemplateSpec
+	annotations map[string]string          // the workload's own (not its pods')
+	strategy    *appsv1.DeploymentStrategy // Deployments only
 }
 
 type checker struct {
@@ -92,6 +99,7 @@ type checker struct {
 	hpas       []*autoscalingv2.HorizontalPodAutoscaler
 	netpols    []*networkingv1.NetworkPolicy
 	statefuls  []*appsv1.StatefulSet
+	monitors   []*monitoringv1.ServiceMonitor
 	workloads  []workload
 }
 
@@ -126,21 +134,23 @@ func (c *checker) index(objs []Object) {
 			c.hpas = append(c.hpas, v)
 		case *networkingv1.NetworkPolicy:
 			c.netpols = append(c.netpols, v)
+		case *monitoringv1.ServiceMonitor:
+			c.monitors = append(c.monitors, v)
 		case *appsv1.Deployment:
-			c.workloads = append(c.workloads, workload{o, v.Spec.Replicas, v.Spec.Selector, &v.Spec.Template})
+			c.workloads = append(c.workloads, workload{o, v.Spec.Replicas, v.Spec.Selector, &v.Spec.Template, v.Annotations, &v.Spec.Strategy})
 		case *appsv1.StatefulSet:
 			c.statefuls = append(c.statefuls, v)
-			c.workloads = append(c.workloads, workload{o, v.Spec.Replicas, v.Spec.Selector, &v.Spec.Template})
+			c.workloads = append(c.workloads, workload{o, v.Spec.Replicas, v.Spec.Selector, &v.Spec.Template, v.Annotations, nil})
 		case *appsv1.DaemonSet:
-			c.workloads = append(c.workloads, workload{o, nil, v.Spec.Selector, &v.Spec.Template})
+			c.workloads = append(c.workloads, workload{o, nil, v.Spec.Selector, &v.Spec.Template, v.Annotations, nil})
 		case *appsv1.ReplicaSet:
-			c.workloads = append(c.workloads, workload{o, v.Spec.Replicas, v.Spec.Selector, &v.Spec.Template})
+			c.workloads = append(c.workloads, workload{o, v.Spec.Replicas, v.Spec.Selector, &v.Spec.Template, v.Annotations, nil})
 		case *batchv1.Job:
-			c.workloads = append(c.workloads, workload{o, nil, nil, &v.Spec.Template})
+			c.workloads = append(c.workloads, workload{o, nil, nil, &v.Spec.Template, v.Annotations, nil})
 		case *batchv1.CronJob:
-			c.workloads = append(c.workloads, workload{o, nil, nil, &v.Spec.JobTemplate.Spec.Template})
+			c.workloads = append(c.workloads, workload{o, nil, nil, &v.Spec.JobTemplate.Spec.Template, v.Annotations, nil})
 		case *corev1.Pod:
-			c.workloads = append(c.workloads, workload{o, nil, nil, &corev1.PodTemplateSpec{ObjectMeta: v.ObjectMeta, Spec: v.Spec}})
+			c.workloads = append(c.workloads, workload{o, nil, nil, &corev1.PodTemplateSpec{ObjectMeta: v.ObjectMeta, Spec: v.Spec}, v.Annotations, nil})
 		}
 	}
 }
@@ -149,6 +159,7 @@ func (c *checker) run() {
 	c.checkNoPasswordOutsideSecrets()
 	for _, w := range c.workloads {
 		c.checkSelector(w)
+		c.checkImages(w)
 		c.collectExternalSecrets(w)
 	}
 	c.checkStatefulSetServices()
@@ -445,9 +456,23 @@ func (c *checker) checkTxgate(w workload) {
 	where := fmt.Sprintf("%s container %s", w.obj, ctr.Name)
 	set := c.settings(w, ctr)
 
+	// With an HPA, it owns the count, and its minimum is the floor.
+	hpa := c.hpaFor(w)
 	replicas := int32(1)
-	if w.replicas != nil {
+	maxReplicas := int64(1)
+	switch {
+	case hpa != nil:
+		if w.replicas != nil {
+			c.errorf("%s: spec.replicas is %d, but HorizontalPodAutoscaler/%s owns the count: "+
+				"every apply would reset it; drop replicas", w.obj, *w.replicas, hpa.Name)
+		}
+		if hpa.Spec.MinReplicas != nil {
+			replicas = *hpa.Spec.MinReplicas
+		}
+		maxReplicas = int64(hpa.Spec.MaxReplicas)
+	case w.replicas != nil:
 		replicas = *w.replicas
+		maxReplicas = int64(replicas)
 	}
 	if replicas < c.opt.MinReplicas {
 		c.errorf("%s: %d replicas; want at least %d", w.obj, replicas, c.opt.MinReplicas)
@@ -455,6 +480,7 @@ func (c *checker) checkTxgate(w workload) {
 	if ctr.Image == "" {
 		c.errorf("%s: no image", where)
 	}
+	c.checkBudget(where, w, set, maxReplicas)
 
 	c.checkPorts(where, ctr, set)
 	c.checkProbes(where, ctr, set)
@@ -465,8 +491,92 @@ func (c *checker) checkTxgate(w workload) {
 	c.checkResources(where, ctr)
 	c.checkServices(w, ctr)
 	c.checkPDB(w, replicas)
-	c.checkHPA(w, replicas)
+	c.checkHPA(w)
 	c.checkNetworkPolicy(w, ctr, set)
+	c.checkServiceMonitors(w, ctr, set)
+}
+
+// checkServiceMonitors: every ServiceMonitor selects a Service of txgate's
+// pods whose named port reaches --metrics_listen's containerPort.
+func (c *checker) checkServiceMonitors(w workload, ctr *corev1.Container, set map[string]setting) {
+	metricsPort := int32(0)
+	if m, ok := set["metrics_listen"]; ok {
+		if _, port, err := listenPort(m.value); err == nil {
+			metricsPort = int32(port)
+		}
+	}
+	for _, sm := range c.monitors {
+		sel, err := metav1.LabelSelectorAsSelector(&sm.Spec.Selector)
+		if err != nil || sel.Empty() {
+			c.errorf("ServiceMonitor/%s: its selector selects every Service (or is invalid: %v)", sm.Name, err)
+			continue
+		}
+		if metricsPort == 0 {
+			c.errorf("ServiceMonitor/%s: txgate serves no metrics (--metrics_listen is unset)", sm.Name)
+			continue
+		}
+		if len(sm.Spec.Endpoints) == 0 {
+			c.errorf("ServiceMonitor/%s: no endpoints", sm.Name)
+		}
+		for _, ep := range sm.Spec.Endpoints {
+			reached := false
+			for _, svc := range c.services {
+				if !sel.Matches(labels.Set(svc.Labels)) || len(svc.Spec.Selector) == 0 ||
+					!labels.SelectorFromSet(svc.Spec.Selector).Matches(labels.Set(w.template.Labels)) {
+					continue
+				}
+				for _, sp := range svc.Spec.Ports {
+					if ep.Port != "" && sp.Name == ep.Port && targets(sp, ctr, metricsPort) {
+						reached = true
+					}
+				}
+			}
+			if !reached {
+				c.errorf("ServiceMonitor/%s: endpoint port %q is no port of a selected Service reaching txgate's metrics port %d",
+					sm.Name, ep.Port, metricsPort)
+			}
+		}
+	}
+}
+
+// hpaFor returns the HPA that scales w, if any.
+func (c *checker) hpaFor(w workload) *autoscalingv2.HorizontalPodAutoscaler {
+	for _, h := range c.hpas {
+		if ref := h.Spec.ScaleTargetRef; ref.Kind == w.obj.GVK.Kind && ref.Name == w.obj.Name {
+			return h
+		}
+	}
+	return nil
+}
+
+// exactTag is a release tag: major.minor.patch, maybe with a suffix
+// ("0.1.0", "v1.2.3", "10.11.19", "1.2.3-rc1"); "latest", "10.11" or "1"
+// move to new builds.
+var exactTag = regexp.MustCompile(`^v?[0-9]+\.[0-9]+\.[0-9]+([-+_.][0-9A-Za-z_.-]+)?$`)
+var imageDigest = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
+
+// checkImages: every container names its image by digest or by an exact
+// release tag, so that what runs is what was tested.
+func (c *checker) checkImages(w workload) {
+	for _, ctr := range allContainers(&w.template.Spec) {
+		image := ctr.Image
+		if name, digest, ok := strings.Cut(image, "@"); ok {
+			if !imageDigest.MatchString(digest) || name == "" {
+				c.errorf("container %s of %s: image %q: the digest is not sha256:<64 hex digits>", ctr.Name, w.obj, image)
+			}
+			continue
+		}
+		tag := ""
+		if i := strings.LastIndex(image, ":"); i >= 0 && !strings.Contains(image[i:], "/") {
+			tag = image[i+1:]
+		}
+		switch {
+		case tag == "":
+			c.errorf("container %s of %s: image %q has no tag, which means latest: pin an exact release tag or a digest", ctr.Name, w.obj, image)
+		case !exactTag.MatchString(tag):
+			c.errorf("container %s of %s: image %q: tag %q floats; pin an exact release tag (1.2.3) or a digest", ctr.Name, w.obj, image, tag)
+		}
+	}
 }
 
 func listenPort(addr string) (host string, port int, err error) {
@@ -655,6 +765,15 @@ func (c *checker) checkPasswordFile(where string, spec *corev1.PodSpec, ctr *cor
 	if s, ok := set["mysql_password"]; ok {
 		c.errorf("%s: --mysql_password is set (from %s); use --mysql_password_file with a Secret volume", where, s.from)
 	}
+	if s, ok := set["mysql_ro_password"]; ok {
+		c.errorf("%s: --mysql_ro_password is set (from %s); use --mysql_ro_password_file with a Secret volume", where, s.from)
+	}
+	if ro, ok := set["mysql_ro_user"]; ok && ro.value != "" {
+		if _, ok := set["mysql_ro_password_file"]; !ok {
+			c.errorf("%s: --mysql_ro_user %s (from %s) is set but --mysql_ro_password_file is not: "+
+				"the read-only account would log in with no password", where, ro.value, ro.from)
+		}
+	}
 	pf, ok := set["mysql_password_file"]
 	if !ok {
 		c.errorf("%s: --mysql_password_file is not set; the DB password must come from a file of a Secret volume", where)
@@ -701,7 +820,7 @@ func (c *checker) checkFileSettings(where string, spec *corev1.PodSpec, ctr *cor
 			c.errorf("%s: --%s %s is on emptyDir volume %s, which starts empty", where, k, s.value, v.Name)
 			continue
 		}
-		if k == "tls_key_file" || k == "auth_tokens_file" {
+		if k == "tls_key_file" || k == "auth_tokens_file" || k == "mysql_ro_password_file" {
 			if _, why := secretFile(v, rel); why != "" {
 				c.errorf("%s: --%s %s must be a file of a Secret: %s", where, k, s.value, why)
 			}
@@ -911,7 +1030,7 @@ func (c *checker) checkPDB(w workload, replicas int32) {
 	}
 }
 
-func (c *checker) checkHPA(w workload, replicas int32) {
+func (c *checker) checkHPA(w workload) {
 	found := false
 	for _, h := range c.hpas {
 		ref := h.Spec.ScaleTargetRef
@@ -929,11 +1048,8 @@ func (c *checker) checkHPA(w workload, replicas int32) {
 		if minR > h.Spec.MaxReplicas {
 			c.errorf("HorizontalPodAutoscaler/%s: minReplicas %d > maxReplicas %d", h.Name, minR, h.Spec.MaxReplicas)
 		}
-		if replicas < minR {
-			c.warnf("%s: %d replicas, below HorizontalPodAutoscaler/%s minReplicas %d", w.obj, replicas, h.Name, minR)
-		}
 	}
-	if !found {
+	if !found && c.opt.RequireHPA {
 		c.errorf("no HorizontalPodAutoscaler targets %s", w.obj)
 	}
 }

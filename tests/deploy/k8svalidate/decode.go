@@ -4,7 +4,10 @@ package main
 // Kubernetes API Go types (k8s.io/api via client-go's scheme). A field the
 // type does not have, a value of the wrong type, a duplicate key, a missing
 // name or a kind the scheme does not know is an error, as the API server
-// would reject it.
+// would reject it. Besides the built-in kinds, the scheme knows the Prometheus
+// Operator's monitoring.coreos.com/v1 types (ServiceMonitor, PodMonitor...),
+// the Go types its CRD schemas are generated from: decoding checks fields and
+// types as strictly, though not the schema's enums and patterns.
 
 import (
 	"bufio"
@@ -18,8 +21,11 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	kjson "k8s.io/apimachinery/pkg/runtime/serializer/json"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+
+	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	"sigs.k8s.io/yaml"
 )
 
@@ -36,8 +42,16 @@ func (o Object) String() string { return o.GVK.Kind + "/" + o.Name }
 // schemeSuffix is noise in "no kind is registered" errors.
 var schemeSuffix = regexp.MustCompile(` in scheme "[^"]*"`)
 
+// scheme holds the kinds a rendering may contain.
+var scheme = func() *runtime.Scheme {
+	s := runtime.NewScheme()
+	utilruntime.Must(clientgoscheme.AddToScheme(s))
+	utilruntime.Must(monitoringv1.AddToScheme(s))
+	return s
+}()
+
 var strictSerializer = kjson.NewSerializerWithOptions(
-	kjson.DefaultMetaFactory, clientgoscheme.Scheme, clientgoscheme.Scheme,
+	kjson.DefaultMetaFactory, scheme, scheme,
 	kjson.SerializerOptions{Yaml: true, Strict: true})
 
 // Decode splits data into YAML documents and decodes each strictly. Empty

@@ -24,6 +24,7 @@ func main() {
 	port := flag.Int("grpc-port", int(opt.GRPCPort), "port txgate serves gRPC on")
 	minReplicas := flag.Int("min-replicas", int(opt.MinReplicas), "fewest replicas accepted")
 	flag.BoolVar(&opt.RequireTLS, "require-tls", false, "fail unless txgate's TLS flags are set")
+	flag.BoolVar(&opt.RequireHPA, "require-hpa", opt.RequireHPA, "fail unless an HPA scales txgate (false: a fixed replica count)")
 	flag.Usage = func() {
 		fmt.Fprintf(flag.CommandLine.Output(), "usage: k8svalidate [flags] FILE... (- for stdin)\n")
 		flag.PrintDefaults()
@@ -77,6 +78,9 @@ func report(w io.Writer, name string, r Result) {
 	}
 	for _, e := range r.Warnings {
 		fmt.Fprintf(w, "  warning: %s\n", e)
+	}
+	if r.Budget != nil {
+		fmt.Fprintf(w, "  budget: %s\n", r.Budget)
 	}
 	if len(r.ExternalSecrets) > 0 {
 		fmt.Fprintf(w, "  note: Secrets to create before applying: %s\n", strings.Join(r.ExternalSecrets, ", "))

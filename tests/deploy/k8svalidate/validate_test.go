@@ -3,8 +3,8 @@ package main
 // The validator must pass good renderings and reject broken ones. Each
 // broken manifest is made from a good one by one change, so a rejection is
 // due to that change. Good inputs: the frozen renderings in testdata/, and
-// the live ones check_k8s.sh writes to $TXGATE_K8S_RENDERED (prod.yaml there
-// must also carry TLS).
+// the live ones check_k8s.sh writes to $TXGATE_K8S_RENDERED (kustomize's and
+// Helm's; those named *prod* must also carry TLS).
 
 import (
 	"os"
@@ -42,7 +42,7 @@ func goodInputs(t *testing.T) []input {
 			t.Fatal(err)
 		}
 		opt := DefaultOptions()
-		opt.RequireTLS = filepath.Base(f) == "prod.yaml"
+		opt.RequireTLS = strings.Contains(filepath.Base(f), "prod")
 		out = append(out, input{f, data, opt})
 	}
 	return out
@@ -312,10 +312,112 @@ var breakages = []breakage{
 		np["egress"] = np["egress"].([]any)[:1]
 		return d
 	}},
-	{"one replica", "1 replicas; want at least 2", func(t *testing.T, d docs) docs {
-		get(t, obj(t, d, "Deployment", "txgate"), "spec").(map[string]any)["replicas"] = 1
+	{"HPA minimum of one", "1 replicas; want at least 2", func(t *testing.T, d docs) docs {
+		get(t, obj(t, d, "HorizontalPodAutoscaler", "txgate"), "spec").(map[string]any)["minReplicas"] = 1
 		return d
 	}},
+	{"replicas beside the HPA", "but HorizontalPodAutoscaler/txgate owns the count", func(t *testing.T, d docs) docs {
+		get(t, obj(t, d, "Deployment", "txgate"), "spec").(map[string]any)["replicas"] = 4
+		return d
+	}},
+	{"no HPA", "no HorizontalPodAutoscaler targets", func(t *testing.T, d docs) docs {
+		return without(d, "HorizontalPodAutoscaler", "txgate")
+	}},
+	{"image tag latest", `tag "latest" floats`, func(t *testing.T, d docs) docs {
+		txgate(t, d)["image"] = "registry.example.com:5000/txgate:latest"
+		return d
+	}},
+	{"image tag major.minor", `tag "0.1" floats`, func(t *testing.T, d docs) docs {
+		txgate(t, d)["image"] = "txgate:0.1"
+		return d
+	}},
+	{"image without a tag", "has no tag, which means latest", func(t *testing.T, d docs) docs {
+		txgate(t, d)["image"] = "registry.example.com:5000/txgate"
+		return d
+	}},
+	{"image digest cut short", "the digest is not sha256:<64 hex digits>", func(t *testing.T, d docs) docs {
+		txgate(t, d)["image"] = "txgate@sha256:0123abcd"
+		return d
+	}},
+	{"ro account without its password file", "the read-only account would log in with no password", func(t *testing.T, d docs) docs {
+		var kept []any
+		for _, a := range get(t, txgate(t, d), "args").([]any) {
+			if !strings.HasPrefix(a.(string), "--mysql_ro_password_file=") {
+				kept = append(kept, a)
+			}
+		}
+		txgate(t, d)["args"] = kept
+		return d
+	}},
+	{"HPA maximum beyond the connection budget", "connection budget: 41 pods (maxReplicas 40 + maxSurge 1)", func(t *testing.T, d docs) docs {
+		get(t, obj(t, d, "HorizontalPodAutoscaler", "txgate"), "spec").(map[string]any)["maxReplicas"] = 40
+		return d
+	}},
+	{"pool beyond the connection budget", "connection budget:", func(t *testing.T, d docs) docs {
+		get(t, obj(t, d, "ConfigMap", "txgate-config"), "data").(map[string]any)["TXGATE_POOL_MAX_SIZE"] = "64"
+		return d
+	}},
+	{"pool flag beyond the connection budget", "connection budget:", func(t *testing.T, d docs) docs {
+		appendTo(txgate(t, d), "args", "--pool_max_size=64")
+		return d
+	}},
+	{"percent surge beyond the connection budget", "connection budget:", func(t *testing.T, d docs) docs {
+		spec := get(t, obj(t, d, "Deployment", "txgate"), "spec").(map[string]any)
+		spec["strategy"] = map[string]any{"type": "RollingUpdate", "rollingUpdate": map[string]any{"maxSurge": "200%"}}
+		return d
+	}},
+	{"database smaller than declared", "connection budget:", func(t *testing.T, d docs) docs {
+		get(t, obj(t, d, "Deployment", "txgate"), "metadata", "annotations").(map[string]any)["txgate.io/database-max-connections"] = "60"
+		return d
+	}},
+	{"no max_connections declared", "no annotation txgate.io/database-max-connections", func(t *testing.T, d docs) docs {
+		delete(get(t, obj(t, d, "Deployment", "txgate"), "metadata", "annotations").(map[string]any), "txgate.io/database-max-connections")
+		return d
+	}},
+	{"statement cache beyond max_prepared_stmt_count", "statement budget:", func(t *testing.T, d docs) docs {
+		get(t, obj(t, d, "ConfigMap", "txgate-config"), "data").(map[string]any)["TXGATE_MYSQL_STATEMENT_CACHE_SIZE"] = "4096"
+		return d
+	}},
+}
+
+// The budget's arithmetic on the frozen base: (4 maxReplicas + 1 surge) x
+// ((16 + 2) + (4 + 2)) connections, and the read-only pool's default of half
+// the pool when --ro_pool_max_size is unset.
+func TestBudgetFigures(t *testing.T) {
+	data, err := os.ReadFile("testdata/base.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := Validate(data, DefaultOptions())
+	if !r.OK() || r.Budget == nil {
+		t.Fatalf("base rejected or no budget: %v", r.Errors)
+	}
+	b := *r.Budget
+	if b.Pods != 5 || b.PerPod != 24 || b.Connections != 120 || b.Statements != 5*20*128 {
+		t.Fatalf("budget %+v; want 5 pods x 24 = 120 connections, 12800 statements", b)
+	}
+	d := parse(t, data)
+	delete(get(t, obj(t, d, "ConfigMap", "txgate-config"), "data").(map[string]any), "TXGATE_RO_POOL_MAX_SIZE")
+	r = Validate(d.render(t), DefaultOptions())
+	if r.Budget == nil || r.Budget.ROPool != 8 || r.Budget.Connections != 5*(18+10) {
+		t.Fatalf("ro pool default: budget %+v; want ro pool 8, 140 connections", r.Budget)
+	}
+	if r.OK() {
+		t.Fatal("140 connections passed a budget of 151 - 15")
+	}
+}
+
+// An image pinned by digest passes.
+func TestImageDigestAccepted(t *testing.T) {
+	data, err := os.ReadFile("testdata/base.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := parse(t, data)
+	txgate(t, d)["image"] = "registry.example.com:5000/txgate@sha256:" + strings.Repeat("ab", 32)
+	if r := Validate(d.render(t), DefaultOptions()); !r.OK() {
+		t.Fatalf("digest rejected: %v", r.Errors)
+	}
 }
 
 func TestBrokenManifestsAreRejected(t *testing.T) {
@@ -385,5 +487,46 @@ func TestRequireTLS(t *testing.T) {
 func TestEmptyInputFails(t *testing.T) {
 	if Validate([]byte("# nothing\n---\n"), DefaultOptions()).OK() {
 		t.Fatal("an empty rendering passed")
+	}
+}
+
+// The ServiceMonitor (Helm, metrics.serviceMonitor.enabled) decodes as
+// strictly as the built-in kinds, and must reach the metrics port.
+func TestServiceMonitor(t *testing.T) {
+	data, err := os.ReadFile("testdata/helm-prod.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	opt := DefaultOptions()
+	opt.RequireTLS = true
+	cases := []struct {
+		name, want string
+		edit       func(sm map[string]any)
+	}{
+		{"unknown field", `unknown field "spec.endpoints[0].prot"`, func(sm map[string]any) {
+			get(t, sm, "spec", "endpoints", 0).(map[string]any)["prot"] = "metrics"
+		}},
+		{"wrong type", "cannot unmarshal", func(sm map[string]any) {
+			get(t, sm, "spec").(map[string]any)["endpoints"] = "metrics"
+		}},
+		{"port not on the Service", `endpoint port "grpcs" is no port`, func(sm map[string]any) {
+			get(t, sm, "spec", "endpoints", 0).(map[string]any)["port"] = "grpcs"
+		}},
+		{"selects no txgate Service", `endpoint port "metrics" is no port`, func(sm map[string]any) {
+			get(t, sm, "spec", "selector").(map[string]any)["matchLabels"] = map[string]any{"app": "other"}
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			d := parse(t, data)
+			tc.edit(obj(t, d, "ServiceMonitor", "txgate"))
+			r := Validate(d.render(t), opt)
+			for _, e := range r.Errors {
+				if strings.Contains(e, tc.want) {
+					return
+				}
+			}
+			t.Fatalf("errors lack %q:\n  %s", tc.want, strings.Join(r.Errors, "\n  "))
+		})
 	}
 }

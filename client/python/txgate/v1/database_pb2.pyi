@@ -119,14 +119,20 @@ class Expectation(_message.Message):
     def __init__(self, affected_rows: _Optional[int] = ..., min_affected_rows: _Optional[int] = ..., max_affected_rows: _Optional[int] = ..., rows: _Optional[int] = ..., min_rows: _Optional[int] = ..., max_rows: _Optional[int] = ...) -> None: ...
 
 class Column(_message.Message):
-    __slots__ = ("name", "type", "nullable")
+    __slots__ = ("name", "type", "nullable", "length", "precision", "scale")
     NAME_FIELD_NUMBER: _ClassVar[int]
     TYPE_FIELD_NUMBER: _ClassVar[int]
     NULLABLE_FIELD_NUMBER: _ClassVar[int]
+    LENGTH_FIELD_NUMBER: _ClassVar[int]
+    PRECISION_FIELD_NUMBER: _ClassVar[int]
+    SCALE_FIELD_NUMBER: _ClassVar[int]
     name: str
     type: str
     nullable: bool
-    def __init__(self, name: _Optional[str] = ..., type: _Optional[str] = ..., nullable: bool = ...) -> None: ...
+    length: int
+    precision: int
+    scale: int
+    def __init__(self, name: _Optional[str] = ..., type: _Optional[str] = ..., nullable: bool = ..., length: _Optional[int] = ..., precision: _Optional[int] = ..., scale: _Optional[int] = ...) -> None: ...
 
 class Row(_message.Message):
     __slots__ = ("values",)

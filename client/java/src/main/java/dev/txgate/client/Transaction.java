@@ -1,0 +1,184 @@
+package dev.txgate.client;
+
+import dev.txgate.v1.Begin;
+import dev.txgate.v1.Commit;
+import dev.txgate.v1.DatabaseServiceGrpc;
+import dev.txgate.v1.Rollback;
+import dev.txgate.v1.TransactionRequest;
+import dev.txgate.v1.TransactionResponse;
+import io.grpc.ManagedChannel;
+import io.grpc.Status;
+import io.grpc.stub.ClientCallStreamObserver;
+import io.grpc.stub.ClientResponseObserver;
+import java.util.concurrent.LinkedBlockingQueue;
+
+/**
+ * An interactive transaction: one {@code Transaction} stream, one statement at a
+ * time. Not thread-safe. {@link #close} rolls back unless {@link #commit} or
+ * {@link #rollback} ended it (use try-with-resources). A failed step ends the
+ * transaction (txgate has rolled it back); its state becomes {@code "failed"}.
+ * Not retried by the helper: {@link TxgateClient#runInTransaction} re-runs a whole
+ * function on ABORTED.
+ */
+public final class Transaction implements AutoCloseable {
+  private static final Object END = new Object();
+
+  private final LinkedBlockingQueue<Object> answers = new LinkedBlockingQueue<>();
+  private final ClientCallStreamObserver<TransactionRequest> requests;
+  private final boolean readOnly;
+  private final ManagedChannel channel;
+  private String state = "beginning";
+
+  Transaction(DatabaseServiceGrpc.DatabaseServiceStub stub, TxgateClient.TxOptions options,
+      ManagedChannel channel) {
+    this.readOnly = options.readOnly();
+    this.channel = channel;
+    ClientCallStreamObserver<?>[] out = new ClientCallStreamObserver<?>[1];
+    stub.transaction(new ClientResponseObserver<TransactionRequest, TransactionResponse>() {
+      @Override
+      public void beforeStart(ClientCallStreamObserver<TransactionRequest> r) {
+        out[0] = r;
+      }
+
+      @Override
+      public void onNext(TransactionResponse value) {
+        answers.add(value);
+      }
+
+      @Override
+      public void onError(Throwable t) {
+        answers.add(t);
+      }
+
+      @Override
+      public void onCompleted() {
+        answers.add(END);
+      }
+    });
+    @SuppressWarnings("unchecked")
+    ClientCallStreamObserver<TransactionRequest> r =
+        (ClientCallStreamObserver<TransactionRequest>) out[0];
+    this.requests = r;
+    exchange(TransactionRequest.newBuilder()
+        .setBegin(Begin.newBuilder().setOptions(options.proto())).build());
+    state = "open";
+  }
+
+  /** "beginning", "open", "committed", "rolled back" or "failed". */
+  public String state() {
+    return state;
+  }
+
+  /** Runs one statement in the transaction and returns its result. */
+  public Result execute(String sql, Object... params) {
+    return run(Statement.of(sql, params));
+  }
+
+  /** Runs {@code statement} (with its expectation, if any). */
+  public Result run(Statement statement) {
+    TransactionResponse r =
+        exchange(TransactionRequest.newBuilder().setStatement(statement.proto()).build());
+    return Result.of(r.getResult());
+  }
+
+  /**
+   * Commits with a fresh idempotency key (none when read-only), with which txgate
+   * resolves a commit whose connection was lost; returns the key.
+   */
+  public String commit() {
+    String key = readOnly ? "" : TxgateClient.newIdempotencyKey();
+    commit(key);
+    return key;
+  }
+
+  /** Commits with the caller's key. */
+  public void commit(String idempotencyKey) {
+    try {
+      exchange(TransactionRequest.newBuilder()
+          .setCommit(Commit.newBuilder().setIdempotencyKey(idempotencyKey)).build());
+    } catch (TxgateException e) {
+      throw TxgateException.from(e, idempotencyKey, e.cancelledLocally());
+    }
+    finish("committed");
+  }
+
+  /** Rolls back; nothing if the transaction already ended. */
+  public void rollback() {
+    if (!state.equals("open")) {
+      return;
+    }
+    exchange(TransactionRequest.newBuilder().setRollback(Rollback.getDefaultInstance()).build());
+    finish("rolled back");
+  }
+
+  /** Rolls back unless committed or ended; never throws for an ended stream. */
+  @Override
+  public void close() {
+    if (state.equals("open")) {
+      try {
+        rollback();
+      } catch (TxgateException e) {
+        // The stream is gone: txgate rolls back a transaction whose stream ends.
+        state = "failed";
+      }
+    }
+    if (!state.equals("committed") && !state.equals("rolled back")) {
+      requests.cancel("transaction closed", null);
+    }
+  }
+
+  private TransactionResponse exchange(TransactionRequest req) {
+    if (!state.equals("beginning") && !state.equals("open")) {
+      throw new TxgateException(
+          Status.FAILED_PRECONDITION.withDescription("the transaction is " + state), null, "",
+          false, null);
+    }
+    requests.onNext(req);
+    Object a = take();
+    if (a instanceof TransactionResponse r && matches(req, r)) {
+      return r;
+    }
+    state = "failed";
+    requests.cancel("transaction failed", null);
+    if (a instanceof Throwable t) {
+      throw TxgateException.from(t, "", channel.isShutdown());
+    }
+    String what = a == END ? "the Transaction stream ended early" : "unexpected response " + a;
+    throw new TxgateException(Status.INTERNAL.withDescription(what), null, "", false, null);
+  }
+
+  private void finish(String end) {
+    state = end;
+    requests.onCompleted();
+    Object a = take();
+    if (a instanceof Throwable t) {
+      throw TxgateException.from(t, "", channel.isShutdown());
+    }
+  }
+
+  private Object take() {
+    try {
+      return answers.take();
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      state = "failed";
+      requests.cancel("interrupted", e);
+      throw new TxgateException(Status.CANCELLED.withDescription("interrupted"), null, "", true, e);
+    }
+  }
+
+  private static boolean matches(TransactionRequest req, TransactionResponse resp) {
+    switch (req.getActionCase()) {
+      case BEGIN:
+        return resp.hasBegun();
+      case STATEMENT:
+        return resp.hasResult();
+      case COMMIT:
+        return resp.hasCommitted();
+      case ROLLBACK:
+        return resp.hasRolledBack();
+      default:
+        return false;
+    }
+  }
+}

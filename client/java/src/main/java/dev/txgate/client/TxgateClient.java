@@ -1,0 +1,462 @@
+package dev.txgate.client;
+
+import com.google.protobuf.Struct;
+import com.google.protobuf.util.JsonFormat;
+import dev.txgate.v1.DatabaseServiceGrpc;
+import dev.txgate.v1.ExecuteRequest;
+import dev.txgate.v1.ExecuteResponse;
+import dev.txgate.v1.IsolationLevel;
+import dev.txgate.v1.ResultSet;
+import dev.txgate.v1.RunTransactionRequest;
+import dev.txgate.v1.RunTransactionResponse;
+import dev.txgate.v1.StreamQueryRequest;
+import dev.txgate.v1.StreamQueryResponse;
+import dev.txgate.v1.TransactionOptions;
+import io.grpc.ChannelCredentials;
+import io.grpc.Context;
+import io.grpc.Deadline;
+import io.grpc.Grpc;
+import io.grpc.InsecureChannelCredentials;
+import io.grpc.ManagedChannel;
+import io.grpc.ManagedChannelBuilder;
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Iterator;
+import java.util.List;
+import java.util.Map;
+import java.util.UUID;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Consumer;
+
+/**
+ * A txgate client: the {@code txgate.v1.DatabaseService} stub on a channel with
+ * txgate's service config, plus exactly-once {@link #execute} and {@link
+ * #runTransaction} with retries, {@link #streamQuery} with chunked values
+ * reassembled, and interactive transactions ({@link #begin}, {@link
+ * #runInTransaction}). Thread-safe; close it to shut its channel down.
+ *
+ * <p>Retries follow client/README.md, "Retries: who retries what" ({@link
+ * #retryable}): every write carries a fresh idempotency key (a UUIDv4), sent
+ * unchanged in each attempt, and a call is re-sent only when that cannot apply it
+ * twice. Backoff: exponential with jitter, {@code initialBackoff} (50 ms) doubling
+ * to {@code maxBackoff} (2 s), all attempts within {@code timeout} (30 s).
+ */
+public final class TxgateClient implements AutoCloseable {
+  private static final String SERVICE_CONFIG_RESOURCE = "/dev/txgate/v1/service_config.json";
+
+  /**
+   * Per-call settings: {@code timeout} bounds all attempts of one call (and a whole
+   * {@link #streamQuery}); the backoff between attempts starts at {@code
+   * initialBackoff} and doubles up to {@code maxBackoff}. A null or non-positive
+   * one takes its default.
+   */
+  public record Options(Duration timeout, Duration initialBackoff, Duration maxBackoff) {
+    /** Replaces a null or non-positive setting with its default. */
+    public Options {
+      timeout = orDefault(timeout, Duration.ofSeconds(30));
+      initialBackoff = orDefault(initialBackoff, Duration.ofMillis(50));
+      maxBackoff = orDefault(maxBackoff, Duration.ofSeconds(2));
+    }
+
+    private static Duration orDefault(Duration d, Duration def) {
+      return d == null || d.isZero() || d.isNegative() ? def : d;
+    }
+
+    /** 30 s overall, 50 ms doubling to 2 s. */
+    public static final Options DEFAULT =
+        new Options(Duration.ofSeconds(30), Duration.ofMillis(50), Duration.ofSeconds(2));
+  }
+
+  private final ManagedChannel channel;
+  private final boolean ownsChannel;
+  private final DatabaseServiceGrpc.DatabaseServiceBlockingStub blocking;
+  private final DatabaseServiceGrpc.DatabaseServiceStub async;
+  private final Options options;
+
+  /** A client of {@code target} ("host:port", or any gRPC target) over plaintext. */
+  public TxgateClient(String target) {
+    this(channelBuilder(target, InsecureChannelCredentials.create()).build(), true, Options.DEFAULT);
+  }
+
+  /** A client of {@code target} with the given credentials (TLS, tokens) and options. */
+  public TxgateClient(String target, ChannelCredentials credentials, Options options) {
+    this(channelBuilder(target, credentials).build(), true, options);
+  }
+
+  /**
+   * A client on a channel of the caller's (built with {@link #channelBuilder} or
+   * {@link #serviceConfig} so that it has txgate's service config); not closed by
+   * {@link #close}.
+   */
+  public TxgateClient(ManagedChannel channel, Options options) {
+    this(channel, false, options);
+  }
+
+  private TxgateClient(ManagedChannel channel, boolean ownsChannel, Options options) {
+    this.channel = channel;
+    this.ownsChannel = ownsChannel;
+    this.blocking = DatabaseServiceGrpc.newBlockingStub(channel);
+    this.async = DatabaseServiceGrpc.newStub(channel);
+    this.options = options;
+  }
+
+  /**
+   * A channel builder for {@code target} with txgate's service config
+   * (proto/txgate/v1/service_config.json: round_robin over every address the name
+   * resolves to, and the retry policy of Health/Check) and retries enabled.
+   */
+  public static ManagedChannelBuilder<?> channelBuilder(String target, ChannelCredentials credentials) {
+    return Grpc.newChannelBuilder(target, credentials).defaultServiceConfig(serviceConfig())
+        .enableRetry();
+  }
+
+  /**
+   * proto/txgate/v1/service_config.json as the map {@link
+   * ManagedChannelBuilder#defaultServiceConfig} takes (numbers as Double, as gRPC
+   * requires): one merged service config.
+   */
+  public static Map<String, ?> serviceConfig() {
+    try (InputStream in = TxgateClient.class.getResourceAsStream(SERVICE_CONFIG_RESOURCE)) {
+      if (in == null) {
+        throw new IllegalStateException("missing resource " + SERVICE_CONFIG_RESOURCE);
+      }
+      Struct.Builder b = Struct.newBuilder();
+      JsonFormat.parser().merge(new String(in.readAllBytes(), StandardCharsets.UTF_8), b);
+      @SuppressWarnings("unchecked")
+      Map<String, ?> m = (Map<String, ?>) plain(com.google.protobuf.Value.newBuilder()
+          .setStructValue(b).build());
+      return m;
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+
+  private static Object plain(com.google.protobuf.Value v) {
+    switch (v.getKindCase()) {
+      case STRUCT_VALUE: {
+        Map<String, Object> m = new java.util.LinkedHashMap<>();
+        v.getStructValue().getFieldsMap().forEach((k, x) -> m.put(k, plain(x)));
+        return m;
+      }
+      case LIST_VALUE: {
+        List<Object> l = new ArrayList<>();
+        v.getListValue().getValuesList().forEach(x -> l.add(plain(x)));
+        return l;
+      }
+      case NUMBER_VALUE:
+        return v.getNumberValue();
+      case STRING_VALUE:
+        return v.getStringValue();
+      case BOOL_VALUE:
+        return v.getBoolValue();
+      default:
+        return null;
+    }
+  }
+
+  /** The generated blocking stub, for calls the helper does not wrap. */
+  public DatabaseServiceGrpc.DatabaseServiceBlockingStub stub() {
+    return blocking;
+  }
+
+  /** The channel. */
+  public ManagedChannel channel() {
+    return channel;
+  }
+
+  /** Shuts the channel down (if this client built it) and waits up to 5 s. */
+  @Override
+  public void close() {
+    if (ownsChannel) {
+      channel.shutdownNow();
+      try {
+        channel.awaitTermination(5, TimeUnit.SECONDS);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      }
+    }
+  }
+
+  /** A fresh idempotency key: a random UUID (version 4). */
+  public static String newIdempotencyKey() {
+    return UUID.randomUUID().toString();
+  }
+
+  /** An {@link #execute} outcome: the result, the calls made and the key they carried. */
+  public record ExecResult(Result result, int calls, String idempotencyKey) {}
+
+  /**
+   * Runs one statement in autocommit mode, exactly once: with a fresh idempotency
+   * key, retried as {@link #retryable} allows. Returns its result.
+   *
+   * @throws TxgateException the final error, carrying the key
+   * @throws IllegalArgumentException a parameter with no txgate.v1.Value
+   */
+  public Result execute(String sql, Object... params) {
+    return executeWith(newIdempotencyKey(), sql, params).result();
+  }
+
+  /** {@link #execute} for a query: its rows. */
+  public List<Row> query(String sql, Object... params) {
+    return execute(sql, params).rows();
+  }
+
+  /**
+   * {@link #execute} with the caller's key (one per logical operation, re-usable
+   * later to learn the outcome), or {@code ""} for none: then only txgate's own
+   * UNAVAILABLE is retried.
+   */
+  public ExecResult executeWith(String idempotencyKey, String sql, Object... params) {
+    ExecuteRequest req = ExecuteRequest.newBuilder().setSql(sql).addAllParams(Values.of(params))
+        .setIdempotencyKey(idempotencyKey).build();
+    ExecuteResponse[] resp = new ExecuteResponse[1];
+    int calls = withRetries(idempotencyKey, !idempotencyKey.isEmpty(),
+        d -> resp[0] = blocking.withDeadline(d).execute(req));
+    return new ExecResult(Result.of(resp[0].getResult()), calls, idempotencyKey);
+  }
+
+  /** Transaction options: isolation (UNSPECIFIED: the server's) and read-only. */
+  public record TxOptions(IsolationLevel isolation, boolean readOnly) {
+    /** The server's isolation level, read-write. */
+    public static final TxOptions DEFAULT =
+        new TxOptions(IsolationLevel.ISOLATION_LEVEL_UNSPECIFIED, false);
+    /** The server's isolation level, read-only. */
+    public static final TxOptions READ_ONLY =
+        new TxOptions(IsolationLevel.ISOLATION_LEVEL_UNSPECIFIED, true);
+
+    TransactionOptions proto() {
+      return TransactionOptions.newBuilder().setIsolationLevel(isolation).setReadOnly(readOnly)
+          .build();
+    }
+  }
+
+  /** A {@link #runTransaction} outcome. */
+  public record TransactionResult(List<Result> results, int attempts, int calls,
+      String idempotencyKey) {}
+
+  /**
+   * Runs {@code statements} as one transaction, all or nothing, exactly once: a
+   * read-write one with a fresh key (retried as {@link #retryable} allows); a
+   * read-only one without key (always safe to re-run).
+   */
+  public TransactionResult runTransaction(List<Statement> statements, TxOptions tx) {
+    return runTransaction(statements, tx, tx.readOnly() ? "" : newIdempotencyKey());
+  }
+
+  /** {@link #runTransaction} with the caller's key ("" for none). */
+  public TransactionResult runTransaction(List<Statement> statements, TxOptions tx,
+      String idempotencyKey) {
+    RunTransactionRequest.Builder b = RunTransactionRequest.newBuilder().setOptions(tx.proto())
+        .setIdempotencyKey(idempotencyKey);
+    for (int i = 0; i < statements.size(); i++) {
+      try {
+        b.addStatements(statements.get(i).proto());
+      } catch (IllegalArgumentException e) {
+        throw new IllegalArgumentException("statement " + (i + 1) + ": " + e.getMessage(), e);
+      }
+    }
+    RunTransactionRequest req = b.build();
+    RunTransactionResponse[] resp = new RunTransactionResponse[1];
+    int calls = withRetries(idempotencyKey, !idempotencyKey.isEmpty() || tx.readOnly(),
+        d -> resp[0] = blocking.withDeadline(d).runTransaction(req));
+    List<Result> results = new ArrayList<>();
+    for (ResultSet rs : resp[0].getResultsList()) {
+      results.add(Result.of(rs));
+    }
+    return new TransactionResult(List.copyOf(results), resp[0].getAttempts(), calls,
+        idempotencyKey);
+  }
+
+  /** A {@link #streamQuery} summary: the columns, rows seen and warning count. */
+  public record StreamSummary(List<dev.txgate.v1.Column> columns, long rows, int warningCount) {}
+
+  /**
+   * Runs one query and hands each row to {@code onRow} as it arrives, values split
+   * across chunks reassembled (accept_chunked_values). Not retried: it may run a
+   * write and carries no key. {@code timeout} of the options bounds the whole call.
+   */
+  public StreamSummary streamQuery(String sql, List<Object> params, Consumer<Row> onRow) {
+    StreamQueryRequest req = StreamQueryRequest.newBuilder().setSql(sql)
+        .addAllParams(Values.of(params.toArray())).setAcceptChunkedValues(true).build();
+    Context.CancellableContext ctx = Context.current().withCancellation();
+    Context prev = ctx.attach();
+    try {
+      Iterator<StreamQueryResponse> it =
+          blocking.withDeadline(Deadline.after(options.timeout().toNanos(), TimeUnit.NANOSECONDS))
+              .streamQuery(req);
+      List<String> names = List.of();
+      List<dev.txgate.v1.Column> columns = List.of();
+      List<dev.txgate.v1.Value> pending = null; // a row continued in the next chunk
+      long rows = 0;
+      while (it.hasNext()) {
+        StreamQueryResponse chunk = it.next();
+        if (chunk.getColumnsCount() > 0) {
+          columns = List.copyOf(chunk.getColumnsList());
+          names = Result.names(columns);
+        }
+        List<dev.txgate.v1.Row> rs = chunk.getRowsList();
+        for (int i = 0; i < rs.size(); i++) {
+          List<dev.txgate.v1.Value> values = rs.get(i).getValuesList();
+          if (pending != null) {
+            values = join(pending, values);
+            pending = null;
+          }
+          if (chunk.getChunkedValue() && i == rs.size() - 1) {
+            pending = values;
+            continue;
+          }
+          onRow.accept(Result.row(names, values));
+          rows++;
+        }
+        if (chunk.getDone()) {
+          return new StreamSummary(columns, rows, chunk.getWarningCount());
+        }
+      }
+      throw new TxgateException(Status.INTERNAL.withDescription("StreamQuery ended without done"),
+          null, "", false, null);
+    } catch (StatusRuntimeException e) {
+      // Only the call's own errors: what onRow throws reaches the caller as it is.
+      throw TxgateException.from(e, "", isLocalCancel(Context.current()));
+    } finally {
+      ctx.detach(prev);
+      ctx.cancel(null);
+    }
+  }
+
+  private static List<dev.txgate.v1.Value> join(List<dev.txgate.v1.Value> head,
+      List<dev.txgate.v1.Value> tail) {
+    List<dev.txgate.v1.Value> out = new ArrayList<>(head.subList(0, head.size() - 1));
+    dev.txgate.v1.Value last = head.get(head.size() - 1);
+    dev.txgate.v1.Value rest = tail.get(0);
+    dev.txgate.v1.Value.Builder b = last.toBuilder();
+    switch (last.getKindCase()) {
+      case STRING_VALUE:
+        b.setStringValue(last.getStringValue() + rest.getStringValue());
+        break;
+      case JSON_VALUE:
+        b.setJsonValue(last.getJsonValue() + rest.getJsonValue());
+        break;
+      case BYTES_VALUE:
+        b.setBytesValue(last.getBytesValue().concat(rest.getBytesValue()));
+        break;
+      default:
+        throw new TxgateException(Status.INTERNAL.withDescription(
+            "a chunked value of kind " + last.getKindCase()), null, "", false, null);
+    }
+    out.add(b.build());
+    out.addAll(tail.subList(1, tail.size()));
+    return out;
+  }
+
+  /**
+   * Begins an interactive transaction (a {@code Transaction} stream). Use it in
+   * try-with-resources: closed without {@link Transaction#commit}, it rolls back.
+   */
+  public Transaction begin(TxOptions tx) {
+    return new Transaction(async, tx, channel);
+  }
+
+  /** The work of {@link #runInTransaction}. */
+  @FunctionalInterface
+  public interface TransactionWork<T> {
+    /** Runs the transaction's statements on {@code tx}; must not commit it itself. */
+    T run(Transaction tx);
+  }
+
+  /**
+   * Runs {@code work} in an interactive transaction and commits it; when any step
+   * (begin, a statement, the commit) fails ABORTED (a deadlock, a lock wait
+   * timeout, a lost or replay-mismatched transaction), rolls back and re-runs the
+   * whole function, up to {@code maxAttempts} times, with the client's backoff in
+   * between (as Spanner's clients do). Any other error, and an ABORTED after the
+   * last attempt, is thrown. {@code work} must therefore have no effects outside
+   * the transaction that cannot be repeated.
+   */
+  public <T> T runInTransaction(TxOptions tx, int maxAttempts, TransactionWork<T> work) {
+    long backoff = options.initialBackoff().toNanos();
+    for (int attempt = 1; ; attempt++) {
+      try (Transaction t = begin(tx)) {
+        T out = work.run(t);
+        t.commit();
+        return out;
+      } catch (TxgateException e) {
+        if (e.code() != Status.Code.ABORTED || attempt >= maxAttempts) {
+          throw e;
+        }
+      }
+      sleep(backoff / 2 + ThreadLocalRandom.current().nextLong(backoff / 2 + 1));
+      backoff = Math.min(2 * backoff, options.maxBackoff().toNanos());
+    }
+  }
+
+  /** {@link #runInTransaction} with at most 5 attempts. */
+  public <T> T runInTransaction(TxOptions tx, TransactionWork<T> work) {
+    return runInTransaction(tx, 5, work);
+  }
+
+  /**
+   * The retry rule of client/README.md: txgate's own UNAVAILABLE is always retried;
+   * when {@code safe} (the request carries a key, or is a read-only transaction)
+   * also a transport UNAVAILABLE, UNKNOWN with reason COMMIT_OUTCOME_UNKNOWN, and a
+   * CANCELLED without txgate's ErrorInfo that the application did not cause.
+   */
+  public static boolean retryable(TxgateException e, boolean safe) {
+    boolean ours = TxgateException.DOMAIN.equals(e.domain());
+    if (e.code() == Status.Code.UNAVAILABLE && ours) {
+      return true;
+    }
+    if (!safe) {
+      return false;
+    }
+    return e.code() == Status.Code.UNAVAILABLE
+        || (e.code() == Status.Code.UNKNOWN
+            && TxgateException.REASON_COMMIT_OUTCOME_UNKNOWN.equals(e.reason()))
+        || (e.code() == Status.Code.CANCELLED && !ours && !e.cancelledLocally());
+  }
+
+  private boolean isLocalCancel(Context ctx) {
+    return ctx.isCancelled() || channel.isShutdown();
+  }
+
+  private interface Call {
+    void run(Deadline deadline);
+  }
+
+  private int withRetries(String key, boolean safe, Call call) {
+    Deadline deadline = Deadline.after(options.timeout().toNanos(), TimeUnit.NANOSECONDS);
+    long backoff = options.initialBackoff().toNanos();
+    for (int calls = 1; ; calls++) {
+      try {
+        call.run(deadline);
+        return calls;
+      } catch (StatusRuntimeException t) {
+        TxgateException e = TxgateException.from(t, key, isLocalCancel(Context.current()));
+        if (!retryable(e, safe)) {
+          throw e;
+        }
+        long pause = backoff / 2 + ThreadLocalRandom.current().nextLong(backoff / 2 + 1);
+        if (deadline.timeRemaining(TimeUnit.NANOSECONDS) <= pause) {
+          throw e;
+        }
+        sleep(pause);
+        backoff = Math.min(2 * backoff, options.maxBackoff().toNanos());
+      }
+    }
+  }
+
+  private static void sleep(long nanos) {
+    try {
+      TimeUnit.NANOSECONDS.sleep(nanos);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new TxgateException(Status.CANCELLED.withDescription("interrupted"), null, "", true, e);
+    }
+  }
+}

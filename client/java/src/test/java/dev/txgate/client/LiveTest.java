@@ -1,0 +1,374 @@
+package dev.txgate.client;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.txgate.client.TxgateClient.TxOptions;
+import io.grpc.Status;
+import java.math.BigDecimal;
+import java.math.BigInteger;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.time.Instant;
+import java.time.LocalDate;
+import java.time.LocalDateTime;
+import java.time.OffsetDateTime;
+import java.time.ZoneOffset;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/** Live tests against the txgate at $TXGATE_ADDR (tests/clients/run.sh starts it). */
+class LiveTest {
+  private static TxgateClient db;
+  private static String table;
+
+  @BeforeAll
+  static void connect() {
+    String addr = System.getenv("TXGATE_ADDR");
+    assertNotNull(addr, "TXGATE_ADDR must name a live txgate (tests/clients/run.sh sets it)");
+    db = new TxgateClient(addr);
+    table = "java_live_" + Long.toHexString(System.nanoTime());
+    db.execute("CREATE TABLE " + table
+        + " (id BIGINT PRIMARY KEY AUTO_INCREMENT, n BIGINT NOT NULL, note VARCHAR(100))");
+  }
+
+  @AfterAll
+  static void close() {
+    if (db != null) {
+      db.execute("DROP TABLE IF EXISTS " + table);
+      db.close();
+    }
+  }
+
+  @Test
+  void serviceConfigIsOneMergedConfig() {
+    Map<String, ?> c = TxgateClient.serviceConfig();
+    assertEquals(List.of(Map.of("round_robin", Map.of())), c.get("loadBalancingConfig"));
+    assertNotNull(c.get("methodConfig"));
+    assertNotNull(c.get("retryThrottling"));
+    // grpc-java has the policy the config names (else the channel would reject it).
+    assertNotNull(io.grpc.LoadBalancerRegistry.getDefaultRegistry().getProvider("round_robin"));
+  }
+
+  @Test
+  void valuesRoundTrip() {
+    BigInteger maxU64 = new BigInteger("18446744073709551615");
+    Instant instant = Instant.parse("2026-11-29T17:00:00.123456Z");
+    OffsetDateTime newYork = OffsetDateTime.of(2026, 11, 29, 12, 0, 0, 0, ZoneOffset.ofHours(-5));
+    byte[] bytes = {0, 1, (byte) 0xff};
+    Row r = db.query("SELECT ? AS nul, ? AS i, ? AS u, ? AS d, ? AS s, ? AS b, ? AS dc, ? AS dt,"
+        + " ? AS ny, ? AS day, ? AS t, ? AS f, ? AS yes",
+        null, -42L, maxU64, new BigDecimal("12345678901234567890.000000001"), "héllo ✓", bytes,
+        new BigDecimal("-0.50"), instant, newYork, LocalDate.of(2024, 2, 29),
+        Duration.ofHours(-838).minusMinutes(59).minusSeconds(59), 1.5d, true).get(0);
+    assertNull(r.get("nul"));
+    assertEquals(-42L, r.get("i"));
+    assertEquals(maxU64, r.get("u"));
+    assertEquals(new BigDecimal("12345678901234567890.000000001"), r.get("d"));
+    assertEquals("héllo ✓", r.get("s"));
+    assertArrayEquals(bytes, (byte[]) r.get("b"));
+    assertEquals(new BigDecimal("-0.50"), r.getBigDecimal("dc"));
+    assertEquals(instant, r.getInstant("dt"));
+    // An OffsetDateTime is bound in UTC: 12:00 -05:00 is 17:00 UTC.
+    assertEquals(LocalDateTime.of(2026, 11, 29, 17, 0), r.get("ny"));
+    assertEquals(LocalDate.of(2024, 2, 29), r.get("day"));
+    assertEquals(Duration.ofHours(-838).minusMinutes(59).minusSeconds(59), r.get("t"));
+    assertEquals(1.5d, r.get("f"));
+    assertEquals(List.of("nul", "i", "u", "d", "s", "b", "dc", "dt", "ny", "day", "t", "f", "yes"),
+        new ArrayList<>(r.asMap().keySet()));
+  }
+
+  @Test
+  void typedColumnsOfATable() {
+    String t = table + "_types";
+    db.execute("CREATE TABLE " + t + " (u BIGINT UNSIGNED, d DECIMAL(10,2), ts DATETIME(6),"
+        + " j JSON, bits BIT(8), tm TIME(6))");
+    try {
+      db.execute("INSERT INTO " + t + " VALUES (?, ?, ?, ?, ?, ?)", Values.uint64(-1L),
+          new BigDecimal("3.10"), LocalDateTime.of(2000, 1, 2, 3, 4, 5, 6000),
+          new Values.Json("{\"a\": [1, 2]}"), new Values.Bits(0xa5), Duration.ofMillis(-1500));
+      Row r = db.query("SELECT * FROM " + t).get(0);
+      assertEquals(new BigInteger("18446744073709551615"), r.get("u"));
+      assertEquals(new BigDecimal("3.10"), r.get("d"));
+      assertEquals(LocalDateTime.of(2000, 1, 2, 3, 4, 5, 6000), r.get("ts"));
+      assertEquals(new Values.Json("{\"a\": [1, 2]}"), r.get("j"));
+      assertEquals(new Values.Bits(0xa5), r.get("bits"));
+      assertEquals(Duration.ofMillis(-1500), r.get("tm"));
+      assertThrows(ArithmeticException.class, () -> r.getLong("u"));
+    } finally {
+      db.execute("DROP TABLE " + t);
+    }
+  }
+
+  @Test
+  void badParameterNamesItsPosition() {
+    IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+        () -> db.execute("SELECT ?, ?", 1L, new Object()));
+    assertTrue(e.getMessage().startsWith("parameter 2: "), e.getMessage());
+  }
+
+  @Test
+  void writeCarriesAKeyAndIsExactlyOnce() {
+    TxgateClient.ExecResult first = db.executeWith("java-key-" + System.nanoTime(),
+        "INSERT INTO " + table + " (n, note) VALUES (?, ?)", 7L, "once");
+    assertEquals(1, first.calls());
+    assertEquals(1, first.result().affectedRows());
+    // The same key again: txgate answers with the stored result and runs nothing.
+    TxgateClient.ExecResult again = db.executeWith(first.idempotencyKey(),
+        "INSERT INTO " + table + " (n, note) VALUES (?, ?)", 7L, "once");
+    assertEquals(first.result().lastInsertId(), again.result().lastInsertId());
+    assertEquals(1L, db.query("SELECT COUNT(*) AS c FROM " + table + " WHERE note = 'once'")
+        .get(0).getLong("c"));
+    // A plain execute generates a fresh UUID key per call.
+    Result r = db.execute("INSERT INTO " + table + " (n, note) VALUES (1, 'fresh')");
+    assertEquals(1, r.affectedRows());
+  }
+
+  @Test
+  void mysqlErrorCarriesItsDetail() {
+    TxgateException e = assertThrows(TxgateException.class,
+        () -> db.execute("SELECT * FROM java_no_such_table"));
+    assertEquals(Status.Code.NOT_FOUND, e.code());
+    assertEquals(TxgateException.DOMAIN, e.domain());
+    assertEquals(1146, e.mysqlErrno());
+    assertEquals("42S02", e.sqlState());
+    assertFalse(e.idempotencyKey().isEmpty());
+    assertFalse(TxgateClient.retryable(e, true));
+  }
+
+  @Test
+  void runTransactionAndExpectation() {
+    long id = db.execute("INSERT INTO " + table + " (n, note) VALUES (10, 'acct')").lastInsertId();
+    TxgateClient.TransactionResult ok = db.runTransaction(List.of(
+        Statement.of("UPDATE " + table + " SET n = n - ? WHERE id = ? AND n >= ?", 4L, id, 4L)
+            .expectMinAffectedRows(1),
+        Statement.of("SELECT n FROM " + table + " WHERE id = ?", id)), TxOptions.DEFAULT);
+    assertEquals(1, ok.calls());
+    assertFalse(ok.idempotencyKey().isEmpty());
+    assertEquals(6L, ok.results().get(1).rows().get(0).getLong("n"));
+
+    TxgateException e = assertThrows(TxgateException.class, () -> db.runTransaction(List.of(
+        Statement.of("UPDATE " + table + " SET n = 0 WHERE id = ?", id),
+        Statement.of("UPDATE " + table + " SET n = n - ? WHERE id = ? AND n >= ?", 100L, id, 100L)
+            .expectMinAffectedRows(1)), TxOptions.DEFAULT));
+    assertEquals(Status.Code.FAILED_PRECONDITION, e.code());
+    assertTrue(e.expectationFailed());
+    assertEquals(2, e.statementIndex());
+    assertEquals(6L, db.query("SELECT n FROM " + table + " WHERE id = ?", id).get(0).getLong("n"));
+
+    TxgateClient.TransactionResult ro = db.runTransaction(
+        List.of(Statement.of("SELECT COUNT(*) FROM " + table)), TxOptions.READ_ONLY);
+    assertEquals("", ro.idempotencyKey());
+  }
+
+  @Test
+  void interactiveTransactionRollsBackOnClose() {
+    long id = db.execute("INSERT INTO " + table + " (n, note) VALUES (1, 'tx')").lastInsertId();
+    try (Transaction tx = db.begin(TxOptions.DEFAULT)) {
+      assertEquals(1, tx.execute("UPDATE " + table + " SET n = 99 WHERE id = ?", id).affectedRows());
+      assertEquals(99L, tx.execute("SELECT n FROM " + table + " WHERE id = ?", id).rows().get(0)
+          .getLong("n"));
+    }
+    assertEquals(1L, db.query("SELECT n FROM " + table + " WHERE id = ?", id).get(0).getLong("n"));
+
+    String key;
+    try (Transaction tx = db.begin(TxOptions.DEFAULT)) {
+      tx.execute("UPDATE " + table + " SET n = 2 WHERE id = ?", id);
+      key = tx.commit();
+      assertEquals("committed", tx.state());
+    }
+    assertFalse(key.isEmpty());
+    assertEquals(2L, db.query("SELECT n FROM " + table + " WHERE id = ?", id).get(0).getLong("n"));
+
+    Transaction failed = db.begin(TxOptions.DEFAULT);
+    TxgateException e = assertThrows(TxgateException.class,
+        () -> failed.execute("SELECT * FROM java_no_such_table"));
+    assertEquals(1146, e.mysqlErrno());
+    failed.close();
+  }
+
+  @Test
+  void streamQueryReassemblesChunkedValues() {
+    List<Row> rows = new ArrayList<>();
+    TxgateClient.StreamSummary s = db.streamQuery(
+        "SELECT seq, REPEAT('x', ?) AS big FROM seq_1_to_3", List.of(5L * 1024 * 1024), rows::add);
+    assertEquals(3, s.rows());
+    assertEquals(List.of("seq", "big"), Result.names(s.columns()));
+    for (int i = 0; i < 3; i++) {
+      assertEquals(i + 1L, rows.get(i).getLong("seq"));
+      assertEquals(5 * 1024 * 1024, rows.get(i).getString("big").length());
+    }
+    byte[] blob = new byte[3 * 1024 * 1024];
+    Arrays.fill(blob, (byte) 'b');
+    List<Row> b = new ArrayList<>();
+    db.streamQuery("SELECT CAST(? AS BINARY) AS v", List.of(blob), b::add);
+    assertArrayEquals(blob, (byte[]) b.get(0).get("v"));
+    assertEquals("bbb", new String((byte[]) b.get(0).get("v"), 0, 3, StandardCharsets.US_ASCII));
+  }
+
+  @Test
+  void streamQueryStopsWhenTheConsumerThrows() {
+    class Enough extends RuntimeException {
+      private static final long serialVersionUID = 1L;
+    }
+    AtomicInteger seen = new AtomicInteger();
+    assertThrows(Enough.class, () -> db.streamQuery("SELECT seq FROM seq_1_to_100000",
+        List.of(), r -> {
+          if (seen.incrementAndGet() == 10) {
+            throw new Enough();
+          }
+        }));
+    assertEquals(10, seen.get());
+    // The client is still usable.
+    assertEquals(1L, db.query("SELECT 1 AS one").get(0).getLong("one"));
+  }
+
+  /**
+   * A real deadlock (1213) ends the first attempt ABORTED; runInTransaction rolls it
+   * back and re-runs the whole function, which then commits.
+   */
+  @Test
+  void runInTransactionReRunsOnDeadlock() throws Exception {
+    long a = db.execute("INSERT INTO " + table + " (n, note) VALUES (0, 'dl-a')").lastInsertId();
+    long b = db.execute("INSERT INTO " + table + " (n, note) VALUES (0, 'dl-b')").lastInsertId();
+    String heavy = table + "_heavy";
+    db.execute("CREATE TABLE " + heavy + " (id INT PRIMARY KEY)");
+    CountDownLatch firstHoldsA = new CountDownLatch(1);
+    // The other transaction: makes itself heavy (InnoDB rolls back the lighter
+    // transaction of a deadlock), locks b, then waits for a, which the first
+    // attempt holds; it commits once the deadlock has rolled that attempt back.
+    CompletableFuture<Void> other = CompletableFuture.runAsync(() -> {
+      try (Transaction tx = db.begin(TxOptions.DEFAULT)) {
+        tx.execute("INSERT INTO " + heavy + " SELECT seq FROM seq_1_to_200");
+        tx.execute("UPDATE " + table + " SET n = n + 10 WHERE id = ?", b);
+        await(firstHoldsA);
+        tx.execute("UPDATE " + table + " SET n = n + 10 WHERE id = ? /* java-deadlock-wait */", a);
+        tx.commit();
+      }
+    });
+    AtomicInteger attempts = new AtomicInteger();
+    try {
+      String out = db.runInTransaction(TxOptions.DEFAULT, tx -> {
+        int attempt = attempts.incrementAndGet();
+        tx.execute("UPDATE " + table + " SET n = n + 1 WHERE id = ?", a);
+        if (attempt == 1) {
+          firstHoldsA.countDown();
+          awaitLockWait();
+        }
+        tx.execute("UPDATE " + table + " SET n = n + 1 WHERE id = ?", b);
+        return "attempt " + attempt;
+      });
+      assertEquals("attempt 2", out);
+    } finally {
+      firstHoldsA.countDown();
+      other.get(30, TimeUnit.SECONDS);
+      db.execute("DROP TABLE " + heavy);
+    }
+    assertEquals(2, attempts.get());
+    assertEquals(11L, db.query("SELECT n FROM " + table + " WHERE id = ?", a).get(0).getLong("n"));
+    assertEquals(11L, db.query("SELECT n FROM " + table + " WHERE id = ?", b).get(0).getLong("n"));
+  }
+
+  @Test
+  void runInTransactionIsBounded() {
+    AtomicInteger attempts = new AtomicInteger();
+    TxgateException e = assertThrows(TxgateException.class,
+        () -> db.runInTransaction(TxOptions.DEFAULT, 3, tx -> {
+          attempts.incrementAndGet();
+          throw new TxgateException(Status.ABORTED.withDescription("test"), null, "", false, null);
+        }));
+    assertEquals(Status.Code.ABORTED, e.code());
+    assertEquals(3, attempts.get());
+    // Any other error ends it at once.
+    attempts.set(0);
+    assertThrows(TxgateException.class, () -> db.runInTransaction(TxOptions.DEFAULT, tx -> {
+      attempts.incrementAndGet();
+      return tx.execute("SELECT * FROM java_no_such_table");
+    }));
+    assertEquals(1, attempts.get());
+  }
+
+  @Test
+  void aCallTheApplicationCancelsIsNotRetried() throws Exception {
+    io.grpc.Context.CancellableContext ctx = io.grpc.Context.current().withCancellation();
+    CompletableFuture<TxgateException> call = CompletableFuture.supplyAsync(() -> {
+      try {
+        ctx.run(() -> db.execute("SELECT SLEEP(20) /* java-cancel-me */"));
+        return null;
+      } catch (TxgateException e) {
+        return e;
+      }
+    });
+    long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+    while (db.query("SELECT COUNT(*) AS c FROM information_schema.PROCESSLIST"
+        + " WHERE INFO LIKE CONCAT('%java-cancel', '-me%')").get(0).getLong("c") == 0) {
+      assertTrue(System.nanoTime() < end, "the SLEEP never started");
+      Thread.onSpinWait();
+    }
+    ctx.cancel(null);
+    TxgateException e = call.get(10, TimeUnit.SECONDS);
+    assertNotNull(e, "the cancelled call returned a result");
+    assertEquals(Status.Code.CANCELLED, e.code());
+    assertTrue(e.cancelledLocally());
+    assertFalse(TxgateClient.retryable(e, true));
+  }
+
+  @Test
+  void retryRule() {
+    TxgateException transport = new TxgateException(Status.UNAVAILABLE, null, "", false, null);
+    assertTrue(TxgateClient.retryable(transport, true));
+    assertFalse(TxgateClient.retryable(transport, false));
+    TxgateException ours = new TxgateException(Status.UNAVAILABLE,
+        com.google.rpc.ErrorInfo.newBuilder().setDomain(TxgateException.DOMAIN)
+            .setReason("DATABASE_UNAVAILABLE").build(), "", false, null);
+    assertTrue(TxgateClient.retryable(ours, false));
+    TxgateException unknown = new TxgateException(Status.UNKNOWN,
+        com.google.rpc.ErrorInfo.newBuilder().setDomain(TxgateException.DOMAIN)
+            .setReason(TxgateException.REASON_COMMIT_OUTCOME_UNKNOWN).build(), "", false, null);
+    assertTrue(TxgateClient.retryable(unknown, true));
+    assertFalse(TxgateClient.retryable(unknown, false));
+    TxgateException drain = new TxgateException(Status.CANCELLED, null, "", false, null);
+    assertTrue(TxgateClient.retryable(drain, true));
+    TxgateException mine = new TxgateException(Status.CANCELLED, null, "", true, null);
+    assertFalse(TxgateClient.retryable(mine, true));
+    assertNotEquals(Status.Code.OK, transport.code());
+  }
+
+  private static void await(CountDownLatch l) {
+    try {
+      assertTrue(l.await(30, TimeUnit.SECONDS), "the first attempt never locked row a");
+    } catch (InterruptedException e) {
+      throw new AssertionError(e);
+    }
+  }
+
+  /**
+   * Waits (a condition, bounded by 30 s) until the other transaction's UPDATE of row
+   * a is running, i.e. waiting for the lock the first attempt holds (the pattern is
+   * split so that this query does not match itself; txgate's user sees its own
+   * sessions in PROCESSLIST without the PROCESS privilege).
+   */
+  private static void awaitLockWait() {
+    long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+    while (db.query("SELECT COUNT(*) AS c FROM information_schema.PROCESSLIST"
+        + " WHERE INFO LIKE CONCAT('%java-deadlock', '-wait%')").get(0).getLong("c") == 0) {
+      assertTrue(System.nanoTime() < end, "the other transaction never waited for row a");
+      Thread.onSpinWait();
+    }
+  }
+}
