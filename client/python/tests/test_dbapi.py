@@ -326,3 +326,19 @@ def test_deadlock_is_operational_error_with_errno_1213(addr, table):
     assert (err.errno, err.code) == (1213, grpc.StatusCode.ABORTED)
     a.close()
     b.close()
+
+
+def test_description_sizes_from_column_metadata():
+    from txgate.v1 import database_pb2 as pb
+    from txgate_client import Result
+    from txgate_dbapi._core import ResultBuffer
+    cur = ResultBuffer()
+    cur._set(Result.from_proto(pb.ResultSet(columns=[
+        pb.Column(name="d", type="DECIMAL", nullable=True, length=12, precision=10, scale=0),
+        pb.Column(name="t", type="DATETIME", length=26, scale=6),
+        pb.Column(name="v", type="VARCHAR", length=40),
+        pb.Column(name="x", type="INT")])))
+    assert cur.description == [("d", "DECIMAL", 12, 12, 10, 0, True),
+                               ("t", "DATETIME", 26, 26, None, 6, False),
+                               ("v", "VARCHAR", 40, 40, None, None, False),
+                               ("x", "INT", None, None, None, None, False)]

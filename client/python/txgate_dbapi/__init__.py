@@ -269,8 +269,10 @@ class Cursor(ResultBuffer):
     description  7-tuples (name, type_code, display_size, internal_size,
                  precision, scale, null_ok); type_code is txgate's column type
                  name ("BIGINT UNSIGNED", "VARCHAR", ...) and compares equal to
-                 STRING/BINARY/NUMBER/DATETIME; sizes are None unless txgate
-                 reports them
+                 STRING/BINARY/NUMBER/DATETIME; display_size and internal_size
+                 are the Column's length, precision and scale its own (DECIMAL;
+                 scale also for fractional seconds), None where txgate reports
+                 none (an older server)
     rowcount     rows returned by a query, rows affected (matched, for an
                  UPDATE) by other statements; -1 before any; for executemany,
                  the sum

@@ -359,12 +359,13 @@ def check_expect(expect: Mapping[str, Any]) -> None:
         raise InterfaceError(f"execute(): unknown keyword(s) {', '.join(sorted(unknown))}")
 
 
-def _column_field(column: Any, name: str) -> Optional[int]:
-    """A column's precision/scale/length when the proto carries the field."""
-    if name not in column.DESCRIPTOR.fields_by_name:
-        return None
-    value = getattr(column, name)
-    return value or None
+def _sizes(column: Any) -> Tuple[Optional[int], Optional[int], Optional[int]]:
+    """(length, precision, scale) of a txgate.v1.Column, None where unknown:
+    length 0 is unknown; precision is DECIMAL's (0 for other types); scale is
+    a real 0 for a DECIMAL(M,0), otherwise 0 means none (the proto's rules)."""
+    length, precision, scale = (getattr(column, n, 0) for n in ("length", "precision", "scale"))
+    return (length or None, precision or None,
+            scale if (precision or scale) else None)
 
 
 class ResultBuffer:
@@ -386,10 +387,11 @@ class ResultBuffer:
     def _set(self, result: Result) -> None:
         self._reset()
         if result.columns:
-            self.description = [
-                (c.name, c.type, _column_field(c, "length"), _column_field(c, "length"),
-                 _column_field(c, "precision"), _column_field(c, "scale"), c.nullable)
-                for c in result.columns]
+            self.description = []
+            for c in result.columns:
+                length, precision, scale = _sizes(c)
+                self.description.append((c.name, c.type, length, length, precision, scale,
+                                         c.nullable))
             self._rows = list(result.rows)
             self.rowcount = len(self._rows)
         else:
