@@ -66,8 +66,10 @@ absl::StatusOr<std::unique_ptr<TokenAuthenticator>> TokenAuthenticator::Parse(
     }
     entry.principal.name =
         fields.size() == 3 ? std::string(fields[2]) : absl::StrCat("line-", line_number);
+    MutexLock lock(&auth->mu_);
     auth->entries_.push_back(std::move(entry));
   }
+  MutexLock lock(&auth->mu_);
   if (auth->entries_.empty()) {
     return absl::InvalidArgumentError("the tokens file holds no token");
   }
@@ -96,6 +98,7 @@ absl::StatusOr<Principal> TokenAuthenticator::Authenticate(absl::string_view aut
   SHA256(reinterpret_cast<const unsigned char*>(token.data()), token.size(), hash);
   // Every entry is compared, in constant time, whatever matched before.
   const Entry* match = nullptr;
+  MutexLock lock(&mu_);
   for (const Entry& e : entries_) {
     const bool equal = CRYPTO_memcmp(hash, e.hash.data(), sizeof(hash)) == 0;
     if (equal && match == nullptr) match = &e;
@@ -105,10 +108,21 @@ absl::StatusOr<Principal> TokenAuthenticator::Authenticate(absl::string_view aut
 }
 
 bool TokenAuthenticator::has_read_only() const {
+  MutexLock lock(&mu_);
   for (const Entry& e : entries_) {
     if (e.principal.read_only) return true;
   }
   return false;
+}
+
+void TokenAuthenticator::Replace(TokenAuthenticator&& fresh) {
+  std::vector<Entry> entries;
+  {
+    MutexLock lock(&fresh.mu_);
+    entries.swap(fresh.entries_);
+  }
+  MutexLock lock(&mu_);
+  entries_.swap(entries);
 }
 
 }  // namespace txgate::auth

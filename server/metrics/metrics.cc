@@ -78,6 +78,12 @@ Metrics::Metrics()
                        .Name("txgate_mysql_errors_total")
                        .Help("MySQL errors answered to callers, by errno")
                        .Register(*registry_);
+  reloads_ = &prometheus::BuildCounter()
+                  .Name("txgate_config_reloads_total")
+                  .Help(
+                      "changed TLS, tokens or password files applied (result ok) or refused "
+                      "(result error, the previous material kept), by what")
+                  .Register(*registry_);
 }
 
 Metrics::~Metrics() {
@@ -117,6 +123,10 @@ void Metrics::ObserveRpc(absl::string_view method, absl::string_view code, absl:
 
 void Metrics::CountMysqlError(unsigned int errnum) {
   mysql_errors_->Add({{"errno", absl::StrCat(errnum)}}).Increment();
+}
+
+void Metrics::CountReload(absl::string_view what, bool ok) {
+  reloads_->Add({{"what", std::string(what)}, {"result", ok ? "ok" : "error"}}).Increment();
 }
 
 }  // namespace txgate::metrics

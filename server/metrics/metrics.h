@@ -58,6 +58,9 @@ class Metrics {
   void ObserveRpc(absl::string_view method, absl::string_view code, absl::Duration latency);
   // A MySQL error answered to a caller.
   void CountMysqlError(unsigned int errnum);
+  // One attempt to apply changed configuration files (`what`: tls, tokens,
+  // mysql_password, mysql_ro_password).
+  void CountReload(absl::string_view what, bool ok);
 
  private:
   Metrics();
@@ -67,6 +70,7 @@ class Metrics {
   prometheus::Family<prometheus::Counter>* rpcs_ = nullptr;
   prometheus::Family<prometheus::Histogram>* latency_ = nullptr;
   prometheus::Family<prometheus::Counter>* mysql_errors_ = nullptr;
+  prometheus::Family<prometheus::Counter>* reloads_ = nullptr;
   std::unique_ptr<prometheus::Exposer> exposer_;
   int port_ = 0;
 };
