@@ -26,6 +26,7 @@
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "server/common/log.h"
+#include "server/common/version.h"
 #include "server/service/server.h"
 
 // jemalloc's settings, read at its start when it is linked (CMake option
@@ -224,6 +225,11 @@ int main(int argc, char** argv) {
   usage.contains_help_flags = [](absl::string_view path) {
     return path.find("server/main.cc") != absl::string_view::npos;
   };
+  // --version: the project's version and the commit it was built from.
+  usage.version_string = [] {
+    return absl::StrCat("txgate-server ", txgate::Version(), " (commit ", txgate::GitCommit(),
+                        ")\n");
+  };
   absl::SetFlagsUsageConfig(usage);
   FlagsFromEnvironment();
   absl::ParseCommandLine(argc, argv);
@@ -305,7 +311,9 @@ int main(int argc, char** argv) {
     return 1;
   }
   txgate::Log("info", "serving",
-              {{"listen", options.listen},
+              {{"version", std::string(txgate::Version())},
+               {"commit", std::string(txgate::GitCommit())},
+               {"listen", options.listen},
                {"port", absl::StrCat((*server)->port())},
                {"mysql", options.mysql.socket.empty()
                              ? absl::StrCat(options.mysql.host, ":", options.mysql.port)

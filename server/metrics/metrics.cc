@@ -4,6 +4,7 @@
 #include <prometheus/counter.h>
 #include <prometheus/exposer.h>
 #include <prometheus/family.h>
+#include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
 #include <prometheus/metric_family.h>
 #include <prometheus/registry.h>
@@ -12,6 +13,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "server/common/version.h"
 
 namespace txgate::metrics {
 
@@ -78,6 +80,12 @@ Metrics::Metrics()
                        .Name("txgate_mysql_errors_total")
                        .Help("MySQL errors answered to callers, by errno")
                        .Register(*registry_);
+  prometheus::BuildGauge()
+      .Name("txgate_build_info")
+      .Help("always 1; the labels name the running build: its version and git commit")
+      .Register(*registry_)
+      .Add({{"version", std::string(Version())}, {"commit", std::string(GitCommit())}})
+      .Set(1);
   reloads_ = &prometheus::BuildCounter()
                   .Name("txgate_config_reloads_total")
                   .Help(

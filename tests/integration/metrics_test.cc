@@ -19,6 +19,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "server/common/version.h"
 #include "tests/support/test_env.h"
 
 namespace txgate::testing {
@@ -56,6 +57,16 @@ TEST_F(MetricsTest, ServesTheRegistryOverHttp) {
                            "txgate_overload_refusals_total", "txgate_inflight_request_bytes"}) {
     EXPECT_GE(Sample(text, name), 0) << name;
   }
+}
+
+TEST_F(MetricsTest, BuildInfoNamesTheVersionAndCommit) {
+  const std::string text = Scrape();
+  EXPECT_EQ(Sample(text, "txgate_build_info",
+                   {absl::StrCat("version=\"", Version(), "\""),
+                    absl::StrCat("commit=\"", GitCommit(), "\"")}),
+            1);
+  EXPECT_EQ(Version(), "0.2.0");  // CMakeLists.txt's project(VERSION)
+  EXPECT_THAT(std::string(GitCommit()), ::testing::MatchesRegex("[0-9a-f]{40}|unknown"));
 }
 
 TEST_F(MetricsTest, RpcsLatencyAndMysqlErrorsMoveWithTraffic) {
