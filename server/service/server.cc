@@ -1,5 +1,6 @@
 #include "server/service/server.h"
 
+#include <google/protobuf/descriptor.h>
 #include <grpc/grpc.h>
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/impl/server_builder_option.h>
@@ -99,6 +100,18 @@ db::ConnectionFactory FactoryOf(mysql::ConnectOptions connect,
   };
 }
 
+// The methods of DatabaseService, from its descriptor.
+std::vector<std::string> DatabaseMethods() {
+  const google::protobuf::ServiceDescriptor* service =
+      google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(
+          v1::DatabaseService::service_full_name());
+  std::vector<std::string> names;
+  for (int i = 0; service != nullptr && i < service->method_count(); ++i) {
+    names.push_back(service->method(i)->name());
+  }
+  return names;
+}
+
 // `name` as a MySQL quoted identifier.
 std::string QuoteIdentifier(absl::string_view name) {
   return absl::StrCat("`", absl::StrReplaceAll(name, {{"`", "``"}}), "`");
@@ -143,8 +156,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& unsan
   const ServerOptions options = Sanitize(unsanitized);
   std::unique_ptr<Server> server(new Server(options));
   Server* s = server.get();
-  absl::StatusOr<std::unique_ptr<metrics::Metrics>> metrics =
-      metrics::Metrics::Create(options.metrics_listen);
+  absl::StatusOr<std::unique_ptr<metrics::Metrics>> metrics = metrics::Metrics::Create(
+      options.metrics_listen, v1::DatabaseService::service_full_name(), DatabaseMethods());
   if (!metrics.ok()) return metrics.status();
   s->metrics_ = std::move(*metrics);
   if (absl::Status status = s->LoadFiles(); !status.ok()) return status;

@@ -41,8 +41,8 @@ TEST_F(MetricsTest, ServesTheRegistryOverHttp) {
   ASSERT_TRUE(Exec(server_.stub(), "SELECT 1").ok());  // families with no sample are not shown
   const std::string text = Scrape();
   ASSERT_FALSE(text.empty());
-  EXPECT_THAT(text, ::testing::HasSubstr("# TYPE txgate_rpcs_total counter"));
-  EXPECT_THAT(text, ::testing::HasSubstr("# TYPE txgate_rpc_duration_seconds histogram"));
+  EXPECT_THAT(text, ::testing::HasSubstr("# TYPE grpc_server_call_started_total counter"));
+  EXPECT_THAT(text, ::testing::HasSubstr("# TYPE grpc_server_call_duration_seconds histogram"));
   EXPECT_THAT(text, ::testing::HasSubstr("# TYPE txgate_pool_open_connections gauge"));
   EXPECT_THAT(text, ::testing::HasSubstr("# TYPE txgate_pool_discarded_total counter"));
   EXPECT_GE(Sample(text, "txgate_pool_open_connections"), 1);
@@ -69,6 +69,23 @@ TEST_F(MetricsTest, BuildInfoNamesTheVersionAndCommit) {
   EXPECT_THAT(std::string(GitCommit()), ::testing::MatchesRegex("[0-9a-f]{40}|unknown"));
 }
 
+// The process as /proc and getrlimit see it, under the Prometheus client
+// libraries' names.
+TEST_F(MetricsTest, ProcessMetricsDescribeThisProcess) {
+  const std::string text = Scrape();
+  EXPECT_GT(Sample(text, "process_cpu_seconds_total"), 0);
+  EXPECT_GT(Sample(text, "process_resident_memory_bytes"), 1 << 20);
+  EXPECT_GT(Sample(text, "process_virtual_memory_bytes"), 1 << 20);
+  EXPECT_GE(Sample(text, "process_threads"), 4);
+  EXPECT_GE(Sample(text, "process_open_fds"), 3);
+  EXPECT_GE(Sample(text, "process_max_fds"), Sample(text, "process_open_fds"));
+  const double start = Sample(text, "process_start_time_seconds");
+  const double now = absl::ToUnixSeconds(absl::Now());
+  // The test process started within the last hour, not in the future.
+  EXPECT_LE(start, now + 1);
+  EXPECT_GT(start, now - 3600);
+}
+
 TEST_F(MetricsTest, RpcsLatencyAndMysqlErrorsMoveWithTraffic) {
   const std::string before = Scrape();
   for (int i = 0; i < 3; ++i) ASSERT_TRUE(Exec(server_.stub(), "SELECT ?", {Int(i)}).ok());
@@ -85,13 +102,20 @@ TEST_F(MetricsTest, RpcsLatencyAndMysqlErrorsMoveWithTraffic) {
   auto delta = [&](const std::string& name, const std::vector<std::string>& labels) {
     return Counter(after, name, labels) - Counter(before, name, labels);
   };
-  EXPECT_EQ(delta("txgate_rpcs_total", {R"(method="Execute")", R"(code="OK")"}), 3);
-  EXPECT_EQ(delta("txgate_rpcs_total", {R"(method="Execute")", R"(code="INVALID_ARGUMENT")"}), 1);
-  EXPECT_EQ(delta("txgate_rpcs_total", {R"(method="Execute")", R"(code="NOT_FOUND")"}), 1);
-  EXPECT_EQ(delta("txgate_rpcs_total", {R"(method="RunTransaction")", R"(code="OK")"}), 1);
-  EXPECT_EQ(delta("txgate_rpc_duration_seconds_count", {R"(method="Execute")"}), 5);
-  EXPECT_EQ(delta("txgate_rpc_duration_seconds_bucket", {R"(method="Execute")", R"(le="+Inf")"}),
-            5);
+  const std::string execute = R"(grpc_method="txgate.v1.DatabaseService/Execute")";
+  const std::string run = R"(grpc_method="txgate.v1.DatabaseService/RunTransaction")";
+  const std::string calls = "grpc_server_call_duration_seconds_count";
+  EXPECT_EQ(delta("grpc_server_call_started_total", {execute}), 5);
+  EXPECT_EQ(delta("grpc_server_call_started_total", {run}), 1);
+  EXPECT_EQ(delta(calls, {execute, R"(grpc_status="OK")"}), 3);
+  EXPECT_EQ(delta(calls, {execute, R"(grpc_status="INVALID_ARGUMENT")"}), 1);
+  EXPECT_EQ(delta(calls, {execute, R"(grpc_status="NOT_FOUND")"}), 1);
+  EXPECT_EQ(delta(calls, {run, R"(grpc_status="OK")"}), 1);
+  EXPECT_EQ(delta("grpc_server_call_duration_seconds_bucket", {execute, R"(le="+Inf")"}), 5);
+  // The buckets run from 50 us to 30 s.
+  EXPECT_GE(Sample(after, "grpc_server_call_duration_seconds_bucket", {execute, R"(le="5e-05")"}),
+            0);
+  EXPECT_GE(Sample(after, "grpc_server_call_duration_seconds_bucket", {execute, R"(le="30")"}), 5);
   EXPECT_EQ(delta("txgate_mysql_errors_total", {R"(errno="1064")"}), 1);
   EXPECT_EQ(delta("txgate_mysql_errors_total", {R"(errno="1146")"}), 1);
 }
