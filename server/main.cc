@@ -329,7 +329,10 @@ int main(int argc, char** argv) {
 
   int sig = 0;
   // SIGHUP: re-read the TLS, tokens and password files now.
-  while (sigwait(&signals, &sig) == 0 && sig == SIGHUP) (*server)->Reload();
+  while (sigwait(&signals, &sig) == 0 && sig == SIGHUP) {
+    txgate::Log("info", "config_check", {{"signal", "SIGHUP"}});
+    (*server)->Reload();
+  }
   const absl::Time deadline = absl::Now() + options.shutdown_grace;
   txgate::Log("info", "draining",
               {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"},
