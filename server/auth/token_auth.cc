@@ -3,8 +3,6 @@
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
 
-#include <fstream>
-#include <sstream>
 #include <utility>
 
 #include "absl/strings/ascii.h"
@@ -74,15 +72,6 @@ absl::StatusOr<std::unique_ptr<TokenAuthenticator>> TokenAuthenticator::Parse(
     return absl::InvalidArgumentError("the tokens file holds no token");
   }
   return auth;
-}
-
-absl::StatusOr<std::unique_ptr<TokenAuthenticator>> TokenAuthenticator::LoadFile(
-    const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot read the tokens file ", path));
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return Parse(ss.str());
 }
 
 absl::StatusOr<Principal> TokenAuthenticator::Authenticate(absl::string_view authorization) const {

@@ -40,9 +40,6 @@ class TokenAuthenticator {
   // lock everyone out).
   static absl::StatusOr<std::unique_ptr<TokenAuthenticator>> Parse(absl::string_view contents);
 
-  // Reads and parses `path`.
-  static absl::StatusOr<std::unique_ptr<TokenAuthenticator>> LoadFile(const std::string& path);
-
   // Checks the value of the `authorization` header (empty when absent).
   // UNAUTHENTICATED (reason UNAUTHENTICATED) when it is missing, not a
   // bearer token, or no entry matches.
