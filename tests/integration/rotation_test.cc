@@ -15,6 +15,7 @@
 
 #include <cstdio>
 #include <fstream>
+#include <functional>
 #include <future>
 #include <sstream>
 
@@ -277,39 +278,74 @@ size_t KillSessionsOf(const std::string& user) {
   return ids.size();
 }
 
-TEST(PasswordRotationTest, NewConnectionsUseTheNewPassword) {
-  const std::string user = "txgate_rotated";
-  Admin("DROP USER IF EXISTS " + user);
-  Admin("CREATE USER " + user + " IDENTIFIED BY 'first-password'");
-  Admin("GRANT ALL ON txgate.* TO " + user);
-  char tmpl[] = "/tmp/txgate-password.XXXXXX";
-  const std::string dir = mkdtemp(tmpl);
-  const std::string file = dir + "/password";
-  Replace(file, "first-password\n");
-  service::ServerOptions o = DefaultServerOptions();
-  o.metrics_listen = "127.0.0.1:0";
-  o.mysql.user = user;
-  o.mysql.password = "not-this-one";  // the file wins
-  o.mysql_password_file = file;
-  o.reload_interval = absl::ZeroDuration();
-  {
-    TestServer server(o);
-    ASSERT_TRUE(Select1(server.channel()).ok());
+// A database account of the test's own, `user` granted `grant` on txgate.*,
+// with password "first-password"; and a directory for its password file.
+class PasswordRotationTest : public ::testing::Test {
+ protected:
+  void Create(const std::string& user, const std::string& grant) {
+    user_ = user;
+    Admin("DROP USER IF EXISTS " + user);
+    Admin("CREATE USER " + user + " IDENTIFIED BY 'first-password'");
+    Admin("GRANT " + grant + " ON txgate.* TO " + user);
+    char tmpl[] = "/tmp/txgate-password.XXXXXX";
+    dir_ = mkdtemp(tmpl);
+    Replace(password_file(), "first-password\n");
+  }
+  ~PasswordRotationTest() override {
+    if (!user_.empty()) (void)AdminQuery("DROP USER IF EXISTS " + user_);
+    if (!dir_.empty()) (void)std::system(absl::StrCat("rm -rf ", dir_).c_str());
+  }
+  std::string password_file() const { return dir_ + "/password"; }
 
-    Admin("ALTER USER " + user + " IDENTIFIED BY 'second-password'");
-    Replace(file, "second-password\n");
-    server.server().Reload();
-    EXPECT_EQ(Reloads(server.server(), "mysql_password", "ok"), 1);
-    // Connections made with the old password stay until they are lost;
-    // every call below runs on a connection made with the new one.
-    EXPECT_GT(KillSessionsOf(user), 0u);
+  // ALTER USER to a new password (its open sessions keep working), the
+  // new password file, a reload, then KILL of every session of the
+  // account: `call` must succeed again, on connections made with the new
+  // password.
+  void Rotate(service::Server& server, const std::string& what,
+              const std::function<grpc::Status()>& call) {
+    ASSERT_TRUE(call().ok());
+    Admin("ALTER USER " + user_ + " IDENTIFIED BY 'second-password'");
+    Replace(password_file(), "second-password\n");
+    server.Reload();
+    EXPECT_EQ(Reloads(server, what, "ok"), 1);
+    EXPECT_GT(KillSessionsOf(user_), 0u);
     for (int i = 0; i < 3; ++i) {
-      grpc::Status s = Select1(server.channel());
+      grpc::Status s = call();
       EXPECT_TRUE(s.ok()) << s.error_code() << " " << s.error_message();
     }
   }
-  Admin("DROP USER " + user);
-  (void)std::system(absl::StrCat("rm -rf ", dir).c_str());
+
+ private:
+  std::string user_;
+  std::string dir_;
+};
+
+TEST_F(PasswordRotationTest, NewConnectionsUseTheNewPassword) {
+  Create("txgate_rotated", "ALL");
+  service::ServerOptions o = DefaultServerOptions();
+  o.metrics_listen = "127.0.0.1:0";
+  o.mysql.user = "txgate_rotated";
+  o.mysql.password = "not-this-one";  // the file wins
+  o.mysql_password_file = password_file();
+  o.reload_interval = absl::ZeroDuration();
+  TestServer server(o);
+  Rotate(server.server(), "mysql_password", [&] { return Select1(server.channel()); });
+}
+
+TEST_F(PasswordRotationTest, TheReadOnlyAccountsNewConnectionsUseItsNewPassword) {
+  Create("txgate_rotated_ro", "SELECT");
+  const std::string tokens = password_file() + "-tokens";
+  Replace(tokens, Sha256Hex("ro-token") + " ro reader\n");
+  service::ServerOptions o = DefaultServerOptions();
+  o.metrics_listen = "127.0.0.1:0";
+  o.auth_tokens_file = tokens;
+  o.mysql_ro_user = "txgate_rotated_ro";
+  o.mysql_ro_password = "not-this-one";
+  o.mysql_ro_password_file = password_file();
+  o.reload_interval = absl::ZeroDuration();
+  TestServer server(o);
+  Rotate(server.server(), "mysql_ro_password",
+         [&] { return Select1(server.channel(), "ro-token"); });
 }
 
 }  // namespace

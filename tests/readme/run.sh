@@ -14,7 +14,7 @@ help=$("$TXGATE_BUILD_DIR/txgate-server" --help 2>&1 || true)
 for flag in --listen --mysql_host --mysql_port --mysql_socket --mysql_user --mysql_database \
   --mysql_password_file --mysql_ro_user --mysql_ro_password_file --ro_pool_max_size \
   --pool_min_idle --pool_max_size --pool_acquire_timeout --max_heal_retries --heal_backoff_initial \
-  --heal_backoff_max; do
+  --heal_backoff_max --reload_interval; do
   grep -q -- "$flag" <<<"$help" || { echo "txgate-server --help does not list $flag" >&2; exit 1; }
 done
 grep -q TXGATE_MYSQL_PASSWORD <<<"$help"
