@@ -23,10 +23,15 @@ WORKDIR /src
 # keep the cached layers. CMake configure fetches two pinned, checksummed
 # proto packages (PyPI googleapis-common-protos, npm grpc-health-check).
 COPY CMakeLists.txt ./
+COPY cmake/ cmake/
 COPY proto/ proto/
 COPY server/ server/
 ARG BUILD_JOBS=2
+# The context has no .git: pass the commit for --version and txgate_build_info
+# (docker build --build-arg GIT_COMMIT=$(git rev-parse HEAD) .); else "unknown".
+ARG GIT_COMMIT=
 RUN cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release -DTXGATE_BUILD_TESTS=OFF \
+      -DTXGATE_GIT_COMMIT="${GIT_COMMIT}" \
  && cmake --build /build --target txgate-server -j "${BUILD_JOBS}" \
  && strip --strip-unneeded /build/txgate-server
 

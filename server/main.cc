@@ -5,16 +5,15 @@
 // over the environment. The password comes from TXGATE_MYSQL_PASSWORD or
 // --mysql_password_file (the read-only account's, --mysql_ro_user, from
 // TXGATE_MYSQL_RO_PASSWORD or --mysql_ro_password_file) and is never logged. SIGTERM or SIGINT
-// drains the server (see --shutdown_grace) and exits 0.
+// drains the server (see --shutdown_grace) and exits 0. SIGHUP re-reads the
+// TLS, tokens and password files (also checked every --reload_interval).
 #include <google/protobuf/stubs/logging.h>
 #include <signal.h>
 
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
 #include <iostream>
 #include <optional>
-#include <sstream>
 #include <string>
 #include <thread>
 
@@ -30,6 +29,7 @@
 #include "absl/time/clock.h"
 #include "server/common/log.h"
 #include "server/service/call_record.h"
+#include "server/common/version.h"
 #include "server/service/server.h"
 
 // jemalloc's settings, read at its start when it is linked (CMake option
@@ -141,6 +141,9 @@ ABSL_FLAG(std::string, tls_key_file, kDefaults.tls_key_file, "PEM private key of
 ABSL_FLAG(std::string, tls_client_ca_file, kDefaults.tls_client_ca_file,
           "PEM CA certificates; when set, clients must present a certificate signed by one "
           "(mutual TLS)");
+ABSL_FLAG(absl::Duration, reload_interval, kDefaults.reload_interval,
+          "how often the TLS, tokens and password files are checked for new contents, applied "
+          "without a restart (SIGHUP checks at once); 0 = only on SIGHUP");
 ABSL_FLAG(std::string, health_listen, kDefaults.health_listen,
           "host:port of a plaintext port serving only grpc.health.v1.Health, for probes "
           "(empty = none)");
@@ -217,26 +220,10 @@ void FlagsFromEnvironment() {
   }
 }
 
-// The password from `file` (its flag: `flag`) if set, else from the
-// environment variable `env`, else none.
-std::string ReadPassword(const std::string& file, const char* flag, const char* env_name) {
-  if (!file.empty()) {
-    std::ifstream in(file);
-    if (!in) {
-      txgate::Log("error", "cannot_read", {{"flag", flag}, {"file", file}});
-      std::exit(2);
-    }
-    std::stringstream ss;
-    ss << in.rdbuf();
-    std::string password = ss.str();
-    // A trailing newline is an editor's, not the password's.
-    while (!password.empty() && (password.back() == '\n' || password.back() == '\r')) {
-      password.pop_back();
-    }
-    return password;
-  }
-  const char* env = std::getenv(env_name);
-  return env == nullptr ? "" : env;
+// The value of the environment variable `name`, or "".
+std::string Getenv(const char* name) {
+  const char* value = std::getenv(name);
+  return value == nullptr ? "" : value;
 }
 
 // Protobuf's own messages (e.g. a request's string field that is not
@@ -270,6 +257,11 @@ int main(int argc, char** argv) {
   usage.contains_help_flags = [](absl::string_view path) {
     return path.find("server/main.cc") != absl::string_view::npos;
   };
+  // --version: the project's version and the commit it was built from.
+  usage.version_string = [] {
+    return absl::StrCat("txgate-server ", txgate::Version(), " (commit ", txgate::GitCommit(),
+                        ")\n");
+  };
   absl::SetFlagsUsageConfig(usage);
   FlagsFromEnvironment();
   absl::ParseCommandLine(argc, argv);
@@ -290,6 +282,7 @@ int main(int argc, char** argv) {
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
@@ -300,13 +293,14 @@ int main(int argc, char** argv) {
   options.mysql.socket = absl::GetFlag(FLAGS_mysql_socket);
   options.mysql.user = absl::GetFlag(FLAGS_mysql_user);
   options.mysql.database = absl::GetFlag(FLAGS_mysql_database);
-  options.mysql.password = ReadPassword(absl::GetFlag(FLAGS_mysql_password_file),
-                                        "mysql_password_file", "TXGATE_MYSQL_PASSWORD");
+  // The files win over the environment; Server reads them (and re-reads
+  // them when they change).
+  options.mysql_password_file = absl::GetFlag(FLAGS_mysql_password_file);
+  options.mysql.password = Getenv("TXGATE_MYSQL_PASSWORD");
   options.mysql_ro_user = absl::GetFlag(FLAGS_mysql_ro_user);
-  if (!options.mysql_ro_user.empty()) {
-    options.mysql_ro_password = ReadPassword(absl::GetFlag(FLAGS_mysql_ro_password_file),
-                                             "mysql_ro_password_file", "TXGATE_MYSQL_RO_PASSWORD");
-  }
+  options.mysql_ro_password_file = absl::GetFlag(FLAGS_mysql_ro_password_file);
+  options.mysql_ro_password = Getenv("TXGATE_MYSQL_RO_PASSWORD");
+  options.reload_interval = absl::GetFlag(FLAGS_reload_interval);
   options.ro_pool_max_size = absl::GetFlag(FLAGS_ro_pool_max_size);
   options.mysql.read_timeout = absl::GetFlag(FLAGS_mysql_read_timeout);
   options.mysql.statement_cache_size =
@@ -365,7 +359,9 @@ int main(int argc, char** argv) {
     return 1;
   }
   txgate::Log("info", "serving",
-              {{"listen", options.listen},
+              {{"version", std::string(txgate::Version())},
+               {"commit", std::string(txgate::GitCommit())},
+               {"listen", options.listen},
                {"port", (*server)->port()},
                {"mysql", options.mysql.socket.empty()
                              ? absl::StrCat(options.mysql.host, ":", options.mysql.port)
@@ -380,7 +376,11 @@ int main(int argc, char** argv) {
                {"metrics_port", (*server)->metrics_port()}});
 
   int sig = 0;
-  sigwait(&signals, &sig);
+  // SIGHUP: re-read the TLS, tokens and password files now.
+  while (sigwait(&signals, &sig) == 0 && sig == SIGHUP) {
+    txgate::Log("info", "config_check", {{"signal", "SIGHUP"}});
+    (*server)->Reload();
+  }
   const absl::Time deadline = absl::Now() + options.shutdown_grace;
   txgate::Log("info", "draining",
               {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"},

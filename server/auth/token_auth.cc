@@ -3,8 +3,6 @@
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
 
-#include <fstream>
-#include <sstream>
 #include <utility>
 
 #include "absl/strings/ascii.h"
@@ -66,21 +64,14 @@ absl::StatusOr<std::unique_ptr<TokenAuthenticator>> TokenAuthenticator::Parse(
     }
     entry.principal.name =
         fields.size() == 3 ? std::string(fields[2]) : absl::StrCat("line-", line_number);
+    MutexLock lock(&auth->mu_);
     auth->entries_.push_back(std::move(entry));
   }
+  MutexLock lock(&auth->mu_);
   if (auth->entries_.empty()) {
     return absl::InvalidArgumentError("the tokens file holds no token");
   }
   return auth;
-}
-
-absl::StatusOr<std::unique_ptr<TokenAuthenticator>> TokenAuthenticator::LoadFile(
-    const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot read the tokens file ", path));
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return Parse(ss.str());
 }
 
 absl::StatusOr<Principal> TokenAuthenticator::Authenticate(absl::string_view authorization) const {
@@ -96,6 +87,7 @@ absl::StatusOr<Principal> TokenAuthenticator::Authenticate(absl::string_view aut
   SHA256(reinterpret_cast<const unsigned char*>(token.data()), token.size(), hash);
   // Every entry is compared, in constant time, whatever matched before.
   const Entry* match = nullptr;
+  MutexLock lock(&mu_);
   for (const Entry& e : entries_) {
     const bool equal = CRYPTO_memcmp(hash, e.hash.data(), sizeof(hash)) == 0;
     if (equal && match == nullptr) match = &e;
@@ -105,10 +97,21 @@ absl::StatusOr<Principal> TokenAuthenticator::Authenticate(absl::string_view aut
 }
 
 bool TokenAuthenticator::has_read_only() const {
+  MutexLock lock(&mu_);
   for (const Entry& e : entries_) {
     if (e.principal.read_only) return true;
   }
   return false;
+}
+
+void TokenAuthenticator::Replace(TokenAuthenticator&& fresh) {
+  std::vector<Entry> entries;
+  {
+    MutexLock lock(&fresh.mu_);
+    entries.swap(fresh.entries_);
+  }
+  MutexLock lock(&mu_);
+  entries_.swap(entries);
 }
 
 }  // namespace txgate::auth

@@ -9,8 +9,9 @@
 // A caller presents `authorization: Bearer <token>`; the token is hashed and
 // compared with every entry in constant time (no early exit, no comparison
 // that stops at the first differing byte), so timing tells nothing about
-// which hash, or how much of one, matched. Immutable once loaded;
-// thread-safe.
+// which hash, or how much of one, matched. Thread-safe; the entries can be
+// replaced while serving (Replace(): a rotated tokens file), a call seeing
+// either the old set or the new one whole.
 #ifndef TXGATE_SERVER_AUTH_TOKEN_AUTH_H_
 #define TXGATE_SERVER_AUTH_TOKEN_AUTH_H_
 
@@ -22,6 +23,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "server/common/mutex.h"
 
 namespace txgate::auth {
 
@@ -38,18 +40,19 @@ class TokenAuthenticator {
   // lock everyone out).
   static absl::StatusOr<std::unique_ptr<TokenAuthenticator>> Parse(absl::string_view contents);
 
-  // Reads and parses `path`.
-  static absl::StatusOr<std::unique_ptr<TokenAuthenticator>> LoadFile(const std::string& path);
-
   // Checks the value of the `authorization` header (empty when absent).
   // UNAUTHENTICATED (reason UNAUTHENTICATED) when it is missing, not a
   // bearer token, or no entry matches.
   absl::StatusOr<Principal> Authenticate(absl::string_view authorization) const;
 
-  size_t size() const { return entries_.size(); }
   // True if any token is read-only ("ro"): the server then needs its
   // read-only database account.
   bool has_read_only() const;
+
+  // Takes `fresh`'s entries in place of this one's, at once: calls
+  // authenticated afterwards see only the new tokens (an old one is
+  // refused), calls already authenticated keep their principal.
+  void Replace(TokenAuthenticator&& fresh);
 
  private:
   struct Entry {
@@ -57,7 +60,8 @@ class TokenAuthenticator {
     Principal principal;
   };
   TokenAuthenticator() = default;
-  std::vector<Entry> entries_;
+  mutable Mutex mu_;
+  std::vector<Entry> entries_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace txgate::auth

@@ -1,8 +1,14 @@
 // Metrics: txgate's Prometheus metrics and, optionally, their HTTP endpoint.
 //
-// Two kinds of metric live here:
-//  - event metrics, recorded as things happen: RPCs by method and code,
-//    RPC latency histograms by method, MySQL errors answered by errno;
+// Three kinds of metric live here:
+//  - event metrics, recorded as things happen: the gRPC server metrics of
+//    the gRPC OpenTelemetry spec (gRFC A66) in their Prometheus form —
+//    grpc_server_call_started_total{grpc_method} and
+//    grpc_server_call_duration_seconds{grpc_method,grpc_status} — for
+//    DatabaseService calls, MySQL errors answered by errno, reloads;
+//  - process metrics (CPU, memory, fds, threads, start time), read from
+//    /proc at each scrape under the names Prometheus' client libraries use
+//    (prometheus-cpp has none);
 //  - sampled metrics, read from their owners at each scrape through
 //    callbacks (the pool's and the runner's counters and gauges), so the
 //    numbers are never stale and the owners need not know about Prometheus.
@@ -11,6 +17,10 @@
 #ifndef TXGATE_SERVER_METRICS_METRICS_H_
 #define TXGATE_SERVER_METRICS_METRICS_H_
 
+#include <grpcpp/support/status_code_enum.h>
+
+#include <array>
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <string>
@@ -33,14 +43,22 @@ class Family;
 namespace txgate::metrics {
 
 class SampledMetrics;
+class ProcessMetrics;
 
 class Metrics {
  public:
   enum class Kind { kCounter, kGauge };
 
   // Creates the registry and, when `listen` (host:port; port 0 picks a free
-  // one) is not empty, serves it over HTTP. UNAVAILABLE if it cannot bind.
-  static absl::StatusOr<std::unique_ptr<Metrics>> Create(const std::string& listen);
+  // one) is not empty, serves it over HTTP. `service` is the full name of
+  // the gRPC service whose calls are observed (e.g. "txgate.v1.
+  // DatabaseService"), `methods` its method names (at most kMaxMethods;
+  // others are reported as grpc_method="other", as A66 says of unknown
+  // methods). UNAVAILABLE if it cannot bind.
+  static absl::StatusOr<std::unique_ptr<Metrics>> Create(const std::string& listen,
+                                                         const std::string& service,
+                                                         const std::vector<std::string>& methods);
+  static constexpr size_t kMaxMethods = 8;
   ~Metrics();  // Stops the endpoint.
 
   // The HTTP port bound, or 0 without an endpoint.
@@ -54,19 +72,43 @@ class Metrics {
   // Forgets every sampled metric (before their owners go away).
   void RemoveSampled();
 
-  // One finished RPC: `code` is a gRPC code name (e.g. "OK").
-  void ObserveRpc(absl::string_view method, absl::string_view code, absl::Duration latency);
+  // One RPC of `method` (a name given to Create()) arrived.
+  void CountStarted(absl::string_view method);
+  // One RPC of `method` finished with `code` after `latency` (arrival to
+  // final status). Per call, no label is looked up: the series of each
+  // method and code are resolved once, at their first use, and cached.
+  void ObserveRpc(absl::string_view method, grpc::StatusCode code, absl::Duration latency);
   // A MySQL error answered to a caller.
   void CountMysqlError(unsigned int errnum);
+  // One attempt to apply changed configuration files (`what`: tls, tokens,
+  // mysql_password, mysql_ro_password).
+  void CountReload(absl::string_view what, bool ok);
 
  private:
-  Metrics();
+  static constexpr size_t kCodes = 17;  // gRPC codes 0 (OK) .. 16
+
+  // The series of one method, resolved once.
+  struct MethodSeries {
+    std::string name;   // as given to Create(); "other" for the last
+    std::string label;  // grpc_method: "<service>/<name>"
+    prometheus::Counter* started = nullptr;
+    // By code; null until the first call that ends with it.
+    std::array<std::atomic<prometheus::Histogram*>, kCodes> duration{};
+  };
+
+  Metrics(const std::string& service, const std::vector<std::string>& methods);
+  MethodSeries& SeriesOf(absl::string_view method);
 
   std::shared_ptr<prometheus::Registry> registry_;
   std::shared_ptr<SampledMetrics> sampled_;
-  prometheus::Family<prometheus::Counter>* rpcs_ = nullptr;
-  prometheus::Family<prometheus::Histogram>* latency_ = nullptr;
+  std::shared_ptr<ProcessMetrics> process_;
+  prometheus::Family<prometheus::Counter>* started_ = nullptr;
+  prometheus::Family<prometheus::Histogram>* duration_ = nullptr;
+  // kMaxMethods + 1 ("other"); constant after construction.
+  std::vector<std::unique_ptr<MethodSeries>> methods_;
+  Mutex resolve_mu_;  // serializes first resolutions of a duration series
   prometheus::Family<prometheus::Counter>* mysql_errors_ = nullptr;
+  prometheus::Family<prometheus::Counter>* reloads_ = nullptr;
   std::unique_ptr<prometheus::Exposer> exposer_;
   int port_ = 0;
 };

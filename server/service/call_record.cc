@@ -78,6 +78,7 @@ CallRecord::CallRecord(grpc::CallbackServerContext* context, absl::string_view m
                        std::atomic<int>* unfinished)
     : start_(absl::Now()), method_(method), metrics_(metrics), unfinished_(unfinished) {
   ++*unfinished_;
+  if (metrics_ != nullptr) metrics_->CountStarted(method_);
   const auto& md = context->client_metadata();
   auto it = md.find("x-request-id");
   if (it != md.end()) {
@@ -122,7 +123,7 @@ grpc::Status CallRecord::Finish(const absl::Status& status) {
   const absl::string_view code = CodeName(result.error_code());
   std::optional<sql::MysqlError> mysql = sql::GetMysqlError(status);
   if (metrics_ != nullptr) {
-    metrics_->ObserveRpc(method_, code, elapsed);
+    metrics_->ObserveRpc(method_, result.error_code(), elapsed);
     if (mysql.has_value()) metrics_->CountMysqlError(mysql->errnum);
   }
   LogFields fields = {{"request_id", request_id_},

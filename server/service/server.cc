@@ -1,110 +1,29 @@
 #include "server/service/server.h"
 
+#include <google/protobuf/descriptor.h>
 #include <grpc/grpc.h>
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/impl/server_builder_option.h>
 #include <grpcpp/resource_quota.h>
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server_builder.h>
-#include <openssl/bio.h>
-#include <openssl/err.h>
-#include <openssl/evp.h>
-#include <openssl/pem.h>
-#include <openssl/x509.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <climits>
-#include <fstream>
-#include <sstream>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "server/common/log.h"
+#include "server/reload/tls_credentials.h"
 #include "server/sql/error.h"
 #include "server/sql/grants.h"
 
 namespace txgate::service {
 namespace {
-
-absl::StatusOr<std::string> ReadPem(const std::string& path, absl::string_view flag) {
-  std::ifstream in(path);
-  if (!in) return absl::InvalidArgumentError(absl::StrCat("cannot read ", flag, " ", path));
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-// Checks that `cert` holds a certificate, `key` a private key, and that
-// they belong together, so that a broken pair fails at start, not at the
-// first handshake.
-absl::Status CheckKeyPair(const std::string& cert, const std::string& key) {
-  BIO* cert_bio = BIO_new_mem_buf(cert.data(), static_cast<int>(cert.size()));
-  X509* x509 = PEM_read_bio_X509(cert_bio, nullptr, nullptr, nullptr);
-  BIO_free(cert_bio);
-  BIO* key_bio = BIO_new_mem_buf(key.data(), static_cast<int>(key.size()));
-  EVP_PKEY* pkey = PEM_read_bio_PrivateKey(key_bio, nullptr, nullptr, nullptr);
-  BIO_free(key_bio);
-  absl::Status status;
-  if (x509 == nullptr) {
-    status = absl::InvalidArgumentError("--tls_cert_file holds no PEM certificate");
-  } else if (pkey == nullptr) {
-    status = absl::InvalidArgumentError("--tls_key_file holds no PEM private key");
-  } else if (X509_check_private_key(x509, pkey) != 1) {
-    status = absl::InvalidArgumentError(
-        "--tls_key_file is not the private key of --tls_cert_file's certificate");
-  }
-  ERR_clear_error();
-  X509_free(x509);
-  EVP_PKEY_free(pkey);
-  return status;
-}
-
-absl::Status CheckCertificates(const std::string& pem) {
-  BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
-  X509* x509 = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr);
-  BIO_free(bio);
-  ERR_clear_error();
-  const bool ok = x509 != nullptr;
-  X509_free(x509);
-  return ok ? absl::OkStatus()
-            : absl::InvalidArgumentError("--tls_client_ca_file holds no PEM certificate");
-}
-
-// The credentials of the main port: plaintext, TLS or mutual TLS.
-absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MainCredentials(const ServerOptions& o) {
-  if (o.tls_cert_file.empty() && o.tls_key_file.empty()) {
-    if (!o.tls_client_ca_file.empty()) {
-      return absl::InvalidArgumentError(
-          "--tls_client_ca_file needs --tls_cert_file and --tls_key_file");
-    }
-    return grpc::InsecureServerCredentials();
-  }
-  if (o.tls_cert_file.empty() || o.tls_key_file.empty()) {
-    return absl::InvalidArgumentError("TLS needs both --tls_cert_file and --tls_key_file");
-  }
-  absl::StatusOr<std::string> cert = ReadPem(o.tls_cert_file, "--tls_cert_file");
-  if (!cert.ok()) return cert.status();
-  absl::StatusOr<std::string> key = ReadPem(o.tls_key_file, "--tls_key_file");
-  if (!key.ok()) return key.status();
-  if (absl::Status s = CheckKeyPair(*cert, *key); !s.ok()) return s;
-  std::string client_ca;
-  if (!o.tls_client_ca_file.empty()) {
-    absl::StatusOr<std::string> ca = ReadPem(o.tls_client_ca_file, "--tls_client_ca_file");
-    if (!ca.ok()) return ca.status();
-    if (absl::Status s = CheckCertificates(*ca); !s.ok()) return s;
-    client_ca = std::move(*ca);
-  }
-  grpc::SslServerCredentialsOptions ssl(
-      client_ca.empty() ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
-                        : GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
-  ssl.pem_root_certs = client_ca;
-  ssl.pem_key_cert_pairs.push_back({std::move(*key), std::move(*cert)});
-  return grpc::SslServerCredentials(ssl);
-}
 
 // Keeps builder plugins (server reflection) off the health port, which
 // serves Health and nothing else.
@@ -202,12 +121,33 @@ mysql::ConnectOptions ShortTimeouts(mysql::ConnectOptions connect, absl::Duratio
   return connect;
 }
 
-// Opens connections with `connect`, each connect within the timeout it is
-// given.
-db::ConnectionFactory FactoryOf(mysql::ConnectOptions connect) {
-  return [connect](absl::Duration timeout) -> absl::StatusOr<std::unique_ptr<db::Connection>> {
-    return mysql::Connection::Open(connect, timeout);
+// `connect` with the password `password` holds now.
+mysql::ConnectOptions WithPassword(mysql::ConnectOptions connect, const reload::Secret& password) {
+  connect.password = password.Get();
+  return connect;
+}
+
+// Opens connections with `connect` and the password `password` holds at
+// each connect (a rotated one serves the next connect), each connect
+// within the timeout it is given.
+db::ConnectionFactory FactoryOf(mysql::ConnectOptions connect,
+                                std::shared_ptr<const reload::Secret> password) {
+  return [connect,
+          password](absl::Duration timeout) -> absl::StatusOr<std::unique_ptr<db::Connection>> {
+    return mysql::Connection::Open(WithPassword(connect, *password), timeout);
   };
+}
+
+// The methods of DatabaseService, from its descriptor.
+std::vector<std::string> DatabaseMethods() {
+  const google::protobuf::ServiceDescriptor* service =
+      google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(
+          v1::DatabaseService::service_full_name());
+  std::vector<std::string> names;
+  for (int i = 0; service != nullptr && i < service->method_count(); ++i) {
+    names.push_back(service->method(i)->name());
+  }
+  return names;
 }
 
 // `name` as a MySQL quoted identifier.
@@ -257,35 +197,22 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& unsan
   const ServerOptions options = Sanitize(unsanitized);
   std::unique_ptr<Server> server(new Server(options));
   Server* s = server.get();
-  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials = MainCredentials(options);
-  if (!credentials.ok()) return credentials.status();
-  if (!options.auth_tokens_file.empty()) {
-    absl::StatusOr<std::unique_ptr<auth::TokenAuthenticator>> auth =
-        auth::TokenAuthenticator::LoadFile(options.auth_tokens_file);
-    if (!auth.ok()) return auth.status();
-    s->auth_ = std::move(*auth);
-  }
-  absl::StatusOr<std::unique_ptr<metrics::Metrics>> metrics =
-      metrics::Metrics::Create(options.metrics_listen);
+  absl::StatusOr<std::unique_ptr<metrics::Metrics>> metrics = metrics::Metrics::Create(
+      options.metrics_listen, v1::DatabaseService::service_full_name(), DatabaseMethods());
   if (!metrics.ok()) return metrics.status();
   s->metrics_ = std::move(*metrics);
-
-  if (s->auth_ != nullptr && s->auth_->has_read_only() && options.mysql_ro_user.empty()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        options.auth_tokens_file,
-        " has read-only (ro) tokens, but no --mysql_ro_user is set: read-only tokens run on a "
-        "database account granted SELECT only (README, Security)"));
-  }
+  if (absl::Status status = s->LoadFiles(); !status.ok()) return status;
 
   s->pool_ = std::make_unique<pool::ConnectionPool>(
-      options.pool, FactoryOf(options.mysql), &absl::Now,
+      options.pool, FactoryOf(options.mysql, s->password_), &absl::Now,
       [s](bool reachable) {
         s->health_.SetServing(reachable);
         s->probe_health_.SetServing(reachable);
       },
-      FactoryOf(ShortTimeouts(options.mysql, options.pool.probe_timeout)));
+      FactoryOf(ShortTimeouts(options.mysql, options.pool.probe_timeout), s->password_));
   s->killer_ = std::make_unique<runner::StatementKiller>(
-      FactoryOf(ShortTimeouts(options.mysql, options.kill_grace)), options.kill_grace);
+      FactoryOf(ShortTimeouts(options.mysql, options.kill_grace), s->password_),
+      options.kill_grace);
   s->outcomes_ = std::make_unique<runner::OutcomeStore>(s->pool_.get(), options.outcomes);
   s->runner_ = std::make_unique<runner::TransactionRunner>(s->pool_.get(), s->outcomes_.get(),
                                                            options.runner, &s->clock_);
@@ -314,7 +241,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& unsan
 
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(options.listen, *credentials, &s->port_);
+  builder.AddListeningPort(
+      options.listen,
+      s->tls_ != nullptr ? s->tls_->Credentials() : grpc::InsecureServerCredentials(), &s->port_);
   builder.RegisterService(s->database_.get());
   builder.RegisterService(&s->health_);
   builder.SetMaxReceiveMessageSize(options.max_request_bytes);
@@ -335,14 +264,89 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& unsan
   if (s->grpc_ == nullptr || s->port_ == 0) {
     return absl::UnavailableError(absl::StrCat("cannot listen on ", options.listen));
   }
+  if (options.reload_interval > absl::ZeroDuration()) s->reloader_->Watch(options.reload_interval);
   return server;
 }
+
+namespace {
+
+// A password file's contents: a trailing newline is an editor's, not the
+// password's.
+std::string PasswordOf(std::string contents) {
+  while (!contents.empty() && (contents.back() == '\n' || contents.back() == '\r')) {
+    contents.pop_back();
+  }
+  return contents;
+}
+
+}  // namespace
+
+absl::Status Server::LoadFiles() {
+  const ServerOptions& o = options_;
+  std::vector<reload::WatchedFiles> watched;
+  if (o.tls_cert_file.empty() && o.tls_key_file.empty()) {
+    if (!o.tls_client_ca_file.empty()) {
+      return absl::InvalidArgumentError(
+          "--tls_client_ca_file needs --tls_cert_file and --tls_key_file");
+    }
+  } else if (o.tls_cert_file.empty() || o.tls_key_file.empty()) {
+    return absl::InvalidArgumentError("TLS needs both --tls_cert_file and --tls_key_file");
+  } else {
+    tls_ = std::make_unique<reload::ReloadableTls>(!o.tls_client_ca_file.empty());
+    reload::ReloadableTls* tls = tls_.get();
+    watched.push_back(
+        {"tls",
+         {o.tls_cert_file, o.tls_key_file, o.tls_client_ca_file},
+         [tls](const std::vector<std::string>& c) { return tls->Apply(c[0], c[1], c[2]); }});
+  }
+  if (!o.auth_tokens_file.empty()) {
+    watched.push_back({"tokens", {o.auth_tokens_file}, [this](const std::vector<std::string>& c) {
+                         absl::StatusOr<std::unique_ptr<auth::TokenAuthenticator>> parsed =
+                             auth::TokenAuthenticator::Parse(c[0]);
+                         if (!parsed.ok()) return parsed.status();
+                         if ((*parsed)->has_read_only() && options_.mysql_ro_user.empty()) {
+                           return absl::FailedPreconditionError(absl::StrCat(
+                               options_.auth_tokens_file,
+                               " has read-only (ro) tokens, but no --mysql_ro_user is set: "
+                               "read-only tokens run on a database account granted SELECT only "
+                               "(README, Security)"));
+                         }
+                         if (auth_ == nullptr) {
+                           auth_ = std::move(*parsed);  // at start, before any call
+                         } else {
+                           auth_->Replace(std::move(**parsed));
+                         }
+                         return absl::OkStatus();
+                       }});
+  }
+  auto password = [&watched](const std::string& what, const std::string& file,
+                             const std::string& value, reload::Secret* secret) {
+    if (file.empty()) {
+      secret->Set(value);
+      return;
+    }
+    watched.push_back({what, {file}, [secret](const std::vector<std::string>& c) {
+                         secret->Set(PasswordOf(c[0]));
+                         return absl::OkStatus();
+                       }});
+  };
+  password("mysql_password", o.mysql_password_file, o.mysql.password, password_.get());
+  if (!o.mysql_ro_user.empty()) {
+    password("mysql_ro_password", o.mysql_ro_password_file, o.mysql_ro_password,
+             ro_password_.get());
+  }
+  metrics::Metrics* m = metrics_.get();
+  reloader_ = std::make_unique<reload::FileReloader>(
+      std::move(watched), [m](const std::string& what, bool ok) { m->CountReload(what, ok); });
+  return reloader_->LoadAll();
+}
+
+void Server::Reload() { reloader_->CheckNow(); }
 
 absl::Status Server::StartReadOnly() {
   const ServerOptions& options = options_;
   mysql::ConnectOptions connect = options.mysql;
   connect.user = options.mysql_ro_user;
-  connect.password = options.mysql_ro_password;
   connect.read_only = true;  // beyond the grants: definer-rights views and functions
   const std::string user = connect.user;
   // Set once the account's grants were read and found read-only: checked
@@ -350,10 +354,12 @@ absl::Status Server::StartReadOnly() {
   auto verified = std::make_shared<std::atomic<bool>>(false);
   // Connections of the account with `c`, refused until its grants were
   // found read-only.
-  auto factory_of = [user, verified](mysql::ConnectOptions c) -> db::ConnectionFactory {
-    return [c, user,
-            verified](absl::Duration timeout) -> absl::StatusOr<std::unique_ptr<db::Connection>> {
-      absl::StatusOr<std::unique_ptr<mysql::Connection>> conn = mysql::Connection::Open(c, timeout);
+  std::shared_ptr<const reload::Secret> password = ro_password_;
+  auto factory_of = [user, verified, password](mysql::ConnectOptions c) -> db::ConnectionFactory {
+    return [c, user, verified,
+            password](absl::Duration timeout) -> absl::StatusOr<std::unique_ptr<db::Connection>> {
+      absl::StatusOr<std::unique_ptr<mysql::Connection>> conn =
+          mysql::Connection::Open(WithPassword(c, *password), timeout);
       if (!conn.ok()) return conn.status();
       if (!verified->load(std::memory_order_acquire)) {
         absl::Status status = CheckReadOnlyAccount(**conn, user);
@@ -367,7 +373,7 @@ absl::Status Server::StartReadOnly() {
     };
   };
   absl::StatusOr<std::unique_ptr<mysql::Connection>> first =
-      mysql::Connection::Open(connect, options.pool.connect_timeout);
+      mysql::Connection::Open(WithPassword(connect, *password), options.pool.connect_timeout);
   if (first.ok()) {
     // It can write, or its grants cannot be read: refuse to start.
     if (absl::Status status = CheckReadOnlyAccount(**first, user); !status.ok()) return status;
@@ -383,7 +389,7 @@ absl::Status Server::StartReadOnly() {
   // The probe only pings, so it needs no check of the account's grants.
   ro_pool_ = std::make_unique<pool::ConnectionPool>(
       pool_options, factory_of(connect), &absl::Now, nullptr,
-      FactoryOf(ShortTimeouts(connect, options.pool.probe_timeout)));
+      FactoryOf(ShortTimeouts(connect, options.pool.probe_timeout), password));
   // Its own killer: an account may always KILL its own sessions.
   ro_killer_ = std::make_unique<runner::StatementKiller>(
       factory_of(ShortTimeouts(connect, options.kill_grace)), options.kill_grace);

@@ -20,6 +20,9 @@
 #include "server/metrics/metrics.h"
 #include "server/mysql/connection.h"
 #include "server/pool/connection_pool.h"
+#include "server/reload/file_reloader.h"
+#include "server/reload/secret.h"
+#include "server/reload/tls_credentials.h"
 #include "server/runner/statement_killer.h"
 #include "server/runner/transaction_runner.h"
 #include "server/service/database_service.h"
@@ -82,6 +85,15 @@ struct ServerOptions {
   // authentication.
   std::string auth_tokens_file;
   ConnectionOptions connections;
+  // Files holding the passwords of mysql.user and mysql_ro_user; when set
+  // they win over mysql.password and mysql_ro_password (a trailing newline
+  // is dropped).
+  std::string mysql_password_file;
+  std::string mysql_ro_password_file;
+  // How often the TLS files, the tokens file and the password files are
+  // checked for new contents, applied without a restart (Server::Reload()
+  // checks at once; main() calls it on SIGHUP). 0: only on Reload().
+  absl::Duration reload_interval = absl::Seconds(10);
   ServiceOptions service;
   mysql::ConnectOptions mysql;
   // The read-only database account: every call of a read-only ("ro") token
@@ -161,11 +173,25 @@ class Server {
   // Blocks until Shutdown() has finished.
   void Wait();
 
+  // Re-reads the TLS certificate, key and client CA, the tokens file and
+  // the password files now; applies each set whose contents changed (new
+  // TLS handshakes, new calls' tokens, new database connections use them;
+  // calls and connections already established are unaffected). A set that
+  // cannot be read or is invalid is logged (config_reload_failed) and the
+  // material in force stays. Every reload is counted in
+  // txgate_config_reloads_total{what,result}.
+  void Reload();
+
  private:
   explicit Server(const ServerOptions& options);
   // Sets up the read-only account's pool, killer and runner; refuses an
   // account that can write (see Start()).
   absl::Status StartReadOnly();
+  // Reads the TLS, tokens and password files (or takes the passwords of
+  // options_) and sets up reloader_; the first error (INVALID_ARGUMENT for
+  // bad TLS settings or files, FAILED_PRECONDITION for ro tokens without
+  // mysql_ro_user).
+  absl::Status LoadFiles();
   // Registers the pool's and runner's numbers as sampled metrics.
   void AddSampledMetrics();
   // During the drain: at `cut`, cuts the calls still running
@@ -183,6 +209,11 @@ class Server {
   HealthService probe_health_;  // on the plaintext health port
   std::unique_ptr<metrics::Metrics> metrics_;
   std::unique_ptr<auth::TokenAuthenticator> auth_;
+  // The main port's TLS material (null: plaintext); outlives grpc_.
+  std::unique_ptr<reload::ReloadableTls> tls_;
+  // The passwords connects use now.
+  std::shared_ptr<reload::Secret> password_ = std::make_shared<reload::Secret>();
+  std::shared_ptr<reload::Secret> ro_password_ = std::make_shared<reload::Secret>();
   std::unique_ptr<pool::ConnectionPool> pool_;
   std::unique_ptr<runner::StatementKiller> killer_;
   std::unique_ptr<runner::OutcomeStore> outcomes_;
@@ -195,6 +226,8 @@ class Server {
   std::unique_ptr<DatabaseService> database_;
   std::unique_ptr<grpc::Server> grpc_;
   std::unique_ptr<grpc::Server> health_grpc_;
+  // Applies to tls_, auth_ and the passwords: destroyed (stopped) first.
+  std::unique_ptr<reload::FileReloader> reloader_;
   int port_ = 0;
   int health_port_ = 0;
 

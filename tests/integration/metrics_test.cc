@@ -20,55 +20,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "server/service/call_record.h"
+#include "server/common/version.h"
 #include "tests/support/test_env.h"
 
 namespace txgate::testing {
 namespace {
-
-// GET http://127.0.0.1:port/metrics; the body, or "" on failure.
-std::string Scrape(int port) {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  std::string response;
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
-    const std::string request = "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
-    if (write(fd, request.data(), request.size()) == static_cast<ssize_t>(request.size())) {
-      char buf[8192];
-      for (ssize_t n; (n = read(fd, buf, sizeof(buf))) > 0;) response.append(buf, n);
-    }
-  }
-  close(fd);
-  const size_t body = response.find("\r\n\r\n");
-  if (!absl::StartsWith(response, "HTTP/1.") || body == std::string::npos) return "";
-  return response.substr(body + 4);
-}
-
-// The sum of the samples of `name` whose labels include every one of
-// `labels` (each `key="value"`); -1 if there is none.
-double Sample(const std::string& text, const std::string& name,
-              const std::vector<std::string>& labels = {}) {
-  double sum = -1;
-  for (absl::string_view line : absl::StrSplit(text, '\n')) {
-    if (!absl::StartsWith(line, name)) continue;
-    const absl::string_view rest = line.substr(name.size());
-    if (rest.empty() || (rest[0] != '{' && rest[0] != ' ')) continue;
-    bool match = true;
-    for (const std::string& l : labels) match = match && absl::StrContains(rest, l);
-    if (!match) continue;
-    double v = 0;
-    if (!absl::SimpleAtod(rest.substr(rest.rfind(' ') + 1), &v)) continue;
-    sum = (sum < 0 ? 0 : sum) + v;
-  }
-  return sum;
-}
-
-double Counter(const std::string& text, const std::string& name,
-               const std::vector<std::string>& labels = {}) {
-  return std::max(0.0, Sample(text, name, labels));
-}
 
 class MetricsTest : public ::testing::Test {
  protected:
@@ -86,8 +42,8 @@ TEST_F(MetricsTest, ServesTheRegistryOverHttp) {
   ASSERT_TRUE(Exec(server_.stub(), "SELECT 1").ok());  // families with no sample are not shown
   const std::string text = Scrape();
   ASSERT_FALSE(text.empty());
-  EXPECT_THAT(text, ::testing::HasSubstr("# TYPE txgate_rpcs_total counter"));
-  EXPECT_THAT(text, ::testing::HasSubstr("# TYPE txgate_rpc_duration_seconds histogram"));
+  EXPECT_THAT(text, ::testing::HasSubstr("# TYPE grpc_server_call_started_total counter"));
+  EXPECT_THAT(text, ::testing::HasSubstr("# TYPE grpc_server_call_duration_seconds histogram"));
   EXPECT_THAT(text, ::testing::HasSubstr("# TYPE txgate_pool_open_connections gauge"));
   EXPECT_THAT(text, ::testing::HasSubstr("# TYPE txgate_pool_discarded_total counter"));
   EXPECT_GE(Sample(text, "txgate_pool_open_connections"), 1);
@@ -102,6 +58,33 @@ TEST_F(MetricsTest, ServesTheRegistryOverHttp) {
                            "txgate_overload_refusals_total", "txgate_inflight_request_bytes"}) {
     EXPECT_GE(Sample(text, name), 0) << name;
   }
+}
+
+TEST_F(MetricsTest, BuildInfoNamesTheVersionAndCommit) {
+  const std::string text = Scrape();
+  EXPECT_EQ(Sample(text, "txgate_build_info",
+                   {absl::StrCat("version=\"", Version(), "\""),
+                    absl::StrCat("commit=\"", GitCommit(), "\"")}),
+            1);
+  EXPECT_EQ(Version(), "0.2.0");  // CMakeLists.txt's project(VERSION)
+  EXPECT_THAT(std::string(GitCommit()), ::testing::MatchesRegex("[0-9a-f]{40}|unknown"));
+}
+
+// The process as /proc and getrlimit see it, under the Prometheus client
+// libraries' names.
+TEST_F(MetricsTest, ProcessMetricsDescribeThisProcess) {
+  const std::string text = Scrape();
+  EXPECT_GT(Sample(text, "process_cpu_seconds_total"), 0);
+  EXPECT_GT(Sample(text, "process_resident_memory_bytes"), 1 << 20);
+  EXPECT_GT(Sample(text, "process_virtual_memory_bytes"), 1 << 20);
+  EXPECT_GE(Sample(text, "process_threads"), 4);
+  EXPECT_GE(Sample(text, "process_open_fds"), 3);
+  EXPECT_GE(Sample(text, "process_max_fds"), Sample(text, "process_open_fds"));
+  const double start = Sample(text, "process_start_time_seconds");
+  const double now = absl::ToUnixSeconds(absl::Now());
+  // The test process started within the last hour, not in the future.
+  EXPECT_LE(start, now + 1);
+  EXPECT_GT(start, now - 3600);
 }
 
 TEST_F(MetricsTest, RpcsLatencyAndMysqlErrorsMoveWithTraffic) {
@@ -120,13 +103,20 @@ TEST_F(MetricsTest, RpcsLatencyAndMysqlErrorsMoveWithTraffic) {
   auto delta = [&](const std::string& name, const std::vector<std::string>& labels) {
     return Counter(after, name, labels) - Counter(before, name, labels);
   };
-  EXPECT_EQ(delta("txgate_rpcs_total", {R"(method="Execute")", R"(code="OK")"}), 3);
-  EXPECT_EQ(delta("txgate_rpcs_total", {R"(method="Execute")", R"(code="INVALID_ARGUMENT")"}), 1);
-  EXPECT_EQ(delta("txgate_rpcs_total", {R"(method="Execute")", R"(code="NOT_FOUND")"}), 1);
-  EXPECT_EQ(delta("txgate_rpcs_total", {R"(method="RunTransaction")", R"(code="OK")"}), 1);
-  EXPECT_EQ(delta("txgate_rpc_duration_seconds_count", {R"(method="Execute")"}), 5);
-  EXPECT_EQ(delta("txgate_rpc_duration_seconds_bucket", {R"(method="Execute")", R"(le="+Inf")"}),
-            5);
+  const std::string execute = R"(grpc_method="txgate.v1.DatabaseService/Execute")";
+  const std::string run = R"(grpc_method="txgate.v1.DatabaseService/RunTransaction")";
+  const std::string calls = "grpc_server_call_duration_seconds_count";
+  EXPECT_EQ(delta("grpc_server_call_started_total", {execute}), 5);
+  EXPECT_EQ(delta("grpc_server_call_started_total", {run}), 1);
+  EXPECT_EQ(delta(calls, {execute, R"(grpc_status="OK")"}), 3);
+  EXPECT_EQ(delta(calls, {execute, R"(grpc_status="INVALID_ARGUMENT")"}), 1);
+  EXPECT_EQ(delta(calls, {execute, R"(grpc_status="NOT_FOUND")"}), 1);
+  EXPECT_EQ(delta(calls, {run, R"(grpc_status="OK")"}), 1);
+  EXPECT_EQ(delta("grpc_server_call_duration_seconds_bucket", {execute, R"(le="+Inf")"}), 5);
+  // The buckets run from 50 us to 30 s.
+  EXPECT_GE(Sample(after, "grpc_server_call_duration_seconds_bucket", {execute, R"(le="5e-05")"}),
+            0);
+  EXPECT_GE(Sample(after, "grpc_server_call_duration_seconds_bucket", {execute, R"(le="30")"}), 5);
   EXPECT_EQ(delta("txgate_mysql_errors_total", {R"(errno="1064")"}), 1);
   EXPECT_EQ(delta("txgate_mysql_errors_total", {R"(errno="1146")"}), 1);
 }

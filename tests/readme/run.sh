@@ -22,3 +22,9 @@ unknown=$(comm -13 <(echo "$help_flags") <(echo "$readme_flags"))
 grep -q TXGATE_MYSQL_PASSWORD <<<"$help"
 grep -q TXGATE_MYSQL_RO_PASSWORD <<<"$help"
 echo "txgate-server --help and the README's configuration table list the same $(wc -l <<<"$help_flags") flags"
+# --version: the project's one version and the build's commit (issue 14).
+version=$("$TXGATE_BUILD_DIR/txgate-server" --version)
+want=$(sed -n 's/^project(txgate VERSION \([0-9.]*\) .*/\1/p' "$root/CMakeLists.txt")
+grep -Eq "^txgate-server $want \(commit ([0-9a-f]{40}|unknown)\)$" <<<"$version" ||
+  { echo "txgate-server --version printed '$version', want version $want and a commit" >&2; exit 1; }
+echo "txgate-server --version: $version"

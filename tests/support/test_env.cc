@@ -11,14 +11,17 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <sstream>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "server/mysql/connection.h"
@@ -366,6 +369,10 @@ TxgateProcess::TxgateProcess(const std::vector<std::string>& flags) : port_(Free
   channel_args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
   channel_args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
   channel_args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 100);
+  // A refused connect makes the channel re-resolve the address; the DNS
+  // resolver's default cooldown between resolutions (30 s) held the first
+  // successful connect back 5-10 s.
+  channel_args.SetInt(GRPC_ARG_DNS_MIN_TIME_BETWEEN_RESOLUTIONS_MS, 100);
   channel_ = grpc::CreateCustomChannel(address(), grpc::InsecureChannelCredentials(), channel_args);
   stub_ = txgate::v1::DatabaseService::NewStub(channel_);
   auto health = grpc::health::v1::Health::NewStub(channel_);
@@ -457,6 +464,51 @@ grpc::Status Exec(txgate::v1::DatabaseService::Stub& stub, const std::string& sq
   txgate::v1::ExecuteResponse ignored;
   auto ctx = WithDeadline(timeout);
   return stub.Execute(ctx.get(), request, response != nullptr ? response : &ignored);
+}
+
+// GET http://127.0.0.1:port/metrics; the body, or "" on failure.
+std::string Scrape(int port) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  std::string response;
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
+    const std::string request = "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+    if (write(fd, request.data(), request.size()) == static_cast<ssize_t>(request.size())) {
+      char buf[8192];
+      for (ssize_t n; (n = read(fd, buf, sizeof(buf))) > 0;) response.append(buf, n);
+    }
+  }
+  close(fd);
+  const size_t body = response.find("\r\n\r\n");
+  if (!absl::StartsWith(response, "HTTP/1.") || body == std::string::npos) return "";
+  return response.substr(body + 4);
+}
+
+// The sum of the samples of `name` whose labels include every one of
+// `labels` (each `key="value"`); -1 if there is none.
+double Sample(const std::string& text, const std::string& name,
+              const std::vector<std::string>& labels) {
+  double sum = -1;
+  for (absl::string_view line : absl::StrSplit(text, '\n')) {
+    if (!absl::StartsWith(line, name)) continue;
+    const absl::string_view rest = line.substr(name.size());
+    if (rest.empty() || (rest[0] != '{' && rest[0] != ' ')) continue;
+    bool match = true;
+    for (const std::string& l : labels) match = match && absl::StrContains(rest, l);
+    if (!match) continue;
+    double v = 0;
+    if (!absl::SimpleAtod(rest.substr(rest.rfind(' ') + 1), &v)) continue;
+    sum = (sum < 0 ? 0 : sum) + v;
+  }
+  return sum;
+}
+
+double Counter(const std::string& text, const std::string& name,
+               const std::vector<std::string>& labels) {
+  return std::max(0.0, Sample(text, name, labels));
 }
 
 }  // namespace txgate::testing

@@ -203,6 +203,17 @@ grpc::Status Exec(txgate::v1::DatabaseService::Stub& stub, const std::string& sq
                   txgate::v1::ExecuteResponse* response = nullptr,
                   absl::Duration timeout = absl::Seconds(30));
 
+// GET http://127.0.0.1:port/metrics; the body, or "" on failure.
+std::string Scrape(int port);
+// The sum of the samples of `name` in the Prometheus text `text` whose
+// labels include every one of `labels` (each `key="value"`); -1 if there is
+// none.
+double Sample(const std::string& text, const std::string& name,
+              const std::vector<std::string>& labels = {});
+// Sample(), 0 when there is none.
+double Counter(const std::string& text, const std::string& name,
+               const std::vector<std::string>& labels = {});
+
 }  // namespace txgate::testing
 
 #endif  // TXGATE_TESTS_SUPPORT_TEST_ENV_H_
