@@ -28,8 +28,8 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "server/common/log.h"
-#include "server/service/call_record.h"
 #include "server/common/version.h"
+#include "server/service/call_record.h"
 #include "server/service/server.h"
 
 // jemalloc's settings, read at its start when it is linked (CMake option

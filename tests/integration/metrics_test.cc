@@ -19,8 +19,8 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "server/service/call_record.h"
 #include "server/common/version.h"
+#include "server/service/call_record.h"
 #include "tests/support/test_env.h"
 
 namespace txgate::testing {
