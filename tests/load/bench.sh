@@ -9,8 +9,8 @@
 #
 # Options: --duration SECONDS, --rounds N, --concurrency "1 8 32", --workloads
 # "health point_select transfer transfer_key stream_query interactive", --pool N
-# (txgate's --pool_max_size and --pool_min_idle, the gateway's --pool; default
-# 32), --db-latency-ms=N (also run transfer and transfer_key with N ms of
+# (txgate's --pool_max_size, --pool_min_idle and --max_open_transactions, the
+# gateway's --pool; default 32), --db-latency-ms=N (also run transfer and transfer_key with N ms of
 # toxiproxy latency on every MariaDB reply, for all three sides), --server PATH
 # (a built txgate-server; default: build RelWithDebInfo in build-rel/),
 # --gateway PATH (a built gateway; default: go build it), --db-dir DIR --db-port
@@ -182,7 +182,7 @@ start_servers() {
   txgate_port=$(free_port)
   TXGATE_MYSQL_PASSWORD=$password "$server" --listen="127.0.0.1:$txgate_port" \
     --mysql_port="$mport" --mysql_user=txgate --mysql_database=txgate \
-    --pool_max_size="$pool" --pool_min_idle="$pool" >>"$work/txgate.log" 2>&1 &
+    --pool_max_size="$pool" --pool_min_idle="$pool" --max_open_transactions="$pool" >>"$work/txgate.log" 2>&1 &
   txgate_pid=$!
   gateway_port=$(free_port)
   TXGATE_MYSQL_PASSWORD=$password "$gateway" --listen="127.0.0.1:$gateway_port" \
@@ -491,7 +491,8 @@ info = {
                  "sysbench": e["BENCH_SYSBENCH"], "txgate": e["BENCH_TXGATE"],
                  "gateway": f"{e['BENCH_GO']}, go-sql-driver/mysql {e['BENCH_DRIVER']}"},
     "server": {"binary": e["BENCH_SERVER"], "build": e["BENCH_BUILD"],
-               "flags": f"--pool_max_size={e['BENCH_POOL']} --pool_min_idle={e['BENCH_POOL']} (others default)",
+               "flags": f"--pool_max_size={e['BENCH_POOL']} --pool_min_idle={e['BENCH_POOL']} "
+                        f"--max_open_transactions={e['BENCH_POOL']} (others default)",
                "gateway_flags": f"--pool={e['BENCH_POOL']}"},
     "settings": {"duration_s": int(e["BENCH_DURATION"]) if not e.get("BENCH_CALLS") else None,
                  "calls_per_run": int(e["BENCH_CALLS"]) if e.get("BENCH_CALLS") else None,
