@@ -3,6 +3,9 @@
 -- without txgate, statement by statement on its own connection, with
 -- prepared statements: BEGIN; debit; credit; history INSERT; COMMIT.
 -- The same transaction goes to txgate as one RunTransaction (transfer.json).
+-- With --key=on it also records an idempotency key as the first statement
+-- after BEGIN, as the Go gateway does (tests/load/gateway; transfer_key.json):
+-- INSERT INTO gateway_idempotency_keys (k) VALUES (a random 32-digit key).
 --
 --   sysbench tests/load/transfer.lua --mysql-host=127.0.0.1 --mysql-port=PORT \
 --     --mysql-user=txgate --mysql-password=... --mysql-db=txgate \
@@ -14,6 +17,7 @@
 
 sysbench.cmdline.options = {
   accounts = {"Accounts to pick from (ids 1..N)", 100000},
+  key = {"Record an idempotency key in the transaction", false},
 }
 
 function thread_init()
@@ -34,12 +38,18 @@ function prepare_statements()
   history_params = {history:bind_create(T.INT), history:bind_create(T.INT),
                     history:bind_create(T.BIGINT)}
   history:bind_param(unpack(history_params))
+  if sysbench.opt.key then
+    keyins = con:prepare("INSERT INTO gateway_idempotency_keys (k) VALUES (?)")
+    keyins_params = {keyins:bind_create(T.VARCHAR, 64)}
+    keyins:bind_param(unpack(keyins_params))
+  end
 end
 
 function close_statements()
   debit:close()
   credit:close()
   history:close()
+  if keyins then keyins:close() end
 end
 
 function thread_done()
@@ -52,6 +62,10 @@ function event()
   local to = sysbench.rand.uniform(1, sysbench.opt.accounts)
   local amount = sysbench.rand.uniform(1, 100)
   con:query("BEGIN")
+  if keyins then
+    keyins_params[1]:set(sysbench.rand.string(string.rep("#", 32)))
+    keyins:execute()
+  end
   debit_params[1]:set(amount)
   debit_params[2]:set(from)
   debit:execute()
