@@ -387,7 +387,11 @@ class Client {
    * (rerunnable(): ABORTED — a deadlock 1213, a lock wait timeout 1205, a
    * lost transaction —, txgate's own UNAVAILABLE, or a cut connection before
    * the commit was sent), as Spanner's clients do. fn must therefore be safe to run more than once: its effects outside
-   * the transaction are repeated. attempt counts from 1.
+   * the transaction are repeated. attempt counts from 1. The decision is on
+   * the transaction's own first failure (tx.error) when it has one: if fn
+   * caught a deadlock and then resolved, or threw an error of its own, fn is
+   * still run again (every later statement of a failed transaction rejects
+   * with its error again).
    *
    * Bounded: at most maxAttempts attempts (default 10), none begun after
    * timeoutMs (default 60000) from the call, with exponential backoff and
@@ -417,7 +421,10 @@ class Client {
         tx = await this.begin({ isolation, readOnly, timeoutMs: perAttempt });
         return await runAndCommit(tx, () => fn(tx, attempt));
       } catch (e) {
-        err = e;
+        // Decided on the transaction's own first failure, whatever fn did
+        // with it (caught it and went on, threw something else): a
+        // swallowed deadlock still re-runs fn.
+        err = tx?.error && rerunnable(tx.error, !tx.commitSent) ? tx.error : e;
       } finally {
         if (tx) await tx.close();
       }
@@ -576,10 +583,19 @@ class Transaction {
     this._call.cancel();
   }
 
-  async _exchange(request, expect) {
+  // Throws unless a request may be sent: once the transaction failed, the
+  // error that failed it (the same TxgateError: code, reason, MySQL errno),
+  // so code that caught a statement's error sees it again on every later
+  // statement and on commit, as Spanner's clients raise ABORTED again.
+  _checkOpen() {
+    if (this.state === 'failed' && this.error) throw this.error;
     if (this.state !== 'beginning' && this.state !== 'open') {
       throw new TxgateError(grpc.status.FAILED_PRECONDITION, `the transaction is ${this.state}`);
     }
+  }
+
+  async _exchange(request, expect) {
+    this._checkOpen();
     this._call.write(request);
     const item = await this._next();
     let err = null;
@@ -624,6 +640,7 @@ class Transaction {
    */
   async commit(idempotencyKey) {
     const key = idempotencyKey ?? (this._readOnly ? '' : crypto.randomUUID());
+    this._checkOpen(); // a failed transaction sends no commit
     this.commitSent = true;
     try {
       await this._exchange({ commit: { idempotency_key: key } }, 'committed');

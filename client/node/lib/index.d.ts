@@ -406,7 +406,9 @@ export class Client {
   /**
    * fn in an interactive transaction, run again whole (bounded, with backoff)
    * when an attempt ends ABORTED (deadlock 1213, ...), txgate's own
-   * UNAVAILABLE, or with a cut connection before its commit was sent.
+   * UNAVAILABLE, or with a cut connection before its commit was sent. The
+   * decision is on the transaction's own first failure (tx.error): a
+   * deadlock fn caught is re-run even if fn then resolved or threw another error.
    */
   runInTransaction<T>(fn: (tx: Transaction, attempt: number) => Promise<T> | T,
     options?: RunInTransactionOptions): Promise<T>;
@@ -429,7 +431,11 @@ export class Transaction {
   state: 'beginning' | 'open' | 'committed' | 'rolled back' | 'failed';
   /** True once commit() has sent the commit: from then on an error may hide a commit. */
   commitSent: boolean;
-  /** The error that ended the transaction as 'failed' (null otherwise). */
+  /**
+   * The error that ended the transaction as 'failed' (null otherwise). From
+   * then on execute() and commit() reject with this same error (its class,
+   * code, reason, MySQL errno), so a caught ABORTED is seen again.
+   */
   error: TxgateError | null;
   execute<R extends Row = Row>(sql: string, params?: Param[], options?: { expect?: Expect }): Promise<Result<R>>;
   /** Resolves to the idempotency key the commit carried. */

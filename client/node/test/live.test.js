@@ -347,6 +347,51 @@ test('runInTransaction runs fn again, whole, after a deadlock (ABORTED, 1213)', 
   assert.deepEqual((await db.execute('SELECT n FROM node_deadlock ORDER BY id')).rowsAsArrays, [[11], [11]]);
 });
 
+// The breaker's transfers (finding 1): each fn catches the deadlock of its
+// second UPDATE, logs it and goes on. The transaction stays failed with that
+// error: every later statement and commit rejects with it again (same class,
+// code, reason, errno), and runInTransaction re-runs fn, whatever fn did
+// after catching it: went on to another statement, resolved, threw its own.
+for (const after of ['statement', 'resolve', 'throw']) {
+  test(`runInTransaction re-runs fn whose deadlock was swallowed (then: ${after})`, { skip }, async () => {
+    await db.execute('DROP TABLE IF EXISTS node_swallow');
+    await db.execute('CREATE TABLE node_swallow (id INT PRIMARY KEY, n INT NOT NULL)');
+    await db.execute('INSERT INTO node_swallow VALUES (1, 0), (2, 0)');
+    let locked = 0;
+    let bothLocked;
+    const barrier = new Promise((resolve) => { bothLocked = resolve; });
+    const caught = [];
+    const transfer = (first, second) => db.runInTransaction(async (tx, attempt) => {
+      await tx.execute('UPDATE node_swallow SET n = n + 1 WHERE id = ?', [first]);
+      if (attempt === 1) {
+        if (++locked === 2) bothLocked();
+        await barrier;
+      }
+      try {
+        await tx.execute('UPDATE node_swallow SET n = n + 10 WHERE id = ?', [second]);
+      } catch (e) {
+        caught.push(e); // "log(e)" and carry on
+        if (after === 'statement') {
+          const again = await tx.execute('SELECT 1').catch((e2) => e2);
+          assert.equal(again, e, 'a later statement rejects with the original error');
+          assert.equal(await tx.commit().catch((e2) => e2), e, 'so does commit');
+          assert.equal(tx.commitSent, false);
+        } else if (after === 'throw') {
+          throw new Error('something else');
+        }
+      }
+      return attempt;
+    }, { initialBackoffMs: 1 });
+    const attempts = await Promise.all([transfer(1, 2), transfer(2, 1)]);
+    assert.deepEqual(attempts.sort(), [1, 2], 'one ran once, the other twice');
+    assert.equal(caught.length, 1);
+    assert.ok(caught[0] instanceof t.TxgateError);
+    assert.deepEqual([caught[0].code, caught[0].mysqlErrno], [grpc.status.ABORTED, 1213]);
+    // Both transfers applied exactly once.
+    assert.deepEqual((await db.execute('SELECT n FROM node_swallow ORDER BY id')).rowsAsArrays, [[11], [11]]);
+  });
+}
+
 test('runInTransaction: bounded re-runs; other errors thrown at once', { skip }, async () => {
   await setupTxTable();
   let runs = 0;
