@@ -398,7 +398,12 @@ class Client {
    * jitter between them (initialBackoffMs 50 doubling to maxBackoffMs 2000).
    * The last error is thrown, with .attempts set; so is any other error at
    * once (an ExpectationFailed, a constraint, a COMMIT whose outcome is
-   * unknown: never re-run). signal (an AbortSignal) stops the re-runs.
+   * unknown: never re-run). signal (an AbortSignal): if it has already
+   * aborted, rejects at once with its reason and fn never runs; an abort
+   * during an attempt cancels the attempt's stream (txgate rolls it back;
+   * fn's pending statement rejects with CANCELLED) and rejects with the
+   * signal's reason, as does an abort between attempts — unless the commit
+   * was already sent, whose answer is then kept.
    * onRetry(error, attempt), if given, is called with each error that is
    * followed by a re-run (to log or count them).
    * Each attempt's stream has a deadline: the overall one, or attemptTimeoutMs
@@ -409,25 +414,46 @@ class Client {
     isolation, readOnly = false, maxAttempts = 10, timeoutMs = 60000, attemptTimeoutMs = null,
     initialBackoffMs = 50, maxBackoffMs = 2000, signal, onRetry,
   } = {}) {
+    signal?.throwIfAborted(); // fn never runs once the signal has aborted
     const deadline = deadlineOf(timeoutMs);
     let backoff = initialBackoffMs;
     for (let attempt = 1; ; attempt++) {
       let tx = null;
       let err;
+      // An abort cancels the attempt's stream (txgate rolls it back) and
+      // rejects at once, whatever fn awaits (its pending statement rejects
+      // with CANCELLED) — unless the commit was sent: its answer is awaited.
+      let onAbort;
+      const aborted = new Promise((resolve, reject) => {
+        onAbort = () => {
+          if (tx?.commitSent) return;
+          tx?._abort('its signal aborted');
+          reject(signal.reason);
+        };
+      });
+      aborted.catch(() => {}); // raced below
+      signal?.addEventListener('abort', onAbort, { once: true });
       try {
         // Each attempt's stream ends by the overall deadline at the latest.
         const left = deadline === Infinity ? null : Math.max(0, deadline - Date.now());
         const perAttempt = attemptTimeoutMs === null ? left : Math.min(attemptTimeoutMs, left ?? Infinity);
         tx = await this.begin({ isolation, readOnly, timeoutMs: perAttempt });
-        return await runAndCommit(tx, () => fn(tx, attempt));
+        signal?.throwIfAborted(); // aborted while beginning: rolled back below
+        const work = runAndCommit(tx, () => fn(tx, attempt));
+        work.catch(() => {}); // fn may go on after an abort; its end is not awaited then
+        return await (signal ? Promise.race([work, aborted]) : work);
       } catch (e) {
         // Decided on the transaction's own first failure, whatever fn did
         // with it (caught it and went on, threw something else): a
         // swallowed deadlock still re-runs fn.
         err = tx?.error && rerunnable(tx.error, !tx.commitSent) ? tx.error : e;
       } finally {
+        signal?.removeEventListener('abort', onAbort);
         if (tx) await tx.close();
       }
+      // The abort is the answer, unless a commit was sent: its own error
+      // (an outcome unknown) must not be hidden.
+      if (signal?.aborted && !tx?.commitSent) throw signal.reason;
       if (!(err instanceof TxgateError)) throw err;
       err.attempts = attempt;
       // An error of this attempt's own stream (begin's included), from before its commit was sent.
@@ -440,7 +466,7 @@ class Client {
       }
       onRetry?.(err, attempt);
       await sleep(pause, signal);
-      if (signal?.aborted) throw err;
+      signal?.throwIfAborted();
       backoff = Math.min(backoff * 2, maxBackoffMs);
     }
   }
@@ -609,6 +635,13 @@ class Transaction {
       throw err;
     }
     return item.response;
+  }
+
+  // Cancels the stream (txgate rolls the transaction back) unless it has
+  // ended or its commit was sent; the transaction fails.
+  _abort(why) {
+    if (this.commitSent || (this.state !== 'beginning' && this.state !== 'open')) return;
+    this._fail(new TxgateError(grpc.status.CANCELLED, `the transaction was cancelled: ${why}`, { cancelledLocally: true }));
   }
 
   // Half-closes the stream and waits for its final status.

@@ -360,6 +360,12 @@ export interface RunInTransactionOptions extends TransactionOptions {
   attemptTimeoutMs?: number | null;
   initialBackoffMs?: number;
   maxBackoffMs?: number;
+  /**
+   * Already aborted: rejects at once with signal.reason, fn never runs. An
+   * abort during an attempt cancels its stream (rolled back) and rejects with
+   * signal.reason (fn's pending statement: CANCELLED); once the commit was
+   * sent, its answer is awaited instead.
+   */
   signal?: AbortSignal;
   /** Called with each error followed by a re-run. */
   onRetry?: (error: TxgateError, attempt: number) => void;

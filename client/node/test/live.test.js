@@ -421,6 +421,40 @@ test('runInTransaction: bounded re-runs; other errors thrown at once', { skip },
   assert.equal(await db.runInTransaction(async (tx) => (await tx.execute('SELECT 7 AS v')).rows[0].v), 7);
 });
 
+test('runInTransaction and its AbortSignal: aborted before, or during an attempt', { skip }, async () => {
+  await setupTxTable();
+  // Already aborted: rejects with the signal's reason, fn never runs.
+  const before = new AbortController();
+  before.abort(new Error('stop'));
+  let ran = false;
+  await assert.rejects(db.runInTransaction(() => { ran = true; }, { signal: before.signal }),
+    (e) => e === before.signal.reason);
+  assert.equal(ran, false);
+  // During an attempt: fn holds row 1's lock and waits on something that
+  // never ends; the abort rejects at once and cancels the stream (rolled back).
+  const during = new AbortController();
+  let inserted;
+  const holding = new Promise((resolve) => { inserted = resolve; });
+  let fnTx;
+  const call = db.runInTransaction(async (tx) => {
+    fnTx = tx;
+    await tx.execute('INSERT INTO node_tx VALUES (?, ?)', [1, 'lost']);
+    inserted();
+    await new Promise(() => {});
+  }, { signal: during.signal });
+  await holding;
+  during.abort();
+  await assert.rejects(call, (e) => e === during.signal.reason && e.name === 'AbortError');
+  assert.equal(fnTx.state, 'failed');
+  await assert.rejects(fnTx.execute('SELECT 1'), (e) => e.code === grpc.status.CANCELLED);
+  // The row and its lock are gone: the same key inserts (lock waits bounded at 5 s).
+  const tx = await db.begin({ timeoutMs: 30000 });
+  await tx.execute('SET SESSION innodb_lock_wait_timeout = 5');
+  await tx.execute('INSERT INTO node_tx VALUES (?, ?)', [1, 'kept']);
+  await tx.commit();
+  assert.deepEqual((await db.execute('SELECT v FROM node_tx')).rowsAsArrays, [['kept']]);
+});
+
 test('a transaction whose error fn swallowed is not reported committed', { skip }, async () => {
   await setupTxTable();
   const conflict = "SIGNAL SQLSTATE '40001' SET MESSAGE_TEXT = 'conflict', MYSQL_ERRNO = 1213";
