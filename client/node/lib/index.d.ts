@@ -294,8 +294,12 @@ export type Isolation =
   | 'read uncommitted' | 'read committed' | 'repeatable read' | 'serializable'
   | string;
 
-/** The result of one statement. */
-export interface Result<R extends Row = Row> {
+/**
+ * The result of one statement. R types its rows: any object type, a plain
+ * `interface Order { id: number; ... }` as well as a type alias or one that
+ * extends Row. It is not checked against the query's columns.
+ */
+export interface Result<R extends object = Row> {
   columns: Column[];
   columnNames: string[];
   /** Rows keyed by column name. */
@@ -308,7 +312,7 @@ export interface Result<R extends Row = Row> {
   warningCount: number;
 }
 
-export interface ExecuteResult<R extends Row = Row> extends Result<R> {
+export interface ExecuteResult<R extends object = Row> extends Result<R> {
   /** Calls sent (1 + retries). */
   calls: number;
   /** The key every call carried ('' for none). */
@@ -338,7 +342,7 @@ export interface RunTransactionOptions extends RetryOptions, TransactionOptions 
   idempotencyKey?: string;
 }
 
-export interface RunTransactionResult<R extends Row = Row> {
+export interface RunTransactionResult<R extends object = Row> {
   results: Result<R>[];
   /** Attempts txgate made (its own deadlock re-runs). */
   attempts: number;
@@ -396,13 +400,13 @@ export class Client {
   defaultTimeoutMs: number | null;
   close(): void;
   /** One statement in autocommit, exactly once (idempotency key, retries). */
-  execute<R extends Row = Row>(sql: string, params?: Param[], options?: ExecuteOptions): Promise<ExecuteResult<R>>;
+  execute<R extends object = Row>(sql: string, params?: Param[], options?: ExecuteOptions): Promise<ExecuteResult<R>>;
   /** The statements as one transaction, all or nothing, exactly once. */
-  runTransaction<R extends Row = Row>(statements: Statement[], options?: RunTransactionOptions):
+  runTransaction<R extends object = Row>(statements: Statement[], options?: RunTransactionOptions):
     Promise<RunTransactionResult<R>>;
   streamQuery(sql: string, params: Param[] | undefined, options: StreamQueryOptions & { rowMode: 'array' }):
     RowStream<SqlValue[]>;
-  streamQuery<R extends Row = Row>(sql: string, params?: Param[], options?: StreamQueryOptions): RowStream<R>;
+  streamQuery<R extends object = Row>(sql: string, params?: Param[], options?: StreamQueryOptions): RowStream<R>;
   begin(options?: BeginOptions): Promise<Transaction>;
   /**
    * fn in an interactive transaction: committed when it resolves, rolled back
@@ -443,7 +447,7 @@ export class Transaction {
    * code, reason, MySQL errno), so a caught ABORTED is seen again.
    */
   error: TxgateError | null;
-  execute<R extends Row = Row>(sql: string, params?: Param[], options?: { expect?: Expect }): Promise<Result<R>>;
+  execute<R extends object = Row>(sql: string, params?: Param[], options?: { expect?: Expect }): Promise<Result<R>>;
   /** Resolves to the idempotency key the commit carried. */
   commit(idempotencyKey?: string): Promise<string>;
   rollback(): Promise<void>;
