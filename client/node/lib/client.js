@@ -231,9 +231,19 @@ class Client {
     this.stub = options.stub || new txgatev1.DatabaseService(target,
       options.credentials || grpc.credentials.createInsecure(), channelOptions(options.channelOptions));
     this.defaultTimeoutMs = options.defaultTimeoutMs === undefined ? 30000 : options.defaultTimeoutMs;
+    // Interactive transactions not yet ended, for close().
+    this._transactions = new Set();
   }
 
+  /**
+   * Closes the channel. A transaction still open is cancelled first (its
+   * stream ends: txgate rolls it back and frees its locks at once, and the
+   * process can exit); its pending and later statements reject with
+   * CANCELLED. A commit already sent is left to finish. Other calls in
+   * flight finish as grpc-js lets them.
+   */
   close() {
+    for (const tx of this._transactions) tx._abort('the client was closed');
     if (typeof this.stub.close === 'function') this.stub.close();
   }
 
@@ -360,6 +370,8 @@ class Client {
   async begin({ isolation, readOnly = false, timeoutMs = null } = {}) {
     const call = this.stub.Transaction({ deadline: deadlineOf(timeoutMs) });
     const tx = new Transaction(call, readOnly, this.decode);
+    this._transactions.add(tx);
+    tx._onEnd = () => this._transactions.delete(tx);
     await tx._exchange({ begin: { options: txOptions({ isolation, readOnly }) } }, 'begun');
     tx.state = 'open';
     return tx;
@@ -607,6 +619,7 @@ class Transaction {
     this.state = 'failed';
     this.error = this.error ?? err;
     this._call.cancel();
+    this._onEnd?.();
   }
 
   // Throws unless a request may be sent: once the transaction failed, the
@@ -647,6 +660,7 @@ class Transaction {
   // Half-closes the stream and waits for its final status.
   async _finish(state) {
     this.state = state;
+    this._onEnd?.();
     this._call.end();
     for (;;) {
       const item = await this._next();

@@ -398,6 +398,11 @@ export class Client {
   constructor(target: string | null, options?: ClientConstructorOptions);
   readonly decode: Required<DecodeOptions>;
   defaultTimeoutMs: number | null;
+  /**
+   * Closes the channel. An interactive transaction still open is cancelled
+   * (rolled back at once, its locks freed; its statements reject with
+   * CANCELLED), so the process can exit; a commit already sent finishes.
+   */
   close(): void;
   /** One statement in autocommit, exactly once (idempotency key, retries). */
   execute<R extends object = Row>(sql: string, params?: Param[], options?: ExecuteOptions): Promise<ExecuteResult<R>>;

@@ -455,6 +455,41 @@ test('runInTransaction and its AbortSignal: aborted before, or during an attempt
   assert.deepEqual((await db.execute('SELECT v FROM node_tx')).rowsAsArrays, [['kept']]);
 });
 
+// Breaker finding 14: close() with a transaction still open cancels its
+// stream, so txgate rolls it back and frees its row lock at once, instead of
+// after its idle timeout (60 s), and the process can exit.
+test('close() with an open transaction rolls it back and frees its lock', { skip }, async () => {
+  await setupTxTable();
+  await db.execute('INSERT INTO node_tx VALUES (?, ?)', [1, 'a']);
+  const other = new t.Client(addr);
+  const tx = await other.begin();
+  await tx.execute('UPDATE node_tx SET v = ? WHERE id = ?', ['locked', 1]);
+  const pending = tx.execute('SELECT SLEEP(0)');
+  other.close();
+  await assert.rejects(pending, (e) => e.code === grpc.status.CANCELLED);
+  assert.equal(tx.state, 'failed');
+  await assert.rejects(tx.execute('SELECT 1'), (e) => e.code === grpc.status.CANCELLED);
+  // The lock is free (a lock wait is bounded at 5 s: 1205 if row 1 were still locked).
+  const check = await db.begin({ timeoutMs: 30000 });
+  try {
+    await check.execute('SET SESSION innodb_lock_wait_timeout = 5');
+    const { rowsAsArrays } = await check.execute('SELECT v FROM node_tx WHERE id = ? FOR UPDATE', [1]);
+    assert.deepEqual(rowsAsArrays, [['a']], 'rolled back');
+  } finally {
+    await check.close();
+  }
+  // And a process that closes its client with a transaction open exits (bounded
+  // at 30 s, well under txgate's 60 s idle timeout, which it waited for before).
+  const script = `const t = require(${JSON.stringify(path.join(__dirname, '..', 'lib'))});
+    (async () => { const c = new t.Client(process.env.TXGATE_ADDR); const tx = await c.begin();
+      await tx.execute("UPDATE node_tx SET v = 'child' WHERE id = 1"); c.close(); })();`;
+  const child = require('node:child_process').spawnSync(process.execPath, ['-e', script],
+    { env: process.env, timeout: 30000, encoding: 'utf8' });
+  assert.equal(child.signal, null, 'the process did not exit after close()');
+  assert.equal(child.status, 0, child.stderr);
+  assert.deepEqual((await db.execute('SELECT v FROM node_tx')).rowsAsArrays, [['a']]);
+});
+
 test('a transaction whose error fn swallowed is not reported committed', { skip }, async () => {
   await setupTxTable();
   const conflict = "SIGNAL SQLSTATE '40001' SET MESSAGE_TEXT = 'conflict', MYSQL_ERRNO = 1213";
