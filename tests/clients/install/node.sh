@@ -20,6 +20,11 @@ npm_quiet() { npm --no-audit --no-fund --loglevel=error "$@"; }
 
 tarball=$(cd "$root/client/node" && npm pack --silent --pack-destination "$work")
 echo "packed $tarball"
+# The package carries its README (client/node/README.md) and LICENSE.
+contents=$(tar -tzf "$work/$tarball")
+for f in README.md LICENSE; do
+  grep -qx "package/$f" <<<"$contents" || { echo "$tarball: no $f" >&2; exit 1; }
+done
 app="$work/app"
 mkdir "$app"
 cd "$app"
