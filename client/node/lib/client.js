@@ -231,9 +231,19 @@ class Client {
     this.stub = options.stub || new txgatev1.DatabaseService(target,
       options.credentials || grpc.credentials.createInsecure(), channelOptions(options.channelOptions));
     this.defaultTimeoutMs = options.defaultTimeoutMs === undefined ? 30000 : options.defaultTimeoutMs;
+    // Interactive transactions not yet ended, for close().
+    this._transactions = new Set();
   }
 
+  /**
+   * Closes the channel. A transaction still open is cancelled first (its
+   * stream ends: txgate rolls it back and frees its locks at once, and the
+   * process can exit); its pending and later statements reject with
+   * CANCELLED. A commit already sent is left to finish. Other calls in
+   * flight finish as grpc-js lets them.
+   */
   close() {
+    for (const tx of this._transactions) tx._abort('the client was closed');
     if (typeof this.stub.close === 'function') this.stub.close();
   }
 
@@ -360,6 +370,8 @@ class Client {
   async begin({ isolation, readOnly = false, timeoutMs = null } = {}) {
     const call = this.stub.Transaction({ deadline: deadlineOf(timeoutMs) });
     const tx = new Transaction(call, readOnly, this.decode);
+    this._transactions.add(tx);
+    tx._onEnd = () => this._transactions.delete(tx);
     await tx._exchange({ begin: { options: txOptions({ isolation, readOnly }) } }, 'begun');
     tx.state = 'open';
     return tx;
@@ -387,14 +399,23 @@ class Client {
    * (rerunnable(): ABORTED — a deadlock 1213, a lock wait timeout 1205, a
    * lost transaction —, txgate's own UNAVAILABLE, or a cut connection before
    * the commit was sent), as Spanner's clients do. fn must therefore be safe to run more than once: its effects outside
-   * the transaction are repeated. attempt counts from 1.
+   * the transaction are repeated. attempt counts from 1. The decision is on
+   * the transaction's own first failure (tx.error) when it has one: if fn
+   * caught a deadlock and then resolved, or threw an error of its own, fn is
+   * still run again (every later statement of a failed transaction rejects
+   * with its error again).
    *
    * Bounded: at most maxAttempts attempts (default 10), none begun after
    * timeoutMs (default 60000) from the call, with exponential backoff and
    * jitter between them (initialBackoffMs 50 doubling to maxBackoffMs 2000).
    * The last error is thrown, with .attempts set; so is any other error at
    * once (an ExpectationFailed, a constraint, a COMMIT whose outcome is
-   * unknown: never re-run). signal (an AbortSignal) stops the re-runs.
+   * unknown: never re-run). signal (an AbortSignal): if it has already
+   * aborted, rejects at once with its reason and fn never runs; an abort
+   * during an attempt cancels the attempt's stream (txgate rolls it back;
+   * fn's pending statement rejects with CANCELLED) and rejects with the
+   * signal's reason, as does an abort between attempts — unless the commit
+   * was already sent, whose answer is then kept.
    * onRetry(error, attempt), if given, is called with each error that is
    * followed by a re-run (to log or count them).
    * Each attempt's stream has a deadline: the overall one, or attemptTimeoutMs
@@ -405,22 +426,46 @@ class Client {
     isolation, readOnly = false, maxAttempts = 10, timeoutMs = 60000, attemptTimeoutMs = null,
     initialBackoffMs = 50, maxBackoffMs = 2000, signal, onRetry,
   } = {}) {
+    signal?.throwIfAborted(); // fn never runs once the signal has aborted
     const deadline = deadlineOf(timeoutMs);
     let backoff = initialBackoffMs;
     for (let attempt = 1; ; attempt++) {
       let tx = null;
       let err;
+      // An abort cancels the attempt's stream (txgate rolls it back) and
+      // rejects at once, whatever fn awaits (its pending statement rejects
+      // with CANCELLED) — unless the commit was sent: its answer is awaited.
+      let onAbort;
+      const aborted = new Promise((resolve, reject) => {
+        onAbort = () => {
+          if (tx?.commitSent) return;
+          tx?._abort('its signal aborted');
+          reject(signal.reason);
+        };
+      });
+      aborted.catch(() => {}); // raced below
+      signal?.addEventListener('abort', onAbort, { once: true });
       try {
         // Each attempt's stream ends by the overall deadline at the latest.
         const left = deadline === Infinity ? null : Math.max(0, deadline - Date.now());
         const perAttempt = attemptTimeoutMs === null ? left : Math.min(attemptTimeoutMs, left ?? Infinity);
         tx = await this.begin({ isolation, readOnly, timeoutMs: perAttempt });
-        return await runAndCommit(tx, () => fn(tx, attempt));
+        signal?.throwIfAborted(); // aborted while beginning: rolled back below
+        const work = runAndCommit(tx, () => fn(tx, attempt));
+        work.catch(() => {}); // fn may go on after an abort; its end is not awaited then
+        return await (signal ? Promise.race([work, aborted]) : work);
       } catch (e) {
-        err = e;
+        // Decided on the transaction's own first failure, whatever fn did
+        // with it (caught it and went on, threw something else): a
+        // swallowed deadlock still re-runs fn.
+        err = tx?.error && rerunnable(tx.error, !tx.commitSent) ? tx.error : e;
       } finally {
+        signal?.removeEventListener('abort', onAbort);
         if (tx) await tx.close();
       }
+      // The abort is the answer, unless a commit was sent: its own error
+      // (an outcome unknown) must not be hidden.
+      if (signal?.aborted && !tx?.commitSent) throw signal.reason;
       if (!(err instanceof TxgateError)) throw err;
       err.attempts = attempt;
       // An error of this attempt's own stream (begin's included), from before its commit was sent.
@@ -433,7 +478,7 @@ class Client {
       }
       onRetry?.(err, attempt);
       await sleep(pause, signal);
-      if (signal?.aborted) throw err;
+      signal?.throwIfAborted();
       backoff = Math.min(backoff * 2, maxBackoffMs);
     }
   }
@@ -574,12 +619,22 @@ class Transaction {
     this.state = 'failed';
     this.error = this.error ?? err;
     this._call.cancel();
+    this._onEnd?.();
   }
 
-  async _exchange(request, expect) {
+  // Throws unless a request may be sent: once the transaction failed, the
+  // error that failed it (the same TxgateError: code, reason, MySQL errno),
+  // so code that caught a statement's error sees it again on every later
+  // statement and on commit, as Spanner's clients raise ABORTED again.
+  _checkOpen() {
+    if (this.state === 'failed' && this.error) throw this.error;
     if (this.state !== 'beginning' && this.state !== 'open') {
       throw new TxgateError(grpc.status.FAILED_PRECONDITION, `the transaction is ${this.state}`);
     }
+  }
+
+  async _exchange(request, expect) {
+    this._checkOpen();
     this._call.write(request);
     const item = await this._next();
     let err = null;
@@ -595,9 +650,17 @@ class Transaction {
     return item.response;
   }
 
+  // Cancels the stream (txgate rolls the transaction back) unless it has
+  // ended or its commit was sent; the transaction fails.
+  _abort(why) {
+    if (this.commitSent || (this.state !== 'beginning' && this.state !== 'open')) return;
+    this._fail(new TxgateError(grpc.status.CANCELLED, `the transaction was cancelled: ${why}`, { cancelledLocally: true }));
+  }
+
   // Half-closes the stream and waits for its final status.
   async _finish(state) {
     this.state = state;
+    this._onEnd?.();
     this._call.end();
     for (;;) {
       const item = await this._next();
@@ -624,6 +687,7 @@ class Transaction {
    */
   async commit(idempotencyKey) {
     const key = idempotencyKey ?? (this._readOnly ? '' : crypto.randomUUID());
+    this._checkOpen(); // a failed transaction sends no commit
     this.commitSent = true;
     try {
       await this._exchange({ commit: { idempotency_key: key } }, 'committed');

@@ -294,8 +294,12 @@ export type Isolation =
   | 'read uncommitted' | 'read committed' | 'repeatable read' | 'serializable'
   | string;
 
-/** The result of one statement. */
-export interface Result<R extends Row = Row> {
+/**
+ * The result of one statement. R types its rows: any object type, a plain
+ * `interface Order { id: number; ... }` as well as a type alias or one that
+ * extends Row. It is not checked against the query's columns.
+ */
+export interface Result<R extends object = Row> {
   columns: Column[];
   columnNames: string[];
   /** Rows keyed by column name. */
@@ -308,7 +312,7 @@ export interface Result<R extends Row = Row> {
   warningCount: number;
 }
 
-export interface ExecuteResult<R extends Row = Row> extends Result<R> {
+export interface ExecuteResult<R extends object = Row> extends Result<R> {
   /** Calls sent (1 + retries). */
   calls: number;
   /** The key every call carried ('' for none). */
@@ -338,7 +342,7 @@ export interface RunTransactionOptions extends RetryOptions, TransactionOptions 
   idempotencyKey?: string;
 }
 
-export interface RunTransactionResult<R extends Row = Row> {
+export interface RunTransactionResult<R extends object = Row> {
   results: Result<R>[];
   /** Attempts txgate made (its own deadlock re-runs). */
   attempts: number;
@@ -360,6 +364,12 @@ export interface RunInTransactionOptions extends TransactionOptions {
   attemptTimeoutMs?: number | null;
   initialBackoffMs?: number;
   maxBackoffMs?: number;
+  /**
+   * Already aborted: rejects at once with signal.reason, fn never runs. An
+   * abort during an attempt cancels its stream (rolled back) and rejects with
+   * signal.reason (fn's pending statement: CANCELLED); once the commit was
+   * sent, its answer is awaited instead.
+   */
   signal?: AbortSignal;
   /** Called with each error followed by a re-run. */
   onRetry?: (error: TxgateError, attempt: number) => void;
@@ -388,15 +398,20 @@ export class Client {
   constructor(target: string | null, options?: ClientConstructorOptions);
   readonly decode: Required<DecodeOptions>;
   defaultTimeoutMs: number | null;
+  /**
+   * Closes the channel. An interactive transaction still open is cancelled
+   * (rolled back at once, its locks freed; its statements reject with
+   * CANCELLED), so the process can exit; a commit already sent finishes.
+   */
   close(): void;
   /** One statement in autocommit, exactly once (idempotency key, retries). */
-  execute<R extends Row = Row>(sql: string, params?: Param[], options?: ExecuteOptions): Promise<ExecuteResult<R>>;
+  execute<R extends object = Row>(sql: string, params?: Param[], options?: ExecuteOptions): Promise<ExecuteResult<R>>;
   /** The statements as one transaction, all or nothing, exactly once. */
-  runTransaction<R extends Row = Row>(statements: Statement[], options?: RunTransactionOptions):
+  runTransaction<R extends object = Row>(statements: Statement[], options?: RunTransactionOptions):
     Promise<RunTransactionResult<R>>;
   streamQuery(sql: string, params: Param[] | undefined, options: StreamQueryOptions & { rowMode: 'array' }):
     RowStream<SqlValue[]>;
-  streamQuery<R extends Row = Row>(sql: string, params?: Param[], options?: StreamQueryOptions): RowStream<R>;
+  streamQuery<R extends object = Row>(sql: string, params?: Param[], options?: StreamQueryOptions): RowStream<R>;
   begin(options?: BeginOptions): Promise<Transaction>;
   /**
    * fn in an interactive transaction: committed when it resolves, rolled back
@@ -406,7 +421,9 @@ export class Client {
   /**
    * fn in an interactive transaction, run again whole (bounded, with backoff)
    * when an attempt ends ABORTED (deadlock 1213, ...), txgate's own
-   * UNAVAILABLE, or with a cut connection before its commit was sent.
+   * UNAVAILABLE, or with a cut connection before its commit was sent. The
+   * decision is on the transaction's own first failure (tx.error): a
+   * deadlock fn caught is re-run even if fn then resolved or threw another error.
    */
   runInTransaction<T>(fn: (tx: Transaction, attempt: number) => Promise<T> | T,
     options?: RunInTransactionOptions): Promise<T>;
@@ -429,9 +446,13 @@ export class Transaction {
   state: 'beginning' | 'open' | 'committed' | 'rolled back' | 'failed';
   /** True once commit() has sent the commit: from then on an error may hide a commit. */
   commitSent: boolean;
-  /** The error that ended the transaction as 'failed' (null otherwise). */
+  /**
+   * The error that ended the transaction as 'failed' (null otherwise). From
+   * then on execute() and commit() reject with this same error (its class,
+   * code, reason, MySQL errno), so a caught ABORTED is seen again.
+   */
   error: TxgateError | null;
-  execute<R extends Row = Row>(sql: string, params?: Param[], options?: { expect?: Expect }): Promise<Result<R>>;
+  execute<R extends object = Row>(sql: string, params?: Param[], options?: { expect?: Expect }): Promise<Result<R>>;
   /** Resolves to the idempotency key the commit carried. */
   commit(idempotencyKey?: string): Promise<string>;
   rollback(): Promise<void>;

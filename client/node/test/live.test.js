@@ -347,6 +347,51 @@ test('runInTransaction runs fn again, whole, after a deadlock (ABORTED, 1213)', 
   assert.deepEqual((await db.execute('SELECT n FROM node_deadlock ORDER BY id')).rowsAsArrays, [[11], [11]]);
 });
 
+// The breaker's transfers (finding 1): each fn catches the deadlock of its
+// second UPDATE, logs it and goes on. The transaction stays failed with that
+// error: every later statement and commit rejects with it again (same class,
+// code, reason, errno), and runInTransaction re-runs fn, whatever fn did
+// after catching it: went on to another statement, resolved, threw its own.
+for (const after of ['statement', 'resolve', 'throw']) {
+  test(`runInTransaction re-runs fn whose deadlock was swallowed (then: ${after})`, { skip }, async () => {
+    await db.execute('DROP TABLE IF EXISTS node_swallow');
+    await db.execute('CREATE TABLE node_swallow (id INT PRIMARY KEY, n INT NOT NULL)');
+    await db.execute('INSERT INTO node_swallow VALUES (1, 0), (2, 0)');
+    let locked = 0;
+    let bothLocked;
+    const barrier = new Promise((resolve) => { bothLocked = resolve; });
+    const caught = [];
+    const transfer = (first, second) => db.runInTransaction(async (tx, attempt) => {
+      await tx.execute('UPDATE node_swallow SET n = n + 1 WHERE id = ?', [first]);
+      if (attempt === 1) {
+        if (++locked === 2) bothLocked();
+        await barrier;
+      }
+      try {
+        await tx.execute('UPDATE node_swallow SET n = n + 10 WHERE id = ?', [second]);
+      } catch (e) {
+        caught.push(e); // "log(e)" and carry on
+        if (after === 'statement') {
+          const again = await tx.execute('SELECT 1').catch((e2) => e2);
+          assert.equal(again, e, 'a later statement rejects with the original error');
+          assert.equal(await tx.commit().catch((e2) => e2), e, 'so does commit');
+          assert.equal(tx.commitSent, false);
+        } else if (after === 'throw') {
+          throw new Error('something else');
+        }
+      }
+      return attempt;
+    }, { initialBackoffMs: 1 });
+    const attempts = await Promise.all([transfer(1, 2), transfer(2, 1)]);
+    assert.deepEqual(attempts.sort(), [1, 2], 'one ran once, the other twice');
+    assert.equal(caught.length, 1);
+    assert.ok(caught[0] instanceof t.TxgateError);
+    assert.deepEqual([caught[0].code, caught[0].mysqlErrno], [grpc.status.ABORTED, 1213]);
+    // Both transfers applied exactly once.
+    assert.deepEqual((await db.execute('SELECT n FROM node_swallow ORDER BY id')).rowsAsArrays, [[11], [11]]);
+  });
+}
+
 test('runInTransaction: bounded re-runs; other errors thrown at once', { skip }, async () => {
   await setupTxTable();
   let runs = 0;
@@ -374,6 +419,75 @@ test('runInTransaction: bounded re-runs; other errors thrown at once', { skip },
     assert.equal(runs, 1);
   }
   assert.equal(await db.runInTransaction(async (tx) => (await tx.execute('SELECT 7 AS v')).rows[0].v), 7);
+});
+
+test('runInTransaction and its AbortSignal: aborted before, or during an attempt', { skip }, async () => {
+  await setupTxTable();
+  // Already aborted: rejects with the signal's reason, fn never runs.
+  const before = new AbortController();
+  before.abort(new Error('stop'));
+  let ran = false;
+  await assert.rejects(db.runInTransaction(() => { ran = true; }, { signal: before.signal }),
+    (e) => e === before.signal.reason);
+  assert.equal(ran, false);
+  // During an attempt: fn holds row 1's lock and waits on something that
+  // never ends; the abort rejects at once and cancels the stream (rolled back).
+  const during = new AbortController();
+  let inserted;
+  const holding = new Promise((resolve) => { inserted = resolve; });
+  let fnTx;
+  const call = db.runInTransaction(async (tx) => {
+    fnTx = tx;
+    await tx.execute('INSERT INTO node_tx VALUES (?, ?)', [1, 'lost']);
+    inserted();
+    await new Promise(() => {});
+  }, { signal: during.signal });
+  await holding;
+  during.abort();
+  await assert.rejects(call, (e) => e === during.signal.reason && e.name === 'AbortError');
+  assert.equal(fnTx.state, 'failed');
+  await assert.rejects(fnTx.execute('SELECT 1'), (e) => e.code === grpc.status.CANCELLED);
+  // The row and its lock are gone: the same key inserts (lock waits bounded at 5 s).
+  const tx = await db.begin({ timeoutMs: 30000 });
+  await tx.execute('SET SESSION innodb_lock_wait_timeout = 5');
+  await tx.execute('INSERT INTO node_tx VALUES (?, ?)', [1, 'kept']);
+  await tx.commit();
+  assert.deepEqual((await db.execute('SELECT v FROM node_tx')).rowsAsArrays, [['kept']]);
+});
+
+// Breaker finding 14: close() with a transaction still open cancels its
+// stream, so txgate rolls it back and frees its row lock at once, instead of
+// after its idle timeout (60 s), and the process can exit.
+test('close() with an open transaction rolls it back and frees its lock', { skip }, async () => {
+  await setupTxTable();
+  await db.execute('INSERT INTO node_tx VALUES (?, ?)', [1, 'a']);
+  const other = new t.Client(addr);
+  const tx = await other.begin();
+  await tx.execute('UPDATE node_tx SET v = ? WHERE id = ?', ['locked', 1]);
+  const pending = tx.execute('SELECT SLEEP(0)');
+  other.close();
+  await assert.rejects(pending, (e) => e.code === grpc.status.CANCELLED);
+  assert.equal(tx.state, 'failed');
+  await assert.rejects(tx.execute('SELECT 1'), (e) => e.code === grpc.status.CANCELLED);
+  // The lock is free (a lock wait is bounded at 5 s: 1205 if row 1 were still locked).
+  const check = await db.begin({ timeoutMs: 30000 });
+  try {
+    await check.execute('SET SESSION innodb_lock_wait_timeout = 5');
+    const { rowsAsArrays } = await check.execute('SELECT v FROM node_tx WHERE id = ? FOR UPDATE', [1]);
+    assert.deepEqual(rowsAsArrays, [['a']], 'rolled back');
+  } finally {
+    await check.close();
+  }
+  // And a process that closes its client with a transaction open exits (bounded
+  // at 30 s, well under txgate's 60 s idle timeout, which it waited for before).
+  const script = `const t = require(${JSON.stringify(path.join(__dirname, '..', 'lib'))});
+    (async () => { const c = new t.Client(process.env.TXGATE_ADDR); const tx = await c.begin();
+      await tx.execute("UPDATE node_tx SET v = 'child' WHERE id = 1"); c.close(); })();`;
+  const child = require('node:child_process').spawnSync(process.execPath, ['-e', script],
+    { env: process.env, timeout: 30000, encoding: 'utf8' });
+  assert.equal(child.signal, null, 'the process did not exit after close()');
+  assert.equal(child.status, 0, child.stderr);
+  assert.deepEqual((await db.execute('SELECT v FROM node_tx')).rowsAsArrays, [['a']]);
 });
 
 test('a transaction whose error fn swallowed is not reported committed', { skip }, async () => {

@@ -12,6 +12,20 @@ interface Order extends Row {
   placed: PreciseDate;
 }
 
+// A plain interface (no index signature, not extending Row) types rows too.
+interface Invoice {
+  id: number;
+  total: string;
+}
+
+export async function invoices(db: Client): Promise<string[]> {
+  const { rows } = await db.execute<Invoice>('SELECT id, total FROM invoices');
+  const inTx = await db.runInTransaction(async (tx) => (await tx.execute<Invoice>('SELECT id, total FROM invoices')).rows);
+  // @ts-expect-error a row is an object
+  await db.execute<string>('SELECT 1');
+  return [...rows, ...inTx].map((r) => `${r.id}: ${r.total}`);
+}
+
 export async function main(addr: string): Promise<string> {
   const db = new Client(addr, { integers: 'auto', channelOptions: { 'grpc.keepalive_time_ms': 20000 } });
   try {

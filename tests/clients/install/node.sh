@@ -20,6 +20,11 @@ npm_quiet() { npm --no-audit --no-fund --loglevel=error "$@"; }
 
 tarball=$(cd "$root/client/node" && npm pack --silent --pack-destination "$work")
 echo "packed $tarball"
+# The package carries its README (client/node/README.md) and LICENSE.
+contents=$(tar -tzf "$work/$tarball")
+for f in README.md LICENSE; do
+  grep -qx "package/$f" <<<"$contents" || { echo "$tarball: no $f" >&2; exit 1; }
+done
 app="$work/app"
 mkdir "$app"
 cd "$app"
@@ -68,9 +73,9 @@ try {
 }
 EOF
 cat >main.ts <<'EOF'
-import { Client, type Row } from '@txgate/client';
+import { Client } from '@txgate/client';
 
-interface Answer extends Row {
+interface Answer {
   answer: number;
 }
 
@@ -89,8 +94,8 @@ cat >tsconfig.json <<'EOF'
   "moduleResolution": "node10", "types": ["node"] }, "files": ["main.ts"] }
 EOF
 
-# client/README.md's first query ("## Node.js", its first js block), as is
-# but for the address, on the table it reads.
+# client/README.md's first query ("## Node.js", its first js block), saved
+# as the .mjs it says and run as is but for the address, on the table it reads.
 cat >setup.js <<'EOF'
 'use strict';
 const { Client, DateTime } = require('@txgate/client');
@@ -101,15 +106,11 @@ const db = new Client(process.env.TXGATE_ADDR);
   await db.execute('INSERT INTO orders VALUES (1, 19.99, ?)', [new DateTime(2024, 2, 29, 23, 59, 59, 999999)]);
 })().finally(() => db.close());
 EOF
-{
-  echo "(async () => {"
-  awk '/^## Node.js/ { s = 1 } s && /^```js$/ { b = 1; next } b && /^```$/ { exit } b' "$root/client/README.md" |
-    sed "s/127\\.0\\.0\\.1:50051/$TXGATE_ADDR/"
-  echo "})().catch((e) => { console.error(e); process.exit(1); });"
-} >readme.js
-grep -q "require('@txgate/client')" readme.js || { echo "client/README.md: no Node.js first-query snippet found" >&2; exit 1; }
+awk '/^## Node.js/ { s = 1 } s && /^```js$/ { b = 1; next } b && /^```$/ { exit } b' "$root/client/README.md" |
+  sed "s/127\\.0\\.0\\.1:50051/$TXGATE_ADDR/" >first.mjs
+grep -q "from '@txgate/client'" first.mjs || { echo "client/README.md: no Node.js first-query snippet found" >&2; exit 1; }
 node setup.js
-got=$(node readme.js)
+got=$(node first.mjs)
 want='[{"id":1,"amount":"19.99","placed":"2024-02-29T23:59:59.999Z"}]'
 [ "$got" = "$want" ] || { echo "client/README.md's Node.js snippet printed $got, not $want" >&2; exit 1; }
 echo "readme: $got"
