@@ -44,11 +44,12 @@ def assert_deadlock(err):
                                                        1213), err
 
 
-@pytest.mark.parametrize("after", ["returns", "goes_on"])
+@pytest.mark.parametrize("after", ["returns", "goes_on", "raises_its_own"])
 def test_run_in_transaction_reruns_a_swallowed_deadlock(addr, db, accounts, after):
     """Each function catches its second UPDATE's error and then returns
-    ("returns") or runs one more statement ("goes_on"); the deadlock's victim
-    is re-run whole, and both transfers are applied exactly once."""
+    ("returns"), runs one more statement ("goes_on") or raises an exception
+    of its own ("raises_its_own"); the deadlock's victim is re-run whole, and
+    both transfers are applied exactly once."""
     barrier = threading.Barrier(2, timeout=30)
     swallowed, later, runs, errors = [], [], [], []
 
@@ -63,6 +64,8 @@ def test_run_in_transaction_reruns_a_swallowed_deadlock(addr, db, accounts, afte
                            [amount, dst])
             except TxgateError as e:
                 swallowed.append(e)  # logged and ignored: the bug under test
+                if after == "raises_its_own":
+                    raise RuntimeError("transfer incomplete") from None
             if after == "goes_on":
                 try:
                     tx.execute("SELECT balance FROM py_swallow WHERE id = ?", [src])
