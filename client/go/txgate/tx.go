@@ -23,13 +23,16 @@ import (
 //	... tx.Execute(...) ...
 //	_, err = tx.Commit()
 //
+// An error ends the transaction, rolled back (txgate ends the stream):
+// every later statement and Commit return that first error again (Failure).
+//
 // A Tx is not safe for concurrent use.
 type Tx struct {
 	stream   txgatev1.DatabaseService_TransactionClient
 	cancel   context.CancelFunc
 	readOnly bool
 	state    string
-	failure  *Error // the error that failed the transaction
+	failure  error // the error that failed the transaction (State "failed")
 }
 
 // Begin opens an interactive transaction; ctx bounds its whole life.
@@ -143,11 +146,29 @@ func (c *Client) runOnce(ctx context.Context, opts TxOptions, fn func(*Tx) error
 		return false, err
 	}
 	defer tx.Rollback()
-	if err := fn(tx); err != nil {
+	fnErr := fn(tx)
+	if err := Decide(tx.Failure(), fnErr); err != nil {
 		return false, err
 	}
 	_, err = tx.Commit()
 	return true, err
+}
+
+// Decide is the error RunInTransaction (and txgatesql.RunInTx) judges a run
+// by, given the transaction's own failure (Tx.Failure; nil if it has none)
+// and what fn returned: the failure when it is Rerunnable — also when fn
+// swallowed it and returned nil or an error of its own, since the
+// transaction was rolled back whatever fn made of it, as in Spanner's
+// clients — else fn's error, else the failure (fn returned nil on a failed
+// transaction: nothing was committed).
+func Decide(failure, fnErr error) error {
+	if failure != nil && Rerunnable(failure, false) {
+		return failure
+	}
+	if fnErr != nil {
+		return fnErr
+	}
+	return failure
 }
 
 // Rerunnable reports whether a transaction that failed with err may be run
@@ -171,6 +192,25 @@ func Rerunnable(err error, commitSent bool) bool {
 // State is "open", "committed", "rolled back" or "failed".
 func (t *Tx) State() string { return t.state }
 
+// Failure is the error that ended the transaction (State "failed"), nil
+// while it has none. Once a statement (or the commit) failed, txgate has
+// rolled the transaction back, and every later statement and Commit return
+// this same error — an *Error with the original code, reason, MySQL errno and
+// message (or, for a statement abandoned by its context, the error wrapping
+// ctx.Err()) — so code that swallowed it cannot go on as if the statements
+// before it still counted.
+func (t *Tx) Failure() error { return t.failure }
+
+// fail ends the transaction as failed by err, unless it already failed,
+// and returns its first failure.
+func (t *Tx) fail(err error) error {
+	t.end("failed")
+	if t.failure == nil {
+		t.failure = err
+	}
+	return t.failure
+}
+
 // exchange sends one request and reads its one response.
 func (t *Tx) exchange(req *txgatev1.TransactionRequest) (*txgatev1.TransactionResponse, error) {
 	if t.state == "failed" && t.failure != nil {
@@ -191,14 +231,11 @@ func (t *Tx) exchange(req *txgatev1.TransactionRequest) (*txgatev1.TransactionRe
 		err = status.Error(codes.Internal, "the Transaction stream ended early")
 	}
 	if err != nil {
-		t.end("failed")
-		t.failure = FromError(err)
-		return nil, t.failure
+		return nil, t.fail(FromError(err))
 	}
 	if !matches(req, resp) {
-		t.end("failed")
 		msg := fmt.Sprintf("unexpected response %T to %T", resp.GetOutcome(), req.GetAction())
-		return nil, FromError(status.Error(codes.Internal, msg))
+		return nil, t.fail(FromError(status.Error(codes.Internal, msg)))
 	}
 	return resp, nil
 }
@@ -263,12 +300,15 @@ func (t *Tx) RunContext(ctx context.Context, s Statement) (*Result, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err // nothing sent: the transaction goes on
 	}
+	failedBefore := t.failure != nil
 	stop := context.AfterFunc(ctx, t.cancel)
 	resp, err := t.exchange(&txgatev1.TransactionRequest{Action: &txgatev1.TransactionRequest_Statement{
 		Statement: st}})
 	if !stop() && ctx.Err() != nil {
-		t.end("failed")
-		return nil, fmt.Errorf("txgate: statement abandoned, transaction rolled back: %w", ctx.Err())
+		if !failedBefore { // the cancelled stream's own error (CANCELLED) is not the cause
+			t.failure = nil
+		}
+		return nil, t.fail(fmt.Errorf("txgate: statement abandoned, transaction rolled back: %w", ctx.Err()))
 	}
 	if err != nil {
 		return nil, err
@@ -289,6 +329,9 @@ func (t *Tx) Commit() (string, error) {
 
 // CommitWithKey commits with the given idempotency key ("" for none).
 func (t *Tx) CommitWithKey(key string) error {
+	if t.state == "failed" && t.failure != nil {
+		return t.failure // nothing sent: the transaction's first error, unchanged
+	}
 	_, err := t.exchange(&txgatev1.TransactionRequest{Action: &txgatev1.TransactionRequest_Commit{
 		Commit: &txgatev1.Commit{IdempotencyKey: key}}})
 	if err != nil {

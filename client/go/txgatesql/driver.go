@@ -26,8 +26,12 @@
 //     inside it are statements on that stream (a Query's result comes whole,
 //     bounded by txgate's --max_result_rows/--max_result_bytes). Commit sends
 //     a fresh idempotency key (none when read-only), so txgate resolves a
-//     commit whose outcome was lost. A transaction cannot be re-run by the
-//     driver; use txgate.RunInTransaction for that.
+//     commit whose outcome was lost. A statement that fails ends the
+//     transaction (txgate rolls it back): every later Exec, Query and
+//     Commit on it return that same *txgate.Error (code, reason, MySQL
+//     errno, message), so work never goes on, nor commits, past an error
+//     the code swallowed. A transaction cannot be re-run by the driver; use
+//     RunInTx (or txgate.RunInTransaction) for that.
 //   - Prepare is client-side: a Stmt holds the SQL, and each execution sends
 //     it with its parameters (txgate prepares and caches it server-side).
 //   - Parameters are positional (?); named parameters are refused.
@@ -268,6 +272,9 @@ func (c *Conn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, e
 		return nil, err
 	}
 	c.tx = &Tx{conn: c, tx: t}
+	if began, ok := ctx.Value(begunTxKey{}).(*begunTx); ok {
+		began.tx = c.tx
+	}
 	return c.tx, nil
 }
 

@@ -125,13 +125,16 @@ def test_round_robin_and_both_retry_policies_in_one_channel():
 
 
 def _metric(metrics_addr, method):
-    """txgate_rpcs_total{method=..., code="OK"} of one txgate."""
+    """The DatabaseService `method` calls one txgate answered OK: its
+    grpc_server_call_duration_seconds_count{grpc_method="txgate.v1.DatabaseService/METHOD",
+    grpc_status="OK"} (gRFC A66 names; README, "Metrics and logs")."""
     with urllib.request.urlopen(f"http://{metrics_addr}/metrics", timeout=10) as resp:
         text = resp.read().decode()
     total = 0.0
     for line in text.splitlines():
-        m = re.match(r'txgate_rpcs_total\{(.*)\} (\S+)$', line)
-        if m and f'method="{method}"' in m.group(1) and 'code="OK"' in m.group(1):
+        m = re.match(r'grpc_server_call_duration_seconds_count\{(.*)\} (\S+)$', line)
+        if (m and f'grpc_method="txgate.v1.DatabaseService/{method}"' in m.group(1)
+                and 'grpc_status="OK"' in m.group(1)):
             total += float(m.group(2))
     return total
 

@@ -232,12 +232,17 @@ def test_errors_carry_mysql_detail_and_end_the_transaction(conn, table, addr):
     assert (e.value.errno, e.value.sqlstate, e.value.reason) == (1062, "23000", "MYSQL_ERROR")
     assert isinstance(e.value.__cause__, TxgateError)
     # The error rolled the transaction back: the first INSERT is gone, and
-    # nothing runs (nor commits) until rollback() acknowledges it.
-    with pytest.raises(txgate_dbapi.InternalError):
-        cur.execute("SELECT 1")
-    with pytest.raises(txgate_dbapi.InternalError):
-        conn.commit()
-    conn.commit()  # commit() raised once and cleared the state
+    # nothing runs (nor commits) until rollback() acknowledges it: each
+    # statement and the commit raise the first error again, whole.
+    first = e.value
+    for again in (lambda: cur.execute("SELECT 1"), conn.commit):
+        with pytest.raises(txgate_dbapi.IntegrityError) as e:
+            again()
+        assert e.value is not first and str(e.value) == str(first)
+        assert (e.value.code, e.value.reason, e.value.errno, e.value.sqlstate) == (
+            first.code, first.reason, 1062, "23000")
+        assert e.value.__cause__ is first.txgate_error is e.value.txgate_error
+    conn.commit()  # commit() raised once and ended the failed transaction
     assert count(addr) == 0
     with pytest.raises(txgate_dbapi.ProgrammingError) as e:
         cur.execute("SELEC 1")

@@ -67,8 +67,9 @@ def test_errors_end_the_transaction(addr, table):
             with pytest.raises(aio.IntegrityError) as e:
                 await cur.execute("INSERT INTO t_aio (id, n) VALUES (1, 1)")
             assert e.value.errno == 1062
-            with pytest.raises(aio.InternalError):
+            with pytest.raises(aio.IntegrityError) as again:  # the first error, again
                 await cur.execute("SELECT 1")
+            assert again.value.errno == 1062 and str(again.value) == str(e.value)
             await conn.rollback()
             with pytest.raises(aio.ProgrammingError) as e:
                 await cur.execute("SELEC 1")

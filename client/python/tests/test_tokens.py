@@ -55,8 +55,8 @@ def test_aio_sends_the_token(guarded):
         async with await aio.connect(addr, token_file=token_file) as conn:
             cur = await conn.cursor().execute("SELECT 5 AS five")
             assert (await cur.fetchone())["five"] == 5
-        async with await aio.connect(addr) as conn:
-            with pytest.raises(aio.OperationalError) as e:
+        with pytest.raises(aio.OperationalError) as e:
+            async with await aio.connect(addr) as conn:  # (leaving it rolls back)
                 await conn.cursor().execute("SELECT 1")
-            assert e.value.code == grpc.StatusCode.UNAUTHENTICATED
+        assert e.value.code == grpc.StatusCode.UNAUTHENTICATED
     asyncio.run(body())

@@ -374,8 +374,13 @@ class Client:
         (a deadlock 1213 or lock wait timeout 1205, a transaction lost or
         idle too long, ...: the transaction was rolled back), or txgate's own
         UNAVAILABLE (its ErrorInfo: nothing was committed), as Spanner's
-        clients do. fn must therefore be safe to run again: keep its side
-        effects outside the database until this returns. Nothing else is
+        clients do. The decision is the transaction's own: when a statement
+        failed, the transaction is over (Transaction.failure) and the first
+        failure decides, even if fn swallowed it and went on: later
+        statements raise it again, a fn that returns has it raised (nothing
+        was committed), and a fn that raised something else is re-run if that
+        failure was an abort. fn must therefore be safe to run again: keep its
+        side effects outside the database until this returns. Nothing else is
         retried: ExpectationFailed, other errors and exceptions of fn itself
         roll back and propagate, and a commit whose outcome is unknown
         (UNKNOWN) is raised, not re-run. Attempts are bounded by
@@ -391,21 +396,43 @@ class Client:
             attempt += 1
             remaining = None if deadline is None else deadline - time.monotonic()
             stream_timeout = attempt_timeout if attempt_timeout is not None else remaining
+            tx: Optional[Transaction] = None
             try:
                 with self.transaction(isolation=isolation, read_only=read_only,
                                       timeout=stream_timeout) as tx:
                     value = fn(tx)
-                    if tx.state == "open":
-                        tx.commit()
+                    _commit_unless_ended(tx)
                     return value
-            except TxgateError as err:
-                if not _rerun_transaction(err) or self._closed or attempt >= max_attempts:
+            except Exception as raised:  # noqa: BLE001 - decided on below, else re-raised
+                err = _transaction_failure(tx, raised)
+                if (err is None or not _rerun_transaction(err) or self._closed
+                        or attempt >= max_attempts):
                     raise
                 pause = backoff / 2 + random.uniform(0, backoff / 2)
                 if deadline is not None and time.monotonic() + pause >= deadline:
                     raise
                 time.sleep(pause)
                 backoff = min(backoff * 2, max_backoff)
+
+
+def _commit_unless_ended(tx: Any) -> None:
+    """run_in_transaction's end of a function that returned: commits an open
+    transaction; raises the first error of a failed one (fn swallowed it:
+    nothing of fn's work was committed)."""
+    if tx.state == "open":
+        tx.commit()
+    elif tx.state == "failed" and tx.failure is not None:
+        raise tx.failure.repeated() from tx.failure
+
+
+def _transaction_failure(tx: Any, raised: BaseException) -> Optional[TxgateError]:
+    """The error run_in_transaction decides on when an attempt raised
+    `raised`: the transaction's own first failure if it failed (whatever fn
+    made of it: swallowed, wrapped, or turned into another exception), else
+    `raised` if it is a TxgateError (e.g. Begin's), else None (fn's own)."""
+    if tx is not None and tx.failure is not None:
+        return tx.failure
+    return raised if isinstance(raised, TxgateError) else None
 
 
 def _rerun_transaction(err: TxgateError) -> bool:
@@ -515,10 +542,17 @@ class Transaction:
     """An interactive transaction: the bidi stream is the transaction.
 
     Use as a context manager: leaving the block without commit() rolls back
-    (and an exception in the block rolls back before propagating)."""
+    (and an exception in the block rolls back before propagating).
+
+    An error ends the transaction, rolled back (txgate ends the stream):
+    `state` becomes "failed" and `failure` holds that first error; every later
+    execute() and commit() raises it again (a copy: same class, code, reason,
+    MySQL errno and message, caused by the first), so work is never carried
+    on, nor committed, past a failure that code swallowed."""
 
     def __init__(self, stub, options: pb.TransactionOptions, timeout: Optional[float],
                  metadata: Sequence[Tuple[str, str]] = ()):
+        self.failure: Optional[TxgateError] = None  # the error that ended the transaction
         self._requests: "queue.SimpleQueue[Optional[pb.TransactionRequest]]" = queue.SimpleQueue()
         self._read_only = options.read_only
         self._call = stub.Transaction(self._request_iterator(), timeout=timeout,
@@ -538,7 +572,20 @@ class Transaction:
         self.state = state
         self._requests.put(None)  # half-close; unblocks the request iterator
 
+    def _fail(self, err: TxgateError) -> TxgateError:
+        """Ends the transaction as failed by `err`, its first failure."""
+        self._end("failed")
+        if self.failure is None:
+            self.failure = err
+        return err
+
     def _exchange(self, req: pb.TransactionRequest, expect: str) -> pb.TransactionResponse:
+        if self.state == "failed" and self.failure is not None:
+            # A failed transaction (txgate rolled it back) raises its first
+            # error again, whatever is asked of it, as Spanner's clients do:
+            # a caller that swallowed the error cannot carry on as if the
+            # statements before it still counted.
+            raise self.failure.repeated() from self.failure
         if self.state not in ("beginning", "open"):
             raise TxgateError(grpc.StatusCode.FAILED_PRECONDITION,
                               f"the transaction is {self.state}")
@@ -546,16 +593,14 @@ class Transaction:
         try:
             resp = next(self._call)
         except grpc.RpcError as e:
-            self._end("failed")
-            raise from_rpc_error(e) from None
+            raise self._fail(from_rpc_error(e)) from None
         except StopIteration:
-            self._end("failed")
-            raise TxgateError(grpc.StatusCode.INTERNAL, "the Transaction stream ended early")
+            raise self._fail(TxgateError(grpc.StatusCode.INTERNAL,
+                                         "the Transaction stream ended early")) from None
         if resp.WhichOneof("outcome") != expect:
-            self._end("failed")
             self._call.cancel()
-            raise TxgateError(grpc.StatusCode.INTERNAL,
-                              f"expected {expect}, got {resp.WhichOneof('outcome')}")
+            raise self._fail(TxgateError(grpc.StatusCode.INTERNAL,
+                                         f"expected {expect}, got {resp.WhichOneof('outcome')}"))
         return resp
 
     def _finish(self) -> None:

@@ -61,6 +61,16 @@ class TxgateError(Exception):
             s += f" [{self.reason}]"
         return s
 
+    def repeated(self) -> "TxgateError":
+        """A copy of this error (same class, code, message, reason, metadata,
+        idempotency key) to raise again, e.g. for every statement and commit
+        that follows the failure of a transaction: raise it `from` this one."""
+        again = type(self).__new__(type(self))
+        again.__dict__.update(self.__dict__)
+        again.metadata = dict(self.metadata)
+        Exception.__init__(again, *self.args)
+        return again
+
     @property
     def outcome_unknown(self) -> bool:
         """True when a commit's outcome is unknown (it may or may not have applied)."""

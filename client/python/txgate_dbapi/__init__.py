@@ -26,10 +26,13 @@ it raises NotSupportedError and the transaction is rolled back: commit()
 first, or use autocommit.
 
 An error inside a transaction ends it, rolled back (txgate ends the stream).
-When statements had run in it, further statements and commit() raise
-InternalError until rollback() is called, so work is never silently split
-across two transactions; when the failed statement was the first, nothing was
-lost and the connection simply has no transaction open.
+Until rollback() (or commit(), which raises it and ends the failed
+transaction), every further statement raises that first error again: the
+same class, message, code, reason, errno and sqlstate (a copy, its
+__cause__ the same TxgateError), so code that swallowed it can neither
+commit nor carry the work on in a new transaction, and an ABORTED
+(deadlock) stays visible as an OperationalError to the code that decides on
+running the transaction again.
 
 Errors: the PEP's classes, chosen by the MySQL errno (as PyMySQL does), then
 txgate's ErrorReason, then the gRPC code (client/README.md, "DB-API error
@@ -55,7 +58,7 @@ from ._core import (BINARY, DATETIME, NUMBER, ROWID, STRING, Binary, ConnectArgs
                     NotSupportedError, OperationalError, ProgrammingError, ResultBuffer, Time,
                     TimeFromTicks, Timestamp, TimestampFromTicks, Warning, apilevel,
                     check_expect, check_params, error_class, map_error, parse_connect,
-                    paramstyle, threadsafety)
+                    paramstyle, repeat_error, threadsafety)
 
 __version__ = "0.2.0"
 
@@ -180,9 +183,8 @@ class Connection:
                 return self.client.execute(sql, params)
             except TxgateError as e:
                 raise map_error(e) from e
-        if self._tx_failed is not None:
-            raise InternalError("the transaction was rolled back by an earlier error "
-                                f"({self._tx_failed}); call rollback() to go on")
+        if self._tx_failed is not None:  # the transaction's first error, again
+            raise repeat_error(self._tx_failed) from self._tx_failed.txgate_error
         try:
             if self._tx is None:
                 self._tx = self.client.transaction(isolation=self._args.isolation,
@@ -201,9 +203,11 @@ class Connection:
                     return self.client.execute(sql, params)
                 except TxgateError as e2:
                     raise map_error(e2) from e2
-            err = map_error(e)
-            if not first:  # statements that had run were rolled back with it
-                self._tx_failed = err
+            # The transaction is over, rolled back with every statement that
+            # had run in it: until commit() or rollback(), statements raise
+            # this error again, so no work goes on past it in a new
+            # transaction (MySQL would split it there, silently).
+            self._tx_failed = err = map_error(e)
             raise err from e
         self._tx_statements += 1
         return result
@@ -217,9 +221,8 @@ class Connection:
         UNKNOWN: its outcome is unknown)."""
         self._check_open()
         failed, self._tx_failed = self._tx_failed, None
-        if failed is not None:
-            raise InternalError(f"nothing committed: the transaction was rolled back by an "
-                                f"earlier error ({failed})")
+        if failed is not None:  # nothing committed: the transaction's first error, again
+            raise repeat_error(failed) from failed.txgate_error
         tx = self._tx
         if tx is None:
             return

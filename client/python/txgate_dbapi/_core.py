@@ -74,8 +74,9 @@ class IntegrityError(DatabaseError):
 
 
 class InternalError(DatabaseError):
-    """txgate or the database failed internally, or the transaction is out of
-    sync: an earlier error rolled it back and rollback() was not called yet."""
+    """txgate or the database failed internally. (A statement after an error
+    that ended the transaction raises that error's own class again, not
+    this one.)"""
 
 
 class ProgrammingError(DatabaseError):
@@ -192,6 +193,14 @@ def map_error(err: TxgateError) -> Error:
         message += f", SQLSTATE {err.mysql_sqlstate})" if err.mysql_sqlstate else ")"
     return error_class(err)(message, code=err.code, reason=err.reason, errno=err.mysql_errno,
                             sqlstate=err.mysql_sqlstate, txgate_error=err)
+
+
+def repeat_error(err: Error) -> Error:
+    """A copy of `err` (same class, message, code, reason, errno, sqlstate and
+    txgate_error) to raise again `from err.txgate_error`: what every statement
+    and commit() after a transaction's failure raises."""
+    return type(err)(*err.args, code=err.code, reason=err.reason, errno=err.errno,
+                     sqlstate=err.sqlstate, txgate_error=err.txgate_error)
 
 
 # -- Types (PEP 249, "Type Objects and Constructors") -------------------------

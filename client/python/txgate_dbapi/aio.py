@@ -34,7 +34,7 @@ import grpc.aio
 from txgate.v1 import database_pb2 as pb
 from txgate.v1 import database_pb2_grpc as pb_grpc
 from txgate_client import Result, Row, TxgateError, channel_options, retryable, statement
-from txgate_client.client import _options, _rerun_transaction
+from txgate_client.client import _options, _rerun_transaction, _transaction_failure
 from txgate_client.errors import from_rpc_error
 from txgate_client.values import to_values
 
@@ -43,7 +43,8 @@ from ._core import (BINARY, DATETIME, NUMBER, ROWID, STRING, Binary, ConnectArgs
                     IntegrityError, InterfaceError, InternalError, NotSupportedError,
                     OperationalError, ProgrammingError, ResultBuffer, Time, TimeFromTicks,
                     Timestamp, TimestampFromTicks, Warning, apilevel, check_expect,
-                    check_params, map_error, parse_connect, paramstyle, threadsafety)
+                    check_params, map_error, parse_connect, paramstyle, repeat_error,
+                    threadsafety)
 
 __all__ = [
     "apilevel", "threadsafety", "paramstyle", "connect", "AsyncConnection", "AsyncCursor",
@@ -84,6 +85,10 @@ class AsyncTransaction:
         self._call = call
         self._read_only = read_only
         self.state = "beginning"
+        # The error that ended the transaction (its first failure); every
+        # later execute() and commit() raises it again, as
+        # txgate_client.Transaction's do.
+        self.failure: Optional[TxgateError] = None
 
     @classmethod
     async def begin(cls, stub, options: pb.TransactionOptions, timeout: Optional[float],
@@ -115,6 +120,24 @@ class AsyncTransaction:
         raise AssertionError("unreachable")
 
     async def _exchange(self, req: pb.TransactionRequest, expect: str) -> pb.TransactionResponse:
+        if self.state == "failed" and self.failure is not None:
+            raise self.failure.repeated() from self.failure
+        try:
+            return await self._exchange_once(req, expect)
+        except TxgateError as e:
+            if self.state == "failed" and self.failure is None:
+                self.failure = e
+            raise
+        except asyncio.CancelledError:
+            if self.state == "failed" and self.failure is None:
+                self.failure = TxgateError(grpc.StatusCode.CANCELLED,
+                                           "the task was cancelled during a statement; "
+                                           "the transaction was rolled back",
+                                           cancelled_locally=True)
+            raise
+
+    async def _exchange_once(self, req: pb.TransactionRequest,
+                             expect: str) -> pb.TransactionResponse:
         if self.state not in ("beginning", "open"):
             raise TxgateError(grpc.StatusCode.FAILED_PRECONDITION,
                               f"the transaction is {self.state}")
@@ -258,7 +281,8 @@ class AsyncClient:
         """`await fn(tx)` in a transaction and commit; re-runs the whole
         coroutine function on ABORTED (and txgate's own UNAVAILABLE), with
         bounded exponential backoff: txgate_client.Client.run_in_transaction's
-        rules."""
+        rules, deciding on the transaction's own first failure (also when fn
+        swallowed it)."""
         deadline = None if timeout is None else time.monotonic() + timeout
         backoff = initial_backoff
         attempt = 0
@@ -272,9 +296,13 @@ class AsyncClient:
                 value = await fn(tx)
                 if tx.state == "open":
                     await tx.commit()
+                elif tx.state == "failed" and tx.failure is not None:
+                    raise tx.failure.repeated() from tx.failure  # fn swallowed it
                 return value
-            except TxgateError as err:
-                if not _rerun_transaction(err) or self.closed or attempt >= max_attempts:
+            except Exception as raised:  # noqa: BLE001 - decided on below, else re-raised
+                err = _transaction_failure(tx, raised)
+                if (err is None or not _rerun_transaction(err) or self.closed
+                        or attempt >= max_attempts):
                     raise
                 pause = backoff / 2 + random.uniform(0, backoff / 2)
                 if deadline is not None and time.monotonic() + pause >= deadline:
@@ -367,9 +395,8 @@ class AsyncConnection:
                 return await self.client.execute(sql, params)
             except TxgateError as e:
                 raise map_error(e) from e
-        if self._tx_failed is not None:
-            raise InternalError("the transaction was rolled back by an earlier error "
-                                f"({self._tx_failed}); call rollback() to go on")
+        if self._tx_failed is not None:  # the transaction's first error, again
+            raise repeat_error(self._tx_failed) from self._tx_failed.txgate_error
         try:
             if self._tx is None:
                 self._tx = await self.client.transaction(isolation=self._args.isolation,
@@ -385,9 +412,11 @@ class AsyncConnection:
                     return await self.client.execute(sql, params)
                 except TxgateError as e2:
                     raise map_error(e2) from e2
-            err = map_error(e)
-            if not first:  # statements that had run were rolled back with it
-                self._tx_failed = err
+            # The transaction is over, rolled back with every statement that
+            # had run in it: until commit() or rollback(), statements raise
+            # this error again, so no work goes on past it in a new
+            # transaction (MySQL would split it there, silently).
+            self._tx_failed = err = map_error(e)
             raise err from e
         self._tx_statements += 1
         return result
@@ -396,9 +425,8 @@ class AsyncConnection:
         """Commits the open transaction; as txgate_dbapi.Connection.commit."""
         self._check_open()
         failed, self._tx_failed = self._tx_failed, None
-        if failed is not None:
-            raise InternalError(f"nothing committed: the transaction was rolled back by an "
-                                f"earlier error ({failed})")
+        if failed is not None:  # nothing committed: the transaction's first error, again
+            raise repeat_error(failed) from failed.txgate_error
         tx = self._tx
         if tx is None:
             return
