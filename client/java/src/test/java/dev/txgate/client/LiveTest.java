@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -268,7 +269,7 @@ class LiveTest {
         tx.execute("UPDATE " + table + " SET n = n + 1 WHERE id = ?", a);
         if (attempt == 1) {
           firstHoldsA.countDown();
-          awaitLockWait();
+          awaitProcess("java-deadlock", "-wait");
         }
         tx.execute("UPDATE " + table + " SET n = n + 1 WHERE id = ?", b);
         return "attempt " + attempt;
@@ -282,6 +283,114 @@ class LiveTest {
     assertEquals(2, attempts.get());
     assertEquals(11L, db.query("SELECT n FROM " + table + " WHERE id = ?", a).get(0).getLong("n"));
     assertEquals(11L, db.query("SELECT n FROM " + table + " WHERE id = ?", b).get(0).getLong("n"));
+  }
+
+  /**
+   * Two concurrent transfers lock rows in opposite order, and each catches and
+   * ignores the error of its second UPDATE (a deadlock, 1213, for the one InnoDB
+   * picks). The victim's transaction is failed: its commit throws the deadlock
+   * again, and runInTransaction re-runs it. Both transfers are applied exactly once.
+   */
+  @Test
+  void swallowedDeadlockIsReRunAndAppliedOnce() throws Exception {
+    long r1 = db.execute("INSERT INTO " + table + " (n, note) VALUES (100, 'sw-1')").lastInsertId();
+    long r2 = db.execute("INSERT INTO " + table + " (n, note) VALUES (100, 'sw-2')").lastInsertId();
+    CountDownLatch aHolds1 = new CountDownLatch(1);
+    CountDownLatch bHolds2 = new CountDownLatch(1);
+    AtomicInteger attemptsA = new AtomicInteger();
+    AtomicInteger attemptsB = new AtomicInteger();
+    List<TxgateException> swallowed = java.util.Collections.synchronizedList(new ArrayList<>());
+    String upd = "UPDATE " + table + " SET n = n + ? WHERE id = ?";
+    CompletableFuture<String> a = CompletableFuture.supplyAsync(() ->
+        db.runInTransaction(TxOptions.DEFAULT, tx -> {
+          boolean first = attemptsA.incrementAndGet() == 1;
+          tx.execute(upd, -5L, r1);
+          if (first) {
+            aHolds1.countDown();
+            await(bHolds2);
+          }
+          try {
+            tx.execute(upd + " /* java-swallow-wait */", 5L, r2);
+          } catch (TxgateException e) {
+            swallowed.add(e); // ignored, as careless code does
+          }
+          return "a";
+        }));
+    CompletableFuture<String> b = CompletableFuture.supplyAsync(() ->
+        db.runInTransaction(TxOptions.DEFAULT, tx -> {
+          boolean first = attemptsB.incrementAndGet() == 1;
+          tx.execute(upd, -7L, r2);
+          if (first) {
+            bHolds2.countDown();
+            await(aHolds1);
+            awaitProcess("java-swallow", "-wait");
+          }
+          try {
+            tx.execute(upd, 7L, r1);
+          } catch (TxgateException e) {
+            swallowed.add(e);
+          }
+          return "b";
+        }));
+    assertEquals("a", a.get(60, TimeUnit.SECONDS));
+    assertEquals("b", b.get(60, TimeUnit.SECONDS));
+    assertEquals(1, swallowed.size(), swallowed.toString());
+    assertEquals(Status.Code.ABORTED, swallowed.get(0).code());
+    assertEquals(1213, swallowed.get(0).mysqlErrno());
+    assertEquals(3, attemptsA.get() + attemptsB.get());
+    assertEquals(102L, db.query("SELECT n FROM " + table + " WHERE id = ?", r1).get(0).getLong("n"));
+    assertEquals(98L, db.query("SELECT n FROM " + table + " WHERE id = ?", r2).get(0).getLong("n"));
+  }
+
+  /**
+   * A duplicate key (1062) that work catches and ignores: every later step throws
+   * it again (code, reason, errno, message; the first as cause), runInTransaction
+   * throws it without a re-run, and nothing is committed.
+   */
+  @Test
+  void swallowedDuplicateKeySurfacesAs1062() {
+    long id = db.execute("INSERT INTO " + table + " (n, note) VALUES (1, 'dup')").lastInsertId();
+    String ins = "INSERT INTO " + table + " (id, n, note) VALUES (?, ?, ?)";
+    TxgateException[] first = new TxgateException[1];
+    AtomicInteger attempts = new AtomicInteger();
+    TxgateException e = assertThrows(TxgateException.class,
+        () -> db.runInTransaction(TxOptions.DEFAULT, tx -> {
+          attempts.incrementAndGet();
+          tx.execute("UPDATE " + table + " SET note = 'dup-changed' WHERE id = ?", id);
+          try {
+            tx.execute(ins, id, 2L, "dup-again");
+          } catch (TxgateException x) {
+            first[0] = x;
+          }
+          TxgateException next = assertThrows(TxgateException.class, () -> tx.execute("SELECT 1"));
+          assertSame(first[0], next.getCause());
+          assertEquals(first[0].getMessage(), next.getMessage());
+          assertEquals(first[0].code(), next.code());
+          assertEquals(first[0].reason(), next.reason());
+          assertEquals(1062, next.mysqlErrno());
+          assertEquals("failed", tx.state());
+          assertSame(first[0], tx.error());
+          return "swallowed";
+        }));
+    assertEquals(1, attempts.get());
+    assertEquals(1062, first[0].mysqlErrno());
+    assertSame(first[0], e);
+    assertEquals(1062, e.mysqlErrno());
+    assertFalse(first[0].mysqlMessage().isEmpty());
+    assertTrue(e.getMessage().contains(first[0].status().getDescription()), e.getMessage());
+    assertEquals("dup", db.query("SELECT note FROM " + table + " WHERE id = ?", id).get(0)
+        .getString("note"));
+
+    // A commit of such a transaction throws it too, with the commit's key.
+    try (Transaction tx = db.begin(TxOptions.DEFAULT)) {
+      assertThrows(TxgateException.class, () -> tx.execute(ins, id, 2L, "dup-again"));
+      TxgateException c = assertThrows(TxgateException.class, () -> tx.commit("java-dup-key"));
+      assertEquals(1062, c.mysqlErrno());
+      assertEquals(tx.error().getMessage(), c.getMessage());
+      assertEquals(tx.error().mysqlMessage(), c.mysqlMessage());
+      assertEquals(tx.error().status().getDescription(), c.status().getDescription());
+      assertEquals("java-dup-key", c.idempotencyKey());
+    }
   }
 
   @Test
@@ -358,16 +467,16 @@ class LiveTest {
   }
 
   /**
-   * Waits (a condition, bounded by 30 s) until the other transaction's UPDATE of row
-   * a is running, i.e. waiting for the lock the first attempt holds (the pattern is
-   * split so that this query does not match itself; txgate's user sees its own
+   * Waits (a condition, bounded by 30 s) until a statement tagged {@code head +
+   * tail} is running, e.g. waiting for a lock another transaction holds (the tag
+   * is split so that this query does not match itself; txgate's user sees its own
    * sessions in PROCESSLIST without the PROCESS privilege).
    */
-  private static void awaitLockWait() {
+  static void awaitProcess(String head, String tail) {
     long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
     while (db.query("SELECT COUNT(*) AS c FROM information_schema.PROCESSLIST"
-        + " WHERE INFO LIKE CONCAT('%java-deadlock', '-wait%')").get(0).getLong("c") == 0) {
-      assertTrue(System.nanoTime() < end, "the other transaction never waited for row a");
+        + " WHERE INFO LIKE CONCAT('%', ?, ?, '%')", head, tail).get(0).getLong("c") == 0) {
+      assertTrue(System.nanoTime() < end, "no statement " + head + tail + " ever ran");
       Thread.onSpinWait();
     }
   }
