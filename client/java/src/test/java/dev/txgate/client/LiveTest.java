@@ -458,6 +458,35 @@ class LiveTest {
     assertNotEquals(Status.Code.OK, transport.code());
   }
 
+  /** runInTransaction's re-run rule: the same as Node's, Python's and Go's. */
+  @Test
+  void rerunRule() {
+    java.util.function.BiFunction<Status, String, TxgateException> ours = (st, reason) ->
+        new TxgateException(st, com.google.rpc.ErrorInfo.newBuilder()
+            .setDomain(TxgateException.DOMAIN).setReason(reason).build(), "", false, null);
+    assertTrue(TxgateClient.rerunnable(ours.apply(Status.ABORTED, "MYSQL_ERROR"), false));
+    assertTrue(TxgateClient.rerunnable(ours.apply(Status.ABORTED, "TRANSACTION_LOST"), false));
+    for (String caused : List.of("TRANSACTION_IDLE_TIMEOUT", "STREAM_WRITE_TIMEOUT",
+        "TRANSACTION_NOT_COMMITTED")) {
+      assertFalse(TxgateClient.rerunnable(ours.apply(Status.ABORTED, caused), true), caused);
+    }
+    assertTrue(TxgateClient.rerunnable(ours.apply(Status.UNAVAILABLE, "SERVER_SHUTTING_DOWN"),
+        false));
+    TxgateException transport = new TxgateException(Status.UNAVAILABLE, null, "", false, null);
+    assertTrue(TxgateClient.rerunnable(transport, true));
+    assertFalse(TxgateClient.rerunnable(transport, false));
+    TxgateException cut = new TxgateException(Status.CANCELLED, null, "", false, null);
+    assertTrue(TxgateClient.rerunnable(cut, true));
+    assertFalse(TxgateClient.rerunnable(
+        new TxgateException(Status.CANCELLED, null, "", true, null), true));
+    assertFalse(TxgateClient.rerunnable(ours.apply(Status.CANCELLED, "CANCELLED"), true));
+    assertFalse(TxgateClient.rerunnable(
+        ours.apply(Status.UNKNOWN, TxgateException.REASON_COMMIT_OUTCOME_UNKNOWN), true));
+    assertFalse(TxgateClient.rerunnable(
+        new TxgateException(Status.DEADLINE_EXCEEDED, null, "", false, null), true));
+    assertFalse(TxgateClient.rerunnable(ours.apply(Status.ALREADY_EXISTS, "MYSQL_ERROR"), true));
+  }
+
   private static void await(CountDownLatch l) {
     try {
       assertTrue(l.await(30, TimeUnit.SECONDS), "the first attempt never locked row a");
