@@ -116,6 +116,36 @@ class LiveTest {
     }
   }
 
+  /**
+   * Labels match case-insensitively (as JDBC's); of duplicate names get returns the
+   * first and asMap keeps the last (as Node); a typed getter on another type, or
+   * getInstant on a zero DATETIME, throws an IllegalStateException naming the
+   * column and the type; toString shows bytes in hex.
+   */
+  @Test
+  void rowLabelsTypesAndText() {
+    Row r = db.query("SELECT 1 AS ID, 2.5e0 AS d, CAST('0000-00-00 00:00:00' AS DATETIME) AS z,"
+        + " 'first' AS dup, 'last' AS dup, x'00ff' AS b").get(0);
+    assertEquals(1L, r.get("id"));
+    assertEquals(1L, r.getLong("Id"));
+    assertEquals("first", r.get("dup"));
+    assertEquals("first", r.get("DUP"));
+    assertEquals("last", r.get(4));
+    assertEquals("last", r.asMap().get("dup"));
+    assertEquals(List.of("ID", "d", "z", "dup", "b"), new ArrayList<>(r.asMap().keySet()));
+    IllegalStateException e = assertThrows(IllegalStateException.class, () -> r.getLong("d"));
+    assertTrue(e.getMessage().contains("column d is a java.lang.Double"), e.getMessage());
+    e = assertThrows(IllegalStateException.class, () -> r.getBigDecimal("d"));
+    assertTrue(e.getMessage().contains("column d is a java.lang.Double"), e.getMessage());
+    e = assertThrows(IllegalStateException.class, () -> r.getInstant("z"));
+    assertTrue(e.getMessage().contains("column z holds a zero DATETIME"), e.getMessage());
+    e = assertThrows(IllegalStateException.class, () -> r.getInstant("b"));
+    assertTrue(e.getMessage().contains("column b is a byte[]"), e.getMessage());
+    assertThrows(IllegalArgumentException.class, () -> r.get("nope"));
+    assertTrue(r.toString().endsWith(", dup=last, b=0x00ff}"), r.toString());
+    assertTrue(r.toString().startsWith("{ID=1, d=2.5, z="), r.toString());
+  }
+
   @Test
   void badParameterNamesItsPosition() {
     IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
