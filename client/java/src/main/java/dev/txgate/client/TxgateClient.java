@@ -80,7 +80,10 @@ public final class TxgateClient implements AutoCloseable {
   private final DatabaseServiceGrpc.DatabaseServiceStub async;
   private final Options options;
 
-  /** A client of {@code target} ("host:port", or any gRPC target) over plaintext. */
+  /**
+   * A client of {@code target} over plaintext: "host:port", or "dns:///name:port"
+   * for round_robin over every address of the name (see {@link #channelBuilder}).
+   */
   public TxgateClient(String target) {
     this(channelBuilder(target, InsecureChannelCredentials.create()).build(), true, Options.DEFAULT);
   }
@@ -111,8 +114,18 @@ public final class TxgateClient implements AutoCloseable {
    * A channel builder for {@code target} with txgate's service config
    * (proto/txgate/v1/service_config.json: round_robin over every address the name
    * resolves to, and the retry policy of Health/Check) and retries enabled.
+   * Targets: {@code "host:port"} (one txgate, or every address of the name), or
+   * {@code "dns:///name:port"} (e.g. a headless Service: round_robin over every
+   * instance). grpc-java has no {@code ipv4:}/{@code ipv6:} address-list syntax
+   * (grpc-js's and gRPC C core's): such a target is refused here with an
+   * IllegalArgumentException that says so; give a DNS name with every address.
    */
   public static ManagedChannelBuilder<?> channelBuilder(String target, ChannelCredentials credentials) {
+    if (target.startsWith("ipv4:") || target.startsWith("ipv6:")) {
+      throw new IllegalArgumentException("txgate: grpc-java has no ipv4:/ipv6: address lists ("
+          + target + "): give \"host:port\", or \"dns:///name:port\" for round_robin over every"
+          + " address the name resolves to");
+    }
     return Grpc.newChannelBuilder(target, credentials).defaultServiceConfig(serviceConfig())
         .enableRetry();
   }

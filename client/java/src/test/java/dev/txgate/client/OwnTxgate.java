@@ -30,7 +30,8 @@ final class OwnTxgate implements AutoCloseable {
     String build = System.getenv("TXGATE_BUILD_DIR");
     String db = System.getenv("TXGATE_TEST_DB_DIR");
     mysqlPort = System.getenv("TXGATE_TEST_MYSQL_PORT");
-    assumeTrue(build != null && db != null && mysqlPort != null,
+    assumeTrue(System.getenv("TXGATE_ADDR") != null && build != null && db != null
+        && mysqlPort != null,
         "TXGATE_BUILD_DIR, TXGATE_TEST_DB_DIR and TXGATE_TEST_MYSQL_PORT name a txgate to start");
     server = Path.of(build, "txgate-server");
     dbDir = Path.of(db);
