@@ -486,29 +486,25 @@ public final class TxgateClient implements AutoCloseable {
       TransactionWork<T> work) {
     long end = System.nanoTime() + timeout.toNanos();
     long backoff = options.initialBackoff().toNanos();
+    TxgateException own;
+    boolean ownBeforeCommit;
     for (int attempt = 1; ; attempt++) {
-      Transaction t = null;
-      RuntimeException thrown;
-      TxgateException decider;
-      boolean beforeCommit;
+      long left = end - System.nanoTime();
+      Deadline d = Deadline.after(Math.min(Math.max(left, 0), tx.timeout().toNanos()),
+          TimeUnit.NANOSECONDS);
+      Transaction t;
       try {
-        long left = end - System.nanoTime();
-        Deadline d = Deadline.after(Math.min(Math.max(left, 0), tx.timeout().toNanos()),
-            TimeUnit.NANOSECONDS);
-        try {
-          t = begin(tx, d);
-        } catch (TxgateException e) {
-          // begin's own stream failed, before any commit.
-          thrown = e;
-          decider = e;
-          beforeCommit = true;
-          t = null;
-          if (!rerunAfter(decider, beforeCommit, attempt, maxAttempts, end, backoff)) {
-            throw e;
-          }
-          backoff = pause(backoff);
-          continue;
+        t = begin(tx, d);
+      } catch (TxgateException e) {
+        // begin's own stream failed, before any commit.
+        if (!rerunAfter(e, true, attempt, maxAttempts, end, backoff)) {
+          throw e;
         }
+        backoff = pause(backoff);
+        continue;
+      }
+      RuntimeException thrown;
+      try {
         T out = work.run(t);
         if (t.state().equals("open")) {
           t.commit();
@@ -521,13 +517,16 @@ public final class TxgateClient implements AutoCloseable {
       } catch (RuntimeException e) {
         thrown = e;
       } finally {
-        if (t != null) {
-          t.close();
-        }
+        // The transaction's own failure, before close (whose rollback may fail too).
+        own = t.error();
+        ownBeforeCommit = t.failedBeforeCommit();
+        t.close();
       }
-      if (t.error() != null) {
-        decider = t.error();
-        beforeCommit = t.failedBeforeCommit();
+      TxgateException decider;
+      boolean beforeCommit;
+      if (own != null) {
+        decider = own;
+        beforeCommit = ownBeforeCommit;
       } else if (thrown instanceof TxgateException e && !t.state().equals("committed")) {
         // Not the stream's (another call of work's): decided on as it is.
         decider = e;

@@ -454,6 +454,16 @@ class LiveTest {
       return tx.execute("SELECT * FROM java_no_such_table");
     }));
     assertEquals(1, attempts.get());
+    // An exception of work's own (the transaction not failed) is thrown as it is.
+    attempts.set(0);
+    IllegalStateException own = assertThrows(IllegalStateException.class,
+        () -> db.runInTransaction(TxOptions.DEFAULT, tx -> {
+          attempts.incrementAndGet();
+          tx.execute("SELECT 1");
+          throw new IllegalStateException("mine");
+        }));
+    assertEquals("mine", own.getMessage());
+    assertEquals(1, attempts.get());
   }
 
   @Test
