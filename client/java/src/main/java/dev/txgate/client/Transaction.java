@@ -12,10 +12,13 @@ import io.grpc.Status;
 import io.grpc.stub.ClientCallStreamObserver;
 import io.grpc.stub.ClientResponseObserver;
 import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
  * An interactive transaction: one {@code Transaction} stream, one statement at a
- * time. Not thread-safe. {@link #close} rolls back unless {@link #commit} or
+ * time. Not thread-safe: a step begun while another of the same transaction is in
+ * progress (from another thread) throws IllegalStateException, the transaction
+ * unharmed. {@link #close} rolls back unless {@link #commit} or
  * {@link #rollback} ended it (use try-with-resources). A failed step ends the
  * transaction (txgate has rolled it back); its state becomes {@code "failed"},
  * {@link #error} keeps that first failure, and every later {@link #execute},
@@ -38,6 +41,7 @@ public final class Transaction implements AutoCloseable {
   private TxgateException error;
   private boolean commitSent;
   private boolean failedBeforeCommit;
+  private final AtomicBoolean busy = new AtomicBoolean();
 
   Transaction(DatabaseServiceGrpc.DatabaseServiceStub stub, TxgateClient.TxOptions options,
       ManagedChannel channel, Deadline deadline) {
@@ -156,6 +160,18 @@ public final class Transaction implements AutoCloseable {
   }
 
   private TransactionResponse exchange(TransactionRequest req) {
+    if (!busy.compareAndSet(false, true)) {
+      throw new IllegalStateException("txgate: a Transaction is used by one thread at a time:"
+          + " another step of it is in progress");
+    }
+    try {
+      return exchangeOne(req);
+    } finally {
+      busy.set(false);
+    }
+  }
+
+  private TransactionResponse exchangeOne(TransactionRequest req) {
     if (error != null) {
       throw error.again();
     }

@@ -247,6 +247,22 @@ class LiveTest {
     failed.close();
   }
 
+  /** A second step while one is in progress (another thread) is refused; the first completes. */
+  @Test
+  void aTransactionRefusesAConcurrentStep() throws Exception {
+    try (Transaction tx = db.begin(TxOptions.DEFAULT)) {
+      CompletableFuture<Result> slow = CompletableFuture.supplyAsync(
+          () -> tx.execute("SELECT SLEEP(1) AS s /* java-concurrent-step */"));
+      awaitProcess("java-concurrent", "-step");
+      IllegalStateException e = assertThrows(IllegalStateException.class,
+          () -> tx.execute("SELECT 2"));
+      assertTrue(e.getMessage().contains("one thread at a time"), e.getMessage());
+      assertEquals(0L, slow.get(30, TimeUnit.SECONDS).rows().get(0).getLong("s"));
+      assertEquals("open", tx.state());
+      assertEquals(3L, tx.execute("SELECT 3 AS x").rows().get(0).getLong("x"));
+    }
+  }
+
   @Test
   void streamQueryReassemblesChunkedValues() {
     List<Row> rows = new ArrayList<>();
