@@ -152,6 +152,11 @@ public final class Transaction implements AutoCloseable {
       } catch (TxgateException e) {
         // The stream is gone: txgate rolls back a transaction whose stream ends.
         fail(e);
+      } catch (IllegalStateException e) {
+        // Another thread's step is in progress: end the stream under it (txgate
+        // rolls back a transaction whose stream ends uncommitted).
+        requests.cancel("transaction closed while a step was in progress", null);
+        return;
       }
     }
     if (!state.equals("committed") && !state.equals("rolled back")) {
