@@ -6,19 +6,29 @@ import dev.txgate.v1.DatabaseServiceGrpc;
 import dev.txgate.v1.Rollback;
 import dev.txgate.v1.TransactionRequest;
 import dev.txgate.v1.TransactionResponse;
+import io.grpc.Deadline;
 import io.grpc.ManagedChannel;
 import io.grpc.Status;
 import io.grpc.stub.ClientCallStreamObserver;
 import io.grpc.stub.ClientResponseObserver;
 import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
  * An interactive transaction: one {@code Transaction} stream, one statement at a
- * time. Not thread-safe. {@link #close} rolls back unless {@link #commit} or
+ * time. Not thread-safe: a step begun while another of the same transaction is in
+ * progress (from another thread) throws IllegalStateException, the transaction
+ * unharmed. {@link #close} rolls back unless {@link #commit} or
  * {@link #rollback} ended it (use try-with-resources). A failed step ends the
- * transaction (txgate has rolled it back); its state becomes {@code "failed"}.
- * Not retried by the helper: {@link TxgateClient#runInTransaction} re-runs a whole
- * function on ABORTED.
+ * transaction (txgate has rolled it back); its state becomes {@code "failed"},
+ * {@link #error} keeps that first failure, and every later {@link #execute},
+ * {@link #run} or {@link #commit} throws it again (same code, reason, MySQL errno
+ * and message, the first as its cause), so an error that the application caught
+ * and ignored still surfaces (as Spanner's clients do). The stream has a deadline
+ * ({@link TxgateClient.TxOptions#timeout}, 60 s by default) from {@code begin}:
+ * past it, the step in progress fails DEADLINE_EXCEEDED, so a txgate that stopped
+ * answering cannot block the caller for ever. Not retried by the helper: {@link
+ * TxgateClient#runInTransaction} re-runs a whole function.
  */
 public final class Transaction implements AutoCloseable {
   private static final Object END = new Object();
@@ -28,13 +38,17 @@ public final class Transaction implements AutoCloseable {
   private final boolean readOnly;
   private final ManagedChannel channel;
   private String state = "beginning";
+  private TxgateException error;
+  private boolean commitSent;
+  private boolean failedBeforeCommit;
+  private final AtomicBoolean busy = new AtomicBoolean();
 
   Transaction(DatabaseServiceGrpc.DatabaseServiceStub stub, TxgateClient.TxOptions options,
-      ManagedChannel channel) {
+      ManagedChannel channel, Deadline deadline) {
     this.readOnly = options.readOnly();
     this.channel = channel;
     ClientCallStreamObserver<?>[] out = new ClientCallStreamObserver<?>[1];
-    stub.transaction(new ClientResponseObserver<TransactionRequest, TransactionResponse>() {
+    stub.withDeadline(deadline).transaction(new ClientResponseObserver<TransactionRequest, TransactionResponse>() {
       @Override
       public void beforeStart(ClientCallStreamObserver<TransactionRequest> r) {
         out[0] = r;
@@ -69,6 +83,21 @@ public final class Transaction implements AutoCloseable {
     return state;
   }
 
+  /** The error that failed the transaction (its first), or null if none did. */
+  public TxgateException error() {
+    return error;
+  }
+
+  /** True once {@link #commit} sent the commit: an error from then on may hide a commit. */
+  public boolean commitSent() {
+    return commitSent;
+  }
+
+  /** True when this stream's own failure ({@link #error}) came before the commit was sent. */
+  boolean failedBeforeCommit() {
+    return error != null && failedBeforeCommit;
+  }
+
   /** Runs one statement in the transaction and returns its result. */
   public Result execute(String sql, Object... params) {
     return run(Statement.of(sql, params));
@@ -93,6 +122,9 @@ public final class Transaction implements AutoCloseable {
 
   /** Commits with the caller's key. */
   public void commit(String idempotencyKey) {
+    if (state.equals("open")) {
+      commitSent = true;
+    }
     try {
       exchange(TransactionRequest.newBuilder()
           .setCommit(Commit.newBuilder().setIdempotencyKey(idempotencyKey)).build());
@@ -119,7 +151,12 @@ public final class Transaction implements AutoCloseable {
         rollback();
       } catch (TxgateException e) {
         // The stream is gone: txgate rolls back a transaction whose stream ends.
-        state = "failed";
+        fail(e);
+      } catch (IllegalStateException e) {
+        // Another thread's step is in progress: end the stream under it (txgate
+        // rolls back a transaction whose stream ends uncommitted).
+        requests.cancel("transaction closed while a step was in progress", null);
+        return;
       }
     }
     if (!state.equals("committed") && !state.equals("rolled back")) {
@@ -128,6 +165,21 @@ public final class Transaction implements AutoCloseable {
   }
 
   private TransactionResponse exchange(TransactionRequest req) {
+    if (!busy.compareAndSet(false, true)) {
+      throw new IllegalStateException("txgate: a Transaction is used by one thread at a time:"
+          + " another step of it is in progress");
+    }
+    try {
+      return exchangeOne(req);
+    } finally {
+      busy.set(false);
+    }
+  }
+
+  private TransactionResponse exchangeOne(TransactionRequest req) {
+    if (error != null) {
+      throw error.again();
+    }
     if (!state.equals("beginning") && !state.equals("open")) {
       throw new TxgateException(
           Status.FAILED_PRECONDITION.withDescription("the transaction is " + state), null, "",
@@ -138,13 +190,22 @@ public final class Transaction implements AutoCloseable {
     if (a instanceof TransactionResponse r && matches(req, r)) {
       return r;
     }
-    state = "failed";
-    requests.cancel("transaction failed", null);
     if (a instanceof Throwable t) {
-      throw TxgateException.from(t, "", channel.isShutdown());
+      throw fail(TxgateException.from(t, "", channel.isShutdown()));
     }
     String what = a == END ? "the Transaction stream ended early" : "unexpected response " + a;
-    throw new TxgateException(Status.INTERNAL.withDescription(what), null, "", false, null);
+    throw fail(new TxgateException(Status.INTERNAL.withDescription(what), null, "", false, null));
+  }
+
+  /** Ends the transaction as failed by {@code e}, kept if it is the first failure. */
+  private TxgateException fail(TxgateException e) {
+    if (error == null) {
+      error = e;
+      failedBeforeCommit = !commitSent;
+    }
+    state = "failed";
+    requests.cancel("transaction failed", null);
+    return e;
   }
 
   private void finish(String end) {
@@ -152,7 +213,13 @@ public final class Transaction implements AutoCloseable {
     requests.onCompleted();
     Object a = take();
     if (a instanceof Throwable t) {
-      throw TxgateException.from(t, "", channel.isShutdown());
+      // The commit or rollback was answered; the stream's end was not clean.
+      TxgateException e = TxgateException.from(t, "", channel.isShutdown());
+      if (error == null) {
+        error = e;
+        failedBeforeCommit = !commitSent;
+      }
+      throw e;
     }
   }
 
@@ -161,9 +228,8 @@ public final class Transaction implements AutoCloseable {
       return answers.take();
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
-      state = "failed";
-      requests.cancel("interrupted", e);
-      throw new TxgateException(Status.CANCELLED.withDescription("interrupted"), null, "", true, e);
+      throw fail(
+          new TxgateException(Status.CANCELLED.withDescription("interrupted"), null, "", true, e));
     }
   }
 

@@ -80,7 +80,10 @@ public final class TxgateClient implements AutoCloseable {
   private final DatabaseServiceGrpc.DatabaseServiceStub async;
   private final Options options;
 
-  /** A client of {@code target} ("host:port", or any gRPC target) over plaintext. */
+  /**
+   * A client of {@code target} over plaintext: "host:port", or "dns:///name:port"
+   * for round_robin over every address of the name (see {@link #channelBuilder}).
+   */
   public TxgateClient(String target) {
     this(channelBuilder(target, InsecureChannelCredentials.create()).build(), true, Options.DEFAULT);
   }
@@ -111,8 +114,18 @@ public final class TxgateClient implements AutoCloseable {
    * A channel builder for {@code target} with txgate's service config
    * (proto/txgate/v1/service_config.json: round_robin over every address the name
    * resolves to, and the retry policy of Health/Check) and retries enabled.
+   * Targets: {@code "host:port"} (one txgate, or every address of the name), or
+   * {@code "dns:///name:port"} (e.g. a headless Service: round_robin over every
+   * instance). grpc-java has no {@code ipv4:}/{@code ipv6:} address-list syntax
+   * (grpc-js's and gRPC C core's): such a target is refused here with an
+   * IllegalArgumentException that says so; give a DNS name with every address.
    */
   public static ManagedChannelBuilder<?> channelBuilder(String target, ChannelCredentials credentials) {
+    if (target.startsWith("ipv4:") || target.startsWith("ipv6:")) {
+      throw new IllegalArgumentException("txgate: grpc-java has no ipv4:/ipv6: address lists ("
+          + target + "): give \"host:port\", or \"dns:///name:port\" for round_robin over every"
+          + " address the name resolves to");
+    }
     return Grpc.newChannelBuilder(target, credentials).defaultServiceConfig(serviceConfig())
         .enableRetry();
   }
@@ -222,14 +235,38 @@ public final class TxgateClient implements AutoCloseable {
     return new ExecResult(Result.of(resp[0].getResult()), calls, idempotencyKey);
   }
 
-  /** Transaction options: isolation (UNSPECIFIED: the server's) and read-only. */
-  public record TxOptions(IsolationLevel isolation, boolean readOnly) {
+  /**
+   * Transaction options: isolation (UNSPECIFIED: the server's), read-only, and the
+   * deadline of an interactive transaction's stream ({@link #begin}: from begin to
+   * the end of its commit; null or non-positive: 60 s). {@link #runTransaction}
+   * ignores the timeout: {@link Options#timeout} bounds it.
+   */
+  public record TxOptions(IsolationLevel isolation, boolean readOnly, Duration timeout) {
+    /** The default stream deadline of an interactive transaction: 60 s. */
+    public static final Duration DEFAULT_TIMEOUT = Duration.ofSeconds(60);
+
     /** The server's isolation level, read-write. */
     public static final TxOptions DEFAULT =
         new TxOptions(IsolationLevel.ISOLATION_LEVEL_UNSPECIFIED, false);
     /** The server's isolation level, read-only. */
     public static final TxOptions READ_ONLY =
         new TxOptions(IsolationLevel.ISOLATION_LEVEL_UNSPECIFIED, true);
+
+    /** Replaces a null or non-positive timeout with {@link #DEFAULT_TIMEOUT}. */
+    public TxOptions {
+      timeout = timeout == null || timeout.isZero() || timeout.isNegative() ? DEFAULT_TIMEOUT
+          : timeout;
+    }
+
+    /** {@code isolation} and {@code readOnly} with the default timeout (60 s). */
+    public TxOptions(IsolationLevel isolation, boolean readOnly) {
+      this(isolation, readOnly, null);
+    }
+
+    /** These options with the stream deadline {@code timeout}. */
+    public TxOptions withTimeout(Duration timeout) {
+      return new TxOptions(isolation, readOnly, timeout);
+    }
 
     TransactionOptions proto() {
       return TransactionOptions.newBuilder().setIsolationLevel(isolation).setReadOnly(readOnly)
@@ -356,11 +393,19 @@ public final class TxgateClient implements AutoCloseable {
   }
 
   /**
-   * Begins an interactive transaction (a {@code Transaction} stream). Use it in
-   * try-with-resources: closed without {@link Transaction#commit}, it rolls back.
+   * Begins an interactive transaction (a {@code Transaction} stream) whose stream
+   * ends by {@code tx.timeout()} (60 s by default) at the latest: past it, the step
+   * in progress fails DEADLINE_EXCEEDED. Use it in try-with-resources: closed
+   * without {@link Transaction#commit}, it rolls back.
+   *
+   * @throws TxgateException when txgate does not begin it (the transaction is then failed)
    */
   public Transaction begin(TxOptions tx) {
-    return new Transaction(async, tx, channel);
+    return begin(tx, Deadline.after(tx.timeout().toNanos(), TimeUnit.NANOSECONDS));
+  }
+
+  private Transaction begin(TxOptions tx, Deadline deadline) {
+    return new Transaction(async, tx, channel, deadline);
   }
 
   /** The work of {@link #runInTransaction}. */
@@ -370,35 +415,154 @@ public final class TxgateClient implements AutoCloseable {
     T run(Transaction tx);
   }
 
+  /** The default bounds of {@link #runInTransaction}: 10 attempts within 60 s. */
+  public static final int RUN_IN_TRANSACTION_MAX_ATTEMPTS = 10;
+
+  /** The default overall time of {@link #runInTransaction}: 60 s. */
+  public static final Duration RUN_IN_TRANSACTION_TIMEOUT = Duration.ofSeconds(60);
+
+  private static final java.util.Set<String> NOT_RERUN_ABORTED =
+      java.util.Set.of("TRANSACTION_IDLE_TIMEOUT", "STREAM_WRITE_TIMEOUT",
+          "TRANSACTION_NOT_COMMITTED");
+
   /**
-   * Runs {@code work} in an interactive transaction and commits it; when any step
-   * (begin, a statement, the commit) fails ABORTED (a deadlock, a lock wait
-   * timeout, a lost or replay-mismatched transaction), rolls back and re-runs the
-   * whole function, up to {@code maxAttempts} times, with the client's backoff in
-   * between (as Spanner's clients do). Any other error, and an ABORTED after the
-   * last attempt, is thrown. {@code work} must therefore have no effects outside
-   * the transaction that cannot be repeated.
+   * Whether a {@link #runInTransaction} attempt that failed with {@code e} may be
+   * run again whole: nothing of it can have been committed and a re-run may pass
+   * (the rule of the Node, Python and Go helpers, client/README.md):
+   *
+   * <ul>
+   *   <li>ABORTED (a deadlock 1213, a lock wait timeout 1205, TRANSACTION_LOST,
+   *       REPLAY_MISMATCH: txgate rolled the transaction back), except the reasons
+   *       the client itself caused: TRANSACTION_IDLE_TIMEOUT (it paused too long),
+   *       STREAM_WRITE_TIMEOUT (it stopped reading), TRANSACTION_NOT_COMMITTED (it
+   *       closed the stream without a commit);
+   *   <li>txgate's own UNAVAILABLE (its ErrorInfo: nothing was applied);
+   *   <li>when {@code beforeCommit} (the error ended the attempt's own stream
+   *       before its commit was sent): a transport UNAVAILABLE (a cut connection,
+   *       a txgate that went away) or a CANCELLED that neither txgate nor this
+   *       process caused: a stream that ends uncommitted is rolled back.
+   * </ul>
+   *
+   * Never an error during or after the commit otherwise (UNKNOWN, a lost answer:
+   * the commit may have applied), nor any other error.
    */
-  public <T> T runInTransaction(TxOptions tx, int maxAttempts, TransactionWork<T> work) {
+  public static boolean rerunnable(TxgateException e, boolean beforeCommit) {
+    boolean ours = TxgateException.DOMAIN.equals(e.domain());
+    if (e.code() == Status.Code.ABORTED) {
+      return !NOT_RERUN_ABORTED.contains(e.reason());
+    }
+    if (e.code() == Status.Code.UNAVAILABLE && ours) {
+      return true;
+    }
+    if (!beforeCommit || ours) {
+      return false;
+    }
+    return e.code() == Status.Code.UNAVAILABLE
+        || (e.code() == Status.Code.CANCELLED && !e.cancelledLocally());
+  }
+
+  /**
+   * Runs {@code work} in an interactive transaction and commits it (unless work
+   * committed it); when the attempt failed in a way that committed nothing and may
+   * pass next time ({@link #rerunnable}), rolls back and re-runs the whole function
+   * in a new transaction (as Spanner's clients do), at most {@code maxAttempts}
+   * times and all within {@code timeout} (each attempt's stream ends by then at the
+   * latest, and by {@code tx.timeout()}), with the client's backoff in between
+   * (50 ms doubling to 2 s, jittered).
+   *
+   * <p>The decision is made on the transaction's own first failure ({@link
+   * Transaction#error}), whatever work did with it: if work caught a statement's
+   * error (a deadlock) and returned, or threw something else, the attempt still
+   * counts as failed by that error: re-run when it is rerunnable, else thrown (the
+   * transaction's error when work returned; what work threw otherwise). Nothing was
+   * committed in either case. An exception of work's own (the transaction not
+   * failed) is thrown at once, the transaction rolled back. {@code work} must
+   * therefore have no effects outside the transaction that cannot be repeated.
+   *
+   * @throws TxgateException the last attempt's error, when it is not rerunnable or
+   *     the bounds are spent
+   */
+  public <T> T runInTransaction(TxOptions tx, int maxAttempts, Duration timeout,
+      TransactionWork<T> work) {
+    long end = System.nanoTime() + timeout.toNanos();
     long backoff = options.initialBackoff().toNanos();
+    TxgateException own;
+    boolean ownBeforeCommit;
     for (int attempt = 1; ; attempt++) {
-      try (Transaction t = begin(tx)) {
-        T out = work.run(t);
-        t.commit();
-        return out;
+      long left = end - System.nanoTime();
+      Deadline d = Deadline.after(Math.min(Math.max(left, 0), tx.timeout().toNanos()),
+          TimeUnit.NANOSECONDS);
+      Transaction t;
+      try {
+        t = begin(tx, d);
       } catch (TxgateException e) {
-        if (e.code() != Status.Code.ABORTED || attempt >= maxAttempts) {
+        // begin's own stream failed, before any commit.
+        if (!rerunAfter(e, true, attempt, maxAttempts, end, backoff)) {
           throw e;
         }
+        backoff = pause(backoff);
+        continue;
       }
-      sleep(backoff / 2 + ThreadLocalRandom.current().nextLong(backoff / 2 + 1));
-      backoff = Math.min(2 * backoff, options.maxBackoff().toNanos());
+      RuntimeException thrown;
+      try {
+        T out = work.run(t);
+        if (t.state().equals("open")) {
+          t.commit();
+        }
+        if (t.error() == null) {
+          return out;
+        }
+        // work swallowed the failure (and a commit on it throws it again).
+        thrown = t.error();
+      } catch (RuntimeException e) {
+        thrown = e;
+      } finally {
+        // The transaction's own failure, before close (whose rollback may fail too).
+        own = t.error();
+        ownBeforeCommit = t.failedBeforeCommit();
+        t.close();
+      }
+      TxgateException decider;
+      boolean beforeCommit;
+      if (own != null) {
+        decider = own;
+        beforeCommit = ownBeforeCommit;
+      } else if (thrown instanceof TxgateException e && !t.state().equals("committed")) {
+        // Not the stream's (another call of work's): decided on as it is.
+        decider = e;
+        beforeCommit = false;
+      } else {
+        throw thrown;
+      }
+      if (t.state().equals("committed")
+          || !rerunAfter(decider, beforeCommit, attempt, maxAttempts, end, backoff)) {
+        throw thrown;
+      }
+      backoff = pause(backoff);
     }
   }
 
-  /** {@link #runInTransaction} with at most 5 attempts. */
+  private boolean rerunAfter(TxgateException e, boolean beforeCommit, int attempt,
+      int maxAttempts, long end, long backoff) {
+    return rerunnable(e, beforeCommit) && attempt < maxAttempts
+        && System.nanoTime() + backoff < end;
+  }
+
+  /** Sleeps a jittered {@code backoff} (half to all of it); returns the next backoff. */
+  private long pause(long backoff) {
+    sleep(backoff / 2 + ThreadLocalRandom.current().nextLong(backoff / 2 + 1));
+    return Math.min(2 * backoff, options.maxBackoff().toNanos());
+  }
+
+  /** {@link #runInTransaction} with at most {@code maxAttempts} attempts within 60 s. */
+  public <T> T runInTransaction(TxOptions tx, int maxAttempts, TransactionWork<T> work) {
+    return runInTransaction(tx, maxAttempts, RUN_IN_TRANSACTION_TIMEOUT, work);
+  }
+
+  /** {@link #runInTransaction} with at most 10 attempts within 60 s. */
   public <T> T runInTransaction(TxOptions tx, TransactionWork<T> work) {
-    return runInTransaction(tx, 5, work);
+    return runInTransaction(tx, RUN_IN_TRANSACTION_MAX_ATTEMPTS, RUN_IN_TRANSACTION_TIMEOUT,
+        work);
   }
 
   /**

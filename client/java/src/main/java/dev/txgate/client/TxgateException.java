@@ -29,6 +29,7 @@ public final class TxgateException extends RuntimeException {
   public static final String REASON_EXPECTATION_FAILED = "EXPECTATION_FAILED";
 
   private final Status.Code code;
+  private final String description;
   private final String reason;
   private final String domain;
   private final Map<String, String> metadata;
@@ -39,6 +40,7 @@ public final class TxgateException extends RuntimeException {
       Throwable cause) {
     super(describe(status, info), cause);
     this.code = status.getCode();
+    this.description = status.getDescription();
     this.reason = info == null ? "" : info.getReason();
     this.domain = info == null ? "" : info.getDomain();
     this.metadata = info == null ? Map.of() : Map.copyOf(info.getMetadataMap());
@@ -60,7 +62,8 @@ public final class TxgateException extends RuntimeException {
       if (key.isEmpty() || key.equals(e.idempotencyKey)) {
         return e;
       }
-      return new TxgateException(e.status(), e.errorInfo(), key, e.cancelledLocally, e.getCause());
+      return new TxgateException(e.status(), e.errorInfo(), key, e.cancelledLocally,
+          e.getCause() == null ? e : e.getCause());
     }
     Status status = Status.fromThrowable(t);
     ErrorInfo info = null;
@@ -88,6 +91,15 @@ public final class TxgateException extends RuntimeException {
     return s;
   }
 
+  /**
+   * The same error again (code, description, reason, metadata, key: the same
+   * message), thrown anew with this one as its cause: what every later step of a
+   * transaction that this error failed throws.
+   */
+  TxgateException again() {
+    return new TxgateException(status(), errorInfo(), idempotencyKey, cancelledLocally, this);
+  }
+
   private ErrorInfo errorInfo() {
     if (domain.isEmpty() && reason.isEmpty()) {
       return null;
@@ -97,8 +109,7 @@ public final class TxgateException extends RuntimeException {
 
   /** The status (code and description) of the call. */
   public Status status() {
-    Throwable c = getCause();
-    return c == null ? Status.fromCode(code) : Status.fromThrowable(c);
+    return Status.fromCode(code).withDescription(description);
   }
 
   /** The gRPC status code. */

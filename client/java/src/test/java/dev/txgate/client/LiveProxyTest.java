@@ -2,7 +2,6 @@ package dev.txgate.client;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
-import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
@@ -16,8 +15,10 @@ import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
@@ -52,7 +53,7 @@ class LiveProxyTest {
   void executeWhoseAnswerIsLostAppliesOnce(boolean withKey) throws Exception {
     assumeTrue(System.getenv("TXGATE_TOXIPROXY") != null, "TXGATE_TOXIPROXY not set");
     String addr = System.getenv("TXGATE_ADDR");
-    assertNotNull(addr);
+    assumeTrue(addr != null, "TXGATE_ADDR not set");
     String name = "java-" + ProcessHandle.current().pid() + "-" + System.nanoTime();
     String created = toxi("POST", "/proxies", "{\"name\":\"" + name
         + "\",\"listen\":\"127.0.0.1:0\",\"upstream\":\"" + addr + "\"}");
@@ -101,6 +102,65 @@ class LiveProxyTest {
         assertEquals(key, r.idempotencyKey());
         assertEquals(1, r.result().affectedRows());
         assertEquals(rows.get(0).getLong("id"), r.result().lastInsertId());
+      } finally {
+        db.execute("DROP TABLE " + table);
+      }
+    } finally {
+      toxi("DELETE", "/proxies/" + name, null);
+    }
+  }
+
+  /**
+   * runInTransaction never re-runs work once its commit was sent and the outcome is
+   * unknown: the commit reaches txgate and applies, its answer is dropped and the
+   * connection cut (a transport UNAVAILABLE after the commit): the caller gets that
+   * error after one attempt, and the update exists once.
+   */
+  @Test
+  void runInTransactionDoesNotReRunAfterTheCommitWasSent() throws Exception {
+    assumeTrue(System.getenv("TXGATE_TOXIPROXY") != null, "TXGATE_TOXIPROXY not set");
+    String addr = System.getenv("TXGATE_ADDR");
+    assumeTrue(addr != null, "TXGATE_ADDR not set");
+    String name = "java-commit-" + ProcessHandle.current().pid() + "-" + System.nanoTime();
+    String created = toxi("POST", "/proxies", "{\"name\":\"" + name
+        + "\",\"listen\":\"127.0.0.1:0\",\"upstream\":\"" + addr + "\"}");
+    Matcher m = Pattern.compile("\"listen\"\\s*:\\s*\"([^\"]+)\"").matcher(created);
+    assertTrue(m.find(), created);
+    String table = "java_commit_" + Long.toHexString(System.nanoTime());
+    try (TxgateClient db = new TxgateClient(addr); TxgateClient via = new TxgateClient(m.group(1))) {
+      db.execute("CREATE TABLE " + table + " (id INT PRIMARY KEY, n INT)");
+      try {
+        db.execute("INSERT INTO " + table + " VALUES (1, 0)");
+        AtomicInteger attempts = new AtomicInteger();
+        CompletableFuture<Object> call = CompletableFuture.supplyAsync(() -> {
+          try {
+            return via.runInTransaction(TxgateClient.TxOptions.DEFAULT, tx -> {
+              attempts.incrementAndGet();
+              tx.execute("UPDATE " + table + " SET n = n + 1 WHERE id = 1");
+              // From here on txgate's answers (the commit's) are dropped.
+              toxi("POST", "/proxies/" + name + "/toxics", "{\"name\":\"drop_answers\","
+                  + "\"type\":\"timeout\",\"stream\":\"downstream\",\"toxicity\":1.0,"
+                  + "\"attributes\":{\"timeout\":0}}");
+              return "committed?";
+            });
+          } catch (TxgateException e) {
+            return e;
+          }
+        });
+        long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (db.query("SELECT n FROM " + table).get(0).getLong("n") == 0) {
+          assertTrue(System.nanoTime() < end, "the commit never applied");
+          Thread.onSpinWait();
+        }
+        toxi("POST", "/proxies/" + name, "{\"enabled\":false}");
+        Object got = call.get(40, TimeUnit.SECONDS);
+        assertTrue(got instanceof TxgateException, String.valueOf(got));
+        TxgateException e = (TxgateException) got;
+        assertEquals(Status.Code.UNAVAILABLE, e.code(), e.toString());
+        assertEquals("", e.domain());
+        assertFalse(e.idempotencyKey().isEmpty());
+        assertEquals(1, attempts.get());
+        assertEquals(1L, db.query("SELECT n FROM " + table).get(0).getLong("n"));
       } finally {
         db.execute("DROP TABLE " + table);
       }
