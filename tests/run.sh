@@ -40,6 +40,8 @@ if want lint; then
   bash tests/lint/buf_breaking.sh
   step "lint: README error reasons = txgate.v1.ErrorReason"
   python3 tests/lint/check_reasons.py
+  step "lint: one version (CMake project = client packages = Helm chart = image tags)"
+  bash tests/lint/check_versions.sh
   step "lint: clang-format (server/, client/cpp/, tests/)"
   bash tests/lint/format.sh
 fi
