@@ -5,7 +5,7 @@
 -- The same transaction goes to txgate as one RunTransaction (transfer.json).
 -- With --key=on it also records an idempotency key as the first statement
 -- after BEGIN, as the Go gateway does (tests/load/gateway; transfer_key.json):
--- INSERT INTO gateway_idempotency_keys (k) VALUES (a random 32-digit key).
+-- INSERT INTO gateway_idempotency_keys (k) VALUES (a per-thread random nonce and a counter).
 --
 --   sysbench tests/load/transfer.lua --mysql-host=127.0.0.1 --mysql-port=PORT \
 --     --mysql-user=txgate --mysql-password=... --mysql-db=txgate \
@@ -24,6 +24,13 @@ function thread_init()
   drv = sysbench.sql.driver()
   con = drv:connect()
   prepare_statements()
+  -- Keys must never repeat, across threads and runs: sysbench seeds every
+  -- thread's generator alike (duplicates ended runs with 1062), so a key is a
+  -- per-thread nonce from /dev/urandom and a counter.
+  local urandom = assert(io.open("/dev/urandom", "rb"))
+  nonce = urandom:read(12):gsub(".", function(c) return string.format("%02x", c:byte()) end)
+  urandom:close()
+  keys_made = 0
 end
 
 function prepare_statements()
@@ -63,7 +70,8 @@ function event()
   local amount = sysbench.rand.uniform(1, 100)
   con:query("BEGIN")
   if keyins then
-    keyins_params[1]:set(sysbench.rand.string(string.rep("#", 32)))
+    keys_made = keys_made + 1
+    keyins_params[1]:set(string.format("%s-%d", nonce, keys_made))
     keyins:execute()
   end
   debit_params[1]:set(amount)
