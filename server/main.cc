@@ -16,6 +16,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -220,6 +221,20 @@ void FlagsFromEnvironment() {
   }
 }
 
+// The first of txgate's numeric or duration flags set below zero, with its
+// value; none of them has a meaning for a negative value (0 is the one that
+// says "none", "never" or "automatic" where a flag has such a value).
+std::optional<std::pair<std::string, std::string>> NegativeFlag() {
+  for (const auto& [name, flag] : absl::GetAllFlags()) {
+    if (flag->Filename().find("server/main.cc") == std::string::npos) continue;
+    const bool negative =
+        flag->TryGet<int>().value_or(0) < 0 || flag->TryGet<int64_t>().value_or(0) < 0 ||
+        flag->TryGet<absl::Duration>().value_or(absl::ZeroDuration()) < absl::ZeroDuration();
+    if (negative) return std::make_pair(std::string(name), flag->CurrentValue());
+  }
+  return std::nullopt;
+}
+
 // The value of the environment variable `name`, or "".
 std::string Getenv(const char* name) {
   const char* value = std::getenv(name);
@@ -273,6 +288,13 @@ int main(int argc, char** argv) {
                 {{"flag", "log_level"},
                  {"value", absl::GetFlag(FLAGS_log_level)},
                  {"error", "not debug, info, warning or error"}});
+    return 2;
+  }
+  if (std::optional<std::pair<std::string, std::string>> negative = NegativeFlag()) {
+    txgate::Log("error", "bad_flag",
+                {{"flag", negative->first},
+                 {"value", negative->second},
+                 {"error", "negative; 0 is the smallest value"}});
     return 2;
   }
   txgate::service::CallRecord::SetSlowCallThreshold(absl::GetFlag(FLAGS_log_slow_calls));
@@ -384,7 +406,7 @@ int main(int argc, char** argv) {
   const absl::Time deadline = absl::Now() + options.shutdown_grace;
   txgate::Log("info", "draining",
               {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"},
-               {"grace", absl::FormatDuration(options.shutdown_grace)}});
+               {"grace_ms", txgate::LogValue::Millis(options.shutdown_grace)}});
   (*server)->Shutdown();
   txgate::Log("info", "stopped", {});
   // Everything is drained and closed. What is left, gRPC's own teardown

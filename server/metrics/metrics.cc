@@ -274,6 +274,12 @@ void Metrics::CountMysqlError(unsigned int errnum) {
   mysql_errors_->Add({{"errno", absl::StrCat(errnum)}}).Increment();
 }
 
+void Metrics::DeclareReloads(absl::string_view what) {
+  for (const char* result : {"ok", "error"}) {
+    reloads_->Add({{"what", std::string(what)}, {"result", result}});
+  }
+}
+
 void Metrics::CountReload(absl::string_view what, bool ok) {
   reloads_->Add({{"what", std::string(what)}, {"result", ok ? "ok" : "error"}}).Increment();
 }

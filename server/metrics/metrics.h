@@ -83,6 +83,9 @@ class Metrics {
   // One attempt to apply changed configuration files (`what`: tls, tokens,
   // mysql_password, mysql_ro_password).
   void CountReload(absl::string_view what, bool ok);
+  // Creates txgate_config_reloads_total{what,result} for both results at 0,
+  // so the first failed reload is an increase an alert can see.
+  void DeclareReloads(absl::string_view what);
 
  private:
   static constexpr size_t kCodes = 17;  // gRPC codes 0 (OK) .. 16

@@ -336,6 +336,7 @@ absl::Status Server::LoadFiles() {
              ro_password_.get());
   }
   metrics::Metrics* m = metrics_.get();
+  for (const auto& w : watched) m->DeclareReloads(w.what);
   reloader_ = std::make_unique<reload::FileReloader>(
       std::move(watched), [m](const std::string& what, bool ok) { m->CountReload(what, ok); });
   return reloader_->LoadAll();

@@ -22,17 +22,11 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "tests/support/certs.h"
 #include "tests/support/test_env.h"
 
 namespace txgate::testing {
 namespace {
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 // Replaces `path` at once (write aside, rename), as a deployment tool does.
 void Replace(const std::string& path, const std::string& contents) {
@@ -46,41 +40,13 @@ void Replace(const std::string& path, const std::string& contents) {
 
 // A temporary directory with two CAs, a server certificate from each, and a
 // client certificate from each.
-class Certs {
+class Certs : public TestCertificates {
  public:
-  Certs() {
-    char tmpl[] = "/tmp/txgate-rotation.XXXXXX";
-    dir_ = mkdtemp(tmpl);
-    const std::string script = R"(set -e
-ca() { openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
-         -subj "/CN=$1" -keyout $1.key -out $1.crt 2>/dev/null; }
-leaf() {
-  openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "/CN=$1" \
-    -keyout $1.key -out $1.csr 2>/dev/null
-  printf 'subjectAltName=%s\n' "$3" > $1.ext
-  openssl x509 -req -in $1.csr -CA $2.crt -CAkey $2.key -CAcreateserial -days 2 \
-    -extfile $1.ext -out $1.crt 2>/dev/null
-}
-ca ca1; ca ca2
-leaf server1 ca1 "DNS:localhost,IP:127.0.0.1"
-leaf server2 ca2 "DNS:localhost,IP:127.0.0.1"
-leaf client1 ca1 "DNS:client1"
-leaf client2 ca2 "DNS:client2"
-)";
-    {
-      std::ofstream out(path("gen.sh"));
-      out << script;
-    }
-    if (std::system(absl::StrCat("cd ", dir_, " && bash gen.sh").c_str()) != 0) {
-      ADD_FAILURE() << "openssl failed";
-    }
-  }
-  ~Certs() { (void)std::system(absl::StrCat("rm -rf ", dir_).c_str()); }
-  std::string path(const std::string& name) const { return dir_ + "/" + name; }
-  std::string pem(const std::string& name) const { return ReadFile(path(name)); }
-
- private:
-  std::string dir_;
+  Certs()
+      : TestCertificates({"ca1", "ca2"}, {{"server1", "ca1", "DNS:localhost,IP:127.0.0.1"},
+                                          {"server2", "ca2", "DNS:localhost,IP:127.0.0.1"},
+                                          {"client1", "ca1", "DNS:client1"},
+                                          {"client2", "ca2", "DNS:client2"}}) {}
 };
 
 // A channel of its own (no subchannel shared with earlier channels), so

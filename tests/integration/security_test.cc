@@ -20,6 +20,7 @@
 #include "absl/strings/str_format.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcpp/generic/generic_stub.h"
+#include "tests/support/certs.h"
 #include "tests/support/test_env.h"
 
 namespace txgate::testing {
@@ -28,54 +29,21 @@ namespace {
 using grpc::health::v1::HealthCheckRequest;
 using grpc::health::v1::HealthCheckResponse;
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 void WriteFile(const std::string& path, const std::string& contents) {
   std::ofstream out(path);
   out << contents;
 }
 
-// The certificates of one run, in a temporary directory.
-class Certs {
- public:
-  Certs() {
-    char tmpl[] = "/tmp/txgate-certs.XXXXXX";
-    dir_ = mkdtemp(tmpl);
-    const std::string script = R"(set -e
-ca() { openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
-         -subj "/CN=$1" -keyout $1.key -out $1.crt 2>/dev/null; }
-leaf() {
-  openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "/CN=$1" \
-    -keyout $1.key -out $1.csr 2>/dev/null
-  printf 'subjectAltName=%s\n' "$3" > $1.ext
-  openssl x509 -req -in $1.csr -CA $2.crt -CAkey $2.key -CAcreateserial -days 2 \
-    -extfile $1.ext -out $1.crt 2>/dev/null
-}
-ca ca; ca otherca
-leaf server ca "DNS:localhost,IP:127.0.0.1"
-leaf client ca "DNS:client"
-leaf stranger otherca "DNS:stranger"
-)";
-    WriteFile(dir_ + "/gen.sh", script);
-    const std::string cmd = absl::StrCat("cd ", dir_, " && bash gen.sh");
-    if (std::system(cmd.c_str()) != 0) ADD_FAILURE() << "openssl failed";
-  }
-  ~Certs() { (void)std::system(absl::StrCat("rm -rf ", dir_).c_str()); }
-
-  std::string path(const std::string& name) const { return dir_ + "/" + name; }
-  std::string pem(const std::string& name) const { return ReadFile(path(name)); }
-
- private:
-  std::string dir_;
-};
+// The certificates of one run: a CA, a server certificate for
+// 127.0.0.1/localhost and a client certificate signed by it, and a second
+// CA with a client certificate of its own.
+using Certs = TestCertificates;
 
 const Certs& TheCerts() {
-  static const Certs* certs = new Certs;
+  static const Certs* certs =
+      new Certs({"ca", "otherca"}, {{"server", "ca", "DNS:localhost,IP:127.0.0.1"},
+                                    {"client", "ca", "DNS:client"},
+                                    {"stranger", "otherca", "DNS:stranger"}});
   return *certs;
 }
 
