@@ -202,10 +202,12 @@ class BasicPool {
       const bool hopeless =
           !reachable_ && connecting_ == 0 && leased == 0 && next_connect_ >= limit;
       if (now >= limit || hopeless) {
-        return Unavailable(reachable_
-                               ? absl::StrCat("no connection free within the deadline (", open_,
-                                              " open, all in use)")
-                               : absl::StrCat("database unreachable: ", last_error_.message()));
+        if (reachable_) {
+          return Unavailable(absl::StrCat("no connection free within the deadline (", open_,
+                                          " open, all in use)"));
+        }
+        return UnavailableBecause(absl::StrCat("database unreachable: ", last_error_.message()),
+                                  last_error_);
       }
       absl::Time wake = limit;
       // A connect in flight signals when it ends; otherwise wake for the
@@ -265,6 +267,17 @@ class BasicPool {
   static absl::Status Unavailable(absl::string_view message) {
     return sql::MakeStatus(absl::StatusCode::kUnavailable, txgate::v1::DATABASE_UNAVAILABLE,
                            message);
+  }
+
+  // UNAVAILABLE (DATABASE_UNAVAILABLE) saying `message`, with the MySQL
+  // error of `cause` attached when it has one (e.g. 1045 for a rotated
+  // password), so the caller, the log line and the errno metric see it.
+  static absl::Status UnavailableBecause(absl::string_view message, const absl::Status& cause) {
+    if (!sql::GetMysqlError(cause).has_value()) return Unavailable(message);
+    absl::Status status(absl::StatusCode::kUnavailable, message);
+    cause.ForEachPayload(
+        [&](absl::string_view url, const absl::Cord& payload) { status.SetPayload(url, payload); });
+    return sql::WithReason(std::move(status), txgate::v1::DATABASE_UNAVAILABLE);
   }
 
   bool CanConnect(absl::Time now) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
@@ -438,10 +451,16 @@ class BasicPool {
       return;
     }
     probe_failed_ = true;
-    last_error_ = sql::MakeStatus(
-        absl::StatusCode::kUnavailable, txgate::v1::DATABASE_UNAVAILABLE,
-        absl::StrCat("no answer to a probe within ", absl::FormatDuration(options_.probe_timeout),
-                     " (", status.message(), ")"));
+    // A server error (below 2000: the server answered, e.g. 1045 after a
+    // password change) is a refusal; a client error (2000 and up) is no answer.
+    const std::optional<sql::MysqlError> mysql = sql::GetMysqlError(status);
+    last_error_ = UnavailableBecause(
+        mysql.has_value() && mysql->errnum < 2000
+            ? absl::StrCat("the database refused the probe's connection (", status.message(), ")")
+            : absl::StrCat("no answer to a probe within ",
+                           absl::FormatDuration(options_.probe_timeout), " (", status.message(),
+                           ")"),
+        status);
     SetReachable(false);
   }
 
