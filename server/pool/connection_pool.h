@@ -274,10 +274,9 @@ class BasicPool {
   // password), so the caller, the log line and the errno metric see it.
   static absl::Status UnavailableBecause(absl::string_view message, const absl::Status& cause) {
     if (!sql::GetMysqlError(cause).has_value()) return Unavailable(message);
-    absl::Status status(absl::StatusCode::kUnavailable, message);
-    cause.ForEachPayload(
-        [&](absl::string_view url, const absl::Cord& payload) { status.SetPayload(url, payload); });
-    return sql::WithReason(std::move(status), txgate::v1::DATABASE_UNAVAILABLE);
+    return sql::WithReason(
+        sql::WithDetailOf(absl::Status(absl::StatusCode::kUnavailable, message), cause),
+        txgate::v1::DATABASE_UNAVAILABLE);
   }
 
   bool CanConnect(absl::Time now) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {

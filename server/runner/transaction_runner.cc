@@ -30,16 +30,19 @@ absl::Status NoKeys() {
       "idempotency keys are not taken here: read-only work has nothing to make exactly-once");
 }
 
-// Re-attaches the MySQL detail of `cause` to `status`.
-absl::Status WithDetailOf(absl::Status status, const absl::Status& cause) {
-  cause.ForEachPayload([&](absl::string_view url, const absl::Cord& payload) {
-    if (!status.GetPayload(url)) status.SetPayload(url, payload);
-  });
-  return status;
-}
-
 absl::Status UnreadableStoredResponse() {
   return absl::DataLossError("the stored response of this idempotency key is unreadable");
+}
+
+// A keyed Execute's answer from its one-statement transaction's response
+// (as run, or as stored under the key).
+absl::StatusOr<txgate::v1::ExecuteResponse> ExecuteAnswer(
+    absl::StatusOr<txgate::v1::RunTransactionResponse> response) {
+  if (!response.ok()) return response.status();
+  if (response->results_size() != 1) return UnreadableStoredResponse();
+  txgate::v1::ExecuteResponse out;
+  *out.mutable_result() = std::move(*response->mutable_results(0));
+  return out;
 }
 
 // The answer when a COMMIT or an autocommit write was in flight when its
@@ -47,12 +50,12 @@ absl::Status UnreadableStoredResponse() {
 // of the loss (e.g. 2013) stays attached.
 absl::Status OutcomeUnknown(const absl::Status& cause) {
   return sql::WithReason(
-      WithDetailOf(absl::Status(absl::StatusCode::kUnknown,
-                                absl::StrCat("the connection was lost while the commit was in "
-                                             "flight; it may or may not have been applied and "
-                                             "was not re-run (",
-                                             cause.message(), ")")),
-                   cause),
+      sql::WithDetailOf(absl::Status(absl::StatusCode::kUnknown,
+                                     absl::StrCat("the connection was lost while the commit was in "
+                                                  "flight; it may or may not have been applied and "
+                                                  "was not re-run (",
+                                                  cause.message(), ")")),
+                        cause),
       txgate::v1::COMMIT_OUTCOME_UNKNOWN);
 }
 
@@ -119,7 +122,7 @@ absl::StatusOr<sql::StatementKind> CheckSql(const std::string& sql, Context cont
 absl::Status InTransactionError(absl::Status status, int index) {
   const std::optional<sql::MysqlError> e = sql::GetMysqlError(status);
   if (e.has_value() && e->errnum == 1399) {
-    return WithDetailOf(
+    return sql::WithDetailOf(
         sql::MakeStatus(
             absl::StatusCode::kInvalidArgument, txgate::v1::IMPLICIT_COMMIT_REFUSED,
             absl::StrCat("statement ", index + 1,
@@ -277,7 +280,8 @@ absl::StatusOr<T> TransactionRunner::Heal(CallContext& ctx, const Job<T>& job) {
       case Action::kAnswer:
         if (failure.interrupted) return Interrupted(ctx);
         if (failure.error == FailureClass::kConnectionLost && job.unhealed) {
-          return WithDetailOf(job.unhealed(failed.status, "the deadline passed"), failed.status);
+          return sql::WithDetailOf(job.unhealed(failed.status, "the deadline passed"),
+                                   failed.status);
         }
         if (failure.error == FailureClass::kRequest && job.keyed && job.resolve &&
             TimeLeft(ctx) > absl::ZeroDuration()) {
@@ -295,7 +299,7 @@ absl::StatusOr<T> TransactionRunner::Heal(CallContext& ctx, const Job<T>& job) {
         const std::string why = absl::StrCat("the connection was lost again after ", failure.heals,
                                              " re-runs on fresh connections (--max_heal_retries=",
                                              policy_.options().max_heal_retries, ")");
-        if (job.unhealed) return WithDetailOf(job.unhealed(failed.status, why), failed.status);
+        if (job.unhealed) return sql::WithDetailOf(job.unhealed(failed.status, why), failed.status);
         return sql::WithReason(sql::Annotate(failed.status, absl::StrCat(why, "; not re-run: ")),
                                txgate::v1::DATABASE_UNAVAILABLE);
       }
@@ -339,7 +343,8 @@ absl::StatusOr<T> TransactionRunner::Heal(CallContext& ctx, const Job<T>& job) {
     if (job.heal) {
       absl::Status healed = job.heal();
       if (!healed.ok()) {
-        return sql::IsConnectionLost(failed.status) ? WithDetailOf(healed, failed.status) : healed;
+        return sql::IsConnectionLost(failed.status) ? sql::WithDetailOf(healed, failed.status)
+                                                    : healed;
       }
     }
   }
@@ -576,16 +581,6 @@ absl::StatusOr<txgate::v1::ExecuteResponse> TransactionRunner::Execute(
   unkeyed.clear_idempotency_key();
   // Prefixed, so that no RunTransaction request is ever taken for it.
   const std::string fingerprint = absl::StrCat("Execute:", unkeyed.SerializeAsString());
-  auto answer = [](absl::StatusOr<txgate::v1::RunTransactionResponse> response)
-      -> absl::StatusOr<txgate::v1::ExecuteResponse> {
-    if (!response.ok()) return response.status();
-    if (response->results_size() != 1) {
-      return UnreadableStoredResponse();
-    }
-    txgate::v1::ExecuteResponse out;
-    *out.mutable_result() = std::move(*response->mutable_results(0));
-    return out;
-  };
   // A re-sent request whose first execution is recorded is answered as
   // before, by the first attempt's PriorOutcome.
   if (kind->implicit_commit || (kind->calls_procedure && !options_.xa_transactions)) {
@@ -607,7 +602,7 @@ absl::StatusOr<txgate::v1::ExecuteResponse> TransactionRunner::Execute(
       return ExecuteAutocommit(ctx, request, *kind, key, fingerprint);
     }
   }
-  return answer(std::move(response));
+  return ExecuteAnswer(std::move(response));
 }
 
 absl::StatusOr<txgate::v1::ExecuteResponse> TransactionRunner::ExecuteAutocommit(
@@ -623,12 +618,9 @@ absl::StatusOr<txgate::v1::ExecuteResponse> TransactionRunner::ExecuteAutocommit
       if (!prior.ok()) return FailedOn(**lease, prior.status(), Phase::kStatementInFlight, false);
       prior_checked = true;
       if (prior->has_value()) {
-        absl::StatusOr<txgate::v1::RunTransactionResponse>& stored = **prior;
+        absl::StatusOr<txgate::v1::ExecuteResponse> stored = ExecuteAnswer(std::move(**prior));
         if (!stored.ok()) return Final(stored.status());
-        if (stored->results_size() != 1) return Final(UnreadableStoredResponse());
-        txgate::v1::ExecuteResponse out;
-        *out.mutable_result() = std::move(*stored->mutable_results(0));
-        return out;
+        return std::move(*stored);
       }
     }
     if (absl::Status s = PrepareSession(ctx, **lease, kind.session); !s.ok()) {

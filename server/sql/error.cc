@@ -263,6 +263,13 @@ absl::Status WithReason(absl::Status status, txgate::v1::ErrorReason reason) {
   return status;
 }
 
+absl::Status WithDetailOf(absl::Status status, const absl::Status& cause) {
+  cause.ForEachPayload([&](absl::string_view url, const absl::Cord& payload) {
+    if (!status.GetPayload(url)) status.SetPayload(url, payload);
+  });
+  return status;
+}
+
 absl::Status Annotate(const absl::Status& status, absl::string_view prefix) {
   absl::Status out(status.code(), absl::StrCat(prefix, status.message()));
   status.ForEachPayload(

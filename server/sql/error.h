@@ -64,6 +64,11 @@ absl::Status MakeStatus(absl::StatusCode code, txgate::v1::ErrorReason reason,
 // Returns `status` with its reason replaced (code and MySQL detail kept).
 absl::Status WithReason(absl::Status status, txgate::v1::ErrorReason reason);
 
+// Returns `status` with the payloads of `cause` it lacks (the MySQL error,
+// its ErrorInfo) attached: a status of txgate's own that keeps the MySQL
+// detail of what caused it.
+absl::Status WithDetailOf(absl::Status status, const absl::Status& cause);
+
 // Returns `status` with `prefix` put before its message; payloads kept.
 absl::Status Annotate(const absl::Status& status, absl::string_view prefix);
 
