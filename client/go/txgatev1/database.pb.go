@@ -30,6 +30,61 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// ReadRouting says where a read may run when txgate knows replicas
+// (--mysql_hosts lists several servers; README, "Replication and failover").
+type ReadRouting int32
+
+const (
+	// The server's default (--read_routing).
+	ReadRouting_READ_ROUTING_UNSPECIFIED ReadRouting = 0
+	// The primary: the read sees every write committed before it started.
+	ReadRouting_READ_ROUTING_PRIMARY ReadRouting = 1
+	// A replica whose lag is within max_staleness_ms and which has applied
+	// causality_token's write; the primary when no replica qualifies.
+	ReadRouting_READ_ROUTING_REPLICA ReadRouting = 2
+)
+
+// Enum value maps for ReadRouting.
+var (
+	ReadRouting_name = map[int32]string{
+		0: "READ_ROUTING_UNSPECIFIED",
+		1: "READ_ROUTING_PRIMARY",
+		2: "READ_ROUTING_REPLICA",
+	}
+	ReadRouting_value = map[string]int32{
+		"READ_ROUTING_UNSPECIFIED": 0,
+		"READ_ROUTING_PRIMARY":     1,
+		"READ_ROUTING_REPLICA":     2,
+	}
+)
+
+func (x ReadRouting) Enum() *ReadRouting {
+	p := new(ReadRouting)
+	*p = x
+	return p
+}
+
+func (x ReadRouting) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ReadRouting) Descriptor() protoreflect.EnumDescriptor {
+	return file_txgate_v1_database_proto_enumTypes[0].Descriptor()
+}
+
+func (ReadRouting) Type() protoreflect.EnumType {
+	return &file_txgate_v1_database_proto_enumTypes[0]
+}
+
+func (x ReadRouting) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ReadRouting.Descriptor instead.
+func (ReadRouting) EnumDescriptor() ([]byte, []int) {
+	return file_txgate_v1_database_proto_rawDescGZIP(), []int{0}
+}
+
 // IsolationLevel is a transaction isolation level.
 type IsolationLevel int32
 
@@ -75,11 +130,11 @@ func (x IsolationLevel) String() string {
 }
 
 func (IsolationLevel) Descriptor() protoreflect.EnumDescriptor {
-	return file_txgate_v1_database_proto_enumTypes[0].Descriptor()
+	return file_txgate_v1_database_proto_enumTypes[1].Descriptor()
 }
 
 func (IsolationLevel) Type() protoreflect.EnumType {
-	return &file_txgate_v1_database_proto_enumTypes[0]
+	return &file_txgate_v1_database_proto_enumTypes[1]
 }
 
 func (x IsolationLevel) Number() protoreflect.EnumNumber {
@@ -88,7 +143,7 @@ func (x IsolationLevel) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use IsolationLevel.Descriptor instead.
 func (IsolationLevel) EnumDescriptor() ([]byte, []int) {
-	return file_txgate_v1_database_proto_rawDescGZIP(), []int{0}
+	return file_txgate_v1_database_proto_rawDescGZIP(), []int{1}
 }
 
 // Value is one SQL value: a parameter or a column of a result row. Every
@@ -1087,8 +1142,11 @@ type ExecuteRequest struct {
 	//
 	// Unset or empty: no key, the statement runs as before.
 	IdempotencyKey string `protobuf:"bytes,3,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Where a read may run (replicas, freshness); ignored for a statement that
+	// writes, which always runs on the primary.
+	Read          *ReadOptions `protobuf:"bytes,4,opt,name=read,proto3" json:"read,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ExecuteRequest) Reset() {
@@ -1142,13 +1200,26 @@ func (x *ExecuteRequest) GetIdempotencyKey() string {
 	return ""
 }
 
+func (x *ExecuteRequest) GetRead() *ReadOptions {
+	if x != nil {
+		return x.Read
+	}
+	return nil
+}
+
 // ExecuteResponse is the statement's result.
 type ExecuteResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The result of the statement.
-	Result        *ResultSet `protobuf:"bytes,1,opt,name=result,proto3" json:"result,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Result *ResultSet `protobuf:"bytes,1,opt,name=result,proto3" json:"result,omitempty"`
+	// Set when the statement wrote and committed: an opaque token naming its
+	// commit (the MariaDB GTID it produced). A later read that carries it in
+	// ReadOptions.causality_token sees this write, also on a replica
+	// (read-your-writes). The client helpers keep the latest one for the
+	// caller. Empty for a read, or when the server reports no GTID.
+	CausalityToken string `protobuf:"bytes,2,opt,name=causality_token,json=causalityToken,proto3" json:"causality_token,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *ExecuteResponse) Reset() {
@@ -1188,6 +1259,82 @@ func (x *ExecuteResponse) GetResult() *ResultSet {
 	return nil
 }
 
+func (x *ExecuteResponse) GetCausalityToken() string {
+	if x != nil {
+		return x.CausalityToken
+	}
+	return ""
+}
+
+// ReadOptions say where a read may run and how fresh its data must be.
+type ReadOptions struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Primary or replica; unspecified: the server's default (--read_routing).
+	Routing ReadRouting `protobuf:"varint,1,opt,name=routing,proto3,enum=txgate.v1.ReadRouting" json:"routing,omitempty"`
+	// Bounded staleness: skip replicas lagging more than this many
+	// milliseconds behind the primary (as the replica reports it); 0: the
+	// server's default (--replica_max_lag).
+	MaxStalenessMs uint32 `protobuf:"varint,2,opt,name=max_staleness_ms,json=maxStalenessMs,proto3" json:"max_staleness_ms,omitempty"`
+	// Read-your-writes: the causality_token of an earlier write's response.
+	// The read runs on a replica only once that replica has applied the
+	// write (MASTER_GTID_WAIT, bounded by --causal_read_timeout); otherwise
+	// the primary serves it. Empty: no causality requirement.
+	CausalityToken string `protobuf:"bytes,3,opt,name=causality_token,json=causalityToken,proto3" json:"causality_token,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *ReadOptions) Reset() {
+	*x = ReadOptions{}
+	mi := &file_txgate_v1_database_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReadOptions) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReadOptions) ProtoMessage() {}
+
+func (x *ReadOptions) ProtoReflect() protoreflect.Message {
+	mi := &file_txgate_v1_database_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReadOptions.ProtoReflect.Descriptor instead.
+func (*ReadOptions) Descriptor() ([]byte, []int) {
+	return file_txgate_v1_database_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *ReadOptions) GetRouting() ReadRouting {
+	if x != nil {
+		return x.Routing
+	}
+	return ReadRouting_READ_ROUTING_UNSPECIFIED
+}
+
+func (x *ReadOptions) GetMaxStalenessMs() uint32 {
+	if x != nil {
+		return x.MaxStalenessMs
+	}
+	return 0
+}
+
+func (x *ReadOptions) GetCausalityToken() string {
+	if x != nil {
+		return x.CausalityToken
+	}
+	return ""
+}
+
 // TransactionOptions are the options a transaction begins with.
 type TransactionOptions struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1196,14 +1343,17 @@ type TransactionOptions struct {
 	// Start the transaction READ ONLY: writes fail, and a read-only transaction
 	// is safe to re-run whatever happened to its COMMIT. Its idempotency key
 	// is ignored: there is nothing to make exactly-once.
-	ReadOnly      bool `protobuf:"varint,2,opt,name=read_only,json=readOnly,proto3" json:"read_only,omitempty"`
+	ReadOnly bool `protobuf:"varint,2,opt,name=read_only,json=readOnly,proto3" json:"read_only,omitempty"`
+	// Where a READ ONLY transaction may run (replicas, freshness); ignored
+	// unless read_only is set.
+	Read          *ReadOptions `protobuf:"bytes,3,opt,name=read,proto3" json:"read,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *TransactionOptions) Reset() {
 	*x = TransactionOptions{}
-	mi := &file_txgate_v1_database_proto_msgTypes[11]
+	mi := &file_txgate_v1_database_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1215,7 +1365,7 @@ func (x *TransactionOptions) String() string {
 func (*TransactionOptions) ProtoMessage() {}
 
 func (x *TransactionOptions) ProtoReflect() protoreflect.Message {
-	mi := &file_txgate_v1_database_proto_msgTypes[11]
+	mi := &file_txgate_v1_database_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1228,7 +1378,7 @@ func (x *TransactionOptions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransactionOptions.ProtoReflect.Descriptor instead.
 func (*TransactionOptions) Descriptor() ([]byte, []int) {
-	return file_txgate_v1_database_proto_rawDescGZIP(), []int{11}
+	return file_txgate_v1_database_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *TransactionOptions) GetIsolationLevel() IsolationLevel {
@@ -1243,6 +1393,13 @@ func (x *TransactionOptions) GetReadOnly() bool {
 		return x.ReadOnly
 	}
 	return false
+}
+
+func (x *TransactionOptions) GetRead() *ReadOptions {
+	if x != nil {
+		return x.Read
+	}
+	return nil
 }
 
 // RunTransactionRequest asks to run statements as one transaction.
@@ -1262,7 +1419,7 @@ type RunTransactionRequest struct {
 
 func (x *RunTransactionRequest) Reset() {
 	*x = RunTransactionRequest{}
-	mi := &file_txgate_v1_database_proto_msgTypes[12]
+	mi := &file_txgate_v1_database_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1274,7 +1431,7 @@ func (x *RunTransactionRequest) String() string {
 func (*RunTransactionRequest) ProtoMessage() {}
 
 func (x *RunTransactionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_txgate_v1_database_proto_msgTypes[12]
+	mi := &file_txgate_v1_database_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1287,7 +1444,7 @@ func (x *RunTransactionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunTransactionRequest.ProtoReflect.Descriptor instead.
 func (*RunTransactionRequest) Descriptor() ([]byte, []int) {
-	return file_txgate_v1_database_proto_rawDescGZIP(), []int{12}
+	return file_txgate_v1_database_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *RunTransactionRequest) GetStatements() []*Statement {
@@ -1317,14 +1474,17 @@ type RunTransactionResponse struct {
 	// The statements' results, in request order.
 	Results []*ResultSet `protobuf:"bytes,1,rep,name=results,proto3" json:"results,omitempty"`
 	// How many times the transaction was started (1 when nothing was re-run).
-	Attempts      uint32 `protobuf:"varint,2,opt,name=attempts,proto3" json:"attempts,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Attempts uint32 `protobuf:"varint,2,opt,name=attempts,proto3" json:"attempts,omitempty"`
+	// The committed transaction's causality token (see
+	// ExecuteResponse.causality_token); empty when it wrote nothing.
+	CausalityToken string `protobuf:"bytes,3,opt,name=causality_token,json=causalityToken,proto3" json:"causality_token,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *RunTransactionResponse) Reset() {
 	*x = RunTransactionResponse{}
-	mi := &file_txgate_v1_database_proto_msgTypes[13]
+	mi := &file_txgate_v1_database_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1336,7 +1496,7 @@ func (x *RunTransactionResponse) String() string {
 func (*RunTransactionResponse) ProtoMessage() {}
 
 func (x *RunTransactionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_txgate_v1_database_proto_msgTypes[13]
+	mi := &file_txgate_v1_database_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1349,7 +1509,7 @@ func (x *RunTransactionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunTransactionResponse.ProtoReflect.Descriptor instead.
 func (*RunTransactionResponse) Descriptor() ([]byte, []int) {
-	return file_txgate_v1_database_proto_rawDescGZIP(), []int{13}
+	return file_txgate_v1_database_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *RunTransactionResponse) GetResults() []*ResultSet {
@@ -1364,6 +1524,13 @@ func (x *RunTransactionResponse) GetAttempts() uint32 {
 		return x.Attempts
 	}
 	return 0
+}
+
+func (x *RunTransactionResponse) GetCausalityToken() string {
+	if x != nil {
+		return x.CausalityToken
+	}
+	return ""
 }
 
 // StreamQueryRequest asks to stream the rows of one query.
@@ -1384,13 +1551,15 @@ type StreamQueryRequest struct {
 	// not know chunked values never sees a row in pieces. Rows that fit are
 	// never split either way. The client helpers in client/ set it.
 	AcceptChunkedValues bool `protobuf:"varint,4,opt,name=accept_chunked_values,json=acceptChunkedValues,proto3" json:"accept_chunked_values,omitempty"`
-	unknownFields       protoimpl.UnknownFields
-	sizeCache           protoimpl.SizeCache
+	// Where the query may run (replicas, freshness).
+	Read          *ReadOptions `protobuf:"bytes,5,opt,name=read,proto3" json:"read,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *StreamQueryRequest) Reset() {
 	*x = StreamQueryRequest{}
-	mi := &file_txgate_v1_database_proto_msgTypes[14]
+	mi := &file_txgate_v1_database_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1402,7 +1571,7 @@ func (x *StreamQueryRequest) String() string {
 func (*StreamQueryRequest) ProtoMessage() {}
 
 func (x *StreamQueryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_txgate_v1_database_proto_msgTypes[14]
+	mi := &file_txgate_v1_database_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1415,7 +1584,7 @@ func (x *StreamQueryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamQueryRequest.ProtoReflect.Descriptor instead.
 func (*StreamQueryRequest) Descriptor() ([]byte, []int) {
-	return file_txgate_v1_database_proto_rawDescGZIP(), []int{14}
+	return file_txgate_v1_database_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *StreamQueryRequest) GetSql() string {
@@ -1446,6 +1615,13 @@ func (x *StreamQueryRequest) GetAcceptChunkedValues() bool {
 	return false
 }
 
+func (x *StreamQueryRequest) GetRead() *ReadOptions {
+	if x != nil {
+		return x.Read
+	}
+	return nil
+}
+
 // StreamQueryResponse is one chunk of the query's result.
 type StreamQueryResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1474,7 +1650,7 @@ type StreamQueryResponse struct {
 
 func (x *StreamQueryResponse) Reset() {
 	*x = StreamQueryResponse{}
-	mi := &file_txgate_v1_database_proto_msgTypes[15]
+	mi := &file_txgate_v1_database_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1486,7 +1662,7 @@ func (x *StreamQueryResponse) String() string {
 func (*StreamQueryResponse) ProtoMessage() {}
 
 func (x *StreamQueryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_txgate_v1_database_proto_msgTypes[15]
+	mi := &file_txgate_v1_database_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1499,7 +1675,7 @@ func (x *StreamQueryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamQueryResponse.ProtoReflect.Descriptor instead.
 func (*StreamQueryResponse) Descriptor() ([]byte, []int) {
-	return file_txgate_v1_database_proto_rawDescGZIP(), []int{15}
+	return file_txgate_v1_database_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *StreamQueryResponse) GetColumns() []*Column {
@@ -1555,7 +1731,7 @@ type TransactionRequest struct {
 
 func (x *TransactionRequest) Reset() {
 	*x = TransactionRequest{}
-	mi := &file_txgate_v1_database_proto_msgTypes[16]
+	mi := &file_txgate_v1_database_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1567,7 +1743,7 @@ func (x *TransactionRequest) String() string {
 func (*TransactionRequest) ProtoMessage() {}
 
 func (x *TransactionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_txgate_v1_database_proto_msgTypes[16]
+	mi := &file_txgate_v1_database_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1580,7 +1756,7 @@ func (x *TransactionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransactionRequest.ProtoReflect.Descriptor instead.
 func (*TransactionRequest) Descriptor() ([]byte, []int) {
-	return file_txgate_v1_database_proto_rawDescGZIP(), []int{16}
+	return file_txgate_v1_database_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *TransactionRequest) GetAction() isTransactionRequest_Action {
@@ -1672,7 +1848,7 @@ type Begin struct {
 
 func (x *Begin) Reset() {
 	*x = Begin{}
-	mi := &file_txgate_v1_database_proto_msgTypes[17]
+	mi := &file_txgate_v1_database_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1684,7 +1860,7 @@ func (x *Begin) String() string {
 func (*Begin) ProtoMessage() {}
 
 func (x *Begin) ProtoReflect() protoreflect.Message {
-	mi := &file_txgate_v1_database_proto_msgTypes[17]
+	mi := &file_txgate_v1_database_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1697,7 +1873,7 @@ func (x *Begin) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Begin.ProtoReflect.Descriptor instead.
 func (*Begin) Descriptor() ([]byte, []int) {
-	return file_txgate_v1_database_proto_rawDescGZIP(), []int{17}
+	return file_txgate_v1_database_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Begin) GetOptions() *TransactionOptions {
@@ -1719,7 +1895,7 @@ type Commit struct {
 
 func (x *Commit) Reset() {
 	*x = Commit{}
-	mi := &file_txgate_v1_database_proto_msgTypes[18]
+	mi := &file_txgate_v1_database_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1731,7 +1907,7 @@ func (x *Commit) String() string {
 func (*Commit) ProtoMessage() {}
 
 func (x *Commit) ProtoReflect() protoreflect.Message {
-	mi := &file_txgate_v1_database_proto_msgTypes[18]
+	mi := &file_txgate_v1_database_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1744,7 +1920,7 @@ func (x *Commit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Commit.ProtoReflect.Descriptor instead.
 func (*Commit) Descriptor() ([]byte, []int) {
-	return file_txgate_v1_database_proto_rawDescGZIP(), []int{18}
+	return file_txgate_v1_database_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Commit) GetIdempotencyKey() string {
@@ -1763,7 +1939,7 @@ type Rollback struct {
 
 func (x *Rollback) Reset() {
 	*x = Rollback{}
-	mi := &file_txgate_v1_database_proto_msgTypes[19]
+	mi := &file_txgate_v1_database_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1775,7 +1951,7 @@ func (x *Rollback) String() string {
 func (*Rollback) ProtoMessage() {}
 
 func (x *Rollback) ProtoReflect() protoreflect.Message {
-	mi := &file_txgate_v1_database_proto_msgTypes[19]
+	mi := &file_txgate_v1_database_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1788,7 +1964,7 @@ func (x *Rollback) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Rollback.ProtoReflect.Descriptor instead.
 func (*Rollback) Descriptor() ([]byte, []int) {
-	return file_txgate_v1_database_proto_rawDescGZIP(), []int{19}
+	return file_txgate_v1_database_proto_rawDescGZIP(), []int{20}
 }
 
 // TransactionResponse answers one TransactionRequest, in order.
@@ -1809,7 +1985,7 @@ type TransactionResponse struct {
 
 func (x *TransactionResponse) Reset() {
 	*x = TransactionResponse{}
-	mi := &file_txgate_v1_database_proto_msgTypes[20]
+	mi := &file_txgate_v1_database_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1821,7 +1997,7 @@ func (x *TransactionResponse) String() string {
 func (*TransactionResponse) ProtoMessage() {}
 
 func (x *TransactionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_txgate_v1_database_proto_msgTypes[20]
+	mi := &file_txgate_v1_database_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1834,7 +2010,7 @@ func (x *TransactionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransactionResponse.ProtoReflect.Descriptor instead.
 func (*TransactionResponse) Descriptor() ([]byte, []int) {
-	return file_txgate_v1_database_proto_rawDescGZIP(), []int{20}
+	return file_txgate_v1_database_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *TransactionResponse) GetOutcome() isTransactionResponse_Outcome {
@@ -1921,7 +2097,7 @@ type Begun struct {
 
 func (x *Begun) Reset() {
 	*x = Begun{}
-	mi := &file_txgate_v1_database_proto_msgTypes[21]
+	mi := &file_txgate_v1_database_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1933,7 +2109,7 @@ func (x *Begun) String() string {
 func (*Begun) ProtoMessage() {}
 
 func (x *Begun) ProtoReflect() protoreflect.Message {
-	mi := &file_txgate_v1_database_proto_msgTypes[21]
+	mi := &file_txgate_v1_database_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1946,19 +2122,22 @@ func (x *Begun) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Begun.ProtoReflect.Descriptor instead.
 func (*Begun) Descriptor() ([]byte, []int) {
-	return file_txgate_v1_database_proto_rawDescGZIP(), []int{21}
+	return file_txgate_v1_database_proto_rawDescGZIP(), []int{22}
 }
 
 // Committed confirms that a transaction has committed.
 type Committed struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The transaction's causality token (see
+	// ExecuteResponse.causality_token); empty when it wrote nothing.
+	CausalityToken string `protobuf:"bytes,1,opt,name=causality_token,json=causalityToken,proto3" json:"causality_token,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *Committed) Reset() {
 	*x = Committed{}
-	mi := &file_txgate_v1_database_proto_msgTypes[22]
+	mi := &file_txgate_v1_database_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1970,7 +2149,7 @@ func (x *Committed) String() string {
 func (*Committed) ProtoMessage() {}
 
 func (x *Committed) ProtoReflect() protoreflect.Message {
-	mi := &file_txgate_v1_database_proto_msgTypes[22]
+	mi := &file_txgate_v1_database_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1983,7 +2162,14 @@ func (x *Committed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Committed.ProtoReflect.Descriptor instead.
 func (*Committed) Descriptor() ([]byte, []int) {
-	return file_txgate_v1_database_proto_rawDescGZIP(), []int{22}
+	return file_txgate_v1_database_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *Committed) GetCausalityToken() string {
+	if x != nil {
+		return x.CausalityToken
+	}
+	return ""
 }
 
 // RolledBack confirms that a transaction has been rolled back.
@@ -1995,7 +2181,7 @@ type RolledBack struct {
 
 func (x *RolledBack) Reset() {
 	*x = RolledBack{}
-	mi := &file_txgate_v1_database_proto_msgTypes[23]
+	mi := &file_txgate_v1_database_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2007,7 +2193,7 @@ func (x *RolledBack) String() string {
 func (*RolledBack) ProtoMessage() {}
 
 func (x *RolledBack) ProtoReflect() protoreflect.Message {
-	mi := &file_txgate_v1_database_proto_msgTypes[23]
+	mi := &file_txgate_v1_database_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2020,7 +2206,7 @@ func (x *RolledBack) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RolledBack.ProtoReflect.Descriptor instead.
 func (*RolledBack) Descriptor() ([]byte, []int) {
-	return file_txgate_v1_database_proto_rawDescGZIP(), []int{23}
+	return file_txgate_v1_database_proto_rawDescGZIP(), []int{24}
 }
 
 var File_txgate_v1_database_proto protoreflect.FileDescriptor
@@ -2102,30 +2288,39 @@ const file_txgate_v1_database_proto_rawDesc = "" +
 	"\x0elast_insert_id\x18\x04 \x01(\x04R\flastInsertId\x12#\n" +
 	"\rwarning_count\x18\x05 \x01(\rR\fwarningCount\x127\n" +
 	"\fmore_results\x18\x06 \x03(\v2\x14.txgate.v1.ResultSetR\vmoreResults\x12;\n" +
-	"\x0eout_parameters\x18\a \x01(\v2\x14.txgate.v1.ResultSetR\routParameters\"u\n" +
+	"\x0eout_parameters\x18\a \x01(\v2\x14.txgate.v1.ResultSetR\routParameters\"\xa1\x01\n" +
 	"\x0eExecuteRequest\x12\x10\n" +
 	"\x03sql\x18\x01 \x01(\tR\x03sql\x12(\n" +
 	"\x06params\x18\x02 \x03(\v2\x10.txgate.v1.ValueR\x06params\x12'\n" +
-	"\x0fidempotency_key\x18\x03 \x01(\tR\x0eidempotencyKey\"?\n" +
+	"\x0fidempotency_key\x18\x03 \x01(\tR\x0eidempotencyKey\x12*\n" +
+	"\x04read\x18\x04 \x01(\v2\x16.txgate.v1.ReadOptionsR\x04read\"h\n" +
 	"\x0fExecuteResponse\x12,\n" +
-	"\x06result\x18\x01 \x01(\v2\x14.txgate.v1.ResultSetR\x06result\"u\n" +
+	"\x06result\x18\x01 \x01(\v2\x14.txgate.v1.ResultSetR\x06result\x12'\n" +
+	"\x0fcausality_token\x18\x02 \x01(\tR\x0ecausalityToken\"\x92\x01\n" +
+	"\vReadOptions\x120\n" +
+	"\arouting\x18\x01 \x01(\x0e2\x16.txgate.v1.ReadRoutingR\arouting\x12(\n" +
+	"\x10max_staleness_ms\x18\x02 \x01(\rR\x0emaxStalenessMs\x12'\n" +
+	"\x0fcausality_token\x18\x03 \x01(\tR\x0ecausalityToken\"\xa1\x01\n" +
 	"\x12TransactionOptions\x12B\n" +
 	"\x0fisolation_level\x18\x01 \x01(\x0e2\x19.txgate.v1.IsolationLevelR\x0eisolationLevel\x12\x1b\n" +
-	"\tread_only\x18\x02 \x01(\bR\breadOnly\"\xaf\x01\n" +
+	"\tread_only\x18\x02 \x01(\bR\breadOnly\x12*\n" +
+	"\x04read\x18\x03 \x01(\v2\x16.txgate.v1.ReadOptionsR\x04read\"\xaf\x01\n" +
 	"\x15RunTransactionRequest\x124\n" +
 	"\n" +
 	"statements\x18\x01 \x03(\v2\x14.txgate.v1.StatementR\n" +
 	"statements\x127\n" +
 	"\aoptions\x18\x02 \x01(\v2\x1d.txgate.v1.TransactionOptionsR\aoptions\x12'\n" +
-	"\x0fidempotency_key\x18\x03 \x01(\tR\x0eidempotencyKey\"d\n" +
+	"\x0fidempotency_key\x18\x03 \x01(\tR\x0eidempotencyKey\"\x8d\x01\n" +
 	"\x16RunTransactionResponse\x12.\n" +
 	"\aresults\x18\x01 \x03(\v2\x14.txgate.v1.ResultSetR\aresults\x12\x1a\n" +
-	"\battempts\x18\x02 \x01(\rR\battempts\"\xb1\x01\n" +
+	"\battempts\x18\x02 \x01(\rR\battempts\x12'\n" +
+	"\x0fcausality_token\x18\x03 \x01(\tR\x0ecausalityToken\"\xdd\x01\n" +
 	"\x12StreamQueryRequest\x12\x10\n" +
 	"\x03sql\x18\x01 \x01(\tR\x03sql\x12(\n" +
 	"\x06params\x18\x02 \x03(\v2\x10.txgate.v1.ValueR\x06params\x12+\n" +
 	"\x12max_rows_per_chunk\x18\x03 \x01(\rR\x0fmaxRowsPerChunk\x122\n" +
-	"\x15accept_chunked_values\x18\x04 \x01(\bR\x13acceptChunkedValues\"\xc4\x01\n" +
+	"\x15accept_chunked_values\x18\x04 \x01(\bR\x13acceptChunkedValues\x12*\n" +
+	"\x04read\x18\x05 \x01(\v2\x16.txgate.v1.ReadOptionsR\x04read\"\xc4\x01\n" +
 	"\x13StreamQueryResponse\x12+\n" +
 	"\acolumns\x18\x01 \x03(\v2\x11.txgate.v1.ColumnR\acolumns\x12\"\n" +
 	"\x04rows\x18\x02 \x03(\v2\x0e.txgate.v1.RowR\x04rows\x12#\n" +
@@ -2151,10 +2346,15 @@ const file_txgate_v1_database_proto_rawDesc = "" +
 	"\vrolled_back\x18\x04 \x01(\v2\x15.txgate.v1.RolledBackH\x00R\n" +
 	"rolledBackB\t\n" +
 	"\aoutcome\"\a\n" +
-	"\x05Begun\"\v\n" +
-	"\tCommitted\"\f\n" +
+	"\x05Begun\"4\n" +
+	"\tCommitted\x12'\n" +
+	"\x0fcausality_token\x18\x01 \x01(\tR\x0ecausalityToken\"\f\n" +
 	"\n" +
-	"RolledBack*\xc2\x01\n" +
+	"RolledBack*_\n" +
+	"\vReadRouting\x12\x1c\n" +
+	"\x18READ_ROUTING_UNSPECIFIED\x10\x00\x12\x18\n" +
+	"\x14READ_ROUTING_PRIMARY\x10\x01\x12\x18\n" +
+	"\x14READ_ROUTING_REPLICA\x10\x02*\xc2\x01\n" +
 	"\x0eIsolationLevel\x12\x1f\n" +
 	"\x1bISOLATION_LEVEL_UNSPECIFIED\x10\x00\x12$\n" +
 	" ISOLATION_LEVEL_READ_UNCOMMITTED\x10\x01\x12\"\n" +
@@ -2180,79 +2380,85 @@ func file_txgate_v1_database_proto_rawDescGZIP() []byte {
 	return file_txgate_v1_database_proto_rawDescData
 }
 
-var file_txgate_v1_database_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_txgate_v1_database_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
+var file_txgate_v1_database_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_txgate_v1_database_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
 var file_txgate_v1_database_proto_goTypes = []any{
-	(IsolationLevel)(0),            // 0: txgate.v1.IsolationLevel
-	(*Value)(nil),                  // 1: txgate.v1.Value
-	(*Date)(nil),                   // 2: txgate.v1.Date
-	(*DateTime)(nil),               // 3: txgate.v1.DateTime
-	(*Duration)(nil),               // 4: txgate.v1.Duration
-	(*Statement)(nil),              // 5: txgate.v1.Statement
-	(*Expectation)(nil),            // 6: txgate.v1.Expectation
-	(*Column)(nil),                 // 7: txgate.v1.Column
-	(*Row)(nil),                    // 8: txgate.v1.Row
-	(*ResultSet)(nil),              // 9: txgate.v1.ResultSet
-	(*ExecuteRequest)(nil),         // 10: txgate.v1.ExecuteRequest
-	(*ExecuteResponse)(nil),        // 11: txgate.v1.ExecuteResponse
-	(*TransactionOptions)(nil),     // 12: txgate.v1.TransactionOptions
-	(*RunTransactionRequest)(nil),  // 13: txgate.v1.RunTransactionRequest
-	(*RunTransactionResponse)(nil), // 14: txgate.v1.RunTransactionResponse
-	(*StreamQueryRequest)(nil),     // 15: txgate.v1.StreamQueryRequest
-	(*StreamQueryResponse)(nil),    // 16: txgate.v1.StreamQueryResponse
-	(*TransactionRequest)(nil),     // 17: txgate.v1.TransactionRequest
-	(*Begin)(nil),                  // 18: txgate.v1.Begin
-	(*Commit)(nil),                 // 19: txgate.v1.Commit
-	(*Rollback)(nil),               // 20: txgate.v1.Rollback
-	(*TransactionResponse)(nil),    // 21: txgate.v1.TransactionResponse
-	(*Begun)(nil),                  // 22: txgate.v1.Begun
-	(*Committed)(nil),              // 23: txgate.v1.Committed
-	(*RolledBack)(nil),             // 24: txgate.v1.RolledBack
-	(structpb.NullValue)(0),        // 25: google.protobuf.NullValue
+	(ReadRouting)(0),               // 0: txgate.v1.ReadRouting
+	(IsolationLevel)(0),            // 1: txgate.v1.IsolationLevel
+	(*Value)(nil),                  // 2: txgate.v1.Value
+	(*Date)(nil),                   // 3: txgate.v1.Date
+	(*DateTime)(nil),               // 4: txgate.v1.DateTime
+	(*Duration)(nil),               // 5: txgate.v1.Duration
+	(*Statement)(nil),              // 6: txgate.v1.Statement
+	(*Expectation)(nil),            // 7: txgate.v1.Expectation
+	(*Column)(nil),                 // 8: txgate.v1.Column
+	(*Row)(nil),                    // 9: txgate.v1.Row
+	(*ResultSet)(nil),              // 10: txgate.v1.ResultSet
+	(*ExecuteRequest)(nil),         // 11: txgate.v1.ExecuteRequest
+	(*ExecuteResponse)(nil),        // 12: txgate.v1.ExecuteResponse
+	(*ReadOptions)(nil),            // 13: txgate.v1.ReadOptions
+	(*TransactionOptions)(nil),     // 14: txgate.v1.TransactionOptions
+	(*RunTransactionRequest)(nil),  // 15: txgate.v1.RunTransactionRequest
+	(*RunTransactionResponse)(nil), // 16: txgate.v1.RunTransactionResponse
+	(*StreamQueryRequest)(nil),     // 17: txgate.v1.StreamQueryRequest
+	(*StreamQueryResponse)(nil),    // 18: txgate.v1.StreamQueryResponse
+	(*TransactionRequest)(nil),     // 19: txgate.v1.TransactionRequest
+	(*Begin)(nil),                  // 20: txgate.v1.Begin
+	(*Commit)(nil),                 // 21: txgate.v1.Commit
+	(*Rollback)(nil),               // 22: txgate.v1.Rollback
+	(*TransactionResponse)(nil),    // 23: txgate.v1.TransactionResponse
+	(*Begun)(nil),                  // 24: txgate.v1.Begun
+	(*Committed)(nil),              // 25: txgate.v1.Committed
+	(*RolledBack)(nil),             // 26: txgate.v1.RolledBack
+	(structpb.NullValue)(0),        // 27: google.protobuf.NullValue
 }
 var file_txgate_v1_database_proto_depIdxs = []int32{
-	25, // 0: txgate.v1.Value.null_value:type_name -> google.protobuf.NullValue
-	2,  // 1: txgate.v1.Value.date_value:type_name -> txgate.v1.Date
-	3,  // 2: txgate.v1.Value.datetime_value:type_name -> txgate.v1.DateTime
-	4,  // 3: txgate.v1.Value.time_value:type_name -> txgate.v1.Duration
-	1,  // 4: txgate.v1.Statement.params:type_name -> txgate.v1.Value
-	6,  // 5: txgate.v1.Statement.expect:type_name -> txgate.v1.Expectation
-	1,  // 6: txgate.v1.Row.values:type_name -> txgate.v1.Value
-	7,  // 7: txgate.v1.ResultSet.columns:type_name -> txgate.v1.Column
-	8,  // 8: txgate.v1.ResultSet.rows:type_name -> txgate.v1.Row
-	9,  // 9: txgate.v1.ResultSet.more_results:type_name -> txgate.v1.ResultSet
-	9,  // 10: txgate.v1.ResultSet.out_parameters:type_name -> txgate.v1.ResultSet
-	1,  // 11: txgate.v1.ExecuteRequest.params:type_name -> txgate.v1.Value
-	9,  // 12: txgate.v1.ExecuteResponse.result:type_name -> txgate.v1.ResultSet
-	0,  // 13: txgate.v1.TransactionOptions.isolation_level:type_name -> txgate.v1.IsolationLevel
-	5,  // 14: txgate.v1.RunTransactionRequest.statements:type_name -> txgate.v1.Statement
-	12, // 15: txgate.v1.RunTransactionRequest.options:type_name -> txgate.v1.TransactionOptions
-	9,  // 16: txgate.v1.RunTransactionResponse.results:type_name -> txgate.v1.ResultSet
-	1,  // 17: txgate.v1.StreamQueryRequest.params:type_name -> txgate.v1.Value
-	7,  // 18: txgate.v1.StreamQueryResponse.columns:type_name -> txgate.v1.Column
-	8,  // 19: txgate.v1.StreamQueryResponse.rows:type_name -> txgate.v1.Row
-	18, // 20: txgate.v1.TransactionRequest.begin:type_name -> txgate.v1.Begin
-	5,  // 21: txgate.v1.TransactionRequest.statement:type_name -> txgate.v1.Statement
-	19, // 22: txgate.v1.TransactionRequest.commit:type_name -> txgate.v1.Commit
-	20, // 23: txgate.v1.TransactionRequest.rollback:type_name -> txgate.v1.Rollback
-	12, // 24: txgate.v1.Begin.options:type_name -> txgate.v1.TransactionOptions
-	22, // 25: txgate.v1.TransactionResponse.begun:type_name -> txgate.v1.Begun
-	9,  // 26: txgate.v1.TransactionResponse.result:type_name -> txgate.v1.ResultSet
-	23, // 27: txgate.v1.TransactionResponse.committed:type_name -> txgate.v1.Committed
-	24, // 28: txgate.v1.TransactionResponse.rolled_back:type_name -> txgate.v1.RolledBack
-	10, // 29: txgate.v1.DatabaseService.Execute:input_type -> txgate.v1.ExecuteRequest
-	13, // 30: txgate.v1.DatabaseService.RunTransaction:input_type -> txgate.v1.RunTransactionRequest
-	15, // 31: txgate.v1.DatabaseService.StreamQuery:input_type -> txgate.v1.StreamQueryRequest
-	17, // 32: txgate.v1.DatabaseService.Transaction:input_type -> txgate.v1.TransactionRequest
-	11, // 33: txgate.v1.DatabaseService.Execute:output_type -> txgate.v1.ExecuteResponse
-	14, // 34: txgate.v1.DatabaseService.RunTransaction:output_type -> txgate.v1.RunTransactionResponse
-	16, // 35: txgate.v1.DatabaseService.StreamQuery:output_type -> txgate.v1.StreamQueryResponse
-	21, // 36: txgate.v1.DatabaseService.Transaction:output_type -> txgate.v1.TransactionResponse
-	33, // [33:37] is the sub-list for method output_type
-	29, // [29:33] is the sub-list for method input_type
-	29, // [29:29] is the sub-list for extension type_name
-	29, // [29:29] is the sub-list for extension extendee
-	0,  // [0:29] is the sub-list for field type_name
+	27, // 0: txgate.v1.Value.null_value:type_name -> google.protobuf.NullValue
+	3,  // 1: txgate.v1.Value.date_value:type_name -> txgate.v1.Date
+	4,  // 2: txgate.v1.Value.datetime_value:type_name -> txgate.v1.DateTime
+	5,  // 3: txgate.v1.Value.time_value:type_name -> txgate.v1.Duration
+	2,  // 4: txgate.v1.Statement.params:type_name -> txgate.v1.Value
+	7,  // 5: txgate.v1.Statement.expect:type_name -> txgate.v1.Expectation
+	2,  // 6: txgate.v1.Row.values:type_name -> txgate.v1.Value
+	8,  // 7: txgate.v1.ResultSet.columns:type_name -> txgate.v1.Column
+	9,  // 8: txgate.v1.ResultSet.rows:type_name -> txgate.v1.Row
+	10, // 9: txgate.v1.ResultSet.more_results:type_name -> txgate.v1.ResultSet
+	10, // 10: txgate.v1.ResultSet.out_parameters:type_name -> txgate.v1.ResultSet
+	2,  // 11: txgate.v1.ExecuteRequest.params:type_name -> txgate.v1.Value
+	13, // 12: txgate.v1.ExecuteRequest.read:type_name -> txgate.v1.ReadOptions
+	10, // 13: txgate.v1.ExecuteResponse.result:type_name -> txgate.v1.ResultSet
+	0,  // 14: txgate.v1.ReadOptions.routing:type_name -> txgate.v1.ReadRouting
+	1,  // 15: txgate.v1.TransactionOptions.isolation_level:type_name -> txgate.v1.IsolationLevel
+	13, // 16: txgate.v1.TransactionOptions.read:type_name -> txgate.v1.ReadOptions
+	6,  // 17: txgate.v1.RunTransactionRequest.statements:type_name -> txgate.v1.Statement
+	14, // 18: txgate.v1.RunTransactionRequest.options:type_name -> txgate.v1.TransactionOptions
+	10, // 19: txgate.v1.RunTransactionResponse.results:type_name -> txgate.v1.ResultSet
+	2,  // 20: txgate.v1.StreamQueryRequest.params:type_name -> txgate.v1.Value
+	13, // 21: txgate.v1.StreamQueryRequest.read:type_name -> txgate.v1.ReadOptions
+	8,  // 22: txgate.v1.StreamQueryResponse.columns:type_name -> txgate.v1.Column
+	9,  // 23: txgate.v1.StreamQueryResponse.rows:type_name -> txgate.v1.Row
+	20, // 24: txgate.v1.TransactionRequest.begin:type_name -> txgate.v1.Begin
+	6,  // 25: txgate.v1.TransactionRequest.statement:type_name -> txgate.v1.Statement
+	21, // 26: txgate.v1.TransactionRequest.commit:type_name -> txgate.v1.Commit
+	22, // 27: txgate.v1.TransactionRequest.rollback:type_name -> txgate.v1.Rollback
+	14, // 28: txgate.v1.Begin.options:type_name -> txgate.v1.TransactionOptions
+	24, // 29: txgate.v1.TransactionResponse.begun:type_name -> txgate.v1.Begun
+	10, // 30: txgate.v1.TransactionResponse.result:type_name -> txgate.v1.ResultSet
+	25, // 31: txgate.v1.TransactionResponse.committed:type_name -> txgate.v1.Committed
+	26, // 32: txgate.v1.TransactionResponse.rolled_back:type_name -> txgate.v1.RolledBack
+	11, // 33: txgate.v1.DatabaseService.Execute:input_type -> txgate.v1.ExecuteRequest
+	15, // 34: txgate.v1.DatabaseService.RunTransaction:input_type -> txgate.v1.RunTransactionRequest
+	17, // 35: txgate.v1.DatabaseService.StreamQuery:input_type -> txgate.v1.StreamQueryRequest
+	19, // 36: txgate.v1.DatabaseService.Transaction:input_type -> txgate.v1.TransactionRequest
+	12, // 37: txgate.v1.DatabaseService.Execute:output_type -> txgate.v1.ExecuteResponse
+	16, // 38: txgate.v1.DatabaseService.RunTransaction:output_type -> txgate.v1.RunTransactionResponse
+	18, // 39: txgate.v1.DatabaseService.StreamQuery:output_type -> txgate.v1.StreamQueryResponse
+	23, // 40: txgate.v1.DatabaseService.Transaction:output_type -> txgate.v1.TransactionResponse
+	37, // [37:41] is the sub-list for method output_type
+	33, // [33:37] is the sub-list for method input_type
+	33, // [33:33] is the sub-list for extension type_name
+	33, // [33:33] is the sub-list for extension extendee
+	0,  // [0:33] is the sub-list for field type_name
 }
 
 func init() { file_txgate_v1_database_proto_init() }
@@ -2276,13 +2482,13 @@ func file_txgate_v1_database_proto_init() {
 		(*Value_BitValue)(nil),
 	}
 	file_txgate_v1_database_proto_msgTypes[5].OneofWrappers = []any{}
-	file_txgate_v1_database_proto_msgTypes[16].OneofWrappers = []any{
+	file_txgate_v1_database_proto_msgTypes[17].OneofWrappers = []any{
 		(*TransactionRequest_Begin)(nil),
 		(*TransactionRequest_Statement)(nil),
 		(*TransactionRequest_Commit)(nil),
 		(*TransactionRequest_Rollback)(nil),
 	}
-	file_txgate_v1_database_proto_msgTypes[20].OneofWrappers = []any{
+	file_txgate_v1_database_proto_msgTypes[21].OneofWrappers = []any{
 		(*TransactionResponse_Begun)(nil),
 		(*TransactionResponse_Result)(nil),
 		(*TransactionResponse_Committed)(nil),
@@ -2293,8 +2499,8 @@ func file_txgate_v1_database_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_txgate_v1_database_proto_rawDesc), len(file_txgate_v1_database_proto_rawDesc)),
-			NumEnums:      1,
-			NumMessages:   24,
+			NumEnums:      2,
+			NumMessages:   25,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

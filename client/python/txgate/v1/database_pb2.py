@@ -15,7 +15,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18txgate/v1/database.proto\x12\ttxgate.v1\x1a\x1cgoogle/protobuf/struct.proto\"\x92\x03\n\x05Value\x12\x30\n\nnull_value\x18\x01 \x01(\x0e\x32\x1a.google.protobuf.NullValueH\x00\x12\x15\n\x0bint64_value\x18\x02 \x01(\x03H\x00\x12\x16\n\x0cuint64_value\x18\x03 \x01(\x04H\x00\x12\x16\n\x0c\x64ouble_value\x18\x04 \x01(\x01H\x00\x12\x16\n\x0cstring_value\x18\x05 \x01(\tH\x00\x12\x15\n\x0b\x62ytes_value\x18\x06 \x01(\x0cH\x00\x12\x14\n\nbool_value\x18\x07 \x01(\x08H\x00\x12\x17\n\rdecimal_value\x18\x08 \x01(\tH\x00\x12%\n\ndate_value\x18\t \x01(\x0b\x32\x0f.txgate.v1.DateH\x00\x12-\n\x0e\x64\x61tetime_value\x18\n \x01(\x0b\x32\x13.txgate.v1.DateTimeH\x00\x12)\n\ntime_value\x18\x0b \x01(\x0b\x32\x13.txgate.v1.DurationH\x00\x12\x14\n\njson_value\x18\x0c \x01(\tH\x00\x12\x13\n\tbit_value\x18\r \x01(\x04H\x00\x42\x06\n\x04kind\"0\n\x04\x44\x61te\x12\x0c\n\x04year\x18\x01 \x01(\x05\x12\r\n\x05month\x18\x02 \x01(\x05\x12\x0b\n\x03\x64\x61y\x18\x03 \x01(\x05\"w\n\x08\x44\x61teTime\x12\x0c\n\x04year\x18\x01 \x01(\x05\x12\r\n\x05month\x18\x02 \x01(\x05\x12\x0b\n\x03\x64\x61y\x18\x03 \x01(\x05\x12\x0c\n\x04hour\x18\x04 \x01(\x05\x12\x0e\n\x06minute\x18\x05 \x01(\x05\x12\x0e\n\x06second\x18\x06 \x01(\x05\x12\x13\n\x0bmicrosecond\x18\x07 \x01(\x05\"c\n\x08\x44uration\x12\x10\n\x08negative\x18\x01 \x01(\x08\x12\r\n\x05hours\x18\x02 \x01(\x05\x12\x0f\n\x07minutes\x18\x03 \x01(\x05\x12\x0f\n\x07seconds\x18\x04 \x01(\x05\x12\x14\n\x0cmicroseconds\x18\x05 \x01(\x05\"b\n\tStatement\x12\x0b\n\x03sql\x18\x01 \x01(\t\x12 \n\x06params\x18\x02 \x03(\x0b\x32\x10.txgate.v1.Value\x12&\n\x06\x65xpect\x18\x03 \x01(\x0b\x32\x16.txgate.v1.Expectation\"\x8b\x02\n\x0b\x45xpectation\x12\x1a\n\raffected_rows\x18\x01 \x01(\x04H\x00\x88\x01\x01\x12\x1e\n\x11min_affected_rows\x18\x02 \x01(\x04H\x01\x88\x01\x01\x12\x1e\n\x11max_affected_rows\x18\x03 \x01(\x04H\x02\x88\x01\x01\x12\x11\n\x04rows\x18\x04 \x01(\x04H\x03\x88\x01\x01\x12\x15\n\x08min_rows\x18\x05 \x01(\x04H\x04\x88\x01\x01\x12\x15\n\x08max_rows\x18\x06 \x01(\x04H\x05\x88\x01\x01\x42\x10\n\x0e_affected_rowsB\x14\n\x12_min_affected_rowsB\x14\n\x12_max_affected_rowsB\x07\n\x05_rowsB\x0b\n\t_min_rowsB\x0b\n\t_max_rows\"h\n\x06\x43olumn\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\x10\n\x08nullable\x18\x03 \x01(\x08\x12\x0e\n\x06length\x18\x04 \x01(\x04\x12\x11\n\tprecision\x18\x05 \x01(\r\x12\r\n\x05scale\x18\x06 \x01(\r\"\'\n\x03Row\x12 \n\x06values\x18\x01 \x03(\x0b\x32\x10.txgate.v1.Value\"\xed\x01\n\tResultSet\x12\"\n\x07\x63olumns\x18\x01 \x03(\x0b\x32\x11.txgate.v1.Column\x12\x1c\n\x04rows\x18\x02 \x03(\x0b\x32\x0e.txgate.v1.Row\x12\x15\n\raffected_rows\x18\x03 \x01(\x04\x12\x16\n\x0elast_insert_id\x18\x04 \x01(\x04\x12\x15\n\rwarning_count\x18\x05 \x01(\r\x12*\n\x0cmore_results\x18\x06 \x03(\x0b\x32\x14.txgate.v1.ResultSet\x12,\n\x0eout_parameters\x18\x07 \x01(\x0b\x32\x14.txgate.v1.ResultSet\"X\n\x0e\x45xecuteRequest\x12\x0b\n\x03sql\x18\x01 \x01(\t\x12 \n\x06params\x18\x02 \x03(\x0b\x32\x10.txgate.v1.Value\x12\x17\n\x0fidempotency_key\x18\x03 \x01(\t\"7\n\x0f\x45xecuteResponse\x12$\n\x06result\x18\x01 \x01(\x0b\x32\x14.txgate.v1.ResultSet\"[\n\x12TransactionOptions\x12\x32\n\x0fisolation_level\x18\x01 \x01(\x0e\x32\x19.txgate.v1.IsolationLevel\x12\x11\n\tread_only\x18\x02 \x01(\x08\"\x8a\x01\n\x15RunTransactionRequest\x12(\n\nstatements\x18\x01 \x03(\x0b\x32\x14.txgate.v1.Statement\x12.\n\x07options\x18\x02 \x01(\x0b\x32\x1d.txgate.v1.TransactionOptions\x12\x17\n\x0fidempotency_key\x18\x03 \x01(\t\"Q\n\x16RunTransactionResponse\x12%\n\x07results\x18\x01 \x03(\x0b\x32\x14.txgate.v1.ResultSet\x12\x10\n\x08\x61ttempts\x18\x02 \x01(\r\"~\n\x12StreamQueryRequest\x12\x0b\n\x03sql\x18\x01 \x01(\t\x12 \n\x06params\x18\x02 \x03(\x0b\x32\x10.txgate.v1.Value\x12\x1a\n\x12max_rows_per_chunk\x18\x03 \x01(\r\x12\x1d\n\x15\x61\x63\x63\x65pt_chunked_values\x18\x04 \x01(\x08\"\x93\x01\n\x13StreamQueryResponse\x12\"\n\x07\x63olumns\x18\x01 \x03(\x0b\x32\x11.txgate.v1.Column\x12\x1c\n\x04rows\x18\x02 \x03(\x0b\x32\x0e.txgate.v1.Row\x12\x15\n\rwarning_count\x18\x03 \x01(\r\x12\x0c\n\x04\x64one\x18\x04 \x01(\x08\x12\x15\n\rchunked_value\x18\x05 \x01(\x08\"\xba\x01\n\x12TransactionRequest\x12!\n\x05\x62\x65gin\x18\x01 \x01(\x0b\x32\x10.txgate.v1.BeginH\x00\x12)\n\tstatement\x18\x02 \x01(\x0b\x32\x14.txgate.v1.StatementH\x00\x12#\n\x06\x63ommit\x18\x03 \x01(\x0b\x32\x11.txgate.v1.CommitH\x00\x12\'\n\x08rollback\x18\x04 \x01(\x0b\x32\x13.txgate.v1.RollbackH\x00\x42\x08\n\x06\x61\x63tion\"7\n\x05\x42\x65gin\x12.\n\x07options\x18\x01 \x01(\x0b\x32\x1d.txgate.v1.TransactionOptions\"!\n\x06\x43ommit\x12\x17\n\x0fidempotency_key\x18\x01 \x01(\t\"\n\n\x08Rollback\"\xc4\x01\n\x13TransactionResponse\x12!\n\x05\x62\x65gun\x18\x01 \x01(\x0b\x32\x10.txgate.v1.BegunH\x00\x12&\n\x06result\x18\x02 \x01(\x0b\x32\x14.txgate.v1.ResultSetH\x00\x12)\n\tcommitted\x18\x03 \x01(\x0b\x32\x14.txgate.v1.CommittedH\x00\x12,\n\x0brolled_back\x18\x04 \x01(\x0b\x32\x15.txgate.v1.RolledBackH\x00\x42\t\n\x07outcome\"\x07\n\x05\x42\x65gun\"\x0b\n\tCommitted\"\x0c\n\nRolledBack*\xc2\x01\n\x0eIsolationLevel\x12\x1f\n\x1bISOLATION_LEVEL_UNSPECIFIED\x10\x00\x12$\n ISOLATION_LEVEL_READ_UNCOMMITTED\x10\x01\x12\"\n\x1eISOLATION_LEVEL_READ_COMMITTED\x10\x02\x12#\n\x1fISOLATION_LEVEL_REPEATABLE_READ\x10\x03\x12 \n\x1cISOLATION_LEVEL_SERIALIZABLE\x10\x04\x32\xcc\x02\n\x0f\x44\x61tabaseService\x12@\n\x07\x45xecute\x12\x19.txgate.v1.ExecuteRequest\x1a\x1a.txgate.v1.ExecuteResponse\x12U\n\x0eRunTransaction\x12 .txgate.v1.RunTransactionRequest\x1a!.txgate.v1.RunTransactionResponse\x12N\n\x0bStreamQuery\x12\x1d.txgate.v1.StreamQueryRequest\x1a\x1e.txgate.v1.StreamQueryResponse0\x01\x12P\n\x0bTransaction\x12\x1d.txgate.v1.TransactionRequest\x1a\x1e.txgate.v1.TransactionResponse(\x01\x30\x01\x42Y\n\rdev.txgate.v1B\rDatabaseProtoP\x01Z4github.com/txgate/txgate/client/go/txgatev1;txgatev1\xf8\x01\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18txgate/v1/database.proto\x12\ttxgate.v1\x1a\x1cgoogle/protobuf/struct.proto\"\x92\x03\n\x05Value\x12\x30\n\nnull_value\x18\x01 \x01(\x0e\x32\x1a.google.protobuf.NullValueH\x00\x12\x15\n\x0bint64_value\x18\x02 \x01(\x03H\x00\x12\x16\n\x0cuint64_value\x18\x03 \x01(\x04H\x00\x12\x16\n\x0c\x64ouble_value\x18\x04 \x01(\x01H\x00\x12\x16\n\x0cstring_value\x18\x05 \x01(\tH\x00\x12\x15\n\x0b\x62ytes_value\x18\x06 \x01(\x0cH\x00\x12\x14\n\nbool_value\x18\x07 \x01(\x08H\x00\x12\x17\n\rdecimal_value\x18\x08 \x01(\tH\x00\x12%\n\ndate_value\x18\t \x01(\x0b\x32\x0f.txgate.v1.DateH\x00\x12-\n\x0e\x64\x61tetime_value\x18\n \x01(\x0b\x32\x13.txgate.v1.DateTimeH\x00\x12)\n\ntime_value\x18\x0b \x01(\x0b\x32\x13.txgate.v1.DurationH\x00\x12\x14\n\njson_value\x18\x0c \x01(\tH\x00\x12\x13\n\tbit_value\x18\r \x01(\x04H\x00\x42\x06\n\x04kind\"0\n\x04\x44\x61te\x12\x0c\n\x04year\x18\x01 \x01(\x05\x12\r\n\x05month\x18\x02 \x01(\x05\x12\x0b\n\x03\x64\x61y\x18\x03 \x01(\x05\"w\n\x08\x44\x61teTime\x12\x0c\n\x04year\x18\x01 \x01(\x05\x12\r\n\x05month\x18\x02 \x01(\x05\x12\x0b\n\x03\x64\x61y\x18\x03 \x01(\x05\x12\x0c\n\x04hour\x18\x04 \x01(\x05\x12\x0e\n\x06minute\x18\x05 \x01(\x05\x12\x0e\n\x06second\x18\x06 \x01(\x05\x12\x13\n\x0bmicrosecond\x18\x07 \x01(\x05\"c\n\x08\x44uration\x12\x10\n\x08negative\x18\x01 \x01(\x08\x12\r\n\x05hours\x18\x02 \x01(\x05\x12\x0f\n\x07minutes\x18\x03 \x01(\x05\x12\x0f\n\x07seconds\x18\x04 \x01(\x05\x12\x14\n\x0cmicroseconds\x18\x05 \x01(\x05\"b\n\tStatement\x12\x0b\n\x03sql\x18\x01 \x01(\t\x12 \n\x06params\x18\x02 \x03(\x0b\x32\x10.txgate.v1.Value\x12&\n\x06\x65xpect\x18\x03 \x01(\x0b\x32\x16.txgate.v1.Expectation\"\x8b\x02\n\x0b\x45xpectation\x12\x1a\n\raffected_rows\x18\x01 \x01(\x04H\x00\x88\x01\x01\x12\x1e\n\x11min_affected_rows\x18\x02 \x01(\x04H\x01\x88\x01\x01\x12\x1e\n\x11max_affected_rows\x18\x03 \x01(\x04H\x02\x88\x01\x01\x12\x11\n\x04rows\x18\x04 \x01(\x04H\x03\x88\x01\x01\x12\x15\n\x08min_rows\x18\x05 \x01(\x04H\x04\x88\x01\x01\x12\x15\n\x08max_rows\x18\x06 \x01(\x04H\x05\x88\x01\x01\x42\x10\n\x0e_affected_rowsB\x14\n\x12_min_affected_rowsB\x14\n\x12_max_affected_rowsB\x07\n\x05_rowsB\x0b\n\t_min_rowsB\x0b\n\t_max_rows\"h\n\x06\x43olumn\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\x10\n\x08nullable\x18\x03 \x01(\x08\x12\x0e\n\x06length\x18\x04 \x01(\x04\x12\x11\n\tprecision\x18\x05 \x01(\r\x12\r\n\x05scale\x18\x06 \x01(\r\"\'\n\x03Row\x12 \n\x06values\x18\x01 \x03(\x0b\x32\x10.txgate.v1.Value\"\xed\x01\n\tResultSet\x12\"\n\x07\x63olumns\x18\x01 \x03(\x0b\x32\x11.txgate.v1.Column\x12\x1c\n\x04rows\x18\x02 \x03(\x0b\x32\x0e.txgate.v1.Row\x12\x15\n\raffected_rows\x18\x03 \x01(\x04\x12\x16\n\x0elast_insert_id\x18\x04 \x01(\x04\x12\x15\n\rwarning_count\x18\x05 \x01(\r\x12*\n\x0cmore_results\x18\x06 \x03(\x0b\x32\x14.txgate.v1.ResultSet\x12,\n\x0eout_parameters\x18\x07 \x01(\x0b\x32\x14.txgate.v1.ResultSet\"~\n\x0e\x45xecuteRequest\x12\x0b\n\x03sql\x18\x01 \x01(\t\x12 \n\x06params\x18\x02 \x03(\x0b\x32\x10.txgate.v1.Value\x12\x17\n\x0fidempotency_key\x18\x03 \x01(\t\x12$\n\x04read\x18\x04 \x01(\x0b\x32\x16.txgate.v1.ReadOptions\"P\n\x0f\x45xecuteResponse\x12$\n\x06result\x18\x01 \x01(\x0b\x32\x14.txgate.v1.ResultSet\x12\x17\n\x0f\x63\x61usality_token\x18\x02 \x01(\t\"i\n\x0bReadOptions\x12\'\n\x07routing\x18\x01 \x01(\x0e\x32\x16.txgate.v1.ReadRouting\x12\x18\n\x10max_staleness_ms\x18\x02 \x01(\r\x12\x17\n\x0f\x63\x61usality_token\x18\x03 \x01(\t\"\x81\x01\n\x12TransactionOptions\x12\x32\n\x0fisolation_level\x18\x01 \x01(\x0e\x32\x19.txgate.v1.IsolationLevel\x12\x11\n\tread_only\x18\x02 \x01(\x08\x12$\n\x04read\x18\x03 \x01(\x0b\x32\x16.txgate.v1.ReadOptions\"\x8a\x01\n\x15RunTransactionRequest\x12(\n\nstatements\x18\x01 \x03(\x0b\x32\x14.txgate.v1.Statement\x12.\n\x07options\x18\x02 \x01(\x0b\x32\x1d.txgate.v1.TransactionOptions\x12\x17\n\x0fidempotency_key\x18\x03 \x01(\t\"j\n\x16RunTransactionResponse\x12%\n\x07results\x18\x01 \x03(\x0b\x32\x14.txgate.v1.ResultSet\x12\x10\n\x08\x61ttempts\x18\x02 \x01(\r\x12\x17\n\x0f\x63\x61usality_token\x18\x03 \x01(\t\"\xa4\x01\n\x12StreamQueryRequest\x12\x0b\n\x03sql\x18\x01 \x01(\t\x12 \n\x06params\x18\x02 \x03(\x0b\x32\x10.txgate.v1.Value\x12\x1a\n\x12max_rows_per_chunk\x18\x03 \x01(\r\x12\x1d\n\x15\x61\x63\x63\x65pt_chunked_values\x18\x04 \x01(\x08\x12$\n\x04read\x18\x05 \x01(\x0b\x32\x16.txgate.v1.ReadOptions\"\x93\x01\n\x13StreamQueryResponse\x12\"\n\x07\x63olumns\x18\x01 \x03(\x0b\x32\x11.txgate.v1.Column\x12\x1c\n\x04rows\x18\x02 \x03(\x0b\x32\x0e.txgate.v1.Row\x12\x15\n\rwarning_count\x18\x03 \x01(\r\x12\x0c\n\x04\x64one\x18\x04 \x01(\x08\x12\x15\n\rchunked_value\x18\x05 \x01(\x08\"\xba\x01\n\x12TransactionRequest\x12!\n\x05\x62\x65gin\x18\x01 \x01(\x0b\x32\x10.txgate.v1.BeginH\x00\x12)\n\tstatement\x18\x02 \x01(\x0b\x32\x14.txgate.v1.StatementH\x00\x12#\n\x06\x63ommit\x18\x03 \x01(\x0b\x32\x11.txgate.v1.CommitH\x00\x12\'\n\x08rollback\x18\x04 \x01(\x0b\x32\x13.txgate.v1.RollbackH\x00\x42\x08\n\x06\x61\x63tion\"7\n\x05\x42\x65gin\x12.\n\x07options\x18\x01 \x01(\x0b\x32\x1d.txgate.v1.TransactionOptions\"!\n\x06\x43ommit\x12\x17\n\x0fidempotency_key\x18\x01 \x01(\t\"\n\n\x08Rollback\"\xc4\x01\n\x13TransactionResponse\x12!\n\x05\x62\x65gun\x18\x01 \x01(\x0b\x32\x10.txgate.v1.BegunH\x00\x12&\n\x06result\x18\x02 \x01(\x0b\x32\x14.txgate.v1.ResultSetH\x00\x12)\n\tcommitted\x18\x03 \x01(\x0b\x32\x14.txgate.v1.CommittedH\x00\x12,\n\x0brolled_back\x18\x04 \x01(\x0b\x32\x15.txgate.v1.RolledBackH\x00\x42\t\n\x07outcome\"\x07\n\x05\x42\x65gun\"$\n\tCommitted\x12\x17\n\x0f\x63\x61usality_token\x18\x01 \x01(\t\"\x0c\n\nRolledBack*_\n\x0bReadRouting\x12\x1c\n\x18READ_ROUTING_UNSPECIFIED\x10\x00\x12\x18\n\x14READ_ROUTING_PRIMARY\x10\x01\x12\x18\n\x14READ_ROUTING_REPLICA\x10\x02*\xc2\x01\n\x0eIsolationLevel\x12\x1f\n\x1bISOLATION_LEVEL_UNSPECIFIED\x10\x00\x12$\n ISOLATION_LEVEL_READ_UNCOMMITTED\x10\x01\x12\"\n\x1eISOLATION_LEVEL_READ_COMMITTED\x10\x02\x12#\n\x1fISOLATION_LEVEL_REPEATABLE_READ\x10\x03\x12 \n\x1cISOLATION_LEVEL_SERIALIZABLE\x10\x04\x32\xcc\x02\n\x0f\x44\x61tabaseService\x12@\n\x07\x45xecute\x12\x19.txgate.v1.ExecuteRequest\x1a\x1a.txgate.v1.ExecuteResponse\x12U\n\x0eRunTransaction\x12 .txgate.v1.RunTransactionRequest\x1a!.txgate.v1.RunTransactionResponse\x12N\n\x0bStreamQuery\x12\x1d.txgate.v1.StreamQueryRequest\x1a\x1e.txgate.v1.StreamQueryResponse0\x01\x12P\n\x0bTransaction\x12\x1d.txgate.v1.TransactionRequest\x1a\x1e.txgate.v1.TransactionResponse(\x01\x30\x01\x42Y\n\rdev.txgate.v1B\rDatabaseProtoP\x01Z4github.com/txgate/txgate/client/go/txgatev1;txgatev1\xf8\x01\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -23,8 +23,10 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'txgate.v1.database_pb2', _g
 if _descriptor._USE_C_DESCRIPTORS == False:
   _globals['DESCRIPTOR']._options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\rdev.txgate.v1B\rDatabaseProtoP\001Z4github.com/txgate/txgate/client/go/txgatev1;txgatev1\370\001\001'
-  _globals['_ISOLATIONLEVEL']._serialized_start=2774
-  _globals['_ISOLATIONLEVEL']._serialized_end=2968
+  _globals['_READROUTING']._serialized_start=3071
+  _globals['_READROUTING']._serialized_end=3166
+  _globals['_ISOLATIONLEVEL']._serialized_start=3169
+  _globals['_ISOLATIONLEVEL']._serialized_end=3363
   _globals['_VALUE']._serialized_start=70
   _globals['_VALUE']._serialized_end=472
   _globals['_DATE']._serialized_start=474
@@ -44,35 +46,37 @@ if _descriptor._USE_C_DESCRIPTORS == False:
   _globals['_RESULTSET']._serialized_start=1264
   _globals['_RESULTSET']._serialized_end=1501
   _globals['_EXECUTEREQUEST']._serialized_start=1503
-  _globals['_EXECUTEREQUEST']._serialized_end=1591
-  _globals['_EXECUTERESPONSE']._serialized_start=1593
-  _globals['_EXECUTERESPONSE']._serialized_end=1648
-  _globals['_TRANSACTIONOPTIONS']._serialized_start=1650
-  _globals['_TRANSACTIONOPTIONS']._serialized_end=1741
-  _globals['_RUNTRANSACTIONREQUEST']._serialized_start=1744
-  _globals['_RUNTRANSACTIONREQUEST']._serialized_end=1882
-  _globals['_RUNTRANSACTIONRESPONSE']._serialized_start=1884
-  _globals['_RUNTRANSACTIONRESPONSE']._serialized_end=1965
-  _globals['_STREAMQUERYREQUEST']._serialized_start=1967
-  _globals['_STREAMQUERYREQUEST']._serialized_end=2093
-  _globals['_STREAMQUERYRESPONSE']._serialized_start=2096
-  _globals['_STREAMQUERYRESPONSE']._serialized_end=2243
-  _globals['_TRANSACTIONREQUEST']._serialized_start=2246
-  _globals['_TRANSACTIONREQUEST']._serialized_end=2432
-  _globals['_BEGIN']._serialized_start=2434
-  _globals['_BEGIN']._serialized_end=2489
-  _globals['_COMMIT']._serialized_start=2491
-  _globals['_COMMIT']._serialized_end=2524
-  _globals['_ROLLBACK']._serialized_start=2526
-  _globals['_ROLLBACK']._serialized_end=2536
-  _globals['_TRANSACTIONRESPONSE']._serialized_start=2539
-  _globals['_TRANSACTIONRESPONSE']._serialized_end=2735
-  _globals['_BEGUN']._serialized_start=2737
-  _globals['_BEGUN']._serialized_end=2744
-  _globals['_COMMITTED']._serialized_start=2746
-  _globals['_COMMITTED']._serialized_end=2757
-  _globals['_ROLLEDBACK']._serialized_start=2759
-  _globals['_ROLLEDBACK']._serialized_end=2771
-  _globals['_DATABASESERVICE']._serialized_start=2971
-  _globals['_DATABASESERVICE']._serialized_end=3303
+  _globals['_EXECUTEREQUEST']._serialized_end=1629
+  _globals['_EXECUTERESPONSE']._serialized_start=1631
+  _globals['_EXECUTERESPONSE']._serialized_end=1711
+  _globals['_READOPTIONS']._serialized_start=1713
+  _globals['_READOPTIONS']._serialized_end=1818
+  _globals['_TRANSACTIONOPTIONS']._serialized_start=1821
+  _globals['_TRANSACTIONOPTIONS']._serialized_end=1950
+  _globals['_RUNTRANSACTIONREQUEST']._serialized_start=1953
+  _globals['_RUNTRANSACTIONREQUEST']._serialized_end=2091
+  _globals['_RUNTRANSACTIONRESPONSE']._serialized_start=2093
+  _globals['_RUNTRANSACTIONRESPONSE']._serialized_end=2199
+  _globals['_STREAMQUERYREQUEST']._serialized_start=2202
+  _globals['_STREAMQUERYREQUEST']._serialized_end=2366
+  _globals['_STREAMQUERYRESPONSE']._serialized_start=2369
+  _globals['_STREAMQUERYRESPONSE']._serialized_end=2516
+  _globals['_TRANSACTIONREQUEST']._serialized_start=2519
+  _globals['_TRANSACTIONREQUEST']._serialized_end=2705
+  _globals['_BEGIN']._serialized_start=2707
+  _globals['_BEGIN']._serialized_end=2762
+  _globals['_COMMIT']._serialized_start=2764
+  _globals['_COMMIT']._serialized_end=2797
+  _globals['_ROLLBACK']._serialized_start=2799
+  _globals['_ROLLBACK']._serialized_end=2809
+  _globals['_TRANSACTIONRESPONSE']._serialized_start=2812
+  _globals['_TRANSACTIONRESPONSE']._serialized_end=3008
+  _globals['_BEGUN']._serialized_start=3010
+  _globals['_BEGUN']._serialized_end=3017
+  _globals['_COMMITTED']._serialized_start=3019
+  _globals['_COMMITTED']._serialized_end=3055
+  _globals['_ROLLEDBACK']._serialized_start=3057
+  _globals['_ROLLEDBACK']._serialized_end=3069
+  _globals['_DATABASESERVICE']._serialized_start=3366
+  _globals['_DATABASESERVICE']._serialized_end=3698
 # @@protoc_insertion_point(module_scope)

@@ -7,6 +7,12 @@ from typing import ClassVar as _ClassVar, Iterable as _Iterable, Mapping as _Map
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class ReadRouting(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    READ_ROUTING_UNSPECIFIED: _ClassVar[ReadRouting]
+    READ_ROUTING_PRIMARY: _ClassVar[ReadRouting]
+    READ_ROUTING_REPLICA: _ClassVar[ReadRouting]
+
 class IsolationLevel(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     ISOLATION_LEVEL_UNSPECIFIED: _ClassVar[IsolationLevel]
@@ -14,6 +20,9 @@ class IsolationLevel(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ISOLATION_LEVEL_READ_COMMITTED: _ClassVar[IsolationLevel]
     ISOLATION_LEVEL_REPEATABLE_READ: _ClassVar[IsolationLevel]
     ISOLATION_LEVEL_SERIALIZABLE: _ClassVar[IsolationLevel]
+READ_ROUTING_UNSPECIFIED: ReadRouting
+READ_ROUTING_PRIMARY: ReadRouting
+READ_ROUTING_REPLICA: ReadRouting
 ISOLATION_LEVEL_UNSPECIFIED: IsolationLevel
 ISOLATION_LEVEL_READ_UNCOMMITTED: IsolationLevel
 ISOLATION_LEVEL_READ_COMMITTED: IsolationLevel
@@ -159,28 +168,44 @@ class ResultSet(_message.Message):
     def __init__(self, columns: _Optional[_Iterable[_Union[Column, _Mapping]]] = ..., rows: _Optional[_Iterable[_Union[Row, _Mapping]]] = ..., affected_rows: _Optional[int] = ..., last_insert_id: _Optional[int] = ..., warning_count: _Optional[int] = ..., more_results: _Optional[_Iterable[_Union[ResultSet, _Mapping]]] = ..., out_parameters: _Optional[_Union[ResultSet, _Mapping]] = ...) -> None: ...
 
 class ExecuteRequest(_message.Message):
-    __slots__ = ("sql", "params", "idempotency_key")
+    __slots__ = ("sql", "params", "idempotency_key", "read")
     SQL_FIELD_NUMBER: _ClassVar[int]
     PARAMS_FIELD_NUMBER: _ClassVar[int]
     IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    READ_FIELD_NUMBER: _ClassVar[int]
     sql: str
     params: _containers.RepeatedCompositeFieldContainer[Value]
     idempotency_key: str
-    def __init__(self, sql: _Optional[str] = ..., params: _Optional[_Iterable[_Union[Value, _Mapping]]] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+    read: ReadOptions
+    def __init__(self, sql: _Optional[str] = ..., params: _Optional[_Iterable[_Union[Value, _Mapping]]] = ..., idempotency_key: _Optional[str] = ..., read: _Optional[_Union[ReadOptions, _Mapping]] = ...) -> None: ...
 
 class ExecuteResponse(_message.Message):
-    __slots__ = ("result",)
+    __slots__ = ("result", "causality_token")
     RESULT_FIELD_NUMBER: _ClassVar[int]
+    CAUSALITY_TOKEN_FIELD_NUMBER: _ClassVar[int]
     result: ResultSet
-    def __init__(self, result: _Optional[_Union[ResultSet, _Mapping]] = ...) -> None: ...
+    causality_token: str
+    def __init__(self, result: _Optional[_Union[ResultSet, _Mapping]] = ..., causality_token: _Optional[str] = ...) -> None: ...
+
+class ReadOptions(_message.Message):
+    __slots__ = ("routing", "max_staleness_ms", "causality_token")
+    ROUTING_FIELD_NUMBER: _ClassVar[int]
+    MAX_STALENESS_MS_FIELD_NUMBER: _ClassVar[int]
+    CAUSALITY_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    routing: ReadRouting
+    max_staleness_ms: int
+    causality_token: str
+    def __init__(self, routing: _Optional[_Union[ReadRouting, str]] = ..., max_staleness_ms: _Optional[int] = ..., causality_token: _Optional[str] = ...) -> None: ...
 
 class TransactionOptions(_message.Message):
-    __slots__ = ("isolation_level", "read_only")
+    __slots__ = ("isolation_level", "read_only", "read")
     ISOLATION_LEVEL_FIELD_NUMBER: _ClassVar[int]
     READ_ONLY_FIELD_NUMBER: _ClassVar[int]
+    READ_FIELD_NUMBER: _ClassVar[int]
     isolation_level: IsolationLevel
     read_only: bool
-    def __init__(self, isolation_level: _Optional[_Union[IsolationLevel, str]] = ..., read_only: bool = ...) -> None: ...
+    read: ReadOptions
+    def __init__(self, isolation_level: _Optional[_Union[IsolationLevel, str]] = ..., read_only: bool = ..., read: _Optional[_Union[ReadOptions, _Mapping]] = ...) -> None: ...
 
 class RunTransactionRequest(_message.Message):
     __slots__ = ("statements", "options", "idempotency_key")
@@ -193,24 +218,28 @@ class RunTransactionRequest(_message.Message):
     def __init__(self, statements: _Optional[_Iterable[_Union[Statement, _Mapping]]] = ..., options: _Optional[_Union[TransactionOptions, _Mapping]] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
 
 class RunTransactionResponse(_message.Message):
-    __slots__ = ("results", "attempts")
+    __slots__ = ("results", "attempts", "causality_token")
     RESULTS_FIELD_NUMBER: _ClassVar[int]
     ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    CAUSALITY_TOKEN_FIELD_NUMBER: _ClassVar[int]
     results: _containers.RepeatedCompositeFieldContainer[ResultSet]
     attempts: int
-    def __init__(self, results: _Optional[_Iterable[_Union[ResultSet, _Mapping]]] = ..., attempts: _Optional[int] = ...) -> None: ...
+    causality_token: str
+    def __init__(self, results: _Optional[_Iterable[_Union[ResultSet, _Mapping]]] = ..., attempts: _Optional[int] = ..., causality_token: _Optional[str] = ...) -> None: ...
 
 class StreamQueryRequest(_message.Message):
-    __slots__ = ("sql", "params", "max_rows_per_chunk", "accept_chunked_values")
+    __slots__ = ("sql", "params", "max_rows_per_chunk", "accept_chunked_values", "read")
     SQL_FIELD_NUMBER: _ClassVar[int]
     PARAMS_FIELD_NUMBER: _ClassVar[int]
     MAX_ROWS_PER_CHUNK_FIELD_NUMBER: _ClassVar[int]
     ACCEPT_CHUNKED_VALUES_FIELD_NUMBER: _ClassVar[int]
+    READ_FIELD_NUMBER: _ClassVar[int]
     sql: str
     params: _containers.RepeatedCompositeFieldContainer[Value]
     max_rows_per_chunk: int
     accept_chunked_values: bool
-    def __init__(self, sql: _Optional[str] = ..., params: _Optional[_Iterable[_Union[Value, _Mapping]]] = ..., max_rows_per_chunk: _Optional[int] = ..., accept_chunked_values: bool = ...) -> None: ...
+    read: ReadOptions
+    def __init__(self, sql: _Optional[str] = ..., params: _Optional[_Iterable[_Union[Value, _Mapping]]] = ..., max_rows_per_chunk: _Optional[int] = ..., accept_chunked_values: bool = ..., read: _Optional[_Union[ReadOptions, _Mapping]] = ...) -> None: ...
 
 class StreamQueryResponse(_message.Message):
     __slots__ = ("columns", "rows", "warning_count", "done", "chunked_value")
@@ -271,8 +300,10 @@ class Begun(_message.Message):
     def __init__(self) -> None: ...
 
 class Committed(_message.Message):
-    __slots__ = ()
-    def __init__(self) -> None: ...
+    __slots__ = ("causality_token",)
+    CAUSALITY_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    causality_token: str
+    def __init__(self, causality_token: _Optional[str] = ...) -> None: ...
 
 class RolledBack(_message.Message):
     __slots__ = ()
