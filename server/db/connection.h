@@ -29,6 +29,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/cord.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 
@@ -85,6 +86,21 @@ struct TransactionStart {
   // procedure, with error 1399 (XAER_RMFAIL). README, "Transactions".
   bool xa = false;
 };
+
+// The failure of a batched statement whose result holds a column that
+// does not decode from text exactly (sql::TextIdentical: its table changed
+// since the statement was checked). Nothing is wrong with the request: the
+// transaction is rolled back and run again, and the connection checks
+// every statement anew (it forgets its prepared statements).
+inline constexpr char kBatchStaleUrl[] = "type.txgate.dev/batch-stale";
+inline absl::Status BatchStale(absl::string_view message) {
+  absl::Status status = absl::AbortedError(message);
+  status.SetPayload(kBatchStaleUrl, absl::Cord("1"));
+  return status;
+}
+inline bool IsBatchStale(const absl::Status& status) {
+  return status.GetPayload(kBatchStaleUrl).has_value();
+}
 
 class Connection {
  public:

@@ -71,11 +71,16 @@ bool IsJson(const MYSQL_FIELD& field) {
          absl::string_view(format.str, format.length) == "json";
 }
 
+// Commands sent to a server by any Connection of this process.
+std::atomic<uint64_t> commands_sent{0};
+
 sql::MysqlError ErrorOf(MYSQL* mysql) {
   return {mysql_errno(mysql), mysql_sqlstate(mysql), mysql_error(mysql)};
 }
 
 }  // namespace
+
+uint64_t Connection::CommandsSent() { return commands_sent.load(std::memory_order_relaxed); }
 
 absl::StatusOr<std::unique_ptr<Connection>> Connection::Open(const ConnectOptions& options,
                                                              absl::Duration timeout) {
@@ -166,6 +171,7 @@ void Connection::CloseStatements() {
 
 absl::Status Connection::ReadIdentity() {
   const std::string sql = absl::StrCat(db::kSessionIdentitySelect, "CONNECTION_ID()");
+  commands_sent.fetch_add(1, std::memory_order_relaxed);
   if (mysql_real_query(mysql_, sql.data(), sql.size()) != 0) return ConnectionError();
   MYSQL_RES* res = mysql_store_result(mysql_);
   if (res == nullptr) return ConnectionError();
@@ -198,6 +204,7 @@ absl::Status Connection::InitSession() {
                                ? absl::StrCat("SET SESSION TRANSACTION READ ONLY; ", kSessionInit)
                                : std::string(kSessionInit);
   absl::Status status;
+  commands_sent.fetch_add(1, std::memory_order_relaxed);
   if (mysql_real_query(mysql_, init.data(), init.size()) != 0) {
     status = ConnectionError();
   } else {
@@ -387,6 +394,7 @@ absl::Status Connection::Query(absl::string_view sql) {
   DrainPending();
   maybe_executed_ = true;
   fresh_ = false;
+  commands_sent.fetch_add(1, std::memory_order_relaxed);
   if (mysql_real_query(mysql_, sql.data(), sql.size()) != 0) {
     maybe_executed_ = mysql_errno(mysql_) != kCommandNotSent;
     return ConnectionError();
@@ -417,6 +425,7 @@ absl::StatusOr<Connection::Prepared> Connection::Prepare(absl::string_view sql) 
   for (int attempt = 0;; ++attempt) {
     p.stmt = mysql_stmt_init(mysql_);
     if (p.stmt == nullptr) return ConnectionError();
+    commands_sent.fetch_add(1, std::memory_order_relaxed);
     if (mysql_stmt_prepare(p.stmt, sql.data(), sql.size()) == 0) break;
     absl::Status status = StatementError(p.stmt);
     const bool too_many = mysql_stmt_errno(p.stmt) == ER_MAX_PREPARED_STMT_COUNT_REACHED;
@@ -502,6 +511,7 @@ absl::Status Connection::Execute(const Prepared& p) {
     return status;
   }
   maybe_executed_ = true;
+  commands_sent.fetch_add(1, std::memory_order_relaxed);
   if (mysql_stmt_execute(p.stmt) != 0) {
     maybe_executed_ = mysql_stmt_errno(p.stmt) != kCommandNotSent;
     absl::Status status = StatementError(p.stmt);
@@ -788,6 +798,7 @@ absl::StatusOr<std::optional<std::string>> Connection::BatchText(absl::string_vi
   // The server's parse is the truth: one statement, this many
   // placeholders, these columns. A failure is Start's to answer.
   DrainPending();
+  if (std::exchange(forget_statements_, false)) CloseStatements();
   absl::StatusOr<Prepared> prepared = Prepare(sql);
   if (!prepared.ok()) return Text();
   if (!prepared->cached) {
@@ -838,6 +849,7 @@ absl::Status Connection::BeginTransactionWithBatch(const db::TransactionStart& s
   const bool changed = session_changed_;
   absl::Status status;
   maybe_executed_ = true;
+  commands_sent.fetch_add(1, std::memory_order_relaxed);
   if (mysql_real_query(mysql_, sql.data(), sql.size()) != 0) {
     maybe_executed_ = mysql_errno(mysql_) != kCommandNotSent;
     status = ConnectionError();
@@ -877,6 +889,13 @@ absl::Status Connection::BeginTextResult() {
     fields[i].length = f[i].length;
     fields[i].decimals = f[i].decimals;
     fields[i].json = IsJson(f[i]);
+    if (!sql::TextIdentical(fields[i])) {
+      forget_statements_ = true;
+      has_rows_ = true;  // read and freed by the drain
+      return db::BatchStale(absl::StrCat("column ", i + 1, " of a batched statement is now ",
+                                         sql::TypeName(fields[i]),
+                                         ", which its check did not see; run again"));
+    }
   }
   decoder_.Reset(std::move(fields));
   has_rows_ = true;
@@ -897,14 +916,17 @@ bool Connection::IdleAlive() const {
 }
 
 absl::Status Connection::Ping() {
+  commands_sent.fetch_add(1, std::memory_order_relaxed);
   if (mysql_ping(mysql_) != 0) return ConnectionError();
   return absl::OkStatus();
 }
 
 absl::Status Connection::ResetSession() {
   CloseStatements();
+  commands_sent.fetch_add(1, std::memory_order_relaxed);
   if (mysql_reset_connection(mysql_) != 0) return ConnectionError();
   if (!database_.empty()) {
+    commands_sent.fetch_add(1, std::memory_order_relaxed);
     if (mysql_select_db(mysql_, database_.c_str()) != 0) return ConnectionError();
   } else if (absl::Status s = ExpectNoSchema(); !s.ok()) {
     return s;
@@ -913,6 +935,7 @@ absl::Status Connection::ResetSession() {
 }
 
 absl::Status Connection::ExpectNoSchema() {
+  commands_sent.fetch_add(1, std::memory_order_relaxed);
   if (mysql_real_query(mysql_, "SELECT DATABASE() IS NULL", 25) != 0) return ConnectionError();
   MYSQL_RES* res = mysql_store_result(mysql_);
   if (res == nullptr) return ConnectionError();

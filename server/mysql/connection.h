@@ -130,6 +130,11 @@ class Connection final : public db::Connection {
   // statement would, for up to read_timeout).
   ~Connection() override;
 
+  // Commands (round trips: a query, a multi-statement batch, a prepare, an
+  // execute, a ping, a reset) sent by every Connection of this process so
+  // far; for tests and measurements of round trips per call.
+  static uint64_t CommandsSent();
+
   // Columns of the started statement; empty when it returns no rows.
   const std::vector<sql::FieldInfo>& fields() const { return decoder_.fields(); }
 
@@ -214,6 +219,9 @@ class Connection final : public db::Connection {
   // _utf8mb4 X'..' literal compares as the bound string does (read at
   // connect; sql/text_codec.h).
   bool default_collation_ = false;
+  // A batch met a column its statement's check had not seen (DDL since the
+  // prepare): the cached statements are closed before the next batch.
+  bool forget_statements_ = false;
   sql::ParamBinder params_;
   sql::RowDecoder decoder_;
 };
