@@ -202,8 +202,8 @@ class Connection {
   // Columns of the current result (0: it returns no rows).
   virtual size_t column_count() const = 0;
 
-  // ---- Batches: a RunTransaction in two round trips (README,
-  // "Transactions") -------------------------------------------------------
+  // ---- Batches: a RunTransaction in two round trips (README, "Two round
+  // trips per RunTransaction") ---------------------------------------------
 
   // The text of `sql` with `params` bound as literals (sql/text_codec.h),
   // if it may be sent in a batch; nullopt if it must run with Start(). It

@@ -70,7 +70,8 @@ class OutcomeStore {
   absl::Status Record(db::Connection& conn, const std::string& key, const std::string& request,
                       const std::string& response);
 
-  // For a transaction sent in two round trips (README, "Transactions"):
+  // For a transaction sent in two round trips (README, "Two round trips per
+  // RunTransaction"):
   // ClaimText is the INSERT of the key's row (with an empty response),
   // sent in the first round trip before the transaction's statements: a key
   // committed before fails it with a duplicate key (1062), and a concurrent

@@ -96,7 +96,8 @@ struct RunnerOptions {
   // procedure's COMMIT or DDL included). Without, a CALL is refused inside
   // a transaction. README, "Transactions".
   bool xa_transactions = true;
-  // Send a RunTransaction in two round trips (README, "Transactions"):
+  // Send a RunTransaction in two round trips (README, "Two round trips per
+  // RunTransaction"):
   // XA START, the idempotency key's claim and the statements as one
   // command, then the outcome, XA END and XA COMMIT as another. Only with
   // xa_transactions (inside XA the server refuses anything that would

@@ -1,6 +1,6 @@
 // TextCodec: txgate.v1.Value <-> MySQL's TEXT protocol, for the statements
 // RunTransaction sends batched in one multi-statement command
-// (README, "Transactions", "Two round trips").
+// (README, "Two round trips per RunTransaction").
 //
 // Parameters: InlineParams() writes a statement's text with each `?`
 // placeholder replaced by a SQL literal whose server-side meaning is the

@@ -452,6 +452,9 @@ class BatchRpcTest : public ::testing::Test {
     service::ServerOptions options = DefaultServerOptions();
     options.pool.min_idle = 1;
     options.pool.max_size = 1;  // every call on the one session
+    // No pings of idle sessions between calls: the commands a call sends
+    // are counted process-wide.
+    options.pool.maintenance_interval = absl::Hours(1);
     server_ = new TestServer(options);
   }
   static void TearDownTestSuite() {
@@ -628,6 +631,45 @@ TEST_F(BatchRpcTest, AColumnRetypedAfterTheCheckIsNeverReadFromText) {
   EXPECT_EQ(server_->server().runner_stats().conflict_retries, retries + 1);
   EXPECT_EQ(Balances(), "998/2");
   Admin("DROP TABLE txgate.bt_x");
+}
+
+// Connection losses (KILL CONNECTION, as root) in each round trip: in the
+// first, nothing can have committed, and the transaction runs again on a
+// fresh connection; in the second, with a key, the key's row decides
+// (here: not committed, so it runs again), applied exactly once either way.
+TEST_F(BatchRpcTest, ALossInEitherRoundTripIsHealedAndAppliedOnce) {
+  txgate::v1::RunTransactionRequest request = Transfer(2);
+  txgate::v1::Statement* sleep = request.add_statements();
+  sleep->set_sql("SELECT SLEEP(1) AS bt_round_one FROM DUAL WHERE 1 = ?");
+  *sleep->add_params() = I64(1);
+  txgate::v1::RunTransactionResponse response;
+  {
+    SessionKiller killer("SELECT SLEEP(1) AS bt_round_one", 1);
+    grpc::Status s = Run(request, &response);
+    EXPECT_EQ(killer.Stop().size(), 1u);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+  }
+  EXPECT_EQ(response.attempts(), 2u);
+  EXPECT_EQ(Balances(), "998/2");
+
+  // The second round trip made slow by a trigger on the outcome table's
+  // UPDATE (the claim is an INSERT, so only round 2 sleeps).
+  txgate::v1::RunTransactionResponse warm;
+  ASSERT_TRUE(Run(Transfer(1, "bt-round-warm"), &warm).ok());  // the table exists
+  Admin(
+      "CREATE OR REPLACE TRIGGER txgate.bt_slow_outcome BEFORE UPDATE ON "
+      "txgate.txgate_outcomes FOR EACH ROW SET NEW.created_at = NEW.created_at + "
+      "INTERVAL SLEEP(1) SECOND");
+  {
+    SessionKiller killer("UPDATE %txgate_outcomes% SET response", 1);
+    grpc::Status s = Run(Transfer(3, "bt-round-two"), &response);
+    EXPECT_EQ(killer.Stop().size(), 1u);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+  }
+  Admin("DROP TRIGGER txgate.bt_slow_outcome");
+  EXPECT_EQ(response.attempts(), 2u);
+  EXPECT_EQ(Balances(), "994/6");
+  EXPECT_GE(server_->server().runner_stats().outcome_lookups, 1);
 }
 
 }  // namespace
