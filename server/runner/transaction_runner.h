@@ -23,6 +23,13 @@
 //  - on cancellation or deadline the running statement is killed, the
 //    transaction rolled back (by the lease's return) and the caller gets
 //    CANCELLED / DEADLINE_EXCEEDED.
+// A RunTransaction goes to the database in two round trips when its
+// statements allow (RunnerOptions::batch_transactions, README "Two round
+// trips per RunTransaction"): XA START, the key's claim and the statements
+// as one command (a loss there is a loss before COMMIT: healed), then the
+// outcome, XA END and XA COMMIT as another (a loss there is a lost COMMIT:
+// resolved by the key, or UNKNOWN without one). A duplicate key fails the
+// claim (1062), which the outcome resolution answers.
 // The rules themselves are RetryPolicy's; this class runs attempts of each
 // RPC's work and executes the policy's decisions in one heal loop (Heal).
 // It sees the database only through db::Connection and time only through
