@@ -23,10 +23,13 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/cord.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 
@@ -83,6 +86,21 @@ struct TransactionStart {
   // procedure, with error 1399 (XAER_RMFAIL). README, "Transactions".
   bool xa = false;
 };
+
+// The failure of a batched statement whose result holds a column that
+// does not decode from text exactly (sql::TextIdentical: its table changed
+// since the statement was checked). Nothing is wrong with the request: the
+// transaction is rolled back and run again, and the connection checks
+// every statement anew (it forgets its prepared statements).
+inline constexpr char kBatchStaleUrl[] = "type.txgate.dev/batch-stale";
+inline absl::Status BatchStale(absl::string_view message) {
+  absl::Status status = absl::AbortedError(message);
+  status.SetPayload(kBatchStaleUrl, absl::Cord("1"));
+  return status;
+}
+inline bool IsBatchStale(const absl::Status& status) {
+  return status.GetPayload(kBatchStaleUrl).has_value();
+}
 
 class Connection {
  public:
@@ -183,6 +201,49 @@ class Connection {
 
   // Columns of the current result (0: it returns no rows).
   virtual size_t column_count() const = 0;
+
+  // ---- Batches: a RunTransaction in two round trips (README, "Two round
+  // trips per RunTransaction") ---------------------------------------------
+
+  // The text of `sql` with `params` bound as literals (sql/text_codec.h),
+  // if it may be sent in a batch; nullopt if it must run with Start(). It
+  // may: the server prepared it as ONE statement (COM_STMT_PREPARE refuses
+  // "A; B", so a caller's second statement never runs), with as many
+  // placeholders as txgate's lexer found, it is no CALL (several results),
+  // every parameter has a literal with the bind's meaning, and every column
+  // it returns decodes from text exactly as from the binary protocol. The
+  // default (a driver without text batches): never.
+  virtual absl::StatusOr<std::optional<std::string>> BatchText(absl::string_view sql,
+                                                               const Params& params) {
+    (void)sql;
+    (void)params;
+    return std::optional<std::string>();
+  }
+
+  // True if a batch of `bytes` of statement text fits one command.
+  virtual bool BatchFits(size_t bytes) const {
+    (void)bytes;
+    return false;
+  }
+
+  // Opens a transaction as BeginTransaction does and sends `statements`
+  // (texts from BatchText) after it, all in ONE command. An error is the
+  // opening's (nothing of the statements ran). Then NextResult() reaches
+  // each statement's result in turn, the first one's too; an error there
+  // is that statement's, and the statements after it did not run.
+  virtual absl::Status BeginTransactionWithBatch(const TransactionStart& start,
+                                                 const std::vector<std::string>& statements) {
+    (void)start;
+    (void)statements;
+    return absl::UnimplementedError("no batches on this connection");
+  }
+
+  // Runs `sql` (a text from BatchText) and commits, in ONE command. If
+  // `sql` fails, the transaction is left open (roll it back).
+  virtual absl::Status CommitTransactionAfter(absl::string_view sql) {
+    (void)sql;
+    return absl::UnimplementedError("no batches on this connection");
+  }
 
   // Without a round trip: false if the idle session is known to be dead.
   virtual bool IdleAlive() const = 0;

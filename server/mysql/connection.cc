@@ -15,7 +15,9 @@
 #include "absl/strings/str_cat.h"
 #include "server/db/session_identity.h"
 #include "server/sql/error.h"
+#include "server/sql/lexer.h"
 #include "server/sql/statement_kind.h"
+#include "server/sql/text_codec.h"
 
 namespace txgate::mysql {
 namespace {
@@ -26,7 +28,9 @@ namespace {
 // table that cannot be rolled back.
 constexpr absl::string_view kSessionInit =
     "SET time_zone = '+00:00', session_track_state_change = ON, "
-    "session_track_transaction_info = STATE; SELECT @@max_allowed_packet";
+    "session_track_transaction_info = STATE; SELECT @@max_allowed_packet, "
+    "@@collation_connection = (SELECT DEFAULT_COLLATE_NAME FROM "
+    "information_schema.CHARACTER_SETS WHERE CHARACTER_SET_NAME = @@character_set_connection)";
 
 // How far under max_allowed_packet an execution's estimated size must stay
 // for a connection lost while it was sent to count as a loss: above, the
@@ -67,11 +71,16 @@ bool IsJson(const MYSQL_FIELD& field) {
          absl::string_view(format.str, format.length) == "json";
 }
 
+// Commands sent to a server by any Connection of this process.
+std::atomic<uint64_t> commands_sent{0};
+
 sql::MysqlError ErrorOf(MYSQL* mysql) {
   return {mysql_errno(mysql), mysql_sqlstate(mysql), mysql_error(mysql)};
 }
 
 }  // namespace
+
+uint64_t Connection::CommandsSent() { return commands_sent.load(std::memory_order_relaxed); }
 
 absl::StatusOr<std::unique_ptr<Connection>> Connection::Open(const ConnectOptions& options,
                                                              absl::Duration timeout) {
@@ -142,6 +151,8 @@ Connection::~Connection() {
     broken_.store(true, std::memory_order_release);
     ::shutdown(open_socket, SHUT_RDWR);
   }
+  // Reads the rest of an unread result from the (shut) socket: fails at once.
+  if (text_result_ != nullptr) mysql_free_result(text_result_);
   // Detaches every statement (stmt->mysql = NULL): closing them afterwards
   // only frees memory, without COM_STMT_CLOSE (the session's end frees
   // them in the server) and without reading a pending result.
@@ -160,6 +171,7 @@ void Connection::CloseStatements() {
 
 absl::Status Connection::ReadIdentity() {
   const std::string sql = absl::StrCat(db::kSessionIdentitySelect, "CONNECTION_ID()");
+  commands_sent.fetch_add(1, std::memory_order_relaxed);
   if (mysql_real_query(mysql_, sql.data(), sql.size()) != 0) return ConnectionError();
   MYSQL_RES* res = mysql_store_result(mysql_);
   if (res == nullptr) return ConnectionError();
@@ -192,6 +204,7 @@ absl::Status Connection::InitSession() {
                                ? absl::StrCat("SET SESSION TRANSACTION READ ONLY; ", kSessionInit)
                                : std::string(kSessionInit);
   absl::Status status;
+  commands_sent.fetch_add(1, std::memory_order_relaxed);
   if (mysql_real_query(mysql_, init.data(), init.size()) != 0) {
     status = ConnectionError();
   } else {
@@ -204,6 +217,8 @@ absl::Status Connection::InitSession() {
       if (row != nullptr && row[0] != nullptr) {
         (void)absl::SimpleAtoi(absl::string_view(row[0], lengths[0]), &max_allowed_packet_);
       }
+      default_collation_ = row != nullptr && mysql_num_fields(res) > 1 && row[1] != nullptr &&
+                           absl::string_view(row[1], lengths[1]) == "1";
       mysql_free_result(res);
     } while (mysql_more_results(mysql_) && mysql_next_result(mysql_) == 0);
     if (mysql_errno(mysql_) != 0) status = ConnectionError();
@@ -283,24 +298,36 @@ bool Connection::InTransaction() {
   return (status & SERVER_STATUS_IN_TRANS) != 0;
 }
 
-absl::Status Connection::BeginTransaction(const db::TransactionStart& start) {
-  nontransactional_write_ = false;
+std::string Connection::BeginSql(const db::TransactionStart& start, int* statements) {
   std::string sql;
+  *statements = 1;
   if (start.xa) {
     // XA START takes no access mode: the next transaction's is set first,
     // in one SET TRANSACTION with the isolation level.
     if (!start.isolation.empty()) {
       absl::StrAppend(&sql, start.isolation, start.read_only ? ", READ ONLY; " : "; ");
+      *statements = 2;
     } else if (start.read_only) {
       absl::StrAppend(&sql, "SET TRANSACTION READ ONLY; ");
+      *statements = 2;
     }
     xid_ = absl::StrCat("txgate-", identity_.thread_id, "-",
                         absl::Hex(absl::Uniform<uint64_t>(random_), absl::kZeroPad16));
     absl::StrAppend(&sql, "XA START '", xid_, "'");
   } else {
-    if (!start.isolation.empty()) absl::StrAppend(&sql, start.isolation, "; ");
+    if (!start.isolation.empty()) {
+      absl::StrAppend(&sql, start.isolation, "; ");
+      *statements = 2;
+    }
     absl::StrAppend(&sql, start.read_only ? "START TRANSACTION READ ONLY" : "START TRANSACTION");
   }
+  return sql;
+}
+
+absl::Status Connection::BeginTransaction(const db::TransactionStart& start) {
+  nontransactional_write_ = false;
+  int statements = 0;
+  const std::string sql = BeginSql(start, &statements);
   absl::Status status = QueryKeepingSessionMark(sql);
   if (!status.ok()) {
     // The commands after a failed one did not run: no transaction is open,
@@ -322,10 +349,19 @@ absl::Status Connection::QueryKeepingSessionMark(absl::string_view sql) {
   return status;
 }
 
+std::string Connection::CommitSql() const {
+  if (xid_.empty()) return "COMMIT";
+  return absl::StrCat("XA END '", xid_, "'; XA COMMIT '", xid_, "' ONE PHASE");
+}
+
 absl::Status Connection::CommitTransaction() {
-  if (xid_.empty()) return QueryKeepingSessionMark("COMMIT");
-  absl::Status status = QueryKeepingSessionMark(
-      absl::StrCat("XA END '", xid_, "'; XA COMMIT '", xid_, "' ONE PHASE"));
+  absl::Status status = QueryKeepingSessionMark(CommitSql());
+  if (status.ok()) xid_.clear();
+  return status;
+}
+
+absl::Status Connection::CommitTransactionAfter(absl::string_view sql) {
+  absl::Status status = QueryKeepingSessionMark(absl::StrCat(sql, "; ", CommitSql()));
   if (status.ok()) xid_.clear();
   return status;
 }
@@ -358,6 +394,7 @@ absl::Status Connection::Query(absl::string_view sql) {
   DrainPending();
   maybe_executed_ = true;
   fresh_ = false;
+  commands_sent.fetch_add(1, std::memory_order_relaxed);
   if (mysql_real_query(mysql_, sql.data(), sql.size()) != 0) {
     maybe_executed_ = mysql_errno(mysql_) != kCommandNotSent;
     return ConnectionError();
@@ -388,6 +425,7 @@ absl::StatusOr<Connection::Prepared> Connection::Prepare(absl::string_view sql) 
   for (int attempt = 0;; ++attempt) {
     p.stmt = mysql_stmt_init(mysql_);
     if (p.stmt == nullptr) return ConnectionError();
+    commands_sent.fetch_add(1, std::memory_order_relaxed);
     if (mysql_stmt_prepare(p.stmt, sql.data(), sql.size()) == 0) break;
     absl::Status status = StatementError(p.stmt);
     const bool too_many = mysql_stmt_errno(p.stmt) == ER_MAX_PREPARED_STMT_COUNT_REACHED;
@@ -473,6 +511,7 @@ absl::Status Connection::Execute(const Prepared& p) {
     return status;
   }
   maybe_executed_ = true;
+  commands_sent.fetch_add(1, std::memory_order_relaxed);
   if (mysql_stmt_execute(p.stmt) != 0) {
     maybe_executed_ = mysql_stmt_errno(p.stmt) != kCommandNotSent;
     absl::Status status = StatementError(p.stmt);
@@ -538,6 +577,29 @@ void Connection::AppendColumns(google::protobuf::RepeatedPtrField<txgate::v1::Co
 }
 
 absl::StatusOr<bool> Connection::Next(txgate::v1::Row* row, size_t* bytes) {
+  if (batch_) {
+    if (text_result_ == nullptr || !has_rows_) return false;
+    MYSQL_ROW r = mysql_fetch_row(text_result_);
+    if (r == nullptr) {
+      has_rows_ = false;
+      if (mysql_errno(mysql_) != 0) return ConnectionError();
+      ReadEndOfRows();
+      return false;
+    }
+    const unsigned long* lengths = mysql_fetch_lengths(text_result_);
+    const std::vector<sql::FieldInfo>& fields = decoder_.fields();
+    size_t total = 0;
+    for (size_t i = 0; i < fields.size(); ++i) {
+      if (!sql::TextValue(fields[i], r[i], lengths[i], row->add_values())) {
+        return sql::ToStatus({CR_UNKNOWN_ERROR, "HY000",
+                              absl::StrCat("column ", i + 1, " (", sql::TypeName(fields[i]),
+                                           ") sent a text value txgate cannot read")});
+      }
+      total += 8 + (r[i] != nullptr ? lengths[i] : 0);
+    }
+    *bytes += total;
+    return true;
+  }
   if (active_ == nullptr || !has_rows_) return false;
   const int rc = mysql_stmt_fetch(active_);
   if (rc == MYSQL_NO_DATA) {
@@ -595,6 +657,22 @@ void Connection::ReadEndOfRows() {
 
 absl::StatusOr<ExecSummary> Connection::Done() {
   ExecSummary summary;
+  if (batch_) {
+    if (text_result_ != nullptr) {
+      // Unread rows must leave the socket before the next result.
+      EndTextResult();
+      if (mysql_errno(mysql_) != 0) return ConnectionError();
+      summary.warning_count = eof_warnings_;
+    } else {
+      const my_ulonglong affected = mysql_affected_rows(mysql_);
+      summary.affected_rows = affected == static_cast<my_ulonglong>(-1) ? 0 : affected;
+      summary.last_insert_id = mysql_insert_id(mysql_);
+      summary.warning_count = mysql_warning_count(mysql_);
+      if (LastCommandChangedSession()) session_changed_ = true;
+    }
+    if (!mysql_more_results(mysql_)) batch_ = false;
+    return summary;
+  }
   if (active_ == nullptr) return summary;
   MYSQL_STMT* stmt = active_;
   if (mysql_stmt_field_count(stmt) > 0) {
@@ -617,15 +695,32 @@ absl::StatusOr<ExecSummary> Connection::Done() {
 }
 
 bool Connection::pending_result() const {
+  if (batch_) return true;
   return active_ != nullptr && (has_rows_ || mysql_->status != MYSQL_STATUS_READY ||
                                 (mysql_->server_status & SERVER_MORE_RESULTS_EXIST) != 0);
 }
 
 bool Connection::more_results() const {
-  return active_ != nullptr && !has_rows_ && mysql_stmt_more_results(active_);
+  // A batch's results are reached by NextResult, one per statement.
+  return !batch_ && active_ != nullptr && !has_rows_ && mysql_stmt_more_results(active_);
 }
 
 absl::Status Connection::NextResult() {
+  if (batch_) {
+    EndTextResult();
+    if (!mysql_more_results(mysql_)) {
+      batch_ = false;
+      return sql::ToStatus(
+          {CR_UNKNOWN_ERROR, "HY000", "the batch ended before its last statement"});
+    }
+    if (mysql_next_result(mysql_) != 0) {
+      // That statement failed (or the connection did): the server runs
+      // nothing after it.
+      batch_ = false;
+      return ConnectionError();
+    }
+    return BeginTextResult();
+  }
   if (active_ == nullptr) return absl::OkStatus();
   const int rc = mysql_stmt_next_result(active_);
   if (rc > 0) return StatementError(active_);
@@ -653,6 +748,17 @@ void Connection::FinishStatement() {
 }
 
 void Connection::DrainPending() {
+  if (batch_) {
+    EndTextResult();
+    // What the statements after the current one did still counts.
+    while (mysql_more_results(mysql_) && mysql_next_result(mysql_) == 0) {
+      if (mysql_field_count(mysql_) > 0) {
+        if (MYSQL_RES* res = mysql_use_result(mysql_); res != nullptr) mysql_free_result(res);
+      }
+      if (LastCommandChangedSession()) session_changed_ = true;
+    }
+    batch_ = false;
+  }
   if (active_ == nullptr) return;
   if (has_rows_) {
     has_rows_ = false;
@@ -664,6 +770,144 @@ void Connection::DrainPending() {
   FinishStatement();
 }
 
+absl::StatusOr<std::optional<std::string>> Connection::BatchText(absl::string_view sql,
+                                                                 const db::Params& params) {
+  using Text = std::optional<std::string>;
+  // The bind's own refusals (no kind, an impossible date) come first, as
+  // from Start.
+  if (absl::Status s = params_.Bind(params); !s.ok()) return s;
+  const sql::StatementKind kind = sql::ClassifyStatement(sql);
+  // A CALL answers several results; a statement that may change session
+  // state (sql_mode among it) could change how the server reads the
+  // statements after it; executable comments hide code.
+  if (kind.calls_procedure || kind.opaque || kind.session.leaves_state) return Text();
+  unsigned int status = 0;
+  mariadb_get_infov(mysql_, MARIADB_CONNECTION_SERVER_STATUS, &status);
+  // Under NO_BACKSLASH_ESCAPES a backslash in a string ends it elsewhere
+  // than sql::Lex (MySQL's default escaping) sees.
+  if ((status & SERVER_STATUS_NO_BACKSLASH_ESCAPES) != 0 &&
+      sql.find('\\') != absl::string_view::npos) {
+    return Text();
+  }
+  if (!default_collation_) {
+    for (const txgate::v1::Value& v : params) {
+      if (v.has_string_value() || v.has_json_value()) return Text();
+    }
+  }
+  if (max_allowed_packet_ > 0 && sql.size() + 16 > max_allowed_packet_) return Text();
+  // The server's parse is the truth: one statement, this many
+  // placeholders, these columns. A failure is Start's to answer.
+  DrainPending();
+  if (std::exchange(forget_statements_, false)) CloseStatements();
+  absl::StatusOr<Prepared> prepared = Prepare(sql);
+  if (!prepared.ok()) return Text();
+  if (!prepared->cached) {
+    mysql_stmt_close(prepared->stmt);
+    return Text();
+  }
+  MYSQL_STMT* stmt = prepared->stmt;
+  if (mysql_stmt_param_count(stmt) != static_cast<unsigned long>(params.size())) return Text();
+  for (unsigned int i = 0; i < stmt->field_count; ++i) {
+    const MYSQL_FIELD& f = stmt->fields[i];
+    sql::FieldInfo info;
+    info.type = f.type;
+    info.flags = f.flags;
+    info.charsetnr = f.charsetnr;
+    info.length = f.length;
+    info.decimals = f.decimals;
+    if (!sql::TextIdentical(info)) return Text();
+  }
+  if (stmt->field_count > 0 && !params.empty() && !sql::PlaceholdersOnlyFilter(sql)) {
+    return Text();
+  }
+  const std::vector<sql::Token> tokens = sql::Lex(sql);
+  // Up to its last code token: a trailing ';' or comment could end or
+  // swallow what follows it in the batch.
+  size_t end = 0;
+  for (const sql::Token& t : tokens) {
+    if (!(t.kind == sql::Tok::kOther && t.end > 0 && sql[t.end - 1] == ';')) end = t.end;
+  }
+  std::vector<sql::Placeholder> placeholders = sql::Placeholders(sql.substr(0, end));
+  if (placeholders.size() != static_cast<size_t>(params.size())) return Text();
+  return sql::InlineParams(sql.substr(0, end), placeholders, params);
+}
+
+bool Connection::BatchFits(size_t bytes) const {
+  const uint64_t limit = max_allowed_packet_ > 0 ? max_allowed_packet_ : (1 << 20);
+  return bytes + kPacketSlack < limit;
+}
+
+absl::Status Connection::BeginTransactionWithBatch(const db::TransactionStart& start,
+                                                   const std::vector<std::string>& statements) {
+  DrainPending();
+  fresh_ = false;
+  nontransactional_write_ = false;
+  int opening = 0;
+  std::string sql = BeginSql(start, &opening);
+  for (const std::string& statement : statements) absl::StrAppend(&sql, ";\n", statement);
+  // The opening changes no session state but the transaction.
+  const bool changed = session_changed_;
+  absl::Status status;
+  maybe_executed_ = true;
+  commands_sent.fetch_add(1, std::memory_order_relaxed);
+  if (mysql_real_query(mysql_, sql.data(), sql.size()) != 0) {
+    maybe_executed_ = mysql_errno(mysql_) != kCommandNotSent;
+    status = ConnectionError();
+  }
+  for (int i = 1; status.ok() && i < opening; ++i) {
+    if (mysql_next_result(mysql_) != 0) status = ConnectionError();
+  }
+  session_changed_ = changed;
+  if (!status.ok()) {
+    // The server ran nothing after the failed command.
+    xid_.clear();
+    RequireReset();
+    return status;
+  }
+  batch_ = !statements.empty() && mysql_more_results(mysql_);
+  return absl::OkStatus();
+}
+
+absl::Status Connection::BeginTextResult() {
+  has_rows_ = false;
+  eof_warnings_ = 0;
+  out_params_ = false;
+  const unsigned int columns = mysql_field_count(mysql_);
+  if (columns == 0) {
+    decoder_.Reset({});
+    return absl::OkStatus();
+  }
+  text_result_ = mysql_use_result(mysql_);
+  if (text_result_ == nullptr) return ConnectionError();
+  const MYSQL_FIELD* f = mysql_fetch_fields(text_result_);
+  std::vector<sql::FieldInfo> fields(columns);
+  for (unsigned int i = 0; i < columns; ++i) {
+    fields[i].name.assign(f[i].name, f[i].name_length);
+    fields[i].type = f[i].type;
+    fields[i].flags = f[i].flags;
+    fields[i].charsetnr = f[i].charsetnr;
+    fields[i].length = f[i].length;
+    fields[i].decimals = f[i].decimals;
+    fields[i].json = IsJson(f[i]);
+    if (!sql::TextIdentical(fields[i])) {
+      forget_statements_ = true;
+      has_rows_ = true;  // read and freed by the drain
+      return db::BatchStale(absl::StrCat("column ", i + 1, " of a batched statement is now ",
+                                         sql::TypeName(fields[i]),
+                                         ", which its check did not see; run again"));
+    }
+  }
+  decoder_.Reset(std::move(fields));
+  has_rows_ = true;
+  return absl::OkStatus();
+}
+
+void Connection::EndTextResult() {
+  has_rows_ = false;
+  if (text_result_ == nullptr) return;
+  mysql_free_result(std::exchange(text_result_, nullptr));
+}
+
 bool Connection::IdleAlive() const {
   if (broken() || socket_ < 0) return false;
   pollfd pfd{socket_, POLLIN | POLLRDHUP, 0};
@@ -672,14 +916,17 @@ bool Connection::IdleAlive() const {
 }
 
 absl::Status Connection::Ping() {
+  commands_sent.fetch_add(1, std::memory_order_relaxed);
   if (mysql_ping(mysql_) != 0) return ConnectionError();
   return absl::OkStatus();
 }
 
 absl::Status Connection::ResetSession() {
   CloseStatements();
+  commands_sent.fetch_add(1, std::memory_order_relaxed);
   if (mysql_reset_connection(mysql_) != 0) return ConnectionError();
   if (!database_.empty()) {
+    commands_sent.fetch_add(1, std::memory_order_relaxed);
     if (mysql_select_db(mysql_, database_.c_str()) != 0) return ConnectionError();
   } else if (absl::Status s = ExpectNoSchema(); !s.ok()) {
     return s;
@@ -688,6 +935,7 @@ absl::Status Connection::ResetSession() {
 }
 
 absl::Status Connection::ExpectNoSchema() {
+  commands_sent.fetch_add(1, std::memory_order_relaxed);
   if (mysql_real_query(mysql_, "SELECT DATABASE() IS NULL", 25) != 0) return ConnectionError();
   MYSQL_RES* res = mysql_store_result(mysql_);
   if (res == nullptr) return ConnectionError();

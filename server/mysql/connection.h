@@ -13,6 +13,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -93,6 +94,23 @@ class Connection final : public db::Connection {
   bool pending_result() const override;
   bool out_params() const override { return out_params_; }
   size_t column_count() const override { return decoder_.fields().size(); }
+  // Prepares `sql` (or reuses its cached statement) to prove it is one
+  // statement and to see its placeholders and columns; a statement the
+  // server refuses to prepare, one not kept in the cache (so a batch never
+  // costs a prepare per call), a CALL, or a column that does not decode from
+  // text exactly (sql::TextIdentical): nullopt. INVALID_ARGUMENT as Start
+  // for a parameter ParamBinder refuses.
+  absl::StatusOr<std::optional<std::string>> BatchText(absl::string_view sql,
+                                                       const db::Params& params) override;
+  // Under max_allowed_packet with room to spare.
+  bool BatchFits(size_t bytes) const override;
+  // One multi-statement text command (CLIENT_MULTI_STATEMENTS): the
+  // transaction's opening, then each statement; results are read with the
+  // text protocol (sql::TextValue).
+  absl::Status BeginTransactionWithBatch(const db::TransactionStart& start,
+                                         const std::vector<std::string>& statements) override;
+  // `sql`; XA END; XA COMMIT ... ONE PHASE (or `sql`; COMMIT) as one command.
+  absl::Status CommitTransactionAfter(absl::string_view sql) override;
   // Looks at the idle socket: EOF, a reset or an unsolicited packet (such as
   // a kill notice) mean the server closed it.
   bool IdleAlive() const override;
@@ -112,12 +130,27 @@ class Connection final : public db::Connection {
   // statement would, for up to read_timeout).
   ~Connection() override;
 
+  // Commands (round trips: a query, a multi-statement batch, a prepare, an
+  // execute, a ping, a reset) sent by every Connection of this process so
+  // far; for tests and measurements of round trips per call.
+  static uint64_t CommandsSent();
+
   // Columns of the started statement; empty when it returns no rows.
   const std::vector<sql::FieldInfo>& fields() const { return decoder_.fields(); }
 
  private:
   Connection(MYSQL* mysql, const ConnectOptions& options);
   absl::Status InitSession();
+  // The SQL that opens a transaction as `start` says (sets xid_), and how
+  // many statements it holds.
+  std::string BeginSql(const db::TransactionStart& start, int* statements);
+  // The SQL that ends the open transaction with a commit.
+  std::string CommitSql() const;
+  // Reads the current result of a batch (text protocol) after
+  // mysql_real_query / mysql_next_result succeeded.
+  absl::Status BeginTextResult();
+  // Frees the current text result set (reading what is left of it).
+  void EndTextResult();
   // Query() for txgate's own transaction control: leaves session_changed_
   // as it was.
   absl::Status QueryKeepingSessionMark(absl::string_view sql);
@@ -178,6 +211,17 @@ class Connection final : public db::Connection {
   bool has_rows_ = false;      // the current result set has unread rows
   bool out_params_ = false;    // the current result set holds OUT parameters
   uint32_t eof_warnings_ = 0;
+  // A batch's results are being read (BeginTransactionWithBatch until the
+  // last one, or a drain).
+  bool batch_ = false;
+  MYSQL_RES* text_result_ = nullptr;  // the batch's current result set
+  // The session's collation is its character set's default, so that a
+  // _utf8mb4 X'..' literal compares as the bound string does (read at
+  // connect; sql/text_codec.h).
+  bool default_collation_ = false;
+  // A batch met a column its statement's check had not seen (DDL since the
+  // prepare): the cached statements are closed before the next batch.
+  bool forget_statements_ = false;
   sql::ParamBinder params_;
   sql::RowDecoder decoder_;
 };

@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "server/sql/text_codec.h"
 #include "txgate/v1/database.pb.h"
 
 namespace txgate::runner {
@@ -24,6 +25,7 @@ OutcomeStore::OutcomeStore(pool::ConnectionPool* pool, OutcomeOptions options)
   record_sql_ = absl::StrCat("INSERT INTO ", t,
                              " (idempotency_key, request_sha256, response) VALUES "
                              "(?, UNHEX(SHA2(?, 256)), ?)");
+  complete_sql_ = absl::StrCat("UPDATE ", t, " SET response = ? WHERE idempotency_key = ?");
   purge_sql_ = absl::StrCat("DELETE FROM ", t,
                             " WHERE created_at < NOW(6) - INTERVAL ? MICROSECOND LIMIT ?");
   // A failed purge waits for the next round.
@@ -74,6 +76,26 @@ absl::Status OutcomeStore::Record(db::Connection& conn, const std::string& key,
   *params.Add() = BytesValue(response);
   if (absl::Status s = conn.Start(record_sql_, params); !s.ok()) return s;
   return conn.Done().status();
+}
+
+namespace {
+
+// `sql` with `values` (bytes, which always have a literal) bound.
+std::string Bound(const std::string& sql, std::initializer_list<const std::string*> values) {
+  google::protobuf::RepeatedPtrField<txgate::v1::Value> params;
+  for (const std::string* v : values) *params.Add() = BytesValue(*v);
+  return *sql::InlineParams(sql, sql::Placeholders(sql), params);
+}
+
+}  // namespace
+
+std::string OutcomeStore::ClaimText(const std::string& key, const std::string& request) const {
+  const std::string empty;
+  return Bound(record_sql_, {&key, &request, &empty});
+}
+
+std::string OutcomeStore::CompleteText(const std::string& key, const std::string& response) const {
+  return Bound(complete_sql_, {&response, &key});
 }
 
 absl::StatusOr<uint64_t> OutcomeStore::Purge() {

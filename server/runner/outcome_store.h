@@ -70,6 +70,18 @@ class OutcomeStore {
   absl::Status Record(db::Connection& conn, const std::string& key, const std::string& request,
                       const std::string& response);
 
+  // For a transaction sent in two round trips (README, "Two round trips per
+  // RunTransaction"):
+  // ClaimText is the INSERT of the key's row (with an empty response),
+  // sent in the first round trip before the transaction's statements: a key
+  // committed before fails it with a duplicate key (1062), and a concurrent
+  // execution's uncommitted row makes it wait for that one's end. The
+  // second round trip's CompleteText fills in the response just before
+  // COMMIT, so the row, when committed, always holds it. Texts with their
+  // values bound as literals (sql/text_codec.h).
+  std::string ClaimText(const std::string& key, const std::string& request) const;
+  std::string CompleteText(const std::string& key, const std::string& response) const;
+
   // Deletes expired rows now (the purge thread calls it); returns how many.
   absl::StatusOr<uint64_t> Purge();
 
@@ -80,6 +92,7 @@ class OutcomeStore {
   std::string lookup_sql_;
   std::string locking_lookup_sql_;
   std::string record_sql_;
+  std::string complete_sql_;
   std::string purge_sql_;
 
   std::atomic<bool> ensured_{false};

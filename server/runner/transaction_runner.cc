@@ -4,6 +4,7 @@
 #include <optional>
 #include <utility>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/hash/hash.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -164,14 +165,19 @@ absl::Status LeftOpen() {
       "RunTransaction or a Transaction stream, or COMMIT inside the procedure");
 }
 
-absl::Status NonTransactional(int index) {
+// `later_ran`: the statements after it had been sent with it in one round
+// trip (a batch) and ran before the write was seen.
+absl::Status NonTransactional(int index, bool later_ran = false) {
   return sql::MakeStatus(
       absl::StatusCode::kFailedPrecondition, txgate::v1::NON_TRANSACTIONAL_WRITE,
       absl::StrCat("statement ", index + 1,
                    " wrote a non-transactional table (MyISAM, Aria, MEMORY, ...), whose change "
                    "neither a rollback undoes nor a re-run may repeat: the transaction was "
-                   "rolled back, that change stays, no later statement was run and nothing was "
-                   "re-run; send such statements with Execute"));
+                   "rolled back, that change stays, ",
+                   later_ran ? "the later statements (sent in the same round trip) ran and were "
+                               "rolled back with it, "
+                             : "no later statement was run, ",
+                   "and nothing was re-run; send such statements with Execute"));
 }
 
 absl::Status RolledBackByServer(int index) {
@@ -392,6 +398,49 @@ absl::Status TransactionRunner::RunStatement(CallContext& ctx, db::Connection& c
     }
   }
   return absl::OkStatus();
+}
+
+absl::Status TransactionRunner::ReadBatched(CallContext& ctx, db::Connection& conn,
+                                            ResultSet* result, int64_t* bytes) const {
+  Attached attached(ctx, &conn);
+  if (ctx.cancelled()) return Interrupted(ctx);
+  if (absl::Status s = conn.NextResult(); !s.ok()) return s;
+  return ReadResult(conn, result, bytes);
+}
+
+bool TransactionRunner::KnownNonTransactional(const std::string& sql) {
+  MutexLock lock(&nontransactional_mu_);
+  return nontransactional_.contains(sql);
+}
+
+void TransactionRunner::RememberNonTransactional(const std::string& sql) {
+  MutexLock lock(&nontransactional_mu_);
+  // Bounded: past it, forgotten texts are seen again (and stop again).
+  if (nontransactional_.size() >= 4096) nontransactional_.clear();
+  nontransactional_.insert(sql);
+}
+
+std::vector<std::string> TransactionRunner::BatchOf(
+    db::Connection& conn, const txgate::v1::RunTransactionRequest& request, const std::string& key,
+    const std::string& fingerprint, int* batched) {
+  *batched = 0;
+  std::vector<std::string> texts;
+  if (!options_.xa_transactions || !options_.batch_transactions) return texts;
+  if (!key.empty()) texts.push_back(outcomes_->ClaimText(key, fingerprint));
+  size_t bytes = texts.empty() ? 0 : texts[0].size();
+  for (const txgate::v1::Statement& st : request.statements()) {
+    if (KnownNonTransactional(st.sql())) break;
+    // A refusal (a parameter that cannot be bound, a text that does not
+    // prepare) is the prepared path's to answer, as before.
+    absl::StatusOr<std::optional<std::string>> text = conn.BatchText(st.sql(), st.params());
+    if (!text.ok() || !text->has_value()) break;
+    bytes += (*text)->size() + 2;
+    if (!conn.BatchFits(bytes)) break;
+    texts.push_back(std::move(**text));
+    ++*batched;
+  }
+  if (*batched == 0) texts.clear();
+  return texts;
 }
 
 absl::Status TransactionRunner::ReadResult(db::Connection& conn, ResultSet* result,
@@ -712,7 +761,25 @@ absl::StatusOr<txgate::v1::RunTransactionResponse> TransactionRunner::RunChecked
     absl::StatusOr<Lease> lease = pool_->Acquire(ctx.acquire_deadline());
     if (!lease.ok()) return Final(lease.status());
     db::Connection& conn = **lease;
-    if (!prior_checked) {
+    // A batch left unread (an answer before its last result) is read and
+    // rolled back here, so that the connection goes back clean rather than
+    // closed (the pool closes one with a pending result). Not after a
+    // cancellation or the deadline, which must not wait for the rest.
+    absl::Cleanup settle = [&] {
+      if (conn.pending_result() && !conn.broken() && !ctx.cancelled()) {
+        Attached attached(ctx, &conn);
+        (void)conn.RollbackTransaction();
+      }
+    };
+    if (absl::Status s = PrepareSession(ctx, conn, effects); !s.ok()) {
+      return FailedOn(conn, std::move(s), Phase::kBeforeSend, false);
+    }
+    // Round trip 1: XA START, the key's claim and the statements, as one
+    // command. (No separate look-up of the key: a duplicate fails the
+    // claim.)
+    int batched = 0;
+    const std::vector<std::string> batch = BatchOf(conn, request, key, fingerprint, &batched);
+    if (batched == 0 && !prior_checked) {
       // Before anything runs: a committed execution's answer is the answer.
       auto prior = PriorOutcome(ctx, conn, key, fingerprint);
       if (!prior.ok()) return FailedOn(conn, prior.status(), Phase::kStatementInFlight, false);
@@ -722,18 +789,53 @@ absl::StatusOr<txgate::v1::RunTransactionResponse> TransactionRunner::RunChecked
         return std::move(***prior);
       }
     }
-    if (absl::Status s = PrepareSession(ctx, conn, effects); !s.ok()) {
-      return FailedOn(conn, std::move(s), Phase::kBeforeSend, false);
-    }
-    if (absl::Status s = OpenTransaction(ctx, conn, request.options()); !s.ok()) {
+    if (batched > 0) {
+      absl::Status s;
+      {
+        Attached attached(ctx, &conn);
+        if (ctx.cancelled()) return Final(Interrupted(ctx));
+        // The outcome table is DDL: create it before any transaction opens.
+        if (outcomes_ != nullptr && !outcomes_->ensured()) (void)outcomes_->EnsureTable(conn);
+        db::TransactionStart start;
+        start.isolation = IsolationSql(request.options().isolation_level());
+        start.read_only = request.options().read_only();
+        start.xa = true;
+        s = conn.BeginTransactionWithBatch(start, batch);
+      }
+      if (!s.ok()) return FailedOn(conn, std::move(s), Phase::kStatementInFlight, false);
+      if (!key.empty()) {
+        {
+          Attached attached(ctx, &conn);
+          s = conn.NextResult();
+          if (s.ok()) s = conn.Done().status();
+        }
+        if (!s.ok()) {
+          AttemptFailure failure =
+              FailedOn(conn, std::move(s), Phase::kStatementInFlight, !all_reads);
+          // A committed execution with this key, or a concurrent one that
+          // committed while this claim waited for its row.
+          failure.key_taken = IsDuplicateKey(failure.status);
+          return failure;
+        }
+      }
+    } else if (absl::Status s = OpenTransaction(ctx, conn, request.options()); !s.ok()) {
       return FailedOn(conn, std::move(s), Phase::kStatementInFlight, false);
     }
     Response response;
     int64_t bytes = 0;
     for (int i = 0; i < request.statements_size(); ++i) {
       const txgate::v1::Statement& st = request.statements(i);
-      absl::Status s =
-          RunStatement(ctx, conn, st.sql(), st.params(), response.add_results(), &bytes);
+      absl::Status s = i < batched ? ReadBatched(ctx, conn, response.add_results(), &bytes)
+                                   : RunStatement(ctx, conn, st.sql(), st.params(),
+                                                  response.add_results(), &bytes);
+      if (!s.ok() && db::IsBatchStale(s)) {
+        // Its table changed since the statement was checked: rolled back
+        // (nothing ran for good) and run again, checked anew.
+        AttemptFailure failure = Final(std::move(s));
+        failure.final = false;
+        failure.conflict = true;
+        return failure;
+      }
       if (!s.ok()) {
         // The request's own error names its statement.
         if (!sql::IsConnectionLost(s) && !sql::IsTransientConflict(s)) {
@@ -761,6 +863,10 @@ absl::StatusOr<txgate::v1::RunTransactionResponse> TransactionRunner::RunChecked
         // answer too (recorded outside any transaction, so committed at
         // once; if it cannot be, the answer stands).
         const bool ended = verdict == Verdict::kEndedEarly;
+        // The statements after it in the batch ran already: this text
+        // runs one round trip at a time from now on.
+        const bool later_ran = !ended && i + 1 < batched;
+        if (!ended && i < batched) RememberNonTransactional(st.sql());
         if (!key.empty()) {
           Attached attached(ctx, &conn);
           if (conn.HasOpenTransaction()) (void)conn.RollbackTransaction();
@@ -768,7 +874,7 @@ absl::StatusOr<txgate::v1::RunTransactionResponse> TransactionRunner::RunChecked
               conn, key, fingerprint,
               absl::StrCat(ended ? kEndedEarlyMarker : kNonTransactionalMarker, i));
         }
-        return Final(ended ? EndedEarly(i) : NonTransactional(i));
+        return Final(ended ? EndedEarly(i) : NonTransactional(i, later_ran));
       }
       // An unmet expectation is the answer: the lease's return rolls the
       // attempt back, and no outcome has been recorded for the key.
@@ -781,6 +887,19 @@ absl::StatusOr<txgate::v1::RunTransactionResponse> TransactionRunner::RunChecked
     // committed (the lease's return rolls back).
     if (absl::Status s = CheckResponseSize(response.ByteSizeLong()); !s.ok()) {
       return Final(std::move(s));
+    }
+    if (!key.empty() && batched > 0) {
+      // Round trip 2: the response into the claimed row, XA END, XA COMMIT.
+      absl::Status s;
+      {
+        Attached attached(ctx, &conn);
+        s = conn.CommitTransactionAfter(outcomes_->CompleteText(key, response.SerializeAsString()));
+      }
+      if (s.ok()) return response;
+      if (wrote_nontransactional && sql::IsConnectionLost(s)) return Final(OutcomeUnknown(s));
+      AttemptFailure failure = FailedOn(conn, std::move(s), Phase::kCommitInFlight, !all_reads);
+      failure.lost_session = conn.identity();
+      return failure;
     }
     if (!key.empty()) {
       absl::Status s;

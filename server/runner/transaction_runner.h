@@ -23,6 +23,13 @@
 //  - on cancellation or deadline the running statement is killed, the
 //    transaction rolled back (by the lease's return) and the caller gets
 //    CANCELLED / DEADLINE_EXCEEDED.
+// A RunTransaction goes to the database in two round trips when its
+// statements allow (RunnerOptions::batch_transactions, README "Two round
+// trips per RunTransaction"): XA START, the key's claim and the statements
+// as one command (a loss there is a loss before COMMIT: healed), then the
+// outcome, XA END and XA COMMIT as another (a loss there is a lost COMMIT:
+// resolved by the key, or UNKNOWN without one). A duplicate key fails the
+// claim (1062), which the outcome resolution answers.
 // The rules themselves are RetryPolicy's; this class runs attempts of each
 // RPC's work and executes the policy's decisions in one heal loop (Heal).
 // It sees the database only through db::Connection and time only through
@@ -39,6 +46,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/functional/function_ref.h"
 #include "absl/random/random.h"
 #include "absl/status/status.h"
@@ -95,6 +103,14 @@ struct RunnerOptions {
   // procedure's COMMIT or DDL included). Without, a CALL is refused inside
   // a transaction. README, "Transactions".
   bool xa_transactions = true;
+  // Send a RunTransaction in two round trips (README, "Two round trips per
+  // RunTransaction"):
+  // XA START, the idempotency key's claim and the statements as one
+  // command, then the outcome, XA END and XA COMMIT as another. Only with
+  // xa_transactions (inside XA the server refuses anything that would
+  // commit between the statements); statements a batch cannot carry
+  // (db::Connection::BatchText) run one round trip each, as before.
+  bool batch_transactions = true;
 };
 
 // Counters for metrics.
@@ -328,6 +344,22 @@ class TransactionRunner {
   // grows by what it adds to the encoded response.
   absl::Status ReadResult(db::Connection& conn, txgate::v1::ResultSet* result,
                           int64_t* bytes) const;
+  // Reads the next statement's result of a batch on `conn`.
+  absl::Status ReadBatched(CallContext& ctx, db::Connection& conn, txgate::v1::ResultSet* result,
+                           int64_t* bytes) const;
+  // The first round trip's statement texts of `request` on `conn`: with a
+  // key its claim (OutcomeStore::ClaimText) first, then the longest run of
+  // leading statements the connection can batch (`*batched` of them).
+  // Empty: no statement can be batched (the transaction runs as before).
+  std::vector<std::string> BatchOf(db::Connection& conn,
+                                   const txgate::v1::RunTransactionRequest& request,
+                                   const std::string& key, const std::string& fingerprint,
+                                   int* batched);
+  // Statement texts seen writing a non-transactional table: never batched
+  // again (in a batch, the statements after such a write have run when it
+  // is seen; they are rolled back, but its own change stays). Bounded.
+  bool KnownNonTransactional(const std::string& sql);
+  void RememberNonTransactional(const std::string& sql);
   // Runs one statement on `conn`, reading all its results into `result`.
   absl::Status RunStatement(CallContext& ctx, db::Connection& conn, const std::string& sql,
                             const db::Params& params, txgate::v1::ResultSet* result,
@@ -400,6 +432,8 @@ class TransactionRunner {
   std::atomic<int64_t> replays_{0};
   std::atomic<int64_t> conflict_retries_{0};
   std::atomic<int64_t> outcome_lookups_{0};
+  Mutex nontransactional_mu_;
+  absl::flat_hash_set<std::string> nontransactional_ ABSL_GUARDED_BY(nontransactional_mu_);
 };
 
 }  // namespace txgate::runner
