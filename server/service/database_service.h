@@ -117,6 +117,13 @@ struct ServiceOptions {
   // gRPC's buffers while its client does not read, so this bounds that
   // memory: 128 streams of 1 MiB chunks.
   int max_open_streams = 128;
+  // Execute's inline fast path (TransactionRunner::ExecuteInline): an
+  // unkeyed re-runnable read, when an idle connection is free at once,
+  // runs on the gRPC thread that received it, which waits at most this
+  // long for the database's answer and then answers from that thread;
+  // otherwise the call goes on on a worker thread. Zero: every call goes
+  // to a worker thread.
+  absl::Duration inline_wait = absl::Microseconds(300);
 };
 
 class TransactionCall;
