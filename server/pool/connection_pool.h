@@ -234,10 +234,11 @@ class BasicPool {
   // dead (broken, or its idle socket closed: IdleAlive) is discarded; one
   // that needs a ping (idle past validation_interval) or is past
   // max_lifetime stays for Acquire(), which deals with it. nullopt when no
-  // connection is free so, or while the last probe failed.
+  // connection is free so, while the last probe failed, or while callers
+  // wait in Acquire() (a connection returned is theirs: no queue jumping).
   std::optional<Lease> TryAcquire() ABSL_LOCKS_EXCLUDED(mu_) {
     MutexLock lock(&mu_);
-    if (closed_ || probe_failed_ || idle_.empty()) return std::nullopt;
+    if (closed_ || probe_failed_ || idle_.empty() || waiters_ > 0) return std::nullopt;
     const absl::Time now = clock_();
     if (now - idle_.back().since > options_.validation_interval ||
         now - idle_.back().opened > options_.max_lifetime) {
