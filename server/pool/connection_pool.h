@@ -109,7 +109,8 @@ class BasicPool {
   using Clock = std::function<absl::Time()>;
 
   // A leased connection; returns to the pool, cleaned, when destroyed.
-  // Destroy it on a thread that may block (never a gRPC callback thread).
+  // Destroy it on a thread that may block (never a gRPC callback thread),
+  // unless clean() says the return needs no round trip.
   class Lease {
    public:
     Lease() = default;

@@ -1,6 +1,8 @@
 // TransactionRunner: the retry rules of txgate, in one place.
 //
-// Every RPC's work goes through here, on an executor thread (it blocks):
+// Every RPC's work goes through here, on an executor thread (it blocks;
+// ExecuteInline alone runs on a gRPC thread, never blocking longer than its
+// bounded wait, and hands over to ExecuteHandedOver on an executor thread):
 //  - a connection loss while nothing can have committed (a read, a
 //    statement before COMMIT, a command that never reached the server) is
 //    healed: the work re-runs on a fresh connection while the deadline
