@@ -306,12 +306,18 @@ TEST_F(RunnerTest, TheInlinePathHandsOverWhatItCannotRunWithoutBlocking) {
   read.set_sql("SELECT v FROM t");
   std::unique_ptr<CallContext> ctx = Call();
   {
+    std::vector<pool::ConnectionPool::Lease> held;  // every connection the pool may open
+    for (int i = 0; i < 4; ++i) {
+      absl::StatusOr<pool::ConnectionPool::Lease> lease = pool_->Acquire(ctx->deadline());
+      ASSERT_TRUE(lease.ok()) << lease.status();
+      held.push_back(std::move(*lease));
+    }
     TransactionRunner::InlineResult r = runner_->ExecuteInline(*ctx, read, absl::Milliseconds(1));
     EXPECT_FALSE(r.answer.has_value());
-    EXPECT_EQ(r.rest, nullptr);  // no idle connection: nothing begun
+    EXPECT_EQ(r.rest, nullptr);  // no idle connection: nothing begun, nothing waited for
   }
   db_.Expect("SELECT v", Rows({{Int(1)}}));
-  ASSERT_TRUE(Execute("SELECT v FROM t").ok());  // one connection, now idle
+  ASSERT_TRUE(Execute("SELECT v FROM t").ok());
   TransactionRunner::InlineResult r = runner_->ExecuteInline(*ctx, read, absl::Milliseconds(1));
   EXPECT_FALSE(r.answer.has_value());
   ASSERT_NE(r.rest, nullptr);
@@ -324,7 +330,6 @@ TEST_F(RunnerTest, TheInlinePathHandsOverWhatItCannotRunWithoutBlocking) {
   ASSERT_TRUE(answer.ok()) << answer.status();
   EXPECT_EQ(answer->result().rows(0).values(0).int64_value(), 2);
   EXPECT_THAT(Ran("SELECT"), ElementsAre("SELECT v FROM t", "SELECT v FROM t"));
-  EXPECT_EQ(pool_->Stats().open, 1);  // the same connection
 
   txgate::v1::ExecuteRequest write;
   write.set_sql("UPDATE t SET v = 1");
