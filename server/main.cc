@@ -169,6 +169,10 @@ ABSL_FLAG(absl::Duration, stream_write_timeout, kDefaults.service.stream_write_t
 ABSL_FLAG(int, max_open_streams, kDefaults.service.max_open_streams,
           "StreamQuery and Transaction streams open at once; more: RESOURCE_EXHAUSTED at once "
           "(reason SERVER_OVERLOADED)");
+ABSL_FLAG(absl::Duration, inline_wait, kDefaults.service.inline_wait,
+          "an unkeyed read sent to Execute runs on the gRPC thread that received it when an idle "
+          "connection is free, which waits this long at most for the database's answer before "
+          "handing the call to a worker thread; 0 = every call goes to a worker thread");
 ABSL_FLAG(int, max_concurrent_streams, kDefaults.max_concurrent_streams,
           "calls (HTTP/2 streams) one client connection may have open at once (0 = "
           "--worker_threads + --max_queued_calls + --max_open_streams)");
@@ -371,6 +375,7 @@ int main(int argc, char** argv) {
   options.service.max_queued_calls = absl::GetFlag(FLAGS_max_queued_calls);
   options.service.stream_write_timeout = absl::GetFlag(FLAGS_stream_write_timeout);
   options.service.max_open_streams = absl::GetFlag(FLAGS_max_open_streams);
+  options.service.inline_wait = absl::GetFlag(FLAGS_inline_wait);
   options.max_concurrent_streams = absl::GetFlag(FLAGS_max_concurrent_streams);
   options.service.max_inflight_request_bytes = absl::GetFlag(FLAGS_max_inflight_request_bytes);
 

@@ -1,8 +1,9 @@
 // Executor: a fixed set of named worker threads that run blocking work.
 //
-// gRPC's callback threads must never block, so every MySQL call is handed to
-// an Executor. Tasks run in FIFO order; Shutdown() runs every queued task and
-// joins the threads. Thread-safe.
+// gRPC's callback threads must never block, so every blocking MySQL call is
+// handed to an Executor (Execute's inline fast path runs non-blocking steps
+// on the gRPC thread for a bounded wait: TransactionRunner::ExecuteInline). Tasks run in FIFO
+// order; Shutdown() runs every queued task and joins the threads. Thread-safe.
 //
 // New calls enter through TrySubmit(), which is how txgate bounds what waits
 // for a worker: it refuses a task when too many wait already, and a task

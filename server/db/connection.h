@@ -261,6 +261,52 @@ class Connection {
   // error; the connection is broken afterwards.
   virtual void Interrupt() = 0;
 
+  // ---- Non-blocking steps (README, "Inline fast path") ----------------
+  // A re-runnable read may run as steps that never block: StartAsync(),
+  // then NextAsync() per row. A step that answers kWaiting has not ended:
+  // Resume() it (on the same or another thread, one at a time) until it
+  // answers something else. While a step waits, no other call but
+  // Resume(), pending_result() (true then), broken(), identity() and
+  // Interrupt() may be made; the pool closes a connection returned so.
+  // A driver without non-blocking I/O answers kNotEligible to
+  // StartAsync() (the default).
+  enum class Step {
+    kNotEligible,  // StartAsync: not run, nothing sent; run it with Start()
+    kWaiting,      // the step waits for the database: Resume() it
+    kStarted,      // the statement ran; its result is begun (AppendColumns)
+    kRow,          // NextAsync/Resume: `row` holds the next row
+    kEnd,          // NextAsync/Resume: no more rows (Done() next)
+  };
+
+  // Starts `sql` with `params` without blocking, only if it is a
+  // re-runnable read (no session effects: sql::ClassifyStatement) whose
+  // prepared statement this connection holds already; otherwise (or when
+  // the driver has no non-blocking I/O) kNotEligible, nothing sent.
+  // Errors as Start().
+  virtual absl::StatusOr<Step> StartAsync(absl::string_view sql, const Params& params) {
+    (void)sql;
+    (void)params;
+    return Step::kNotEligible;
+  }
+
+  // Like Next(), without blocking: kRow, kEnd or kWaiting.
+  virtual absl::StatusOr<Step> NextAsync(txgate::v1::Row* row, size_t* bytes) {
+    absl::StatusOr<bool> more = Next(row, bytes);
+    if (!more.ok()) return more.status();
+    return *more ? Step::kRow : Step::kEnd;
+  }
+
+  // Continues the waiting step once the database answered, waiting for it
+  // at most `wait` (zero: only looks); kWaiting again if it has not. An
+  // InfiniteDuration wait is bounded by the driver's read timeout.
+  // `row` and `bytes` as NextAsync() when the step is a row's.
+  virtual absl::StatusOr<Step> Resume(absl::Duration wait, txgate::v1::Row* row, size_t* bytes) {
+    (void)wait;
+    (void)row;
+    (void)bytes;
+    return absl::FailedPreconditionError("no step is waiting");
+  }
+
   // Destroying a connection never waits on the network for more than a
   // write to the local socket buffer: a broken one, or one with a
   // pending_result(), is closed without reading what the server still

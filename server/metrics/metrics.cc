@@ -35,6 +35,10 @@ class SampledMetrics final : public prometheus::Collectable {
     std::string help;
     Metrics::Kind kind;
     std::function<double()> read;
+    // A labeled metric: its label's name, and a value and read per series
+    // (`read` unused).
+    std::string label;
+    std::vector<std::pair<std::string, std::function<double()>>> series;
   };
 
   void Add(Entry entry) {
@@ -55,15 +59,21 @@ class SampledMetrics final : public prometheus::Collectable {
       prometheus::MetricFamily family;
       family.name = e.name;
       family.help = e.help;
-      prometheus::ClientMetric metric;
-      if (e.kind == Metrics::Kind::kCounter) {
-        family.type = prometheus::MetricType::Counter;
-        metric.counter.value = e.read();
-      } else {
-        family.type = prometheus::MetricType::Gauge;
-        metric.gauge.value = e.read();
-      }
-      family.metric.push_back(std::move(metric));
+      family.type = e.kind == Metrics::Kind::kCounter ? prometheus::MetricType::Counter
+                                                      : prometheus::MetricType::Gauge;
+      auto add = [&family, &e](const std::function<double()>& read,
+                               std::vector<prometheus::ClientMetric::Label> labels) {
+        prometheus::ClientMetric metric;
+        metric.label = std::move(labels);
+        if (e.kind == Metrics::Kind::kCounter) {
+          metric.counter.value = read();
+        } else {
+          metric.gauge.value = read();
+        }
+        family.metric.push_back(std::move(metric));
+      };
+      if (e.series.empty()) add(e.read, {});
+      for (const auto& [value, read] : e.series) add(read, {{e.label, value}});
       out.push_back(std::move(family));
     }
     return out;
@@ -242,7 +252,13 @@ absl::StatusOr<std::unique_ptr<Metrics>> Metrics::Create(const std::string& list
 
 void Metrics::AddSampled(const std::string& name, const std::string& help, Kind kind,
                          std::function<double()> read) {
-  sampled_->Add(SampledMetrics::Entry{name, help, kind, std::move(read)});
+  sampled_->Add(SampledMetrics::Entry{name, help, kind, std::move(read), "", {}});
+}
+
+void Metrics::AddSampled(const std::string& name, const std::string& help, Kind kind,
+                         const std::string& label,
+                         std::vector<std::pair<std::string, std::function<double()>>> series) {
+  sampled_->Add(SampledMetrics::Entry{name, help, kind, nullptr, label, std::move(series)});
 }
 
 void Metrics::RemoveSampled() { sampled_->Clear(); }

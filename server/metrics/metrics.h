@@ -24,6 +24,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -69,6 +70,11 @@ class Metrics {
   // callable until RemoveSampled() or the destructor.
   void AddSampled(const std::string& name, const std::string& help, Kind kind,
                   std::function<double()> read);
+  // The same for a metric with one label: a series per value of `label`,
+  // each read by its function.
+  void AddSampled(const std::string& name, const std::string& help, Kind kind,
+                  const std::string& label,
+                  std::vector<std::pair<std::string, std::function<double()>>> series);
   // Forgets every sampled metric (before their owners go away).
   void RemoveSampled();
 

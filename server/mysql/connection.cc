@@ -108,6 +108,9 @@ absl::StatusOr<std::unique_ptr<Connection>> Connection::Open(const ConnectOption
   mysql_optionsv(mysql, MYSQL_SET_CHARSET_NAME, "utf8mb4");
   unsigned int protocol = options.socket.empty() ? MYSQL_PROTOCOL_TCP : MYSQL_PROTOCOL_SOCKET;
   mysql_optionsv(mysql, MYSQL_OPT_PROTOCOL, &protocol);
+  // Before the connect, as Connector/C requires; the default stack for
+  // its non-blocking context.
+  if (options.nonblocking) mysql_optionsv(mysql, MYSQL_OPT_NONBLOCK, 0);
 
   const char* db = options.database.empty() ? nullptr : options.database.c_str();
   const char* socket = options.socket.empty() ? nullptr : options.socket.c_str();
@@ -135,6 +138,7 @@ Connection::Connection(MYSQL* mysql, const ConnectOptions& options)
     : mysql_(mysql),
       database_(options.database),
       read_only_(options.read_only),
+      nonblocking_(options.nonblocking),
       statement_cache_size_(options.statement_cache_size) {
   identity_.thread_id = mysql_thread_id(mysql_);
   socket_ = mysql_get_socket(mysql_);
@@ -153,6 +157,15 @@ Connection::~Connection() {
   }
   // Reads the rest of an unread result from the (shut) socket: fails at once.
   if (text_result_ != nullptr) mysql_free_result(text_result_);
+  // A step still waiting is ended first (its context must not be left
+  // suspended): on the shut socket every read fails at once.
+  for (int i = 0; i < 100 && async_op_ != AsyncOp::kNone; ++i) {
+    int ret = 0;
+    const int ready = async_wait_ & (MYSQL_WAIT_READ | MYSQL_WAIT_WRITE | MYSQL_WAIT_TIMEOUT);
+    async_wait_ = async_op_ == AsyncOp::kExecute ? mysql_stmt_execute_cont(&ret, async_stmt_, ready)
+                                                 : mysql_stmt_fetch_cont(&ret, active_, ready);
+    if (async_wait_ == 0) async_op_ = AsyncOp::kNone;
+  }
   // Detaches every statement (stmt->mysql = NULL): closing them afterwards
   // only frees memory, without COM_STMT_CLOSE (the session's end frees
   // them in the server) and without reading a pending result.
@@ -601,7 +614,10 @@ absl::StatusOr<bool> Connection::Next(txgate::v1::Row* row, size_t* bytes) {
     return true;
   }
   if (active_ == nullptr || !has_rows_) return false;
-  const int rc = mysql_stmt_fetch(active_);
+  return Fetched(mysql_stmt_fetch(active_), row, bytes);
+}
+
+absl::StatusOr<bool> Connection::Fetched(int rc, txgate::v1::Row* row, size_t* bytes) {
   if (rc == MYSQL_NO_DATA) {
     has_rows_ = false;
     ReadEndOfRows();
@@ -695,7 +711,7 @@ absl::StatusOr<ExecSummary> Connection::Done() {
 }
 
 bool Connection::pending_result() const {
-  if (batch_) return true;
+  if (batch_ || async_op_ != AsyncOp::kNone) return true;
   return active_ != nullptr && (has_rows_ || mysql_->status != MYSQL_STATUS_READY ||
                                 (mysql_->server_status & SERVER_MORE_RESULTS_EXIST) != 0);
 }
@@ -748,6 +764,14 @@ void Connection::FinishStatement() {
 }
 
 void Connection::DrainPending() {
+  {
+    txgate::v1::Row row;
+    size_t bytes = 0;
+    while (async_op_ != AsyncOp::kNone) {
+      absl::StatusOr<Step> step = Resume(absl::InfiniteDuration(), &row, &bytes);
+      if (!step.ok()) break;
+    }
+  }
   if (batch_) {
     EndTextResult();
     // What the statements after the current one did still counts.
@@ -951,6 +975,150 @@ absl::Status Connection::ExpectNoSchema() {
 void Connection::Interrupt() {
   broken_.store(true, std::memory_order_release);
   if (socket_ >= 0) ::shutdown(socket_, SHUT_RDWR);
+}
+
+}  // namespace txgate::mysql
+
+namespace txgate::mysql {
+namespace {
+
+// poll(2) events for what Connector/C waits on (MYSQL_WAIT_* flags).
+short PollEvents(int wait) {
+  short events = 0;
+  if ((wait & MYSQL_WAIT_READ) != 0) events |= POLLIN;
+  if ((wait & MYSQL_WAIT_WRITE) != 0) events |= POLLOUT;
+  if ((wait & MYSQL_WAIT_EXCEPT) != 0) events |= POLLPRI;
+  return events;
+}
+
+}  // namespace
+
+absl::StatusOr<db::Connection::Step> Connection::StartAsync(absl::string_view sql,
+                                                            const db::Params& params) {
+  if (!nonblocking_ || async_op_ != AsyncOp::kNone || active_ != nullptr || broken()) {
+    return Step::kNotEligible;
+  }
+  auto it = statements_.find(sql);
+  if (it == statements_.end() || !it->second.rerunnable) return Step::kNotEligible;
+  MYSQL_STMT* stmt = it->second.stmt;
+  if (mysql_stmt_param_count(stmt) != static_cast<unsigned long>(params.size())) {
+    return Step::kNotEligible;
+  }
+  const uint64_t packet = ExecutePacketBytes(params);
+  if (max_allowed_packet_ > 0 && packet + kPacketSlack > max_allowed_packet_) {
+    return Step::kNotEligible;
+  }
+  if (!params_.Bind(params).ok()) return Step::kNotEligible;
+  fresh_ = false;
+  maybe_executed_ = false;
+  if (params_.size() > 0 && mysql_stmt_bind_param(stmt, params_.binds()) != 0) {
+    return StatementError(stmt);
+  }
+  maybe_executed_ = true;
+  int ret = 0;
+  const int wait = mysql_stmt_execute_start(&ret, stmt);
+  if (wait != 0) {
+    async_op_ = AsyncOp::kExecute;
+    async_wait_ = wait;
+    async_stmt_ = stmt;
+    return Step::kWaiting;
+  }
+  return ExecuteEnded(stmt, /*cached=*/true, ret);
+}
+
+absl::StatusOr<db::Connection::Step> Connection::ExecuteEnded(MYSQL_STMT* stmt, bool cached,
+                                                              int ret) {
+  async_op_ = AsyncOp::kNone;
+  async_wait_ = 0;
+  async_stmt_ = nullptr;
+  if (ret != 0) {
+    const unsigned int errnum = mysql_stmt_errno(stmt);
+    maybe_executed_ = errnum != kCommandNotSent;
+    absl::Status status = StatementError(stmt);
+    if (errnum == CR_NEW_STMT_METADATA && cached) {
+      // DDL changed its columns: Start() prepares it anew.
+      for (const auto& [text, prepared] : statements_) {
+        if (prepared.stmt == stmt) {
+          Forget(std::string(text));
+          break;
+        }
+      }
+    }
+    return status;
+  }
+  active_ = stmt;
+  active_cached_ = cached;
+  active_stale_ = false;
+  if (absl::Status s = BeginResult(); !s.ok()) return s;
+  return Step::kStarted;
+}
+
+absl::StatusOr<db::Connection::Step> Connection::NextAsync(txgate::v1::Row* row, size_t* bytes) {
+  if (async_op_ != AsyncOp::kNone) return absl::FailedPreconditionError("a step is waiting");
+  if (active_ == nullptr || !has_rows_) return Step::kEnd;
+  if (!nonblocking_) return db::Connection::NextAsync(row, bytes);
+  int rc = 0;
+  const int wait = mysql_stmt_fetch_start(&rc, active_);
+  if (wait != 0) {
+    async_op_ = AsyncOp::kFetch;
+    async_wait_ = wait;
+    return Step::kWaiting;
+  }
+  absl::StatusOr<bool> more = Fetched(rc, row, bytes);
+  if (!more.ok()) return more.status();
+  return *more ? Step::kRow : Step::kEnd;
+}
+
+absl::StatusOr<db::Connection::Step> Connection::Resume(absl::Duration wait, txgate::v1::Row* row,
+                                                        size_t* bytes) {
+  if (async_op_ == AsyncOp::kNone) return absl::FailedPreconditionError("no step is waiting");
+  // How long to wait: `wait`, or less when the library's own timeout (its
+  // read timeout) comes first, which it is then told.
+  absl::Duration limit = wait;
+  bool library_timeout = false;
+  if ((async_wait_ & MYSQL_WAIT_TIMEOUT) != 0) {
+    const absl::Duration t = absl::Milliseconds(mysql_get_timeout_value_ms(mysql_));
+    if (t <= limit) {
+      limit = t;
+      library_timeout = true;
+    }
+  }
+  pollfd pfd{mysql_get_socket(mysql_), PollEvents(async_wait_), 0};
+  timespec ts = absl::ToTimespec(std::max(limit, absl::ZeroDuration()));
+  const int n = ::ppoll(&pfd, 1, limit == absl::InfiniteDuration() ? nullptr : &ts, nullptr);
+  int ready = 0;
+  if (n < 0) return Step::kWaiting;  // EINTR: the caller asks again
+  if (n == 0) {
+    if (!library_timeout) return Step::kWaiting;
+    ready = MYSQL_WAIT_TIMEOUT;
+  } else {
+    if ((pfd.revents & POLLIN) != 0) ready |= MYSQL_WAIT_READ;
+    if ((pfd.revents & POLLOUT) != 0) ready |= MYSQL_WAIT_WRITE;
+    if ((pfd.revents & POLLPRI) != 0) ready |= MYSQL_WAIT_EXCEPT;
+    // A closed or failed socket: let the library's read or write see it.
+    if ((pfd.revents & (POLLHUP | POLLERR | POLLNVAL)) != 0) {
+      ready |= async_wait_ & (MYSQL_WAIT_READ | MYSQL_WAIT_WRITE);
+    }
+  }
+  int ret = 0;
+  if (async_op_ == AsyncOp::kExecute) {
+    const int again = mysql_stmt_execute_cont(&ret, async_stmt_, ready);
+    if (again != 0) {
+      async_wait_ = again;
+      return Step::kWaiting;
+    }
+    return ExecuteEnded(async_stmt_, /*cached=*/true, ret);
+  }
+  const int again = mysql_stmt_fetch_cont(&ret, active_, ready);
+  if (again != 0) {
+    async_wait_ = again;
+    return Step::kWaiting;
+  }
+  async_op_ = AsyncOp::kNone;
+  async_wait_ = 0;
+  absl::StatusOr<bool> more = Fetched(ret, row, bytes);
+  if (!more.ok()) return more.status();
+  return *more ? Step::kRow : Step::kEnd;
 }
 
 }  // namespace txgate::mysql

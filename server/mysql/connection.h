@@ -47,6 +47,11 @@ struct ConnectOptions {
   // reset): a write fails with 1792 whatever runs it, also a definer-rights
   // view or function the account may read.
   bool read_only = false;
+  // Open the session with MYSQL_OPT_NONBLOCK, so that StartAsync() and
+  // NextAsync() run re-runnable reads without blocking (the inline fast
+  // path); blocking calls work on it as before. False: StartAsync()
+  // answers kNotEligible.
+  bool nonblocking = true;
 };
 
 // The summary type is the seam's; the name stays for existing callers.
@@ -122,6 +127,18 @@ class Connection final : public db::Connection {
   absl::Status ResetSession() override;
   // Shuts the socket down.
   void Interrupt() override;
+  // Non-blocking steps (db::Connection): Connector/C's
+  // mysql_stmt_execute_start/_cont and mysql_stmt_fetch_start/_cont on a
+  // statement in the cache, waiting with ppoll(2) on the session's socket
+  // for what the library asks (MYSQL_WAIT_READ/WRITE/EXCEPT, and
+  // MYSQL_WAIT_TIMEOUT: its read timeout, which also bounds an infinite
+  // Resume() wait). Only cached re-runnable statements are eligible, so a
+  // step never prepares; a parameter that does not bind, or an execution
+  // near max_allowed_packet, is not eligible either (Start() answers
+  // those precisely).
+  absl::StatusOr<Step> StartAsync(absl::string_view sql, const db::Params& params) override;
+  absl::StatusOr<Step> NextAsync(txgate::v1::Row* row, size_t* bytes) override;
+  absl::StatusOr<Step> Resume(absl::Duration wait, txgate::v1::Row* row, size_t* bytes) override;
   // Closes the session (COM_QUIT) and frees its statements. A broken
   // connection, or one with a pending result, has its socket shut down
   // first, so that nothing waits for the server; the statements are freed
@@ -180,8 +197,16 @@ class Connection final : public db::Connection {
   void ReadEndOfRows();
   // Ends the active statement (closing it unless cached).
   void FinishStatement();
-  // Discards whatever the active statement has not delivered yet.
+  // Discards whatever the active statement has not delivered yet (ending
+  // a waiting step first).
   void DrainPending();
+  // What a fetch's return code `rc` means: a row decoded into `row`
+  // (true), the end (false), or the error.
+  absl::StatusOr<bool> Fetched(int rc, txgate::v1::Row* row, size_t* bytes);
+  // Ends an execution (blocking or not) of `stmt` that returned `ret`.
+  absl::StatusOr<Step> ExecuteEnded(MYSQL_STMT* stmt, bool cached, int ret);
+  // The operation a waiting step continues.
+  enum class AsyncOp { kNone, kExecute, kFetch };
   void CloseStatements();
 
   MYSQL* mysql_;
@@ -202,6 +227,12 @@ class Connection final : public db::Connection {
   std::string database_;  // the configured default schema ("" for none)
   bool read_only_;        // ConnectOptions::read_only
   bool maybe_executed_ = false;
+  bool nonblocking_;  // ConnectOptions::nonblocking
+  // The waiting step: its operation, what the library waits for
+  // (MYSQL_WAIT_* flags) and, for an execution, its statement.
+  AsyncOp async_op_ = AsyncOp::kNone;
+  int async_wait_ = 0;
+  MYSQL_STMT* async_stmt_ = nullptr;
   size_t statement_cache_size_;
   absl::flat_hash_map<std::string, Prepared> statements_;
   std::vector<std::string> statement_order_;  // insertion order, for eviction

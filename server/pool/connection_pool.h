@@ -109,7 +109,8 @@ class BasicPool {
   using Clock = std::function<absl::Time()>;
 
   // A leased connection; returns to the pool, cleaned, when destroyed.
-  // Destroy it on a thread that may block (never a gRPC callback thread).
+  // Destroy it on a thread that may block (never a gRPC callback thread),
+  // unless clean() says the return needs no round trip.
   class Lease {
    public:
     Lease() = default;
@@ -127,6 +128,14 @@ class BasicPool {
     Conn& operator*() const { return *conn_; }
     Conn* get() const { return conn_.get(); }
     explicit operator bool() const { return conn_ != nullptr; }
+
+    // True if Return() does no I/O: the connection is healthy, has no
+    // result pending, no transaction to roll back and no session to reset,
+    // so it goes straight back to the idle list (a lock, no round trip).
+    bool clean() const {
+      return conn_ != nullptr && !conn_->broken() && !conn_->pending_result() &&
+             !conn_->HasOpenTransaction() && !conn_->session_changed();
+    }
 
     // Returns the connection now (same as destroying the lease).
     void Return() {
@@ -218,6 +227,34 @@ class BasicPool {
       cv_.WaitWithDeadline(&mu_, std::max(wake, now + absl::Microseconds(100)));
       --waiters_;
     }
+  }
+
+  // Leases the most recently used idle connection if one is free now,
+  // without waiting, connecting or pinging (for a caller that must not
+  // block: the inline fast path). Liveness as Acquire(): a connection found
+  // dead (broken, or its idle socket closed: IdleAlive) is discarded; one
+  // that needs a ping (idle past validation_interval) or is past
+  // max_lifetime stays for Acquire(), which deals with it. nullopt when no
+  // connection is free so, while the last probe failed, or while callers
+  // wait in Acquire() (a connection returned is theirs: no queue jumping).
+  std::optional<Lease> TryAcquire() ABSL_LOCKS_EXCLUDED(mu_) {
+    MutexLock lock(&mu_);
+    if (closed_ || probe_failed_ || idle_.empty() || waiters_ > 0) return std::nullopt;
+    const absl::Time now = clock_();
+    if (now - idle_.back().since > options_.validation_interval ||
+        now - idle_.back().opened > options_.max_lifetime) {
+      return std::nullopt;
+    }
+    Idle entry = std::move(idle_.back());
+    idle_.pop_back();
+    ++checking_;
+    mu_.Unlock();
+    const bool alive = !entry.conn->broken() && entry.conn->IdleAlive();
+    mu_.Lock();
+    --checking_;
+    if (alive) return Lease(this, std::move(entry.conn), entry.opened);
+    Discard(std::move(entry.conn));
+    return std::nullopt;
   }
 
   // Counters for metrics and tests.

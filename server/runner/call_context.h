@@ -82,6 +82,15 @@ class CallContext {
     attached_ = nullptr;
   }
 
+  // Detach() unless a KILL for the attached connection is in flight (then
+  // false, still attached): for a thread that must not wait.
+  bool TryDetach() {
+    MutexLock lock(&mu_);
+    if (kills_ > 0 && attached_ != nullptr && !attached_->broken()) return false;
+    attached_ = nullptr;
+    return true;
+  }
+
   // For the killer: the attached connection's identity (false if nothing
   // is attached) and a KILL in flight for it until EndKill(); no lock of
   // the context is held meanwhile.

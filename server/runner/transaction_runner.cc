@@ -656,11 +656,19 @@ absl::StatusOr<txgate::v1::ExecuteResponse> TransactionRunner::Execute(
 
 absl::StatusOr<txgate::v1::ExecuteResponse> TransactionRunner::ExecuteAutocommit(
     CallContext& ctx, const txgate::v1::ExecuteRequest& request, const sql::StatementKind& kind,
-    const std::string& key, const std::string& fingerprint) {
+    const std::string& key, const std::string& fingerprint, std::unique_ptr<InlineExecute> first) {
   const bool writes = !kind.read_only;
   bool prior_checked = key.empty();
   auto attempt = [&](int n) -> Attempt<txgate::v1::ExecuteResponse> {
-    absl::StatusOr<Lease> lease = pool_->Acquire(ctx.acquire_deadline());
+    absl::StatusOr<Lease> lease;
+    if (first != nullptr) {
+      // The call was begun inline: its first attempt goes on from there.
+      std::unique_ptr<InlineExecute> begun = std::move(first);
+      if (begun->stage != InlineExecute::Stage::kStart) return ContinueInline(ctx, *begun);
+      lease = std::move(begun->lease);
+    } else {
+      lease = pool_->Acquire(ctx.acquire_deadline());
+    }
     if (!lease.ok()) return Final(lease.status());
     if (!prior_checked) {
       auto prior = PriorOutcome(ctx, **lease, key, fingerprint);
@@ -704,6 +712,167 @@ absl::StatusOr<txgate::v1::ExecuteResponse> TransactionRunner::ExecuteAutocommit
     return FailedOn(**lease, std::move(status), Phase::kCommitInFlight, writes);
   };
   return Heal(ctx, Job<txgate::v1::ExecuteResponse>(Work::kStatement, false, attempt));
+}
+
+// ---- The inline fast path -------------------------------------------------
+
+TransactionRunner::InlineResult TransactionRunner::ExecuteInline(
+    CallContext& ctx, const txgate::v1::ExecuteRequest& request, absl::Duration wait) {
+  InlineResult result;
+  if (wait <= absl::ZeroDuration() || ctx.cancelled()) return result;
+  // The same classification Execute uses: only what the retry rules may
+  // re-run after a loss, whose key Execute ignores.
+  absl::StatusOr<sql::StatementKind> kind =
+      CheckSql(request.sql(), Context::kAutocommit, -1, options_.xa_transactions);
+  if (!kind.ok() || !(kind->read_only || kind->locking_read) || kind->session.leaves_state ||
+      kind->calls_procedure) {
+    return result;
+  }
+  std::optional<Lease> lease = pool_->TryAcquire();
+  if (!lease.has_value()) return result;
+  std::unique_ptr<InlineExecute> begun(new InlineExecute(request, std::move(*lease)));
+  db::Connection& conn = *begun->lease;
+  // A read of what an earlier call left needs a reset first: a round trip.
+  if (!kind->session.reads_leftovers || conn.fresh()) {
+    ctx.Attach(&conn);
+    const bool ended = Drive(*begun, clock_->Now() + wait);
+    if (ended && begun->stage == InlineExecute::Stage::kDone && !conn.InTransaction() &&
+        CheckResponseSize(begun->response.ByteSizeLong()).ok() && ctx.TryDetach()) {
+      ++inline_completed_;
+      result.answer = std::move(begun->response);
+      if (begun->lease.clean()) {
+        begun->lease.Return();
+      } else {
+        result.rest = std::move(begun);
+      }
+      return result;
+    }
+  }
+  // Left attached: the executor's attempt attaches it again and detaches.
+  ++inline_handed_over_;
+  result.rest = std::move(begun);
+  return result;
+}
+
+// Connector/C's CR_NEW_STMT_METADATA: a cached statement's columns changed.
+constexpr unsigned int kNewStatementMetadata = 2057;
+
+bool TransactionRunner::Drive(InlineExecute& b, absl::Time until) const {
+  using Stage = InlineExecute::Stage;
+  using Step = db::Connection::Step;
+  db::Connection& conn = *b.lease;
+  ResultSet* result = b.response.mutable_result();
+  for (;;) {
+    absl::StatusOr<Step> step;
+    switch (b.stage) {
+      case Stage::kStart:
+        step = conn.StartAsync(b.request.sql(), b.request.params());
+        break;
+      case Stage::kWaiting: {
+        const absl::Duration left =
+            until == absl::InfiniteFuture() ? absl::InfiniteDuration() : until - clock_->Now();
+        if (left <= absl::ZeroDuration()) return false;
+        step = conn.Resume(left, &b.row, &b.row_bytes);
+        break;
+      }
+      case Stage::kRows:
+        step = conn.NextAsync(&b.row, &b.row_bytes);
+        break;
+      case Stage::kDone:
+      case Stage::kFailed:
+      case Stage::kTooLarge:
+        return true;
+    }
+    if (!step.ok()) {
+      const std::optional<sql::MysqlError> e = sql::GetMysqlError(step.status());
+      if (e.has_value() && e->errnum == kNewStatementMetadata && result->columns_size() == 0 &&
+          !b.restarted && !conn.broken()) {
+        // DDL changed the cached statement's columns and the driver
+        // dropped it: a read, so it starts again, prepared anew (Start).
+        b.restarted = true;
+        b.stage = Stage::kStart;
+        continue;
+      }
+      b.failed = step.status();
+      b.stage = Stage::kFailed;
+      return true;
+    }
+    switch (*step) {
+      case Step::kNotEligible:
+        return true;  // still kStart: run it the blocking way
+      case Step::kWaiting:
+        b.stage = Stage::kWaiting;
+        break;
+      case Step::kStarted:
+        conn.AppendColumns(result->mutable_columns());
+        b.bytes += static_cast<int64_t>(FieldCost(result->ByteSizeLong()));
+        b.stage = Stage::kRows;
+        break;
+      case Step::kRow:
+        // As ReadResult counts and bounds them.
+        b.bytes += static_cast<int64_t>(FieldCost(b.row.ByteSizeLong()));
+        if (result->rows_size() >= options_.max_result_rows ||
+            b.bytes > options_.max_result_bytes) {
+          b.too_many_rows = result->rows_size() >= options_.max_result_rows;
+          b.stage = Stage::kTooLarge;
+          return true;
+        }
+        *result->add_rows() = std::move(b.row);
+        b.row.Clear();
+        b.stage = Stage::kRows;
+        break;
+      case Step::kEnd: {
+        // The end of the rows is read: Done() reads nothing more.
+        absl::StatusOr<db::ExecSummary> summary = conn.Done();
+        if (!summary.ok()) {
+          b.failed = summary.status();
+          b.stage = Stage::kFailed;
+          return true;
+        }
+        result->set_affected_rows(summary->affected_rows);
+        result->set_last_insert_id(summary->last_insert_id);
+        result->set_warning_count(summary->warning_count);
+        b.stage = Stage::kDone;
+        return true;
+      }
+    }
+  }
+}
+
+TransactionRunner::Attempt<txgate::v1::ExecuteResponse> TransactionRunner::ContinueInline(
+    CallContext& ctx, InlineExecute& b) {
+  using Stage = InlineExecute::Stage;
+  db::Connection& conn = *b.lease;
+  Attached attached(ctx, &conn);
+  (void)Drive(b, absl::InfiniteFuture());
+  switch (b.stage) {
+    case Stage::kFailed:
+      // Sent: an autocommit read is its own commit, but writes nothing.
+      return FailedOn(conn, std::move(b.failed), Phase::kCommitInFlight, false);
+    case Stage::kTooLarge:
+      (void)conn.Done();
+      return Final(TooLarge(b.too_many_rows));
+    case Stage::kDone:
+      if (conn.InTransaction()) return Final(LeftOpen());
+      if (absl::Status s = CheckResponseSize(b.response.ByteSizeLong()); !s.ok()) {
+        return Final(std::move(s));
+      }
+      return std::move(b.response);
+    default:
+      // A step the driver would not take (kStart is handled by the caller).
+      return Final(sql::MakeStatus(absl::StatusCode::kInternal, txgate::v1::INTERNAL_ERROR,
+                                   "an inline statement was left unfinished"));
+  }
+}
+
+absl::StatusOr<txgate::v1::ExecuteResponse> TransactionRunner::ExecuteHandedOver(
+    CallContext& ctx, const txgate::v1::ExecuteRequest& request,
+    std::unique_ptr<InlineExecute> begun) {
+  if (begun == nullptr) return Execute(ctx, request);
+  absl::StatusOr<sql::StatementKind> kind =
+      CheckSql(request.sql(), Context::kAutocommit, -1, options_.xa_transactions);
+  if (!kind.ok()) return kind.status();  // not so: ExecuteInline checked it
+  return ExecuteAutocommit(ctx, request, *kind, "", "", std::move(begun));
 }
 
 absl::StatusOr<txgate::v1::RunTransactionResponse> TransactionRunner::RunTransaction(

@@ -1,6 +1,8 @@
 // TransactionRunner: the retry rules of txgate, in one place.
 //
-// Every RPC's work goes through here, on an executor thread (it blocks):
+// Every RPC's work goes through here, on an executor thread (it blocks;
+// ExecuteInline alone runs on a gRPC thread, never blocking longer than its
+// bounded wait, and hands over to ExecuteHandedOver on an executor thread):
 //  - a connection loss while nothing can have committed (a read, a
 //    statement before COMMIT, a command that never reached the server) is
 //    healed: the work re-runs on a fresh connection while the deadline
@@ -118,6 +120,10 @@ struct RunnerStats {
   int64_t replays = 0;           // work re-run after a connection loss
   int64_t conflict_retries = 0;  // RunTransaction re-runs after 1213/1205
   int64_t outcome_lookups = 0;   // idempotency keys looked up
+  // Execute calls the inline fast path ended on the receiving thread, and
+  // those it handed over to an executor thread after beginning them.
+  int64_t inline_completed = 0;
+  int64_t inline_handed_over = 0;
 };
 
 class TransactionRunner {
@@ -129,7 +135,8 @@ class TransactionRunner {
                     Clock* clock);
 
   RunnerStats stats() const {
-    return RunnerStats{replays_.load(), conflict_retries_.load(), outcome_lookups_.load()};
+    return RunnerStats{replays_.load(), conflict_retries_.load(), outcome_lookups_.load(),
+                       inline_completed_.load(), inline_handed_over_.load()};
   }
 
   // Runs one statement. With an idempotency key (README, "Exactly-once
@@ -145,6 +152,41 @@ class TransactionRunner {
 
   absl::StatusOr<txgate::v1::RunTransactionResponse> RunTransaction(
       CallContext& ctx, const txgate::v1::RunTransactionRequest& request);
+
+  // ---- The inline fast path (README, "Inline fast path") ---------------
+  // An Execute begun on the thread that received it, which the executor
+  // continues (ExecuteHandedOver) when it could not end there.
+  class InlineExecute;
+  struct InlineResult {
+    // The answer, when the call ended on the calling thread.
+    std::optional<absl::StatusOr<txgate::v1::ExecuteResponse>> answer;
+    // Without an answer: the begun call for ExecuteHandedOver (null:
+    // nothing begun, Execute runs it). With one: null, or a connection
+    // whose return may block (a reset or a close), to destroy on an
+    // executor thread.
+    std::unique_ptr<InlineExecute> rest;
+  };
+  // Tries Execute on the calling thread without blocking longer than
+  // `wait` in all (nothing is tried when `wait` is zero). Only an unkeyed
+  // re-runnable read (a plain or locking read with no session effects:
+  // RetryPolicy re-runs it after a loss, and a read's key is ignored)
+  // whose prepared statement is cached on an idle connection free at once
+  // (ConnectionPool::TryAcquire) runs here: its non-blocking steps
+  // (db::Connection::StartAsync) with a wait for the database's answer of
+  // at most `wait`. Anything else hands over: an answer not in by then, an
+  // error (the heal loop decides on it as the call's first attempt), a
+  // session needing a reset, a result over the unary limits, a
+  // connection attached to a KILL in flight. The statement is never run
+  // twice unless the retry rules re-run it. The connection is attached to
+  // `ctx` (the statement killer reaches it) while the statement may run.
+  InlineResult ExecuteInline(CallContext& ctx, const txgate::v1::ExecuteRequest& request,
+                             absl::Duration wait);
+  // On an executor thread: Execute for a call whose inline begin `begun`
+  // did not end (null: nothing begun, plain Execute). A waiting step is
+  // continued where it stopped (the statement is not sent again).
+  absl::StatusOr<txgate::v1::ExecuteResponse> ExecuteHandedOver(
+      CallContext& ctx, const txgate::v1::ExecuteRequest& request,
+      std::unique_ptr<InlineExecute> begun);
 
   // The rows of one StreamQuery, read chunk by chunk; holds its connection
   // until destroyed (destroy it on an executor thread). The connection
@@ -383,9 +425,18 @@ class TransactionRunner {
   // answer is recorded under the key (with `fingerprint`) once it
   // succeeded, outside any transaction; a failed record leaves the answer
   // as it is.
+  // `first`: an inline begin its first attempt continues (null: none).
   absl::StatusOr<txgate::v1::ExecuteResponse> ExecuteAutocommit(
       CallContext& ctx, const txgate::v1::ExecuteRequest& request, const sql::StatementKind& kind,
-      const std::string& key, const std::string& fingerprint);
+      const std::string& key, const std::string& fingerprint,
+      std::unique_ptr<InlineExecute> first = nullptr);
+  // Runs `b`'s statement on with non-blocking steps until it ends (true)
+  // or `until` passes with a step waiting (false); InfiniteFuture waits as
+  // long as the connection's read timeout allows.
+  bool Drive(InlineExecute& b, absl::Time until) const;
+  // A begun call's first attempt, on an executor thread: continues it and
+  // answers as ExecuteAutocommit's attempt would.
+  Attempt<txgate::v1::ExecuteResponse> ContinueInline(CallContext& ctx, InlineExecute& b);
   // The attempts of a RunTransaction whose request passed its checks
   // (`all_reads`, `effects`: of all its statements), with `key` (empty:
   // none) recorded under `fingerprint`. `execute`: it is a keyed Execute's
@@ -434,6 +485,28 @@ class TransactionRunner {
   std::atomic<int64_t> outcome_lookups_{0};
   Mutex nontransactional_mu_;
   absl::flat_hash_set<std::string> nontransactional_ ABSL_GUARDED_BY(nontransactional_mu_);
+  std::atomic<int64_t> inline_completed_{0};
+  std::atomic<int64_t> inline_handed_over_{0};
+};
+
+// What ExecuteInline began. Stages: kStart (nothing sent yet) → kWaiting
+// ⇄ kRows → kDone, or kFailed / kTooLarge.
+class TransactionRunner::InlineExecute {
+ private:
+  friend class TransactionRunner;
+  enum class Stage { kStart, kWaiting, kRows, kDone, kFailed, kTooLarge };
+  InlineExecute(const txgate::v1::ExecuteRequest& r, pool::ConnectionPool::Lease l)
+      : request(r), lease(std::move(l)) {}
+  const txgate::v1::ExecuteRequest& request;  // the call's, which outlives this
+  pool::ConnectionPool::Lease lease;
+  Stage stage = Stage::kStart;
+  absl::Status failed;         // kFailed: the step's error
+  bool too_many_rows = false;  // kTooLarge: by rows (else bytes)
+  bool restarted = false;      // started again after its statement changed (DDL)
+  txgate::v1::ExecuteResponse response;
+  int64_t bytes = 0;  // of the response, as ReadResult counts them
+  txgate::v1::Row row;
+  size_t row_bytes = 0;
 };
 
 }  // namespace txgate::runner

@@ -1088,11 +1088,23 @@ grpc::ServerUnaryReactor* DatabaseService::Execute(grpc::CallbackServerContext* 
     reactor->End(!a.refused.ok() ? a.refused : Undecodable("txgate.v1.ExecuteRequest"));
     return reactor;
   }
+  // The inline fast path: ended here, on gRPC's thread, when it can be.
+  runner::TransactionRunner::InlineResult begun =
+      a.backend.runner->ExecuteInline(reactor->call(), *request, options_.inline_wait);
+  if (begun.answer.has_value()) {
+    // A connection whose return may block goes back on a worker thread.
+    if (begun.rest != nullptr) executor_->Submit([rest = std::move(begun.rest)] {});
+    reactor->record().Set("inline", "completed");
+    if (begun.answer->ok()) reactor->response() = std::move(**begun.answer);
+    reactor->End(begun.answer->status());
+    return reactor;
+  }
+  if (begun.rest != nullptr) reactor->record().Set("inline", "handed_over");
   Dispatch(
       reactor->call(),
-      [runner = a.backend.runner, reactor, request] {
+      [runner = a.backend.runner, reactor, request, rest = std::move(begun.rest)]() mutable {
         absl::StatusOr<txgate::v1::ExecuteResponse> result =
-            runner->Execute(reactor->call(), *request);
+            runner->ExecuteHandedOver(reactor->call(), *request, std::move(rest));
         if (result.ok()) reactor->response() = std::move(*result);
         reactor->End(result.status());
       },

@@ -3,8 +3,13 @@
 // Handlers are thin callback reactors: they decode the request's wire
 // bytes (an undecodable one is answered INVALID_ARGUMENT), hand it to the TransactionRunner on the
 // blocking Executor (never on gRPC's threads), and translate the outcome with ToGrpcStatus.
+// The one exception is Execute's inline fast path (ServiceOptions::inline_wait,
+// TransactionRunner::ExecuteInline): an unkeyed re-runnable read with a cached statement on a
+// free idle connection runs with non-blocking steps on the gRPC thread that received it, which
+// waits at most inline_wait and answers from there, or hands the call to the Executor.
 // OnCancel (a cancelled call or a passed deadline) asks the StatementKiller to stop the running
-// statement. Leases are only ever returned on executor threads.
+// statement. Leases are returned on executor threads, except an inline call's clean one
+// (Lease::clean(): a lock, no round trip).
 //
 // Streams are bounded too: at most max_open_streams are open, and one
 // whose client stops taking its responses is ended after
@@ -117,6 +122,13 @@ struct ServiceOptions {
   // gRPC's buffers while its client does not read, so this bounds that
   // memory: 128 streams of 1 MiB chunks.
   int max_open_streams = 128;
+  // Execute's inline fast path (TransactionRunner::ExecuteInline): an
+  // unkeyed re-runnable read, when an idle connection is free at once,
+  // runs on the gRPC thread that received it, which waits at most this
+  // long for the database's answer and then answers from that thread;
+  // otherwise the call goes on on a worker thread. Zero: every call goes
+  // to a worker thread.
+  absl::Duration inline_wait = absl::Microseconds(300);
 };
 
 class TransactionCall;

@@ -173,6 +173,9 @@ ServerOptions Sanitize(ServerOptions options) {
   options.service.max_inflight_request_bytes =
       std::max<int64_t>(options.service.max_inflight_request_bytes, options.max_request_bytes);
   options.service.max_open_streams = std::max(1, options.service.max_open_streams);
+  options.service.inline_wait = std::max(absl::ZeroDuration(), options.service.inline_wait);
+  // Only the inline fast path needs Connector/C's non-blocking context.
+  options.mysql.nonblocking = options.service.inline_wait > absl::ZeroDuration();
   if (options.max_concurrent_streams <= 0) {
     options.max_concurrent_streams = options.worker_threads +
                                      std::max(0, options.service.max_queued_calls) +
@@ -426,6 +429,14 @@ void Server::AddSampledMetrics() {
                pool_stat(&pool::PoolStats::reachable));
   m.AddSampled("txgate_replays_total", "work re-run after a connection loss", Kind::kCounter,
                [runner] { return static_cast<double>(runner->stats().replays); });
+  m.AddSampled(
+      "txgate_calls_inline_total",
+      "Execute calls begun on the gRPC thread that received them (--inline_wait): ended there "
+      "(completed) or handed over to a worker thread (handed_over)",
+      Kind::kCounter, "outcome",
+      {{"completed", [runner] { return static_cast<double>(runner->stats().inline_completed); }},
+       {"handed_over",
+        [runner] { return static_cast<double>(runner->stats().inline_handed_over); }}});
   m.AddSampled("txgate_conflict_retries_total",
                "RunTransaction re-runs after a deadlock or lock wait timeout", Kind::kCounter,
                [runner] { return static_cast<double>(runner->stats().conflict_retries); });

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <set>
 #include <string>
@@ -708,6 +709,43 @@ TEST_F(PoolTest, PingsOnlyConnectionsIdleLongerThanTheValidationInterval) {
   EXPECT_NE(b->id(), 1);
   EXPECT_EQ(st->pings, 2);
   EXPECT_TRUE(st->closed);
+}
+
+// TryAcquire (the inline fast path's): an idle connection at once, never
+// a wait, a connect or a ping; the same liveness rules as Acquire.
+TEST_F(PoolTest, TryAcquireHandsOutAFreeIdleConnectionWithoutWaitingConnectingOrPinging) {
+  PoolOptions o = Quiet();
+  o.max_size = 2;
+  o.validation_interval = absl::Minutes(1);
+  auto pool = Make(o);
+  ASSERT_TRUE(AwaitIdle(*pool, 1));
+  std::shared_ptr<ConnState> st = db_.conn(1);
+  std::optional<Lease> a = pool->TryAcquire();
+  ASSERT_TRUE(a.has_value());
+  EXPECT_EQ((*a)->id(), 1);
+  EXPECT_EQ(st->idle_checks, 1);  // the cheap liveness look
+  EXPECT_TRUE(a->clean());
+  // None idle: nothing, although the pool could open one more.
+  EXPECT_FALSE(pool->TryAcquire().has_value());
+  EXPECT_EQ(db_.calls(), 1);
+  st->session_changed = true;
+  EXPECT_FALSE(a->clean());  // its return would reset the session
+  st->session_changed = false;
+  a->Return();
+
+  // Idle past the validation interval: left for Acquire, which pings it.
+  clock_.Advance(absl::Minutes(2));
+  EXPECT_FALSE(pool->TryAcquire().has_value());
+  EXPECT_EQ(st->pings, 0);
+  MustAcquire(*pool).Return();
+  EXPECT_EQ(st->pings, 1);
+
+  // Found dead: discarded, never handed out.
+  st->idle_alive = false;
+  EXPECT_FALSE(pool->TryAcquire().has_value());
+  EXPECT_TRUE(st->closed);
+  EXPECT_EQ(pool->Stats().discarded, 1);
+  EXPECT_EQ(pool->Stats().open, 0);
 }
 
 TEST_F(PoolTest, ExpiredConnectionIsNotHandedOut) {

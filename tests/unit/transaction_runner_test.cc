@@ -294,6 +294,52 @@ TEST_F(RunnerTest, AReaderOfLeftoversStartsOnAResetSessionOnlyIfItWasUsed) {
                          "RESET SESSION", "SELECT FOUND_ROWS()", "RESET SESSION"));
 }
 
+// ---- Execute's inline fast path ---------------------------------------------
+
+// A driver without non-blocking steps (the fake's StartAsync answers
+// kNotEligible): the inline path takes an idle connection at once, sends
+// nothing, and hands the call over; the handed-over call runs once, as
+// Execute would, on that connection. Nothing is tried for a write, without
+// a free idle connection, or with no wait.
+TEST_F(RunnerTest, TheInlinePathHandsOverWhatItCannotRunWithoutBlocking) {
+  txgate::v1::ExecuteRequest read;
+  read.set_sql("SELECT v FROM t");
+  std::unique_ptr<CallContext> ctx = Call();
+  {
+    std::vector<pool::ConnectionPool::Lease> held;  // every connection the pool may open
+    for (int i = 0; i < 4; ++i) {
+      absl::StatusOr<pool::ConnectionPool::Lease> lease = pool_->Acquire(ctx->deadline());
+      ASSERT_TRUE(lease.ok()) << lease.status();
+      held.push_back(std::move(*lease));
+    }
+    TransactionRunner::InlineResult r = runner_->ExecuteInline(*ctx, read, absl::Milliseconds(1));
+    EXPECT_FALSE(r.answer.has_value());
+    EXPECT_EQ(r.rest, nullptr);  // no idle connection: nothing begun, nothing waited for
+  }
+  db_.Expect("SELECT v", Rows({{Int(1)}}));
+  ASSERT_TRUE(Execute("SELECT v FROM t").ok());
+  TransactionRunner::InlineResult r = runner_->ExecuteInline(*ctx, read, absl::Milliseconds(1));
+  EXPECT_FALSE(r.answer.has_value());
+  ASSERT_NE(r.rest, nullptr);
+  EXPECT_EQ(pool_->Stats().in_use, 1);
+  EXPECT_THAT(Ran("SELECT"), ElementsAre("SELECT v FROM t"));  // nothing sent inline
+  EXPECT_EQ(runner_->stats().inline_handed_over, 1);
+  db_.Expect("SELECT v", Rows({{Int(2)}}));
+  absl::StatusOr<txgate::v1::ExecuteResponse> answer =
+      runner_->ExecuteHandedOver(*ctx, read, std::move(r.rest));
+  ASSERT_TRUE(answer.ok()) << answer.status();
+  EXPECT_EQ(answer->result().rows(0).values(0).int64_value(), 2);
+  EXPECT_THAT(Ran("SELECT"), ElementsAre("SELECT v FROM t", "SELECT v FROM t"));
+
+  txgate::v1::ExecuteRequest write;
+  write.set_sql("UPDATE t SET v = 1");
+  EXPECT_EQ(runner_->ExecuteInline(*ctx, write, absl::Milliseconds(1)).rest, nullptr);
+  EXPECT_EQ(runner_->ExecuteInline(*ctx, read, absl::ZeroDuration()).rest, nullptr);
+  EXPECT_EQ(pool_->Stats().in_use, 0);
+  EXPECT_EQ(runner_->stats().inline_handed_over, 1);
+  EXPECT_EQ(runner_->stats().inline_completed, 0);
+}
+
 // ---- RunTransaction ---------------------------------------------------------
 
 TEST_F(RunnerTest, ALossBeforeCommitReRunsTheWholeTransaction) {
