@@ -7,7 +7,10 @@
 # (txgate, txgate_ro; passwords in DIR/n0/password, DIR/n0/ro-password, the
 # same on every server) are created on the first primary and reach the
 # replicas by replication; only the harness's replication account
-# txgate_repl (DIR/repl-password) has REPLICATION SLAVE.
+# txgate_repl (DIR/repl-password) has REPLICATION SLAVE. txgate's account
+# gets SLAVE MONITOR (SHOW ALL SLAVES STATUS: a replica's lag, README
+# "Replication and failover"); txgate_ro does not, and its probes fall
+# back to the Slave_running status (roles without lag).
 #
 #   cluster.sh start DIR REPLICAS [--semi-sync]  # a fresh DIR: n0 primary, n1..nREPLICAS replicas
 #   cluster.sh stop DIR                 # stops every server it started
@@ -102,7 +105,8 @@ start)
   [ -s "$dir/repl-password" ] || head -c 18 /dev/urandom | base64 | tr -d '/+=\n' >"$dir/repl-password"
   node_sql n0 "CREATE USER IF NOT EXISTS 'txgate_repl'@'127.0.0.1'
     IDENTIFIED BY '$(cat "$dir/repl-password")';
-    GRANT REPLICATION SLAVE ON *.* TO 'txgate_repl'@'127.0.0.1';"
+    GRANT REPLICATION SLAVE ON *.* TO 'txgate_repl'@'127.0.0.1';
+    GRANT SLAVE MONITOR ON *.* TO 'txgate'@'127.0.0.1', 'txgate'@'localhost';"
   for i in $(seq 1 "$replicas"); do
     node=n$i
     mkdir -p "$dir/$node"
