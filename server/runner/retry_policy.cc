@@ -38,6 +38,7 @@ Decision RetryPolicy::Decide(const Failure& f) const {
     case FailureClass::kNotPrimary:
       // Refused, so not applied (not even a COMMIT): like a loss before
       // anything was sent, whatever the phase. The heal budget bounds it.
+      if (f.phase == Phase::kAfterCommit) return {Action::kAnswer};
       if (f.time_left <= absl::ZeroDuration()) return {Action::kAnswer};
       if (f.heals >= options_.max_heal_retries) return {Action::kAnswerHealsExhausted};
       {
