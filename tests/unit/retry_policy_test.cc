@@ -343,7 +343,9 @@ TEST(RetryPolicyTest, NeverReRunsAWriteThatMayHaveBeenApplied) {
                   if (a == Action::kAnswerHealsExhausted) {
                     EXPECT_TRUE(error == C::kConnectionLost || error == C::kNotPrimary);
                     // A read-only refusal was not applied, whatever the phase.
-                    if (error == C::kConnectionLost) EXPECT_FALSE(wrote && applied);
+                    if (error == C::kConnectionLost) {
+                      EXPECT_FALSE(wrote && applied);
+                    }
                   }
                   if (reruns) {
                     EXPECT_LT(d.pause, left);
