@@ -538,8 +538,8 @@ void Server::AddSampledMetrics() {
     m.AddSampled("txgate_topology_primary_changes_total",
                  "changes of the primary seen (to none and back counts twice)", Kind::kCounter,
                  [t] { return static_cast<double>(t->primary_changes()); });
-    m.AddSampled("txgate_topology_replicas", "servers seen replicating and reachable",
-                 Kind::kGauge, [t] {
+    m.AddSampled("txgate_topology_replicas", "servers seen replicating and reachable", Kind::kGauge,
+                 [t] {
                    int n = 0;
                    for (const topology::Member& x : t->Members()) {
                      n += x.reachable && x.role == topology::Role::kReplica ? 1 : 0;
@@ -548,9 +548,8 @@ void Server::AddSampledMetrics() {
                  });
     m.AddSampled("txgate_failover_buffer_calls", "calls waiting for a writable primary now",
                  Kind::kGauge, [b] { return static_cast<double>(b->Stats().waiting); });
-    m.AddSampled("txgate_failover_buffered_calls_total",
-                 "calls that waited for a writable primary", Kind::kCounter,
-                 [b] { return static_cast<double>(b->Stats().buffered); });
+    m.AddSampled("txgate_failover_buffered_calls_total", "calls that waited for a writable primary",
+                 Kind::kCounter, [b] { return static_cast<double>(b->Stats().buffered); });
     m.AddSampled("txgate_failover_dropped_calls_total",
                  "calls whose wait for a writable primary ended without one (FAILOVER_IN_PROGRESS)",
                  Kind::kCounter, [b] { return static_cast<double>(b->Stats().dropped); });
