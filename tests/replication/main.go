@@ -36,6 +36,7 @@ type config struct {
 	patientDeadline, impatientDeadline time.Duration
 	warmup, detect, settle, tail       time.Duration
 	budget                             time.Duration
+	async                              bool
 }
 
 // attempt is one RPC of a transfer, as its caller saw it.
@@ -50,6 +51,7 @@ type recorder struct {
 	mu       sync.Mutex
 	attempts []attempt
 	acked    map[string]time.Time
+	requests map[string]*txgatev1.RunTransactionRequest
 	failed   map[string]string
 }
 
@@ -125,6 +127,7 @@ func writer(ctx context.Context, cfg config, client txgatev1.DatabaseServiceClie
 			if err == nil {
 				rec.mu.Lock()
 				rec.acked[id] = a.end
+				rec.requests[id] = req
 				rec.mu.Unlock()
 				break
 			}
@@ -201,6 +204,7 @@ func main() {
 	flag.DurationVar(&cfg.settle, "settle", 4*time.Second, "workload between the promotion and the switchover")
 	flag.DurationVar(&cfg.tail, "tail", 3*time.Second, "workload after the switchover")
 	flag.DurationVar(&cfg.budget, "budget", 60*time.Second, "a transfer's retries with its key stop after this")
+	flag.BoolVar(&cfg.async, "async", false, "the cluster replicates asynchronously: acknowledged transfers lost with the old primary are reported (not a failure) and re-sent with their key, which must apply each once")
 	flag.Parse()
 
 	conn, err := grpc.NewClient(cfg.txgate, grpc.WithTransportCredentials(insecure.NewCredentials()),
@@ -223,7 +227,8 @@ func main() {
 		must("", err)
 	}
 
-	rec := &recorder{acked: map[string]time.Time{}, failed: map[string]string{}}
+	rec := &recorder{acked: map[string]time.Time{}, failed: map[string]string{},
+		requests: map[string]*txgatev1.RunTransactionRequest{}}
 	ctx, stop := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	for i := 0; i < cfg.patient+cfg.impatient; i++ {
@@ -256,6 +261,7 @@ func main() {
 	wg.Wait()
 	bufferedSwitch := metric(cfg, "txgate_failover_buffered_calls_total") - bufferedBefore - bufferedFailover
 
+	bad := []string{}
 	// The truth, on the primary now.
 	primary := must(harness(cfg, "primary"))
 	sql := func(q string) string { return must(harness(cfg, "sql", primary, q)) }
@@ -272,6 +278,45 @@ func main() {
 		}
 	}
 	sort.Strings(missing)
+	if len(missing) > 0 && !cfg.async {
+		fmt.Printf("  %d acknowledged transfers missing before the re-send: %v\n", len(missing), missing[:min(5, len(missing))])
+	}
+	// Clients that re-send every acknowledged transfer, with its key, after
+	// it all: one on the new primary gets its stored answer (not run again);
+	// one lost with the old primary (asynchronous replication) runs now,
+	// once. Then nothing may be missing or doubled.
+	resendErrors := 0
+	for id, req := range rec.requests {
+		rctx, cancel := context.WithTimeout(context.Background(), cfg.patientDeadline)
+		_, err := client.RunTransaction(rctx, req)
+		cancel()
+		if err != nil {
+			resendErrors++
+			fmt.Printf("  re-send of %s: %v\n", id, err)
+		}
+	}
+	lostThenRerun := len(missing)
+	present = map[string]bool{}
+	for _, id := range strings.Fields(sql("SELECT transfer_id FROM txgate.bank_ledger")) {
+		present[id] = true
+	}
+	missing = missing[:0]
+	for id := range rec.acked {
+		if !present[id] {
+			missing = append(missing, id)
+		}
+	}
+	sort.Strings(missing)
+	total, _ = strconv.ParseInt(sql("SELECT SUM(balance) FROM txgate.bank_accounts"), 10, 64)
+	dups = sql("SELECT transfer_id, COUNT(*) FROM txgate.bank_ledger GROUP BY transfer_id HAVING COUNT(*) > 1")
+	fmt.Printf("  every acknowledged transfer re-sent with its key: %d errors; lost with the old primary and run again by the re-send: %d\n",
+		resendErrors, lostThenRerun)
+	if resendErrors > 0 {
+		bad = append(bad, fmt.Sprintf("%d re-sends failed", resendErrors))
+	}
+	if lostThenRerun > 0 && !cfg.async {
+		bad = append(bad, fmt.Sprintf("%d acknowledged transfers were missing on the new primary under semi-synchronous replication", lostThenRerun))
+	}
 	unacked := 0
 	for id := range present {
 		if _, ok := rec.acked[id]; !ok {
@@ -296,7 +341,6 @@ func main() {
 		len(rec.acked), len(rec.failed), unacked, len(rec.attempts))
 	fmt.Printf("  time to first success after the kill (an attempt begun after it): %.2fs\n", firstOK.Seconds())
 	fmt.Printf("  calls buffered (txgate_failover_buffered_calls_total): failover %.0f, switchover %.0f\n", bufferedFailover, bufferedSwitch)
-	bad := []string{}
 	for _, w := range windows {
 		counts := map[string]int{}
 		patientErrs := 0
