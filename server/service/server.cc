@@ -374,6 +374,16 @@ void Server::StartTopology() {
                                                   });
   failover_buffer_ =
       std::make_unique<topology::FailoverBuffer>(topology_.get(), options_.failover_buffer);
+  // The first checks run now; the pools warm up on the primary they find
+  // (none yet is not an error: calls wait in the buffer, health says
+  // NOT_SERVING).
+  if (!topology_->WaitForPrimary(absl::Now() + options_.pool.connect_timeout)) {
+    Log("warning", "topology_no_primary_at_start",
+        {{"mysql_hosts", absl::StrJoin(options_.mysql_hosts, ",",
+                                       [](std::string* out, const topology::Endpoint& e) {
+                                         out->append(e.ToString());
+                                       })}});
+  }
 }
 
 db::ConnectionFactory Server::Factory(mysql::ConnectOptions connect,
