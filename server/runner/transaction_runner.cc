@@ -229,12 +229,15 @@ TransactionRunner::TransactionRunner(pool::ConnectionPool* pool, OutcomeStore* o
 
 // ---- The heal loop --------------------------------------------------------
 
-FailureClass TransactionRunner::ClassOf(const AttemptFailure& failure) {
+FailureClass TransactionRunner::ClassOf(const AttemptFailure& failure) const {
   if (failure.final) return FailureClass::kRequest;
   if (failure.conflict) return FailureClass::kTransientConflict;
   if (failure.key_taken) return FailureClass::kKeyTaken;
   if (sql::IsConnectionLost(failure.status)) return FailureClass::kConnectionLost;
   if (sql::IsTransientConflict(failure.status)) return FailureClass::kTransientConflict;
+  if (pool_->follows_target() && sql::IsReadOnlyRefusal(failure.status)) {
+    return FailureClass::kNotPrimary;
+  }
   return FailureClass::kRequest;
 }
 
@@ -277,7 +280,9 @@ absl::StatusOr<T> TransactionRunner::Heal(CallContext& ctx, const Job<T>& job) {
     failure.attempts = n;
     failure.conflicts = conflicts;
     failure.heals = ctx.heals();
-    if (failure.error == FailureClass::kConnectionLost && failure.heals > 0) {
+    if ((failure.error == FailureClass::kConnectionLost ||
+         failure.error == FailureClass::kNotPrimary) &&
+        failure.heals > 0) {
       failure.jitter = Jitter();
     }
     failure.time_left = TimeLeft(ctx);
@@ -324,6 +329,10 @@ absl::StatusOr<T> TransactionRunner::Heal(CallContext& ctx, const Job<T>& job) {
       case Action::kHealAndRerun:
         ++replays_;
         ctx.CountHeal();
+        // A demoted primary: the re-run waits for the topology's answer
+        // (the buffer, then the new primary), not for the same refusal.
+        if (failure.error == FailureClass::kNotPrimary)
+          pool_->RecheckTarget(ctx.acquire_deadline());
         if (decision.pause > absl::ZeroDuration()) clock_->SleepFor(decision.pause);
         break;
       case Action::kResolveOutcome: {
@@ -511,7 +520,7 @@ absl::Status TransactionRunner::OpenTransaction(CallContext& ctx, db::Connection
 absl::StatusOr<Lease> TransactionRunner::LeaseInTransaction(
     CallContext& ctx, const txgate::v1::TransactionOptions& options, bool* fresh) {
   auto attempt = [&](int) -> Attempt<Lease> {
-    absl::StatusOr<Lease> lease = pool_->Acquire(ctx.acquire_deadline());
+    absl::StatusOr<Lease> lease = pool_->Acquire(ctx.acquire_deadline(), ctx.buffer_deadline());
     if (!lease.ok()) return Final(lease.status());
     *fresh = (*lease)->fresh();
     if (absl::Status s = OpenTransaction(ctx, **lease, options); !s.ok()) {
@@ -528,7 +537,7 @@ absl::StatusOr<std::optional<std::string>> TransactionRunner::ResolveOutcome(
   ++outcome_lookups_;
   using Found = std::optional<OutcomeStore::Stored>;
   auto attempt = [&](int) -> Attempt<Found> {
-    absl::StatusOr<Lease> lease = pool_->Acquire(ctx.acquire_deadline());
+    absl::StatusOr<Lease> lease = pool_->Acquire(ctx.acquire_deadline(), ctx.buffer_deadline());
     if (!lease.ok()) return Final(lease.status());
     db::Connection& conn = **lease;
     Attached attached(ctx, &conn);
@@ -667,7 +676,7 @@ absl::StatusOr<txgate::v1::ExecuteResponse> TransactionRunner::ExecuteAutocommit
       if (begun->stage != InlineExecute::Stage::kStart) return ContinueInline(ctx, *begun);
       lease = std::move(begun->lease);
     } else {
-      lease = pool_->Acquire(ctx.acquire_deadline());
+      lease = pool_->Acquire(ctx.acquire_deadline(), ctx.buffer_deadline());
     }
     if (!lease.ok()) return Final(lease.status());
     if (!prior_checked) {
@@ -927,7 +936,7 @@ absl::StatusOr<txgate::v1::RunTransactionResponse> TransactionRunner::RunChecked
     // change stays whatever happens to the transaction, so nothing may run
     // it again (a lost COMMIT is answered UNKNOWN, not resolved and re-run).
     bool wrote_nontransactional = false;
-    absl::StatusOr<Lease> lease = pool_->Acquire(ctx.acquire_deadline());
+    absl::StatusOr<Lease> lease = pool_->Acquire(ctx.acquire_deadline(), ctx.buffer_deadline());
     if (!lease.ok()) return Final(lease.status());
     db::Connection& conn = **lease;
     // A batch left unread (an answer before its last result) is read and
@@ -1126,7 +1135,7 @@ absl::StatusOr<std::unique_ptr<TransactionRunner::QueryStream>> TransactionRunne
   limits.split_values = request.accept_chunked_values();
   using Stream = std::unique_ptr<QueryStream>;
   auto attempt = [&](int) -> Attempt<Stream> {
-    absl::StatusOr<Lease> lease = pool_->Acquire(ctx.acquire_deadline());
+    absl::StatusOr<Lease> lease = pool_->Acquire(ctx.acquire_deadline(), ctx.buffer_deadline());
     if (!lease.ok()) return Final(lease.status());
     if (ctx.cancelled()) return Final(Interrupted(ctx));
     if (absl::Status s = PrepareSession(ctx, **lease, kind->session); !s.ok()) {
@@ -1275,7 +1284,8 @@ absl::Status TransactionRunner::Interactive::Replay(CallContext& ctx) {
   }
   lease_ = Lease();  // the broken connection goes
   auto attempt = [&](int) -> Attempt<Lease> {
-    absl::StatusOr<Lease> lease = runner_->pool_->Acquire(ctx.acquire_deadline());
+    absl::StatusOr<Lease> lease =
+        runner_->pool_->Acquire(ctx.acquire_deadline(), ctx.buffer_deadline());
     if (!lease.ok()) return Final(lease.status());
     db::Connection& conn = **lease;
     if (leaves_state_) conn.RequireReset();

@@ -205,16 +205,22 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& unsan
   if (!metrics.ok()) return metrics.status();
   s->metrics_ = std::move(*metrics);
   if (absl::Status status = s->LoadFiles(); !status.ok()) return status;
+  s->StartTopology();
 
   s->pool_ = std::make_unique<pool::ConnectionPool>(
-      options.pool, FactoryOf(options.mysql, s->password_), &absl::Now,
+      options.pool, s->Factory(options.mysql, s->password_), &absl::Now,
       [s](bool reachable) {
         s->health_.SetServing(reachable);
         s->probe_health_.SetServing(reachable);
       },
-      FactoryOf(ShortTimeouts(options.mysql, options.pool.probe_timeout), s->password_));
+      s->Factory(ShortTimeouts(options.mysql, options.pool.probe_timeout), s->password_),
+      s->PoolTarget());
+  {
+    MutexLock lock(&s->followers_->mu);
+    s->followers_->pools.push_back(s->pool_.get());
+  }
   s->killer_ = std::make_unique<runner::StatementKiller>(
-      FactoryOf(ShortTimeouts(options.mysql, options.kill_grace), s->password_),
+      s->Factory(ShortTimeouts(options.mysql, options.kill_grace), s->password_),
       options.kill_grace);
   s->outcomes_ = std::make_unique<runner::OutcomeStore>(s->pool_.get(), options.outcomes);
   s->runner_ = std::make_unique<runner::TransactionRunner>(s->pool_.get(), s->outcomes_.get(),
@@ -347,6 +353,80 @@ absl::Status Server::LoadFiles() {
 
 void Server::Reload() { reloader_->CheckNow(); }
 
+void Server::StartTopology() {
+  if (options_.mysql_hosts.empty()) return;
+  const mysql::ConnectOptions probe = options_.mysql;
+  std::shared_ptr<Followers> followers = followers_;
+  std::shared_ptr<const reload::Secret> password = password_;
+  const absl::Duration timeout = options_.pool.probe_timeout;
+  topology::ProbeFactory probes = [probe, password, timeout](const topology::Endpoint& e) {
+    mysql::ConnectOptions o = probe;
+    o.password = password->Get();
+    return topology::MySqlProbes(o, timeout)(e);
+  };
+  topology_ = std::make_unique<topology::Monitor>(options_.mysql_hosts, options_.topology,
+                                                  std::move(probes),
+                                                  [followers](std::optional<topology::Endpoint>) {
+                                                    std::vector<pool::ConnectionPool*> pools;
+                                                    {
+                                                      MutexLock lock(&followers->mu);
+                                                      pools = followers->pools;
+                                                    }
+                                                    for (pool::ConnectionPool* p : pools)
+                                                      p->TargetChanged();
+                                                  });
+  failover_buffer_ =
+      std::make_unique<topology::FailoverBuffer>(topology_.get(), options_.failover_buffer);
+  // The first checks run now; the pools warm up on the primary they find
+  // (none yet is not an error: calls wait in the buffer, health says
+  // NOT_SERVING).
+  if (!topology_->WaitForPrimary(absl::Now() + options_.pool.connect_timeout)) {
+    Log("warning", "topology_no_primary_at_start",
+        {{"mysql_hosts", absl::StrJoin(options_.mysql_hosts, ",",
+                                       [](std::string* out, const topology::Endpoint& e) {
+                                         out->append(e.ToString());
+                                       })}});
+  }
+}
+
+db::ConnectionFactory Server::Factory(mysql::ConnectOptions connect,
+                                      std::shared_ptr<const reload::Secret> password) const {
+  if (topology_ == nullptr) return FactoryOf(std::move(connect), std::move(password));
+  topology::Monitor* monitor = topology_.get();
+  return [connect, password,
+          monitor](absl::Duration timeout) -> absl::StatusOr<std::unique_ptr<db::Connection>> {
+    std::optional<topology::Endpoint> primary = monitor->Primary();
+    if (!primary) {
+      return sql::MakeStatus(absl::StatusCode::kUnavailable, v1::FAILOVER_IN_PROGRESS,
+                             "no writable primary is known (--mysql_hosts)");
+    }
+    mysql::ConnectOptions c = WithPassword(connect, *password);
+    c.host = primary->host;
+    c.port = primary->port;
+    c.socket.clear();
+    const absl::Time deadline = absl::Now() + timeout;
+    absl::StatusOr<std::unique_ptr<mysql::Connection>> conn = mysql::Connection::Open(c, timeout);
+    if (!conn.ok()) {
+      // The primary may be gone: let the monitor look now, so the caller
+      // (the pool) finds the answer — a new primary, or none: the buffer.
+      monitor->RecheckAndWait(deadline);
+      return conn.status();
+    }
+    return std::unique_ptr<db::Connection>(std::move(*conn));
+  };
+}
+
+pool::Target Server::PoolTarget() const {
+  pool::Target target;
+  if (topology_ == nullptr) return target;
+  topology::Monitor* monitor = topology_.get();
+  topology::FailoverBuffer* buffer = failover_buffer_.get();
+  target.known = [monitor] { return monitor->Primary().has_value(); };
+  target.await = [buffer](absl::Time deadline) { return buffer->Await(deadline); };
+  target.recheck = [monitor](absl::Time deadline) { monitor->RecheckAndWait(deadline); };
+  return target;
+}
+
 absl::Status Server::StartReadOnly() {
   const ServerOptions& options = options_;
   mysql::ConnectOptions connect = options.mysql;
@@ -359,11 +439,12 @@ absl::Status Server::StartReadOnly() {
   // Connections of the account with `c`, refused until its grants were
   // found read-only.
   std::shared_ptr<const reload::Secret> password = ro_password_;
-  auto factory_of = [user, verified, password](mysql::ConnectOptions c) -> db::ConnectionFactory {
-    return [c, user, verified,
+  auto factory_of = [this, user, verified,
+                     password](mysql::ConnectOptions c) -> db::ConnectionFactory {
+    db::ConnectionFactory open = Factory(c, password);
+    return [open, user, verified,
             password](absl::Duration timeout) -> absl::StatusOr<std::unique_ptr<db::Connection>> {
-      absl::StatusOr<std::unique_ptr<mysql::Connection>> conn =
-          mysql::Connection::Open(WithPassword(c, *password), timeout);
+      absl::StatusOr<std::unique_ptr<db::Connection>> conn = open(timeout);
       if (!conn.ok()) return conn.status();
       if (!verified->load(std::memory_order_acquire)) {
         absl::Status status = CheckReadOnlyAccount(**conn, user);
@@ -373,11 +454,11 @@ absl::Status Server::StartReadOnly() {
         }
         verified->store(true, std::memory_order_release);
       }
-      return std::unique_ptr<db::Connection>(std::move(*conn));
+      return conn;
     };
   };
-  absl::StatusOr<std::unique_ptr<mysql::Connection>> first =
-      mysql::Connection::Open(WithPassword(connect, *password), options.pool.connect_timeout);
+  absl::StatusOr<std::unique_ptr<db::Connection>> first =
+      Factory(connect, password)(options.pool.connect_timeout);
   if (first.ok()) {
     // It can write, or its grants cannot be read: refuse to start.
     if (absl::Status status = CheckReadOnlyAccount(**first, user); !status.ok()) return status;
@@ -393,7 +474,11 @@ absl::Status Server::StartReadOnly() {
   // The probe only pings, so it needs no check of the account's grants.
   ro_pool_ = std::make_unique<pool::ConnectionPool>(
       pool_options, factory_of(connect), &absl::Now, nullptr,
-      FactoryOf(ShortTimeouts(connect, options.pool.probe_timeout), password));
+      Factory(ShortTimeouts(connect, options.pool.probe_timeout), password), PoolTarget());
+  {
+    MutexLock lock(&followers_->mu);
+    followers_->pools.push_back(ro_pool_.get());
+  }
   // Its own killer: an account may always KILL its own sessions.
   ro_killer_ = std::make_unique<runner::StatementKiller>(
       factory_of(ShortTimeouts(connect, options.kill_grace)), options.kill_grace);
@@ -459,6 +544,40 @@ void Server::AddSampledMetrics() {
                "streams ended because their client took no response for --stream_write_timeout",
                Kind::kCounter,
                [database] { return static_cast<double>(database->write_timeouts()); });
+  m.AddSampled("txgate_pool_retired_connections_total",
+               "connections closed because the primary changed (--mysql_hosts)", Kind::kCounter,
+               pool_stat(&pool::PoolStats::retired));
+  if (topology_ != nullptr) {
+    topology::Monitor* t = topology_.get();
+    topology::FailoverBuffer* b = failover_buffer_.get();
+    m.AddSampled("txgate_topology_primary_known",
+                 "1 while a writable primary is known (--mysql_hosts), else 0", Kind::kGauge,
+                 [t] { return t->Primary() ? 1.0 : 0.0; });
+    m.AddSampled("txgate_topology_split_brain",
+                 "1 while two or more servers report themselves writable (no primary trusted)",
+                 Kind::kGauge, [t] { return t->split_brain() ? 1.0 : 0.0; });
+    m.AddSampled("txgate_topology_primary_changes_total",
+                 "changes of the primary seen (to none and back counts twice)", Kind::kCounter,
+                 [t] { return static_cast<double>(t->primary_changes()); });
+    m.AddSampled("txgate_topology_replicas", "servers seen replicating and reachable", Kind::kGauge,
+                 [t] {
+                   int n = 0;
+                   for (const topology::Member& x : t->Members()) {
+                     n += x.reachable && x.role == topology::Role::kReplica ? 1 : 0;
+                   }
+                   return static_cast<double>(n);
+                 });
+    m.AddSampled("txgate_failover_buffer_calls", "calls waiting for a writable primary now",
+                 Kind::kGauge, [b] { return static_cast<double>(b->Stats().waiting); });
+    m.AddSampled("txgate_failover_buffered_calls_total", "calls that waited for a writable primary",
+                 Kind::kCounter, [b] { return static_cast<double>(b->Stats().buffered); });
+    m.AddSampled("txgate_failover_dropped_calls_total",
+                 "calls whose wait for a writable primary ended without one (FAILOVER_IN_PROGRESS)",
+                 Kind::kCounter, [b] { return static_cast<double>(b->Stats().dropped); });
+    m.AddSampled("txgate_failover_refused_calls_total",
+                 "calls refused because the failover buffer was full (FAILOVER_BUFFER_FULL)",
+                 Kind::kCounter, [b] { return static_cast<double>(b->Stats().refused_full); });
+  }
   m.AddSampled("txgate_transaction_idle_timeouts_total",
                "interactive transactions rolled back by --transaction_idle_timeout", Kind::kCounter,
                [database] { return static_cast<double>(database->idle_timeouts()); });
@@ -510,6 +629,8 @@ void Server::Shutdown() {
   killer_.reset();
   ro_killer_.reset();
   outcomes_.reset();  // its purge thread leases from the pool
+  // No primary change is told to the pools after this.
+  if (topology_ != nullptr) topology_->Stop();
   if (pool_ != nullptr) pool_->Close();
   if (ro_pool_ != nullptr) ro_pool_->Close();
   // Probes keep an answer (NOT_SERVING) until the very end of the drain.
