@@ -657,9 +657,9 @@ class TransactionCall final : public grpc::ServerBidiReactor<grpc::ByteBuffer, g
         if (read_only_) commit.clear_idempotency_key();
         absl::Status status = txn_->Commit(*call_, commit);
         if (!status.ok()) return End(status);
+        response_.mutable_committed()->set_causality_token(txn_->causality_token());
         txn_.reset();
         ended_ = true;
-        response_.mutable_committed();
         break;
       }
       case TransactionRequest::kRollback: {

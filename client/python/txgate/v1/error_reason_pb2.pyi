@@ -33,6 +33,7 @@ class ErrorReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     PACKET_TOO_LARGE: _ClassVar[ErrorReason]
     SERVER_OVERLOADED: _ClassVar[ErrorReason]
     STREAM_WRITE_TIMEOUT: _ClassVar[ErrorReason]
+    CAUSALITY_TOKEN_INVALID: _ClassVar[ErrorReason]
 ERROR_REASON_UNSPECIFIED: ErrorReason
 MYSQL_ERROR: ErrorReason
 DATABASE_UNAVAILABLE: ErrorReason
@@ -60,3 +61,4 @@ RESULT_TOO_LARGE: ErrorReason
 PACKET_TOO_LARGE: ErrorReason
 SERVER_OVERLOADED: ErrorReason
 STREAM_WRITE_TIMEOUT: ErrorReason
+CAUSALITY_TOKEN_INVALID: ErrorReason
