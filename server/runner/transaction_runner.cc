@@ -627,6 +627,10 @@ absl::StatusOr<txgate::v1::ExecuteResponse> TransactionRunner::Execute(
   }
   txgate::v1::ExecuteRequest unkeyed = request;
   unkeyed.clear_idempotency_key();
+  // Where a read may run says nothing of a write: a client re-sending it
+  // carries the token of a later write (its session's latest) and is
+  // still the same request.
+  unkeyed.clear_read();
   // Prefixed, so that no RunTransaction request is ever taken for it.
   const std::string fingerprint = absl::StrCat("Execute:", unkeyed.SerializeAsString());
   // A re-sent request whose first execution is recorded is answered as
@@ -743,6 +747,7 @@ absl::StatusOr<txgate::v1::RunTransactionResponse> TransactionRunner::RunTransac
     }
     txgate::v1::RunTransactionRequest unkeyed = request;
     unkeyed.clear_idempotency_key();
+    unkeyed.mutable_options()->clear_read();  // as Execute's
     fingerprint = unkeyed.SerializeAsString();
     // A retry of a transaction that already committed is answered as
     // before, by the first attempt's PriorOutcome.

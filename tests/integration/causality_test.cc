@@ -208,11 +208,22 @@ TEST_F(CausalityTest, AStoredKeyedAnswerCarriesATokenThatCoversTheFirstCommit) {
   EXPECT_GE(TokenSeq(again.causality_token()), TokenSeq(first.causality_token()));
   EXPECT_EQ(again.result().SerializeAsString(), first.result().SerializeAsString());
 
+  // Re-sent with the read options of a later write (what a client session
+  // sends): the same request, its stored answer.
+  req.mutable_read()->set_causality_token(other.causality_token());
+  req.mutable_read()->set_routing(txgate::v1::READ_ROUTING_REPLICA);
+  ExecuteResponse resent;
+  grpc::Status s = Execute(req, &resent);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(resent.result().SerializeAsString(), first.result().SerializeAsString());
+
   RunTransactionRequest txn = Transfer(11);
   txn.set_idempotency_key(Key("txn"));
   RunTransactionResponse t1, t2;
   ASSERT_TRUE(Run(txn, &t1).ok());
-  ASSERT_TRUE(Run(txn, &t2).ok());
+  txn.mutable_options()->mutable_read()->set_causality_token(t1.causality_token());
+  s = Run(txn, &t2);
+  ASSERT_TRUE(s.ok()) << s.error_message();
   EXPECT_GT(TokenSeq(t1.causality_token()), 0u);
   EXPECT_GE(TokenSeq(t2.causality_token()), TokenSeq(t1.causality_token()));
 }
