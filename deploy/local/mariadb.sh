@@ -7,7 +7,9 @@
 # gets the GTID txgate hands out as its causality token (README, "Reads on
 # replicas"), and the server can be a replication primary.
 #
-#   deploy/local/mariadb.sh start DIR PORT   # creates DIR on first use, waits until ready
+#   deploy/local/mariadb.sh start DIR PORT [OPTION...]  # creates DIR on first use, waits
+#                                            # until ready; OPTIONs go to mariadbd last (they
+#                                            # win), e.g. tests/support/cluster.sh's replication
 #   deploy/local/mariadb.sh stop DIR         # clean shutdown, waits until gone
 #   deploy/local/mariadb.sh kill DIR         # SIGKILL, as a crash would
 #   deploy/local/mariadb.sh pause DIR        # SIGSTOP: a hung server (resume: SIGCONT)
@@ -36,6 +38,7 @@ wait_gone() {
 case "$cmd" in
 start)
   port=${3:?PORT missing}
+  shift 3
   if alive; then exit 0; fi
   mkdir -p "$dir"
   if [ ! -d "$dir/data/mysql" ]; then
@@ -48,7 +51,7 @@ start)
     --log-error="$dir/error.log" --innodb-buffer-pool-size=256M --max-connections=1000 \
     --innodb-flush-log-at-trx-commit=2 --character-set-server=utf8mb4 \
     --collation-server=utf8mb4_unicode_ci --log-bin=mysql-bin --server-id="${TXGATE_SERVER_ID:-1}" \
-    --log-bin-trust-function-creators=1 --binlog-expire-logs-seconds=86400 >/dev/null 2>&1 &
+    --log-bin-trust-function-creators=1 --binlog-expire-logs-seconds=86400 "$@" >/dev/null 2>&1 &
   for _ in $(seq 1 600); do
     if admin -e 'SELECT 1' >/dev/null 2>&1; then break; fi
     if ! kill -0 $! 2>/dev/null; then
