@@ -21,6 +21,16 @@ using runner::CallContext;
 using txgate::v1::TransactionRequest;
 using txgate::v1::TransactionResponse;
 
+// A statement that may run on a replica: a plain read, taking no lock and
+// touching no session state (a named lock, a user variable: the replica's
+// session is not the primary's), calling no procedure. Its answer must not
+// depend on which server runs it beyond staleness, which the caller chose.
+bool ReplicaReadable(const std::string& sql) {
+  const sql::StatementKind kind = sql::ClassifyStatement(sql);
+  return kind.read_only && !kind.locking_read && !kind.calls_procedure && !kind.opaque &&
+         !kind.session.leaves_state && !kind.session.reads_leftovers;
+}
+
 std::shared_ptr<CallContext> MakeCallContext(grpc::CallbackServerContext* context) {
   const auto deadline = context->deadline();
   const absl::Time d =
@@ -258,8 +268,10 @@ class StreamQueryCall final : public grpc::ServerWriteReactor<grpc::ByteBuffer>,
 
   // Runs the query's first step; on an executor thread.
   void Start() {
-    absl::StatusOr<std::unique_ptr<runner::TransactionRunner::QueryStream>> stream =
-        runner_->StartQuery(*call_, request_);
+    using Stream = std::unique_ptr<runner::TransactionRunner::QueryStream>;
+    absl::StatusOr<Stream> stream = service_->RunRead<Stream>(
+        *call_, runner_, request_.read(), ReplicaReadable(request_.sql()),
+        [&](runner::TransactionRunner* r) { return r->StartQuery(*call_, request_); });
     if (!stream.ok()) return End(stream.status());
     stream_ = std::move(*stream);
     bytes_.Release();  // the request is sent; what stays is the stream's
@@ -691,8 +703,12 @@ class TransactionCall final : public grpc::ServerBidiReactor<grpc::ByteBuffer, g
 
   absl::Status Open(txgate::v1::Begin begin) {
     if (read_only_) begin.mutable_options()->set_read_only(true);
-    absl::StatusOr<std::unique_ptr<runner::TransactionRunner::Interactive>> txn =
-        backend_.runner->Begin(*call_, begin);
+    // A read-only transaction may run on a replica (its statements come
+    // later: whatever they are, the session's READ ONLY refuses writes).
+    using Txn = std::unique_ptr<runner::TransactionRunner::Interactive>;
+    absl::StatusOr<Txn> txn = service_->RunRead<Txn>(
+        *call_, backend_.runner, begin.options().read(), begin.options().read_only(),
+        [&](runner::TransactionRunner* r) { return r->Begin(*call_, begin); });
     if (!txn.ok()) return txn.status();
     txn_ = std::move(*txn);
     return absl::OkStatus();
@@ -1090,9 +1106,10 @@ grpc::ServerUnaryReactor* DatabaseService::Execute(grpc::CallbackServerContext* 
   }
   Dispatch(
       reactor->call(),
-      [runner = a.backend.runner, reactor, request] {
-        absl::StatusOr<txgate::v1::ExecuteResponse> result =
-            runner->Execute(reactor->call(), *request);
+      [this, runner = a.backend.runner, reactor, request] {
+        absl::StatusOr<txgate::v1::ExecuteResponse> result = RunRead<txgate::v1::ExecuteResponse>(
+            reactor->call(), runner, request->read(), ReplicaReadable(request->sql()),
+            [&](runner::TransactionRunner* r) { return r->Execute(reactor->call(), *request); });
         if (result.ok()) reactor->response() = std::move(*result);
         reactor->End(result.status());
       },
@@ -1132,9 +1149,18 @@ grpc::ServerUnaryReactor* DatabaseService::RunTransaction(grpc::CallbackServerCo
   }
   Dispatch(
       reactor->call(),
-      [runner = a.backend.runner, reactor, request] {
+      [this, runner = a.backend.runner, reactor, request] {
+        // A read-only transaction of plain reads may run on a replica.
+        bool routable = request->options().read_only();
+        for (const txgate::v1::Statement& st : request->statements()) {
+          routable = routable && ReplicaReadable(st.sql());
+        }
         absl::StatusOr<txgate::v1::RunTransactionResponse> result =
-            runner->RunTransaction(reactor->call(), *request);
+            RunRead<txgate::v1::RunTransactionResponse>(
+                reactor->call(), runner, request->options().read(), routable,
+                [&](runner::TransactionRunner* r) {
+                  return r->RunTransaction(reactor->call(), *request);
+                });
         if (result.ok()) reactor->response() = std::move(*result);
         reactor->End(result.status());
       },

@@ -37,6 +37,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -54,6 +55,7 @@
 #include "server/runner/statement_killer.h"
 #include "server/runner/transaction_runner.h"
 #include "server/service/call_record.h"
+#include "server/service/replica_router.h"
 #include "txgate/v1/database.grpc.pb.h"
 
 namespace txgate::service {
@@ -178,6 +180,32 @@ class DatabaseService final : public RawDatabaseService {
   void Untrack(const runner::CallContext* call);
   // Calls whose final status is not decided yet.
   int unfinished_calls() const { return unfinished_.load(); }
+
+  // Reads may run on replicas (README, "Reads on replicas"); set before
+  // traffic, `router` must outlive the service. Without it every read runs
+  // on the primary.
+  void SetReplicaRouter(ReplicaRouter* router) { replicas_ = router; }
+
+  // Runs a read with `read` options: on the replica the router picks (after
+  // its GTID wait), and on `primary` when it picks none or the replica
+  // failed before the read ran (ReplicaRouter::FallBack). `run` does the
+  // work on the runner it is given. `routable`: the work is a read that
+  // may run elsewhere (false: `primary` at once).
+  template <typename T>
+  absl::StatusOr<T> RunRead(
+      runner::CallContext& call, runner::TransactionRunner* primary,
+      const txgate::v1::ReadOptions& read, bool routable,
+      const std::function<absl::StatusOr<T>(runner::TransactionRunner*)>& run) {
+    runner::TransactionRunner* replica =
+        routable && replicas_ != nullptr ? replicas_->Route(call, read) : nullptr;
+    if (replica == nullptr) return run(primary);
+    absl::StatusOr<T> result = run(replica);
+    if (result.ok() || call.cancelled() || !ReplicaRouter::FallBack(result.status())) {
+      return result;
+    }
+    replicas_->CountFallBack();
+    return run(primary);
+  }
   // Interactive transactions ended by the idle timeout, ever.
   int64_t idle_timeouts() const { return idle_timeouts_.load(); }
   // Streams ended by stream_write_timeout, ever.
@@ -274,6 +302,7 @@ class DatabaseService final : public RawDatabaseService {
   const ServiceOptions options_;
   const auth::TokenAuthenticator* auth_;
   metrics::Metrics* metrics_;
+  ReplicaRouter* replicas_ = nullptr;  // set before traffic
   // Atomic.
   std::atomic<int64_t> idle_timeouts_{0};
   std::atomic<int64_t> write_timeouts_{0};
