@@ -172,6 +172,74 @@ TEST_F(ReplicaReadsTest, WriteThenReadWithTheTokenNeverSeesAStaleRow) {
   EXPECT_GE(Metric("txgate_gtid_waits_total"), pairs);
 }
 
+TEST_F(ReplicaReadsTest, EveryKindOfReadGoesToAReplicaAndAWriteToThePrimary) {
+  auto [id, token] = Write(42);
+  txgate::v1::ReadOptions read;
+  read.set_routing(txgate::v1::READ_ROUTING_REPLICA);
+  read.set_causality_token(token);
+  const double before = Metric("txgate_reads_replica_total");
+
+  txgate::v1::RunTransactionRequest rt;
+  rt.mutable_options()->set_read_only(true);
+  *rt.mutable_options()->mutable_read() = read;
+  rt.add_statements()->set_sql(absl::StrCat("SELECT v FROM rr_pairs WHERE id = ", id));
+  txgate::v1::RunTransactionResponse rt_resp;
+  {
+    auto ctx = WithDeadline(absl::Seconds(20));
+    grpc::Status s = server_->stub().RunTransaction(ctx.get(), rt, &rt_resp);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+  }
+  ASSERT_EQ(rt_resp.results(0).rows_size(), 1);
+  EXPECT_EQ(rt_resp.results(0).rows(0).values(0).int64_value(), 42);
+  EXPECT_EQ(rt_resp.causality_token(), "");
+
+  txgate::v1::StreamQueryRequest sq;
+  sq.set_sql(absl::StrCat("SELECT v FROM rr_pairs WHERE id = ", id));
+  *sq.mutable_read() = read;
+  {
+    auto ctx = WithDeadline(absl::Seconds(20));
+    auto reader = server_->stub().StreamQuery(ctx.get(), sq);
+    txgate::v1::StreamQueryResponse chunk;
+    int64_t got = -1;
+    while (reader->Read(&chunk)) {
+      if (chunk.rows_size() > 0) got = chunk.rows(0).values(0).int64_value();
+    }
+    ASSERT_TRUE(reader->Finish().ok());
+    EXPECT_EQ(got, 42);
+  }
+  {
+    auto ctx = WithDeadline(absl::Seconds(20));
+    auto rw = server_->stub().Transaction(ctx.get());
+    txgate::v1::TransactionRequest req;
+    txgate::v1::TransactionResponse resp;
+    req.mutable_begin()->mutable_options()->set_read_only(true);
+    *req.mutable_begin()->mutable_options()->mutable_read() = read;
+    ASSERT_TRUE(rw->Write(req) && rw->Read(&resp));
+    req.mutable_statement()->set_sql(absl::StrCat("SELECT v FROM rr_pairs WHERE id = ", id));
+    ASSERT_TRUE(rw->Write(req) && rw->Read(&resp));
+    ASSERT_EQ(resp.result().rows_size(), 1);
+    EXPECT_EQ(resp.result().rows(0).values(0).int64_value(), 42);
+    // A write in it is refused by the replica session's READ ONLY.
+    req.mutable_statement()->set_sql("INSERT INTO rr_pairs (v) VALUES (0)");
+    ASSERT_TRUE(rw->Write(req));
+    EXPECT_FALSE(rw->Read(&resp));
+    grpc::Status s = rw->Finish();
+    EXPECT_FALSE(s.ok());
+  }
+  EXPECT_EQ(Metric("txgate_reads_replica_total") - before, 3);
+
+  // A write asking for a replica runs on the primary, and its token names it.
+  ExecuteRequest write;
+  write.set_sql("INSERT INTO rr_pairs (v) VALUES (43)");
+  *write.mutable_read() = read;
+  ExecuteResponse wrote;
+  auto ctx = WithDeadline(absl::Seconds(20));
+  ASSERT_TRUE(server_->stub().Execute(ctx.get(), write, &wrote).ok());
+  EXPECT_FALSE(wrote.causality_token().empty());
+  EXPECT_EQ(
+      ReadBack(static_cast<int64_t>(wrote.result().last_insert_id()), wrote.causality_token()), 43);
+}
+
 TEST_F(ReplicaReadsTest, ALaggingReplicaIsSkippedAndTheTokenStillHolds) {
   ASSERT_TRUE(Cluster("lag", "n1 on"));  // n1's SQL thread stopped: its lag is unknown
   ASSERT_TRUE(Eventually(
