@@ -58,6 +58,18 @@ ABSL_FLAG(std::string, mysql_host, kDefaults.mysql.host, "MySQL/MariaDB host");
 ABSL_FLAG(int, mysql_port, kDefaults.mysql.port, "MySQL/MariaDB TCP port");
 ABSL_FLAG(std::string, mysql_socket, kDefaults.mysql.socket,
           "MySQL/MariaDB Unix socket; wins over host/port");
+ABSL_FLAG(std::string, mysql_hosts, "",
+          "host[:port],... of a replicated cluster (primary and replicas, any order): txgate "
+          "writes to the one that reports @@read_only=0 and follows a failover; instead of "
+          "--mysql_host/--mysql_port/--mysql_socket");
+ABSL_FLAG(absl::Duration, topology_check_interval, kDefaults.topology.check_interval,
+          "how often each --mysql_hosts server is asked its role (also at once after a "
+          "connection loss or a read-only refusal)");
+ABSL_FLAG(absl::Duration, failover_buffer_window, kDefaults.failover_buffer.window,
+          "longest wait of a call for a writable primary while none is known (--mysql_hosts)");
+ABSL_FLAG(int, failover_buffer_max_calls, kDefaults.failover_buffer.max_calls,
+          "calls waiting for a writable primary at once at most; more are refused "
+          "(RESOURCE_EXHAUSTED, FAILOVER_BUFFER_FULL)");
 ABSL_FLAG(std::string, mysql_user, kDefaults.mysql.user, "MySQL user");
 ABSL_FLAG(std::string, mysql_database, kDefaults.mysql.database,
           "default database of every session");
@@ -323,6 +335,28 @@ int main(int argc, char** argv) {
   options.mysql.host = absl::GetFlag(FLAGS_mysql_host);
   options.mysql.port = absl::GetFlag(FLAGS_mysql_port);
   options.mysql.socket = absl::GetFlag(FLAGS_mysql_socket);
+  if (const std::string hosts = absl::GetFlag(FLAGS_mysql_hosts); !hosts.empty()) {
+    if (options.mysql.host != kDefaults.mysql.host || options.mysql.port != kDefaults.mysql.port ||
+        !options.mysql.socket.empty()) {
+      txgate::Log("error", "bad_flag",
+                  {{"flag", "mysql_hosts"},
+                   {"error",
+                    "--mysql_hosts replaces --mysql_host, --mysql_port and "
+                    "--mysql_socket: give one or the other"}});
+      return 2;
+    }
+    absl::StatusOr<std::vector<txgate::topology::Endpoint>> endpoints =
+        txgate::topology::ParseEndpoints(hosts);
+    if (!endpoints.ok()) {
+      txgate::Log("error", "bad_flag",
+                  {{"flag", "mysql_hosts"}, {"error", std::string(endpoints.status().message())}});
+      return 2;
+    }
+    options.mysql_hosts = *std::move(endpoints);
+  }
+  options.topology.check_interval = absl::GetFlag(FLAGS_topology_check_interval);
+  options.failover_buffer.window = absl::GetFlag(FLAGS_failover_buffer_window);
+  options.failover_buffer.max_calls = absl::GetFlag(FLAGS_failover_buffer_max_calls);
   options.mysql.user = absl::GetFlag(FLAGS_mysql_user);
   options.mysql.database = absl::GetFlag(FLAGS_mysql_database);
   // The files win over the environment; Server reads them (and re-reads
@@ -405,7 +439,8 @@ int main(int argc, char** argv) {
                {"commit", std::string(txgate::GitCommit())},
                {"listen", options.listen},
                {"port", (*server)->port()},
-               {"mysql", options.mysql.socket.empty()
+               {"mysql", !options.mysql_hosts.empty() ? absl::GetFlag(FLAGS_mysql_hosts)
+                         : options.mysql.socket.empty()
                              ? absl::StrCat(options.mysql.host, ":", options.mysql.port)
                              : options.mysql.socket},
                {"mysql_user", options.mysql.user},

@@ -27,6 +27,13 @@
 // pool's lock held (it may lock and call anything but Close()); reachable()
 // reports a change once it has been told.
 //
+// With a Target (--mysql_hosts), the pool follows a server that may change
+// (the writable primary): Acquire() first waits, in the target's buffer,
+// while none is known; TargetChanged() (the topology monitor calls it)
+// discards every idle connection, lets each leased one close when it comes
+// back instead of returning to idle, and lifts the backoff, so no caller is
+// ever handed a connection opened to an earlier target.
+//
 // The pool holds db::Connection (the seam every driver implements); its
 // tests drive the bookkeeping with fakes of it. It is a template only so
 // that a test may use a fake that implements just what the pool calls:
@@ -88,6 +95,21 @@ inline PoolOptions Sanitize(PoolOptions options) {
   return options;
 }
 
+// A server the pool follows that may change (the writable primary of a
+// replicated cluster); every member may be empty (then: one fixed server).
+struct Target {
+  // True while a target is known (the factory connects to it).
+  std::function<bool()> known;
+  // Waits until a target is known, at most until the deadline given and
+  // its own bounds; OK, or the status to answer (e.g. UNAVAILABLE,
+  // FAILOVER_IN_PROGRESS). Called without the pool's lock.
+  std::function<absl::Status(absl::Time)> await;
+  // Asks for the target to be checked again now and waits (until the
+  // deadline given at most) for the answer: after the server refused a
+  // write as read-only. Called without the pool's lock.
+  std::function<void(absl::Time)> recheck;
+};
+
 // A snapshot of the pool's counters.
 struct PoolStats {
   int open = 0;
@@ -98,6 +120,7 @@ struct PoolStats {
   int64_t connects = 0;          // successful connects, ever
   int64_t connect_failures = 0;  // failed connects, ever
   int64_t discarded = 0;         // connections closed because found broken
+  int64_t retired = 0;           // connections closed because the target changed
   bool reachable = false;
 };
 
@@ -119,6 +142,7 @@ class BasicPool {
       pool_ = std::exchange(other.pool_, nullptr);
       conn_ = std::move(other.conn_);
       opened_ = other.opened_;
+      epoch_ = other.epoch_;
       return *this;
     }
     ~Lease() { Return(); }
@@ -130,28 +154,32 @@ class BasicPool {
 
     // Returns the connection now (same as destroying the lease).
     void Return() {
-      if (pool_ != nullptr && conn_ != nullptr) pool_->Release(std::move(conn_), opened_);
+      if (pool_ != nullptr && conn_ != nullptr) pool_->Release(std::move(conn_), opened_, epoch_);
       pool_ = nullptr;
     }
 
    private:
     friend class BasicPool;
-    Lease(BasicPool* pool, std::unique_ptr<Conn> conn, absl::Time opened)
-        : pool_(pool), conn_(std::move(conn)), opened_(opened) {}
+    Lease(BasicPool* pool, std::unique_ptr<Conn> conn, absl::Time opened, uint64_t epoch)
+        : pool_(pool), conn_(std::move(conn)), opened_(opened), epoch_(epoch) {}
     BasicPool* pool_ = nullptr;
     std::unique_ptr<Conn> conn_;
     absl::Time opened_;
+    uint64_t epoch_ = 0;  // the target's epoch it was opened in
   };
 
   // Starts the maintenance thread. `on_reachable` is told each change of
   // the database's reachability (from the maintenance thread or a caller).
   // `probe_factory` opens the probe's connection (one more than max_size);
-  // without it nothing is probed.
+  // without it nothing is probed. `target`: see Target (default: a fixed
+  // server).
   BasicPool(PoolOptions options, Factory factory, Clock clock = &absl::Now,
-            std::function<void(bool)> on_reachable = nullptr, Factory probe_factory = nullptr)
+            std::function<void(bool)> on_reachable = nullptr, Factory probe_factory = nullptr,
+            Target target = {})
       : options_(options),
         factory_(std::move(factory)),
         probe_factory_(std::move(probe_factory)),
+        target_(std::move(target)),
         clock_(std::move(clock)),
         on_reachable_(std::move(on_reachable)),
         backoff_(options.backoff, random_) {
@@ -169,12 +197,26 @@ class BasicPool {
 
   // Leases a connection, waiting until `deadline` at most (and never longer
   // than the acquire timeout). UNAVAILABLE when none could be had.
+  // With a Target, it first waits for one to be known (the failover
+  // buffer; the acquire timeout counts from then), and again whenever
+  // none is known any more.
   absl::StatusOr<Lease> Acquire(absl::Time deadline) ABSL_LOCKS_EXCLUDED(mu_) {
-    const absl::Time limit = std::min(deadline, clock_() + options_.acquire_timeout);
+    if (target_.await) {
+      if (absl::Status s = target_.await(deadline); !s.ok()) return s;
+    }
+    absl::Time limit = std::min(deadline, clock_() + options_.acquire_timeout);
     DeliverOnExit deliver(this);  // after the lock below is released
     MutexLock lock(&mu_);
     for (;;) {
       if (closed_) return Unavailable("the pool is closed");
+      if (target_.known && !target_.known()) {
+        mu_.Unlock();
+        absl::Status s = target_.await(deadline);
+        mu_.Lock();
+        if (!s.ok()) return s;
+        limit = std::min(deadline, clock_() + options_.acquire_timeout);
+        continue;
+      }
       // While the database does not answer a probe, its idle connections
       // would hang too, and so would a connect (whose timeout the driver
       // rounds up to whole seconds, past the limit): the call waits for a
@@ -187,7 +229,13 @@ class BasicPool {
         const bool alive = Check(entry);
         mu_.Lock();
         --checking_;
-        if (alive) return Lease(this, std::move(entry.conn), entry.opened);
+        if (alive && entry.epoch == epoch_) {
+          return Lease(this, std::move(entry.conn), entry.opened, entry.epoch);
+        }
+        if (alive) {
+          CloseOne(std::move(entry.conn), /*broken=*/false);
+          continue;
+        }
         Discard(std::move(entry.conn));
       }
       const absl::Time now = clock_();
@@ -232,6 +280,7 @@ class BasicPool {
     s.connects = connects_;
     s.connect_failures = connect_failures_;
     s.discarded = discarded_;
+    s.retired = retired_;
     s.reachable = told_reachable_;
     return s;
   }
@@ -242,6 +291,37 @@ class BasicPool {
     MutexLock lock(&mu_);
     return told_reachable_;
   }
+
+  // The target changed (or is gone): idle connections are closed, leased
+  // ones close when they come back, the backoff and a failed probe are
+  // forgotten (they were about the old target), and maintenance runs now.
+  void TargetChanged() ABSL_LOCKS_EXCLUDED(mu_) {
+    {
+      MutexLock lock(&mu_);
+      ++epoch_;
+      std::vector<std::unique_ptr<Conn>> old;
+      for (Idle& entry : idle_) old.push_back(std::move(entry.conn));
+      idle_.clear();
+      retired_ += static_cast<int64_t>(old.size());
+      backoff_.Reset();
+      next_connect_ = absl::InfinitePast();
+      probe_failed_ = false;
+      retarget_probe_ = true;
+      CloseAll(std::move(old), 0);
+      cv_.SignalAll();
+    }
+    maintenance_->Wake();
+  }
+
+  // Asks the Target to be checked again and waits for the answer (until
+  // `deadline` at most); nothing without one. After a read-only refusal.
+  void RecheckTarget(absl::Time deadline) {
+    if (target_.recheck) target_.recheck(deadline);
+  }
+
+  // True if the pool follows a Target (a read-only refusal then means the
+  // primary moved, not a request's fault).
+  bool follows_target() const { return static_cast<bool>(target_.known); }
 
   // Closes idle connections and stops maintenance; later Acquires fail.
   void Close() {
@@ -262,6 +342,7 @@ class BasicPool {
     std::unique_ptr<Conn> conn;
     absl::Time opened;
     absl::Time since;
+    uint64_t epoch = 0;
   };
 
   static absl::Status Unavailable(absl::string_view message) {
@@ -290,12 +371,19 @@ class BasicPool {
   absl::StatusOr<Lease> Connect(absl::Duration budget) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     ++open_;
     ++connecting_;
+    const uint64_t epoch = epoch_;  // read before the factory picks the target
     const absl::Duration timeout =
         std::max(absl::Milliseconds(1), std::min(budget, options_.connect_timeout));
     mu_.Unlock();
     absl::StatusOr<std::unique_ptr<Conn>> conn = factory_(timeout);
     mu_.Lock();
     --connecting_;
+    if (conn.ok() && epoch != epoch_) {
+      // The target changed while connecting: this may be the old one.
+      ++retired_;
+      CloseOne(std::move(*conn), /*broken=*/false);
+      return Unavailable("the primary changed while connecting");
+    }
     if (conn.ok()) {
       ++connects_;
       probe_failed_ = false;  // it answered
@@ -303,7 +391,7 @@ class BasicPool {
       next_connect_ = absl::InfinitePast();
       SetReachable(true);
       cv_.SignalAll();  // waiters held back by the backoff may connect now
-      return Lease(this, std::move(*conn), clock_());
+      return Lease(this, std::move(*conn), clock_(), epoch);
     }
     --open_;
     ++connect_failures_;
@@ -399,13 +487,18 @@ class BasicPool {
   // one given back in the middle of a result (a stream cancelled or ended
   // early): reading the rest could take as long as the result is large or
   // the server is slow, and closing does not read.
-  void Release(std::unique_ptr<Conn> conn, absl::Time opened) {
+  void Release(std::unique_ptr<Conn> conn, absl::Time opened, uint64_t epoch) {
     bool keep = !conn->broken() && !conn->pending_result();
     if (keep && conn->HasOpenTransaction()) keep = conn->RollbackTransaction().ok();
     if (keep && conn->session_changed()) keep = conn->ResetSession().ok();
     MutexLock lock(&mu_);
+    if (keep && epoch != epoch_) {
+      ++retired_;  // opened to an earlier target
+      CloseOne(std::move(conn), /*broken=*/false);
+      return;
+    }
     if (keep && !closed_) {
-      idle_.push_back(Idle{std::move(conn), opened, clock_()});
+      idle_.push_back(Idle{std::move(conn), opened, clock_(), epoch});
       cv_.Signal();
       return;
     }
@@ -428,6 +521,10 @@ class BasicPool {
   void Probe() ABSL_LOCKS_EXCLUDED(mu_) {
     if (!probe_factory_) return;
     absl::Status status;
+    {
+      MutexLock lock(&mu_);
+      if (std::exchange(retarget_probe_, false)) probe_.reset();
+    }
     if (probe_ == nullptr || probe_->broken()) {
       probe_.reset();
       absl::StatusOr<std::unique_ptr<Conn>> conn = probe_factory_(options_.probe_timeout);
@@ -497,12 +594,13 @@ class BasicPool {
       if (!lease.ok()) return;
       std::unique_ptr<Conn> conn = std::move(lease->conn_);
       const absl::Time opened = lease->opened_;
+      const uint64_t epoch = lease->epoch_;
       lease->pool_ = nullptr;
       if (closed_) {  // closed while connecting: this one must not stay open
         CloseOne(std::move(conn), /*broken=*/false);
         return;
       }
-      idle_.push_back(Idle{std::move(conn), opened, clock_()});
+      idle_.push_back(Idle{std::move(conn), opened, clock_(), epoch});
       cv_.Signal();
     }
   }
@@ -511,6 +609,7 @@ class BasicPool {
   PoolOptions options_;
   const Factory factory_;
   const Factory probe_factory_;
+  const Target target_;
   const Clock clock_;
   const std::function<void(bool)> on_reachable_;
   // Used only through backoff_, under mu_.
@@ -527,6 +626,12 @@ class BasicPool {
   int64_t connects_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t connect_failures_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t discarded_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t retired_ ABSL_GUARDED_BY(mu_) = 0;
+  // Counts TargetChanged(); a connection opened in an earlier epoch is
+  // never handed out again.
+  uint64_t epoch_ ABSL_GUARDED_BY(mu_) = 0;
+  // TargetChanged() asks the maintenance thread to reopen the probe.
+  bool retarget_probe_ ABSL_GUARDED_BY(mu_) = false;
   bool reachable_ ABSL_GUARDED_BY(mu_) = false;
   // Changes of reachable_ not yet told to on_reachable_, oldest first; the
   // last value told; whether a thread is telling now (see Deliver()).

@@ -35,6 +35,18 @@ Decision RetryPolicy::Decide(const Failure& f) const {
       return {Action::kBackoffAndRerun, pause};
     }
 
+    case FailureClass::kNotPrimary:
+      // Refused, so not applied (not even a COMMIT): like a loss before
+      // anything was sent, whatever the phase. The heal budget bounds it.
+      if (f.phase == Phase::kAfterCommit) return {Action::kAnswer};
+      if (f.time_left <= absl::ZeroDuration()) return {Action::kAnswer};
+      if (f.heals >= options_.max_heal_retries) return {Action::kAnswerHealsExhausted};
+      {
+        const absl::Duration pause = HealPause(f.heals, f.jitter);
+        if (pause >= f.time_left) return {Action::kAnswer};
+        return {Action::kHealAndRerun, pause};
+      }
+
     case FailureClass::kConnectionLost:
       if (f.phase == Phase::kAfterCommit) return {Action::kAnswer};
       if (write_in_doubt) {

@@ -29,6 +29,10 @@ enum class FailureClass {
   kTransientConflict,  // class 2: deadlock 1213, lock wait timeout 1205
   kRequest,            // class 3: the request's own fault, or final as it is
   kKeyTaken,           // another execution holds or wrote this idempotency key
+  kNotPrimary,         // the server refused a write as read-only, while txgate
+                       // follows a primary (--mysql_hosts): it was demoted
+                       // under the connection; nothing of the refused
+                       // statement (a COMMIT included) was applied
 };
 
 // How far the work had gone when the attempt failed.
@@ -70,7 +74,8 @@ enum class Action {
                               // DATABASE_UNAVAILABLE (an interactive
                               // transaction: ABORTED, TRANSACTION_LOST)
   kHealAndRerun,              // discard the connection; wait `pause`, re-run
-                              // on a fresh one
+                              // on a fresh one (after kNotPrimary: once the
+                              // topology was checked again, on the primary)
   kResolveOutcome,            // look the key up on a fresh connection:
                               // committed → its stored answer, else re-run
   kBackoffAndRerun,           // roll back, wait `pause`, re-run whole

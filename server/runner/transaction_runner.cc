@@ -263,12 +263,15 @@ TransactionRunner::TransactionRunner(pool::ConnectionPool* pool, OutcomeStore* o
 
 // ---- The heal loop --------------------------------------------------------
 
-FailureClass TransactionRunner::ClassOf(const AttemptFailure& failure) {
+FailureClass TransactionRunner::ClassOf(const AttemptFailure& failure) const {
   if (failure.final) return FailureClass::kRequest;
   if (failure.conflict) return FailureClass::kTransientConflict;
   if (failure.key_taken) return FailureClass::kKeyTaken;
   if (sql::IsConnectionLost(failure.status)) return FailureClass::kConnectionLost;
   if (sql::IsTransientConflict(failure.status)) return FailureClass::kTransientConflict;
+  if (pool_->follows_target() && sql::IsReadOnlyRefusal(failure.status)) {
+    return FailureClass::kNotPrimary;
+  }
   return FailureClass::kRequest;
 }
 
@@ -311,7 +314,9 @@ absl::StatusOr<T> TransactionRunner::Heal(CallContext& ctx, const Job<T>& job) {
     failure.attempts = n;
     failure.conflicts = conflicts;
     failure.heals = ctx.heals();
-    if (failure.error == FailureClass::kConnectionLost && failure.heals > 0) {
+    if ((failure.error == FailureClass::kConnectionLost ||
+         failure.error == FailureClass::kNotPrimary) &&
+        failure.heals > 0) {
       failure.jitter = Jitter();
     }
     failure.time_left = TimeLeft(ctx);
@@ -358,6 +363,10 @@ absl::StatusOr<T> TransactionRunner::Heal(CallContext& ctx, const Job<T>& job) {
       case Action::kHealAndRerun:
         ++replays_;
         ctx.CountHeal();
+        // A demoted primary: the re-run waits for the topology's answer
+        // (the buffer, then the new primary), not for the same refusal.
+        if (failure.error == FailureClass::kNotPrimary)
+          pool_->RecheckTarget(ctx.acquire_deadline());
         if (decision.pause > absl::ZeroDuration()) clock_->SleepFor(decision.pause);
         break;
       case Action::kResolveOutcome: {

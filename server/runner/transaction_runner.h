@@ -310,7 +310,7 @@ class TransactionRunner {
   absl::StatusOr<T> Heal(CallContext& ctx, const Job<T>& job);
 
   // The class of a failed attempt's error.
-  static FailureClass ClassOf(const AttemptFailure& failure);
+  FailureClass ClassOf(const AttemptFailure& failure) const;
   // The failure of a command on `conn`: `sent` is the phase if the
   // command reached the server, kBeforeSend if it certainly did not.
   static AttemptFailure FailedOn(const db::Connection& conn, absl::Status status, Phase sent,

@@ -202,16 +202,22 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& unsan
   if (!metrics.ok()) return metrics.status();
   s->metrics_ = std::move(*metrics);
   if (absl::Status status = s->LoadFiles(); !status.ok()) return status;
+  s->StartTopology();
 
   s->pool_ = std::make_unique<pool::ConnectionPool>(
-      options.pool, FactoryOf(options.mysql, s->password_), &absl::Now,
+      options.pool, s->Factory(options.mysql, s->password_), &absl::Now,
       [s](bool reachable) {
         s->health_.SetServing(reachable);
         s->probe_health_.SetServing(reachable);
       },
-      FactoryOf(ShortTimeouts(options.mysql, options.pool.probe_timeout), s->password_));
+      s->Factory(ShortTimeouts(options.mysql, options.pool.probe_timeout), s->password_),
+      s->PoolTarget());
+  {
+    MutexLock lock(&s->followers_->mu);
+    s->followers_->pools.push_back(s->pool_.get());
+  }
   s->killer_ = std::make_unique<runner::StatementKiller>(
-      FactoryOf(ShortTimeouts(options.mysql, options.kill_grace), s->password_),
+      s->Factory(ShortTimeouts(options.mysql, options.kill_grace), s->password_),
       options.kill_grace);
   s->outcomes_ = std::make_unique<runner::OutcomeStore>(s->pool_.get(), options.outcomes);
   s->runner_ = std::make_unique<runner::TransactionRunner>(s->pool_.get(), s->outcomes_.get(),
@@ -225,7 +231,10 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& unsan
   s->database_ = std::make_unique<DatabaseService>(Backend{s->runner_.get(), s->killer_.get()},
                                                    read_only, s->executor_.get(), options.service,
                                                    s->auth_.get(), s->metrics_.get());
-  if (options.read_topology != nullptr) {
+  // The servers reads may go to: the test's, or the --mysql_hosts monitor's.
+  topology::Topology* read_topology =
+      options.read_topology != nullptr ? options.read_topology : s->topology_.get();
+  if (read_topology != nullptr) {
     // Replica sessions: txgate's account, every transaction READ ONLY.
     ReplicaRoutingOptions reads = options.replica_reads;
     reads.pool = options.pool;
@@ -235,7 +244,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& unsan
     base.read_only = true;
     std::shared_ptr<const reload::Secret> password = s->password_;
     s->replicas_ = std::make_unique<ReplicaRouter>(
-        options.read_topology, reads,
+        read_topology, reads,
         [base, password](const topology::Endpoint& endpoint) {
           mysql::ConnectOptions connect = base;
           connect.host = endpoint.host;
@@ -364,6 +373,70 @@ absl::Status Server::LoadFiles() {
 
 void Server::Reload() { reloader_->CheckNow(); }
 
+void Server::StartTopology() {
+  if (options_.mysql_hosts.empty()) return;
+  const mysql::ConnectOptions probe = options_.mysql;
+  std::shared_ptr<Followers> followers = followers_;
+  std::shared_ptr<const reload::Secret> password = password_;
+  const absl::Duration timeout = options_.pool.probe_timeout;
+  topology::ProbeFactory probes = [probe, password, timeout](const topology::Endpoint& e) {
+    mysql::ConnectOptions o = probe;
+    o.password = password->Get();
+    return topology::MySqlProbes(o, timeout)(e);
+  };
+  topology_ = std::make_unique<topology::Monitor>(options_.mysql_hosts, options_.topology,
+                                                  std::move(probes),
+                                                  [followers](std::optional<topology::Endpoint>) {
+                                                    std::vector<pool::ConnectionPool*> pools;
+                                                    {
+                                                      MutexLock lock(&followers->mu);
+                                                      pools = followers->pools;
+                                                    }
+                                                    for (pool::ConnectionPool* p : pools)
+                                                      p->TargetChanged();
+                                                  });
+  failover_buffer_ =
+      std::make_unique<topology::FailoverBuffer>(topology_.get(), options_.failover_buffer);
+}
+
+db::ConnectionFactory Server::Factory(mysql::ConnectOptions connect,
+                                      std::shared_ptr<const reload::Secret> password) const {
+  if (topology_ == nullptr) return FactoryOf(std::move(connect), std::move(password));
+  topology::Monitor* monitor = topology_.get();
+  return [connect, password,
+          monitor](absl::Duration timeout) -> absl::StatusOr<std::unique_ptr<db::Connection>> {
+    std::optional<topology::Endpoint> primary = monitor->Primary();
+    if (!primary) {
+      return sql::MakeStatus(absl::StatusCode::kUnavailable, v1::FAILOVER_IN_PROGRESS,
+                             "no writable primary is known (--mysql_hosts)");
+    }
+    mysql::ConnectOptions c = WithPassword(connect, *password);
+    c.host = primary->host;
+    c.port = primary->port;
+    c.socket.clear();
+    const absl::Time deadline = absl::Now() + timeout;
+    absl::StatusOr<std::unique_ptr<mysql::Connection>> conn = mysql::Connection::Open(c, timeout);
+    if (!conn.ok()) {
+      // The primary may be gone: let the monitor look now, so the caller
+      // (the pool) finds the answer — a new primary, or none: the buffer.
+      monitor->RecheckAndWait(deadline);
+      return conn.status();
+    }
+    return std::unique_ptr<db::Connection>(std::move(*conn));
+  };
+}
+
+pool::Target Server::PoolTarget() const {
+  pool::Target target;
+  if (topology_ == nullptr) return target;
+  topology::Monitor* monitor = topology_.get();
+  topology::FailoverBuffer* buffer = failover_buffer_.get();
+  target.known = [monitor] { return monitor->Primary().has_value(); };
+  target.await = [buffer](absl::Time deadline) { return buffer->Await(deadline); };
+  target.recheck = [monitor](absl::Time deadline) { monitor->RecheckAndWait(deadline); };
+  return target;
+}
+
 absl::Status Server::StartReadOnly() {
   const ServerOptions& options = options_;
   mysql::ConnectOptions connect = options.mysql;
@@ -376,11 +449,12 @@ absl::Status Server::StartReadOnly() {
   // Connections of the account with `c`, refused until its grants were
   // found read-only.
   std::shared_ptr<const reload::Secret> password = ro_password_;
-  auto factory_of = [user, verified, password](mysql::ConnectOptions c) -> db::ConnectionFactory {
-    return [c, user, verified,
+  auto factory_of = [this, user, verified,
+                     password](mysql::ConnectOptions c) -> db::ConnectionFactory {
+    db::ConnectionFactory open = Factory(c, password);
+    return [open, user, verified,
             password](absl::Duration timeout) -> absl::StatusOr<std::unique_ptr<db::Connection>> {
-      absl::StatusOr<std::unique_ptr<mysql::Connection>> conn =
-          mysql::Connection::Open(WithPassword(c, *password), timeout);
+      absl::StatusOr<std::unique_ptr<db::Connection>> conn = open(timeout);
       if (!conn.ok()) return conn.status();
       if (!verified->load(std::memory_order_acquire)) {
         absl::Status status = CheckReadOnlyAccount(**conn, user);
@@ -390,11 +464,11 @@ absl::Status Server::StartReadOnly() {
         }
         verified->store(true, std::memory_order_release);
       }
-      return std::unique_ptr<db::Connection>(std::move(*conn));
+      return conn;
     };
   };
-  absl::StatusOr<std::unique_ptr<mysql::Connection>> first =
-      mysql::Connection::Open(WithPassword(connect, *password), options.pool.connect_timeout);
+  absl::StatusOr<std::unique_ptr<db::Connection>> first =
+      Factory(connect, password)(options.pool.connect_timeout);
   if (first.ok()) {
     // It can write, or its grants cannot be read: refuse to start.
     if (absl::Status status = CheckReadOnlyAccount(**first, user); !status.ok()) return status;
@@ -410,7 +484,11 @@ absl::Status Server::StartReadOnly() {
   // The probe only pings, so it needs no check of the account's grants.
   ro_pool_ = std::make_unique<pool::ConnectionPool>(
       pool_options, factory_of(connect), &absl::Now, nullptr,
-      FactoryOf(ShortTimeouts(connect, options.pool.probe_timeout), password));
+      Factory(ShortTimeouts(connect, options.pool.probe_timeout), password), PoolTarget());
+  {
+    MutexLock lock(&followers_->mu);
+    followers_->pools.push_back(ro_pool_.get());
+  }
   // Its own killer: an account may always KILL its own sessions.
   ro_killer_ = std::make_unique<runner::StatementKiller>(
       factory_of(ShortTimeouts(connect, options.kill_grace)), options.kill_grace);
@@ -552,6 +630,8 @@ void Server::Shutdown() {
   killer_.reset();
   ro_killer_.reset();
   outcomes_.reset();  // its purge thread leases from the pool
+  // No primary change is told to the pools after this.
+  if (topology_ != nullptr) topology_->Stop();
   if (pool_ != nullptr) pool_->Close();
   if (ro_pool_ != nullptr) ro_pool_->Close();
   // Probes keep an answer (NOT_SERVING) until the very end of the drain.

@@ -11,6 +11,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -28,6 +29,8 @@
 #include "server/service/database_service.h"
 #include "server/service/health_service.h"
 #include "server/service/replica_router.h"
+#include "server/topology/failover_buffer.h"
+#include "server/topology/monitor.h"
 
 namespace txgate::service {
 
@@ -97,6 +100,13 @@ struct ServerOptions {
   absl::Duration reload_interval = absl::Seconds(10);
   ServiceOptions service;
   mysql::ConnectOptions mysql;
+  // The servers of a replicated cluster (--mysql_hosts): txgate follows
+  // the writable one (topology::Monitor) and its pools connect only to it;
+  // mysql.host, mysql.port and mysql.socket are then unused. Empty: the
+  // one server of `mysql`, as before (no monitor, no buffer).
+  std::vector<topology::Endpoint> mysql_hosts;
+  topology::MonitorOptions topology;
+  topology::FailoverBufferOptions failover_buffer;
   // The read-only database account: every call of a read-only ("ro") token
   // runs on its connections (same server, database and timeouts as
   // `mysql`). Empty user: none, and a tokens file with ro tokens is refused
@@ -201,6 +211,15 @@ class Server {
   // bad TLS settings or files, FAILED_PRECONDITION for ro tokens without
   // mysql_ro_user).
   absl::Status LoadFiles();
+  // With mysql_hosts: starts the monitor and the buffer.
+  void StartTopology();
+  // Connections with `connect` (and the password `password` holds at each
+  // connect) to the server of `connect`, or with mysql_hosts to the primary
+  // the monitor knows (UNAVAILABLE, FAILOVER_IN_PROGRESS, when none is).
+  db::ConnectionFactory Factory(mysql::ConnectOptions connect,
+                                std::shared_ptr<const reload::Secret> password) const;
+  // What the pools follow: the primary (empty without mysql_hosts).
+  pool::Target PoolTarget() const;
   // Registers the pool's and runner's numbers as sampled metrics.
   void AddSampledMetrics();
   // During the drain: at `cut`, cuts the calls still running
@@ -223,6 +242,17 @@ class Server {
   // The passwords connects use now.
   std::shared_ptr<reload::Secret> password_ = std::make_shared<reload::Secret>();
   std::shared_ptr<reload::Secret> ro_password_ = std::make_shared<reload::Secret>();
+  // With mysql_hosts (else null): the monitor and the buffer outlive the
+  // pools, whose callers wait in them; Shutdown() stops the monitor (which
+  // tells the pools of primary changes) before the pools close.
+  std::unique_ptr<topology::Monitor> topology_;
+  std::unique_ptr<topology::FailoverBuffer> failover_buffer_;
+  // The pools a primary change is told to (TargetChanged).
+  struct Followers {
+    Mutex mu;
+    std::vector<pool::ConnectionPool*> pools ABSL_GUARDED_BY(mu);
+  };
+  std::shared_ptr<Followers> followers_ = std::make_shared<Followers>();
   std::unique_ptr<pool::ConnectionPool> pool_;
   std::unique_ptr<runner::StatementKiller> killer_;
   std::unique_ptr<runner::OutcomeStore> outcomes_;

@@ -312,6 +312,15 @@ bool IsConnectionLost(const absl::Status& status) {
   return e && !IsUserSignal(*e) && IsConnectionLostErrno(e->errnum);
 }
 
+bool IsReadOnlyRefusal(const absl::Status& status) {
+  std::optional<MysqlError> e = GetMysqlError(status);
+  if (!e || IsUserSignal(*e)) return false;
+  if (e->errnum == 1836) return true;  // ER_READ_ONLY_MODE
+  // 1290 names the option that prevents the statement: only --read-only
+  // (not --secure-file-priv, --skip-grant-tables, ...) means a replica.
+  return e->errnum == 1290 && absl::StrContains(e->message, "read-only");
+}
+
 bool IsTransientConflict(const absl::Status& status) {
   std::optional<MysqlError> e = GetMysqlError(status);
   return e && !IsUserSignal(*e) && Classify(e->errnum) == ErrorClass::kTransientConflict;

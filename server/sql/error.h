@@ -90,6 +90,13 @@ std::string GetReason(const absl::Status& status);
 // True if `status` reports a lost connection (class 1).
 bool IsConnectionLost(const absl::Status& status);
 
+// True if `status` is the server refusing a write because it is read-only
+// (1290 ER_OPTION_PREVENTS_STATEMENT naming --read-only, or 1836
+// ER_READ_ONLY_MODE): a replica, or a primary demoted under the
+// connection. Nothing of the refused statement was applied; a refused
+// COMMIT did not commit (README, "Replication and failover").
+bool IsReadOnlyRefusal(const absl::Status& status);
+
 // True if `status` reports a deadlock or lock wait timeout (class 2).
 bool IsTransientConflict(const absl::Status& status);
 

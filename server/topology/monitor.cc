@@ -1,5 +1,6 @@
 #include "server/topology/monitor.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/status/status.h"
@@ -183,25 +184,35 @@ ProbeFactory MySqlProbes(const mysql::ConnectOptions& base, absl::Duration timeo
 
 Monitor::Monitor(std::vector<Endpoint> endpoints, MonitorOptions options, ProbeFactory probes,
                  std::function<void(std::optional<Endpoint>)> on_change)
-    : endpoints_(std::move(endpoints)), on_change_(std::move(on_change)) {
+    : endpoints_(std::move(endpoints)),
+      interval_(std::max(options.check_interval, absl::Milliseconds(10))),
+      on_change_(std::move(on_change)) {
   for (const Endpoint& e : endpoints_) {
     Member m;
     m.endpoint = e;
     members_.push_back(m);
     probes_.push_back(probes(e));
+    begun_.push_back(0);
+    finished_.push_back(0);
   }
   for (size_t i = 0; i < endpoints_.size(); ++i) {
-    workers_.push_back(std::make_unique<PeriodicWorker>(
-        absl::StrCat("topology-", i), options.check_interval, [this, i] { Check(i); }));
+    workers_.push_back(std::make_unique<PeriodicWorker>(absl::StrCat("topology-", i), interval_,
+                                                        [this, i] { Check(i); }));
     workers_.back()->Wake();
   }
 }
 
-Monitor::~Monitor() {
+Monitor::~Monitor() { Stop(); }
+
+void Monitor::Stop() {
   for (auto& w : workers_) w->Stop();
 }
 
 void Monitor::Check(size_t index) {
+  {
+    MutexLock lock(&mu_);
+    ++begun_[index];
+  }
   absl::StatusOr<Observation> o = probes_[index]();
   Member m;
   m.endpoint = endpoints_[index];
@@ -213,6 +224,7 @@ void Monitor::Check(size_t index) {
   }
   std::optional<Endpoint> now;
   bool changed = false;
+  bool recheck = false;
   {
     MutexLock lock(&mu_);
     Member& old = members_[index];
@@ -226,7 +238,17 @@ void Monitor::Check(size_t index) {
     old = m;
     bool split = false;
     now = ResolvePrimary(members_, &split);
-    if (split && !split_brain_) {
+    // Servers are checked one by one, so in a switchover the new primary
+    // may be seen writable before the old one is seen read-only: a split
+    // is trusted by nobody at once, looked at again at once, and reported
+    // once it outlasts a check interval.
+    if (!split) split_since_.reset();
+    if (split && !split_since_) {
+      split_since_ = m.checked;
+      recheck = true;
+    }
+    if (split && !split_reported_ && m.checked - *split_since_ >= interval_) {
+      split_reported_ = true;
       std::vector<std::string> writable;
       for (const Member& x : members_) {
         if (x.reachable && x.role == Role::kPrimary) writable.push_back(x.endpoint.ToString());
@@ -235,6 +257,7 @@ void Monitor::Check(size_t index) {
           {{"writable", absl::StrJoin(writable, ",")},
            {"action", "no primary trusted; writes wait until one server remains writable"}});
     }
+    if (!split) split_reported_ = false;
     split_brain_ = split;
     if (now != primary_) {
       Log("warning", "topology_primary",
@@ -246,7 +269,26 @@ void Monitor::Check(size_t index) {
       changed_.SignalAll();
     }
   }
+  if (recheck) Recheck();
   if (changed && on_change_) on_change_(now);
+  MutexLock lock(&mu_);
+  ++finished_[index];
+  changed_.SignalAll();
+}
+
+void Monitor::RecheckAndWait(absl::Time deadline) {
+  std::vector<int64_t> begun;
+  {
+    MutexLock lock(&mu_);
+    begun = begun_;
+  }
+  Recheck();
+  MutexLock lock(&mu_);
+  for (size_t i = 0; i < begun.size(); ++i) {
+    while (finished_[i] <= begun[i]) {
+      if (changed_.WaitWithDeadline(&mu_, deadline)) return;
+    }
+  }
 }
 
 std::vector<Member> Monitor::Members() const {

@@ -5,7 +5,8 @@
 // replicates. Roles follow from what the servers say (RoleOf); the primary
 // is the one writable server. Two or more writable servers at once is a
 // split brain: no primary is trusted (Primary() is nullopt, a warning is
-// logged, split_brain() says so) until only one remains. txgate never
+// logged once it outlasts a check interval, split_brain() says so) until
+// only one remains. txgate never
 // promotes or demotes anything. README, "Replication and failover".
 #ifndef TXGATE_SERVER_TOPOLOGY_MONITOR_H_
 #define TXGATE_SERVER_TOPOLOGY_MONITOR_H_
@@ -62,7 +63,8 @@ using ProbeFactory = std::function<Probe(const Endpoint&)>;
 ProbeFactory MySqlProbes(const mysql::ConnectOptions& base, absl::Duration timeout);
 
 struct MonitorOptions {
-  // How often each server is checked (--topology_check_interval).
+  // How often each server is checked (--topology_check_interval); 10ms at
+  // least.
   absl::Duration check_interval = absl::Seconds(1);
 };
 
@@ -73,7 +75,11 @@ class Monitor final : public Topology {
   // from a monitor thread, without the monitor's lock held.
   Monitor(std::vector<Endpoint> endpoints, MonitorOptions options, ProbeFactory probes,
           std::function<void(std::optional<Endpoint>)> on_change = nullptr);
-  ~Monitor() override;  // stops and joins the threads
+  ~Monitor() override;  // Calls Stop().
+
+  // Stops and joins the threads: no check and no on_change call after it
+  // returns. Idempotent.
+  void Stop();
 
   Monitor(const Monitor&) = delete;
   Monitor& operator=(const Monitor&) = delete;
@@ -82,6 +88,12 @@ class Monitor final : public Topology {
   std::optional<Endpoint> Primary() const override;
   std::optional<Endpoint> WaitForPrimary(absl::Time deadline) override;
   void Recheck() override;
+
+  // Re-checks every server now and waits until each has finished a check
+  // begun after this call (and any primary change it found was told), or
+  // until `deadline`. After a server refused a write as read-only, or a
+  // connect to the primary failed.
+  void RecheckAndWait(absl::Time deadline);
 
   // True while two or more servers report themselves writable.
   bool split_brain() const;
@@ -92,6 +104,7 @@ class Monitor final : public Topology {
   void Check(size_t index);
 
   const std::vector<Endpoint> endpoints_;
+  const absl::Duration interval_;
   const std::function<void(std::optional<Endpoint>)> on_change_;
 
   mutable Mutex mu_;
@@ -99,7 +112,14 @@ class Monitor final : public Topology {
   std::vector<Member> members_ ABSL_GUARDED_BY(mu_);
   std::optional<Endpoint> primary_ ABSL_GUARDED_BY(mu_);
   bool split_brain_ ABSL_GUARDED_BY(mu_) = false;
+  // Since when the current split was seen; whether it was logged.
+  std::optional<absl::Time> split_since_ ABSL_GUARDED_BY(mu_);
+  bool split_reported_ ABSL_GUARDED_BY(mu_) = false;
   int64_t primary_changes_ ABSL_GUARDED_BY(mu_) = 0;
+  // Checks of each server begun and finished (a check is finished once
+  // on_change_ was told what it found).
+  std::vector<int64_t> begun_ ABSL_GUARDED_BY(mu_);
+  std::vector<int64_t> finished_ ABSL_GUARDED_BY(mu_);
   // Only server i's thread calls probes_[i].
   std::vector<Probe> probes_;
   std::vector<std::unique_ptr<PeriodicWorker>> workers_;  // started last

@@ -1173,3 +1173,54 @@ TEST_F(PoolChurnTest, NeverMoreThanMaxSizeConnectionsAtTheDatabase) {
 
 }  // namespace
 }  // namespace txgate::pool
+
+// --------------------------------------------- following a target (primary)
+
+namespace txgate::pool {
+namespace {
+
+TEST_F(PoolTest, ATargetChangeRetiresEveryConnectionOpenedBeforeIt) {
+  auto pool = std::make_unique<Pool>(
+      Quiet(), db_.factory(), [this] { return clock_.Now(); }, nullptr, nullptr,
+      Target{[] { return true; }, [](absl::Time) { return absl::OkStatus(); }, [](absl::Time) {}});
+  ASSERT_TRUE(AwaitIdle(*pool, 1));
+  Lease leased = MustAcquire(*pool);
+  Lease other = MustAcquire(*pool);
+  other.Return();  // idle, opened to the old target
+  ASSERT_EQ(pool->Stats().idle, 1);
+
+  pool->TargetChanged();
+  EXPECT_EQ(pool->Stats().retired, 1);  // the idle one, at once
+  leased.Return();                      // leased before the change: closed, not kept
+  EXPECT_EQ(pool->Stats().retired, 2);
+  ASSERT_TRUE(AwaitIdle(*pool, 1));  // a fresh one, to the new target
+  const PoolStats s = pool->Stats();
+  EXPECT_EQ(s.open, 1);
+  EXPECT_EQ(s.connects, 3);
+  EXPECT_EQ(s.discarded, 0);  // retired, not found broken
+  EXPECT_EQ(db_.live(), 1);
+}
+
+TEST_F(PoolTest, AcquireWaitsForATargetAndAnswersItsBuffersStatus) {
+  std::atomic<bool> known{false};
+  std::atomic<int> awaited{0};
+  auto pool = std::make_unique<Pool>(
+      Quiet(), db_.factory(), [this] { return clock_.Now(); }, nullptr, nullptr,
+      Target{[&known] { return known.load(); },
+             [&](absl::Time) {
+               ++awaited;
+               return known ? absl::OkStatus() : absl::UnavailableError("no primary");
+             },
+             [](absl::Time) {}});
+  absl::StatusOr<Lease> refused = pool->Acquire(absl::Now() + absl::Seconds(5));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().message(), "no primary");
+  EXPECT_EQ(awaited.load(), 1);
+  known = true;
+  Lease lease = MustAcquire(*pool);
+  EXPECT_TRUE(static_cast<bool>(lease));
+  EXPECT_TRUE(pool->follows_target());
+}
+
+}  // namespace
+}  // namespace txgate::pool

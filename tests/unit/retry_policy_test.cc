@@ -111,6 +111,22 @@ std::vector<Row> Rules() {
        Make(W::kInternal, C::kConnectionLost, P::kBeforeSend, kRead, kNoKey, -ms),
        {Action::kAnswer}},
 
+      // A demoted primary refused it as read-only (--mysql_hosts): not
+      // applied, not even a COMMIT, so re-run (on the primary) like a loss
+      // before sending, within the heal budget.
+      {"a COMMIT refused by a demoted primary re-runs the transaction",
+       Make(W::kTransaction, C::kNotPrimary, P::kCommitInFlight, kWrote, kNoKey),
+       {Action::kHealAndRerun}},
+      {"an autocommit write refused as read-only is re-run, keyed or not",
+       Make(W::kStatement, C::kNotPrimary, P::kCommitInFlight, kWrote, kNoKey),
+       {Action::kHealAndRerun}},
+      {"read-only refusals past the heal budget are answered",
+       AfterHeals(Make(W::kTransaction, C::kNotPrimary, P::kCommitInFlight, kWrote, kKeyed), 3),
+       {Action::kAnswerHealsExhausted}},
+      {"the deadline stops re-runs after a read-only refusal",
+       Make(W::kStatement, C::kNotPrimary, P::kCommitInFlight, kWrote, kNoKey, -ms),
+       {Action::kAnswer}},
+
       // Class 1: the heal budget (--max_heal_retries, 3; backoff 50 ms doubling to 1 s).
       {"the first re-run after a loss is at once",
        AfterHeals(Make(W::kStatement, C::kConnectionLost, P::kBeforeSend, kWrote, kNoKey), 0),
@@ -291,7 +307,8 @@ TEST(RetryPolicyTest, HonoursItsHealOptions) {
 TEST(RetryPolicyTest, NeverReRunsAWriteThatMayHaveBeenApplied) {
   const RetryPolicy policy(RetryOptions{});
   for (W work : {W::kStatement, W::kTransaction, W::kInteractive, W::kInternal}) {
-    for (C error : {C::kConnectionLost, C::kTransientConflict, C::kRequest, C::kKeyTaken}) {
+    for (C error :
+         {C::kConnectionLost, C::kTransientConflict, C::kRequest, C::kKeyTaken, C::kNotPrimary}) {
       for (P phase : {P::kBeforeSend, P::kStatementInFlight, P::kCommitInFlight, P::kAfterCommit}) {
         for (bool wrote : {false, true}) {
           for (bool keyed : {false, true}) {
@@ -324,8 +341,11 @@ TEST(RetryPolicyTest, NeverReRunsAWriteThatMayHaveBeenApplied) {
                     EXPECT_NE(a, Action::kHealAndRerun);
                   }
                   if (a == Action::kAnswerHealsExhausted) {
-                    EXPECT_EQ(error, C::kConnectionLost);
-                    EXPECT_FALSE(wrote && applied);
+                    EXPECT_TRUE(error == C::kConnectionLost || error == C::kNotPrimary);
+                    // A read-only refusal was not applied, whatever the phase.
+                    if (error == C::kConnectionLost) {
+                      EXPECT_FALSE(wrote && applied);
+                    }
                   }
                   if (reruns) {
                     EXPECT_LT(d.pause, left);
