@@ -249,13 +249,25 @@ const (
 	// read its streams without long pauses (or with a larger flow-control
 	// window), and run the query or transaction again.
 	ErrorReason_STREAM_WRITE_TIMEOUT ErrorReason = 26
+	// No writable primary is known (--mysql_hosts): the primary died or is
+	// being switched over, and no server reports itself writable yet (or two
+	// do: a split brain, in which txgate trusts neither). The call waited in
+	// the failover buffer and was not run. Code UNAVAILABLE when its wait
+	// ended: at its deadline, or after --failover_buffer_window; the message
+	// says which. Nothing of the call ran, so the client may retry it (a
+	// keyed transaction with its key) once the failover is over.
+	ErrorReason_FAILOVER_IN_PROGRESS ErrorReason = 27
+	// No writable primary is known and the failover buffer already holds
+	// --failover_buffer_max_calls calls. Code RESOURCE_EXHAUSTED; nothing of
+	// the call ran. The client may retry it later, with backoff.
+	ErrorReason_FAILOVER_BUFFER_FULL ErrorReason = 28
 	// A ReadOptions.causality_token that is not one txgate hands out: not
 	// "g1:" followed by a comma list of MariaDB GTIDs "domain-server-seq"
 	// (unsigned decimal numbers, each domain once). Code INVALID_ARGUMENT;
 	// nothing ran. The message says what is wrong and where. The client
 	// should send back a token exactly as a write's response carried it
 	// (ExecuteResponse.causality_token), or none.
-	ErrorReason_CAUSALITY_TOKEN_INVALID ErrorReason = 27
+	ErrorReason_CAUSALITY_TOKEN_INVALID ErrorReason = 29
 )
 
 // Enum value maps for ErrorReason.
@@ -288,7 +300,9 @@ var (
 		24: "PACKET_TOO_LARGE",
 		25: "SERVER_OVERLOADED",
 		26: "STREAM_WRITE_TIMEOUT",
-		27: "CAUSALITY_TOKEN_INVALID",
+		27: "FAILOVER_IN_PROGRESS",
+		28: "FAILOVER_BUFFER_FULL",
+		29: "CAUSALITY_TOKEN_INVALID",
 	}
 	ErrorReason_value = map[string]int32{
 		"ERROR_REASON_UNSPECIFIED":   0,
@@ -318,7 +332,9 @@ var (
 		"PACKET_TOO_LARGE":           24,
 		"SERVER_OVERLOADED":          25,
 		"STREAM_WRITE_TIMEOUT":       26,
-		"CAUSALITY_TOKEN_INVALID":    27,
+		"FAILOVER_IN_PROGRESS":       27,
+		"FAILOVER_BUFFER_FULL":       28,
+		"CAUSALITY_TOKEN_INVALID":    29,
 	}
 )
 
@@ -353,7 +369,7 @@ var File_txgate_v1_error_reason_proto protoreflect.FileDescriptor
 
 const file_txgate_v1_error_reason_proto_rawDesc = "" +
 	"\n" +
-	"\x1ctxgate/v1/error_reason.proto\x12\ttxgate.v1*\xc8\x05\n" +
+	"\x1ctxgate/v1/error_reason.proto\x12\ttxgate.v1*\xfc\x05\n" +
 	"\vErrorReason\x12\x1c\n" +
 	"\x18ERROR_REASON_UNSPECIFIED\x10\x00\x12\x0f\n" +
 	"\vMYSQL_ERROR\x10\x01\x12\x18\n" +
@@ -382,8 +398,10 @@ const file_txgate_v1_error_reason_proto_rawDesc = "" +
 	"\x10RESULT_TOO_LARGE\x10\x17\x12\x14\n" +
 	"\x10PACKET_TOO_LARGE\x10\x18\x12\x15\n" +
 	"\x11SERVER_OVERLOADED\x10\x19\x12\x18\n" +
-	"\x14STREAM_WRITE_TIMEOUT\x10\x1a\x12\x1b\n" +
-	"\x17CAUSALITY_TOKEN_INVALID\x10\x1bB\\\n" +
+	"\x14STREAM_WRITE_TIMEOUT\x10\x1a\x12\x18\n" +
+	"\x14FAILOVER_IN_PROGRESS\x10\x1b\x12\x18\n" +
+	"\x14FAILOVER_BUFFER_FULL\x10\x1c\x12\x1b\n" +
+	"\x17CAUSALITY_TOKEN_INVALID\x10\x1dB\\\n" +
 	"\rdev.txgate.v1B\x10ErrorReasonProtoP\x01Z4github.com/txgate/txgate/client/go/txgatev1;txgatev1\xf8\x01\x01b\x06proto3"
 
 var (

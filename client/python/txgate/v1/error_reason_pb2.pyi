@@ -33,6 +33,8 @@ class ErrorReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     PACKET_TOO_LARGE: _ClassVar[ErrorReason]
     SERVER_OVERLOADED: _ClassVar[ErrorReason]
     STREAM_WRITE_TIMEOUT: _ClassVar[ErrorReason]
+    FAILOVER_IN_PROGRESS: _ClassVar[ErrorReason]
+    FAILOVER_BUFFER_FULL: _ClassVar[ErrorReason]
     CAUSALITY_TOKEN_INVALID: _ClassVar[ErrorReason]
 ERROR_REASON_UNSPECIFIED: ErrorReason
 MYSQL_ERROR: ErrorReason
@@ -61,4 +63,6 @@ RESULT_TOO_LARGE: ErrorReason
 PACKET_TOO_LARGE: ErrorReason
 SERVER_OVERLOADED: ErrorReason
 STREAM_WRITE_TIMEOUT: ErrorReason
+FAILOVER_IN_PROGRESS: ErrorReason
+FAILOVER_BUFFER_FULL: ErrorReason
 CAUSALITY_TOKEN_INVALID: ErrorReason
