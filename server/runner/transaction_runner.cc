@@ -756,7 +756,9 @@ absl::StatusOr<txgate::v1::RunTransactionResponse> TransactionRunner::RunTransac
     }
     txgate::v1::RunTransactionRequest unkeyed = request;
     unkeyed.clear_idempotency_key();
-    unkeyed.mutable_options()->clear_read();  // as Execute's
+    // As Execute's; an absent options message stays absent (the same bytes
+    // as a request recorded before read options existed).
+    if (unkeyed.has_options()) unkeyed.mutable_options()->clear_read();
     fingerprint = unkeyed.SerializeAsString();
     // A retry of a transaction that already committed is answered as
     // before, by the first attempt's PriorOutcome.

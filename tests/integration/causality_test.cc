@@ -219,6 +219,7 @@ TEST_F(CausalityTest, AStoredKeyedAnswerCarriesATokenThatCoversTheFirstCommit) {
 
   RunTransactionRequest txn = Transfer(11);
   txn.set_idempotency_key(Key("txn"));
+  txn.mutable_options()->mutable_read()->set_causality_token(resent.causality_token());
   RunTransactionResponse t1, t2;
   ASSERT_TRUE(Run(txn, &t1).ok());
   txn.mutable_options()->mutable_read()->set_causality_token(t1.causality_token());
