@@ -10,14 +10,14 @@
 # unit tests), starts a private MariaDB on 127.0.0.1 in a temporary directory,
 # runs each suite, and stops everything it started. Suites: lint threadsafety
 # unit tsan integration readme, then every tests/<kind>/run.sh that exists
-# (clients, connections, shutdown, memory, deploy, chaos, load).
+# (clients, connections, shutdown, memory, deploy, chaos, replication, load).
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 export TXGATE_TOOLS=${TXGATE_TOOLS:-$HOME/.cache/txgate/tools}
 export PATH="$TXGATE_TOOLS/bin:$PATH"
-suites=${TXGATE_SUITES:-"lint threadsafety unit tsan integration readme clients connections shutdown memory deploy chaos load"}
+suites=${TXGATE_SUITES:-"lint threadsafety unit tsan integration readme clients connections shutdown memory deploy chaos replication load"}
 want() { [[ " $suites " == *" $1 "* ]]; }
 started=$(date +%s)
 step() { echo; echo "=== [$(($(date +%s) - started))s] $*"; }
@@ -104,7 +104,7 @@ if want integration; then
   ctest --test-dir build-asan -L integration --output-on-failure
 fi
 
-for suite in readme clients connections shutdown memory deploy chaos load; do
+for suite in readme clients connections shutdown memory deploy chaos replication load; do
   script=tests/$suite/run.sh
   if want "$suite" && [ -f "$script" ]; then
     step "$suite ($script)"

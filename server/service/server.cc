@@ -397,6 +397,16 @@ void Server::StartTopology() {
                                                   });
   failover_buffer_ =
       std::make_unique<topology::FailoverBuffer>(topology_.get(), options_.failover_buffer);
+  // The first checks run now; the pools warm up on the primary they find
+  // (none yet is not an error: calls wait in the buffer, health says
+  // NOT_SERVING).
+  if (!topology_->WaitForPrimary(absl::Now() + options_.pool.connect_timeout)) {
+    Log("warning", "topology_no_primary_at_start",
+        {{"mysql_hosts", absl::StrJoin(options_.mysql_hosts, ",",
+                                       [](std::string* out, const topology::Endpoint& e) {
+                                         out->append(e.ToString());
+                                       })}});
+  }
 }
 
 db::ConnectionFactory Server::Factory(mysql::ConnectOptions connect,
@@ -546,6 +556,40 @@ void Server::AddSampledMetrics() {
                "streams ended because their client took no response for --stream_write_timeout",
                Kind::kCounter,
                [database] { return static_cast<double>(database->write_timeouts()); });
+  m.AddSampled("txgate_pool_retired_connections_total",
+               "connections closed because the primary changed (--mysql_hosts)", Kind::kCounter,
+               pool_stat(&pool::PoolStats::retired));
+  if (topology_ != nullptr) {
+    topology::Monitor* t = topology_.get();
+    topology::FailoverBuffer* b = failover_buffer_.get();
+    m.AddSampled("txgate_topology_primary_known",
+                 "1 while a writable primary is known (--mysql_hosts), else 0", Kind::kGauge,
+                 [t] { return t->Primary() ? 1.0 : 0.0; });
+    m.AddSampled("txgate_topology_split_brain",
+                 "1 while two or more servers report themselves writable (no primary trusted)",
+                 Kind::kGauge, [t] { return t->split_brain() ? 1.0 : 0.0; });
+    m.AddSampled("txgate_topology_primary_changes_total",
+                 "changes of the primary seen (to none and back counts twice)", Kind::kCounter,
+                 [t] { return static_cast<double>(t->primary_changes()); });
+    m.AddSampled("txgate_topology_replicas", "servers seen replicating and reachable", Kind::kGauge,
+                 [t] {
+                   int n = 0;
+                   for (const topology::Member& x : t->Members()) {
+                     n += x.reachable && x.role == topology::Role::kReplica ? 1 : 0;
+                   }
+                   return static_cast<double>(n);
+                 });
+    m.AddSampled("txgate_failover_buffer_calls", "calls waiting for a writable primary now",
+                 Kind::kGauge, [b] { return static_cast<double>(b->Stats().waiting); });
+    m.AddSampled("txgate_failover_buffered_calls_total", "calls that waited for a writable primary",
+                 Kind::kCounter, [b] { return static_cast<double>(b->Stats().buffered); });
+    m.AddSampled("txgate_failover_dropped_calls_total",
+                 "calls whose wait for a writable primary ended without one (FAILOVER_IN_PROGRESS)",
+                 Kind::kCounter, [b] { return static_cast<double>(b->Stats().dropped); });
+    m.AddSampled("txgate_failover_refused_calls_total",
+                 "calls refused because the failover buffer was full (FAILOVER_BUFFER_FULL)",
+                 Kind::kCounter, [b] { return static_cast<double>(b->Stats().refused_full); });
+  }
   m.AddSampled("txgate_transaction_idle_timeouts_total",
                "interactive transactions rolled back by --transaction_idle_timeout", Kind::kCounter,
                [database] { return static_cast<double>(database->idle_timeouts()); });

@@ -82,9 +82,10 @@ caught_up() {
 }
 
 # slave_field NODE FIELD: one field of NODE's SHOW SLAVE STATUS.
+# (mariadb.sh sql prints no column names, which \G output needs.)
 slave_field() {
-  bash "$mariadb_sh" sql "$dir/$1" "SHOW SLAVE STATUS\G" |
-    sed -n "s/^ *$2: //p"
+  mariadb --no-defaults --protocol=socket --socket="$dir/$1/mysqld.sock" -uroot \
+    -e "SHOW SLAVE STATUS\G" | sed -n "s/^ *$2: //p"
 }
 
 case "$cmd" in

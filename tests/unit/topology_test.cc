@@ -5,11 +5,13 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/common/mutex.h"
+#include "server/topology/failover_buffer.h"
 #include "server/topology/monitor.h"
 
 namespace txgate::topology {
@@ -173,6 +175,86 @@ TEST(MonitorTest, TrustsNoPrimaryInASplitBrain) {
   m.Recheck();
   EXPECT_EQ(m.WaitForPrimary(absl::Now() + absl::Seconds(30)), (Endpoint{"b", 3306}));
   EXPECT_FALSE(m.split_brain());
+}
+
+// A topology whose primary the test sets.
+class FakeTopology final : public Topology {
+ public:
+  void Set(std::optional<Endpoint> p) {
+    MutexLock lock(&mu_);
+    primary_ = p;
+    cv_.SignalAll();
+  }
+  std::vector<Member> Members() const override { return {}; }
+  std::optional<Endpoint> Primary() const override {
+    MutexLock lock(&mu_);
+    return primary_;
+  }
+  std::optional<Endpoint> WaitForPrimary(absl::Time deadline) override {
+    MutexLock lock(&mu_);
+    ++waiting_;
+    cv_.SignalAll();
+    while (!primary_ && !cv_.WaitWithDeadline(&mu_, deadline)) {
+    }
+    --waiting_;
+    return primary_;
+  }
+  void Recheck() override {}
+  // Waits (30 s at most) until `n` callers wait for a primary.
+  bool AwaitWaiting(int n) {
+    absl::Time deadline = absl::Now() + absl::Seconds(30);
+    MutexLock lock(&mu_);
+    while (waiting_ != n) {
+      if (cv_.WaitWithDeadline(&mu_, deadline)) return false;
+    }
+    return true;
+  }
+
+ private:
+  mutable Mutex mu_;
+  CondVar cv_;
+  std::optional<Endpoint> primary_ ABSL_GUARDED_BY(mu_);
+  int waiting_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+TEST(FailoverBufferTest, PassesAtOnceWithAPrimary) {
+  FakeTopology t;
+  t.Set(Endpoint{"a", 3306});
+  FailoverBuffer b(&t, {absl::Seconds(10), 1});
+  EXPECT_TRUE(b.Await(absl::InfiniteFuture()).ok());
+  EXPECT_EQ(b.Stats().buffered, 0);
+}
+
+TEST(FailoverBufferTest, HoldsCallsUntilANewPrimaryAndRefusesBeyondItsSize) {
+  FakeTopology t;
+  FailoverBuffer b(&t, {absl::Seconds(30), 1});
+  absl::Status held;
+  std::thread waiter([&] { held = b.Await(absl::InfiniteFuture()); });
+  ASSERT_TRUE(t.AwaitWaiting(1));
+  absl::Status full = b.Await(absl::InfiniteFuture());
+  EXPECT_EQ(full.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(full.message(), HasSubstr("--failover_buffer_max_calls=1"));
+  t.Set(Endpoint{"b", 3306});
+  waiter.join();
+  EXPECT_TRUE(held.ok()) << held;
+  FailoverBufferStats s = b.Stats();
+  EXPECT_EQ(s.buffered, 1);
+  EXPECT_EQ(s.refused_full, 1);
+  EXPECT_EQ(s.dropped, 0);
+  EXPECT_EQ(s.waiting, 0);
+}
+
+TEST(FailoverBufferTest, AWaitEndsAtTheDeadlineOrTheWindowSayingWhich) {
+  FakeTopology t;
+  FailoverBuffer b(&t, {absl::Milliseconds(20), 10});
+  absl::Status window = b.Await(absl::InfiniteFuture());
+  EXPECT_EQ(window.code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(window.message(), HasSubstr("--failover_buffer_window=20ms"));
+  FailoverBuffer patient(&t, {absl::Hours(1), 10});
+  absl::Status deadline = patient.Await(absl::Now() + absl::Milliseconds(20));
+  EXPECT_EQ(deadline.code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(deadline.message(), HasSubstr("before the call's deadline"));
+  EXPECT_EQ(b.Stats().dropped, 1);
 }
 
 }  // namespace
