@@ -137,3 +137,27 @@ def test_a_dbapi_connection_keeps_its_own_token(addr):
         a.cursor().execute("INSERT INTO py_causal (v) VALUES (6)")
         assert TOKEN.match(a.client.causality_token)
         assert b.client.causality_token == ""
+
+
+def test_an_async_dbapi_connection_keeps_its_own_token(addr):
+    import asyncio
+
+    from txgate_dbapi import aio
+
+    async def run():
+        a = await aio.connect(target=addr, autocommit=True)
+        b = await aio.connect(target=addr, autocommit=True, routing="replica")
+        try:
+            cur = a.cursor()
+            await cur.execute("INSERT INTO py_causal (v) VALUES (7)")
+            token = a.client.causality_token
+            assert TOKEN.match(token), token
+            await cur.execute("SELECT COUNT(*) FROM py_causal")
+            assert a.client.causality_token == token  # a read leaves it
+            assert b.client.causality_token == ""
+            assert b.client.routing == pb.READ_ROUTING_REPLICA
+        finally:
+            await a.close()
+            await b.close()
+
+    asyncio.run(run())
