@@ -190,14 +190,20 @@ class DatabaseService final : public RawDatabaseService {
   // its GTID wait), and on `primary` when it picks none or the replica
   // failed before the read ran (ReplicaRouter::FallBack). `run` does the
   // work on the runner it is given. `routable`: the work is a read that
-  // may run elsewhere (false: `primary` at once).
+  // may run elsewhere (false: `primary` at once). Only the read-write
+  // backend's work is routed.
   template <typename T>
   absl::StatusOr<T> RunRead(
       runner::CallContext& call, runner::TransactionRunner* primary,
       const txgate::v1::ReadOptions& read, bool routable,
       const std::function<absl::StatusOr<T>(runner::TransactionRunner*)>& run) {
+    // Read-only tokens' work stays on their own account (granted SELECT
+    // only), which replicas do not serve: only read-write principals' reads
+    // are routed.
     runner::TransactionRunner* replica =
-        routable && replicas_ != nullptr ? replicas_->Route(call, read) : nullptr;
+        routable && replicas_ != nullptr && primary == read_write_.runner
+            ? replicas_->Route(call, read)
+            : nullptr;
     if (replica == nullptr) return run(primary);
     absl::StatusOr<T> result = run(replica);
     if (result.ok() || call.cancelled() || !ReplicaRouter::FallBack(result.status())) {
