@@ -184,7 +184,7 @@ class UnaryCall final : public grpc::ServerUnaryReactor {
   }
 
   void OnCancel() override {
-    if (call_->Cancel()) killer_->Kill(call_);
+    if (call_->Cancel()) call_->killer_or(killer_)->Kill(call_);
   }
   void OnDone() override {
     service_->Untrack(call_.get());
@@ -343,7 +343,7 @@ class StreamQueryCall final : public grpc::ServerWriteReactor<grpc::ByteBuffer>,
   // The statement is killed whenever it comes: the stream's connection
   // stays attached to call_ while the stream lives (QueryStream).
   void OnCancel() override {
-    if (call_->Cancel()) killer_->Kill(call_);
+    if (call_->Cancel()) call_->killer_or(killer_)->Kill(call_);
   }
   void OnDone() override {
     service_->Unregister(this);
@@ -361,7 +361,7 @@ class StreamQueryCall final : public grpc::ServerWriteReactor<grpc::ByteBuffer>,
       // the query is killed before its connection goes, which OnCancel's
       // Kill() may miss if this comes first. A second KILL is harmless.
       call_->Cancel();
-      killer_->KillNow(call_);
+      call_->killer_or(killer_)->KillNow(call_);
     }
     stream_.reset();
     bytes_.Release();
@@ -596,7 +596,7 @@ class TransactionCall final : public grpc::ServerBidiReactor<grpc::ByteBuffer, g
   }
 
   void OnCancel() override {
-    if (call_->Cancel()) backend_.killer->Kill(call_);
+    if (call_->Cancel()) call_->killer_or(backend_.killer)->Kill(call_);
   }
   void OnDone() override {
     service_->Unregister(this);
@@ -833,7 +833,7 @@ void DatabaseService::CutForShutdown() {
     for (const auto& entry : live_) live.push_back(entry.second);
   }
   for (auto& [call, killer] : live) {
-    if (call->CancelForShutdown() && killer != nullptr) killer->Kill(call);
+    if (call->CancelForShutdown() && killer != nullptr) call->killer_or(killer)->Kill(call);
   }
 }
 

@@ -205,11 +205,12 @@ class DatabaseService final : public RawDatabaseService {
             ? replicas_->Route(call, read)
             : nullptr;
     if (replica == nullptr) return run(primary);
-    absl::StatusOr<T> result = run(replica);
+    absl::StatusOr<T> result = run(replica);  // Route set the replica's killer
     if (result.ok() || call.cancelled() || !ReplicaRouter::FallBack(result.status())) {
       return result;
     }
     replicas_->CountFallBack();
+    call.set_killer(nullptr);  // the primary's, the service's own
     return run(primary);
   }
   // Interactive transactions ended by the idle timeout, ever.

@@ -20,15 +20,21 @@ constexpr absl::string_view kWaitSql = "SELECT MASTER_GTID_WAIT(?, ?)";
 }  // namespace
 
 ReplicaRouter::ReplicaRouter(topology::Topology* topology, ReplicaRoutingOptions options,
-                             FactoryOf factory_of, Clock* clock)
+                             FactoryOf factory_of, Clock* clock, FactoryOf killer_factory_of,
+                             absl::Duration kill_grace)
     : topology_(topology),
       options_(std::move(options)),
       factory_of_(std::move(factory_of)),
-      clock_(clock) {}
+      clock_(clock),
+      killer_factory_of_(std::move(killer_factory_of)),
+      kill_grace_(kill_grace) {}
 
 ReplicaRouter::~ReplicaRouter() {
   MutexLock lock(&mu_);
-  for (auto& [name, replica] : replicas_) replica->pool->Close();
+  for (auto& [name, replica] : replicas_) {
+    replica->killer.reset();  // its threads stop before the pool closes
+    replica->pool->Close();
+  }
 }
 
 ReplicaRouter::Replica& ReplicaRouter::ReplicaOf(const topology::Endpoint& endpoint) {
@@ -43,6 +49,10 @@ ReplicaRouter::Replica& ReplicaRouter::ReplicaOf(const topology::Endpoint& endpo
     replica->pool = std::make_unique<pool::ConnectionPool>(pool_options, factory_of_(endpoint));
     replica->runner = std::make_unique<runner::TransactionRunner>(replica->pool.get(), nullptr,
                                                                   options_.runner, clock_);
+    if (killer_factory_of_) {
+      replica->killer =
+          std::make_unique<runner::StatementKiller>(killer_factory_of_(endpoint), kill_grace_);
+    }
     slot = std::move(replica);
   }
   return *slot;
@@ -113,6 +123,7 @@ runner::TransactionRunner* ReplicaRouter::Route(runner::CallContext& ctx,
     pick = next_++ % eligible.size();
   }
   Replica& replica = ReplicaOf(eligible[pick]);
+  ctx.set_killer(replica.killer.get());  // null: the service's own
   if (!read.causality_token().empty()) {
     absl::StatusOr<std::vector<topology::Gtid>> gtids =
         topology::ParseCausalityToken(read.causality_token());
@@ -120,6 +131,7 @@ runner::TransactionRunner* ReplicaRouter::Route(runner::CallContext& ctx,
         std::min(options_.causal_read_timeout, ctx.deadline() - clock_->Now());
     if (!gtids.ok() || timeout <= absl::ZeroDuration() ||
         !Wait(ctx, replica, topology::GtidListOf(*gtids), timeout)) {
+      ctx.set_killer(nullptr);
       reads_primary_.fetch_add(1, std::memory_order_relaxed);
       return nullptr;
     }

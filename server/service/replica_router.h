@@ -36,6 +36,7 @@
 #include "server/db/connection.h"
 #include "server/pool/connection_pool.h"
 #include "server/runner/call_context.h"
+#include "server/runner/statement_killer.h"
 #include "server/runner/transaction_runner.h"
 #include "server/topology/topology.h"
 #include "txgate/v1/database.pb.h"
@@ -80,9 +81,13 @@ class ReplicaRouter {
   // every transaction READ ONLY).
   using FactoryOf = std::function<db::ConnectionFactory(const topology::Endpoint&)>;
 
-  // `topology` must outlive the router.
+  // `topology` must outlive the router. `killer_factory_of` opens a
+  // replica's killer connection (round trips bounded by about `kill_grace`,
+  // as runner::StatementKiller needs); null: replica reads are stopped by
+  // the socket cut only.
   ReplicaRouter(topology::Topology* topology, ReplicaRoutingOptions options, FactoryOf factory_of,
-                Clock* clock);
+                Clock* clock, FactoryOf killer_factory_of = nullptr,
+                absl::Duration kill_grace = absl::Seconds(1));
   ~ReplicaRouter();  // closes the replicas' pools; every lease must be back
 
   ReplicaRouter(const ReplicaRouter&) = delete;
@@ -90,7 +95,9 @@ class ReplicaRouter {
 
   // The runner of the replica that serves this read, after its GTID wait;
   // nullptr: the primary serves it. Blocks for the wait (on an executor
-  // thread). `read` was validated (its token parses).
+  // thread). `read` was validated (its token parses). With a replica, the
+  // call's killer is set to that replica's (CallContext::set_killer), so a
+  // cancelled or expired read is stopped there by KILL QUERY.
   runner::TransactionRunner* Route(runner::CallContext& ctx, const txgate::v1::ReadOptions& read);
 
   // Whether a replica attempt that failed with `status` is re-run on the
@@ -108,6 +115,7 @@ class ReplicaRouter {
   struct Replica {
     std::unique_ptr<pool::ConnectionPool> pool;
     std::unique_ptr<runner::TransactionRunner> runner;
+    std::unique_ptr<runner::StatementKiller> killer;  // null without a factory
   };
   // The replica of `endpoint`, its pool created on first use.
   Replica& ReplicaOf(const topology::Endpoint& endpoint);
@@ -120,6 +128,8 @@ class ReplicaRouter {
   const ReplicaRoutingOptions options_;
   const FactoryOf factory_of_;
   Clock* const clock_;
+  const FactoryOf killer_factory_of_;
+  const absl::Duration kill_grace_;
 
   Mutex mu_;
   std::map<std::string, std::unique_ptr<Replica>> replicas_ ABSL_GUARDED_BY(mu_);

@@ -251,7 +251,15 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& unsan
           connect.port = endpoint.port;
           return FactoryOf(connect, password);
         },
-        &s->clock_);
+        &s->clock_,
+        [base, password, grace = options.kill_grace](const topology::Endpoint& endpoint) {
+          mysql::ConnectOptions connect = ShortTimeouts(base, grace);
+          connect.host = endpoint.host;
+          connect.port = endpoint.port;
+          connect.read_only = false;  // it only sends KILL
+          return FactoryOf(connect, password);
+        },
+        options.kill_grace);
     s->database_->SetReplicaRouter(s->replicas_.get());
   }
   s->AddSampledMetrics();

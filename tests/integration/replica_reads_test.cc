@@ -240,6 +240,35 @@ TEST_F(ReplicaReadsTest, EveryKindOfReadGoesToAReplicaAndAWriteToThePrimary) {
       ReadBack(static_cast<int64_t>(wrote.result().last_insert_id()), wrote.causality_token()), 43);
 }
 
+TEST_F(ReplicaReadsTest, AnExpiredReplicaReadIsKilledOnItsReplica) {
+  const double before = Metric("txgate_reads_replica_total");
+  ExecuteRequest req;
+  req.set_sql("SELECT SLEEP(30)");
+  req.mutable_read()->set_routing(txgate::v1::READ_ROUTING_REPLICA);
+  ExecuteResponse resp;
+  auto ctx = WithDeadline(absl::Seconds(1));
+  grpc::Status s = server_->stub().Execute(ctx.get(), req, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED) << s.error_message();
+  EXPECT_EQ(Metric("txgate_reads_replica_total") - before, 1);
+  // The replica's own KILL QUERY stopped it (a socket cut alone would leave
+  // the SLEEP running there for 30 s).
+  auto sleeping = [] {
+    int n = 0;
+    for (const char* node : {"n1", "n2"}) {
+      const std::string cmd = absl::StrCat(
+          "bash ", TXGATE_SOURCE_DIR, "/tests/support/cluster.sh sql ", ClusterDir(), " ", node,
+          " \"SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE "
+          "'SELECT SLEEP(30)%'\"");
+      FILE* f = popen(cmd.c_str(), "r");
+      char line[64] = {0};
+      while (f != nullptr && std::fgets(line, sizeof(line), f) != nullptr) n += std::atoi(line);
+      if (f != nullptr) pclose(f);
+    }
+    return n;
+  };
+  EXPECT_TRUE(Eventually([&] { return sleeping() == 0; }, absl::Seconds(5)));
+}
+
 TEST_F(ReplicaReadsTest, ALaggingReplicaIsSkippedAndTheTokenStillHolds) {
   ASSERT_TRUE(Cluster("lag", "n1 on"));  // n1's SQL thread stopped: its lag is unknown
   ASSERT_TRUE(Eventually(
