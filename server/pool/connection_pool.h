@@ -198,11 +198,18 @@ class BasicPool {
   // Leases a connection, waiting until `deadline` at most (and never longer
   // than the acquire timeout). UNAVAILABLE when none could be had.
   // With a Target, it first waits for one to be known (the failover
-  // buffer; the acquire timeout counts from then), and again whenever
-  // none is known any more.
-  absl::StatusOr<Lease> Acquire(absl::Time deadline) ABSL_LOCKS_EXCLUDED(mu_) {
-    if (target_.await) {
-      if (absl::Status s = target_.await(deadline); !s.ok()) return s;
+  // buffer), and again whenever none is known any more: until
+  // `buffer_deadline` (default: `deadline`) at most, which may be later
+  // than `deadline` (a call's deadline, where `deadline` is its bound on
+  // waiting for a connection); after such a wait, the acquire timeout
+  // counts from then, and `buffer_deadline` bounds it too.
+  absl::StatusOr<Lease> Acquire(absl::Time deadline,
+                                absl::Time buffer_deadline = absl::InfinitePast())
+      ABSL_LOCKS_EXCLUDED(mu_) {
+    if (buffer_deadline == absl::InfinitePast()) buffer_deadline = deadline;
+    if (target_.await && !target_.known()) {
+      if (absl::Status s = target_.await(buffer_deadline); !s.ok()) return s;
+      deadline = buffer_deadline;
     }
     absl::Time limit = std::min(deadline, clock_() + options_.acquire_timeout);
     DeliverOnExit deliver(this);  // after the lock below is released
@@ -211,9 +218,10 @@ class BasicPool {
       if (closed_) return Unavailable("the pool is closed");
       if (target_.known && !target_.known()) {
         mu_.Unlock();
-        absl::Status s = target_.await(deadline);
+        absl::Status s = target_.await(buffer_deadline);
         mu_.Lock();
         if (!s.ok()) return s;
+        deadline = buffer_deadline;
         limit = std::min(deadline, clock_() + options_.acquire_timeout);
         continue;
       }

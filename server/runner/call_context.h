@@ -51,6 +51,18 @@ class CallContext {
     MutexLock lock(&mu_);
     acquire_by_ = t;
   }
+  // The latest time to wait for a writable primary in the failover buffer
+  // (--mysql_hosts): the deadline, or the sooner time set by
+  // set_buffer_by() (shortly before it, so the caller hears why). Not
+  // bounded by the acquire timeout: a failover takes what it takes.
+  absl::Time buffer_deadline() const {
+    MutexLock lock(&mu_);
+    return std::min(deadline_, buffer_by_);
+  }
+  void set_buffer_by(absl::Time t) {
+    MutexLock lock(&mu_);
+    buffer_by_ = t;
+  }
 
   // Cancels the call because the server is shutting down; true on the first
   // cancellation only. The call's answer then says so (UNAVAILABLE,
@@ -136,6 +148,7 @@ class CallContext {
   db::Connection* attached_ ABSL_GUARDED_BY(mu_) = nullptr;
   int kills_ ABSL_GUARDED_BY(mu_) = 0;  // KILLs in flight (BeginKill)
   absl::Time acquire_by_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
+  absl::Time buffer_by_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
 };
 
 }  // namespace txgate::runner

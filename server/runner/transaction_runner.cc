@@ -511,7 +511,7 @@ absl::Status TransactionRunner::OpenTransaction(CallContext& ctx, db::Connection
 absl::StatusOr<Lease> TransactionRunner::LeaseInTransaction(
     CallContext& ctx, const txgate::v1::TransactionOptions& options, bool* fresh) {
   auto attempt = [&](int) -> Attempt<Lease> {
-    absl::StatusOr<Lease> lease = pool_->Acquire(ctx.acquire_deadline());
+    absl::StatusOr<Lease> lease = pool_->Acquire(ctx.acquire_deadline(), ctx.buffer_deadline());
     if (!lease.ok()) return Final(lease.status());
     *fresh = (*lease)->fresh();
     if (absl::Status s = OpenTransaction(ctx, **lease, options); !s.ok()) {
@@ -528,7 +528,7 @@ absl::StatusOr<std::optional<std::string>> TransactionRunner::ResolveOutcome(
   ++outcome_lookups_;
   using Found = std::optional<OutcomeStore::Stored>;
   auto attempt = [&](int) -> Attempt<Found> {
-    absl::StatusOr<Lease> lease = pool_->Acquire(ctx.acquire_deadline());
+    absl::StatusOr<Lease> lease = pool_->Acquire(ctx.acquire_deadline(), ctx.buffer_deadline());
     if (!lease.ok()) return Final(lease.status());
     db::Connection& conn = **lease;
     Attached attached(ctx, &conn);
@@ -672,7 +672,7 @@ absl::StatusOr<txgate::v1::ExecuteResponse> TransactionRunner::ExecuteAutocommit
   const bool writes = !kind.read_only;
   bool prior_checked = key.empty();
   auto attempt = [&](int n) -> Attempt<txgate::v1::ExecuteResponse> {
-    absl::StatusOr<Lease> lease = pool_->Acquire(ctx.acquire_deadline());
+    absl::StatusOr<Lease> lease = pool_->Acquire(ctx.acquire_deadline(), ctx.buffer_deadline());
     if (!lease.ok()) return Final(lease.status());
     if (!prior_checked) {
       auto prior = PriorOutcome(ctx, **lease, key, fingerprint);
@@ -777,7 +777,7 @@ absl::StatusOr<txgate::v1::RunTransactionResponse> TransactionRunner::RunChecked
     // change stays whatever happens to the transaction, so nothing may run
     // it again (a lost COMMIT is answered UNKNOWN, not resolved and re-run).
     bool wrote_nontransactional = false;
-    absl::StatusOr<Lease> lease = pool_->Acquire(ctx.acquire_deadline());
+    absl::StatusOr<Lease> lease = pool_->Acquire(ctx.acquire_deadline(), ctx.buffer_deadline());
     if (!lease.ok()) return Final(lease.status());
     db::Connection& conn = **lease;
     if (!prior_checked) {
@@ -913,7 +913,7 @@ absl::StatusOr<std::unique_ptr<TransactionRunner::QueryStream>> TransactionRunne
   limits.split_values = request.accept_chunked_values();
   using Stream = std::unique_ptr<QueryStream>;
   auto attempt = [&](int) -> Attempt<Stream> {
-    absl::StatusOr<Lease> lease = pool_->Acquire(ctx.acquire_deadline());
+    absl::StatusOr<Lease> lease = pool_->Acquire(ctx.acquire_deadline(), ctx.buffer_deadline());
     if (!lease.ok()) return Final(lease.status());
     if (ctx.cancelled()) return Final(Interrupted(ctx));
     if (absl::Status s = PrepareSession(ctx, **lease, kind->session); !s.ok()) {
@@ -1062,7 +1062,8 @@ absl::Status TransactionRunner::Interactive::Replay(CallContext& ctx) {
   }
   lease_ = Lease();  // the broken connection goes
   auto attempt = [&](int) -> Attempt<Lease> {
-    absl::StatusOr<Lease> lease = runner_->pool_->Acquire(ctx.acquire_deadline());
+    absl::StatusOr<Lease> lease =
+        runner_->pool_->Acquire(ctx.acquire_deadline(), ctx.buffer_deadline());
     if (!lease.ok()) return Final(lease.status());
     db::Connection& conn = **lease;
     if (leaves_state_) conn.RequireReset();

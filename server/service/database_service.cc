@@ -538,6 +538,7 @@ class TransactionCall final : public grpc::ServerBidiReactor<grpc::ByteBuffer, g
     }
     // The wait for a connection counts from this message's arrival.
     call_->set_acquire_by(service_->AcquireBy(call_->deadline()));
+    call_->set_buffer_by(service_->AnswerBy(call_->deadline()));
     absl::Status admitted;
     if (ok) {
       const int64_t bytes = WireBytes(wire_request_);
@@ -959,16 +960,16 @@ void DatabaseService::Untrack(const CallContext* call) {
 }
 
 absl::Time DatabaseService::AcquireBy(absl::Time deadline) const {
-  const absl::Time now = absl::Now();
-  absl::Time by = now + options_.acquire_timeout;
-  if (deadline != absl::InfiniteFuture()) {
-    // Answer before the caller's deadline, so that it hears why (not
-    // DEADLINE_EXCEEDED): a tenth of its time, 5 ms to 250 ms.
-    const absl::Duration margin =
-        std::clamp((deadline - now) / 10, absl::Milliseconds(5), absl::Milliseconds(250));
-    by = std::min(by, deadline - margin);
-  }
-  return by;
+  return std::min(absl::Now() + options_.acquire_timeout, AnswerBy(deadline));
+}
+
+absl::Time DatabaseService::AnswerBy(absl::Time deadline) const {
+  if (deadline == absl::InfiniteFuture()) return deadline;
+  // Answer before the caller's deadline, so that it hears why (not
+  // DEADLINE_EXCEEDED): a tenth of its time, 5 ms to 250 ms.
+  const absl::Duration margin =
+      std::clamp((deadline - absl::Now()) / 10, absl::Milliseconds(5), absl::Milliseconds(250));
+  return deadline - margin;
 }
 
 absl::Status DatabaseService::BytesRefused(int64_t bytes) const {
@@ -1042,6 +1043,7 @@ DatabaseService::Admission DatabaseService::Admit(grpc::CallbackServerContext* c
                                                   std::optional<int> statements) {
   Admission a = Identify(context, method, sql, statements);
   a.call->set_acquire_by(AcquireBy(a.call->deadline()));
+  a.call->set_buffer_by(AnswerBy(a.call->deadline()));
   {
     MutexLock lock(&mu_);
     live_.emplace(a.call.get(), std::make_pair(a.call, a.backend.killer));

@@ -278,6 +278,10 @@ class DatabaseService final : public RawDatabaseService {
   // deadline, so that it gets a precise answer rather than
   // DEADLINE_EXCEEDED.
   absl::Time AcquireBy(absl::Time deadline) const;
+  // Shortly before `deadline` (a tenth of the time left, 5 ms to 250 ms;
+  // never for none): where a call stops waiting for a writable primary in
+  // the failover buffer, so that it hears why.
+  absl::Time AnswerBy(absl::Time deadline) const;
   std::unique_ptr<CallRecord> Record(grpc::CallbackServerContext* context,
                                      absl::string_view method);
   // The caller's principal; an empty one when authentication is off.

@@ -114,6 +114,10 @@ class MySqlProbe {
     if (!ro.ok()) return ro.status();
     if (ro->size() != 1) return absl::UnavailableError("SELECT @@global.read_only: no row");
     o.read_only = Field(ro->front(), "ro").value_or("1") != "0";
+    // A writable server is the primary whatever its replication says; and
+    // SHOW ALL SLAVES STATUS can wait behind a STOP SLAVE of a promotion
+    // in progress, which must not delay seeing the new primary.
+    if (!o.read_only) return o;
     // Replication status needs SLAVE MONITOR; without it the status
     // variable Slave_running (readable by anyone) tells whether the
     // replication threads run, and the lag is unknown.

@@ -26,6 +26,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 )
 
@@ -185,7 +186,13 @@ func metric(cfg config, name string) float64 {
 type window struct {
 	name     string
 	from, to time.Time
+	// When the new primary was in place (the harness returned); with the
+	// monitor's check interval and a margin, a call whose deadline ends
+	// before resolved+slack had a deadline shorter than the failover.
+	resolved time.Time
 }
+
+const slack = 2 * time.Second
 
 func main() {
 	var cfg config
@@ -241,6 +248,25 @@ func main() {
 		go func() { defer wg.Done(); writer(ctx, cfg, client, rec, name, patient) }()
 	}
 	bufferedBefore := metric(cfg, "txgate_failover_buffered_calls_total")
+	// Readiness, every 100 ms: NOT_SERVING while no primary answers.
+	health := healthpb.NewHealthClient(conn)
+	var notServing time.Duration
+	var healthMu sync.Mutex
+	healthDone := make(chan struct{})
+	go func() {
+		defer close(healthDone)
+		for ctx.Err() == nil {
+			hctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			r, err := health.Check(hctx, &healthpb.HealthCheckRequest{})
+			cancel()
+			if err == nil && r.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+				healthMu.Lock()
+				notServing += 100 * time.Millisecond
+				healthMu.Unlock()
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}()
 
 	time.Sleep(cfg.warmup)
 	oldPrimary := must(harness(cfg, "primary"))
@@ -259,6 +285,10 @@ func main() {
 	time.Sleep(cfg.tail)
 	stop()
 	wg.Wait()
+	<-healthDone
+	hctx, hcancel := context.WithTimeout(context.Background(), 5*time.Second)
+	finalHealth, herr := health.Check(hctx, &healthpb.HealthCheckRequest{})
+	hcancel()
 	bufferedSwitch := metric(cfg, "txgate_failover_buffered_calls_total") - bufferedBefore - bufferedFailover
 
 	bad := []string{}
@@ -325,8 +355,8 @@ func main() {
 	}
 
 	windows := []window{
-		{"failover", tKill, tPromoted.Add(cfg.settle)},
-		{"switchover", tSwitch, tSwitched.Add(cfg.tail)},
+		{"failover", tKill, tPromoted.Add(cfg.settle), tPromoted},
+		{"switchover", tSwitch, tSwitched.Add(cfg.tail), tSwitched},
 	}
 	firstOK := time.Duration(-1)
 	for _, a := range rec.attempts {
@@ -343,15 +373,21 @@ func main() {
 	fmt.Printf("  calls buffered (txgate_failover_buffered_calls_total): failover %.0f, switchover %.0f\n", bufferedFailover, bufferedSwitch)
 	for _, w := range windows {
 		counts := map[string]int{}
-		patientErrs := 0
+		patientErrs, shorter := 0, 0
 		for _, a := range rec.attempts {
 			if a.code == codes.OK || a.end.Before(w.from) || a.start.After(w.to) {
 				continue
 			}
+			deadline := cfg.impatientDeadline
 			who := "impatient"
 			if a.patient {
-				who = "patient"
+				deadline, who = cfg.patientDeadline, "patient"
+			}
+			if a.start.Add(deadline).Before(w.resolved.Add(slack)) {
+				shorter++ // its deadline ended before the new primary was in place
+			} else {
 				patientErrs++
+				who = "VIOLATION " + who
 			}
 			counts[fmt.Sprintf("%s %s %s", who, a.code, a.reason)]++
 		}
@@ -360,18 +396,23 @@ func main() {
 			keys = append(keys, k)
 		}
 		sort.Strings(keys)
-		fmt.Printf("  caller errors during the %s: %d from patient callers", w.name, patientErrs)
+		fmt.Printf("  caller errors during the %s (%.2fs): %d of calls whose deadline outlasted it, %d of calls whose deadline did not",
+			w.name, w.resolved.Sub(w.from).Seconds(), patientErrs, shorter)
 		for _, k := range keys {
 			fmt.Printf("; %s: %d", k, counts[k])
 		}
 		fmt.Println()
 		if patientErrs > 0 {
-			bad = append(bad, fmt.Sprintf("%d errors of callers whose deadline outlasted the %s", patientErrs, w.name))
+			bad = append(bad, fmt.Sprintf("%d errors of calls whose deadline outlasted the %s", patientErrs, w.name))
 		}
 	}
 	patientOther := 0
 	for _, a := range rec.attempts {
-		if a.patient && a.code != codes.OK {
+		inWindow := false
+		for _, w := range windows {
+			inWindow = inWindow || !(a.end.Before(w.from) || a.start.After(w.to))
+		}
+		if a.patient && a.code != codes.OK && !inWindow {
 			patientOther++
 		}
 	}
@@ -392,6 +433,13 @@ func main() {
 			bad = append(bad, fmt.Sprintf("patient transfer %s failed: %s", id, why))
 			break
 		}
+	}
+	healthMu.Lock()
+	fmt.Printf("  readiness NOT_SERVING for about %.1fs in all (polled every 100 ms); at the end: %v\n",
+		notServing.Seconds(), finalHealth.GetStatus())
+	healthMu.Unlock()
+	if herr != nil || finalHealth.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+		bad = append(bad, fmt.Sprintf("readiness at the end: %v %v", finalHealth.GetStatus(), herr))
 	}
 	fmt.Printf("  invariant: total %d (want %d); duplicates: %d; acknowledged missing: %d\n",
 		total, int64(cfg.accounts)*cfg.initial, len(strings.Fields(dups))/2, len(missing))

@@ -95,6 +95,26 @@ txgate_pid=$!
 wait_for sh -c "grpcurl -plaintext 127.0.0.1:$port grpc.health.v1.Health/Check | grep -q SERVING"
 echo "replication: txgate 127.0.0.1:$port (log $log)"
 
+# A primary turned read-only under txgate (no new primary yet): the write
+# it refuses (1290) is not applied; txgate re-checks the topology, the call
+# waits in the failover buffer, and runs once the server is writable again.
+echo "replication: a primary turned read-only under txgate"
+call() { grpcurl -plaintext -max-time 20 -d "$2" "127.0.0.1:$port" "txgate.v1.DatabaseService/$1"; }
+call Execute '{"sql":"CREATE TABLE IF NOT EXISTS ro_check (id INT PRIMARY KEY)"}' >/dev/null
+call Execute '{"sql":"SELECT 1"}' >/dev/null
+primary=$(bash "$root/tests/support/cluster.sh" primary "$cluster")
+bash "$root/tests/support/cluster.sh" sql "$cluster" "$primary" "SET GLOBAL read_only=1"
+call RunTransaction '{"statements":[{"sql":"INSERT INTO ro_check VALUES (1)"}],"idempotency_key":"ro-1"}' \
+  >"$work/ro.json" &
+ro_pid=$!
+wait_for sh -c "curl -sf 127.0.0.1:$metrics_port/metrics | grep -q '^txgate_failover_buffer_calls 1'"
+bash "$root/tests/support/cluster.sh" sql "$cluster" "$primary" "SET GLOBAL read_only=0"
+wait "$ro_pid"
+rows=$(bash "$root/tests/support/cluster.sh" sql "$cluster" "$primary" \
+  "SELECT COUNT(*) FROM txgate.ro_check WHERE id = 1")
+[ "$rows" = 1 ] || { echo "replication: the refused write is there $rows times" >&2; exit 1; }
+echo "replication: applied once after waiting in the buffer ($(tr -d ' \n' <"$work/ro.json" | grep -o '"attempts":[0-9]*' || echo '"attempts":1'))"
+
 "$work/failover" -txgate "127.0.0.1:$port" -metrics "127.0.0.1:$metrics_port" \
   -cluster "$cluster" -repo "$root" "${driver_flags[@]}" "$@" | tee "$work/report.txt"
 # txgate must shut down cleanly after it all.
