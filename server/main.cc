@@ -213,6 +213,16 @@ ABSL_FLAG(absl::Duration, max_connection_age_grace, kDefaults.connections.max_co
           "closed (inf = until they end)");
 ABSL_FLAG(absl::Duration, max_connection_idle, kDefaults.connections.max_connection_idle,
           "a connection without calls this long is sent GOAWAY (0 = never)");
+ABSL_FLAG(std::string, read_routing, "primary",
+          "where reads go when a request does not say (ReadOptions.routing): primary, or replica "
+          "(a replica within --replica_max_lag that has applied the request's causality token; "
+          "the primary when none qualifies). Needs replicas (--mysql_hosts)");
+ABSL_FLAG(absl::Duration, replica_max_lag, kDefaults.replica_reads.max_lag,
+          "replicas lagging more than this (Seconds_Behind_Master) take no reads, unless a "
+          "request's max_staleness_ms says otherwise; a replica whose lag is unknown takes none");
+ABSL_FLAG(absl::Duration, causal_read_timeout, kDefaults.replica_reads.causal_read_timeout,
+          "longest wait of a replica read for the replica to apply the request's causality token "
+          "(MASTER_GTID_WAIT); past it the primary serves the read");
 ABSL_FLAG(std::string, log_level, "info",
           "lowest level of the JSON log lines written: debug, info, warning or error");
 ABSL_FLAG(absl::Duration, log_slow_calls, absl::ZeroDuration(),
@@ -374,6 +384,16 @@ int main(int argc, char** argv) {
   options.pool.max_lifetime = absl::GetFlag(FLAGS_pool_max_lifetime);
   options.pool.probe_timeout = absl::GetFlag(FLAGS_pool_probe_timeout);
   options.kill_grace = absl::GetFlag(FLAGS_kill_grace);
+  if (const std::string routing = absl::GetFlag(FLAGS_read_routing); routing == "replica") {
+    options.replica_reads.default_routing = txgate::v1::READ_ROUTING_REPLICA;
+  } else if (routing != "primary") {
+    txgate::Log(
+        "error", "bad_flag",
+        {{"flag", "read_routing"}, {"value", routing}, {"error", "not primary or replica"}});
+    return 2;
+  }
+  options.replica_reads.max_lag = absl::GetFlag(FLAGS_replica_max_lag);
+  options.replica_reads.causal_read_timeout = absl::GetFlag(FLAGS_causal_read_timeout);
   options.runner.stream_idle_timeout = absl::GetFlag(FLAGS_stream_idle_timeout);
   options.pool.backoff.initial = absl::GetFlag(FLAGS_pool_backoff_initial);
   options.pool.backoff.max = absl::GetFlag(FLAGS_pool_backoff_max);

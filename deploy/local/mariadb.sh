@@ -3,6 +3,9 @@
 # listening on 127.0.0.1 only, with database `txgate`, its least-privilege
 # user `txgate` (password in DIR/password) and the read-only user `txgate_ro`
 # (SELECT only; password in DIR/ro-password). See README, "Security".
+# The binary log is on (GTIDs, server id $TXGATE_SERVER_ID or 1): every commit
+# gets the GTID txgate hands out as its causality token (README, "Reads on
+# replicas"), and the server can be a replication primary.
 #
 #   deploy/local/mariadb.sh start DIR PORT [OPTION...]  # creates DIR on first use, waits
 #                                            # until ready; OPTIONs go to mariadbd last (they
@@ -47,7 +50,8 @@ start)
     --port="$port" --bind-address=127.0.0.1 --user="$(id -un)" --skip-name-resolve \
     --log-error="$dir/error.log" --innodb-buffer-pool-size=256M --max-connections=1000 \
     --innodb-flush-log-at-trx-commit=2 --character-set-server=utf8mb4 \
-    --collation-server=utf8mb4_unicode_ci "$@" >/dev/null 2>&1 &
+    --collation-server=utf8mb4_unicode_ci --log-bin=mysql-bin --server-id="${TXGATE_SERVER_ID:-1}" \
+    --log-bin-trust-function-creators=1 --binlog-expire-logs-seconds=86400 "$@" >/dev/null 2>&1 &
   for _ in $(seq 1 600); do
     if admin -e 'SELECT 1' >/dev/null 2>&1; then break; fi
     if ! kill -0 $! 2>/dev/null; then

@@ -152,6 +152,12 @@ class Connection {
   // a session before anyone else uses it.
   virtual bool session_changed() const = 0;
 
+  // The GTID(s) of the last commit the server reported on this session
+  // since the previous call ("0-1-42"; session tracking of @@last_gtid,
+  // with the binary log on), and forgets it; "" when none was reported.
+  // Call it before a commit to forget an older one, and after it.
+  virtual std::string TakeCommitGtid() = 0;
+
   // Marks the session changed: the caller runs a statement that may leave
   // state the server does not report (sql::SessionEffects).
   virtual void RequireReset() = 0;

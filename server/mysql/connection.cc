@@ -23,14 +23,21 @@ namespace txgate::mysql {
 namespace {
 
 // Settings every txgate session starts with: UTC for TIMESTAMP values,
-// session state tracking so a lease knows when the caller changed state, and
+// session state tracking so a lease knows when the caller changed state,
 // transaction state tracking so a transaction knows when a statement wrote a
-// table that cannot be rolled back.
+// table that cannot be rolled back, and @@last_gtid added to the tracked
+// system variables (kept as the server has them) so that every commit's OK
+// packet names its GTID: the causality token (server/topology/causality.h).
 constexpr absl::string_view kSessionInit =
     "SET time_zone = '+00:00', session_track_state_change = ON, "
-    "session_track_transaction_info = STATE; SELECT @@max_allowed_packet, "
+    "session_track_transaction_info = STATE, session_track_system_variables = "
+    "CONCAT_WS(',', NULLIF(@@global.session_track_system_variables, ''), 'last_gtid'); "
+    "SELECT @@max_allowed_packet, "
     "@@collation_connection = (SELECT DEFAULT_COLLATE_NAME FROM "
     "information_schema.CHARACTER_SETS WHERE CHARACTER_SET_NAME = @@character_set_connection)";
+
+// The tracked variable that names a commit's GTID: no session state.
+constexpr absl::string_view kLastGtid = "last_gtid";
 
 // How far under max_allowed_packet an execution's estimated size must stay
 // for a connection lost while it was sent to count as a loss: above, the
@@ -290,9 +297,35 @@ bool Connection::LastCommandChangedSession() {
   const bool transaction_reported =
       mysql_session_track_get_first(mysql_, SESSION_TRACK_TRANSACTION_STATE, &data, &length) == 0;
   if (transaction_reported && length >= 4 && data[3] == 'w') nontransactional_write_ = true;
+  // System variables come as name, value, name, value...: @@last_gtid
+  // (a commit's GTID) is kept, any other is a change of the session.
+  bool variable_changed = false;
+  if (mysql_session_track_get_first(mysql_, SESSION_TRACK_SYSTEM_VARIABLES, &data, &length) == 0) {
+    do {
+      const absl::string_view name(data, length);
+      if (mysql_session_track_get_next(mysql_, SESSION_TRACK_SYSTEM_VARIABLES, &data, &length) !=
+          0) {
+        variable_changed = true;  // a name without its value: take it as a change
+        break;
+      }
+      if (name == kLastGtid) {
+        // The server also reports the session's unchanged @@last_gtid
+        // after a statement that logged nothing (an UPDATE that matched no
+        // row): only a new value names a commit of this command.
+        const absl::string_view gtid(data, length);
+        if (!gtid.empty() && gtid != last_gtid_) {
+          last_gtid_.assign(gtid.data(), gtid.size());
+          commit_gtid_ = last_gtid_;
+        }
+      } else {
+        variable_changed = true;
+      }
+    } while (mysql_session_track_get_next(mysql_, SESSION_TRACK_SYSTEM_VARIABLES, &data, &length) ==
+             0);
+  }
+  if (variable_changed) return true;
   for (enum_session_state_type type :
-       {SESSION_TRACK_SYSTEM_VARIABLES, SESSION_TRACK_SCHEMA, SESSION_TRACK_GTIDS,
-        SESSION_TRACK_TRANSACTION_CHARACTERISTICS}) {
+       {SESSION_TRACK_SCHEMA, SESSION_TRACK_GTIDS, SESSION_TRACK_TRANSACTION_CHARACTERISTICS}) {
     if (mysql_session_track_get_first(mysql_, type, &data, &length) == 0) return true;
   }
   // The generic state-change record comes with every other record, the

@@ -15,6 +15,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
@@ -84,6 +85,8 @@ class Connection final : public db::Connection {
   // As session state tracking reports it, or as RequireReset() says.
   bool session_changed() const override { return session_changed_; }
   void RequireReset() override { session_changed_ = true; }
+  // From the OK packets' @@last_gtid record (kSessionInit tracks it).
+  std::string TakeCommitGtid() override { return std::exchange(commit_gtid_, std::string()); }
   bool fresh() const override { return fresh_; }
   // With the text protocol.
   absl::Status Query(absl::string_view sql) override;
@@ -217,6 +220,10 @@ class Connection final : public db::Connection {
   // Since BeginTransaction, the server reported a write to a table that
   // cannot be rolled back.
   bool nontransactional_write_ = false;
+  // The GTID of the last commit reported and not yet taken
+  // (TakeCommitGtid), and the session's @@last_gtid as last reported.
+  std::string commit_gtid_;
+  std::string last_gtid_;
   absl::BitGen random_;
   int socket_ = -1;
   std::atomic<bool> broken_{false};

@@ -22,6 +22,8 @@
 
 namespace txgate::runner {
 
+class StatementKiller;
+
 class CallContext {
  public:
   explicit CallContext(absl::Time deadline) : deadline_(deadline) {}
@@ -128,6 +130,16 @@ class CallContext {
     kill_done_.SignalAll();  // a Detach() waiting for a KILL may go now
   }
 
+  // The killer that reaches the server this call's statements run on,
+  // when that is not the one its service holds (a replica's: the replica
+  // router sets it before the read runs there, and clears it when the
+  // primary serves instead). Any thread may read it.
+  void set_killer(StatementKiller* killer) { killer_.store(killer, std::memory_order_release); }
+  StatementKiller* killer_or(StatementKiller* fallback) const {
+    StatementKiller* k = killer_.load(std::memory_order_acquire);
+    return k != nullptr ? k : fallback;
+  }
+
   // True while a connection is attached.
   bool attached() {
     MutexLock lock(&mu_);
@@ -137,6 +149,7 @@ class CallContext {
  private:
   const absl::Time deadline_;
   std::atomic<bool> cancelled_{false};
+  std::atomic<StatementKiller*> killer_{nullptr};
   std::atomic<int> heals_{0};
   std::atomic<bool> shutting_down_{false};
   mutable Mutex mu_;

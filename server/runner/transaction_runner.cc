@@ -14,6 +14,7 @@
 #include "server/runner/expectation.h"
 #include "server/sql/error.h"
 #include "server/sql/statement_kind.h"
+#include "server/topology/causality.h"
 
 namespace txgate::runner {
 namespace {
@@ -43,6 +44,7 @@ absl::StatusOr<txgate::v1::ExecuteResponse> ExecuteAnswer(
   if (response->results_size() != 1) return UnreadableStoredResponse();
   txgate::v1::ExecuteResponse out;
   *out.mutable_result() = std::move(*response->mutable_results(0));
+  out.set_causality_token(std::move(*response->mutable_causality_token()));
   return out;
 }
 
@@ -77,11 +79,26 @@ absl::string_view IsolationSql(txgate::v1::IsolationLevel level) {
 
 // An isolation level this server knows (a newer client's, or garbage, is
 // refused rather than run at the session's default).
+// Refuses ReadOptions the server could not follow: an unknown routing, a
+// causality token it did not hand out (checked also where reads run on
+// the primary, so that a client's bug shows before replicas are added).
+absl::Status CheckReadOptions(const txgate::v1::ReadOptions& read) {
+  if (!txgate::v1::ReadRouting_IsValid(read.routing())) {
+    return Invalid(absl::StrCat("unknown read.routing ", read.routing(),
+                                "; use READ_ROUTING_PRIMARY (1) or READ_ROUTING_REPLICA (2), or "
+                                "leave it unset"));
+  }
+  if (read.causality_token().empty()) return absl::OkStatus();
+  return topology::ParseCausalityToken(read.causality_token()).status();
+}
+
 absl::Status CheckOptions(const txgate::v1::TransactionOptions& options) {
-  if (txgate::v1::IsolationLevel_IsValid(options.isolation_level())) return absl::OkStatus();
-  return Invalid(absl::StrCat("unknown isolation_level ", options.isolation_level(),
-                              "; use one of ISOLATION_LEVEL_READ_UNCOMMITTED (1) to "
-                              "ISOLATION_LEVEL_SERIALIZABLE (4), or leave it unset"));
+  if (!txgate::v1::IsolationLevel_IsValid(options.isolation_level())) {
+    return Invalid(absl::StrCat("unknown isolation_level ", options.isolation_level(),
+                                "; use one of ISOLATION_LEVEL_READ_UNCOMMITTED (1) to "
+                                "ISOLATION_LEVEL_SERIALIZABLE (4), or leave it unset"));
+  }
+  return CheckReadOptions(options.read());
 }
 
 // Where a statement stands in its call, for messages.
@@ -212,8 +229,31 @@ class Attached {
   CallContext& ctx_;
 };
 
-// What an interactive COMMIT answers: nothing but that it happened.
-struct Committed {};
+// What an interactive COMMIT answers: that it happened, and its causality
+// token.
+struct Committed {
+  std::string causality_token;
+};
+
+// The causality token of the commit `conn` reported last ("" if none).
+std::string CommitToken(db::Connection& conn) {
+  return topology::TokenFromGtidList(conn.TakeCommitGtid());
+}
+
+// A token that names every commit the server has binary-logged so far
+// (@@gtid_binlog_pos), so also that of a stored outcome, whose own commit
+// came before it was found; "" if the server keeps no binary log or the
+// read fails (the answer then carries no token: it stands without one).
+std::string BinlogPositionToken(db::Connection& conn) {
+  const db::Params none;
+  if (!conn.Start("SELECT @@gtid_binlog_pos", none).ok()) return "";
+  txgate::v1::Row row;
+  size_t bytes = 0;
+  absl::StatusOr<bool> got = conn.Next(&row, &bytes);
+  (void)conn.Done();
+  if (!got.ok() || !*got || row.values_size() != 1) return "";
+  return topology::TokenFromGtidList(row.values(0).string_value());
+}
 
 }  // namespace
 
@@ -533,7 +573,7 @@ absl::StatusOr<Lease> TransactionRunner::LeaseInTransaction(
 
 absl::StatusOr<std::optional<std::string>> TransactionRunner::ResolveOutcome(
     CallContext& ctx, const std::string& key, const std::string& fingerprint,
-    const db::SessionIdentity& lost_session) {
+    const db::SessionIdentity& lost_session, std::string* token) {
   ++outcome_lookups_;
   using Found = std::optional<OutcomeStore::Stored>;
   auto attempt = [&](int) -> Attempt<Found> {
@@ -558,7 +598,10 @@ absl::StatusOr<std::optional<std::string>> TransactionRunner::ResolveOutcome(
       status = stored.status();
     }
     if (status.ok()) status = conn.Query("COMMIT");
-    if (status.ok()) return std::move(*stored);
+    if (status.ok()) {
+      if (stored->has_value() && token != nullptr) *token = BinlogPositionToken(conn);
+      return std::move(*stored);
+    }
     return FailedOn(conn, std::move(status), Phase::kStatementInFlight, false);
   };
   absl::StatusOr<Found> stored = Heal(ctx, Job<Found>(Work::kInternal, false, attempt));
@@ -582,7 +625,11 @@ TransactionRunner::PriorOutcome(CallContext& ctx, db::Connection& conn, const st
   if (!stored.ok()) return stored.status();
   if (!stored->has_value()) return std::optional<Answer>();
   if (!(*stored)->same_request) return std::optional<Answer>(KeyReused());
-  return std::optional<Answer>(StoredResponse((*stored)->response));
+  Answer answer = StoredResponse((*stored)->response);
+  // The stored response was written before its COMMIT, so without the
+  // commit's token: the binary log's position now names that commit too.
+  if (answer.ok()) answer->set_causality_token(BinlogPositionToken(conn));
+  return std::optional<Answer>(std::move(answer));
 }
 
 absl::Status TransactionRunner::KeyReused() {
@@ -621,6 +668,7 @@ absl::StatusOr<txgate::v1::RunTransactionResponse> TransactionRunner::StoredResp
 
 absl::StatusOr<txgate::v1::ExecuteResponse> TransactionRunner::Execute(
     CallContext& ctx, const txgate::v1::ExecuteRequest& request) {
+  if (absl::Status s = CheckReadOptions(request.read()); !s.ok()) return s;
   absl::StatusOr<sql::StatementKind> kind =
       CheckSql(request.sql(), Context::kAutocommit, -1, options_.xa_transactions);
   if (!kind.ok()) return kind.status();
@@ -637,6 +685,10 @@ absl::StatusOr<txgate::v1::ExecuteResponse> TransactionRunner::Execute(
   }
   txgate::v1::ExecuteRequest unkeyed = request;
   unkeyed.clear_idempotency_key();
+  // Where a read may run says nothing of a write: a client re-sending it
+  // carries the token of a later write (its session's latest) and is
+  // still the same request.
+  unkeyed.clear_read();
   // Prefixed, so that no RunTransaction request is ever taken for it.
   const std::string fingerprint = absl::StrCat("Execute:", unkeyed.SerializeAsString());
   // A re-sent request whose first execution is recorded is answered as
@@ -694,8 +746,12 @@ absl::StatusOr<txgate::v1::ExecuteResponse> TransactionRunner::ExecuteAutocommit
     }
     txgate::v1::ExecuteResponse response;
     int64_t bytes = 0;
+    (void)(*lease)->TakeCommitGtid();  // an earlier call's
     absl::Status status = RunStatement(ctx, **lease, request.sql(), request.params(),
                                        response.mutable_result(), &bytes);
+    // Whatever its text, the statement committed a write if the server
+    // reported a GTID for it.
+    if (status.ok()) response.set_causality_token(CommitToken(**lease));
     // A statement that leaves a transaction open (START TRANSACTION, or a
     // procedure's, or SET autocommit = 0 then a write in a procedure) would
     // have its work rolled back when the lease returns: not an OK.
@@ -729,6 +785,8 @@ TransactionRunner::InlineResult TransactionRunner::ExecuteInline(
     CallContext& ctx, const txgate::v1::ExecuteRequest& request, absl::Duration wait) {
   InlineResult result;
   if (wait <= absl::ZeroDuration() || ctx.cancelled()) return result;
+  // Bad read options are refused by Execute, on a worker.
+  if (!CheckReadOptions(request.read()).ok()) return result;
   // The same classification Execute uses: only what the retry rules may
   // re-run after a loss, whose key Execute ignores.
   absl::StatusOr<sql::StatementKind> kind =
@@ -918,6 +976,9 @@ absl::StatusOr<txgate::v1::RunTransactionResponse> TransactionRunner::RunTransac
     }
     txgate::v1::RunTransactionRequest unkeyed = request;
     unkeyed.clear_idempotency_key();
+    // As Execute's; an absent options message stays absent (the same bytes
+    // as a request recorded before read options existed).
+    if (unkeyed.has_options()) unkeyed.mutable_options()->clear_read();
     fingerprint = unkeyed.SerializeAsString();
     // A retry of a transaction that already committed is answered as
     // before, by the first attempt's PriorOutcome.
@@ -1095,11 +1156,15 @@ absl::StatusOr<txgate::v1::RunTransactionResponse> TransactionRunner::RunChecked
       }
     }
     absl::Status s;
+    (void)conn.TakeCommitGtid();  // an earlier call's
     {
       Attached attached(ctx, &conn);
       s = conn.CommitTransaction();
     }
-    if (s.ok()) return response;
+    if (s.ok()) {
+      response.set_causality_token(CommitToken(conn));
+      return response;
+    }
     if (wrote_nontransactional && sql::IsConnectionLost(s)) return Final(OutcomeUnknown(s));
     AttemptFailure failure = FailedOn(conn, std::move(s), Phase::kCommitInFlight, !all_reads);
     failure.lost_session = conn.identity();
@@ -1108,12 +1173,14 @@ absl::StatusOr<txgate::v1::RunTransactionResponse> TransactionRunner::RunChecked
   Job<Response> job(Work::kTransaction, !key.empty(), attempt);
   job.resolve =
       [&](const db::SessionIdentity& lost_session) -> absl::StatusOr<std::optional<Response>> {
+    std::string token;
     absl::StatusOr<std::optional<std::string>> prior =
-        ResolveOutcome(ctx, key, fingerprint, lost_session);
+        ResolveOutcome(ctx, key, fingerprint, lost_session, &token);
     if (!prior.ok()) return prior.status();
     if (!prior->has_value()) return std::optional<Response>();
     absl::StatusOr<Response> stored = StoredResponse(**prior);
     if (!stored.ok()) return stored.status();
+    stored->set_causality_token(std::move(token));
     return std::optional<Response>(std::move(*stored));
   };
   return Heal(ctx, job);
@@ -1121,6 +1188,7 @@ absl::StatusOr<txgate::v1::RunTransactionResponse> TransactionRunner::RunChecked
 
 absl::StatusOr<std::unique_ptr<TransactionRunner::QueryStream>> TransactionRunner::StartQuery(
     CallContext& ctx, const txgate::v1::StreamQueryRequest& request) {
+  if (absl::Status s = CheckReadOptions(request.read()); !s.ok()) return s;
   absl::StatusOr<sql::StatementKind> kind =
       CheckSql(request.sql(), Context::kAutocommit, -1, options_.xa_transactions);
   if (!kind.ok()) return kind.status();
@@ -1455,11 +1523,12 @@ absl::Status TransactionRunner::Interactive::Commit(CallContext& ctx,
       }
     }
     absl::Status s;
+    (void)conn.TakeCommitGtid();  // an earlier call's
     {
       Attached attached(ctx, &conn);
       s = conn.CommitTransaction();
     }
-    if (s.ok()) return Committed{};
+    if (s.ok()) return Committed{CommitToken(conn)};
     // A transaction that wrote nothing has nothing to lose with its COMMIT:
     // its results were already answered.
     if (!writes && sql::IsConnectionLost(s) && conn.maybe_executed() && !ctx.cancelled()) {
@@ -1476,14 +1545,18 @@ absl::Status TransactionRunner::Interactive::Commit(CallContext& ctx,
   job.resolve =
       [&](const db::SessionIdentity& lost_session) -> absl::StatusOr<std::optional<Committed>> {
     lease_.Return();  // rolls back ours (or discards the lost connection) first
+    std::string token;
     absl::StatusOr<std::optional<std::string>> prior =
-        runner_->ResolveOutcome(ctx, key, fingerprint, lost_session);
+        runner_->ResolveOutcome(ctx, key, fingerprint, lost_session, &token);
     if (!prior.ok()) return prior.status();
     if (!prior->has_value()) return std::optional<Committed>();
-    return std::optional<Committed>(Committed{});
+    return std::optional<Committed>(Committed{std::move(token)});
   };
   job.unhealed = &Unhealed;
-  return runner_->Heal(ctx, job).status();
+  absl::StatusOr<Committed> committed = runner_->Heal(ctx, job);
+  if (!committed.ok()) return committed.status();
+  causality_token_ = std::move(committed->causality_token);
+  return absl::OkStatus();
 }
 
 absl::Status TransactionRunner::Interactive::Rollback(CallContext& ctx) {

@@ -248,6 +248,9 @@ class TransactionRunner {
     absl::StatusOr<txgate::v1::ResultSet> Run(CallContext& ctx,
                                               const txgate::v1::Statement& statement);
     absl::Status Commit(CallContext& ctx, const txgate::v1::Commit& commit);
+    // After a Commit that succeeded: its causality token ("" when the
+    // transaction wrote nothing, or the server keeps no binary log).
+    const std::string& causality_token() const { return causality_token_; }
     absl::Status Rollback(CallContext& ctx);
     // Gives the transaction up without a round trip: its connection's
     // socket is shut and the connection closed, and the server rolls the
@@ -299,6 +302,7 @@ class TransactionRunner {
     std::vector<Recorded> log_;
     size_t log_bytes_ = 0;
     bool overflow_ = false;
+    std::string causality_token_;
   };
 
   absl::StatusOr<std::unique_ptr<Interactive>> Begin(CallContext& ctx,
@@ -451,15 +455,19 @@ class TransactionRunner {
   static absl::StatusOr<txgate::v1::RunTransactionResponse> StoredResponse(
       const std::string& bytes);
   // Whether the transaction with `key` committed, by a locking read on a
+  // fresh connection (then `*token`, unless null, is the causality token of
+  // the server's binary log position at that moment: it covers the commit)
   // fresh connection, after killing `lost_session` (thread id 0: none) so
   // that its transaction is settled. The KILL is sent only if the process
   // list proves the id still names that session on the same server
   // (db::KillIfSameSession); otherwise the session is gone already (its
   // server restarted, or it ended) and the locking read decides alone.
   // The stored response if it committed.
-  absl::StatusOr<std::optional<std::string>> ResolveOutcome(
-      CallContext& ctx, const std::string& key, const std::string& fingerprint,
-      const db::SessionIdentity& lost_session);
+  absl::StatusOr<std::optional<std::string>> ResolveOutcome(CallContext& ctx,
+                                                            const std::string& key,
+                                                            const std::string& fingerprint,
+                                                            const db::SessionIdentity& lost_session,
+                                                            std::string* token);
   // The check for a prior outcome of `key` before a keyed call's first
   // attempt: one plain (non-locking) read on the attempt's own connection,
   // in autocommit mode, so a new key costs one round trip and no lease of

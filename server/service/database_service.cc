@@ -21,6 +21,16 @@ using runner::CallContext;
 using txgate::v1::TransactionRequest;
 using txgate::v1::TransactionResponse;
 
+// A statement that may run on a replica: a plain read, taking no lock and
+// touching no session state (a named lock, a user variable: the replica's
+// session is not the primary's), calling no procedure. Its answer must not
+// depend on which server runs it beyond staleness, which the caller chose.
+bool ReplicaReadable(const std::string& sql) {
+  const sql::StatementKind kind = sql::ClassifyStatement(sql);
+  return kind.read_only && !kind.locking_read && !kind.calls_procedure && !kind.opaque &&
+         !kind.session.leaves_state && !kind.session.reads_leftovers;
+}
+
 std::shared_ptr<CallContext> MakeCallContext(grpc::CallbackServerContext* context) {
   const auto deadline = context->deadline();
   const absl::Time d =
@@ -174,7 +184,7 @@ class UnaryCall final : public grpc::ServerUnaryReactor {
   }
 
   void OnCancel() override {
-    if (call_->Cancel()) killer_->Kill(call_);
+    if (call_->Cancel()) call_->killer_or(killer_)->Kill(call_);
   }
   void OnDone() override {
     service_->Untrack(call_.get());
@@ -258,8 +268,10 @@ class StreamQueryCall final : public grpc::ServerWriteReactor<grpc::ByteBuffer>,
 
   // Runs the query's first step; on an executor thread.
   void Start() {
-    absl::StatusOr<std::unique_ptr<runner::TransactionRunner::QueryStream>> stream =
-        runner_->StartQuery(*call_, request_);
+    using Stream = std::unique_ptr<runner::TransactionRunner::QueryStream>;
+    absl::StatusOr<Stream> stream = service_->RunRead<Stream>(
+        *call_, runner_, request_.read(), ReplicaReadable(request_.sql()),
+        [&](runner::TransactionRunner* r) { return r->StartQuery(*call_, request_); });
     if (!stream.ok()) return End(stream.status());
     stream_ = std::move(*stream);
     bytes_.Release();  // the request is sent; what stays is the stream's
@@ -331,7 +343,7 @@ class StreamQueryCall final : public grpc::ServerWriteReactor<grpc::ByteBuffer>,
   // The statement is killed whenever it comes: the stream's connection
   // stays attached to call_ while the stream lives (QueryStream).
   void OnCancel() override {
-    if (call_->Cancel()) killer_->Kill(call_);
+    if (call_->Cancel()) call_->killer_or(killer_)->Kill(call_);
   }
   void OnDone() override {
     service_->Unregister(this);
@@ -349,7 +361,7 @@ class StreamQueryCall final : public grpc::ServerWriteReactor<grpc::ByteBuffer>,
       // the query is killed before its connection goes, which OnCancel's
       // Kill() may miss if this comes first. A second KILL is harmless.
       call_->Cancel();
-      killer_->KillNow(call_);
+      call_->killer_or(killer_)->KillNow(call_);
     }
     stream_.reset();
     bytes_.Release();
@@ -585,7 +597,7 @@ class TransactionCall final : public grpc::ServerBidiReactor<grpc::ByteBuffer, g
   }
 
   void OnCancel() override {
-    if (call_->Cancel()) backend_.killer->Kill(call_);
+    if (call_->Cancel()) call_->killer_or(backend_.killer)->Kill(call_);
   }
   void OnDone() override {
     service_->Unregister(this);
@@ -658,9 +670,9 @@ class TransactionCall final : public grpc::ServerBidiReactor<grpc::ByteBuffer, g
         if (read_only_) commit.clear_idempotency_key();
         absl::Status status = txn_->Commit(*call_, commit);
         if (!status.ok()) return End(status);
+        response_.mutable_committed()->set_causality_token(txn_->causality_token());
         txn_.reset();
         ended_ = true;
-        response_.mutable_committed();
         break;
       }
       case TransactionRequest::kRollback: {
@@ -692,8 +704,12 @@ class TransactionCall final : public grpc::ServerBidiReactor<grpc::ByteBuffer, g
 
   absl::Status Open(txgate::v1::Begin begin) {
     if (read_only_) begin.mutable_options()->set_read_only(true);
-    absl::StatusOr<std::unique_ptr<runner::TransactionRunner::Interactive>> txn =
-        backend_.runner->Begin(*call_, begin);
+    // A read-only transaction may run on a replica (its statements come
+    // later: whatever they are, the session's READ ONLY refuses writes).
+    using Txn = std::unique_ptr<runner::TransactionRunner::Interactive>;
+    absl::StatusOr<Txn> txn = service_->RunRead<Txn>(
+        *call_, backend_.runner, begin.options().read(), begin.options().read_only(),
+        [&](runner::TransactionRunner* r) { return r->Begin(*call_, begin); });
     if (!txn.ok()) return txn.status();
     txn_ = std::move(*txn);
     return absl::OkStatus();
@@ -818,7 +834,7 @@ void DatabaseService::CutForShutdown() {
     for (const auto& entry : live_) live.push_back(entry.second);
   }
   for (auto& [call, killer] : live) {
-    if (call->CancelForShutdown() && killer != nullptr) killer->Kill(call);
+    if (call->CancelForShutdown() && killer != nullptr) call->killer_or(killer)->Kill(call);
   }
 }
 
@@ -1090,9 +1106,13 @@ grpc::ServerUnaryReactor* DatabaseService::Execute(grpc::CallbackServerContext* 
     reactor->End(!a.refused.ok() ? a.refused : Undecodable("txgate.v1.ExecuteRequest"));
     return reactor;
   }
-  // The inline fast path: ended here, on gRPC's thread, when it can be.
+  // The inline fast path: ended here, on gRPC's thread, when it can be —
+  // not for a read routed to a replica (its GTID wait blocks).
+  const bool replica = ReplicaReadable(request->sql()) &&
+                       WouldRoute(a.backend.runner, request->read());
   runner::TransactionRunner::InlineResult begun =
-      a.backend.runner->ExecuteInline(reactor->call(), *request, options_.inline_wait);
+      replica ? runner::TransactionRunner::InlineResult()
+              : a.backend.runner->ExecuteInline(reactor->call(), *request, options_.inline_wait);
   if (begun.answer.has_value()) {
     // A connection whose return may block goes back on a worker thread.
     if (begun.rest != nullptr) executor_->Submit([rest = std::move(begun.rest)] {});
@@ -1104,9 +1124,16 @@ grpc::ServerUnaryReactor* DatabaseService::Execute(grpc::CallbackServerContext* 
   if (begun.rest != nullptr) reactor->record().Set("inline", "handed_over");
   Dispatch(
       reactor->call(),
-      [runner = a.backend.runner, reactor, request, rest = std::move(begun.rest)]() mutable {
+      [this, runner = a.backend.runner, reactor, request, rest = std::move(begun.rest)]() mutable {
+        // Begun inline (on the primary): its first attempt goes on there.
         absl::StatusOr<txgate::v1::ExecuteResponse> result =
-            runner->ExecuteHandedOver(reactor->call(), *request, std::move(rest));
+            rest != nullptr
+                ? runner->ExecuteHandedOver(reactor->call(), *request, std::move(rest))
+                : RunRead<txgate::v1::ExecuteResponse>(
+                      reactor->call(), runner, request->read(), ReplicaReadable(request->sql()),
+                      [&](runner::TransactionRunner* r) {
+                        return r->Execute(reactor->call(), *request);
+                      });
         if (result.ok()) reactor->response() = std::move(*result);
         reactor->End(result.status());
       },
@@ -1146,9 +1173,18 @@ grpc::ServerUnaryReactor* DatabaseService::RunTransaction(grpc::CallbackServerCo
   }
   Dispatch(
       reactor->call(),
-      [runner = a.backend.runner, reactor, request] {
+      [this, runner = a.backend.runner, reactor, request] {
+        // A read-only transaction of plain reads may run on a replica.
+        bool routable = request->options().read_only();
+        for (const txgate::v1::Statement& st : request->statements()) {
+          routable = routable && ReplicaReadable(st.sql());
+        }
         absl::StatusOr<txgate::v1::RunTransactionResponse> result =
-            runner->RunTransaction(reactor->call(), *request);
+            RunRead<txgate::v1::RunTransactionResponse>(
+                reactor->call(), runner, request->options().read(), routable,
+                [&](runner::TransactionRunner* r) {
+                  return r->RunTransaction(reactor->call(), *request);
+                });
         if (result.ok()) reactor->response() = std::move(*result);
         reactor->End(result.status());
       },

@@ -42,6 +42,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -59,6 +60,7 @@
 #include "server/runner/statement_killer.h"
 #include "server/runner/transaction_runner.h"
 #include "server/service/call_record.h"
+#include "server/service/replica_router.h"
 #include "txgate/v1/database.grpc.pb.h"
 
 namespace txgate::service {
@@ -190,6 +192,46 @@ class DatabaseService final : public RawDatabaseService {
   void Untrack(const runner::CallContext* call);
   // Calls whose final status is not decided yet.
   int unfinished_calls() const { return unfinished_.load(); }
+
+  // Reads may run on replicas (README, "Reads on replicas"); set before
+  // traffic, `router` must outlive the service. Without it every read runs
+  // on the primary.
+  void SetReplicaRouter(ReplicaRouter* router) { replicas_ = router; }
+
+  // Runs a read with `read` options: on the replica the router picks (after
+  // its GTID wait), and on `primary` when it picks none or the replica
+  // failed before the read ran (ReplicaRouter::FallBack). `run` does the
+  // work on the runner it is given. `routable`: the work is a read that
+  // may run elsewhere (false: `primary` at once). Only the read-write
+  // backend's work is routed.
+  // Whether RunRead would ask the router for a replica for a routable read
+  // of `primary`'s principal with `read` (routing REPLICA, its own or the
+  // server's default); no replica is picked and nothing blocks.
+  bool WouldRoute(runner::TransactionRunner* primary, const txgate::v1::ReadOptions& read) const {
+    return replicas_ != nullptr && primary == read_write_.runner && replicas_->WantsReplica(read);
+  }
+
+  template <typename T>
+  absl::StatusOr<T> RunRead(
+      runner::CallContext& call, runner::TransactionRunner* primary,
+      const txgate::v1::ReadOptions& read, bool routable,
+      const std::function<absl::StatusOr<T>(runner::TransactionRunner*)>& run) {
+    // Read-only tokens' work stays on their own account (granted SELECT
+    // only), which replicas do not serve: only read-write principals' reads
+    // are routed.
+    runner::TransactionRunner* replica =
+        routable && replicas_ != nullptr && primary == read_write_.runner
+            ? replicas_->Route(call, read)
+            : nullptr;
+    if (replica == nullptr) return run(primary);
+    absl::StatusOr<T> result = run(replica);  // Route set the replica's killer
+    if (result.ok() || call.cancelled() || !ReplicaRouter::FallBack(result.status())) {
+      return result;
+    }
+    replicas_->CountFallBack();
+    call.set_killer(nullptr);  // the primary's, the service's own
+    return run(primary);
+  }
   // Interactive transactions ended by the idle timeout, ever.
   int64_t idle_timeouts() const { return idle_timeouts_.load(); }
   // Streams ended by stream_write_timeout, ever.
@@ -290,6 +332,7 @@ class DatabaseService final : public RawDatabaseService {
   const ServiceOptions options_;
   const auth::TokenAuthenticator* auth_;
   metrics::Metrics* metrics_;
+  ReplicaRouter* replicas_ = nullptr;  // set before traffic
   // Atomic.
   std::atomic<int64_t> idle_timeouts_{0};
   std::atomic<int64_t> write_timeouts_{0};

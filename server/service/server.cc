@@ -234,6 +234,37 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& unsan
   s->database_ = std::make_unique<DatabaseService>(Backend{s->runner_.get(), s->killer_.get()},
                                                    read_only, s->executor_.get(), options.service,
                                                    s->auth_.get(), s->metrics_.get());
+  // The servers reads may go to: the test's, or the --mysql_hosts monitor's.
+  topology::Topology* read_topology =
+      options.read_topology != nullptr ? options.read_topology : s->topology_.get();
+  if (read_topology != nullptr) {
+    // Replica sessions: txgate's account, every transaction READ ONLY.
+    ReplicaRoutingOptions reads = options.replica_reads;
+    reads.pool = options.pool;
+    reads.runner = options.runner;
+    mysql::ConnectOptions base = options.mysql;
+    base.socket.clear();
+    base.read_only = true;
+    std::shared_ptr<const reload::Secret> password = s->password_;
+    s->replicas_ = std::make_unique<ReplicaRouter>(
+        read_topology, reads,
+        [base, password](const topology::Endpoint& endpoint) {
+          mysql::ConnectOptions connect = base;
+          connect.host = endpoint.host;
+          connect.port = endpoint.port;
+          return FactoryOf(connect, password);
+        },
+        &s->clock_,
+        [base, password, grace = options.kill_grace](const topology::Endpoint& endpoint) {
+          mysql::ConnectOptions connect = ShortTimeouts(base, grace);
+          connect.host = endpoint.host;
+          connect.port = endpoint.port;
+          connect.read_only = false;  // it only sends KILL
+          return FactoryOf(connect, password);
+        },
+        options.kill_grace);
+    s->database_->SetReplicaRouter(s->replicas_.get());
+  }
   s->AddSampledMetrics();
 
   if (!options.health_listen.empty()) {
@@ -581,6 +612,39 @@ void Server::AddSampledMetrics() {
   m.AddSampled("txgate_transaction_idle_timeouts_total",
                "interactive transactions rolled back by --transaction_idle_timeout", Kind::kCounter,
                [database] { return static_cast<double>(database->idle_timeouts()); });
+  if (replicas_ != nullptr) {
+    ReplicaRouter* r = replicas_.get();
+    auto stat = [r](auto field) {
+      return [r, field] { return static_cast<double>(r->stats().*field); };
+    };
+    m.AddSampled("txgate_reads_primary_total",
+                 "reads (routable calls) served by the primary: routed there, no replica "
+                 "qualified, or a causality wait failed",
+                 Kind::kCounter, stat(&ReplicaRoutingStats::reads_primary));
+    m.AddSampled("txgate_reads_replica_total", "reads routed to a replica", Kind::kCounter,
+                 stat(&ReplicaRoutingStats::reads_replica));
+    m.AddSampled("txgate_reads_no_replica_total",
+                 "reads with routing REPLICA that no replica could take (none reachable, or "
+                 "all lagging past the bound): the primary served them",
+                 Kind::kCounter, stat(&ReplicaRoutingStats::no_replica));
+    m.AddSampled("txgate_reads_replica_fallbacks_total",
+                 "replica reads that failed before they ran and were re-run on the primary",
+                 Kind::kCounter, stat(&ReplicaRoutingStats::fallbacks));
+    m.AddSampled("txgate_gtid_waits_total", "MASTER_GTID_WAITs for causality tokens",
+                 Kind::kCounter, stat(&ReplicaRoutingStats::gtid_waits));
+    m.AddSampled("txgate_gtid_wait_timeouts_total",
+                 "GTID waits past --causal_read_timeout: the primary served the read",
+                 Kind::kCounter, stat(&ReplicaRoutingStats::gtid_wait_timeouts));
+    m.AddSampled("txgate_gtid_wait_failures_total",
+                 "GTID waits that failed (no connection, an error): the primary served the read",
+                 Kind::kCounter, stat(&ReplicaRoutingStats::gtid_wait_failures));
+    m.AddSampled("txgate_gtid_wait_seconds_total", "time spent in GTID waits", Kind::kCounter,
+                 stat(&ReplicaRoutingStats::gtid_wait_seconds));
+    m.AddSampled("txgate_replica_lag_seconds",
+                 "the largest lag of a reachable replica at the last routed read, as it reports "
+                 "it (Seconds_Behind_Master); -1: none known",
+                 Kind::kGauge, stat(&ReplicaRoutingStats::replica_lag_seconds));
+  }
 }
 
 Server::~Server() { Shutdown(); }
@@ -639,6 +703,7 @@ void Server::Shutdown() {
     health_grpc_->Wait();
   }
   if (metrics_ != nullptr) metrics_->RemoveSampled();
+  replicas_.reset();  // no call nor scrape is left to use it
   MutexLock lock(&mu_);
   shut_down_ = true;
   stopped_.SignalAll();

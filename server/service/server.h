@@ -28,6 +28,7 @@
 #include "server/runner/transaction_runner.h"
 #include "server/service/database_service.h"
 #include "server/service/health_service.h"
+#include "server/service/replica_router.h"
 #include "server/topology/failover_buffer.h"
 #include "server/topology/monitor.h"
 
@@ -136,6 +137,14 @@ struct ServerOptions {
   absl::Duration kill_grace = absl::Seconds(1);
   // How long in-flight RPCs may run on after a shutdown begins.
   absl::Duration shutdown_grace = absl::Seconds(20);
+  // Reads on replicas (README, "Reads on replicas"): --read_routing,
+  // --replica_max_lag, --causal_read_timeout; each replica's pool takes
+  // `pool`'s settings and `runner`'s (these two fields are set by Start).
+  ReplicaRoutingOptions replica_reads;
+  // The servers replica reads choose from; must outlive the server. Null:
+  // the --mysql_hosts topology, if any; without either, every read runs on
+  // the one server.
+  topology::Topology* read_topology = nullptr;
 };
 
 // `options` with bad values corrected and the settings that default to
@@ -252,6 +261,8 @@ class Server {
   std::unique_ptr<pool::ConnectionPool> ro_pool_;
   std::unique_ptr<runner::StatementKiller> ro_killer_;
   std::unique_ptr<runner::TransactionRunner> ro_runner_;
+  // With a topology: the replicas' pools and runners.
+  std::unique_ptr<ReplicaRouter> replicas_;
   std::unique_ptr<Executor> executor_;
   std::unique_ptr<DatabaseService> database_;
   std::unique_ptr<grpc::Server> grpc_;

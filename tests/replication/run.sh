@@ -3,6 +3,8 @@
 # loopback (tests/support/cluster.sh, semi-synchronous replication), txgate
 # with --mysql_hosts, then
 #   1. cluster_topology_test: the monitor's roles, lag, a switchover and back;
+#      replica_reads_test: reads on replicas with causality tokens (README,
+#      "Reads on replicas");
 #   2. the failover driver (main.go): a bank workload of keyed transfers
 #      through txgate while the primary is SIGKILLed and a replica promoted,
 #      then a planned switchover; checks the total balance, duplicates,
@@ -69,6 +71,16 @@ if [ -x "$TXGATE_BUILD_DIR/tests/integration/cluster_topology_test" ]; then
     exit 1
   }
   grep -E '^\[  (PASSED|FAILED) ' "$work/cluster_topology_test.log"
+fi
+# Reads on replicas (README): write-then-read pairs with causality tokens,
+# lagging replicas; 2000 pairs, 500 in CI's short profile.
+if [ -x "$TXGATE_BUILD_DIR/tests/integration/replica_reads_test" ]; then
+  TXGATE_TEST_CLUSTER_DIR=$cluster TXGATE_REPLICA_PAIRS=${TXGATE_REPLICA_PAIRS:-$([ "${CI:-}" = true ] && echo 500 || echo 2000)} \
+    "$TXGATE_BUILD_DIR/tests/integration/replica_reads_test" >"$work/replica_reads_test.log" 2>&1 || {
+    grep -v '^{' "$work/replica_reads_test.log" | tail -40 >&2
+    exit 1
+  }
+  grep -E '^pairs |^\[  (PASSED|FAILED) ' "$work/replica_reads_test.log"
 fi
 
 port=$(free_port)

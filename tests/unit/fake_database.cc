@@ -81,6 +81,8 @@ class FakeDatabase::Conn final : public db::Connection {
   }
   bool session_changed() const override { return session_changed_; }
   void RequireReset() override { session_changed_ = true; }
+  // The fake keeps no binary log.
+  std::string TakeCommitGtid() override { return ""; }
   bool fresh() const override { return fresh_; }
 
   absl::Status BeginTransaction(const db::TransactionStart& start) override {

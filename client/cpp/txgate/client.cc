@@ -125,6 +125,29 @@ Client::Client(std::shared_ptr<grpc::Channel> channel, Options options)
 
 Client::~Client() = default;
 
+std::string Client::causality_token() const {
+  absl::MutexLock lock(&token_mu_);
+  return causality_token_;
+}
+
+void Client::ClearCausalityToken() {
+  absl::MutexLock lock(&token_mu_);
+  causality_token_.clear();
+}
+
+void Client::Observe(const std::string& token) {
+  if (token.empty()) return;
+  absl::MutexLock lock(&token_mu_);
+  causality_token_ = token;
+}
+
+txgate::v1::ReadOptions Client::ReadOptions(txgate::v1::ReadRouting routing) const {
+  txgate::v1::ReadOptions read;
+  read.set_routing(routing != txgate::v1::READ_ROUTING_UNSPECIFIED ? routing : options_.routing);
+  read.set_causality_token(causality_token());
+  return read;
+}
+
 grpc::ChannelArguments Client::ChannelArgs(const Options& options) {
   grpc::ChannelArguments args;
   args.SetServiceConfigJSON(options.service_config.empty() ? std::string(DefaultServiceConfig())
@@ -199,6 +222,7 @@ absl::StatusOr<ExecuteResult> Client::ExecuteWith(absl::string_view sql,
   request.set_sql(std::string(sql));
   SetParams(params, request.mutable_params());
   request.set_idempotency_key(key);
+  *request.mutable_read() = ReadOptions(options.routing);
   const absl::Duration timeout =
       options.timeout > absl::ZeroDuration() ? options.timeout : options_.call_timeout;
   txgate::v1::ExecuteResponse response;
@@ -209,6 +233,7 @@ absl::StatusOr<ExecuteResult> Client::ExecuteWith(absl::string_view sql,
       },
       key, !key.empty(), absl::Now() + timeout);
   if (!calls.ok()) return calls.status();
+  Observe(response.causality_token());
   ExecuteResult result;
   result.result = std::move(*response.mutable_result());
   result.calls = *calls;
@@ -232,6 +257,7 @@ absl::StatusOr<TransactionResult> Client::RunTransaction(absl::Span<const Statem
   for (const Statement& s : statements) *request.add_statements() = s.proto();
   request.mutable_options()->set_isolation_level(options.isolation_level);
   request.mutable_options()->set_read_only(options.read_only);
+  if (options.read_only) *request.mutable_options()->mutable_read() = ReadOptions(options.routing);
   request.set_idempotency_key(key);
 
   const absl::Duration timeout =
@@ -244,6 +270,7 @@ absl::StatusOr<TransactionResult> Client::RunTransaction(absl::Span<const Statem
       },
       key, !key.empty() || options.read_only, absl::Now() + timeout);
   if (!calls.ok()) return calls.status();
+  Observe(response.causality_token());
   TransactionResult result;
   result.results.assign(std::make_move_iterator(response.mutable_results()->begin()),
                         std::make_move_iterator(response.mutable_results()->end()));
@@ -263,6 +290,7 @@ absl::StatusOr<StreamSummary> Client::StreamQuery(absl::string_view sql,
   request.set_max_rows_per_chunk(max_rows_per_chunk);
   // Rows larger than one message come split; RowJoiner joins them.
   request.set_accept_chunked_values(true);
+  *request.mutable_read() = ReadOptions(txgate::v1::READ_ROUTING_UNSPECIFIED);
   grpc::ClientContext context;
   SetDeadline(&context, options_.stream_timeout);
   std::unique_ptr<grpc::ClientReader<txgate::v1::StreamQueryResponse>> reader =
@@ -301,6 +329,9 @@ absl::StatusOr<std::unique_ptr<InteractiveTransaction>> Client::BeginTransaction
   TransactionRequest begin;
   begin.mutable_begin()->mutable_options()->set_isolation_level(options.isolation_level);
   begin.mutable_begin()->mutable_options()->set_read_only(options.read_only);
+  if (options.read_only) {
+    *begin.mutable_begin()->mutable_options()->mutable_read() = ReadOptions(options.routing);
+  }
   absl::StatusOr<TransactionResponse> begun = txn->Exchange(begin, TransactionResponse::kBegun);
   if (!begun.ok()) return begun.status();
   return txn;
@@ -383,6 +414,8 @@ absl::StatusOr<std::string> InteractiveTransaction::Commit(absl::string_view ide
   absl::StatusOr<TransactionResponse> response = Exchange(request, TransactionResponse::kCommitted);
   if (!response.ok()) return WithIdempotencyKey(response.status(), key);
   state_ = State::kCommitted;
+  causality_token_ = response->committed().causality_token();
+  client_->Observe(causality_token_);
   // Committed is final; the stream's own end can only add noise.
   Finish().IgnoreError();
   return key;

@@ -99,6 +99,12 @@ struct Options {
   // Defaults: 50 ms and 2 s.
   absl::Duration initial_backoff = absl::Milliseconds(50);
   absl::Duration max_backoff = absl::Seconds(2);
+
+  // Where reads (Execute of a read, StreamQuery, read-only transactions)
+  // may run unless a call says otherwise: READ_ROUTING_PRIMARY or
+  // READ_ROUTING_REPLICA. Default: unspecified, txgate's --read_routing
+  // (README, "Reads on replicas").
+  txgate::v1::ReadRouting routing = txgate::v1::READ_ROUTING_UNSPECIFIED;
 };
 
 // Options of one transaction (RunTransaction or BeginTransaction).
@@ -107,8 +113,14 @@ struct TransactionOptions {
   txgate::v1::IsolationLevel isolation_level = txgate::v1::ISOLATION_LEVEL_UNSPECIFIED;
 
   // START TRANSACTION READ ONLY. A read-only transaction carries no
-  // idempotency key (re-running it is harmless). Default: false.
+  // idempotency key (re-running it is harmless), and carries the client's
+  // read options (routing, the latest write's causality token). Default:
+  // false.
   bool read_only = false;
+
+  // Where a read-only transaction may run; unspecified (default): the
+  // client's Options::routing.
+  txgate::v1::ReadRouting routing = txgate::v1::READ_ROUTING_UNSPECIFIED;
 
   // RunTransaction only: the key naming this logical transaction, at most
   // 128 bytes. Default (empty): a fresh random one per RunTransaction call
@@ -174,6 +186,9 @@ struct ExecuteOptions {
   // The overall deadline across retries; default (zero)
   // Options::call_timeout.
   absl::Duration timeout = absl::ZeroDuration();
+  // Where the statement may run if it is a read; unspecified (default): the
+  // client's Options::routing.
+  txgate::v1::ReadRouting routing = txgate::v1::READ_ROUTING_UNSPECIFIED;
 };
 
 // What ExecuteWith returns.
@@ -288,10 +303,20 @@ class Client {
   // A fresh idempotency key: 128 random bits as 32 lower-case hex digits.
   std::string NewIdempotencyKey();
 
+  // Read-your-writes (README, "Reads on replicas"): the client keeps the
+  // causality token of the latest write it saw (Execute, RunTransaction, an
+  // interactive commit) and sends it, with the routing, on every read,
+  // stream and read-only transaction, so they see that write also on a
+  // replica. "" before any write. Thread-safe.
+  std::string causality_token() const;
+  // Forgets the token: the next reads carry none.
+  void ClearCausalityToken();
+
   // The generated stub, for what this class does not wrap.
   txgate::v1::DatabaseService::Stub& stub() { return *stub_; }
 
  private:
+  friend class InteractiveTransaction;  // Observe of its commit's token
   // A random pause in [backoff/2, backoff].
   absl::Duration Jitter(absl::Duration backoff);
   // Runs `call` (one attempt, on the context it is given, whose deadline is
@@ -300,11 +325,19 @@ class Client {
   absl::StatusOr<int> WithRetries(const std::function<grpc::Status(grpc::ClientContext*)>& call,
                                   const std::string& key, bool safe, absl::Time deadline);
 
+  // Keeps a write response's token ("" is ignored).
+  void Observe(const std::string& token);
+  // What a read sends: `routing` (the client's when unspecified) and the
+  // latest write's token.
+  txgate::v1::ReadOptions ReadOptions(txgate::v1::ReadRouting routing) const;
+
   const Options options_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<txgate::v1::DatabaseService::Stub> stub_;
   absl::Mutex mu_;
   absl::BitGen random_ ABSL_GUARDED_BY(mu_);
+  mutable absl::Mutex token_mu_;
+  std::string causality_token_ ABSL_GUARDED_BY(token_mu_);
 };
 
 // An interactive transaction: the Transaction stream is the transaction.
@@ -342,6 +375,9 @@ class InteractiveTransaction {
   absl::Status Rollback();
 
   State state() const { return state_; }
+  // After Commit: the commit's causality token ("" when it wrote nothing);
+  // the client keeps it too.
+  const std::string& causality_token() const { return causality_token_; }
 
  private:
   friend class Client;
@@ -368,6 +404,7 @@ class InteractiveTransaction {
   std::unique_ptr<grpc::ClientContext> context_;
   std::unique_ptr<Stream> stream_;
   bool finished_ = false;
+  std::string causality_token_;  // the commit's
   State state_ = State::kOpen;
 };
 

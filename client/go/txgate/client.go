@@ -105,9 +105,17 @@ func WithServiceConfig(extra ...string) grpc.DialOption {
 }
 
 // Client calls txgate. It is safe for concurrent use.
+//
+// A Client is one session for read-your-writes: it keeps the causality
+// token of the latest write it saw (CausalityToken) and sends it, with its
+// routing (WithRouting), on every read, stream and read-only transaction,
+// so they see its writes also on a replica (README, "Reads on replicas").
+// NewSession gives a session of its own over the same channel.
 type Client struct {
-	conn *grpc.ClientConn
-	stub txgatev1.DatabaseServiceClient
+	conn    *grpc.ClientConn
+	stub    txgatev1.DatabaseServiceClient
+	tokens  *Tokens
+	routing txgatev1.ReadRouting
 }
 
 // NewClient opens a channel to target with DialOptions() plus opts (which
@@ -117,12 +125,14 @@ func NewClient(target string, opts ...grpc.DialOption) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Client{conn: conn, stub: txgatev1.NewDatabaseServiceClient(conn)}, nil
+	return &Client{conn: conn, stub: txgatev1.NewDatabaseServiceClient(conn), tokens: &Tokens{}}, nil
 }
 
 // NewFromStub returns a Client over an existing stub (its channel should have
 // been dialed with DialOptions()).
-func NewFromStub(stub txgatev1.DatabaseServiceClient) *Client { return &Client{stub: stub} }
+func NewFromStub(stub txgatev1.DatabaseServiceClient) *Client {
+	return &Client{stub: stub, tokens: &Tokens{}}
+}
 
 // Conn returns the channel NewClient opened (nil for NewFromStub), e.g. for
 // the grpc.health.v1 client.
@@ -213,6 +223,9 @@ type ExecOptions struct {
 	// Backoff between attempts: from InitialBackoff (default 50ms), doubling
 	// up to MaxBackoff (default 2s), with jitter.
 	InitialBackoff, MaxBackoff time.Duration
+	// Where the statement may run if it is a read (unspecified: the
+	// client's routing).
+	Routing txgatev1.ReadRouting
 }
 
 // ExecResult is Execute's result and how it was obtained.
@@ -239,6 +252,9 @@ func (c *Client) Execute(ctx context.Context, sql string, params ...any) (*Resul
 // txgate answers a re-sent write that did apply with its stored answer
 // (AffectedRows, LastInsertID, ...) instead of running it again. txgate
 // ignores the key of a plain read. A returned *Error carries the key.
+// The request carries the client's read options (routing, the latest
+// write's causality token), which txgate follows for a read and ignores for
+// a write, whose token the client keeps.
 func (c *Client) ExecuteWith(ctx context.Context, opts ExecOptions, sql string, params ...any) (*ExecResult, error) {
 	vals, err := Values(params)
 	if err != nil {
@@ -250,7 +266,8 @@ func (c *Client) ExecuteWith(ctx context.Context, opts ExecOptions, sql string, 
 	} else if key == "" {
 		key = NewIdempotencyKey()
 	}
-	req := &txgatev1.ExecuteRequest{Sql: sql, Params: vals, IdempotencyKey: key}
+	req := &txgatev1.ExecuteRequest{Sql: sql, Params: vals, IdempotencyKey: key,
+		Read: c.readOptions(opts.Routing)}
 	var resp *txgatev1.ExecuteResponse
 	calls, err := withRetries(ctx, key, key != "", opts.Timeout, opts.InitialBackoff, opts.MaxBackoff,
 		func(ctx context.Context) (err error) {
@@ -260,6 +277,7 @@ func (c *Client) ExecuteWith(ctx context.Context, opts ExecOptions, sql string, 
 	if err != nil {
 		return nil, err
 	}
+	c.tokens.Observe(resp.GetCausalityToken())
 	return &ExecResult{Result: ResultOf(resp.GetResult()), Calls: calls, IdempotencyKey: key}, nil
 }
 
@@ -394,14 +412,21 @@ func (s Statement) proto() (*txgatev1.Statement, error) {
 	return &txgatev1.Statement{Sql: s.SQL, Params: vals, Expect: s.Expect}, nil
 }
 
-// TxOptions are a transaction's isolation level and access mode.
+// TxOptions are a transaction's isolation level and access mode, and where
+// a read-only one may run (Routing unspecified: the client's).
 type TxOptions struct {
 	Isolation txgatev1.IsolationLevel
 	ReadOnly  bool
+	Routing   txgatev1.ReadRouting
 }
 
-func (o TxOptions) proto() *txgatev1.TransactionOptions {
-	return &txgatev1.TransactionOptions{IsolationLevel: o.Isolation, ReadOnly: o.ReadOnly}
+// proto: a read-only transaction carries c's read options.
+func (o TxOptions) proto(c *Client) *txgatev1.TransactionOptions {
+	p := &txgatev1.TransactionOptions{IsolationLevel: o.Isolation, ReadOnly: o.ReadOnly}
+	if o.ReadOnly {
+		p.Read = c.readOptions(o.Routing)
+	}
+	return p
 }
 
 // RunOptions configure RunTransaction; the zero value is fine.
@@ -436,7 +461,7 @@ func (c *Client) RunTransaction(ctx context.Context, stmts []Statement, opts Run
 	if key == "" && !opts.ReadOnly {
 		key = NewIdempotencyKey()
 	}
-	req := &txgatev1.RunTransactionRequest{Options: opts.TxOptions.proto(), IdempotencyKey: key}
+	req := &txgatev1.RunTransactionRequest{Options: opts.TxOptions.proto(c), IdempotencyKey: key}
 	for i, s := range stmts {
 		st, err := s.proto()
 		if err != nil {
@@ -453,6 +478,7 @@ func (c *Client) RunTransaction(ctx context.Context, stmts []Statement, opts Run
 	if err != nil {
 		return nil, err
 	}
+	c.tokens.Observe(resp.GetCausalityToken())
 	out := &TransactionResult{Attempts: resp.GetAttempts(), Calls: calls, IdempotencyKey: key}
 	for _, rs := range resp.GetResults() {
 		out.Results = append(out.Results, ResultOf(rs))

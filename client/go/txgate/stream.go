@@ -36,7 +36,8 @@ type Rows struct {
 }
 
 // StreamQuery runs one query and streams its rows; maxRowsPerChunk 0 uses
-// the server's default. Close the Rows (or cancel ctx) to stop early.
+// the server's default. Close the Rows (or cancel ctx) to stop early. It
+// carries the client's read options (routing, the latest write's token).
 func (c *Client) StreamQuery(ctx context.Context, sql string, params []any, maxRowsPerChunk uint32) (*Rows, error) {
 	vals, err := Values(params)
 	if err != nil {
@@ -46,7 +47,8 @@ func (c *Client) StreamQuery(ctx context.Context, sql string, params []any, maxR
 	// Rows larger than one message come split (chunked values); Rows joins
 	// them, so every row arrives whole.
 	stream, err := c.stub.StreamQuery(ctx, &txgatev1.StreamQueryRequest{
-		Sql: sql, Params: vals, MaxRowsPerChunk: maxRowsPerChunk, AcceptChunkedValues: true})
+		Sql: sql, Params: vals, MaxRowsPerChunk: maxRowsPerChunk, AcceptChunkedValues: true,
+		Read: c.readOptions(txgatev1.ReadRouting_READ_ROUTING_UNSPECIFIED)})
 	if err != nil {
 		cancel()
 		return nil, FromError(err)

@@ -31,6 +31,8 @@ type Tx struct {
 	stream   txgatev1.DatabaseService_TransactionClient
 	cancel   context.CancelFunc
 	readOnly bool
+	tokens   *Tokens
+	token    string // the commit's causality token
 	state    string
 	failure  error // the error that failed the transaction (State "failed")
 }
@@ -43,9 +45,9 @@ func (c *Client) Begin(ctx context.Context, opts TxOptions) (*Tx, error) {
 		cancel()
 		return nil, FromError(err)
 	}
-	tx := &Tx{stream: stream, cancel: cancel, readOnly: opts.ReadOnly, state: "beginning"}
+	tx := &Tx{stream: stream, cancel: cancel, readOnly: opts.ReadOnly, tokens: c.tokens, state: "beginning"}
 	begin := &txgatev1.TransactionRequest{Action: &txgatev1.TransactionRequest_Begin{
-		Begin: &txgatev1.Begin{Options: opts.proto()}}}
+		Begin: &txgatev1.Begin{Options: opts.proto(c)}}}
 	if _, err := tx.exchange(begin); err != nil {
 		return nil, err
 	}
@@ -332,13 +334,19 @@ func (t *Tx) CommitWithKey(key string) error {
 	if t.state == "failed" && t.failure != nil {
 		return t.failure // nothing sent: the transaction's first error, unchanged
 	}
-	_, err := t.exchange(&txgatev1.TransactionRequest{Action: &txgatev1.TransactionRequest_Commit{
+	resp, err := t.exchange(&txgatev1.TransactionRequest{Action: &txgatev1.TransactionRequest_Commit{
 		Commit: &txgatev1.Commit{IdempotencyKey: key}}})
 	if err != nil {
 		return withKey(err, key)
 	}
+	t.token = resp.GetCommitted().GetCausalityToken()
+	t.tokens.Observe(t.token)
 	return t.finish("committed")
 }
+
+// CausalityToken is the commit's causality token ("" before the commit,
+// and for a transaction that wrote nothing); the Client keeps it too.
+func (t *Tx) CausalityToken() string { return t.token }
 
 // Rollback rolls back; a no-op once the transaction has ended, so it can be
 // deferred right after Begin.

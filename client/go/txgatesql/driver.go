@@ -119,10 +119,17 @@ func (Driver) OpenConnector(dsn string) (driver.Connector, error) {
 	if err != nil {
 		return nil, err
 	}
-	return NewConnector(cfg.Target, opts...)
+	c, err := NewConnector(cfg.Target, opts...)
+	if err != nil {
+		return nil, err
+	}
+	c.client = c.client.WithRouting(cfg.Routing)
+	return c, nil
 }
 
-// Connector makes Conns that share one txgate.Client (one gRPC channel).
+// Connector makes Conns that share one txgate.Client (one gRPC channel,
+// and one session for read-your-writes: the causality token of the latest
+// write any of its Conns made goes with every later read of all of them).
 // sql.OpenDB(connector) uses it; sql.DB.Close closes it.
 type Connector struct {
 	client *txgate.Client

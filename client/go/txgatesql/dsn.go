@@ -17,6 +17,9 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
+
+	"github.com/txgate/txgate/client/go/txgate"
+	"github.com/txgate/txgate/client/go/txgatev1"
 )
 
 // Config is a parsed data source name:
@@ -39,6 +42,12 @@ import (
 //	                   file changes (modification time or size), so a rotated
 //	                   token is used from the next call on. With tls=false
 //	                   the token travels in cleartext.
+//	routing=primary|replica
+//	                   where reads may run (default: txgate's --read_routing).
+//	                   Read-your-writes holds per sql.DB: its connections
+//	                   share one txgate.Client, which keeps the causality
+//	                   token of the latest write any of them made and sends
+//	                   it with every read (README, "Reads on replicas").
 //
 // HOST:PORT is the gRPC target (resolved by gRPC's default DNS resolver,
 // every address it returns used round-robin); for another target or
@@ -52,6 +61,7 @@ type Config struct {
 	KeyFile    string
 	ServerName string
 	TokenFile  string
+	Routing    txgatev1.ReadRouting
 }
 
 // ParseDSN parses a data source name (see Config).
@@ -81,6 +91,13 @@ func ParseDSN(dsn string) (*Config, error) {
 			c.ServerName = v
 		case "token_file":
 			c.TokenFile = v
+		case "routing":
+			if v == "" {
+				return nil, fmt.Errorf("txgate: DSN parameter routing=\"\": want primary or replica")
+			}
+			if c.Routing, err = txgate.ParseRouting(v); err != nil {
+				return nil, err
+			}
 		default:
 			return nil, fmt.Errorf("txgate: unknown DSN parameter %q", k)
 		}

@@ -17,7 +17,9 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/txgate/txgate/client/go/txgate"
 	"github.com/txgate/txgate/client/go/txgatesql"
@@ -613,5 +615,58 @@ func TestLiveSQLCallWithSeveralResultSets(t *testing.T) {
 	}
 	if status(err) != codes.InvalidArgument {
 		t.Errorf("streamed CALL of two sets: %v", err)
+	}
+}
+
+// Read-your-writes per sql.DB (README, "Reads on replicas"): the DB's
+// connections share one session, whose latest write's token every later
+// read carries; another DB is another session.
+func TestLiveADBIsOneSessionForCausalityTokens(t *testing.T) {
+	addr := os.Getenv("TXGATE_ADDR")
+	if addr == "" {
+		t.Skip("TXGATE_ADDR not set (no live txgate)")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	open := func() (*sql.DB, *txgatesql.Connector) {
+		c, err := txgatesql.NewConnector(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		db := sql.OpenDB(c)
+		t.Cleanup(func() { db.Close() })
+		return db, c
+	}
+	a, ca := open()
+	b, cb := open()
+	exec(t, a, ctx, "CREATE TABLE IF NOT EXISTS gosql_causal (id BIGINT AUTO_INCREMENT PRIMARY KEY, v INT)")
+	ca.Client().Tokens().Clear()
+	// Two connections of a's pool at once: the write on one, the token for both.
+	c1, err := a.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c1.Close()
+	c2, err := a.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	if _, err := c1.ExecContext(ctx, "INSERT INTO gosql_causal (v) VALUES (1)"); err != nil {
+		t.Fatal(err)
+	}
+	token := ca.Client().CausalityToken()
+	if !strings.HasPrefix(token, "g1:") {
+		t.Fatalf("token after a write: %q", token)
+	}
+	var n int
+	if err := c2.QueryRowContext(ctx, "SELECT COUNT(*) FROM gosql_causal").Scan(&n); err != nil || n < 1 {
+		t.Fatalf("read on the other connection: %d %v", n, err)
+	}
+	if cb.Client().CausalityToken() != "" {
+		t.Fatalf("another DB has the token %q", cb.Client().CausalityToken())
+	}
+	if err := b.PingContext(ctx); err != nil {
+		t.Fatal(err)
 	}
 }

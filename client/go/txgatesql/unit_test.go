@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/txgate/txgate/client/go/txgate"
+	"github.com/txgate/txgate/client/go/txgatev1"
 )
 
 func TestCountPlaceholders(t *testing.T) {
@@ -45,12 +46,18 @@ func TestParseDSN(t *testing.T) {
 		c.ServerName != "x" {
 		t.Fatalf("%+v %v", c, err)
 	}
-	if c, err := ParseDSN("txgate://127.0.0.1:1"); err != nil || !c.TLS {
-		t.Fatalf("TLS is the default: %+v %v", c, err)
+	if c, err := ParseDSN("txgate://127.0.0.1:1"); err != nil || !c.TLS ||
+		c.Routing != txgatev1.ReadRouting_READ_ROUTING_UNSPECIFIED {
+		t.Fatalf("TLS and txgate's routing are the default: %+v %v", c, err)
+	}
+	if c, err := ParseDSN("txgate://h:1?routing=replica"); err != nil ||
+		c.Routing != txgatev1.ReadRouting_READ_ROUTING_REPLICA {
+		t.Fatalf("routing=replica: %+v %v", c, err)
 	}
 	for _, bad := range []string{
 		"mysql://h:1", "txgate://", "txgate://h:1/db", "txgate://u:p@h:1", "txgate://h:1?tls=maybe",
 		"txgate://h:1?tsl=false", "txgate://h:1?cert_file=/c", "txgate://h:1?tls=false&ca_file=/c",
+		"txgate://h:1?routing=nearest", "txgate://h:1?routing=",
 	} {
 		if _, err := ParseDSN(bad); err == nil {
 			t.Errorf("ParseDSN(%q) accepted", bad)

@@ -261,6 +261,13 @@ const (
 	// --failover_buffer_max_calls calls. Code RESOURCE_EXHAUSTED; nothing of
 	// the call ran. The client may retry it later, with backoff.
 	ErrorReason_FAILOVER_BUFFER_FULL ErrorReason = 28
+	// A ReadOptions.causality_token that is not one txgate hands out: not
+	// "g1:" followed by a comma list of MariaDB GTIDs "domain-server-seq"
+	// (unsigned decimal numbers, each domain once). Code INVALID_ARGUMENT;
+	// nothing ran. The message says what is wrong and where. The client
+	// should send back a token exactly as a write's response carried it
+	// (ExecuteResponse.causality_token), or none.
+	ErrorReason_CAUSALITY_TOKEN_INVALID ErrorReason = 29
 )
 
 // Enum value maps for ErrorReason.
@@ -295,6 +302,7 @@ var (
 		26: "STREAM_WRITE_TIMEOUT",
 		27: "FAILOVER_IN_PROGRESS",
 		28: "FAILOVER_BUFFER_FULL",
+		29: "CAUSALITY_TOKEN_INVALID",
 	}
 	ErrorReason_value = map[string]int32{
 		"ERROR_REASON_UNSPECIFIED":   0,
@@ -326,6 +334,7 @@ var (
 		"STREAM_WRITE_TIMEOUT":       26,
 		"FAILOVER_IN_PROGRESS":       27,
 		"FAILOVER_BUFFER_FULL":       28,
+		"CAUSALITY_TOKEN_INVALID":    29,
 	}
 )
 
@@ -360,7 +369,7 @@ var File_txgate_v1_error_reason_proto protoreflect.FileDescriptor
 
 const file_txgate_v1_error_reason_proto_rawDesc = "" +
 	"\n" +
-	"\x1ctxgate/v1/error_reason.proto\x12\ttxgate.v1*\xdf\x05\n" +
+	"\x1ctxgate/v1/error_reason.proto\x12\ttxgate.v1*\xfc\x05\n" +
 	"\vErrorReason\x12\x1c\n" +
 	"\x18ERROR_REASON_UNSPECIFIED\x10\x00\x12\x0f\n" +
 	"\vMYSQL_ERROR\x10\x01\x12\x18\n" +
@@ -391,7 +400,8 @@ const file_txgate_v1_error_reason_proto_rawDesc = "" +
 	"\x11SERVER_OVERLOADED\x10\x19\x12\x18\n" +
 	"\x14STREAM_WRITE_TIMEOUT\x10\x1a\x12\x18\n" +
 	"\x14FAILOVER_IN_PROGRESS\x10\x1b\x12\x18\n" +
-	"\x14FAILOVER_BUFFER_FULL\x10\x1cB\\\n" +
+	"\x14FAILOVER_BUFFER_FULL\x10\x1c\x12\x1b\n" +
+	"\x17CAUSALITY_TOKEN_INVALID\x10\x1dB\\\n" +
 	"\rdev.txgate.v1B\x10ErrorReasonProtoP\x01Z4github.com/txgate/txgate/client/go/txgatev1;txgatev1\xf8\x01\x01b\x06proto3"
 
 var (

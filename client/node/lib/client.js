@@ -82,8 +82,21 @@ function isolationLevel(level) {
   return name;
 }
 
-function txOptions({ isolation, readOnly = false } = {}) {
-  return { isolation_level: isolationLevel(isolation), read_only: Boolean(readOnly) };
+// read: the read options a read-only transaction carries (ignored otherwise).
+function txOptions({ isolation, readOnly = false, read = null } = {}) {
+  const options = { isolation_level: isolationLevel(isolation), read_only: Boolean(readOnly) };
+  if (readOnly && read) options.read = read;
+  return options;
+}
+
+// 'primary', 'replica' or null/undefined (txgate's --read_routing) as a
+// txgate.v1.ReadRouting name.
+function readRouting(routing) {
+  if (routing === null || routing === undefined) return 'READ_ROUTING_UNSPECIFIED';
+  const names = { primary: 'READ_ROUTING_PRIMARY', replica: 'READ_ROUTING_REPLICA' };
+  const name = names[String(routing).toLowerCase()];
+  if (!name) throw new TypeError(`routing: 'primary', 'replica' or null, not ${routing}`);
+  return name;
 }
 
 // The conditions of a txgate.v1.Expectation, by their option names.
@@ -224,10 +237,19 @@ class Client {
    * 'bigint'), datetimes ('date': PreciseDate; 'fields': DateTime), as in
    * values.js; credentials, channelOptions (extra grpc-js options, merged),
    * defaultTimeoutMs (unary calls without a timeout; default 30000),
-   * stub (anything with DatabaseService's methods, e.g. a fake in tests).
+   * stub (anything with DatabaseService's methods, e.g. a fake in tests),
+   * routing ('primary' or 'replica': where reads may run by default; unset:
+   * txgate's --read_routing; each read call may say otherwise).
+   *
+   * Read-your-writes: the client keeps the causality token of the latest
+   * write it saw (causalityToken) and sends it with every read, stream and
+   * read-only transaction, so they see its writes also on a replica
+   * (README, "Reads on replicas").
    */
   constructor(target, options = {}) {
     this.decode = decodeOptions(options);
+    this.routing = readRouting(options.routing);
+    this._causalityToken = '';
     this.stub = options.stub || new txgatev1.DatabaseService(target,
       options.credentials || grpc.credentials.createInsecure(), channelOptions(options.channelOptions));
     this.defaultTimeoutMs = options.defaultTimeoutMs === undefined ? 30000 : options.defaultTimeoutMs;
@@ -242,6 +264,30 @@ class Client {
    * CANCELLED. A commit already sent is left to finish. Other calls in
    * flight finish as grpc-js lets them.
    */
+  /** The causality token of the latest write this client saw ('' before any). */
+  get causalityToken() {
+    return this._causalityToken;
+  }
+
+  /** Forgets the token: the next reads carry none. */
+  clearCausalityToken() {
+    this._causalityToken = '';
+  }
+
+  // Keeps a write response's token ('' is ignored).
+  _observe(token) {
+    if (token) this._causalityToken = token;
+  }
+
+  // What a read sends: its routing (the client's when undefined) and the
+  // latest write's token.
+  _read(routing) {
+    return {
+      routing: routing === undefined ? this.routing : readRouting(routing),
+      causality_token: this._causalityToken,
+    };
+  }
+
   close() {
     for (const tx of this._transactions) tx._abort('the client was closed');
     if (typeof this.stub.close === 'function') this.stub.close();
@@ -312,15 +358,20 @@ class Client {
    * txgate's own UNAVAILABLE (nothing applied) is retried. Retries back off
    * with jitter within timeoutMs overall. signal (an AbortSignal) cancels
    * the call in flight and ends the retries (CANCELLED, cancelledLocally).
-   * The result also holds calls and idempotencyKey.
+   * The result also holds calls and idempotencyKey. The request carries the
+   * client's read options (routing, default the client's; the latest
+   * write's causality token): txgate follows them for a read and ignores
+   * them for a write, whose token the client keeps.
    */
   async execute(sql, params = [], {
     idempotencyKey, timeoutMs = this.defaultTimeoutMs, initialBackoffMs = 50, maxBackoffMs = 2000, signal,
+    routing,
   } = {}) {
     const key = idempotencyKey ?? crypto.randomUUID();
-    const request = { sql, params: params.map(toValue), idempotency_key: key };
+    const request = { sql, params: params.map(toValue), idempotency_key: key, read: this._read(routing) };
     const [resp, calls] = await this._withRetries('Execute', request, key, key !== '',
       { timeoutMs, initialBackoffMs, maxBackoffMs, signal });
+    this._observe(resp.causality_token);
     return { ...result(resp.result, this.decode), calls, idempotencyKey: key };
   }
 
@@ -335,16 +386,17 @@ class Client {
    */
   async runTransaction(statements, {
     isolation, readOnly = false, idempotencyKey, timeoutMs = 30000, initialBackoffMs = 50, maxBackoffMs = 2000,
-    signal,
+    signal, routing,
   } = {}) {
     const key = idempotencyKey ?? (readOnly ? '' : crypto.randomUUID());
     const request = {
       statements: statements.map(statement),
-      options: txOptions({ isolation, readOnly }),
+      options: txOptions({ isolation, readOnly, read: this._read(routing) }),
       idempotency_key: key,
     };
     const [resp, calls] = await this._withRetries('RunTransaction', request, key, key !== '' || readOnly,
       { timeoutMs, initialBackoffMs, maxBackoffMs, signal });
+    this._observe(resp.causality_token);
     return {
       results: (resp.results || []).map((r) => result(r, this.decode)), attempts: resp.attempts || 0, calls, idempotencyKey: key,
     };
@@ -356,23 +408,32 @@ class Client {
    *   const rows = db.streamQuery('SELECT * FROM big', [], { maxRowsPerChunk: 500 });
    *   for await (const row of rows) { ... }   // rows.columns, rows.chunks
    */
-  streamQuery(sql, params = [], { maxRowsPerChunk = 0, timeoutMs = null, rowMode = 'object' } = {}) {
+  streamQuery(sql, params = [], {
+    maxRowsPerChunk = 0, timeoutMs = null, rowMode = 'object', routing,
+  } = {}) {
     if (rowMode !== 'object' && rowMode !== 'array') throw new TypeError(`rowMode: 'object' or 'array', not ${rowMode}`);
     // Rows larger than one message come split (chunked values); the
     // RowStream joins them, so every row arrives whole.
     const call = this.stub.StreamQuery({
       sql, params: params.map(toValue), max_rows_per_chunk: maxRowsPerChunk, accept_chunked_values: true,
+      read: this._read(routing),
     }, { deadline: deadlineOf(timeoutMs) });
     return new RowStream(call, this.decode, rowMode);
   }
 
-  /** Begins an interactive transaction; resolves to a Transaction. */
-  async begin({ isolation, readOnly = false, timeoutMs = null } = {}) {
+  /**
+   * Begins an interactive transaction; resolves to a Transaction. A
+   * read-only one carries the client's read options (routing, the latest
+   * write's token); a writing one's commit token is kept.
+   */
+  async begin({ isolation, readOnly = false, timeoutMs = null, routing } = {}) {
+    const read = this._read(routing);
     const call = this.stub.Transaction({ deadline: deadlineOf(timeoutMs) });
     const tx = new Transaction(call, readOnly, this.decode);
     this._transactions.add(tx);
     tx._onEnd = () => this._transactions.delete(tx);
-    await tx._exchange({ begin: { options: txOptions({ isolation, readOnly }) } }, 'begun');
+    tx._onToken = (token) => this._observe(token);
+    await tx._exchange({ begin: { options: txOptions({ isolation, readOnly, read }) } }, 'begun');
     tx.state = 'open';
     return tx;
   }
@@ -424,7 +485,7 @@ class Client {
    */
   async runInTransaction(fn, {
     isolation, readOnly = false, maxAttempts = 10, timeoutMs = 60000, attemptTimeoutMs = null,
-    initialBackoffMs = 50, maxBackoffMs = 2000, signal, onRetry,
+    initialBackoffMs = 50, maxBackoffMs = 2000, signal, onRetry, routing,
   } = {}) {
     signal?.throwIfAborted(); // fn never runs once the signal has aborted
     const deadline = deadlineOf(timeoutMs);
@@ -449,7 +510,7 @@ class Client {
         // Each attempt's stream ends by the overall deadline at the latest.
         const left = deadline === Infinity ? null : Math.max(0, deadline - Date.now());
         const perAttempt = attemptTimeoutMs === null ? left : Math.min(attemptTimeoutMs, left ?? Infinity);
-        tx = await this.begin({ isolation, readOnly, timeoutMs: perAttempt });
+        tx = await this.begin({ isolation, readOnly, timeoutMs: perAttempt, routing });
         signal?.throwIfAborted(); // aborted while beginning: rolled back below
         const work = runAndCommit(tx, () => fn(tx, attempt));
         work.catch(() => {}); // fn may go on after an abort; its end is not awaited then
@@ -583,6 +644,8 @@ class Transaction {
     this._decode = decode;
     /** True once commit() has sent the commit: from then on an error may hide a commit. */
     this.commitSent = false;
+    /** The commit's causality token ('' before it, or when nothing was written). */
+    this.causalityToken = '';
     /** The error that ended the transaction as 'failed' (null otherwise). */
     this.error = null;
     this._items = [];
@@ -689,12 +752,15 @@ class Transaction {
     const key = idempotencyKey ?? (this._readOnly ? '' : crypto.randomUUID());
     this._checkOpen(); // a failed transaction sends no commit
     this.commitSent = true;
+    let resp;
     try {
-      await this._exchange({ commit: { idempotency_key: key } }, 'committed');
+      resp = await this._exchange({ commit: { idempotency_key: key } }, 'committed');
     } catch (e) {
       e.idempotencyKey = key;
       throw e;
     }
+    this.causalityToken = resp.committed?.causality_token || '';
+    this._onToken?.(this.causalityToken);
     await this._finish('committed');
     return key;
   }

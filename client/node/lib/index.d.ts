@@ -328,9 +328,17 @@ export interface RetryOptions {
   signal?: AbortSignal;
 }
 
+/**
+ * Where a read may run: 'primary' or 'replica'; null for txgate's
+ * --read_routing (README, "Reads on replicas").
+ */
+export type Routing = 'primary' | 'replica' | null;
+
 export interface ExecuteOptions extends RetryOptions {
   /** Default: a fresh UUIDv4; '' sends none. */
   idempotencyKey?: string;
+  /** Where the statement may run if it is a read (default: the client's routing). */
+  routing?: Routing;
 }
 
 export interface TransactionOptions {
@@ -340,6 +348,8 @@ export interface TransactionOptions {
 
 export interface RunTransactionOptions extends RetryOptions, TransactionOptions {
   idempotencyKey?: string;
+  /** Where a read-only transaction may run (default: the client's routing). */
+  routing?: Routing;
 }
 
 export interface RunTransactionResult<R extends object = Row> {
@@ -353,9 +363,13 @@ export interface RunTransactionResult<R extends object = Row> {
 export interface BeginOptions extends TransactionOptions {
   /** The stream's deadline (null: none). */
   timeoutMs?: number | null;
+  /** Where a read-only transaction may run (default: the client's routing). */
+  routing?: Routing;
 }
 
 export interface RunInTransactionOptions extends TransactionOptions {
+  /** Where a read-only transaction may run (default: the client's routing). */
+  routing?: Routing;
   /** Default 10. */
   maxAttempts?: number;
   /** No attempt begins past it, and each attempt's stream ends by it (default 60000; null: none). */
@@ -377,6 +391,8 @@ export interface RunInTransactionOptions extends TransactionOptions {
 
 export interface StreamQueryOptions {
   maxRowsPerChunk?: number;
+  /** Where the query may run (default: the client's routing). */
+  routing?: Routing;
   timeoutMs?: number | null;
   /** 'object' (default): rows keyed by column name; 'array': in column order. */
   rowMode?: 'object' | 'array';
@@ -391,6 +407,8 @@ export interface ClientConstructorOptions extends DecodeOptions {
   defaultTimeoutMs?: number | null;
   /** Anything with DatabaseService's methods (a fake, in tests). */
   stub?: unknown;
+  /** Where reads may run by default (unset: txgate's --read_routing). */
+  routing?: Routing;
 }
 
 export class Client {
@@ -398,6 +416,15 @@ export class Client {
   constructor(target: string | null, options?: ClientConstructorOptions);
   readonly decode: Required<DecodeOptions>;
   defaultTimeoutMs: number | null;
+  /** The default routing of reads, as a txgate.v1.ReadRouting name. */
+  readonly routing: 'READ_ROUTING_UNSPECIFIED' | 'READ_ROUTING_PRIMARY' | 'READ_ROUTING_REPLICA';
+  /**
+   * The causality token of the latest write this client saw ('' before
+   * any); sent with every read so it sees that write, also on a replica.
+   */
+  readonly causalityToken: string;
+  /** Forgets the token: the next reads carry none. */
+  clearCausalityToken(): void;
   /**
    * Closes the channel. An interactive transaction still open is cancelled
    * (rolled back at once, its locks freed; its statements reject with
@@ -446,6 +473,8 @@ export class Transaction {
   state: 'beginning' | 'open' | 'committed' | 'rolled back' | 'failed';
   /** True once commit() has sent the commit: from then on an error may hide a commit. */
   commitSent: boolean;
+  /** The commit's causality token ('' before it, or when nothing was written); the client keeps it too. */
+  causalityToken: string;
   /**
    * The error that ended the transaction as 'failed' (null otherwise). From
    * then on execute() and commit() reject with this same error (its class,

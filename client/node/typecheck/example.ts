@@ -56,7 +56,14 @@ export async function main(addr: string): Promise<string> {
     new Client(addr, { integers: 'number' });
     // @ts-expect-error a plain object is no parameter
     await db.execute('SELECT ?', [{}]);
-    return JSON.stringify({ rows, micros, cell, n, moved, dt }, jsonReplacer);
+    const replica = new Client(addr, { routing: 'replica' });
+    await replica.execute('SELECT 1', [], { routing: 'primary' });
+    const token: string = replica.causalityToken;
+    replica.clearCausalityToken();
+    replica.close();
+    // @ts-expect-error routing is 'primary', 'replica' or null
+    new Client(addr, { routing: 'nearest' });
+    return JSON.stringify({ rows, micros, cell, n, moved, dt, token }, jsonReplacer);
   } catch (e) {
     if (e instanceof ExpectationFailed) return `${e.statementIndex} ${e.expectation} ${e.expected} ${e.actual}`;
     throw e;

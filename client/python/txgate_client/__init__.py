@@ -18,7 +18,7 @@
 The generated stubs are in the `txgate.v1` package (client/generate.sh).
 """
 
-from .client import (SERVICE_CONFIG, Client, Result, RowStream, Transaction,
+from .client import (SERVICE_CONFIG, CausalityTokens, Client, Result, RowStream, Transaction,
                      TransactionResult, channel_options, merge_service_configs, retryable,
                      statement)
 from .errors import (ERROR_DOMAIN, REASON_COMMIT_OUTCOME_UNKNOWN, REASON_EXPECTATION_FAILED,
@@ -29,7 +29,7 @@ from .values import (INT64_MAX, INT64_MIN, UINT64_MAX, Bit, Json, Row, from_valu
 __version__ = "0.2.0"
 
 __all__ = [
-    "SERVICE_CONFIG", "Client", "Result", "RowStream", "Transaction", "TransactionResult",
+    "SERVICE_CONFIG", "CausalityTokens", "Client", "Result", "RowStream", "Transaction", "TransactionResult",
     "channel_options", "merge_service_configs", "retryable", "statement", "ERROR_DOMAIN", "REASON_COMMIT_OUTCOME_UNKNOWN",
     "REASON_EXPECTATION_FAILED", "CommitOutcomeUnknown", "ExpectationFailed", "TxgateError", "from_rpc_error", "INT64_MAX", "INT64_MIN",
     "UINT64_MAX", "Bit", "Json", "Row", "row_class", "from_value", "row_values", "to_value", "to_values",

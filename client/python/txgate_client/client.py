@@ -7,6 +7,7 @@ import importlib.resources
 import json
 import queue
 import random
+import threading
 import time
 import uuid
 from typing import (Any, Callable, Iterable, Iterator, List, Optional, Sequence, Tuple, TypeVar,
@@ -153,8 +154,51 @@ def _isolation(level: Union[None, int, str]) -> Any:  # a pb.IsolationLevel valu
     return pb.IsolationLevel.Value(name)
 
 
-def _options(isolation, read_only: bool) -> pb.TransactionOptions:
-    return pb.TransactionOptions(isolation_level=_isolation(isolation), read_only=read_only)
+def _options(isolation, read_only: bool,
+             read: Optional[pb.ReadOptions] = None) -> pb.TransactionOptions:
+    options = pb.TransactionOptions(isolation_level=_isolation(isolation), read_only=read_only)
+    if read_only and read is not None:
+        options.read.CopyFrom(read)
+    return options
+
+
+# How routing= names a txgate.v1.ReadRouting.
+_ROUTINGS = {None: pb.READ_ROUTING_UNSPECIFIED, "primary": pb.READ_ROUTING_PRIMARY,
+             "replica": pb.READ_ROUTING_REPLICA}
+
+
+def _routing(routing: Union[None, str, int]) -> Any:  # a pb.ReadRouting value
+    if isinstance(routing, int):
+        return routing
+    try:
+        return _ROUTINGS[routing.lower() if isinstance(routing, str) else routing]
+    except KeyError:
+        raise ValueError(f"routing must be None, 'primary' or 'replica', not {routing!r}") from None
+
+
+class CausalityTokens:
+    """The causality token of the latest write a session saw (README,
+    "Reads on replicas"): txgate names each committed write's GTID in its
+    response; a read that sends the token back sees that write, also on a
+    replica. Thread-safe; shared by a Client and its transactions."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._token = ""
+
+    def get(self) -> str:
+        with self._lock:
+            return self._token
+
+    def observe(self, token: str) -> None:
+        """Keeps `token` (a write response's) as the latest; "" is ignored."""
+        if token:
+            with self._lock:
+                self._token = token
+
+    def clear(self) -> None:
+        with self._lock:
+            self._token = ""
 
 
 def statement(sql: str, params: Sequence[Any] = (), *, affected_rows: Optional[int] = None,
@@ -208,7 +252,8 @@ class Client:
                  channel: Optional[grpc.Channel] = None,
                  stub: Any = None, default_timeout: Optional[float] = 30.0,
                  token: Optional[str] = None,
-                 metadata: Sequence[Tuple[str, str]] = ()):
+                 metadata: Sequence[Tuple[str, str]] = (),
+                 routing: Union[None, str, int] = None):
         """Dials `target` (insecure unless `credentials`) with the service config.
 
         Alternatively pass your own `channel` (give it channel_options()), or a
@@ -216,7 +261,16 @@ class Client:
         `default_timeout` (seconds) bounds unary calls that pass no timeout.
         `token`: a bearer token (txgate's --auth_tokens_file) sent with every
         call as `authorization: Bearer <token>`; `metadata`: more (key, value)
-        pairs sent with every call."""
+        pairs sent with every call. `routing`: where reads may run by default,
+        "primary" or "replica" (None: txgate's --read_routing); each read call
+        may say otherwise.
+
+        Read-your-writes: the client keeps the causality token of the latest
+        write it saw (`causality_token`) and sends it with every read and
+        read-only transaction, so they see this client's writes also on a
+        replica (README, "Reads on replicas")."""
+        self.routing = _routing(routing)
+        self.tokens = CausalityTokens()
         self.metadata: Tuple[Tuple[str, str], ...] = tuple(metadata) + (
             (("authorization", f"Bearer {token}"),) if token else ())
         self._channel = None
@@ -247,6 +301,17 @@ class Client:
 
     def _timeout(self, timeout):
         return self.default_timeout if timeout is _DEFAULT else timeout
+
+    @property
+    def causality_token(self) -> str:
+        """The token of the latest write this client saw ("" before any)."""
+        return self.tokens.get()
+
+    def _read_options(self, routing: Union[None, str, int] = _DEFAULT) -> pb.ReadOptions:
+        """What a read sends: its routing (the client's unless given) and the
+        latest write's token."""
+        return pb.ReadOptions(routing=self.routing if routing is _DEFAULT else _routing(routing),
+                              causality_token=self.tokens.get())
 
     def _with_retries(self, method, req, key: str, safe: bool, timeout: Optional[float],
                       initial_backoff: float, max_backoff: float):
@@ -280,7 +345,8 @@ class Client:
 
     def execute(self, sql: str, params: Sequence[Any] = (), *,
                 idempotency_key: Optional[str] = None, timeout=_DEFAULT,
-                initial_backoff: float = 0.05, max_backoff: float = 2.0) -> Result:
+                initial_backoff: float = 0.05, max_backoff: float = 2.0,
+                routing: Union[None, str, int] = _DEFAULT) -> Result:
         """Runs one statement in autocommit mode, exactly once.
 
         A fresh idempotency key (uuid4) names this call unless one is given;
@@ -293,11 +359,18 @@ class Client:
         Retries back off exponentially with jitter, within `timeout` seconds
         overall (default: the client's default_timeout; None: no bound).
 
+        The request carries the client's read options (`routing`, default the
+        client's, and the latest write's causality token): txgate follows
+        them if the statement is a read and ignores them for a write, whose
+        token the client then keeps.
+
         Raises TxgateError; its idempotency_key lets a caller retry later."""
         key = str(uuid.uuid4()) if idempotency_key is None else idempotency_key
-        req = pb.ExecuteRequest(sql=sql, params=to_values(params), idempotency_key=key)
+        req = pb.ExecuteRequest(sql=sql, params=to_values(params), idempotency_key=key,
+                                read=self._read_options(routing))
         resp, calls = self._with_retries(self.stub.Execute, req, key, bool(key),
                                          self._timeout(timeout), initial_backoff, max_backoff)
+        self.tokens.observe(resp.causality_token)
         result = Result.from_proto(resp.result)
         result.calls, result.idempotency_key = calls, key
         return result
@@ -305,7 +378,8 @@ class Client:
     def run_transaction(self, statements: Sequence[StatementLike], *, isolation=None,
                         read_only: bool = False, idempotency_key: Optional[str] = None,
                         timeout: float = 30.0, initial_backoff: float = 0.05,
-                        max_backoff: float = 2.0) -> TransactionResult:
+                        max_backoff: float = 2.0,
+                        routing: Union[None, str, int] = _DEFAULT) -> TransactionResult:
         """Runs the statements as one transaction, all or nothing, exactly once.
 
         A fresh idempotency key (uuid4) names this logical transaction unless
@@ -315,23 +389,28 @@ class Client:
         exponentially with jitter, within `timeout` seconds overall. Read-only
         transactions carry no key: re-running them is harmless. With
         idempotency_key="" (and not read-only), only txgate's own UNAVAILABLE
-        (nothing applied) is retried.
+        (nothing applied) is retried. A read-only transaction carries the
+        client's read options (`routing`, the latest write's token); a
+        writing one's token is kept.
 
         Raises TxgateError; its idempotency_key lets a caller retry later."""
         key = idempotency_key if idempotency_key is not None else (
             "" if read_only else str(uuid.uuid4()))
         req = pb.RunTransactionRequest(statements=[_statement(s) for s in statements],
-                                       options=_options(isolation, read_only),
+                                       options=_options(isolation, read_only,
+                                                        self._read_options(routing)),
                                        idempotency_key=key)
         resp, calls = self._with_retries(self.stub.RunTransaction, req, key,
                                          bool(key) or read_only, timeout, initial_backoff,
                                          max_backoff)
+        self.tokens.observe(resp.causality_token)
         return TransactionResult([Result.from_proto(r) for r in resp.results], resp.attempts,
                                  calls, key)
 
     def stream_query(self, sql: str, params: Sequence[Any] = (), *,
                      max_rows_per_chunk: int = 0,
-                     timeout: Optional[float] = None) -> "RowStream":
+                     timeout: Optional[float] = None,
+                     routing: Union[None, str, int] = _DEFAULT) -> "RowStream":
         """Streams the rows of one query; iterate the result for Rows (tuples that also take a column name).
 
             with db.stream_query("SELECT * FROM big") as rows:
@@ -341,25 +420,32 @@ class Client:
         # RowStream joins them, so every row arrives whole.
         req = pb.StreamQueryRequest(sql=sql, params=to_values(params),
                                     max_rows_per_chunk=max_rows_per_chunk,
-                                    accept_chunked_values=True)
+                                    accept_chunked_values=True,
+                                    read=self._read_options(routing))
         return RowStream(self.stub.StreamQuery(req, timeout=timeout, metadata=self.metadata))
 
     def transaction(self, *, isolation=None, read_only: bool = False,
-                    timeout: Optional[float] = None) -> "Transaction":
+                    timeout: Optional[float] = None,
+                    routing: Union[None, str, int] = _DEFAULT) -> "Transaction":
         """Begins an interactive transaction over the bidi Transaction stream.
 
             with db.transaction() as tx:
                 tx.execute("UPDATE ...", [...])
                 tx.commit()
             # leaving the block without commit() rolls back
+
+        A read-only one carries the client's read options (`routing`, the
+        latest write's token); a writing one's commit token is kept.
         """
-        return Transaction(self.stub, _options(isolation, read_only), timeout, self.metadata)
+        return Transaction(self.stub, _options(isolation, read_only, self._read_options(routing)),
+                           timeout, self.metadata, self.tokens)
 
     def run_in_transaction(self, fn: Callable[["Transaction"], T], *, isolation=None,
                            read_only: bool = False, timeout: Optional[float] = 60.0,
                            max_attempts: int = 10, initial_backoff: float = 0.05,
                            max_backoff: float = 2.0,
-                           attempt_timeout: Optional[float] = None) -> T:
+                           attempt_timeout: Optional[float] = None,
+                           routing: Union[None, str, int] = _DEFAULT) -> T:
         """Runs fn(tx) in an interactive transaction and commits it; re-runs the
         WHOLE function, in a fresh transaction, when the transaction aborts.
 
@@ -399,7 +485,7 @@ class Client:
             tx: Optional[Transaction] = None
             try:
                 with self.transaction(isolation=isolation, read_only=read_only,
-                                      timeout=stream_timeout) as tx:
+                                      timeout=stream_timeout, routing=routing) as tx:
                     value = fn(tx)
                     _commit_unless_ended(tx)
                     return value
@@ -551,8 +637,11 @@ class Transaction:
     on, nor committed, past a failure that code swallowed."""
 
     def __init__(self, stub, options: pb.TransactionOptions, timeout: Optional[float],
-                 metadata: Sequence[Tuple[str, str]] = ()):
+                 metadata: Sequence[Tuple[str, str]] = (),
+                 tokens: Optional[CausalityTokens] = None):
         self.failure: Optional[TxgateError] = None  # the error that ended the transaction
+        self.causality_token = ""  # the commit's (README, "Reads on replicas")
+        self._tokens = tokens
         self._requests: "queue.SimpleQueue[Optional[pb.TransactionRequest]]" = queue.SimpleQueue()
         self._read_only = options.read_only
         self._call = stub.Transaction(self._request_iterator(), timeout=timeout,
@@ -628,11 +717,14 @@ class Transaction:
         key = idempotency_key if idempotency_key is not None else (
             "" if self._read_only else str(uuid.uuid4()))
         try:
-            self._exchange(pb.TransactionRequest(commit=pb.Commit(idempotency_key=key)),
-                           "committed")
+            resp = self._exchange(pb.TransactionRequest(commit=pb.Commit(idempotency_key=key)),
+                                  "committed")
         except TxgateError as e:
             e.idempotency_key = key
             raise
+        self.causality_token = resp.committed.causality_token
+        if self._tokens is not None:
+            self._tokens.observe(self.causality_token)
         self._end("committed")
         self._finish()
         return key

@@ -80,7 +80,8 @@ def connect(dsn: Optional[str] = None, *, target: Optional[str] = None,
             token: Optional[str] = None, token_file: Optional[str] = None,
             autocommit: Optional[bool] = None, timeout: Optional[float] = None,
             isolation: Optional[str] = None, read_only: Optional[bool] = None,
-            options: Sequence[Any] = ()) -> "Connection":
+            options: Sequence[Any] = (),
+            routing: Optional[str] = None) -> "Connection":
     """Opens a connection (a gRPC channel; nothing is sent until the first statement).
 
     dsn / target  "host:port", any gRPC target ("ipv4:10.0.0.1:50051,10.0.0.2:50051",
@@ -96,6 +97,11 @@ def connect(dsn: Optional[str] = None, *, target: Optional[str] = None,
                   the server's); read_only: transactions are read-only
     options       more gRPC channel options; a grpc.service_config among them is merged
                   into txgate's (txgate_client.channel_options)
+    routing       where reads may run: "primary" or "replica" (default: txgate's
+                  --read_routing). The connection keeps the causality token of its
+                  latest write and sends it with its reads (read-your-writes, also
+                  on a replica: README, "Reads on replicas"); each connection has
+                  its own (connection.client.causality_token)
 
     Raises InterfaceError for bad arguments; connection problems surface at the
     first statement, as OperationalError."""
@@ -104,7 +110,7 @@ def connect(dsn: Optional[str] = None, *, target: Optional[str] = None,
                                    autocommit=autocommit, timeout=timeout, isolation=isolation,
                                    read_only=read_only, options=tuple(options)))
     client = Client(args.target, credentials=args.credentials(), options=args.options,
-                    token=args.token, default_timeout=args.timeout)
+                    token=args.token, default_timeout=args.timeout, routing=routing)
     return Connection(client, args)
 
 

@@ -34,7 +34,8 @@ import grpc.aio
 from txgate.v1 import database_pb2 as pb
 from txgate.v1 import database_pb2_grpc as pb_grpc
 from txgate_client import Result, Row, TxgateError, channel_options, retryable, statement
-from txgate_client.client import _options, _rerun_transaction, _transaction_failure
+from txgate_client.client import (CausalityTokens, _options, _rerun_transaction, _routing,
+                                  _transaction_failure)
 from txgate_client.errors import from_rpc_error
 from txgate_client.values import to_values
 
@@ -81,9 +82,11 @@ class AsyncTransaction:
     asyncio twin of txgate_client.Transaction; raises TxgateError).
     Create with `await AsyncTransaction.begin(...)`."""
 
-    def __init__(self, call, read_only: bool):
+    def __init__(self, call, read_only: bool, tokens: Optional[CausalityTokens] = None):
         self._call = call
         self._read_only = read_only
+        self._tokens = tokens
+        self.causality_token = ""  # the commit's (README, "Reads on replicas")
         self.state = "beginning"
         # The error that ended the transaction (its first failure); every
         # later execute() and commit() raises it again, as
@@ -92,7 +95,8 @@ class AsyncTransaction:
 
     @classmethod
     async def begin(cls, stub, options: pb.TransactionOptions, timeout: Optional[float],
-                    metadata: Sequence[Tuple[str, str]] = ()) -> "AsyncTransaction":
+                    metadata: Sequence[Tuple[str, str]] = (),
+                    tokens: Optional[CausalityTokens] = None) -> "AsyncTransaction":
         # A server that refuses the stream at once (UNAUTHENTICATED,
         # TOO_MANY_TRANSACTIONS, ...) can finish it while the Begin is being
         # written; grpc.aio then reports INTERNAL "Internal error from Core"
@@ -102,7 +106,7 @@ class AsyncTransaction:
         # never all lost it in 600 refused streams).
         for attempt in range(1, _BEGIN_ATTEMPTS + 1):
             tx = cls(stub.Transaction(timeout=timeout, metadata=tuple(metadata)),
-                     options.read_only)
+                     options.read_only, tokens)
             try:
                 await tx._exchange(pb.TransactionRequest(begin=pb.Begin(options=options)),
                                    "begun")
@@ -197,11 +201,14 @@ class AsyncTransaction:
         key = idempotency_key if idempotency_key is not None else (
             "" if self._read_only else str(uuid.uuid4()))
         try:
-            await self._exchange(pb.TransactionRequest(commit=pb.Commit(idempotency_key=key)),
-                                 "committed")
+            resp = await self._exchange(
+                pb.TransactionRequest(commit=pb.Commit(idempotency_key=key)), "committed")
         except TxgateError as e:
             e.idempotency_key = key
             raise
+        self.causality_token = resp.committed.causality_token
+        if self._tokens is not None:
+            self._tokens.observe(self.causality_token)
         await self._finish("committed")
         return key
 
@@ -227,7 +234,10 @@ class AsyncClient:
     """The calls AsyncConnection needs, on a grpc.aio channel, with
     txgate_client.Client's retry rules (retryable())."""
 
-    def __init__(self, args: ConnectArgs):
+    def __init__(self, args: ConnectArgs, routing: Optional[str] = None):
+        # Read-your-writes per connection, as txgate_client.Client's.
+        self.routing = _routing(routing)
+        self.tokens = CausalityTokens()
         opts = channel_options(args.options)
         creds = args.credentials()
         self.channel = (grpc.aio.secure_channel(args.target, creds, opts) if creds
@@ -259,21 +269,32 @@ class AsyncClient:
     async def execute(self, sql: str, params: Sequence[Any]) -> Result:
         """Execute, exactly once (a fresh idempotency key; see Client.execute)."""
         key = str(uuid.uuid4())
-        req = pb.ExecuteRequest(sql=sql, params=to_values(params), idempotency_key=key)
+        req = pb.ExecuteRequest(sql=sql, params=to_values(params), idempotency_key=key,
+                                read=self._read_options())
         resp = await self._with_retries(self.stub.Execute, req, key, True, self.default_timeout)
+        self.tokens.observe(resp.causality_token)
         return Result.from_proto(resp.result)
+
+    @property
+    def causality_token(self) -> str:
+        return self.tokens.get()
+
+    def _read_options(self) -> pb.ReadOptions:
+        return pb.ReadOptions(routing=self.routing, causality_token=self.tokens.get())
 
     async def run_transaction(self, statements: Sequence[pb.Statement]) -> List[Result]:
         key = str(uuid.uuid4())
         req = pb.RunTransactionRequest(statements=statements, idempotency_key=key)
         resp = await self._with_retries(self.stub.RunTransaction, req, key, True,
                                         self.default_timeout or 30.0)
+        self.tokens.observe(resp.causality_token)
         return [Result.from_proto(r) for r in resp.results]
 
     async def transaction(self, *, isolation=None, read_only: bool = False,
                           timeout: Optional[float] = None) -> AsyncTransaction:
-        return await AsyncTransaction.begin(self.stub, _options(isolation, read_only), timeout,
-                                            self.metadata)
+        return await AsyncTransaction.begin(
+            self.stub, _options(isolation, read_only, self._read_options()), timeout,
+            self.metadata, self.tokens)
 
     async def run_in_transaction(self, fn, *, isolation=None, read_only: bool = False,
                                  timeout: Optional[float] = 60.0, max_attempts: int = 10,
@@ -324,13 +345,13 @@ async def connect(dsn: Optional[str] = None, *, target: Optional[str] = None,
                   token: Optional[str] = None, token_file: Optional[str] = None,
                   autocommit: Optional[bool] = None, timeout: Optional[float] = None,
                   isolation: Optional[str] = None, read_only: Optional[bool] = None,
-                  options: Sequence[Any] = ()) -> "AsyncConnection":
+                  options: Sequence[Any] = (), routing: Optional[str] = None) -> "AsyncConnection":
     """Opens a connection on a grpc.aio channel; arguments as txgate_dbapi.connect."""
     args = parse_connect(dsn, dict(target=target, tls=tls, ca_file=ca_file, cert_file=cert_file,
                                    key_file=key_file, token=token, token_file=token_file,
                                    autocommit=autocommit, timeout=timeout, isolation=isolation,
                                    read_only=read_only, options=tuple(options)))
-    return AsyncConnection(AsyncClient(args), args)
+    return AsyncConnection(AsyncClient(args, routing), args)
 
 
 class AsyncConnection:

@@ -35,6 +35,7 @@ class ErrorReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     STREAM_WRITE_TIMEOUT: _ClassVar[ErrorReason]
     FAILOVER_IN_PROGRESS: _ClassVar[ErrorReason]
     FAILOVER_BUFFER_FULL: _ClassVar[ErrorReason]
+    CAUSALITY_TOKEN_INVALID: _ClassVar[ErrorReason]
 ERROR_REASON_UNSPECIFIED: ErrorReason
 MYSQL_ERROR: ErrorReason
 DATABASE_UNAVAILABLE: ErrorReason
@@ -64,3 +65,4 @@ SERVER_OVERLOADED: ErrorReason
 STREAM_WRITE_TIMEOUT: ErrorReason
 FAILOVER_IN_PROGRESS: ErrorReason
 FAILOVER_BUFFER_FULL: ErrorReason
+CAUSALITY_TOKEN_INVALID: ErrorReason

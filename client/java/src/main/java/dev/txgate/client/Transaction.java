@@ -3,6 +3,7 @@ package dev.txgate.client;
 import dev.txgate.v1.Begin;
 import dev.txgate.v1.Commit;
 import dev.txgate.v1.DatabaseServiceGrpc;
+import dev.txgate.v1.ReadOptions;
 import dev.txgate.v1.Rollback;
 import dev.txgate.v1.TransactionRequest;
 import dev.txgate.v1.TransactionResponse;
@@ -13,6 +14,7 @@ import io.grpc.stub.ClientCallStreamObserver;
 import io.grpc.stub.ClientResponseObserver;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.function.Consumer;
 
 /**
  * An interactive transaction: one {@code Transaction} stream, one statement at a
@@ -42,10 +44,14 @@ public final class Transaction implements AutoCloseable {
   private boolean commitSent;
   private boolean failedBeforeCommit;
   private final AtomicBoolean busy = new AtomicBoolean();
+  private final Consumer<String> onToken;
+  private String causalityToken = "";
 
   Transaction(DatabaseServiceGrpc.DatabaseServiceStub stub, TxgateClient.TxOptions options,
+      ReadOptions read, Consumer<String> onToken,
       ManagedChannel channel, Deadline deadline) {
     this.readOnly = options.readOnly();
+    this.onToken = onToken;
     this.channel = channel;
     ClientCallStreamObserver<?>[] out = new ClientCallStreamObserver<?>[1];
     stub.withDeadline(deadline).transaction(new ClientResponseObserver<TransactionRequest, TransactionResponse>() {
@@ -74,7 +80,7 @@ public final class Transaction implements AutoCloseable {
         (ClientCallStreamObserver<TransactionRequest>) out[0];
     this.requests = r;
     exchange(TransactionRequest.newBuilder()
-        .setBegin(Begin.newBuilder().setOptions(options.proto())).build());
+        .setBegin(Begin.newBuilder().setOptions(options.proto(read))).build());
     state = "open";
   }
 
@@ -125,13 +131,24 @@ public final class Transaction implements AutoCloseable {
     if (state.equals("open")) {
       commitSent = true;
     }
+    TransactionResponse resp;
     try {
-      exchange(TransactionRequest.newBuilder()
+      resp = exchange(TransactionRequest.newBuilder()
           .setCommit(Commit.newBuilder().setIdempotencyKey(idempotencyKey)).build());
     } catch (TxgateException e) {
       throw TxgateException.from(e, idempotencyKey, e.cancelledLocally());
     }
+    causalityToken = resp.getCommitted().getCausalityToken();
+    onToken.accept(causalityToken);
     finish("committed");
+  }
+
+  /**
+   * The commit's causality token ("" before the commit, or when the transaction
+   * wrote nothing); the client keeps it for its later reads too.
+   */
+  public String causalityToken() {
+    return causalityToken;
   }
 
   /** Rolls back; nothing if the transaction already ended. */

@@ -6,6 +6,8 @@ import dev.txgate.v1.DatabaseServiceGrpc;
 import dev.txgate.v1.ExecuteRequest;
 import dev.txgate.v1.ExecuteResponse;
 import dev.txgate.v1.IsolationLevel;
+import dev.txgate.v1.ReadOptions;
+import dev.txgate.v1.ReadRouting;
 import dev.txgate.v1.ResultSet;
 import dev.txgate.v1.RunTransactionRequest;
 import dev.txgate.v1.RunTransactionResponse;
@@ -33,6 +35,7 @@ import java.util.Map;
 import java.util.UUID;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.Consumer;
 
 /**
@@ -79,6 +82,9 @@ public final class TxgateClient implements AutoCloseable {
   private final DatabaseServiceGrpc.DatabaseServiceBlockingStub blocking;
   private final DatabaseServiceGrpc.DatabaseServiceStub async;
   private final Options options;
+  // The session's latest write token, shared with withRouting's views.
+  private final AtomicReference<String> causalityToken;
+  private final ReadRouting routing;
 
   /**
    * A client of {@code target} over plaintext: "host:port", or "dns:///name:port"
@@ -103,11 +109,62 @@ public final class TxgateClient implements AutoCloseable {
   }
 
   private TxgateClient(ManagedChannel channel, boolean ownsChannel, Options options) {
+    this(channel, ownsChannel, options, new AtomicReference<>(""),
+        ReadRouting.READ_ROUTING_UNSPECIFIED);
+  }
+
+  private TxgateClient(ManagedChannel channel, boolean ownsChannel, Options options,
+      AtomicReference<String> causalityToken, ReadRouting routing) {
     this.channel = channel;
     this.ownsChannel = ownsChannel;
     this.blocking = DatabaseServiceGrpc.newBlockingStub(channel);
     this.async = DatabaseServiceGrpc.newStub(channel);
     this.options = options;
+    this.causalityToken = causalityToken;
+    this.routing = routing;
+  }
+
+  /**
+   * This client's session (its channel and causality token: its reads still see
+   * its writes) with reads going where {@code routing} says by default:
+   * READ_ROUTING_PRIMARY, READ_ROUTING_REPLICA, or READ_ROUTING_UNSPECIFIED for
+   * txgate's --read_routing (README, "Reads on replicas"). Closing the view
+   * leaves the channel open.
+   */
+  public TxgateClient withRouting(ReadRouting routing) {
+    return new TxgateClient(channel, false, options, causalityToken, routing);
+  }
+
+  /** Where this client's reads may run by default. */
+  public ReadRouting routing() {
+    return routing;
+  }
+
+  /**
+   * The causality token of the latest write this client (or a view of it) saw;
+   * "" before any. Every read, stream and read-only transaction sends it, so it
+   * sees that write also on a replica (read-your-writes).
+   */
+  public String causalityToken() {
+    return causalityToken.get();
+  }
+
+  /** Forgets the token: the next reads carry none. */
+  public void clearCausalityToken() {
+    causalityToken.set("");
+  }
+
+  /** Keeps a write response's token ("" is ignored). */
+  void observe(String token) {
+    if (!token.isEmpty()) {
+      causalityToken.set(token);
+    }
+  }
+
+  /** What a read sends: this client's routing and the latest write's token. */
+  ReadOptions readOptions() {
+    return ReadOptions.newBuilder().setRouting(routing).setCausalityToken(causalityToken.get())
+        .build();
   }
 
   /**
@@ -228,10 +285,11 @@ public final class TxgateClient implements AutoCloseable {
    */
   public ExecResult executeWith(String idempotencyKey, String sql, Object... params) {
     ExecuteRequest req = ExecuteRequest.newBuilder().setSql(sql).addAllParams(Values.of(params))
-        .setIdempotencyKey(idempotencyKey).build();
+        .setIdempotencyKey(idempotencyKey).setRead(readOptions()).build();
     ExecuteResponse[] resp = new ExecuteResponse[1];
     int calls = withRetries(idempotencyKey, !idempotencyKey.isEmpty(),
         d -> resp[0] = blocking.withDeadline(d).execute(req));
+    observe(resp[0].getCausalityToken());
     return new ExecResult(Result.of(resp[0].getResult()), calls, idempotencyKey);
   }
 
@@ -268,9 +326,14 @@ public final class TxgateClient implements AutoCloseable {
       return new TxOptions(isolation, readOnly, timeout);
     }
 
-    TransactionOptions proto() {
-      return TransactionOptions.newBuilder().setIsolationLevel(isolation).setReadOnly(readOnly)
-          .build();
+    /** A read-only transaction carries {@code read} (ignored otherwise). */
+    TransactionOptions proto(ReadOptions read) {
+      TransactionOptions.Builder b =
+          TransactionOptions.newBuilder().setIsolationLevel(isolation).setReadOnly(readOnly);
+      if (readOnly) {
+        b.setRead(read);
+      }
+      return b.build();
     }
   }
 
@@ -290,7 +353,8 @@ public final class TxgateClient implements AutoCloseable {
   /** {@link #runTransaction} with the caller's key ("" for none). */
   public TransactionResult runTransaction(List<Statement> statements, TxOptions tx,
       String idempotencyKey) {
-    RunTransactionRequest.Builder b = RunTransactionRequest.newBuilder().setOptions(tx.proto())
+    RunTransactionRequest.Builder b = RunTransactionRequest.newBuilder()
+        .setOptions(tx.proto(readOptions()))
         .setIdempotencyKey(idempotencyKey);
     for (int i = 0; i < statements.size(); i++) {
       try {
@@ -303,6 +367,7 @@ public final class TxgateClient implements AutoCloseable {
     RunTransactionResponse[] resp = new RunTransactionResponse[1];
     int calls = withRetries(idempotencyKey, !idempotencyKey.isEmpty() || tx.readOnly(),
         d -> resp[0] = blocking.withDeadline(d).runTransaction(req));
+    observe(resp[0].getCausalityToken());
     List<Result> results = new ArrayList<>();
     for (ResultSet rs : resp[0].getResultsList()) {
       results.add(Result.of(rs));
@@ -321,7 +386,8 @@ public final class TxgateClient implements AutoCloseable {
    */
   public StreamSummary streamQuery(String sql, List<Object> params, Consumer<Row> onRow) {
     StreamQueryRequest req = StreamQueryRequest.newBuilder().setSql(sql)
-        .addAllParams(Values.of(params.toArray())).setAcceptChunkedValues(true).build();
+        .addAllParams(Values.of(params.toArray())).setAcceptChunkedValues(true)
+        .setRead(readOptions()).build();
     Context.CancellableContext ctx = Context.current().withCancellation();
     Context prev = ctx.attach();
     try {
@@ -405,7 +471,7 @@ public final class TxgateClient implements AutoCloseable {
   }
 
   private Transaction begin(TxOptions tx, Deadline deadline) {
-    return new Transaction(async, tx, channel, deadline);
+    return new Transaction(async, tx, readOptions(), this::observe, channel, deadline);
   }
 
   /** The work of {@link #runInTransaction}. */
