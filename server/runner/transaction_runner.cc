@@ -1130,11 +1130,17 @@ absl::StatusOr<txgate::v1::RunTransactionResponse> TransactionRunner::RunChecked
     if (!key.empty() && batched > 0) {
       // Round trip 2: the response into the claimed row, XA END, XA COMMIT.
       absl::Status s;
+      (void)conn.TakeCommitGtid();  // an earlier call's
       {
         Attached attached(ctx, &conn);
         s = conn.CommitTransactionAfter(outcomes_->CompleteText(key, response.SerializeAsString()));
       }
-      if (s.ok()) return response;
+      if (s.ok()) {
+        // Like every commit's answer, with its causality token (the stored
+        // response, written before the commit, has none).
+        response.set_causality_token(CommitToken(conn));
+        return response;
+      }
       if (wrote_nontransactional && sql::IsConnectionLost(s)) return Final(OutcomeUnknown(s));
       AttemptFailure failure = FailedOn(conn, std::move(s), Phase::kCommitInFlight, !all_reads);
       failure.lost_session = conn.identity();
