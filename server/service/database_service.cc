@@ -1108,8 +1108,8 @@ grpc::ServerUnaryReactor* DatabaseService::Execute(grpc::CallbackServerContext* 
   }
   // The inline fast path: ended here, on gRPC's thread, when it can be —
   // not for a read routed to a replica (its GTID wait blocks).
-  const bool replica = ReplicaReadable(request->sql()) &&
-                       WouldRoute(a.backend.runner, request->read());
+  const bool replica =
+      ReplicaReadable(request->sql()) && WouldRoute(a.backend.runner, request->read());
   runner::TransactionRunner::InlineResult begun =
       replica ? runner::TransactionRunner::InlineResult()
               : a.backend.runner->ExecuteInline(reactor->call(), *request, options_.inline_wait);

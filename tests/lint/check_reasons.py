@@ -29,8 +29,9 @@ GRPC_CODES = {
 # Backticked ALL_CAPS names in the README that are not reasons.
 NOT_REASONS = {"COM_RESET_CONNECTION", "GET_LOCK", "LOAD_FILE", "NOT_SERVING", "AUTO_INCREMENT", "LAST_INSERT_ID",
                "FOUND_ROWS", "ROW_COUNT", "RELEASE_LOCK", "SQL_CALC_FOUND_ROWS", "MASTER_GTID_WAIT",
-               "MASTER_DELAY", "READ_ROUTING_REPLICA", "READ_ROUTING_PRIMARY"}  # SQL and API words
-NOT_REASON_PREFIXES = ("TXGATE_", "XAER_", "SERVER_STATUS_", "CLIENT_")  # env vars, MySQL protocol words
+               "MASTER_DELAY", "READ_ROUTING_REPLICA", "READ_ROUTING_PRIMARY",
+               "NO_BACKSLASH_ESCAPES", "ANSI_QUOTES"}  # SQL and API words
+NOT_REASON_PREFIXES = ("TXGATE_", "XAER_", "SERVER_STATUS_", "CLIENT_", "MYSQL_", "COM_")  # env vars, MySQL protocol words
 
 
 def enum_values(text):
