@@ -260,7 +260,13 @@ TEST_F(RunnerTest, AZeroHealBudgetAnswersTheFirstLoss) {
 
 TEST_F(RunnerTest, ALossWhileTheDatabaseIsDownAnswersUnavailable) {
   Reply lost = Fails(FakeDatabase::Lost());
-  lost.on_arrival = [this] { db_.set_down(true); };
+  // The server dies and stays down: every session is gone (also one the
+  // pool's warm-up may have opened beside the call's: it must not serve
+  // the re-run), and no connect succeeds.
+  lost.on_arrival = [this] {
+    db_.set_down(true);
+    db_.Restart();
+  };
   db_.Expect("SELECT", lost);
   txgate::v1::ExecuteRequest request;
   request.set_sql("SELECT 1");
