@@ -725,6 +725,13 @@ absl::StatusOr<txgate::v1::ExecuteResponse> TransactionRunner::ExecuteAutocommit
     if (first != nullptr) {
       // The call was begun inline: its first attempt goes on from there.
       std::unique_ptr<InlineExecute> begun = std::move(first);
+      if (begun->stage != InlineExecute::Stage::kStart) {
+        // Waits for the rest; a statement whose columns DDL changed is
+        // started again and may then be one to run the blocking way
+        // (kStart again: prepared anew below).
+        Attached attached(ctx, &*begun->lease);
+        (void)Drive(*begun, absl::InfiniteFuture());
+      }
       if (begun->stage != InlineExecute::Stage::kStart) return ContinueInline(ctx, *begun);
       lease = std::move(begun->lease);
     } else {
